@@ -1,0 +1,36 @@
+"""File names, directory names and defaults shared by every package.
+
+Change a layout here, never by spelling a literal elsewhere.
+"""
+
+# --- experiment directory -------------------------------------------------------------
+EXPERIMENT_FILE = "experiment.json"  # EXP/experiment.json: task and what the experiment holds
+RUNS_DIR = "runs"  # EXP/runs/<run name>/
+RESULTS_DB = "results.sqlite"  # EXP/results.sqlite: the probe results database
+FAILED_FILE = "failed.jsonl"  # EXP/failed.jsonl: probe units that raised
+
+# --- one run --------------------------------------------------------------------------
+RUN_CONFIG_FILE = "config.json"  # the fully resolved RunConfig
+METRICS_FILE = "metrics.jsonl"  # one JSON object per evaluation
+CHECKPOINTS_DIR = "checkpoints"
+DONE_FILE = "done.json"  # written last: the run finished
+
+# --- one checkpoint -------------------------------------------------------------------
+CKPT_PREFIX = "step_"
+CKPT_STEP_DIGITS = 9  # step_000001000
+WEIGHTS_FILE = "model.safetensors"
+MODEL_CONFIG_FILE = "config.json"
+META_FILE = "meta.json"
+OPTIM_WEIGHTS_FILE = "optim.safetensors"  # optimizer tensors (resume only)
+OPTIM_STATE_FILE = "optim.json"  # optimizer scalars and param groups (resume only)
+
+# --- roles and methods ----------------------------------------------------------------
+ROLE_TEACHER = "teacher"
+ROLE_STUDENT = "student"
+METHOD_TEACHER = "teacher"  # the method column of teacher runs
+METHODS = ("ce", "one-shot", "progressive", "two-shot")
+
+DEVICES = ("auto", "cpu", "cuda")
+
+# --- probes ---------------------------------------------------------------------------
+DEFAULT_PROBE_BATCH = 1024

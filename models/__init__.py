@@ -1,0 +1,22 @@
+"""Models and the checkpoint format.
+
+- ``models.configs``: frozen model configs (``MLPConfig``, ``GPT2Config``, ``BertConfig``).
+- ``models.mlp``: the parity MLP, a TransformerLens ``HookedRootModule``.
+- ``models.hf``: GPT-2 / BERT built from local configs, wrapped by the TransformerLens 4 bridge.
+- ``models.registry``: build any model from its config; get a hookable view of it.
+- ``models.checkpoint``: ``step_<zero-padded>/`` directories with safetensors + JSON.
+"""
+
+from models.configs import BertConfig, GPT2Config, MLPConfig, ModelConfig, model_config_from_dict
+from models.registry import build_model, hookable, logits_of
+
+__all__ = [
+    "BertConfig",
+    "GPT2Config",
+    "MLPConfig",
+    "ModelConfig",
+    "build_model",
+    "hookable",
+    "logits_of",
+    "model_config_from_dict",
+]

@@ -1,0 +1,226 @@
+"""The checkpoint format: one directory per checkpoint.
+
+::
+
+    <run>/checkpoints/step_000001000/
+        model.safetensors   weights (Hugging Face key names for GPT-2/BERT)
+        config.json         model config; for GPT-2/BERT the HF config plus ``curriculens_model``
+        meta.json           step, samples_seen, eval_loss, eval_acc, seed, wall_time_s, sha256, ...
+        optim.safetensors   optimizer tensors   (optional, for resuming)
+        optim.json          optimizer scalars   (optional, for resuming)
+
+GPT-2/BERT checkpoints load with ``transformers.AutoModel*.from_pretrained(dir)``.
+A checkpoint directory is written under a temporary name and renamed into place, so a
+directory named ``step_*`` is always complete. Loading verifies the sha256 and the config.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file, save_model
+from torch import nn
+
+from curriculens import constants as C
+from curriculens.errors import CurriculensError
+from curriculens.io import read_json, sha256_file, write_json
+from models.configs import BertConfig, GPT2Config, ModelConfig, model_config_from_dict
+from models.registry import build_model
+
+_STEP_RE = re.compile(rf"^{C.CKPT_PREFIX}(\d+)$")
+
+
+def ckpt_dirname(step: int) -> str:
+    return f"{C.CKPT_PREFIX}{step:0{C.CKPT_STEP_DIGITS}d}"
+
+
+def _config_json(cfg: ModelConfig) -> dict:
+    ours = asdict(cfg)
+    if isinstance(cfg, (GPT2Config, BertConfig)):
+        from models.hf import ARCHITECTURES, hf_config
+
+        data = hf_config(cfg).to_dict()
+        data["architectures"] = [ARCHITECTURES[cfg.kind]]
+        data["curriculens_model"] = ours
+        return data
+    return ours
+
+
+def read_model_config(ckpt_dir: Path | str) -> ModelConfig:
+    data = read_json(Path(ckpt_dir) / C.MODEL_CONFIG_FILE)
+    return model_config_from_dict(data.get("curriculens_model", data))
+
+
+def _flatten_optim(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    tensors, scalars = {}, {"param_groups": state["param_groups"], "state": {}}
+    for pid, entry in state["state"].items():
+        for key, val in entry.items():
+            if isinstance(val, torch.Tensor):
+                tensors[f"{pid}.{key}"] = val.detach().cpu().contiguous()
+            else:
+                scalars["state"].setdefault(str(pid), {})[key] = val
+    return tensors, scalars
+
+
+def _unflatten_optim(tensors: dict[str, torch.Tensor], scalars: dict) -> dict:
+    state: dict[int, dict[str, Any]] = {}
+    for name, val in tensors.items():
+        pid, key = name.split(".", 1)
+        state.setdefault(int(pid), {})[key] = val
+    for pid, entry in scalars["state"].items():
+        state.setdefault(int(pid), {}).update(entry)
+    return {"state": state, "param_groups": scalars["param_groups"]}
+
+
+def save_checkpoint(
+    root: Path | str,
+    step: int,
+    model: nn.Module,
+    cfg: ModelConfig,
+    meta: dict,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> Path:
+    """Write ``root/step_<step>/`` atomically and return its path.
+
+    ``meta`` is stored with ``step`` and ``sha256`` (of model.safetensors) filled in. An
+    existing checkpoint of the same step is replaced.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / ckpt_dirname(step)
+    tmp = root / f".{ckpt_dirname(step)}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        weights = tmp / C.WEIGHTS_FILE
+        model_cpu_state = model.training
+        save_model(model, str(weights), metadata={"format": "pt"})
+        model.train(model_cpu_state)
+        write_json(tmp / C.MODEL_CONFIG_FILE, _config_json(cfg))
+        if optimizer is not None:
+            tensors, scalars = _flatten_optim(optimizer.state_dict())
+            save_file(tensors, str(tmp / C.OPTIM_WEIGHTS_FILE))
+            write_json(tmp / C.OPTIM_STATE_FILE, scalars)
+        full_meta = dict(meta)
+        full_meta.update(step=int(step), sha256=sha256_file(weights), saved_at=time.time())
+        write_json(tmp / C.META_FILE, full_meta)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def list_checkpoints(path: Path | str) -> list[tuple[int, Path]]:
+    """``[(step, dir)]`` sorted by step, for a run dir, its ``checkpoints/`` dir, or one checkpoint."""
+    path = Path(path)
+    if _STEP_RE.match(path.name) and (path / C.META_FILE).is_file():
+        return [(int(_STEP_RE.match(path.name).group(1)), path)]
+    if (path / C.CHECKPOINTS_DIR).is_dir():
+        path = path / C.CHECKPOINTS_DIR
+    if not path.is_dir():
+        return []
+    found = []
+    for child in path.iterdir():
+        m = _STEP_RE.match(child.name)
+        if m and child.is_dir():
+            found.append((int(m.group(1)), child))
+    return sorted(found)
+
+
+def read_meta(ckpt_dir: Path | str) -> dict:
+    return read_json(Path(ckpt_dir) / C.META_FILE)
+
+
+def load_checkpoint(
+    ckpt_dir: Path | str,
+    expected: ModelConfig | None = None,
+    device: str | torch.device = "cpu",
+    verify: bool = True,
+) -> tuple[nn.Module, ModelConfig, dict]:
+    """Load ``(model in eval mode, config, meta)`` from one checkpoint directory.
+
+    Raises CurriculensError (one line) on a missing file, a sha256 mismatch, a config that
+    differs from ``expected``, or weights that do not fit the config.
+    """
+    ckpt_dir = Path(ckpt_dir)
+    if not ckpt_dir.is_dir():
+        raise CurriculensError(f"checkpoint directory not found: {ckpt_dir}")
+    weights = ckpt_dir / C.WEIGHTS_FILE
+    if not weights.is_file():
+        raise CurriculensError(f"checkpoint {ckpt_dir} has no {C.WEIGHTS_FILE}")
+    meta = read_meta(ckpt_dir)
+    cfg = read_model_config(ckpt_dir)
+    if expected is not None and cfg != expected:
+        raise CurriculensError(
+            f"config mismatch in {ckpt_dir}: stored {asdict(cfg)} != expected {asdict(expected)}"
+        )
+    if verify and meta.get("sha256") != sha256_file(weights):
+        raise CurriculensError(f"corrupted weights in {ckpt_dir}: sha256 does not match meta.json")
+    model = build_model(cfg)
+    try:
+        state = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CurriculensError(f"unreadable weights in {ckpt_dir}: {exc}") from None
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = next((ln.strip() for ln in first if "size mismatch" in ln), first[-1].strip())
+        raise CurriculensError(f"weights in {ckpt_dir} do not fit config.json: {detail}") from None
+    tied = set(getattr(model, "_tied_weights_keys", None) or [])
+    missing = [k for k in missing if k not in tied and not _is_tied(model, k)]
+    if missing or unexpected:
+        raise CurriculensError(
+            f"weights in {ckpt_dir} do not fit config.json: missing {missing[:3]}, unexpected {list(unexpected)[:3]}"
+        )
+    model.to(device).eval()
+    return model, cfg, meta
+
+
+def _is_tied(model: nn.Module, key: str) -> bool:
+    """True if parameter ``key`` shares storage with another parameter (tied embeddings)."""
+    params = dict(model.named_parameters(remove_duplicate=False))
+    if key not in params:
+        return False
+    ptr = params[key].data_ptr()
+    return any(k != key and p.data_ptr() == ptr for k, p in params.items())
+
+
+def load_optimizer_state(ckpt_dir: Path | str, optimizer: torch.optim.Optimizer) -> bool:
+    """Restore optimizer state saved beside a checkpoint; False if none was saved."""
+    ckpt_dir = Path(ckpt_dir)
+    if not (ckpt_dir / C.OPTIM_STATE_FILE).is_file():
+        return False
+    tensors = (
+        load_file(str(ckpt_dir / C.OPTIM_WEIGHTS_FILE))
+        if (ckpt_dir / C.OPTIM_WEIGHTS_FILE).is_file()
+        else {}
+    )
+    optimizer.load_state_dict(_unflatten_optim(tensors, read_json(ckpt_dir / C.OPTIM_STATE_FILE)))
+    return True
+
+
+def strip_optimizer_state(ckpt_dir: Path | str) -> None:
+    """Delete the resume-only optimizer files of a checkpoint (keeps disk use low)."""
+    for name in (C.OPTIM_WEIGHTS_FILE, C.OPTIM_STATE_FILE):
+        (Path(ckpt_dir) / name).unlink(missing_ok=True)
+
+
+def load_foreign_torch(path: Path | str) -> dict:
+    """Load a foreign ``.pt``/``.bin`` state dict safely (``weights_only=True``; no pickle code)."""
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure is a bad file for the user
+        raise CurriculensError(f"cannot load {path} with weights_only=True: {exc}".splitlines()[0]) from None

@@ -1,0 +1,56 @@
+"""The parity MLP as a TransformerLens ``HookedRootModule``.
+
+Hook names (``d`` = layer index, 0-based):
+
+- ``blocks.{d}.hook_pre``   [batch, width]  pre-activation of hidden layer d
+- ``blocks.{d}.hook_post``  [batch, width]  post-ReLU of hidden layer d
+- ``hook_logits``           [batch, n_classes]
+
+Footgun: the input is float in {-1, +1}, not the {0, 1} token ids the Transformer takes.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformer_lens import HookedRootModule
+from transformer_lens.hook_points import HookPoint
+
+from models.configs import MLPConfig
+
+
+class MLPBlock(nn.Module):
+    def __init__(self, d_in: int, d_out: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(d_in, d_out)
+        self.hook_pre = HookPoint()  # [batch, width]
+        self.hook_post = HookPoint()  # [batch, width]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.hook_post(torch.relu(self.hook_pre(self.fc(x))))
+
+
+class ParityMLP(HookedRootModule):
+    """ReLU MLP with PyTorch's default init; ``forward(x [batch, d_in]) -> logits [batch, n_classes]``."""
+
+    def __init__(self, cfg: MLPConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        dims = [cfg.d_in] + [cfg.width] * cfg.depth
+        self.blocks = nn.ModuleList(MLPBlock(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.unembed = nn.Linear(dims[-1], cfg.n_classes)
+        self.hook_logits = HookPoint()  # [batch, n_classes]
+        self.setup()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.to(self.unembed.weight.dtype)
+        for block in self.blocks:
+            h = block(h)
+        return self.hook_logits(self.unembed(h))
+
+    def site_names(self) -> list[str]:
+        """Every hook name, in forward order."""
+        names = []
+        for d in range(len(self.blocks)):
+            names += [f"blocks.{d}.hook_pre", f"blocks.{d}.hook_post"]
+        return names + ["hook_logits"]

@@ -1,0 +1,45 @@
+"""Build a model from its config; get a view of it that TransformerLens can hook."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformer_lens import HookedRootModule
+
+from models.configs import BertConfig, GPT2Config, MLPConfig, ModelConfig
+
+
+def build_model(cfg: ModelConfig) -> nn.Module:
+    """A freshly initialised model for ``cfg`` (seed torch before calling for reproducibility)."""
+    if isinstance(cfg, MLPConfig):
+        from models.mlp import ParityMLP
+
+        return ParityMLP(cfg)
+    if isinstance(cfg, (GPT2Config, BertConfig)):
+        from models.hf import build_hf
+
+        return build_hf(cfg)
+    raise TypeError(f"not a model config: {cfg!r}")
+
+
+def hookable(model: nn.Module, cfg: ModelConfig):
+    """An object with ``run_with_cache(input, names_filter=..., **kwargs)`` over ``model``.
+
+    The MLP is its own hookable root; HF models get a TransformerLens 4 bridge.
+    """
+    if isinstance(model, HookedRootModule):
+        return model
+    from models.hf import bridge
+
+    return bridge(model, cfg.kind)
+
+
+def logits_of(output) -> torch.Tensor:
+    """Logits from a raw model output (tensor, HF ``ModelOutput``, or bridge output)."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if hasattr(output, "logits"):
+        return output.logits
+    if isinstance(output, (tuple, list)):
+        return output[0]
+    raise TypeError(f"cannot read logits from {type(output).__name__}")

@@ -1,0 +1,56 @@
+"""The probe plug-in interface used by the sweep runner.
+
+A probe measures one family of features on one checkpoint and returns ``ResultRow``s. Tasks
+register the probes that apply to them in ``probes.registry``; the sweep, the store, the
+summary and the dashboard are shared by every task.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from models.configs import ModelConfig
+from probes.store import ResultRow
+from training.tasks import Task
+
+
+@dataclass
+class ProbeContext:
+    """Everything a probe may use for one checkpoint.
+
+    Args:
+        model: the loaded model, eval mode, on ``device``.
+        model_cfg: its config.
+        task: the experiment's task (held-out data, model inputs).
+        device: where to compute.
+        step: checkpoint step.
+        ckpt_dir: the checkpoint directory.
+        seed: seed for probe data and splits (the same for every checkpoint, so values are
+            comparable along a trajectory).
+        options: probe options from the sweep config (sizes, sites, ...).
+    """
+
+    model: nn.Module
+    model_cfg: ModelConfig
+    task: Task
+    device: torch.device
+    step: int
+    ckpt_dir: Path
+    seed: int = 0
+    options: dict[str, Any] | None = None
+
+
+class Probe(ABC):
+    """One probe family. ``name`` is the ``probe`` column of its rows."""
+
+    name: str = ""
+
+    @abstractmethod
+    def run(self, ctx: ProbeContext) -> list[ResultRow]:
+        """Measure this probe on one checkpoint."""

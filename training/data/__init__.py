@@ -1,0 +1,1 @@
+"""Data generators: pure, seeded, no I/O."""

@@ -1,0 +1,120 @@
+"""The experiment directory: one teacher run and its student runs side by side.
+
+::
+
+    EXP/
+      experiment.json            task config, created_at, curriculens version, notes
+      runs/
+        teacher/                 one run (config.json, metrics.jsonl, checkpoints/, done.json)
+        progressive-s0/          students: <method>[-T<two_shot_step>]-s<seed>
+        one-shot-s0/
+        ce-s0/
+        two-shot-T2000-s0/
+      results.sqlite             the probe results database (probes.store)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from curriculens import __version__
+from curriculens import constants as C
+from curriculens.errors import CurriculensError
+from curriculens.io import read_json, read_jsonl, write_json
+from training.config import RunConfig
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the probe sweep and the dashboard need to know about one run."""
+
+    name: str
+    path: Path
+    role: str
+    method: str
+    seed: int
+    config: RunConfig
+    done: bool
+
+
+def student_run_name(method: str, seed: int, two_shot_step: int = -1) -> str:
+    if method == "two-shot":
+        return f"two-shot-T{two_shot_step}-s{seed}"
+    return f"{method}-s{seed}"
+
+
+def init_experiment(exp_dir: Path | str, task: dict, notes: str = "") -> Path:
+    """Create ``exp_dir`` with its ``experiment.json`` (kept if it exists with the same task)."""
+    exp_dir = Path(exp_dir)
+    path = exp_dir / C.EXPERIMENT_FILE
+    if path.is_file():
+        old = read_json(path)
+        if old.get("task") != task:
+            raise CurriculensError(
+                f"{exp_dir} already holds an experiment on a different task ({old.get('task')}); use another --out"
+            )
+        return exp_dir
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    write_json(path, {"task": task, "created_at": time.time(), "curriculens_version": __version__, "notes": notes})
+    return exp_dir
+
+
+def is_experiment(path: Path | str) -> bool:
+    return (Path(path) / C.EXPERIMENT_FILE).is_file()
+
+
+def is_run(path: Path | str) -> bool:
+    return (Path(path) / C.RUN_CONFIG_FILE).is_file() and (Path(path) / C.CHECKPOINTS_DIR).is_dir()
+
+
+def read_experiment(exp_dir: Path | str) -> dict:
+    return read_json(Path(exp_dir) / C.EXPERIMENT_FILE)
+
+
+def read_run(run_dir: Path | str) -> RunInfo:
+    run_dir = Path(run_dir)
+    cfg = RunConfig.from_dict(read_json(run_dir / C.RUN_CONFIG_FILE))
+    return RunInfo(
+        name=run_dir.name,
+        path=run_dir,
+        role=cfg.role,
+        method=cfg.method,
+        seed=cfg.seed,
+        config=cfg,
+        done=(run_dir / C.DONE_FILE).is_file(),
+    )
+
+
+def list_runs(exp_dir: Path | str) -> list[RunInfo]:
+    """Every run of an experiment, teacher first, then students by name."""
+    runs_dir = Path(exp_dir) / C.RUNS_DIR
+    if not runs_dir.is_dir():
+        return []
+    runs = [read_run(p) for p in sorted(runs_dir.iterdir()) if is_run(p)]
+    return sorted(runs, key=lambda r: (r.role != C.ROLE_TEACHER, r.name))
+
+
+def find_experiments(root: Path | str) -> list[Path]:
+    """Experiment directories at or below ``root`` (depth <= 3), sorted."""
+    root = Path(root)
+    found = []
+    if is_experiment(root):
+        found.append(root)
+    for depth in ("*", "*/*", "*/*/*"):
+        found += [p.parent for p in root.glob(f"{depth}/{C.EXPERIMENT_FILE}")]
+    return sorted(set(found))
+
+
+def read_metrics(run_dir: Path | str) -> list[dict]:
+    """The run's evaluation rows (``metrics.jsonl``), sorted by step."""
+    return sorted(read_jsonl(Path(run_dir) / C.METRICS_FILE), key=lambda r: r["step"])
+
+
+def teacher_run(exp_dir: Path | str) -> Optional[RunInfo]:
+    for run in list_runs(exp_dir):
+        if run.role == C.ROLE_TEACHER:
+            return run
+    return None

@@ -1,0 +1,268 @@
+"""The one training loop: teachers (cross-entropy) and every student method, every task.
+
+``train_run(cfg, run_dir)`` is a work unit: a function of a config that writes a run
+directory and returns a ``RunResult``, so it runs the same in a local loop or on a cluster.
+It is resumable: rerun it on the same directory and it continues from the last checkpoint
+(bit-exact on CPU, since the data stream and the lr are functions of the step).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+from tqdm.auto import tqdm
+
+from curriculens import constants as C
+from curriculens.errors import CurriculensError
+from curriculens.io import append_jsonl, atomic_write_text, read_json, read_jsonl, write_json
+from models.checkpoint import (
+    list_checkpoints,
+    load_checkpoint,
+    load_optimizer_state,
+    save_checkpoint,
+    strip_optimizer_state,
+)
+from models.configs import ModelConfig, model_config_from_dict
+from models.registry import build_model, logits_of
+from training.config import RunConfig
+from training.device import resolve_device
+from training.losses import distillation_loss
+from training.optim import make_optimizer, set_lr
+from training.schedule import save_steps, teacher_step_for
+from training.tasks import Task, build_task, to_device
+
+log = logging.getLogger(__name__)
+
+EVAL_BATCH = 1024
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    steps: int
+    final_eval: dict
+    wall_s: float
+    resumed_from: Optional[int] = None
+    skipped: bool = False
+
+
+def _autocast(device: torch.device, amp: bool):
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def evaluate(model, model_cfg: ModelConfig, task: Task, device: torch.device, amp: bool = False) -> dict:
+    """Held-out loss (nats, mean over scored positions) and top-1 accuracy."""
+    was_training = model.training
+    model.eval()
+    total_loss, correct, count = 0.0, 0, 0
+    for batch in task.eval_batches(EVAL_BATCH):
+        batch = to_device(batch, device)
+        inp, kw = task.model_input(batch, model_cfg)
+        with _autocast(device, amp):
+            logits = logits_of(model(inp, **kw))
+        logits, targets = task.scored(logits, batch, model_cfg)
+        total_loss += torch.nn.functional.cross_entropy(logits.float(), targets, reduction="sum").item()
+        correct += (logits.argmax(-1) == targets).sum().item()
+        count += targets.numel()
+    model.train(was_training)
+    out = {"eval_loss": total_loss / max(count, 1), "eval_acc": correct / max(count, 1)}
+    out.update(task.extra_eval(model, model_cfg, device))
+    return out
+
+
+class TeacherProvider:
+    """Loads teacher checkpoints on demand and keeps the current one in memory."""
+
+    def __init__(self, teacher_dir: Path | str, device: torch.device) -> None:
+        self.dir = Path(teacher_dir)
+        if not (self.dir / C.RUN_CONFIG_FILE).is_file():
+            raise CurriculensError(f"teacher run not found: {self.dir} (no {C.RUN_CONFIG_FILE})")
+        if not (self.dir / C.DONE_FILE).is_file():
+            raise CurriculensError(f"teacher run {self.dir} has not finished (no {C.DONE_FILE}); train it first")
+        self.ckpts = dict(list_checkpoints(self.dir))
+        if not self.ckpts:
+            raise CurriculensError(f"teacher run {self.dir} has no checkpoints")
+        self.steps = sorted(self.ckpts)
+        self.save_every = read_json(self.dir / C.RUN_CONFIG_FILE)["checkpoints"]["save_every"]
+        self.device = device
+        self.step: Optional[int] = None
+        self.model = None
+        self.cfg: Optional[ModelConfig] = None
+
+    def get(self, step: int):
+        if step != self.step:
+            self.model, self.cfg, _ = load_checkpoint(self.ckpts[step], device=self.device)
+            self.model.requires_grad_(False)
+            self.step = step
+        return self.model, self.cfg
+
+
+def _prepare_run_dir(cfg: RunConfig, run_dir: Path, force: bool) -> None:
+    cfg_path = run_dir / C.RUN_CONFIG_FILE
+    if force and run_dir.exists():
+        shutil.rmtree(run_dir)
+    if cfg_path.is_file():
+        stored = RunConfig.from_dict(read_json(cfg_path))
+        if stored != cfg:
+            raise CurriculensError(
+                f"{run_dir} holds a run with a different config; pass --force to overwrite it or choose another name"
+            )
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(cfg_path, cfg.to_dict())
+
+
+def _truncate_metrics(path: Path, last_step: int) -> None:
+    rows = [r for r in read_jsonl(path) if r.get("step", 0) <= last_step]
+    import json
+
+    atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+
+
+def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progress: bool = False) -> RunResult:
+    """Train one run (teacher or student) into ``run_dir``; resume if it was interrupted."""
+    cfg.validate()
+    run_dir = Path(run_dir)
+    t0 = time.time()
+    _prepare_run_dir(cfg, run_dir, force)
+    if (run_dir / C.DONE_FILE).is_file():
+        done = read_json(run_dir / C.DONE_FILE)
+        log.info("run %s already finished; skipping", run_dir)
+        return RunResult(run_dir, cfg.steps, done.get("final_eval", {}), 0.0, skipped=True)
+
+    device = resolve_device(cfg.device)
+    task = build_task(cfg.task)
+    model_cfg = model_config_from_dict(cfg.model)
+    if hasattr(task, "check_model"):
+        task.check_model(model_cfg)
+    torch.manual_seed(cfg.seed)
+    model = build_model(model_cfg).to(device)
+    model.train()
+    optimizer = make_optimizer(model.parameters(), cfg.optim)
+
+    teacher = None
+    dist = cfg.distill
+    if cfg.role == C.ROLE_STUDENT and dist.method != "ce":
+        teacher = TeacherProvider(dist.teacher_dir, device)
+        interval = dist.interval or max(1, int(teacher.save_every / dist.speed))
+
+    start, resumed_from = 0, None
+    ckpts = list_checkpoints(run_dir)
+    for step, path in reversed(ckpts):
+        if (path / C.OPTIM_STATE_FILE).is_file():
+            loaded, _, _ = load_checkpoint(path, expected=model_cfg, device=device)
+            model.load_state_dict(loaded.state_dict())
+            model.train()
+            load_optimizer_state(path, optimizer)
+            start = resumed_from = step
+            log.info("resuming %s from step %d", run_dir, step)
+            break
+    metrics_path = run_dir / C.METRICS_FILE
+    _truncate_metrics(metrics_path, start)
+
+    saves = set(save_steps(cfg.steps, cfg.checkpoints.save_every, cfg.checkpoints.log_early))
+    eval_every = cfg.checkpoints.eval_every
+    last_ckpt: Optional[Path] = ckpts[-1][1] if resumed_from is not None else None
+    running, n_running = 0.0, 0
+    teacher_step = None
+
+    def checkpoint_and_eval(step: int, save: bool) -> dict:
+        nonlocal last_ckpt, running, n_running
+        ev = evaluate(model, model_cfg, task, device, cfg.amp)
+        row = {
+            "step": step,
+            "samples": step * cfg.batch_size,
+            "train_loss": running / n_running if n_running else None,
+            "lr": optimizer.param_groups[0]["lr"],
+            "teacher_step": teacher_step,
+            "wall_s": time.time() - t0,
+            "checkpoint": save,
+            **ev,
+        }
+        running, n_running = 0.0, 0
+        if save:
+            meta = {
+                "samples_seen": step * cfg.batch_size,
+                "seed": cfg.seed,
+                "role": cfg.role,
+                "method": cfg.method,
+                "run": cfg.name,
+                "teacher_step": teacher_step,
+                "wall_time_s": time.time() - t0,
+                **ev,
+            }
+            path = save_checkpoint(run_dir / C.CHECKPOINTS_DIR, step, model, model_cfg, meta, optimizer)
+            if last_ckpt is not None and last_ckpt != path and not cfg.checkpoints.keep_optimizer:
+                strip_optimizer_state(last_ckpt)
+            last_ckpt = path
+        append_jsonl(metrics_path, row)
+        return row
+
+    last_row: dict = {}
+    if start == 0:
+        if teacher is not None:
+            teacher_step = _pick(dist, 0, teacher.steps, interval)
+        last_row = checkpoint_and_eval(0, save=True)
+
+    bar = tqdm(
+        total=cfg.steps, initial=start, disable=not progress, desc=cfg.name, unit="step", dynamic_ncols=True, leave=False
+    )
+    for step in range(start, cfg.steps):
+        batch = to_device(task.train_batch(step, cfg.batch_size, cfg.seed), device)
+        inp, kw = task.model_input(batch, model_cfg)
+        teacher_logits = None
+        if teacher is not None:
+            teacher_step = _pick(dist, step, teacher.steps, interval)
+            t_model, t_cfg = teacher.get(teacher_step)
+            t_inp, t_kw = task.model_input(batch, t_cfg)
+            with torch.no_grad(), _autocast(device, cfg.amp):
+                teacher_logits, _ = task.scored(logits_of(t_model(t_inp, **t_kw)), batch, t_cfg)
+        set_lr(optimizer, step, cfg.steps, cfg.optim)
+        with _autocast(device, cfg.amp):
+            logits, targets = task.scored(logits_of(model(inp, **kw)), batch, model_cfg)
+        if dist is not None and teacher_logits is not None:
+            loss = distillation_loss(logits, targets, teacher_logits, alpha=dist.alpha, tau=dist.tau)
+        else:
+            loss = distillation_loss(logits, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        optimizer.step()
+        running += loss.item()
+        n_running += 1
+        done_steps = step + 1
+        if done_steps in saves or (eval_every and done_steps % eval_every == 0):
+            last_row = checkpoint_and_eval(done_steps, save=done_steps in saves)
+            bar.set_postfix(acc=f"{last_row['eval_acc']:.3f}", loss=f"{last_row['eval_loss']:.3f}")
+            log.debug("%s step %d: %s", cfg.name, done_steps, last_row)
+        bar.update(1)
+    bar.close()
+    if last_ckpt is not None and not cfg.checkpoints.keep_optimizer:
+        strip_optimizer_state(last_ckpt)
+    final_eval = {k: v for k, v in last_row.items() if k.startswith("eval_")}
+    wall = time.time() - t0
+    write_json(run_dir / C.DONE_FILE, {"steps": cfg.steps, "final_eval": final_eval, "wall_s": wall})
+    return RunResult(run_dir, cfg.steps, final_eval, wall, resumed_from=resumed_from)
+
+
+def _pick(dist, step: int, teacher_steps: list[int], interval: int) -> Optional[int]:
+    return teacher_step_for(
+        dist.method,
+        step,
+        teacher_steps,
+        speed=dist.speed,
+        interval=interval,
+        two_shot_step=dist.two_shot_step,
+        two_shot_T=dist.two_shot_T,
+    )

@@ -1,0 +1,48 @@
+"""The distillation loss shared by every task.
+
+``L = alpha * CE(y, p_s) + (1 - alpha) * H(p_t, p_s)`` with ``p_t = softmax(z_t / tau)``
+(temperature on the teacher only; the student's log-softmax is at tau = 1, as in the paper's
+code) and ``H(p, q) = -sum p log q``. ``tau <= HARD_TAU`` uses the teacher's one-hot argmax.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+HARD_TAU = 1e-6  # the paper's scripts use tau = 1e-20, i.e. hard labels
+
+
+def teacher_targets(teacher_logits: torch.Tensor, tau: float) -> torch.Tensor:
+    """Soft targets [N, C] from teacher logits [N, C]; one-hot argmax when tau <= HARD_TAU."""
+    if tau <= HARD_TAU:
+        idx = teacher_logits.argmax(dim=-1)
+        return F.one_hot(idx, teacher_logits.shape[-1]).to(teacher_logits.dtype)
+    return torch.softmax(teacher_logits.float() / tau, dim=-1)
+
+
+def distillation_loss(
+    student_logits: torch.Tensor,
+    targets: torch.Tensor,
+    teacher_logits: Optional[torch.Tensor] = None,
+    *,
+    alpha: float = 0.0,
+    tau: float = 1.0,
+) -> torch.Tensor:
+    """Mean loss over N scored positions.
+
+    Args:
+        student_logits: [N, C].
+        targets: [N] int64 labels.
+        teacher_logits: [N, C] or None (then plain cross-entropy, whatever alpha is).
+    """
+    ce = F.cross_entropy(student_logits.float(), targets)
+    if teacher_logits is None:
+        return ce
+    p_t = teacher_targets(teacher_logits.detach(), tau)
+    soft = -(p_t * F.log_softmax(student_logits.float(), dim=-1)).sum(-1).mean()
+    if alpha == 0.0:
+        return soft
+    return alpha * ce + (1.0 - alpha) * soft
