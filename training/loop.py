@@ -107,6 +107,13 @@ class TeacherProvider:
         return self.model, self.cfg
 
 
+def resolve_teacher_dir(teacher_dir: str, run_dir: Path) -> Path:
+    """A student's ``teacher_dir`` is stored relative to its own run directory when possible
+    (so an experiment directory can be moved); absolute paths are used as they are."""
+    p = Path(teacher_dir)
+    return p if p.is_absolute() else (run_dir / p).resolve()
+
+
 def _prepare_run_dir(cfg: RunConfig, run_dir: Path, force: bool) -> None:
     cfg_path = run_dir / C.RUN_CONFIG_FILE
     if force and run_dir.exists():
@@ -153,7 +160,7 @@ def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progr
     teacher = None
     dist = cfg.distill
     if cfg.role == C.ROLE_STUDENT and dist.method != "ce":
-        teacher = TeacherProvider(dist.teacher_dir, device)
+        teacher = TeacherProvider(resolve_teacher_dir(dist.teacher_dir, run_dir), device)
         interval = dist.interval or max(1, int(teacher.save_every / dist.speed))
 
     start, resumed_from = 0, None
@@ -167,6 +174,10 @@ def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progr
             start = resumed_from = step
             log.info("resuming %s from step %d", run_dir, step)
             break
+    if not cfg.checkpoints.keep_optimizer:  # a crash can leave optimizer state on older checkpoints
+        for step, path in ckpts:
+            if step != resumed_from:
+                strip_optimizer_state(path)
     metrics_path = run_dir / C.METRICS_FILE
     _truncate_metrics(metrics_path, start)
 
@@ -190,6 +201,8 @@ def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progr
             **ev,
         }
         running, n_running = 0.0, 0
+        # metrics first: a crash while saving leaves a row that the resume truncates away
+        append_jsonl(metrics_path, row)
         if save:
             meta = {
                 "samples_seen": step * cfg.batch_size,
@@ -205,7 +218,6 @@ def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progr
             if last_ckpt is not None and last_ckpt != path and not cfg.checkpoints.keep_optimizer:
                 strip_optimizer_state(last_ckpt)
             last_ckpt = path
-        append_jsonl(metrics_path, row)
         return row
 
     last_row: dict = {}

@@ -1,0 +1,146 @@
+"""Flags shared by several subcommands, and how they map onto configs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, fields, replace
+from pathlib import Path
+
+from curriculens.errors import CurriculensError
+from curriculens.io import read_json
+from models.configs import BertConfig, GPT2Config, MLPConfig, ModelConfig, model_config_from_dict
+from training.config import CheckpointConfig, OptimConfig
+
+_MODEL_CLASSES = {"mlp": MLPConfig, "gpt2": GPT2Config, "bert": BertConfig}
+
+# flag -> (model kinds it applies to, config field)
+_MODEL_FLAGS = {
+    "width": (("mlp",), "width"),
+    "depth": (("mlp",), "depth"),
+    "n_layer": (("gpt2",), "n_layer"),
+    "n_head": (("gpt2",), "n_head"),
+    "head_dim": (("gpt2",), "head_dim"),
+    "n_positions": (("gpt2",), "n_positions"),
+    "num_hidden_layers": (("bert",), "num_hidden_layers"),
+    "num_attention_heads": (("bert",), "num_attention_heads"),
+    "hidden_size": (("bert",), "hidden_size"),
+    "intermediate_size": (("bert",), "intermediate_size"),
+    "dropout": (("gpt2", "bert"), "dropout"),
+}
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute (default: auto = cuda if available)")
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model (defaults: the task's default for this role)")
+    g.add_argument("--model", choices=tuple(_MODEL_CLASSES), default=None, help="model family: mlp (parity), gpt2, bert")
+    g.add_argument("--model-json", default=None, help="full model config as JSON (string or file); other model flags override it")
+    g.add_argument("--width", type=int, help="MLP hidden width")
+    g.add_argument("--depth", type=int, help="MLP hidden layers")
+    g.add_argument("--n-layer", dest="n_layer", type=int, help="GPT-2 layers")
+    g.add_argument("--n-head", dest="n_head", type=int, help="GPT-2 attention heads")
+    g.add_argument("--head-dim", dest="head_dim", type=int, help="GPT-2 width per head (width = heads x head_dim)")
+    g.add_argument("--n-positions", dest="n_positions", type=int, help="GPT-2 learned positions")
+    g.add_argument("--layers", dest="num_hidden_layers", type=int, help="BERT layers")
+    g.add_argument("--heads", dest="num_attention_heads", type=int, help="BERT attention heads")
+    g.add_argument("--hidden", dest="hidden_size", type=int, help="BERT hidden size")
+    g.add_argument("--intermediate", dest="intermediate_size", type=int, help="BERT MLP size")
+    g.add_argument("--dropout", type=float, help="Transformer dropout (default 0)")
+
+
+def add_optim_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), help="default: sgd for the MLP, adamw for Transformers")
+    g.add_argument("--lr", type=float, help="peak learning rate (default: 0.05 sgd, 1e-3 adam/adamw)")
+    g.add_argument("--weight-decay", type=float, help="weight decay (default 0)")
+    g.add_argument("--schedule", choices=("constant", "cosine"), help="lr schedule (default: constant for sgd, cosine for adam/adamw)")
+    g.add_argument("--warmup-frac", type=float, help="linear warmup as a fraction of the run (cosine only; default 0.06)")
+    g.add_argument("--grad-clip", type=float, help="max grad norm, 0 = off (default 0)")
+    g.add_argument("--batch-size", type=int, help="examples per step (default 32)")
+    g.add_argument("--steps", type=int, help="optimizer steps (default 10000)")
+    g.add_argument("--seed", type=int, help="seed of the model init and the training stream (default 0)")
+    g.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA")
+    c = p.add_argument_group("checkpoints")
+    c.add_argument("--save-every", type=int, help="save a checkpoint every N steps (default 1000)")
+    c.add_argument("--log-early", type=int, help="extra log-spaced checkpoints before the first save (default 0)")
+    c.add_argument("--eval-every", type=int, help="evaluate every N steps between checkpoints (default: only at checkpoints)")
+
+
+def load_json_arg(value: str | None, what: str) -> dict | None:
+    """A JSON object given inline or as a file path."""
+    if value is None:
+        return None
+    if Path(value).is_file():
+        data = read_json(value)
+    else:
+        try:
+            data = json.loads(value)
+        except json.JSONDecodeError:
+            raise CurriculensError(f"{what} is neither a file nor valid JSON: {value[:60]}") from None
+    if not isinstance(data, dict):
+        raise CurriculensError(f"{what} must be a JSON object")
+    return data
+
+
+def model_from_args(args: argparse.Namespace, default: ModelConfig) -> ModelConfig:
+    """Start from ``--model-json`` or ``default`` (or the kind's defaults), then apply size flags."""
+    base = load_json_arg(args.model_json, "--model-json")
+    cfg = model_config_from_dict(base) if base else default
+    if args.model and args.model != cfg.kind:
+        cfg = _MODEL_CLASSES[args.model]()
+        if isinstance(default, MLPConfig) and isinstance(cfg, MLPConfig):
+            cfg = replace(cfg, d_in=default.d_in)
+    changes = {}
+    for flag, (kinds, field) in _MODEL_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is None:
+            continue
+        if cfg.kind not in kinds:
+            raise CurriculensError(f"--{flag.replace('_', '-')} does not apply to a {cfg.kind} model")
+        changes[field] = value
+    return replace(cfg, **changes) if changes else cfg
+
+
+def optim_from_args(args: argparse.Namespace, kind: str, base: OptimConfig | None = None) -> OptimConfig:
+    name = args.optimizer or (base.name if base else ("sgd" if kind == "mlp" else "adamw"))
+    adam = name != "sgd"
+    cfg = base if base is not None and base.name == name else OptimConfig(
+        name=name,
+        lr=1e-3 if adam else 0.05,
+        schedule="cosine" if adam else "constant",
+        warmup_frac=0.06 if adam else 0.0,
+        betas=(0.9, 0.95) if adam else (0.9, 0.999),
+    )
+    changes = {
+        k: v
+        for k, v in {
+            "lr": args.lr,
+            "weight_decay": args.weight_decay,
+            "schedule": args.schedule,
+            "warmup_frac": args.warmup_frac,
+            "grad_clip": args.grad_clip,
+        }.items()
+        if v is not None
+    }
+    return replace(cfg, **changes)
+
+
+def checkpoints_from_args(args: argparse.Namespace, base: CheckpointConfig | None = None) -> CheckpointConfig:
+    cfg = base or CheckpointConfig()
+    changes = {
+        k: v
+        for k, v in {"save_every": args.save_every, "log_early": args.log_early, "eval_every": args.eval_every}.items()
+        if v is not None
+    }
+    return replace(cfg, **changes)
+
+
+def describe(obj) -> str:
+    return json.dumps(asdict(obj) if hasattr(obj, "__dataclass_fields__") else obj, sort_keys=True)
+
+
+def field_names(cls) -> set[str]:
+    return {f.name for f in fields(cls)}

@@ -1,0 +1,82 @@
+"""``curriculens demo``: a whole small experiment end to end (train, probe, summarise)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from curriculens import constants as C
+from curriculens.commands._common import add_device
+from curriculens.errors import CurriculensError
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="run a small experiment end to end: teacher, four students, probe sweep, summary",
+        description="Train a teacher and its ce / one-shot / progressive / two-shot students, sweep the probes "
+        "over every checkpoint into DIR/results.sqlite, and print when each feature appears. "
+        "Rerunning resumes. Example: curriculens demo --out demo_out",
+    )
+    p.add_argument("--task", choices=("parity", "pcfg"), default="parity", help="which sandbox (default parity)")
+    p.add_argument("--out", default="demo_out", help="experiment directory to write (default ./demo_out)")
+    p.add_argument("--size", default="demo", help="parity: tiny | demo | bench; pcfg: tiny | demo (default demo)")
+    p.add_argument("--seeds", type=int, default=1, help="student seeds per method (default 1)")
+    p.add_argument("--grammar", help="pcfg: a grammar JSON file instead of a generated grammar")
+    p.add_argument("--no-probe", action="store_true", help="train only; skip the probe sweep and the summary")
+    add_device(p)
+    p.set_defaults(func=run)
+
+
+def _plan(args):
+    """(teacher config, students_for(exp_dir, teacher) -> configs)."""
+    from dataclasses import replace
+
+    if args.task == "parity":
+        from training.plans import PARITY_SIZES, parity_students_for, parity_teacher_config
+
+        if args.grammar:
+            raise CurriculensError("--grammar applies to --task pcfg only")
+        if args.size not in PARITY_SIZES:
+            raise CurriculensError(f"unknown parity size {args.size!r} (one of {', '.join(PARITY_SIZES)})")
+        size = PARITY_SIZES[args.size]
+        teacher = parity_teacher_config(size, device=args.device)
+
+        def students_for(exp_dir, t):
+            return [replace(s, device=args.device) for s in parity_students_for(exp_dir, size, t, seeds=range(args.seeds))]
+
+        return teacher, students_for
+    from training.tasks.pcfg_presets import pcfg_demo_plan
+
+    return pcfg_demo_plan(args.out, grammar_path=args.grammar, size=args.size, seeds=range(args.seeds), device=args.device)
+
+
+def run(args) -> int:
+    from training.plans import run_plan
+
+    if args.seeds < 1:
+        raise CurriculensError("--seeds must be at least 1")
+    t0 = time.time()
+    out = Path(args.out)
+    teacher, students_for = _plan(args)
+
+    def on_run(cfg, res):
+        acc = res.final_eval.get("eval_acc")
+        state = "kept (already done)" if res.skipped else f"{res.wall_s:.0f}s"
+        print(f"  trained {cfg.name:<22} final eval acc {acc:.3f}  [{state}]")
+
+    print(f"curriculens demo ({args.task}, size {args.size}) -> {out}")
+    run_plan(out, teacher, students_for, progress=not args.quiet, on_run=on_run)
+    if args.no_probe:
+        print(f"done in {time.time() - t0:.0f}s (probes skipped)")
+        return 0
+    from probes.summary import format_summary, summarize
+    from probes.sweep import SweepConfig, run_sweep
+
+    res = run_sweep(out, SweepConfig(device=args.device), progress=not args.quiet)
+    print(f"  probed {res.n_done} units ({res.n_skipped} already done, {res.n_failed} failed) -> {res.db_path}")
+    print()
+    print(format_summary(summarize(out / C.RESULTS_DB), max_rows=40))
+    print()
+    print(f"done in {time.time() - t0:.0f}s. Next: curriculens summary {out} | curriculens dashboard {out.parent if out.parent != Path('') else '.'}")
+    return 1 if res.n_failed else 0

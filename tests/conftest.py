@@ -1,0 +1,37 @@
+"""Shared fixtures: tiny configs and a tiny trained parity experiment (built once per session)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+CFG3B = SHARED / "data" / "pcfg" / "cfg3b.json"
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def tiny_parity_experiment(tmp_path_factory) -> Path:
+    """A real experiment: a tiny (10, 3)-parity teacher and one student per method (seconds)."""
+    from training.plans import PARITY_SIZES, parity_students_for, parity_teacher_config, run_plan
+
+    exp = tmp_path_factory.mktemp("exp") / "parity-tiny"
+    size = PARITY_SIZES["tiny"]
+    teacher = parity_teacher_config(size, device="cpu")
+    run_plan(exp, teacher, lambda e, t: parity_students_for(e, size, t))
+    return exp

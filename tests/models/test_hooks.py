@@ -1,0 +1,53 @@
+"""Every model is hookable through TransformerLens, with exactly the requested sites."""
+
+import torch
+
+from models import BertConfig, GPT2Config, MLPConfig, build_model, hookable, logits_of
+
+
+def test_mlp_hook_names_and_shapes():
+    cfg = MLPConfig(d_in=10, width=7, depth=2, n_classes=2)
+    model = build_model(cfg).eval()
+    x = torch.randn(5, 10)
+    names = model.site_names()
+    assert names == ["blocks.0.hook_pre", "blocks.0.hook_post", "blocks.1.hook_pre", "blocks.1.hook_post", "hook_logits"]
+    assert set(names) <= set(model.hook_dict)
+    out, cache = model.run_with_cache(x, names_filter=["blocks.1.hook_post", "hook_logits"])
+    assert set(cache.keys()) == {"blocks.1.hook_post", "hook_logits"}
+    assert cache["blocks.1.hook_post"].shape == (5, 7)
+    assert torch.equal(cache["hook_logits"], out)
+    # the hooks see what a manual forward computes
+    pre0 = model.blocks[0].fc(x)
+    post1 = torch.relu(model.blocks[1].fc(torch.relu(pre0)))
+    assert torch.allclose(cache["blocks.1.hook_post"], post1)
+    assert torch.allclose(out, model.unembed(post1))
+    assert (cache["blocks.1.hook_post"] >= 0).all()
+
+
+def test_gpt2_bridge_matches_hf_and_filters_sites():
+    cfg = GPT2Config(vocab_size=2, n_positions=16, n_layer=2, n_head=2, head_dim=4)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    x = torch.randint(0, 2, (3, 12))
+    hooked = hookable(model, cfg)
+    out, cache = hooked.run_with_cache(x, names_filter=lambda n: n in ("blocks.0.hook_out", "blocks.1.hook_out"))
+    assert set(cache.keys()) == {"blocks.0.hook_out", "blocks.1.hook_out"}
+    assert cache["blocks.1.hook_out"].shape == (3, 12, 8)
+    assert torch.allclose(logits_of(out), model(x).logits, atol=1e-6)
+    hs = model(x, output_hidden_states=True).hidden_states
+    assert torch.allclose(cache["blocks.0.hook_out"], hs[1], atol=1e-6)
+
+
+def test_bert_bridge_matches_hf():
+    cfg = BertConfig(vocab_size=8, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    x = torch.randint(0, 8, (2, 9))
+    mask = torch.ones_like(x)
+    mask[1, 6:] = 0
+    out, cache = hookable(model, cfg).run_with_cache(x, attention_mask=mask, names_filter=["blocks.1.hook_out"])
+    assert list(cache.keys()) == ["blocks.1.hook_out"]
+    ref = model(x, attention_mask=mask, output_hidden_states=True)
+    assert torch.allclose(logits_of(out), ref.logits, atol=1e-5)
+    # the last layer's output (transformers 5 may list a layer twice in hidden_states)
+    assert torch.allclose(cache["blocks.1.hook_out"], ref.hidden_states[-1], atol=1e-5)

@@ -1,0 +1,136 @@
+"""The shared training loop: teachers learn, students follow the schedule, runs resume exactly."""
+
+import json
+
+import pytest
+import torch
+
+from curriculens import constants as C
+from curriculens.errors import CurriculensError
+from curriculens.io import read_jsonl
+from models.checkpoint import list_checkpoints, load_checkpoint
+from training.config import CheckpointConfig, DistillConfig, OptimConfig, RunConfig
+from training.experiment import list_runs, read_metrics
+from training.loop import train_run
+
+TASK = {"name": "parity", "n": 10, "k": 2, "n_eval": 512}
+
+
+def teacher_cfg(**kw):
+    base = dict(
+        name="teacher", role="teacher", task=TASK, model={"kind": "mlp", "d_in": 10, "width": 128},
+        optim=OptimConfig(name="sgd", lr=0.1), checkpoints=CheckpointConfig(save_every=100),
+        steps=400, batch_size=32, seed=0, device="cpu",
+    )
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def test_teacher_learns_an_easy_parity(tmp_path):
+    res = train_run(teacher_cfg(), tmp_path / "teacher")
+    rows = read_metrics(tmp_path / "teacher")
+    assert [r["step"] for r in rows] == [0, 100, 200, 300, 400]
+    assert rows[0]["eval_acc"] < 0.7
+    assert res.final_eval["eval_acc"] > 0.95
+    assert [s for s, _ in list_checkpoints(tmp_path / "teacher")] == [0, 100, 200, 300, 400]
+    meta = json.loads((tmp_path / "teacher" / "checkpoints" / "step_000000400" / "meta.json").read_text())
+    assert meta["eval_acc"] == rows[-1]["eval_acc"] and meta["samples_seen"] == 400 * 32
+    assert (tmp_path / "teacher" / C.DONE_FILE).is_file()
+
+
+def test_resume_is_bit_exact(tmp_path, monkeypatch):
+    cfg = teacher_cfg(optim=OptimConfig(name="adam", lr=3e-3, schedule="cosine", warmup_frac=0.1))
+    train_run(cfg, tmp_path / "full")
+
+    import training.loop as loop
+
+    real = loop.save_checkpoint
+    calls = {"n": 0}
+
+    def crash_after_third(*a, **k):
+        out = real(*a, **k)
+        calls["n"] += 1
+        if calls["n"] == 3:  # steps 0, 100, 200 saved, then the process "dies"
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(loop, "save_checkpoint", crash_after_third)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg, tmp_path / "resumed")
+    monkeypatch.setattr(loop, "save_checkpoint", real)
+    assert not (tmp_path / "resumed" / C.DONE_FILE).exists()
+    res = train_run(cfg, tmp_path / "resumed")
+    assert res.resumed_from == 200
+    a, _, _ = load_checkpoint(tmp_path / "full" / "checkpoints" / "step_000000400")
+    b, _, _ = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "step_000000400")
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
+    steps = [r["step"] for r in read_jsonl(tmp_path / "resumed" / C.METRICS_FILE)]
+    assert steps == [0, 100, 200, 300, 400]  # no duplicate rows after the resume
+    # optimizer state is kept only for resuming, and dropped when the run is done
+    assert not any((p / C.OPTIM_STATE_FILE).exists() for _, p in list_checkpoints(tmp_path / "resumed"))
+
+
+def test_finished_run_is_skipped_and_changed_config_refused(tmp_path):
+    cfg = teacher_cfg(steps=100)
+    train_run(cfg, tmp_path / "t")
+    assert train_run(cfg, tmp_path / "t").skipped
+    with pytest.raises(CurriculensError, match="different config"):
+        train_run(cfg.replace(steps=200), tmp_path / "t")
+    assert not train_run(cfg.replace(steps=200), tmp_path / "t", force=True).skipped
+
+
+def test_students_record_the_teacher_checkpoint_they_used(tiny_parity_experiment):
+    runs = {r.name: r for r in list_runs(tiny_parity_experiment)}
+    assert set(runs) >= {"teacher", "ce-s0", "one-shot-s0", "progressive-s0"}
+    two_shot = [n for n in runs if n.startswith("two-shot")]
+    assert len(two_shot) == 1
+    teacher_steps = [s for s, _ in list_checkpoints(runs["teacher"].path)]
+    last = teacher_steps[-1]
+    assert all(r["teacher_step"] is None for r in read_metrics(runs["ce-s0"].path))
+    assert all(r["teacher_step"] == last for r in read_metrics(runs["one-shot-s0"].path))
+    prog = read_metrics(runs["progressive-s0"].path)
+    used = [r["teacher_step"] for r in prog]
+    assert used == sorted(used) and len(set(used)) > 2 and used[-1] == last
+    ts = read_metrics(runs[two_shot[0]].path)
+    T = runs[two_shot[0]].config.distill.two_shot_T
+    first = runs[two_shot[0]].config.distill.two_shot_step
+    assert all(r["teacher_step"] == first for r in ts if r["step"] < T)
+    assert all(r["teacher_step"] == last for r in ts if r["step"] > T)
+
+
+def test_student_needs_a_finished_teacher(tmp_path):
+    student = teacher_cfg(
+        name="s", role="student", distill=DistillConfig(method="one-shot", teacher_dir=str(tmp_path / "missing"))
+    )
+    with pytest.raises(CurriculensError, match="teacher run not found"):
+        train_run(student, tmp_path / "s")
+
+
+def test_hard_label_student_trains(tmp_path):
+    train_run(teacher_cfg(), tmp_path / "teacher")
+    student = teacher_cfg(
+        name="s", role="student", model={"kind": "mlp", "d_in": 10, "width": 32},
+        distill=DistillConfig(method="progressive", teacher_dir="../teacher", tau=1e-20),
+    )
+    res = train_run(student, tmp_path / "s")
+    assert res.final_eval["eval_acc"] > 0.9
+
+
+def test_parity_transformer_trains_through_the_same_loop(tmp_path):
+    cfg = teacher_cfg(
+        model={"kind": "gpt2", "vocab_size": 2, "n_positions": 16, "n_layer": 1, "n_head": 2, "head_dim": 8},
+        optim=OptimConfig(name="adam", lr=1e-3), steps=100,
+    )
+    res = train_run(cfg, tmp_path / "gpt")
+    rows = read_metrics(tmp_path / "gpt")
+    assert len(rows) == 2 and res.final_eval["eval_loss"] < 5
+    m, mcfg, _ = load_checkpoint(tmp_path / "gpt" / "checkpoints" / "step_000000100")
+    assert mcfg.kind == "gpt2"
+
+
+@pytest.mark.gpu
+def test_cuda_run_matches_cpu_accuracy(tmp_path):
+    cpu = train_run(teacher_cfg(), tmp_path / "cpu")
+    gpu = train_run(teacher_cfg(device="cuda"), tmp_path / "gpu")
+    assert abs(cpu.final_eval["eval_acc"] - gpu.final_eval["eval_acc"]) < 0.05

@@ -1,0 +1,158 @@
+"""Ready-made experiment plans: the configs of a teacher and its students.
+
+A plan is data (a list of RunConfigs); ``run_plan`` executes it with the shared work unit
+``train_run``, in order, locally. The same configs can be shipped to a cluster engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from curriculens import constants as C
+from training.config import CheckpointConfig, DistillConfig, OptimConfig, RunConfig
+from training.experiment import init_experiment, read_metrics, student_run_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ParityDemoSize:
+    """Sizes of the parity demo. ``demo``: about a minute of training on 2 CPU cores;
+    ``tiny``: seconds (tests); ``bench``: the calibrated (60, 5) setting of the benchmark."""
+
+    n: int
+    k: int
+    teacher_width: int
+    student_width: int
+    teacher_steps: int
+    student_steps: int
+    save_every: int
+    student_save_every: int
+    eval_every: int
+    lr: float = 0.05
+    batch_size: int = 32
+    two_shot_T: int = 2000
+    n_eval: int = 4096
+
+
+PARITY_SIZES = {
+    "tiny": ParityDemoSize(10, 3, 64, 16, 300, 400, 100, 100, 50, two_shot_T=100, n_eval=512),
+    "demo": ParityDemoSize(50, 4, 4000, 100, 10_000, 24_000, 500, 1000, 500, two_shot_T=2000),
+    "bench": ParityDemoSize(60, 5, 8000, 50, 60_000, 150_000, 2000, 2000, 500, two_shot_T=10_000),
+}
+
+
+def parity_teacher_config(size: ParityDemoSize, seed: int = 0, device: str = "auto") -> RunConfig:
+    task = {"name": "parity", "n": size.n, "k": size.k, "n_eval": size.n_eval, "data_seed": 0}
+    return RunConfig(
+        name="teacher",
+        role=C.ROLE_TEACHER,
+        task=task,
+        model={"kind": "mlp", "d_in": size.n, "width": size.teacher_width, "depth": 1, "n_classes": 2},
+        optim=OptimConfig(name="sgd", lr=size.lr),
+        checkpoints=CheckpointConfig(save_every=size.save_every, eval_every=size.eval_every),
+        steps=size.teacher_steps,
+        batch_size=size.batch_size,
+        seed=seed,
+        device=device,
+    )
+
+
+def student_configs(
+    teacher: RunConfig,
+    model: dict,
+    steps: int,
+    save_every: int,
+    eval_every: int,
+    seeds: Sequence[int] = (0,),
+    methods: Sequence[str] = C.METHODS,
+    two_shot_step: int = -1,
+    two_shot_T: int = 0,
+    tau: float = 1.0,
+    optim: Optional[OptimConfig] = None,
+) -> list[RunConfig]:
+    """Student configs for every (method, seed), following the teacher named ``teacher.name``."""
+    out = []
+    for seed in seeds:
+        for method in methods:
+            if method == "two-shot" and two_shot_step < 0:
+                continue
+            name = student_run_name(method, seed, two_shot_step)
+            out.append(
+                replace(
+                    teacher,
+                    name=name,
+                    role=C.ROLE_STUDENT,
+                    model=model,
+                    optim=optim or teacher.optim,
+                    steps=steps,
+                    seed=seed,
+                    checkpoints=CheckpointConfig(save_every=save_every, eval_every=eval_every),
+                    distill=DistillConfig(
+                        method=method,
+                        teacher_dir=f"../{teacher.name}",
+                        tau=tau,
+                        two_shot_step=two_shot_step if method == "two-shot" else -1,
+                        two_shot_T=two_shot_T if method == "two-shot" else 0,
+                    ),
+                )
+            )
+    return out
+
+
+def mid_transition_step(metrics: list[dict], key: str = "eval_acc") -> int:
+    """The saved checkpoint whose ``key`` is closest to halfway between its first and best value
+    (the middle of the teacher's phase transition: the paper's best two-shot checkpoint)."""
+    rows = [r for r in metrics if r.get("checkpoint")]
+    if not rows:
+        raise ValueError("no checkpoint rows in metrics")
+    lo, hi = rows[0][key], max(r[key] for r in rows)
+    mid = lo + 0.5 * (hi - lo)
+    return min(rows, key=lambda r: (abs(r[key] - mid), r["step"]))["step"]
+
+
+def parity_students_for(
+    exp_dir: Path, size: ParityDemoSize, teacher: RunConfig, seeds: Sequence[int] = (0,), methods: Sequence[str] = C.METHODS
+) -> list[RunConfig]:
+    """Students of the parity demo; two-shot uses the teacher's mid-transition checkpoint."""
+    two_shot = mid_transition_step(read_metrics(exp_dir / C.RUNS_DIR / teacher.name))
+    return student_configs(
+        teacher,
+        model={"kind": "mlp", "d_in": size.n, "width": size.student_width, "depth": 1, "n_classes": 2},
+        steps=size.student_steps,
+        save_every=size.student_save_every,
+        eval_every=size.eval_every,
+        seeds=seeds,
+        methods=methods,
+        two_shot_step=two_shot,
+        two_shot_T=size.two_shot_T,
+    )
+
+
+def run_plan(
+    exp_dir: Path | str,
+    teacher: RunConfig,
+    students_for: Callable[[Path, RunConfig], list[RunConfig]],
+    *,
+    progress: bool = False,
+    on_run: Optional[Callable[[RunConfig, object], None]] = None,
+) -> list:
+    """Train the teacher, then the students that ``students_for(exp_dir, teacher)`` returns."""
+    from training.loop import train_run
+
+    exp_dir = init_experiment(exp_dir, teacher.task)
+    results = []
+    for cfg in [teacher]:
+        res = train_run(cfg, exp_dir / C.RUNS_DIR / cfg.name, progress=progress)
+        results.append(res)
+        if on_run:
+            on_run(cfg, res)
+    for cfg in students_for(exp_dir, teacher):
+        res = train_run(cfg, exp_dir / C.RUNS_DIR / cfg.name, progress=progress)
+        results.append(res)
+        if on_run:
+            on_run(cfg, res)
+    return results
