@@ -96,6 +96,8 @@ class RunConfig:
         seed: seeds model init and the training data stream (eval data come from the task).
         device: ``auto`` | ``cpu`` | ``cuda``.
         amp: bf16 autocast on CUDA (ignored on CPU).
+        stop_at_acc: end the run (with a final checkpoint) at the first evaluation whose
+            held-out accuracy reaches this value; 0 = never (benchmarks use it to save time).
     """
 
     name: str
@@ -110,6 +112,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = False
+    stop_at_acc: float = 0.0
 
     @property
     def method(self) -> str:

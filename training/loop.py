@@ -187,8 +187,25 @@ def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progr
     running, n_running = 0.0, 0
     teacher_step = None
 
+    def save_checkpoint_at(step: int, ev: dict) -> None:
+        nonlocal last_ckpt
+        meta = {
+            "samples_seen": step * cfg.batch_size,
+            "seed": cfg.seed,
+            "role": cfg.role,
+            "method": cfg.method,
+            "run": cfg.name,
+            "teacher_step": teacher_step,
+            "wall_time_s": time.time() - t0,
+            **{k: v for k, v in ev.items() if k.startswith("eval_")},
+        }
+        path = save_checkpoint(run_dir / C.CHECKPOINTS_DIR, step, model, model_cfg, meta, optimizer)
+        if last_ckpt is not None and last_ckpt != path and not cfg.checkpoints.keep_optimizer:
+            strip_optimizer_state(last_ckpt)
+        last_ckpt = path
+
     def checkpoint_and_eval(step: int, save: bool) -> dict:
-        nonlocal last_ckpt, running, n_running
+        nonlocal running, n_running
         ev = evaluate(model, model_cfg, task, device, cfg.amp)
         row = {
             "step": step,
@@ -204,23 +221,11 @@ def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progr
         # metrics first: a crash while saving leaves a row that the resume truncates away
         append_jsonl(metrics_path, row)
         if save:
-            meta = {
-                "samples_seen": step * cfg.batch_size,
-                "seed": cfg.seed,
-                "role": cfg.role,
-                "method": cfg.method,
-                "run": cfg.name,
-                "teacher_step": teacher_step,
-                "wall_time_s": time.time() - t0,
-                **ev,
-            }
-            path = save_checkpoint(run_dir / C.CHECKPOINTS_DIR, step, model, model_cfg, meta, optimizer)
-            if last_ckpt is not None and last_ckpt != path and not cfg.checkpoints.keep_optimizer:
-                strip_optimizer_state(last_ckpt)
-            last_ckpt = path
+            save_checkpoint_at(step, ev)
         return row
 
     last_row: dict = {}
+    stopped_at: Optional[int] = None
     if start == 0:
         if teacher is not None:
             teacher_step = _pick(dist, 0, teacher.steps, interval)
@@ -258,14 +263,24 @@ def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progr
             last_row = checkpoint_and_eval(done_steps, save=done_steps in saves)
             bar.set_postfix(acc=f"{last_row['eval_acc']:.3f}", loss=f"{last_row['eval_loss']:.3f}")
             log.debug("%s step %d: %s", cfg.name, done_steps, last_row)
+            if cfg.stop_at_acc and last_row["eval_acc"] >= cfg.stop_at_acc:
+                if not last_row["checkpoint"]:
+                    save_checkpoint_at(done_steps, last_row)
+                stopped_at = done_steps
+                bar.update(1)
+                break
         bar.update(1)
     bar.close()
     if last_ckpt is not None and not cfg.checkpoints.keep_optimizer:
         strip_optimizer_state(last_ckpt)
     final_eval = {k: v for k, v in last_row.items() if k.startswith("eval_")}
     wall = time.time() - t0
-    write_json(run_dir / C.DONE_FILE, {"steps": cfg.steps, "final_eval": final_eval, "wall_s": wall})
-    return RunResult(run_dir, cfg.steps, final_eval, wall, resumed_from=resumed_from)
+    steps_run = stopped_at if stopped_at is not None else cfg.steps
+    write_json(
+        run_dir / C.DONE_FILE,
+        {"steps": steps_run, "stopped_at_acc": stopped_at is not None, "final_eval": final_eval, "wall_s": wall},
+    )
+    return RunResult(run_dir, steps_run, final_eval, wall, resumed_from=resumed_from)
 
 
 def _pick(dist, step: int, teacher_steps: list[int], interval: int) -> Optional[int]:

@@ -134,3 +134,12 @@ def test_cuda_run_matches_cpu_accuracy(tmp_path):
     cpu = train_run(teacher_cfg(), tmp_path / "cpu")
     gpu = train_run(teacher_cfg(device="cuda"), tmp_path / "gpu")
     assert abs(cpu.final_eval["eval_acc"] - gpu.final_eval["eval_acc"]) < 0.05
+
+
+def test_stop_at_acc_ends_with_a_checkpoint(tmp_path):
+    cfg = teacher_cfg(steps=2000, stop_at_acc=0.9, checkpoints=CheckpointConfig(save_every=1000, eval_every=50))
+    res = train_run(cfg, tmp_path / "t")
+    assert res.steps < 2000 and res.final_eval["eval_acc"] >= 0.9
+    steps = [s for s, _ in list_checkpoints(tmp_path / "t")]
+    assert steps[-1] == res.steps
+    assert read_metrics(tmp_path / "t")[-1]["step"] == res.steps

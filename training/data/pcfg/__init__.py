@@ -1,0 +1,54 @@
+"""Probabilistic context-free grammars (cfg3 family): grammar files, generator, sampler, parser.
+
+Pure Python/numpy. See ``.notes/README_pcfg_grammar.md`` for the JSON format.
+"""
+
+from .generate import random_grammar
+from .grammar import (
+    SPECIAL_TOKENS,
+    Grammar,
+    GrammarError,
+    LayeredTables,
+    Rule,
+    grammar_from_dict,
+    layered_tables,
+    load_grammar,
+    save_grammar,
+)
+from .parser import accepts, count_parses, cyk_reference, inside_logprob, parse
+from .sampler import (
+    Corpus,
+    Derivation,
+    Parse,
+    corpus_from_derivations,
+    derivation_rules,
+    sample,
+    sample_reference,
+    spans,
+)
+
+__all__ = [
+    "SPECIAL_TOKENS",
+    "Corpus",
+    "Derivation",
+    "Grammar",
+    "GrammarError",
+    "LayeredTables",
+    "Parse",
+    "Rule",
+    "accepts",
+    "corpus_from_derivations",
+    "count_parses",
+    "derivation_rules",
+    "cyk_reference",
+    "grammar_from_dict",
+    "inside_logprob",
+    "layered_tables",
+    "load_grammar",
+    "parse",
+    "random_grammar",
+    "sample",
+    "sample_reference",
+    "save_grammar",
+    "spans",
+]
