@@ -8,6 +8,7 @@ EXPERIMENT_FILE = "experiment.json"  # EXP/experiment.json: task and what the ex
 RUNS_DIR = "runs"  # EXP/runs/<run name>/
 RESULTS_DB = "results.sqlite"  # EXP/results.sqlite: the probe results database
 FAILED_FILE = "failed.jsonl"  # EXP/failed.jsonl: probe units that raised
+PROBE_CONFIG_FILE = "probe_config.json"  # EXP/probe_config.json: the SweepConfig of the last sweep
 
 # --- one run --------------------------------------------------------------------------
 RUN_CONFIG_FILE = "config.json"  # the fully resolved RunConfig

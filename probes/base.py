@@ -10,7 +10,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 import torch
 from torch import nn
@@ -46,10 +47,33 @@ class ProbeContext:
     options: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class MetricSpec:
+    """How ``probes.summary`` decides when a metric's feature *appears* (see its docstring).
+
+    Args:
+        min_effect: the smallest rise (peak - baseline, in the metric's units) that counts.
+        direction: +1 if the feature appears as the value rises (accuracy, |corr|), -1 if
+            it appears as the value falls (a loss).
+        off_support_null: for rows with ``in_support`` set (parity monomials): the rise must
+            also reach the 95th percentile of the rises of the off-support series of the same
+            (run, probe, site, metric, degree), which serve as the null distribution.
+    """
+
+    min_effect: float = 0.05
+    direction: int = 1
+    off_support_null: bool = False
+
+
 class Probe(ABC):
-    """One probe family. ``name`` is the ``probe`` column of its rows."""
+    """One probe family. ``name`` is the ``probe`` column of its rows.
+
+    ``primary_metrics`` names the metrics the summary reports "appears at" for, with the
+    rule's parameters; other metrics are stored but not summarised unless asked for.
+    """
 
     name: str = ""
+    primary_metrics: Mapping[str, MetricSpec] = MappingProxyType({})
 
     @abstractmethod
     def run(self, ctx: ProbeContext) -> list[ResultRow]:

@@ -1,0 +1,118 @@
+"""``curriculens probe PATH``: run the probe sweep over every checkpoint into results.sqlite."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from curriculens import constants as C
+from curriculens.commands._common import load_json_arg
+from curriculens.errors import CurriculensError
+
+log = logging.getLogger(__name__)
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "probe",
+        help="probe every checkpoint of an experiment (resumable) into EXP/results.sqlite",
+        description=(
+            "Run each probe on each checkpoint of each run under PATH and store one row per value "
+            "in results.sqlite (beside experiment.json). Finished units are skipped on rerun; "
+            "bad input fails before anything is written; a probe that raises is logged to "
+            "failed.jsonl and the exit status is 1."
+        ),
+    )
+    p.add_argument("path", metavar="PATH", help="experiment directory, one run directory, or a run's checkpoints/ directory")
+    p.add_argument("--probes", default=None, help="comma-separated probe names (default: all probes of the task, e.g. model,fourier,linear)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the probe data and splits, the same for every checkpoint (default 0)")
+    p.add_argument("--every", type=int, default=None, help="probe every K-th checkpoint of each run, always the first and last (default 1)")
+    p.add_argument("--runs", default=None, help="comma-separated run names to probe (default: all runs)")
+    p.add_argument("--force", action="store_true", default=None, help="recompute units already in the database")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="where to compute (default: auto = cuda if available)")
+    p.add_argument("--n-probe", dest="n_probe", type=int, default=None, help="fresh probe inputs per checkpoint (option n_probe; parity default 20000)")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a probe option (VALUE is JSON, else a string), e.g. --option n_off=50 --option 'sites=[\"blocks.0.hook_pre\"]'; repeatable",
+    )
+    p.add_argument("--export", default=None, metavar="OUT", help="after the sweep, write every row to OUT (.csv or .parquet)")
+    p.add_argument("--dry-run", action="store_true", help="validate, print the unit grid size and exit without probing")
+    p.add_argument("--config", default=None, metavar="FILE", help="a JSON SweepConfig (file or inline); flags given on the command line override it")
+    p.set_defaults(func=run)
+
+
+def _csv(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _parse_option(item: str) -> tuple[str, object]:
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise CurriculensError(f"--option expects KEY=VALUE, got {item!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def config_from_args(args: argparse.Namespace):
+    """The SweepConfig: ``--config`` first, then every flag given explicitly."""
+    from probes.sweep import SweepConfig
+
+    data = load_json_arg(args.config, "--config") or {}
+    overrides = {
+        "probes": _csv(args.probes),
+        "seed": args.seed,
+        "every": args.every,
+        "runs": _csv(args.runs),
+        "force": args.force,
+        "device": args.device,
+    }
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    options = dict(data.get("options") or {})
+    for item in args.option:
+        key, value = _parse_option(item)
+        options[key] = value
+    if args.n_probe is not None:
+        options["n_probe"] = args.n_probe
+    data["options"] = options
+    return SweepConfig.from_dict(data)
+
+
+def run(args: argparse.Namespace) -> int:
+    from probes.store import ResultsStore
+    from probes.sweep import plan_sweep, run_sweep
+
+    cfg = config_from_args(args)
+    if args.export and not args.export.endswith((".csv", ".parquet")):
+        raise CurriculensError(f"--export {args.export}: use a .csv or .parquet file name")
+    if args.dry_run:
+        plan = plan_sweep(args.path, cfg)
+        print(
+            f"{len(plan.runs)} runs, {plan.n_checkpoints} checkpoints, {len(plan.probe_names)} probes "
+            f"({', '.join(plan.probe_names)}): {plan.n_units} units, {plan.n_skipped} already done, "
+            f"{plan.n_pending} to run -> {plan.db_path}"
+        )
+        return 0
+    res = run_sweep(args.path, cfg, progress=not args.quiet and sys.stderr.isatty())
+    print(
+        f"probe: {res.n_units} units: {res.n_done} done, {res.n_skipped} skipped, {res.n_failed} failed; "
+        f"{res.n_rows} rows in {res.wall_s:.1f} s -> {res.db_path}"
+    )
+    for failure in res.failures[:5]:
+        print(f"  failed: {failure['run']} step {failure['step']} {failure['probe']}: {failure['error']}", file=sys.stderr)
+    if res.n_failed:
+        print(f"  ({res.n_failed} failed units listed in {res.db_path.parent / C.FAILED_FILE}; rerun to retry them)", file=sys.stderr)
+    if args.export:
+        with ResultsStore(res.db_path, readonly=True) as store:
+            out = store.export(args.export)
+        print(f"exported {out}")
+    return 1 if res.n_failed else 0

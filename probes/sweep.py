@@ -1,0 +1,439 @@
+"""The probe sweep: every probe on every checkpoint of every run, into ``results.sqlite``.
+
+A *work unit* is (run, checkpoint step, probe). ``run_sweep`` plans the units, validates all
+the input first, then runs the pending units checkpoint by checkpoint (each checkpoint is
+loaded once for all its pending probes) and writes each finished unit in one SQLite
+transaction (``ResultsStore.write_unit``). Hence:
+
+- **resumable**: units already in the store's ``units`` table are skipped (unless
+  ``force``); a sweep killed midway reruns only the missing units and ends with the same table;
+- **no partial results**: bad input (a missing or empty directory, no runs or checkpoints, an
+  unknown probe or option, a config that does not match the run, weights whose sha256 does
+  not match ``meta.json``) raises ``CurriculensError`` *before anything is written*;
+- **failures are isolated**: a probe that raises on one checkpoint is recorded as one JSON
+  line in ``failed.jsonl`` (run, step, probe, error) beside the database and the sweep goes
+  on; ``SweepResult.n_failed`` counts them (the CLI then exits 1). A rerun retries them.
+
+``PATH`` may be an experiment directory (all runs under ``EXP/runs``), one run directory, or a
+run's ``checkpoints/`` directory. The database goes in the experiment directory (``EXP/
+results.sqlite``) when the run lies inside one (``EXP/runs/<run>``), else in the run directory.
+The ``SweepConfig`` is saved beside it as ``probe_config.json``. Probe values depend on
+``seed`` and ``options``; a sweep with different values than the stored config is refused
+unless ``force`` (which recomputes the selected units).
+
+``probe_checkpoint`` is the work unit as a pure function of its arguments (it loads the
+checkpoint itself and returns results), so it can run in another process or on a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional
+
+import torch
+from tqdm.auto import tqdm
+
+from curriculens import constants as C
+from curriculens.config import from_dict, to_dict
+from curriculens.errors import CurriculensError
+from curriculens.io import append_jsonl, read_json, sha256_file, write_json
+from models.checkpoint import list_checkpoints, load_checkpoint, read_meta, read_model_config
+from models.configs import ModelConfig, model_config_from_dict
+from probes import registry
+from probes.base import ProbeContext
+from probes.store import ResultRow, ResultsStore, UnitKey
+from training.device import resolve_device
+from training.experiment import RunInfo, is_experiment, is_run, list_runs, read_experiment, read_run
+from training.tasks import Task, build_task
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """What to probe and how. Saved as ``probe_config.json`` beside the database.
+
+    Args:
+        probes: probe names; empty = all of the task's probes (``probes.registry``).
+        seed: seeds probe data and splits; the same for every checkpoint and run.
+        device: ``auto`` | ``cpu`` | ``cuda``.
+        force: recompute units that are already in the database.
+        runs: run names to probe; empty = all runs.
+        every: probe every k-th checkpoint of each run (by index), always with the first
+            and the last.
+        options: probe options (sizes, sites, ...; each task documents its keys).
+    """
+
+    probes: tuple = ()
+    seed: int = 0
+    device: str = "auto"
+    force: bool = False
+    runs: tuple = ()
+    every: int = 1
+    options: dict = field(default_factory=dict)
+
+    def validate(self) -> "SweepConfig":
+        if self.every < 1:
+            raise CurriculensError("--every must be >= 1")
+        if self.device not in C.DEVICES:
+            raise CurriculensError(f"unknown device {self.device!r} (one of {', '.join(C.DEVICES)})")
+        if not isinstance(self.options, dict):
+            raise CurriculensError("probe options must be a JSON object")
+        for name in (*self.probes, *self.runs):
+            if not isinstance(name, str) or not name:
+                raise CurriculensError(f"probe and run names must be non-empty strings, got {name!r}")
+        return self
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SweepConfig":
+        return from_dict(cls, data, where="sweep config").validate()
+
+    def settings(self) -> dict:
+        """The part of the config that changes probe values (seed and options)."""
+        return {"seed": self.seed, "options": self.options}
+
+
+@dataclass(frozen=True)
+class PlannedCheckpoint:
+    """One checkpoint with the probes still to run on it."""
+
+    run: RunInfo
+    step: int
+    ckpt_dir: Path
+    probes: tuple[str, ...]
+
+
+@dataclass
+class SweepPlan:
+    """The validated unit grid of a sweep (what ``--dry-run`` prints)."""
+
+    root: Path
+    db_path: Path
+    task_name: str
+    runs: list[RunInfo]
+    probe_names: tuple[str, ...]
+    n_checkpoints: int
+    n_units: int
+    n_skipped: int
+    pending: list[PlannedCheckpoint]
+
+    @property
+    def n_pending(self) -> int:
+        return sum(len(p.probes) for p in self.pending)
+
+
+@dataclass(frozen=True)
+class UnitOutcome:
+    """A finished unit: rows (or None) and the error message if it raised."""
+
+    key: UnitKey
+    rows: Optional[list[ResultRow]]
+    wall_s: float
+    error: Optional[str] = None
+
+
+@dataclass
+class SweepResult:
+    n_units: int
+    n_done: int
+    n_skipped: int
+    n_failed: int
+    db_path: Path
+    n_rows: int = 0
+    wall_s: float = 0.0
+    failures: list[dict] = field(default_factory=list)
+
+
+# --- locating the runs --------------------------------------------------------------------
+def resolve_target(path: Path | str) -> tuple[Path, list[RunInfo]]:
+    """``(directory that holds the database, runs)`` for an experiment, run or checkpoints dir."""
+    path = Path(path)
+    if not path.exists():
+        raise CurriculensError(f"no such directory: {path}")
+    if not path.is_dir():
+        raise CurriculensError(f"{path} is not a directory (give an experiment, run or checkpoints directory)")
+    if path.name == C.CHECKPOINTS_DIR and is_run(path.parent):
+        path = path.parent
+    if is_experiment(path) or (path / C.RUNS_DIR).is_dir():
+        runs = list_runs(path)
+        if not runs:
+            raise CurriculensError(f"no runs under {path / C.RUNS_DIR} (train some first)")
+        return path, runs
+    if is_run(path):
+        exp = path.parent.parent
+        root = exp if path.parent.name == C.RUNS_DIR and is_experiment(exp) else path
+        return root, [read_run(path)]
+    raise CurriculensError(
+        f"{path} is not an experiment, run or checkpoints directory "
+        f"(expected {C.EXPERIMENT_FILE}, {C.RUNS_DIR}/, or {C.RUN_CONFIG_FILE} + {C.CHECKPOINTS_DIR}/)"
+    )
+
+
+def _task_name(root: Path, runs: list[RunInfo]) -> str:
+    tasks = {r.name: r.config.task for r in runs}
+    if is_experiment(root):
+        exp_task = read_experiment(root).get("task")
+        bad = [name for name, t in tasks.items() if exp_task is not None and t != exp_task]
+        if bad:
+            raise CurriculensError(f"run(s) {', '.join(bad)} have a different task than {root / C.EXPERIMENT_FILE}")
+    names = {t.get("name") for t in tasks.values()}
+    if len(names) != 1:
+        raise CurriculensError(f"runs of one sweep must share a task, found {sorted(map(str, names))}")
+    return str(names.pop())
+
+
+def _select(ckpts: list[tuple[int, Path]], every: int) -> list[tuple[int, Path]]:
+    last = len(ckpts) - 1
+    return [c for i, c in enumerate(ckpts) if i % every == 0 or i == last]
+
+
+# --- validation ---------------------------------------------------------------------------
+def validate_checkpoint(ckpt_dir: Path, expected: ModelConfig) -> None:
+    """Raise CurriculensError unless the checkpoint's config equals ``expected``, its weights'
+    sha256 matches ``meta.json`` and the stored tensor shapes fit the config."""
+    weights = ckpt_dir / C.WEIGHTS_FILE
+    if not weights.is_file():
+        raise CurriculensError(f"checkpoint {ckpt_dir} has no {C.WEIGHTS_FILE}")
+    meta = read_meta(ckpt_dir)
+    cfg = read_model_config(ckpt_dir)
+    if cfg != expected:
+        raise CurriculensError(f"config mismatch in {ckpt_dir}: {C.MODEL_CONFIG_FILE} differs from the run's model config")
+    if meta.get("sha256") != sha256_file(weights):
+        raise CurriculensError(f"corrupted weights in {ckpt_dir}: sha256 does not match {C.META_FILE}")
+    _check_shapes(weights, cfg, ckpt_dir)
+
+
+def _check_shapes(weights: Path, cfg: ModelConfig, ckpt_dir: Path) -> None:
+    from safetensors import SafetensorError, safe_open
+
+    from models.registry import build_model
+
+    try:
+        with torch.device("meta"):
+            ref = {k: tuple(v.shape) for k, v in build_model(cfg).state_dict().items()}
+    except Exception:  # noqa: BLE001 - a model that cannot be built on meta is checked at load time
+        return
+    try:
+        with safe_open(str(weights), framework="pt") as fh:
+            stored = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CurriculensError(f"unreadable weights in {ckpt_dir}: {exc}".splitlines()[0]) from None
+    bad = [k for k, shape in stored.items() if k not in ref or ref[k] != shape]
+    if bad:
+        raise CurriculensError(f"weights in {ckpt_dir} do not fit {C.MODEL_CONFIG_FILE} (first: {bad[0]})")
+
+
+def _done_units(db_path: Path) -> set[tuple[str, int, str]]:
+    if not db_path.is_file():
+        return set()
+    with ResultsStore(db_path, readonly=True) as store:
+        return store.done_units()
+
+
+def plan_sweep(path: Path | str, cfg: SweepConfig) -> SweepPlan:
+    """Resolve and validate everything a sweep needs; writes nothing."""
+    cfg.validate()
+    root, runs = resolve_target(path)
+    if cfg.runs:
+        names = [r.name for r in runs]
+        unknown = [n for n in cfg.runs if n not in names]
+        if unknown:
+            raise CurriculensError(f"unknown run(s) {', '.join(unknown)} (known: {', '.join(names)})")
+        runs = [r for r in runs if r.name in cfg.runs]
+    task_name = _task_name(root, runs)
+    probe_names = tuple(registry.resolve_probes(task_name, cfg.probes))
+    registry.check_options(task_name, cfg.options)
+    db_path = root / C.RESULTS_DB
+    done = set() if cfg.force else _done_units(db_path)
+    _check_settings(root, cfg, bool(done))
+
+    pending: list[PlannedCheckpoint] = []
+    n_ckpts = n_units = n_skipped = 0
+    for run in runs:
+        ckpts = list_checkpoints(run.path)
+        if not ckpts:
+            log.warning("run %s has no checkpoints; skipped", run.name)
+            continue
+        expected = model_config_from_dict(run.config.model)
+        for step, ckpt_dir in _select(ckpts, cfg.every):
+            n_ckpts += 1
+            todo = tuple(p for p in probe_names if (run.name, step, p) not in done)
+            n_units += len(probe_names)
+            n_skipped += len(probe_names) - len(todo)
+            if todo:
+                validate_checkpoint(ckpt_dir, expected)
+                pending.append(PlannedCheckpoint(run, step, ckpt_dir, todo))
+    if n_ckpts == 0:
+        raise CurriculensError(f"no checkpoints to probe under {path}")
+    return SweepPlan(root, db_path, task_name, runs, probe_names, n_ckpts, n_units, n_skipped, pending)
+
+
+def _as_json(obj):
+    """Compare settings as JSON sees them (tuples and lists alike)."""
+    return json.loads(json.dumps(obj, sort_keys=True, default=str))
+
+
+def _check_settings(root: Path, cfg: SweepConfig, have_results: bool) -> None:
+    """Refuse to mix probe values computed with different seeds/options (unless ``force``)."""
+    stored_path = root / C.PROBE_CONFIG_FILE
+    if not stored_path.is_file():
+        return
+    stored = read_json(stored_path)
+    old = {"seed": stored.get("seed"), "options": stored.get("options", {})}
+    if _as_json(old) == _as_json(cfg.settings()):
+        return
+    if cfg.force:
+        if cfg.runs or cfg.probes or cfg.every > 1:
+            log.warning(
+                "--force with new settings recomputes only the selected runs/probes; other units keep seed=%s options=%s",
+                old["seed"],
+                old["options"],
+            )
+        return
+    if have_results:
+        raise CurriculensError(
+            f"{root / C.RESULTS_DB} holds results probed with seed={old['seed']} options={old['options']}; "
+            "rerun with the same settings, or pass --force to recompute with the new ones"
+        )
+
+
+# --- the work unit ------------------------------------------------------------------------
+def _check_rows(probe: str, rows: list) -> None:
+    seen = set()
+    for r in rows:
+        if not isinstance(r, ResultRow):
+            raise TypeError(f"probe {probe} returned {type(r).__name__}, not ResultRow")
+        if r.probe != probe:
+            raise ValueError(f"probe {probe} returned a row of probe {r.probe!r}")
+        key = (r.feature, r.site, r.metric)
+        if key in seen:
+            raise ValueError(f"probe {probe} returned two rows for feature={r.feature} site={r.site} metric={r.metric}")
+        seen.add(key)
+
+
+def iter_probe_checkpoint(
+    run: RunInfo,
+    step: int,
+    ckpt_dir: Path | str,
+    probe_names: tuple[str, ...] | list[str],
+    cfg: SweepConfig,
+    *,
+    task: Task | None = None,
+    device: torch.device | None = None,
+) -> Iterator[UnitOutcome]:
+    """Load one checkpoint once and yield one ``UnitOutcome`` per probe, as each finishes.
+
+    A probe that raises an ``Exception`` yields an outcome with ``error`` set (the others
+    still run); ``KeyboardInterrupt`` propagates.
+    """
+    ckpt_dir = Path(ckpt_dir)
+    device = device or resolve_device(cfg.device)
+    task = task or build_task(run.config.task)
+    selected = registry.resolve_probes(task.name, tuple(probe_names))
+
+    def key(name: str) -> UnitKey:
+        return UnitKey(run.name, run.role, run.method, run.seed, step, name, str(ckpt_dir))
+
+    t0 = time.perf_counter()
+    try:
+        model, model_cfg, _ = load_checkpoint(ckpt_dir, expected=model_config_from_dict(run.config.model), device=device)
+    except Exception as exc:  # noqa: BLE001 - every unit of this checkpoint fails, the sweep goes on
+        msg = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        for name in selected:
+            yield UnitOutcome(key(name), None, time.perf_counter() - t0, msg)
+        return
+    for name, probe in selected.items():
+        ctx = ProbeContext(
+            model=model,
+            model_cfg=model_cfg,
+            task=task,
+            device=device,
+            step=step,
+            ckpt_dir=ckpt_dir,
+            seed=cfg.seed,
+            options=dict(cfg.options),
+        )
+        t0 = time.perf_counter()
+        try:
+            rows = list(probe.run(ctx))
+            _check_rows(name, rows)
+        except Exception as exc:  # noqa: BLE001 - recorded as a failed unit
+            log.warning("probe %s failed on %s step %d: %s", name, run.name, step, exc)
+            log.debug("%s", traceback.format_exc())
+            msg = f"{type(exc).__name__}: {exc}".strip().splitlines()
+            yield UnitOutcome(key(name), None, time.perf_counter() - t0, msg[0] if msg else type(exc).__name__)
+            continue
+        yield UnitOutcome(key(name), rows, time.perf_counter() - t0)
+
+
+def probe_checkpoint(
+    run: RunInfo,
+    step: int,
+    ckpt_dir: Path | str,
+    probe_names: tuple[str, ...] | list[str],
+    cfg: SweepConfig,
+    *,
+    task: Task | None = None,
+    device: torch.device | None = None,
+) -> list[UnitOutcome]:
+    """The work unit as a function: all of ``probe_names`` on one checkpoint (see ``iter_probe_checkpoint``)."""
+    return list(iter_probe_checkpoint(run, step, ckpt_dir, probe_names, cfg, task=task, device=device))
+
+
+# --- the sweep ----------------------------------------------------------------------------
+def run_sweep(path: Path | str, cfg: SweepConfig, progress: bool = False) -> SweepResult:
+    """Plan, validate, then run every pending unit under ``path``; see the module docstring."""
+    t_start = time.perf_counter()
+    plan = plan_sweep(path, cfg)
+    device = resolve_device(cfg.device)
+    result = SweepResult(plan.n_units, 0, plan.n_skipped, 0, plan.db_path)
+    if not plan.pending and plan.db_path.is_file():
+        result.wall_s = time.perf_counter() - t_start
+        return result
+    failed_path = plan.root / C.FAILED_FILE
+    with ResultsStore(plan.db_path) as store:
+        write_json(plan.root / C.PROBE_CONFIG_FILE, cfg.to_dict())
+        for run in plan.runs:
+            store.upsert_run(run.name, run.role, run.method, run.seed, str(run.path), run.config.to_dict())
+        tasks: dict[str, Task] = {}
+        bar = tqdm(
+            total=plan.n_pending, disable=not progress, desc="probe", unit="unit", dynamic_ncols=True, leave=False
+        )
+        try:
+            for item in plan.pending:
+                task_key = repr(sorted(item.run.config.task.items()))
+                if task_key not in tasks:
+                    tasks[task_key] = build_task(item.run.config.task)
+                bar.set_postfix(run=item.run.name, step=item.step)
+                outcomes = iter_probe_checkpoint(
+                    item.run, item.step, item.ckpt_dir, item.probes, cfg, task=tasks[task_key], device=device
+                )
+                for out in outcomes:
+                    if out.error is None:
+                        result.n_rows += store.write_unit(out.key, out.rows, out.wall_s)
+                        result.n_done += 1
+                    else:
+                        failure = {
+                            "run": out.key.run,
+                            "step": out.key.step,
+                            "probe": out.key.probe,
+                            "error": out.error,
+                            "ckpt_path": out.key.ckpt_path,
+                            "time": time.time(),
+                        }
+                        append_jsonl(failed_path, failure)
+                        result.failures.append(failure)
+                        result.n_failed += 1
+                    bar.update(1)
+        finally:
+            bar.close()
+    result.wall_s = time.perf_counter() - t_start
+    return result

@@ -1,0 +1,92 @@
+"""Activation extraction through TransformerLens hooks matches a manual forward pass."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from curriculens.errors import CurriculensError
+from models.configs import GPT2Config, MLPConfig
+from models.registry import build_model
+from probes.activations import available_sites, default_sites, extract_activations
+
+
+def test_mlp_sites_match_manual_forward():
+    cfg = MLPConfig(d_in=10, width=24, depth=2)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    x = (1 - 2 * torch.randint(0, 2, (53, 10))).float()
+    sites = ["blocks.0.hook_pre", "blocks.1.hook_post", "hook_logits"]
+    acts = extract_activations(model, cfg, x, sites, batch_size=16)  # 53 = 3 x 16 + 5
+    assert list(acts) == sites
+    with torch.no_grad():
+        pre0 = model.blocks[0].fc(x)
+        post0 = torch.relu(pre0)
+        post1 = torch.relu(model.blocks[1].fc(post0))
+        logits = model.unembed(post1)
+    assert torch.allclose(acts["blocks.0.hook_pre"], pre0, atol=1e-6)
+    assert torch.allclose(acts["blocks.1.hook_post"], post1, atol=1e-6)
+    assert torch.allclose(acts["hook_logits"], logits, atol=1e-6)
+    assert all(a.dtype == torch.float32 and a.device.type == "cpu" for a in acts.values())
+    assert default_sites(cfg) == ["blocks.0.hook_post", "blocks.1.hook_post"]
+
+
+def _gpt2_reference(model, tokens, layer, mask=None):
+    """Residual stream after block ``layer`` of the HF model, via a plain forward hook."""
+    got = {}
+    handle = model.transformer.h[layer].register_forward_hook(
+        lambda mod, inp, out: got.setdefault("h", out[0] if isinstance(out, tuple) else out)
+    )
+    with torch.no_grad():
+        model(tokens, attention_mask=mask) if mask is not None else model(tokens)
+    handle.remove()
+    return got["h"]
+
+
+def test_gpt2_bridge_sites_match_manual_forward():
+    cfg = GPT2Config(n_positions=16, n_layer=2, n_head=2, head_dim=4)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    tokens = torch.randint(0, 2, (19, 10))
+    sites = ["blocks.0.hook_out", "blocks.1.hook_out"]
+    assert default_sites(cfg) == sites and set(sites) <= set(available_sites(model, cfg))
+    full = extract_activations(model, cfg, tokens, sites, batch_size=8, position="all")
+    last = extract_activations(model, cfg, tokens, sites, batch_size=8, position="last")
+    mean = extract_activations(model, cfg, tokens, sites, batch_size=8, position="mean")
+    for layer, site in enumerate(sites):
+        ref = _gpt2_reference(model, tokens, layer)
+        assert full[site].shape == (19, 10, 8)
+        assert torch.allclose(full[site], ref, atol=1e-5)
+        assert torch.allclose(last[site], ref[:, -1], atol=1e-5)
+        assert torch.allclose(mean[site], ref.mean(1), atol=1e-5)
+
+
+def test_attention_mask_positions():
+    cfg = GPT2Config(n_positions=16, n_layer=1, n_head=2, head_dim=4)
+    torch.manual_seed(1)
+    model = build_model(cfg).eval()
+    tokens = torch.randint(0, 2, (6, 9))
+    mask = torch.ones(6, 9, dtype=torch.long)
+    lengths = torch.tensor([9, 5, 7, 1, 3, 9])
+    for i, n in enumerate(lengths.tolist()):
+        mask[i, n:] = 0  # right padding
+    kw = {"attention_mask": mask}
+    site = "blocks.0.hook_out"
+    full = extract_activations(model, cfg, tokens, [site], position="all", kwargs=kw, batch_size=4)[site]
+    last = extract_activations(model, cfg, tokens, [site], position="last", kwargs=kw, batch_size=4)[site]
+    mean = extract_activations(model, cfg, tokens, [site], position="mean", kwargs=kw, batch_size=4)[site]
+    for i, n in enumerate(lengths.tolist()):
+        assert torch.allclose(last[i], full[i, n - 1], atol=1e-6)
+        assert torch.allclose(mean[i], full[i, :n].mean(0), atol=1e-5)
+
+
+def test_bad_requests_are_user_errors():
+    cfg = MLPConfig(d_in=4, width=8)
+    model = build_model(cfg).eval()
+    x = torch.ones(3, 4)
+    with pytest.raises(CurriculensError, match="unknown activation site"):
+        extract_activations(model, cfg, x, ["blocks.9.hook_post"])
+    with pytest.raises(CurriculensError, match="position"):
+        extract_activations(model, cfg, x, ["hook_logits"], position="first")
+    with pytest.raises(CurriculensError):
+        extract_activations(model, cfg, x[:0], ["hook_logits"])

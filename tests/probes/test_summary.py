@@ -1,0 +1,142 @@
+"""The appearance rule on planted series, and the summary of a results database."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from probes.base import MetricSpec
+from probes.store import ResultRow, ResultsStore, UnitKey
+from probes.summary import appearance, format_summary, summarize, summarize_frame, summary_records
+
+STEPS = list(range(0, 2100, 100))
+
+
+def sigmoid_series(mid: int, lo=0.5, hi=1.0, scale=60.0):
+    return [lo + (hi - lo) / (1 + math.exp(-(s - mid) / scale)) for s in STEPS]
+
+
+def test_sigmoid_rise_appears_at_its_midpoint():
+    for mid in (400, 1100, 1700):
+        got = appearance(STEPS, sigmoid_series(mid), MetricSpec(min_effect=0.05))
+        # the half-rise point lies within one checkpoint interval of the planted midpoint
+        assert abs(got["appear_step"] - mid) <= 100, (mid, got)
+        assert got["baseline"] == pytest.approx(sigmoid_series(mid)[0])
+        assert got["peak_value"] == pytest.approx(max(sigmoid_series(mid)))
+
+
+def test_flat_and_small_series_never_appear():
+    rng = np.random.default_rng(0)
+    flat = 0.5 + 0.005 * rng.standard_normal(len(STEPS))
+    assert appearance(STEPS, flat, MetricSpec(min_effect=0.05))["appear_step"] is None
+    small_rise = sigmoid_series(800, lo=0.5, hi=0.54)
+    assert appearance(STEPS, small_rise, MetricSpec(min_effect=0.05))["appear_step"] is None
+    assert appearance(STEPS, small_rise, MetricSpec(min_effect=0.03))["appear_step"] is not None
+    assert appearance([0], [0.9], MetricSpec())["appear_step"] is None  # one checkpoint
+    assert appearance([], [], MetricSpec())["n_steps"] == 0
+
+
+def test_spike_peak_and_fall_back():
+    vals = [0.01] * len(STEPS)
+    i = STEPS.index(1200)
+    vals[i - 1], vals[i], vals[i + 1] = 0.06, 0.10, 0.04
+    got = appearance(STEPS, vals, MetricSpec(min_effect=0.02))
+    assert got["peak_step"] == 1200 and got["peak_value"] == pytest.approx(0.10)
+    assert got["appear_step"] == 1100  # 0.06 - 0.01 >= half of (0.10 - 0.01)
+    assert got["final_value"] == pytest.approx(0.01)
+    assert got["effect"] == pytest.approx(0.09)
+    # the same spike below a higher threshold does not count
+    assert appearance(STEPS, vals, MetricSpec(min_effect=0.02), threshold=0.1)["appear_step"] is None
+
+
+def test_falling_metric_and_unordered_steps():
+    loss = [0.7 - 0.6 / (1 + math.exp(-(s - 900) / 50)) for s in STEPS]
+    got = appearance(STEPS[::-1], loss[::-1], MetricSpec(min_effect=0.05, direction=-1))
+    assert abs(got["appear_step"] - 900) <= 100
+    assert got["peak_value"] == pytest.approx(min(loss))
+    assert appearance(STEPS, loss, MetricSpec(min_effect=0.05, direction=1))["appear_step"] is None
+
+
+def _frame(series: dict, run="teacher", role="teacher", method="teacher"):
+    rows = []
+    for (probe, feature, site, metric, degree, ins), values in series.items():
+        for s, v in zip(STEPS, values):
+            rows.append(dict(run=run, role=role, method=method, seed=0, step=s, probe=probe, feature=feature, site=site,
+                             metric=metric, value=v, degree=degree, in_support=ins, extra=None))
+    return pd.DataFrame(rows)
+
+
+def test_threshold_comes_from_the_off_support_null():
+    rise = [0.002 + 0.025 / (1 + math.exp(-(s - 1000) / 40)) for s in STEPS]  # +0.025
+    quiet = {("fourier", f"{j}", "output", "corr", 1, 0): [0.002 + 0.001 * (s == 500) for s in STEPS] for j in range(3, 23)}
+    # off-support monomials that rise as much as 0.01 .. 0.05 (transient non-selective correlations)
+    busy = {
+        ("fourier", f"{j}", "output", "corr", 1, 0): [0.002 + (0.01 + 0.002 * (j - 3)) * (s >= 800) for s in STEPS]
+        for j in range(3, 23)
+    }
+    spec = {("fourier", "corr"): MetricSpec(min_effect=0.02, off_support_null=True)}
+    low = summarize_frame(_frame({("fourier", "0", "output", "corr", 1, 1): rise, **quiet}), spec)
+    high = summarize_frame(_frame({("fourier", "0", "output", "corr", 1, 1): rise, **busy}), spec)
+    row_low = low[low.feature == "0"].iloc[0]
+    row_high = high[high.feature == "0"].iloc[0]
+    assert abs(int(row_low.appear_step) - 1000) <= 100 and row_low.threshold == pytest.approx(0.02)
+    q95 = float(np.quantile([0.01 + 0.002 * i for i in range(20)], 0.95))
+    assert row_high.threshold == pytest.approx(q95) and q95 > 0.025
+    assert pd.isna(row_high.appear_step)
+    # the null's own series are judged against the same threshold: only its top tail "appears"
+    off = high[high.in_support == 0]
+    assert 0 < off.appear_step.notna().sum() <= 2
+
+
+def _write_db(path, task="parity"):
+    runs = {"teacher": ("teacher", "teacher", 400), "progressive-s0": ("student", "progressive", 900)}
+    with ResultsStore(path) as store:
+        for run, (role, method, mid) in runs.items():
+            store.upsert_run(run, role, method, 0, "", {"task": {"name": task}})
+            for s, acc, loss in zip(STEPS, sigmoid_series(mid), [1 - a for a in sigmoid_series(mid)]):
+                key = UnitKey(run, role, method, 0, s, "model")
+                store.write_unit(key, [ResultRow("model", "task", "output", "accuracy", acc),
+                                       ResultRow("model", "task", "output", "loss", loss)])
+                corr = 0.1 if s == mid + 100 else 0.003
+                key = UnitKey(run, role, method, 0, s, "fourier")
+                store.write_unit(key, [ResultRow("fourier", "0", "output", "corr", corr, 1, True),
+                                       ResultRow("fourier", "5", "output", "corr", 0.003, 1, False)])
+
+
+def test_summarize_database(tmp_path):
+    db = tmp_path / "results.sqlite"
+    _write_db(db)
+    df = summarize(db)
+    assert set(df.metric) == {"accuracy", "corr"}  # primary metrics only: loss is not
+    assert list(df.columns[:8]) == ["run", "role", "method", "seed", "probe", "feature", "site", "metric"]
+    for col in ("appear_step", "peak_step", "peak_value", "baseline", "final_value"):
+        assert col in df.columns
+    assert df.iloc[0].run == "teacher"  # teacher first
+    acc = df[df.metric == "accuracy"].set_index("run")
+    assert abs(int(acc.loc["teacher", "appear_step"]) - 400) <= 100
+    assert abs(int(acc.loc["progressive-s0", "appear_step"]) - 900) <= 100
+    corr = df[(df.metric == "corr") & (df.in_support == 1)].set_index("run")
+    assert int(corr.loc["teacher", "peak_step"]) == 500 and int(corr.loc["teacher", "appear_step"]) == 500
+    off = df[(df.metric == "corr") & (df.in_support == 0)]
+    assert off.appear_step.isna().all()
+    # asking for a non-primary metric summarises it, read as falling for a loss
+    loss = summarize(db, metrics=["loss"]).set_index("run")
+    assert abs(int(loss.loc["teacher", "appear_step"]) - 400) <= 100
+    assert set(summarize(db, probes=["model"]).probe) == {"model"}
+    text = format_summary(df)
+    assert "never" not in text.splitlines()[1] and "off-support series hidden" in text
+    assert "teacher" in text and "progressive-s0" in text
+    recs = summary_records(df)
+    json.dumps(recs)  # JSON-ready
+    assert recs[0]["run"] == "teacher" and any(r["appear_step"] is None for r in recs)
+
+
+def test_probes_of_unknown_tasks_use_default_primary_metrics(tmp_path):
+    db = tmp_path / "results.sqlite"
+    _write_db(db, task="no-such-task")
+    df = summarize(db)
+    assert set(df.metric) == {"accuracy", "corr"}
