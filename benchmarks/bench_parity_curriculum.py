@@ -40,29 +40,34 @@ def steps_to(rows: list[dict], target: float = TARGET):
 
 
 def fourier_analysis(exp: Path, teacher_rows: list[dict]) -> dict:
-    """Degree-1 in-support vs off-support correlation over the teacher's checkpoints."""
+    """Per degree d: in-support vs off-support mean correlation over the teacher's checkpoints,
+    where the in-support mean peaks, and where that lies relative to the accuracy transition."""
     from probes.store import ResultsStore
     from probes.sweep import SweepConfig, run_sweep
 
     run_sweep(exp, SweepConfig(probes=("fourier",), runs=("teacher",), device="cpu"), progress=False)
     with ResultsStore(exp / C.RESULTS_DB, readonly=True) as store:
-        df = store.query("run = 'teacher' AND probe = 'fourier' AND metric = 'corr' AND degree = 1")
-    ins = df[df.in_support == 1].groupby("step").value.mean()
-    off = df[df.in_support == 0].groupby("step").value.mean()
-    peak_step = int(ins.idxmax())
+        df = store.query("run = 'teacher' AND probe = 'fourier' AND metric = 'corr'")
     acc = {r["step"]: r["eval_acc"] for r in teacher_rows}
-    start = min((s for s, a in acc.items() if a >= 0.6), default=None)
-    end = min((s for s, a in acc.items() if a >= 0.99), default=None)
-    return {
-        "in_support_peak_step": peak_step,
-        "in_support_peak": float(ins.max()),
-        "off_support_at_peak": float(off.loc[peak_step]),
-        "off_support_max": float(off.max()),
-        "in_support_final": float(ins.iloc[-1]),
-        "teacher_acc_at_peak": acc.get(peak_step),
-        "transition_start": start,
-        "transition_end": end,
+    out = {
+        "transition_start": min((s for s, a in acc.items() if a >= 0.6), default=None),
+        "transition_end": min((s for s, a in acc.items() if a >= 0.99), default=None),
+        "degrees": {},
     }
+    for d, sub in df.groupby("degree"):
+        ins = sub[sub.in_support == 1].groupby("step").value.mean()
+        off = sub[sub.in_support == 0].groupby("step").value.mean()
+        peak = int(ins.idxmax())
+        out["degrees"][int(d)] = {
+            "in_support_peak_step": peak,
+            "in_support_peak": float(ins.max()),
+            "off_support_at_peak": float(off.loc[peak]),
+            "off_support_max": float(off.max()),
+            "in_support_at_step0": float(ins.iloc[0]),
+            "in_support_final": float(ins.iloc[-1]),
+            "teacher_acc_at_peak": acc.get(peak),
+        }
+    return out
 
 
 def train_seed(out: Path, size_name: str, seed: int, max_student_steps: int | None) -> Path:
@@ -123,12 +128,14 @@ def main() -> int:
             + ", ".join(f"{m} {fmt(r.get(m))}" for m in METHODS)
             + f" (two-shot ckpt {r.get('two_shot_checkpoint')}); wall {r['wall_s']:.0f}s"
         )
-        print(
-            f"  degree-1 in-support corr peaks at step {f['in_support_peak_step']:,} (value {f['in_support_peak']:.4f}, "
-            f"teacher acc there {f['teacher_acc_at_peak']:.3f}); off-support mean there {f['off_support_at_peak']:.4f}; "
-            f"teacher transition (acc 0.6 -> 0.99) {fmt(f['transition_start'])} -> {fmt(f['transition_end'])}; "
-            f"final in-support corr {f['in_support_final']:.4f}"
-        )
+        print(f"  teacher transition (acc 0.6 -> 0.99): {fmt(f['transition_start'])} -> {fmt(f['transition_end'])}")
+        for d, v in sorted(f["degrees"].items()):
+            print(
+                f"  degree {d}: in-support mean corr peaks at step {v['in_support_peak_step']:,} "
+                f"(teacher acc {v['teacher_acc_at_peak']:.3f}): {v['in_support_peak']:.4f} vs off-support "
+                f"{v['off_support_at_peak']:.4f} there (x{v['in_support_peak'] / max(v['off_support_at_peak'], 1e-12):.1f}); "
+                f"in-support at step 0 {v['in_support_at_step0']:.4f}, final {v['in_support_final']:.4f}"
+            )
     print("\nratios of steps to 95% against the CE student of the same seed (lower = faster):")
     summary = {}
     for m in ("one-shot", "progressive", "two-shot"):

@@ -10,6 +10,23 @@ from curriculens.commands._common import add_device
 from curriculens.errors import CurriculensError
 
 
+MAX_ROWS = 30
+TARGET_ACC = 0.95
+
+
+def _print_students(out: Path) -> None:
+    """Steps each run needed to reach TARGET_ACC held-out accuracy (from its metrics)."""
+    from training.experiment import list_runs, read_metrics
+
+    print(f"steps to {TARGET_ACC:.0%} held-out accuracy:")
+    for run in list_runs(out):
+        rows = read_metrics(run.path)
+        hit = next((r["step"] for r in rows if r.get("eval_acc", 0) >= TARGET_ACC), None)
+        final = rows[-1]["eval_acc"] if rows else float("nan")
+        print(f"  {run.name:<22} {'not reached' if hit is None else f'{hit:,}':>12}   (final {final:.3f})")
+    print()
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "demo",
@@ -76,7 +93,13 @@ def run(args) -> int:
     res = run_sweep(out, SweepConfig(device=args.device), progress=not args.quiet)
     print(f"  probed {res.n_done} units ({res.n_skipped} already done, {res.n_failed} failed) -> {res.db_path}")
     print()
-    print(format_summary(summarize(out / C.RESULTS_DB), max_rows=40))
+    _print_students(out)
+    table = summarize(out / C.RESULTS_DB)
+    appeared = table[table["appear_step"].notna()].sort_values(["run", "appear_step"])
+    print(f"features that appear ({len(appeared)} of {len(table)} series; full table: curriculens summary {out}):")
+    print(format_summary(appeared.head(MAX_ROWS)))
+    if len(appeared) > MAX_ROWS:
+        print(f"... {len(appeared) - MAX_ROWS} more")
     print()
     print(f"done in {time.time() - t0:.0f}s. Next: curriculens summary {out} | curriculens dashboard {out.parent if out.parent != Path('') else '.'}")
     return 1 if res.n_failed else 0
