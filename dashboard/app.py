@@ -1,0 +1,149 @@
+"""``make_app(runs_dir)``: the Dash app over every experiment under a runs directory.
+
+::
+
+    from dashboard.app import make_app
+    app = make_app("runs/")          # nothing is read until a page asks
+    app.run(host="127.0.0.1", port=8050, debug=False)
+
+Each app owns one ``DataSource`` (its cache); callbacks are the pure functions of
+``dashboard.callbacks`` bound to it, wrapped so an error becomes a sentence on the page.
+The database is opened read-only (SQLite ``mode=ro``); the app never writes results (SQLite
+may create the empty ``-wal``/``-shm`` companions that every reader of a WAL database needs).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+
+from dash import Dash, Input, Output, State, no_update
+
+from dashboard import callbacks as cb
+from dashboard import figures as F
+from dashboard import layout as L
+from dashboard.data import DataSource
+
+log = logging.getLogger(__name__)
+
+def make_app(runs_dir: Path | str, *, title: str = "curriculens", db_timeout_s: float = 2.0,
+             cache_size: int = 64, prefetch: bool = True) -> Dash:
+    """Build the dashboard for the experiments at or below ``runs_dir``.
+
+    Args:
+        runs_dir: a directory holding experiment directories (or one experiment itself).
+        title: the page title.
+        db_timeout_s: how long a query waits on a locked results database before the page
+            says it is locked.
+        cache_size: query results kept in this app's cache (keyed on file mtimes and sizes).
+        prefetch: compute the emergence table in the background once an experiment is shown.
+    """
+    source = DataSource(runs_dir, cache_size=cache_size, db_timeout_s=db_timeout_s, prefetch=prefetch)
+    app = Dash(__name__, title=title, update_title=None, serve_locally=True, assets_ignore=".*")
+    app.layout = L.build_layout(title)
+    _register(app, source)
+    return app
+
+
+def _bind(fn, source: DataSource, fallback):
+    return cb.guarded(functools.wraps(fn)(functools.partial(fn, source)), fallback)
+
+
+def _register(app: Dash, source: DataSource) -> None:
+    ef = F.empty_figure
+
+    # Reload -> experiment picker
+    app.callback(
+        Output(L.EXPERIMENT, "options"), Output(L.EXPERIMENT, "value"), Output(L.PAGE_NOTE, "children"),
+        Input(L.RELOAD, "n_clicks"), State(L.EXPERIMENT, "value"),
+    )(_bind(cb.list_experiments, source, lambda msg: ([], None, msg)))
+
+    # Experiment -> summary, probe families, runs
+    app.callback(
+        Output(L.SUMMARY, "children"), Output(L.FAMILY, "options"), Output(L.FAMILY, "value"),
+        Output(L.RUN, "options"), Output(L.RUN, "value"), Output(L.EXPERIMENT_NOTE, "children"),
+        Input(L.EXPERIMENT, "value"), Input(L.RELOAD, "n_clicks"),
+    )(_bind(_drop_last(cb.experiment_overview), source, lambda msg: ("", [], None, [], None, msg)))
+
+    # Probe family -> sites, degrees
+    app.callback(
+        Output(L.SITE, "options"), Output(L.SITE, "value"), Output(L.DEGREE, "options"), Output(L.DEGREE, "value"),
+        Input(L.EXPERIMENT, "value"), Input(L.FAMILY, "value"),
+    )(_bind(cb.family_controls, source,
+            lambda msg: ([], None, [{"label": "all", "value": L.ALL_DEGREES}], L.ALL_DEGREES)))
+
+    # Teacher tab (each view also sends its graphs' configs: the download format and file name)
+    teacher = (L.TEACHER_GRAPH,)
+    app.callback(
+        Output(L.TEACHER_GRAPH, "figure"), Output(L.TEACHER_NOTE, "children"), *_configs(teacher),
+        Input(L.EXPERIMENT, "value"), Input(L.AXIS, "value"), Input(L.TABS, "value"),
+        Input(L.IMAGE_FORMAT, "value"), Input(L.RELOAD, "n_clicks"),
+    )(_bind(_view(cb.teacher_view, teacher), source, lambda msg: (ef(msg), msg, *_no(teacher))))
+
+    # Curriculum-features tab
+    features = (L.TIMELINE_GRAPH, L.SITES_GRAPH, L.HEATMAP_GRAPH)
+    app.callback(
+        *[Output(g, "figure") for g in features], Output(L.FEATURES_NOTE, "children"), *_configs(features),
+        Input(L.EXPERIMENT, "value"), Input(L.RUN, "value"), Input(L.FAMILY, "value"), Input(L.SITE, "value"),
+        Input(L.DEGREE, "value"), Input(L.AXIS, "value"), Input(L.YLOG, "value"), Input(L.TABS, "value"),
+        Input(L.IMAGE_FORMAT, "value"), Input(L.RELOAD, "n_clicks"),
+    )(_bind(_view(cb.features_view, features), source, lambda msg: (ef(msg), ef(""), ef(""), msg, *_no(features))))
+
+    # Students tab
+    students = (L.STUDENTS_GRAPH, L.SIDE_GRAPH, L.TWOSHOT_GRAPH)
+    app.callback(
+        *[Output(g, "figure") for g in students], Output(L.STUDENTS_NOTE, "children"), *_configs(students),
+        Input(L.EXPERIMENT, "value"), Input(L.FAMILY, "value"), Input(L.SITE, "value"), Input(L.DEGREE, "value"),
+        Input(L.AXIS, "value"), Input(L.YLOG, "value"), Input(L.TABS, "value"),
+        Input(L.IMAGE_FORMAT, "value"), Input(L.RELOAD, "n_clicks"),
+    )(_bind(_view(cb.students_view, students), source, lambda msg: (ef(msg), ef(""), ef(""), msg, *_no(students))))
+
+    # Emergence tab
+    app.callback(
+        Output(L.EMERGENCE_TABLE, "data"), Output(L.EMERGENCE_TABLE, "columns"), Output(L.EMERGENCE_NOTE, "children"),
+        Input(L.EXPERIMENT, "value"), Input(L.TABS, "value"), Input(L.RELOAD, "n_clicks"),
+    )(_bind(_drop_last(cb.emergence_view), source, lambda msg: ([], [], msg)))
+
+    # CSV downloads
+    app.callback(
+        Output(L.EMERGENCE_DOWNLOAD, "data"), Output(L.EMERGENCE_CSV_NOTE, "children"),
+        Input(L.EMERGENCE_CSV, "n_clicks"), State(L.EXPERIMENT, "value"), prevent_initial_call=True,
+    )(_bind(cb.download_emergence, source, lambda msg: (no_update, msg)))
+    app.callback(
+        Output(L.ROWS_DOWNLOAD, "data"), Output(L.ROWS_CSV_NOTE, "children"),
+        Input(L.ROWS_CSV, "n_clicks"), State(L.EXPERIMENT, "value"), prevent_initial_call=True,
+    )(_bind(cb.download_rows, source, lambda msg: (no_update, msg)))
+
+
+def _configs(gids):
+    return [Output(g, "config") for g in gids]
+
+
+def _no(gids):
+    return tuple(no_update for _ in gids)
+
+
+def _view(fn, gids):
+    """Register view ``fn`` with two extra trailing inputs, the image format and the Reload
+    clicks, and its graphs' configs appended to its outputs (a config reaches the browser only
+    with a new figure, see ``layout.graph_config``)."""
+
+    @functools.wraps(fn)
+    def wrapper(source, key, *args):
+        *view_args, image_format, _reload = args
+        out = fn(source, key, *view_args)
+        return (*out, *(L.graph_config(g, image_format, key) for g in gids))
+
+    return wrapper
+
+
+def _drop_last(fn):
+    """Register ``fn`` with one extra trailing input (the Reload clicks) that it ignores:
+    reloading re-runs the view, and the mtime-keyed cache picks up new results."""
+
+    @functools.wraps(fn)
+    def wrapper(source, *args):
+        return fn(source, *args[:-1])
+
+    return wrapper

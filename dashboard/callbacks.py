@@ -1,0 +1,369 @@
+"""The dashboard's callbacks: pure functions of a ``DataSource`` and the page's inputs.
+
+``make_app`` binds each to its app's ``DataSource`` and registers it through ``guarded``,
+which turns any exception into a plain sentence on the page (and a log record with the
+traceback on the server); the browser never sees a traceback. Tests call these functions
+directly with a ``DataSource`` over a fixture experiment.
+
+Views hidden behind another tab raise ``PreventUpdate`` and are computed when their tab opens.
+The only state they touch is the ``DataSource``'s cache (and its background prefetch of the
+emergence table once a view is drawn).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from dash import dcc, html
+from dash.exceptions import PreventUpdate
+
+from curriculens import constants as C
+from curriculens.errors import CurriculensError
+from dashboard import figures as F
+from dashboard import layout as L
+from dashboard.data import DataSource, ExperimentSummary, ResultsUnavailable
+from dashboard.transitions import Transition, teacher_transition
+
+log = logging.getLogger(__name__)
+
+FAMILY_SEP = "::"
+_CELL = {"padding": "1px 10px 1px 0", "textAlign": "left", "whiteSpace": "nowrap"}
+PREFERRED_METRICS = ("corr", "test_acc", "acc", "accuracy", "m_robust_p50")
+SIDE_BY_SIDE = ("progressive", "one-shot")
+
+
+# --- error handling -----------------------------------------------------------------------
+def plain_message(exc: BaseException) -> str:
+    """One sentence for the page: the message of a user-facing error, else a generic line."""
+    if isinstance(exc, CurriculensError):
+        return str(exc).splitlines()[0] if str(exc) else "This view could not be drawn."
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"This view could not be drawn ({type(exc).__name__}{': ' + text[:200] if text else ''}). The server log has the details."
+
+
+def guarded(fn: Callable[..., Any], fallback: Callable[[str], Any]) -> Callable[..., Any]:
+    """Wrap a callback: ``PreventUpdate`` passes through; any other exception is logged and
+    replaced by ``fallback(message)``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args):
+        try:
+            return fn(*args)
+        except PreventUpdate:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the page must keep working
+            if isinstance(exc, CurriculensError):
+                log.warning("%s: %s", getattr(fn, "__name__", "callback"), exc)
+            else:
+                log.exception("callback %s failed", getattr(fn, "__name__", "callback"))
+            return fallback(plain_message(exc))
+
+    return wrapper
+
+
+# --- small helpers ------------------------------------------------------------------------
+def split_family(family: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+    if not family or FAMILY_SEP not in family:
+        return None, None
+    probe, metric = family.split(FAMILY_SEP, 1)
+    return probe, metric
+
+
+def degree_value(degree: Any) -> Optional[int]:
+    if degree in (None, "", L.ALL_DEGREES):
+        return None
+    return int(degree)
+
+
+def site_value(site: Any) -> Optional[str]:
+    return None if site in (None, "") else str(site)
+
+
+def is_log(axis: Any) -> bool:
+    return axis == "log"
+
+
+def uirev(key: str, *parts: Any) -> str:
+    return "|".join([key or "", *(str(p) for p in parts)])
+
+
+def window_of(metrics: pd.DataFrame) -> Optional[Transition]:
+    """The teacher's transition window (``dashboard.transitions.teacher_transition``)."""
+    if metrics.empty or "role" not in metrics:
+        return None
+    t = metrics[metrics["role"] == C.ROLE_TEACHER].sort_values("step")
+    if t.empty:
+        return None
+    return teacher_transition(
+        t["step"].to_numpy(),
+        t["eval_acc"].to_numpy() if "eval_acc" in t else None,
+        t["eval_loss"].to_numpy() if "eval_loss" in t else None,
+    )
+
+
+def default_family(catalog: pd.DataFrame) -> Optional[str]:
+    """Prefer a probe other than the model's own metrics, one with in-support / degree info,
+    and a metric named like a correlation or an accuracy."""
+    if catalog.empty:
+        return None
+
+    def score(row) -> tuple:
+        m = row.metric
+        pref = PREFERRED_METRICS.index(m) if m in PREFERRED_METRICS else len(PREFERRED_METRICS)
+        return (row.probe == "model", not row.has_in_support, not row.degrees, pref, row.probe, m)
+
+    best = min(catalog.itertuples(index=False), key=score)
+    return f"{best.probe}{FAMILY_SEP}{best.metric}"
+
+
+def family_options(catalog: pd.DataFrame) -> list[dict]:
+    pairs = catalog[["probe", "metric"]].drop_duplicates().itertuples(index=False)
+    return [{"label": f"{p} · {m}", "value": f"{p}{FAMILY_SEP}{m}"} for p, m in sorted(pairs, key=lambda t: (t[0], t[1]))]
+
+
+def _family_rows(catalog: pd.DataFrame, family: Optional[str]) -> pd.DataFrame:
+    probe, metric = split_family(family)
+    if probe is None or catalog.empty:
+        return catalog.iloc[0:0]
+    return catalog[(catalog["probe"] == probe) & (catalog["metric"] == metric)]
+
+
+def ckpt_prefix(exp: ExperimentSummary, runs: Sequence[str]) -> str:
+    """The checkpoint directory shown in hovers for a curve over ``runs``: the run's own, or a
+    brace pattern for a mean over seeds (``exp/runs/{progressive-s0,progressive-s1}/checkpoints/``)."""
+    if len(runs) == 1:
+        return exp.ckpt_display(runs[0])
+    return exp.ckpt_display("{" + ",".join(runs) + "}") if len(runs) <= 3 else exp.ckpt_display("<each run>")
+
+
+def selection_title(probe: str, metric: str, site: Optional[str], degree: Optional[int]) -> str:
+    """``fourier · corr, site output, degree 1``: the selection, for titles."""
+    parts = [f"{probe} · {metric}"]
+    if site:
+        parts.append(f"site {site}")
+    if degree is not None:
+        parts.append(f"degree {degree}")
+    return ", ".join(parts)
+
+
+# --- page-level callbacks -----------------------------------------------------------------
+def list_experiments(source: DataSource, _n_clicks: Any, current: Optional[str]) -> tuple[list, Optional[str], str]:
+    """Reload button -> experiment options, the selected one, and a page note."""
+    exps = source.experiments()
+    if not exps:
+        return [], None, (f"No experiments found under {source.root}. Train one first (for example "
+                          f"`curriculens demo`), then press Reload.")
+    options = []
+    for e in exps:
+        status = "probe results" if e.has_results else "no probe results"
+        options.append({"label": f"{e.name} — {e.task_label} — {len(e.runs)} runs, {status}", "value": e.key})
+    keys = [e.key for e in exps]
+    value = current if current in keys else keys[0]
+    return options, value, ""
+
+
+def experiment_overview(source: DataSource, key: Optional[str]) -> tuple:
+    """Experiment -> summary block, probe-family options/value, run options/value, page note."""
+    if not key:
+        return html.Div(), [], None, [], None, ""
+    exp = source.experiment(key)
+    metrics = source.metrics(key)
+    notes = list(exp.problems)
+    header = [
+        html.B(exp.name), f" — task: {exp.task_label}", html.Br(),
+    ]
+    rows = []
+    for r in exp.runs:
+        m = metrics[metrics["run"] == r.name] if not metrics.empty else metrics
+        last = m.iloc[-1] if len(m) else None
+        acc = f"{last['eval_acc']:.3f}" if last is not None and "eval_acc" in m and pd.notna(last["eval_acc"]) else "—"
+        state = "done" if r.done else (f"running (step {int(last['step']):,} of {r.steps:,})" if last is not None else "not started")
+        rows.append(html.Tr([html.Td(x, style=_CELL) for x in
+                             (r.name, r.role, r.label, str(r.seed), r.model, f"{r.steps:,}", state, acc)]))
+    head = ("run", "role", "method", "seed", "model", "steps", "status", "last acc")
+    table = html.Table(
+        [html.Thead(html.Tr([html.Th(h, style={**_CELL, "borderBottom": "1px solid #999"}) for h in head]))]
+        + [html.Tbody(rows)],
+        style={"borderCollapse": "collapse", "fontSize": "12px", "margin": "4px 0"},
+    )
+    fam_opts, fam_val = [], None
+    try:
+        status = source.status(key)
+        catalog = source.catalog(key)
+        fam_opts, fam_val = family_options(catalog), default_family(catalog)
+        results_line = f"Probe results: {status.describe()}."
+        if catalog.empty:
+            notes.append("The results database holds no probe rows yet.")
+    except ResultsUnavailable as exc:
+        results_line = f"Probe results: {exc}"
+    run_opts = [{"label": f"{r.name} ({r.label})", "value": r.name} for r in exp.runs]
+    run_val = exp.teacher.name if exp.teacher else (exp.runs[0].name if exp.runs else None)
+    summary = html.Div(header + [table, html.Div(results_line, style={"marginTop": "4px"})])
+    return summary, fam_opts, fam_val, run_opts, run_val, " ".join(notes)
+
+
+def family_controls(source: DataSource, key: Optional[str], family: Optional[str]) -> tuple:
+    """Probe family -> site options/value and degree options/value."""
+    if not key or not family:
+        return [], None, [{"label": "all", "value": L.ALL_DEGREES}], L.ALL_DEGREES
+    rows = _family_rows(source.catalog(key), family)
+    sites = sorted(rows["site"].unique(), key=F.natural_key)
+    site_opts = [{"label": s, "value": s} for s in sites]
+    site_val = "output" if "output" in sites else (sites[0] if sites else None)
+    degrees = sorted({d for ds in rows["degrees"] for d in ds})
+    deg_opts = [{"label": "all degrees", "value": L.ALL_DEGREES}] + [{"label": f"degree {d}", "value": str(d)} for d in degrees]
+    deg_val = str(degrees[0]) if degrees else L.ALL_DEGREES
+    return site_opts, site_val, deg_opts, deg_val
+
+
+def graph_configs(image_format: str, key: Optional[str]) -> tuple:
+    """Every graph's config (``layout.graph_config``), in ``layout.GRAPHS`` order."""
+    return tuple(L.graph_config(gid, image_format, key) for gid in L.GRAPHS)
+
+
+# --- views --------------------------------------------------------------------------------
+def teacher_view(source: DataSource, key: Optional[str], axis: str, tab: str) -> tuple[go.Figure, str]:
+    if tab != L.TAB_TEACHER:
+        raise PreventUpdate
+    if not key:
+        return F.empty_figure("Pick an experiment."), ""
+    metrics = source.metrics(key)
+    window = window_of(metrics)
+    fig = F.teacher_overview(metrics, window, log_x=is_log(axis), uirevision=uirev(key, "teacher", axis))
+    if window is None:
+        text = ("No phase transition detected in the teacher's accuracy or loss (rule: the curve must move by at "
+                "least 0.05 between its first and last tenth; the window spans 10% to 90% of the move).")
+    else:
+        text = (f"Transition window (shaded): {window.describe()}. Rule: 10% to 90% of the move between the "
+                "median of the first and of the last tenth of the evaluations.")
+    source.prefetch_emergence(key)  # the page is drawn: warm the emergence tab in the background
+    return fig, text
+
+
+def features_view(source: DataSource, key: Optional[str], run: Optional[str], family: Optional[str],
+                  site: Optional[str], degree: Any, axis: str, ylog: Sequence[str], tab: str) -> tuple:
+    if tab != L.TAB_FEATURES:
+        raise PreventUpdate
+    probe, metric = split_family(family)
+    if key and probe is None and source.catalog(key).empty:  # raises ResultsUnavailable: no/unreadable database
+        msg = "The results database holds no probe rows yet."
+        return F.empty_figure(msg), F.empty_figure(""), F.empty_figure(""), msg
+    if not key or not run or probe is None:
+        msg = "Pick an experiment, a run and a probe to see feature timelines."
+        return F.empty_figure(msg), F.empty_figure(""), F.empty_figure(""), msg if key else ""
+    exp = source.experiment(key)
+    log_x, log_y = is_log(axis), "log" in (ylog or [])
+    window = window_of(source.metrics(key))
+    site, deg = site_value(site), degree_value(degree)
+    prefix = exp.ckpt_display(run)
+    sel = selection_title(probe, metric, site, deg)
+    all_sites = source.rows(key, probe, metric, runs=[run], degree=deg)  # one query for the three graphs
+    rows = all_sites[all_sites["site"] == site] if site is not None else all_sites
+    rev = uirev(key, "features", run, family, site, degree, axis, log_y)
+    timeline = F.feature_timeline(rows, title=f"{run}: {sel}", window=window, log_x=log_x, log_y=log_y,
+                                  ckpt_prefix=prefix, y_title=metric, uirevision=rev)
+    sites = F.site_timeline(all_sites, title=f"{run}: {probe} · {metric} per site", window=window, log_x=log_x,
+                            ckpt_prefix=prefix, y_title=metric, uirevision=rev)
+    heat = F.feature_heatmap(rows, title=f"{run}: {sel}, feature x step", log_x=log_x, ckpt_prefix=prefix,
+                             uirevision=rev)
+    text = "" if not rows.empty else f"No {sel} rows for run {run} yet."
+    if window is not None and not rows.empty:
+        text = f"Shaded: the teacher's transition window (steps {window.start:,} to {window.end:,})."
+    source.prefetch_emergence(key)
+    return timeline, sites, heat, text
+
+
+def students_view(source: DataSource, key: Optional[str], family: Optional[str], site: Optional[str], degree: Any,
+                  axis: str, ylog: Sequence[str], tab: str) -> tuple:
+    if tab != L.TAB_STUDENTS:
+        raise PreventUpdate
+    if not key:
+        msg = "Pick an experiment."
+        return F.empty_figure(msg), F.empty_figure(""), F.empty_figure(""), ""
+    exp = source.experiment(key)
+    metrics = source.metrics(key)
+    window = window_of(metrics)
+    log_x, log_y = is_log(axis), "log" in (ylog or [])
+    rev = uirev(key, "students", axis)
+    acc = F.students_accuracy(metrics, window, log_x=log_x, uirevision=rev)
+    two = F.two_shot_accuracy(metrics, log_x=log_x, uirevision=rev)
+    notes = []
+    probe, metric = split_family(family)
+    students = [r for r in exp.runs if r.role == C.ROLE_STUDENT]
+    if probe is None:
+        side = F.empty_figure("No probe results to compare the students' features.")
+    else:
+        site_v, deg = site_value(site), degree_value(degree)
+        labels = [m for m in SIDE_BY_SIDE if any(r.label == m for r in students)]
+        if not labels:
+            labels = sorted({r.label for r in students})[:3]
+        panels, prefixes = {}, {}
+        sel = selection_title(probe, metric, site_v, deg)
+        try:
+            for lab in labels:
+                runs = [r.name for r in students if r.label == lab]
+                panels[lab] = source.rows(key, probe, metric, runs=runs, site=site_v, degree=deg)
+                prefixes[lab] = ckpt_prefix(exp, runs)
+        except ResultsUnavailable as exc:  # the accuracy panels need no probe results: keep them
+            side = F.empty_figure(str(exc))
+            notes.append(str(exc))
+        else:
+            side = F.students_features(panels, title=f"Students' features side by side: {sel}", window=window,
+                                       log_x=log_x, log_y=log_y, ckpt_prefixes=prefixes, y_title=metric,
+                                       uirevision=uirev(key, "side", family, site, degree, axis, log_y))
+            if all(p.empty for p in panels.values()):
+                notes.append(f"No {sel} rows for the students yet (the sweep may not have probed them).")
+    if window is not None:
+        notes.append(f"Shaded: the teacher's transition window (teacher steps {window.start:,} to {window.end:,}).")
+    if probe is not None:
+        source.prefetch_emergence(key)
+    return acc, side, two, " ".join(notes)
+
+
+def table_records(df: pd.DataFrame) -> list[dict]:
+    """JSON-ready records: missing values (NaN, pd.NA) become None, numpy scalars plain."""
+    out = df.astype(object).where(df.notna(), None)
+    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()} for rec in out.to_dict("records")]
+
+
+def emergence_view(source: DataSource, key: Optional[str], tab: str) -> tuple[list, list, str]:
+    if tab != L.TAB_EMERGENCE:
+        raise PreventUpdate
+    if not key:
+        return [], [], "Pick an experiment."
+    df = source.emergence(key)
+    cols = []
+    for c in df.columns:  # types from the frame, so new summary columns show right too
+        numeric = pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+        col = {"name": c, "id": c, "type": "numeric" if numeric else "text"}
+        if numeric and pd.api.types.is_float_dtype(df[c]):
+            col["format"] = {"specifier": ".4g"}
+        cols.append(col)
+    text = (f"{len(df):,} trajectories of primary metrics. appear_step = the first step at which the value has made "
+            "half of its largest move away from the first checkpoint (if that move exceeds threshold); empty = "
+            "never. peak_step / peak_value = that largest move. Type in the header row to filter "
+            "(e.g. > 100), click a column name to sort.")
+    if df.empty:
+        text = "No probe rows yet, so no emergence table."
+    return table_records(df), cols, text
+
+
+def download_emergence(source: DataSource, n_clicks: Any, key: Optional[str]) -> tuple[dict, str]:
+    """Button -> the emergence table as CSV (``dcc.Download`` data) and a note."""
+    if not n_clicks or not key:
+        raise PreventUpdate
+    df = source.emergence(key)
+    return dcc.send_data_frame(df.to_csv, f"{L.file_stem(key)}_emergence.csv", index=False), f"{len(df):,} rows saved."
+
+
+def download_rows(source: DataSource, n_clicks: Any, key: Optional[str]) -> tuple[dict, str]:
+    """Button -> every probe row as CSV and a note."""
+    if not n_clicks or not key:
+        raise PreventUpdate
+    df = source.all_rows(key)
+    return dcc.send_data_frame(df.to_csv, f"{L.file_stem(key)}_probe_rows.csv", index=False), f"{len(df):,} rows saved."

@@ -1,0 +1,600 @@
+"""Read-only loading for the dashboard and the export command.
+
+Everything here reads; nothing writes. Experiments come from ``training.experiment``, the
+evaluation curves from each run's ``metrics.jsonl`` (``read_metrics``), the probe rows from
+``results.sqlite`` through ``probes.store.ResultsStore(readonly=True)`` (SQLite ``mode=ro``).
+
+``DataSource`` is the one object the app holds: it finds experiments under a root directory
+and caches query results keyed on the files' (mtime, size), so a finished sweep is read once
+and a running one is re-read when it changes. The cache lives on the instance (one per app),
+never in a module global.
+
+Notes:
+    Cached DataFrames are shared between callers: treat them as read-only.
+    Bad input never raises anything but ``CurriculensError`` (``ResultsUnavailable`` for the
+    database), whose message is one plain sentence the page can show as is.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import pandas as pd
+
+from curriculens import constants as C
+from curriculens.errors import CurriculensError
+from probes.store import ResultsStore
+from training.experiment import find_experiments, is_experiment, is_run, read_experiment, read_metrics, read_run
+
+log = logging.getLogger(__name__)
+
+ROOT_KEY = "."
+SWEEP_ACTIVE_S = 120.0  # a unit finished this recently (and a non-empty WAL): a sweep is probably running
+ROW_COLUMNS = ("run", "step", "feature", "site", "value", "degree", "in_support")
+_MODEL_KEYS = ("width", "depth", "n_layer", "n_head", "n_embd", "num_hidden_layers", "num_attention_heads", "hidden_size")
+
+
+class ResultsUnavailable(CurriculensError):
+    """The results database cannot be read right now; the message says why in plain words."""
+
+
+def ckpt_name(step: int) -> str:
+    """``step_000001000``: the checkpoint directory name (the format of ``models.checkpoint``,
+    spelled from ``curriculens.constants`` so the dashboard does not import torch)."""
+    return f"{C.CKPT_PREFIX}{int(step):0{C.CKPT_STEP_DIGITS}d}"
+
+
+# --- experiments --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunSummary:
+    """One run as the dashboard shows it. ``label`` names its curve group (``two-shot T=100``)."""
+
+    name: str
+    role: str
+    method: str
+    seed: int
+    two_shot_step: int
+    two_shot_T: int
+    steps: int
+    done: bool
+    model: str
+    path: Path
+    label: str
+
+
+@dataclass(frozen=True)
+class ExperimentSummary:
+    """An experiment directory: its task, its runs, and what could not be read."""
+
+    key: str  # path relative to the runs root, posix; "." for the root itself
+    path: Path
+    task: dict
+    runs: tuple[RunSummary, ...]
+    problems: tuple[str, ...]
+    has_results: bool
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.key == ROOT_KEY else self.key
+
+    @property
+    def task_label(self) -> str:
+        return task_label(self.task)
+
+    @property
+    def db_path(self) -> Path:
+        return self.path / C.RESULTS_DB
+
+    def run(self, name: str) -> RunSummary:
+        for r in self.runs:
+            if r.name == name:
+                return r
+        raise CurriculensError(f"experiment {self.name} has no run named {name!r}")
+
+    @property
+    def teacher(self) -> Optional[RunSummary]:
+        return next((r for r in self.runs if r.role == C.ROLE_TEACHER), None)
+
+    def ckpt_display(self, run: str, step: int | None = None) -> str:
+        """The checkpoint path as shown in hovers, relative to the runs root."""
+        base = f"{self.key}/" if self.key != ROOT_KEY else ""
+        tail = ckpt_name(step) if step is not None else ""
+        return f"{base}{C.RUNS_DIR}/{run}/{C.CHECKPOINTS_DIR}/{tail}"
+
+
+def task_label(task: dict) -> str:
+    """``parity n=10 k=3``: the task name and its scalar settings, compactly."""
+    if not task:
+        return "unknown task"
+    parts = [str(task.get("name", "task"))]
+    for k, v in task.items():
+        if k == "name" or isinstance(v, (dict, list, tuple)) and len(v) > 6:
+            continue
+        parts.append(f"{k}={v}")
+    return " ".join(parts)
+
+
+def _model_label(model: dict) -> str:
+    kind = str(model.get("kind", "model"))
+    sizes = [f"{k}={model[k]}" for k in _MODEL_KEYS if k in model]
+    return f"{kind} " + " ".join(sizes) if sizes else kind
+
+
+def run_label(method: str, two_shot_step: int) -> str:
+    return f"two-shot T={two_shot_step}" if method == "two-shot" else method
+
+
+def load_experiment(path: Path | str, root: Path | str) -> ExperimentSummary:
+    """Summarise one experiment directory; unreadable parts become ``problems``, not errors."""
+    path, root = Path(path), Path(root)
+    rel = path.resolve().relative_to(root.resolve()).as_posix() if path.resolve() != root.resolve() else ROOT_KEY
+    problems: list[str] = []
+    try:
+        task = dict(read_experiment(path).get("task") or {})
+    except CurriculensError as exc:
+        task = {}
+        problems.append(str(exc))
+    runs: list[RunSummary] = []
+    runs_dir = path / C.RUNS_DIR
+    if runs_dir.is_dir():
+        for p in sorted(runs_dir.iterdir()):
+            if not p.is_dir():
+                continue
+            if not is_run(p):
+                if (p / C.RUN_CONFIG_FILE).is_file() or (p / C.METRICS_FILE).is_file():
+                    problems.append(f"run {p.name} has no checkpoints yet")
+                continue
+            try:
+                info = read_run(p)
+            except Exception as exc:  # noqa: BLE001 - a broken run must not hide the others
+                problems.append(f"run {p.name} could not be read: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+                continue
+            d = info.config.distill
+            two = int(d.two_shot_step) if d is not None and info.method == "two-shot" else -1
+            two_T = int(d.two_shot_T) if d is not None and info.method == "two-shot" else 0
+            runs.append(
+                RunSummary(
+                    name=info.name, role=info.role, method=info.method, seed=int(info.seed), two_shot_step=two, two_shot_T=two_T,
+                    steps=int(info.config.steps), done=info.done, model=_model_label(info.config.model),
+                    path=p, label=run_label(info.method, two),
+                )
+            )
+    runs.sort(key=lambda r: (r.role != C.ROLE_TEACHER, r.name))
+    return ExperimentSummary(
+        key=rel, path=path, task=task, runs=tuple(runs), problems=tuple(problems),
+        has_results=(path / C.RESULTS_DB).is_file(),
+    )
+
+
+def discover(root: Path | str) -> list[ExperimentSummary]:
+    """Every experiment at or below ``root`` (see ``training.experiment.find_experiments``)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise CurriculensError(f"runs directory {root} does not exist or is not a directory")
+    return [load_experiment(p, root) for p in find_experiments(root)]
+
+
+# --- evaluation curves --------------------------------------------------------------------
+def load_metrics(exp: ExperimentSummary) -> pd.DataFrame:
+    """All runs' ``metrics.jsonl`` rows, one row per (run, evaluated step).
+
+    Columns: run, role, method, label, seed, two_shot_step, two_shot_T, ckpt (display path, "" for an
+    eval-only step), and every key of the rows (step, samples, eval_loss, eval_acc, ...).
+    """
+    frames = []
+    for run in exp.runs:
+        try:
+            rows = read_metrics(run.path)
+        except (KeyError, TypeError):  # a row without a step: keep the well-formed ones
+            from curriculens.io import read_jsonl
+
+            rows = sorted((r for r in read_jsonl(run.path / C.METRICS_FILE) if isinstance(r.get("step"), (int, float))),
+                          key=lambda r: r["step"])
+        if not rows:
+            continue
+        df = pd.DataFrame.from_records(rows)
+        df["step"] = df["step"].astype("int64")
+        is_ckpt = df["checkpoint"].fillna(False).astype(bool) if "checkpoint" in df else pd.Series(True, index=df.index)
+        df["ckpt"] = [exp.ckpt_display(run.name, s) if c else "" for s, c in zip(df["step"], is_ckpt)]
+        df.insert(0, "two_shot_T", run.two_shot_T)
+        df.insert(0, "two_shot_step", run.two_shot_step)
+        df.insert(0, "seed", run.seed)
+        df.insert(0, "label", run.label)
+        df.insert(0, "method", run.method)
+        df.insert(0, "role", run.role)
+        df.insert(0, "run", run.name)
+        frames.append(df)
+    if not frames:
+        return pd.DataFrame(columns=["run", "role", "method", "label", "seed", "two_shot_step", "two_shot_T", "step", "ckpt"])
+    out = pd.concat(frames, ignore_index=True)
+    for col in ("eval_acc", "eval_loss", "train_loss", "lr"):
+        if col in out:
+            out[col] = pd.to_numeric(out[col], errors="coerce")
+    return out
+
+
+# --- probe results ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ResultsStatus:
+    """What the results database holds right now."""
+
+    n_rows: int
+    n_units: int
+    last_finished: Optional[float]
+    writing: bool
+
+    def describe(self, now: Optional[float] = None) -> str:
+        text = f"{self.n_rows:,} probe values from {self.n_units:,} finished units"
+        if self.writing and self.last_finished:
+            ago = max(0.0, (now or time.time()) - self.last_finished)
+            text += (f"; a probe sweep seems to be running (last unit finished {ago:.0f} s ago): "
+                     "the figures show what is finished, press Reload for more")
+        return text
+
+
+class ResultsReader:
+    """Read-only queries on one ``results.sqlite``; a fresh read-only connection per call.
+
+    Every failure is a ``ResultsUnavailable`` with a plain message: no file, not a database,
+    corrupt, locked by a writer for longer than ``timeout_s``.
+    """
+
+    def __init__(self, db_path: Path | str, timeout_s: float = 2.0) -> None:
+        self.path = Path(db_path)
+        self.timeout_s = timeout_s
+
+    # --- plumbing -----------------------------------------------------------------------
+    def _translate(self, exc: BaseException) -> ResultsUnavailable:
+        text = str(exc)
+        low = text.lower()
+        name = self.path.name
+        if "locked" in low or "busy" in low:
+            return ResultsUnavailable(
+                f"The results database {name} is locked by another process (a probe sweep may be writing); "
+                "try again in a moment."
+            )
+        if "no such table" in low:
+            return ResultsUnavailable(f"The results database {name} holds no probe results yet.")
+        return ResultsUnavailable(
+            f"The results database {name} cannot be read (it may be corrupt or not a SQLite file): "
+            f"{text.splitlines()[0] if text else type(exc).__name__}. Re-run the probe sweep into a fresh file."
+        )
+
+    def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        if not self.path.is_file():
+            raise ResultsUnavailable(
+                f"No probe results yet: {self.path.parent.name}/{self.path.name} does not exist. "
+                "Run the probe sweep (curriculens probe EXPERIMENT_DIR) to measure the checkpoints."
+            )
+        try:
+            with ResultsStore(self.path, readonly=True, timeout_s=self.timeout_s) as store:
+                return fn(store.conn)
+        except ResultsUnavailable:
+            raise
+        except CurriculensError as exc:
+            raise self._translate(exc.__cause__ or exc) from None
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from None
+
+    def fingerprint(self) -> tuple:
+        """(mtime_ns, size) of the database and its WAL: changes whenever a writer commits."""
+        out = []
+        for suffix in ("", "-wal"):
+            p = Path(str(self.path) + suffix)
+            try:
+                st = p.stat()
+                out.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    # --- queries ------------------------------------------------------------------------
+    def status(self, now: Optional[float] = None) -> ResultsStatus:
+        def q(conn):
+            n_units, n_rows, last = conn.execute("SELECT COUNT(*), COALESCE(SUM(n_rows), 0), MAX(finished_at) FROM units").fetchone()
+            return int(n_units), int(n_rows), last
+
+        n_units, n_rows, last = self._run(q)
+        # a writer's open WAL holds data; a sweep that closed cleanly folds it back and removes it
+        wal = _stat(Path(str(self.path) + "-wal"))
+        recent = last is not None and (now or time.time()) - float(last) < SWEEP_ACTIVE_S
+        return ResultsStatus(n_rows=n_rows, n_units=n_units, last_finished=last,
+                             writing=bool(recent and wal is not None and wal[1] > 0))
+
+    def catalog(self) -> pd.DataFrame:
+        """One row per (probe, metric, site): n_features, degrees (sorted tuple), has_in_support.
+
+        Read from one finished unit per (run, probe), the latest, through the primary key, so it
+        costs a few index lookups however many checkpoints there are. Falls back to a full
+        scan when the ``units`` table is empty.
+        """
+
+        def q(conn):
+            reps = conn.execute("SELECT run, probe, MAX(step) FROM units GROUP BY run, probe").fetchall()
+            rows: list[tuple] = []
+            if reps:
+                for run, probe, step in reps:
+                    rows += [
+                        (probe, *r)
+                        for r in conn.execute(
+                            "SELECT metric, site, feature, degree, in_support FROM probe_results "
+                            "WHERE run = ? AND step = ? AND probe = ?",
+                            (run, step, probe),
+                        )
+                    ]
+            else:
+                rows = conn.execute(
+                    "SELECT DISTINCT probe, metric, site, feature, degree, in_support FROM probe_results"
+                ).fetchall()
+            return rows
+
+        df = pd.DataFrame(self._run(q), columns=["probe", "metric", "site", "feature", "degree", "in_support"])
+        if df.empty:
+            return pd.DataFrame(columns=["probe", "metric", "site", "n_features", "degrees", "has_in_support"])
+        out = []
+        for (probe, metric, site), g in df.groupby(["probe", "metric", "site"], sort=True):
+            degs = tuple(sorted(int(d) for d in g["degree"].dropna().unique()))
+            out.append((probe, metric, site, int(g["feature"].nunique()), degs, bool(g["in_support"].notna().any())))
+        return pd.DataFrame(out, columns=["probe", "metric", "site", "n_features", "degrees", "has_in_support"])
+
+    def rows(
+        self,
+        probe: str,
+        metric: str,
+        *,
+        runs: Optional[Sequence[str]] = None,
+        site: Optional[str] = None,
+        degree: Optional[int] = None,
+    ) -> pd.DataFrame:
+        """Rows of one (probe, metric), optionally restricted; columns ``ROW_COLUMNS``.
+
+        Uses the index ``(probe, metric, run, step)``. ``runs=[]`` returns no rows.
+        """
+        where, params = ["probe = ?", "metric = ?"], [probe, metric]
+        if runs is not None:
+            runs = list(runs)
+            if not runs:
+                return pd.DataFrame(columns=list(ROW_COLUMNS))
+            where.append(f"run IN ({', '.join('?' * len(runs))})")
+            params += runs
+        if site is not None:
+            where.append("site = ?")
+            params.append(site)
+        if degree is not None:
+            where.append("degree = ?")
+            params.append(int(degree))
+        sql = f"SELECT {', '.join(ROW_COLUMNS)} FROM probe_results WHERE {' AND '.join(where)}"
+        data = self._run(lambda conn: conn.execute(sql, params).fetchall())
+        df = pd.DataFrame.from_records(data, columns=list(ROW_COLUMNS))
+        if not df.empty:
+            df["step"] = df["step"].astype("int64")
+            df["value"] = df["value"].astype("float64")
+        return df
+
+    def all_rows(self) -> pd.DataFrame:
+        """Every row of ``probe_results`` (the raw CSV download)."""
+        return self._run(lambda conn: pd.read_sql_query(
+            "SELECT * FROM probe_results ORDER BY run, step, probe, feature, site, metric", conn))
+
+    def table(self) -> pd.DataFrame:
+        """Every row without ``extra`` (what the emergence table needs), unsorted.
+
+        Read one (probe, metric, site) family at a time with the columns that vary inside it,
+        the constant ones filled in after: about half the Python objects of a plain
+        ``SELECT *``, which is what reading 400k rows costs.
+        """
+        cols = ["run", "role", "method", "seed", "step", "probe", "feature", "site", "metric", "value", "degree",
+                "in_support"]
+
+        def q(conn):
+            fams = conn.execute("SELECT DISTINCT probe, metric, site FROM probe_results").fetchall()
+            runs = {}
+            for (run,) in conn.execute("SELECT DISTINCT run FROM units").fetchall():
+                row = conn.execute("SELECT role, method, seed FROM probe_results WHERE run = ? LIMIT 1", (run,)).fetchone()
+                if row is not None:
+                    runs[run] = row
+            parts = []
+            for probe, metric, site in fams:
+                data = conn.execute(
+                    "SELECT run, step, feature, value, degree, in_support FROM probe_results "
+                    "WHERE probe = ? AND metric = ? AND site = ?", (probe, metric, site)).fetchall()
+                d = pd.DataFrame.from_records(data, columns=["run", "step", "feature", "value", "degree", "in_support"])
+                d["probe"], d["metric"], d["site"] = probe, metric, site
+                parts.append(d)
+            return parts, runs
+
+        parts, runs = self._run(q)
+        if not parts:
+            return pd.DataFrame(columns=cols)
+        df = pd.concat(parts, ignore_index=True)
+        missing = set(df["run"].unique()) - set(runs)
+        if missing:  # rows without a units entry (written outside write_unit): look them up row by row
+            extra = self._run(lambda conn: {r: conn.execute(
+                "SELECT role, method, seed FROM probe_results WHERE run = ? LIMIT 1", (r,)).fetchone() for r in missing})
+            runs.update(extra)
+        info = pd.DataFrame.from_dict(runs, orient="index", columns=["role", "method", "seed"])
+        df = df.join(info, on="run")
+        for c in ("value", "degree", "in_support"):  # as a whole-table read types them (NaN where missing)
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+        return df[cols]
+
+
+# --- emergence ----------------------------------------------------------------------------
+def emergence_table(rows: pd.DataFrame, task_name: str) -> pd.DataFrame:
+    """The emergence table of ``rows`` by ``probes.summary``'s rule (its docstring states it),
+    with the metric specs the task's probes declare. One row per (run, probe, feature, site,
+    metric) of a primary metric: appear_step, peak_step, peak_value, baseline, final_value, ..."""
+    from probes.registry import metric_specs  # noqa: PLC0415 - imports the task's probes (torch)
+    from probes.summary import summarize_frame  # noqa: PLC0415
+
+    try:
+        specs = metric_specs(task_name) if task_name else {}
+    except CurriculensError:
+        specs = {}
+    return summarize_frame(rows, specs)
+
+
+def _stat(path: Path) -> Optional[tuple]:
+    try:
+        st = path.stat()
+        return (st.st_mtime_ns, st.st_size)
+    except OSError:
+        return None
+
+
+def _experiment_fp(path: Path) -> tuple:
+    """What ``load_experiment`` reads, as (mtime, size) stats: cheap to compare on every call."""
+    runs = []
+    runs_dir = path / C.RUNS_DIR
+    if runs_dir.is_dir():
+        for p in sorted(runs_dir.iterdir()):
+            runs.append((p.name, _stat(p / C.RUN_CONFIG_FILE), _stat(p / C.DONE_FILE), (p / C.CHECKPOINTS_DIR).is_dir(),
+                         (p / C.METRICS_FILE).is_file()))
+    return (_stat(path / C.EXPERIMENT_FILE), _stat(path / C.RESULTS_DB), tuple(runs))
+
+
+# --- the app's data source ----------------------------------------------------------------
+class DataSource:
+    """What one dashboard instance reads, with an LRU cache keyed on file fingerprints.
+
+    Args:
+        root: the runs directory; experiments are found at or below it (depth <= 3).
+        cache_size: how many query results to keep.
+        db_timeout_s: how long a query waits for a locked database before saying so.
+        prefetch: compute an experiment's emergence table in a background thread when its
+            overview is shown (``prefetch_emergence``), so the tab opens without waiting.
+
+    Notes:
+        Concurrent requests for the same uncached value compute it once (the others wait).
+    """
+
+    def __init__(self, root: Path | str, cache_size: int = 64, db_timeout_s: float = 2.0,
+                 prefetch: bool = False) -> None:
+        self.root = Path(root)
+        self.db_timeout_s = db_timeout_s
+        self.prefetch = prefetch
+        self._cache: "OrderedDict[tuple, Any]" = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        self._inflight: dict[tuple, threading.Event] = {}
+        self._prefetching: set[tuple] = set()
+
+    # --- cache --------------------------------------------------------------------------
+    def _cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        while True:
+            with self._lock:
+                if key in self._cache:
+                    self._cache.move_to_end(key)
+                    return self._cache[key]
+                event = self._inflight.get(key)
+                if event is None:
+                    event = self._inflight[key] = threading.Event()
+                    break
+            event.wait()  # another thread computes it; if that failed, the loop computes it here
+        try:
+            value = compute()
+            with self._lock:
+                self._cache[key] = value
+                self._cache.move_to_end(key)
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+            return value
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
+            event.set()
+
+    # --- experiments --------------------------------------------------------------------
+    def experiments(self) -> list[ExperimentSummary]:
+        return discover(self.root)
+
+    def experiment(self, key: str) -> ExperimentSummary:
+        """The experiment ``key`` (relative to the root); anything outside the root is refused."""
+        if not key:
+            raise CurriculensError("no experiment selected")
+        root = self.root.resolve()
+        path = (root / key).resolve()
+        if path != root and root not in path.parents or not is_experiment(path):
+            raise CurriculensError(f"no experiment {key!r} under {self.root}; press Reload")
+        return self._cached(("experiment", key, _experiment_fp(path)), lambda: load_experiment(path, root))
+
+    def _metrics_fp(self, exp: ExperimentSummary) -> tuple:
+        fp = []
+        for r in exp.runs:
+            try:
+                st = (r.path / C.METRICS_FILE).stat()
+                fp.append((r.name, st.st_mtime_ns, st.st_size, r.done))
+            except OSError:
+                fp.append((r.name, None))
+        return tuple(fp)
+
+    def metrics(self, key: str) -> pd.DataFrame:
+        exp = self.experiment(key)
+        return self._cached(("metrics", key, self._metrics_fp(exp)), lambda: load_metrics(exp))
+
+    # --- results ------------------------------------------------------------------------
+    def reader(self, key: str) -> ResultsReader:
+        return ResultsReader(self.experiment(key).db_path, timeout_s=self.db_timeout_s)
+
+    def status(self, key: str) -> ResultsStatus:
+        r = self.reader(key)
+        return r.status()  # cheap (the units table); never cached so "running" stays fresh
+
+    def catalog(self, key: str) -> pd.DataFrame:
+        r = self.reader(key)
+        return self._cached(("catalog", key, r.fingerprint()), r.catalog)
+
+    def rows(self, key: str, probe: str, metric: str, *, runs: Optional[Sequence[str]] = None,
+             site: Optional[str] = None, degree: Optional[int] = None) -> pd.DataFrame:
+        r = self.reader(key)
+        runs_t = None if runs is None else tuple(runs)
+        return self._cached(
+            ("rows", key, probe, metric, runs_t, site, degree, r.fingerprint()),
+            lambda: r.rows(probe, metric, runs=runs_t, site=site, degree=degree),
+        )
+
+    def emergence(self, key: str) -> pd.DataFrame:
+        """The emergence table (``emergence_table``) of every row of the experiment."""
+        exp = self.experiment(key)
+        r = ResultsReader(exp.db_path, timeout_s=self.db_timeout_s)
+        task = str(exp.task.get("name", ""))
+        return self._cached(("emergence", key, r.fingerprint()), lambda: emergence_table(r.table(), task))
+
+
+
+    def prefetch_emergence(self, key: str) -> Optional[threading.Thread]:
+        """Start computing ``emergence(key)`` in a daemon thread (if ``prefetch`` is on and the
+        experiment has results); errors are left for the tab to report."""
+        if not self.prefetch:
+            return None
+        exp = self.experiment(key)
+        if not exp.has_results:
+            return None
+        ckey = ("emergence", key, ResultsReader(exp.db_path).fingerprint())
+        with self._lock:
+            if ckey in self._cache or ckey in self._inflight or ckey in self._prefetching:
+                return None
+            self._prefetching.add(ckey)
+
+        def work() -> None:
+            try:
+                self.emergence(key)
+            except Exception:  # noqa: BLE001 - the emergence tab reports it when opened
+                log.debug("emergence prefetch for %s failed", key, exc_info=True)
+            finally:
+                with self._lock:
+                    self._prefetching.discard(ckey)
+
+        thread = threading.Thread(target=work, name=f"emergence-{key}", daemon=True)
+        thread.start()
+        return thread
+
+    def all_rows(self, key: str) -> pd.DataFrame:
+        return self.reader(key).all_rows()

@@ -1,0 +1,201 @@
+"""``curriculens export``: every figure of one experiment as PNG, SVG, PDF or HTML files.
+
+The figures are the dashboard's (``dashboard.figures``) on the same data, default selections:
+
+======================================= ==================================================
+file stem                               panel
+======================================= ==================================================
+``teacher_accuracy``                    F2a: teacher accuracy, transition window shaded
+``teacher_accuracy_loss``               teacher accuracy and loss
+``students_accuracy``                   F1a: students' accuracy by method, mean +- sd
+``two_shot_accuracy``                   F2c: two-shot students per chosen checkpoint
+``features_<run>_<probe>_<metric>_<site>[_deg<d>]``  F2b/F3b timelines (teacher; per degree)
+``heatmap_<run>_<probe>_<metric>_<site>``            feature x step heatmap (teacher)
+``sites_<run>_<probe>_<metric>``                     the metric per site (when several)
+``students_<probe>_<metric>_<site>[_deg<d>]``        progressive vs one-shot side by side
+======================================= ==================================================
+
+plus ``emergence.csv`` (the emergence table) when the experiment has probe results.
+
+Images come from kaleido 1.x driving a local Chromium (``/usr/bin/chromium`` or
+``BROWSER_PATH``) with MathJax off, so nothing is fetched from the network. HTML needs no
+browser (plotly.js is embedded). Every file is written through a temp file and a rename.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Iterable, Optional
+
+import plotly.graph_objects as go
+
+from curriculens import constants as C
+from curriculens.errors import CurriculensError
+from curriculens.io import atomic_write_bytes, atomic_write_text
+from dashboard import callbacks as cb
+from dashboard import figures as F
+from dashboard.data import DataSource, ResultsUnavailable
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("png", "svg", "pdf", "html")
+IMAGE_SIZE = (1000, 560)  # width, height in CSS pixels (PNG at scale 2)
+_BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+_BROWSER_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome-stable")
+INSTALL_HINT = "apt-get install chromium (or set BROWSER_PATH to a Chrome/Chromium binary)"
+
+
+def safe_stem(*parts: object) -> str:
+    """A readable file stem: parts joined by ``_``, anything but ``[A-Za-z0-9.-]`` -> ``-``."""
+    text = "_".join(str(p) for p in parts if p not in (None, ""))
+    return re.sub(r"[^A-Za-z0-9.\-_]+", "-", text).strip("-_") or "figure"
+
+
+def find_browser() -> Optional[str]:
+    """The Chromium kaleido should drive: ``BROWSER_PATH``, then PATH, then Debian's paths."""
+    env = os.environ.get("BROWSER_PATH")
+    if env:
+        return env if os.path.isfile(env) and os.access(env, os.X_OK) else None
+    for name in _BROWSER_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return next((p for p in _BROWSER_PATHS if os.path.isfile(p) and os.access(p, os.X_OK)), None)
+
+
+# --- which figures ------------------------------------------------------------------------
+def experiment_figures(source: DataSource, key: str, *, log_x: bool = False) -> list[tuple[str, go.Figure]]:
+    """``[(file stem, figure)]`` for every panel of experiment ``key`` (see the module table)."""
+    exp = source.experiment(key)
+    metrics = source.metrics(key)
+    window = cb.window_of(metrics)
+    out: list[tuple[str, go.Figure]] = []
+    if exp.teacher is not None:
+        out.append(("teacher_accuracy", F.teacher_accuracy(metrics, window, log_x=log_x)))
+        out.append(("teacher_accuracy_loss", F.teacher_overview(metrics, window, log_x=log_x)))
+    if not metrics.empty and (metrics["role"] == C.ROLE_STUDENT).any():
+        out.append(("students_accuracy", F.students_accuracy(metrics, window, log_x=log_x)))
+    if not metrics.empty and (metrics["method"] == "two-shot").any():
+        out.append(("two_shot_accuracy", F.two_shot_accuracy(metrics, log_x=log_x)))
+    if not exp.has_results:
+        return out
+    try:
+        catalog = source.catalog(key)
+    except ResultsUnavailable as exc:
+        log.warning("probe figures skipped: %s", exc)
+        return out
+    students = [r for r in exp.runs if r.role == C.ROLE_STUDENT]
+    side_labels = [m for m in cb.SIDE_BY_SIDE if any(r.label == m for r in students)]
+    for (probe, metric), fam in catalog.groupby(["probe", "metric"], sort=True):
+        if probe == "model":  # the model's own accuracy/loss: already in the accuracy panels
+            continue
+        sites = sorted(fam["site"].unique(), key=F.natural_key)
+        site = "output" if "output" in sites else sites[0]
+        row = fam[fam["site"] == site].iloc[0]
+        degrees: list[Optional[int]] = list(row["degrees"]) or [None]
+        if exp.teacher is not None:
+            t = exp.teacher.name
+            prefix = exp.ckpt_display(t)
+            for d in degrees:
+                rows = source.rows(key, probe, metric, runs=[t], site=site, degree=d)
+                sel = cb.selection_title(probe, metric, site, d)
+                out.append((safe_stem("features", t, probe, metric, site, f"deg{d}" if d is not None else ""),
+                            F.feature_timeline(rows, title=f"{t}: {sel}", window=window, log_x=log_x,
+                                               ckpt_prefix=prefix, y_title=metric)))
+            rows = source.rows(key, probe, metric, runs=[t], site=site)
+            out.append((safe_stem("heatmap", t, probe, metric, site),
+                        F.feature_heatmap(rows, title=f"{t}: {probe} · {metric}, site {site}, feature x step",
+                                          log_x=log_x, ckpt_prefix=prefix)))
+            if len(sites) > 1:
+                rows = source.rows(key, probe, metric, runs=[t], degree=degrees[0])
+                out.append((safe_stem("sites", t, probe, metric),
+                            F.site_timeline(rows, title=f"{t}: {probe} · {metric} per site", window=window,
+                                            log_x=log_x, ckpt_prefix=prefix, y_title=metric)))
+        if side_labels:
+            d = degrees[0]
+            runs_of = {lab: [r.name for r in students if r.label == lab] for lab in side_labels}
+            panels = {lab: source.rows(key, probe, metric, runs=runs, site=site, degree=d) for lab, runs in runs_of.items()}
+            sel = cb.selection_title(probe, metric, site, d)
+            out.append((safe_stem("students", probe, metric, site, f"deg{d}" if d is not None else ""),
+                        F.students_features(panels, title=f"Students' features side by side: {sel}",
+                                            window=window, log_x=log_x, y_title=metric,
+                                            ckpt_prefixes={lab: cb.ckpt_prefix(exp, runs) for lab, runs in runs_of.items()})))
+    return out
+
+
+# --- writing ------------------------------------------------------------------------------
+def _render_images(figs: list[tuple[str, go.Figure]], fmt: str, browser: str) -> list[bytes]:
+    """Render with one kaleido browser (MathJax off: no CDN request)."""
+    try:
+        import kaleido
+    except ImportError:
+        raise CurriculensError(f"{fmt.upper()} export needs kaleido: pip install 'kaleido>=1.0', and {INSTALL_HINT}") from None
+
+    width, height = IMAGE_SIZE
+
+    async def render() -> list[bytes]:
+        out = []
+        async with kaleido.Kaleido(n=1, path=browser, mathjax=False, timeout=120) as k:
+            for _, fig in figs:
+                h = int(fig.layout.height or height)
+                out.append(await k.calc_fig(fig, opts={"format": fmt, "width": width, "height": h,
+                                                      "scale": 2 if fmt == "png" else 1}))
+        return out
+
+    try:
+        return asyncio.run(render())
+    except CurriculensError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - kaleido/choreographer raise many kinds
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CurriculensError(f"{fmt.upper()} export failed while driving {browser}: {first}; check that it runs, or "
+                               f"{INSTALL_HINT}") from None
+
+
+def write_figures(figs: Iterable[tuple[str, go.Figure]], out_dir: Path | str, fmt: str) -> list[Path]:
+    """Write each ``(stem, figure)`` as ``out_dir/stem.fmt``; returns the paths in order."""
+    if fmt not in FORMATS:
+        raise CurriculensError(f"unknown export format {fmt!r} (one of {', '.join(FORMATS)})")
+    figs = list(figs)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{stem}.{fmt}" for stem, _ in figs]
+    if fmt == "html":
+        for path, (_, fig) in zip(paths, figs):
+            atomic_write_text(path, fig.to_html(include_plotlyjs=True, full_html=True, include_mathjax=False))
+        return paths
+    browser = find_browser()
+    if browser is None:
+        raise CurriculensError(f"{fmt.upper()} export needs a Chromium browser, none found: {INSTALL_HINT}")
+    for path, data in zip(paths, _render_images(figs, fmt, browser)):
+        atomic_write_bytes(path, data)
+    return paths
+
+
+def export_experiment(exp_dir: Path | str, out_dir: Path | str, fmt: str, *, log_x: bool = False) -> list[Path]:
+    """Write every figure of the experiment at ``exp_dir`` into ``out_dir`` (and
+    ``emergence.csv`` when it has probe results); returns the written paths."""
+    exp_dir = Path(exp_dir)
+    if fmt not in FORMATS:
+        raise CurriculensError(f"unknown export format {fmt!r} (one of {', '.join(FORMATS)})")
+    if not (exp_dir / C.EXPERIMENT_FILE).is_file():
+        raise CurriculensError(f"{exp_dir} is not an experiment directory (no {C.EXPERIMENT_FILE})")
+    source = DataSource(exp_dir)
+    figs = experiment_figures(source, ".", log_x=log_x)
+    if not figs:
+        raise CurriculensError(f"{exp_dir} has no runs with metrics yet: nothing to export")
+    paths = write_figures(figs, out_dir, fmt)
+    try:
+        table = source.emergence(".")
+    except ResultsUnavailable as exc:
+        log.info("no emergence table: %s", exc)
+    else:
+        csv = Path(out_dir) / "emergence.csv"
+        atomic_write_text(csv, table.to_csv(index=False))
+        paths.append(csv)
+    return paths

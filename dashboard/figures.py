@@ -1,0 +1,525 @@
+"""Plain figure builders shared by the dashboard and ``curriculens export``.
+
+Each builder takes tidy DataFrames (``dashboard.data``: metrics rows, probe rows) and returns a
+``plotly.graph_objects.Figure``; none reads files or keeps state. The builders know nothing
+about parity or PCFG: a feature is whatever the ``feature`` column names, grouped by the
+optional ``degree`` and ``in_support`` columns.
+
+Panels (paper spec section 9):
+
+- ``teacher_accuracy``: F2a, teacher accuracy with the transition window shaded and its
+  start / middle / end checkpoints marked 1 2 3.
+- ``teacher_overview``: accuracy and loss of the teacher, one above the other.
+- ``feature_timeline``: F2b / F3b, one line per in-support feature and a "Rest" mean +- sd
+  band over the off-support ones (or the top features by peak and a band for the rest).
+- ``site_timeline``: one probe metric per site (mean over the features in scope).
+- ``feature_heatmap``: feature x step.
+- ``students_accuracy``: F1a, every method's mean +- sd over seeds, the teacher dashed.
+- ``two_shot_accuracy``: F2c, one curve per chosen teacher checkpoint of the two-shot students.
+- ``students_features``: feature timelines of several students side by side, shared axes.
+
+Notes:
+    Layout shapes (the shaded window) take data coordinates on log axes too; annotations
+    would not, so labels ride on shapes or on scatter text. On a log step axis step 0 cannot
+    be drawn: lines skip it and the heatmap drops that column.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from curriculens import constants as C
+from dashboard.transitions import Transition
+
+METHOD_COLORS = {
+    "teacher": "#000000",
+    "ce": "#1f77b4",
+    "one-shot": "#ff7f0e",
+    "progressive": "#2ca02c",
+    "two-shot": "#9467bd",
+}
+PALETTE = (
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+    "#ff7f0e", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#31a354",
+)  # fmt: skip
+REST_COLOR = "#7f7f7f"
+WINDOW_FILL = "rgba(255, 160, 0, 0.18)"
+WINDOW_NAME = "teacher transition window"
+MARK_NAMES = ("start", "middle", "end")
+MAX_POINTS = 400  # per trace / heatmap column count before thinning
+_AXIS = {"gridcolor": "#EBF0F8", "linecolor": "#EBF0F8", "zerolinecolor": "#EBF0F8", "zerolinewidth": 2,
+         "ticks": "", "automargin": True, "title": {"standoff": 12}}
+# The look of plotly_white, small: assigning plotly's own templates deep-copies ~6 kB per figure
+# (~25 ms), which dominated the server time of a page with many figures.
+TEMPLATE = {"layout": {"paper_bgcolor": "white", "plot_bgcolor": "white", "font": {"color": "#2a3f5f"},
+                       "hoverlabel": {"align": "left"}, "xaxis": _AXIS, "yaxis": _AXIS}}
+
+
+def new_figure(data=None) -> go.Figure:
+    """An empty figure with the dashboard's template (never plotly's default, see ``TEMPLATE``)."""
+    return go.Figure(data=data, layout={"template": TEMPLATE})
+
+
+def new_subplots(**kwargs) -> go.Figure:
+    return make_subplots(figure=new_figure(), **kwargs)
+METHOD_ORDER = ("ce", "one-shot", "progressive", "two-shot")
+
+
+# --- helpers ------------------------------------------------------------------------------
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
+def natural_key(text: str) -> tuple:
+    """Sort ``"0_10"`` after ``"0_9"``, ``"n10"`` after ``"n3"``."""
+    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(text)) if t != "")
+
+
+def ckpt_hover(prefix: Optional[str]) -> str:
+    """Hover line naming the checkpoint of the hovered step: ``<prefix>step_%{x:09d}``."""
+    if not prefix:
+        return ""
+    return f"<br>{prefix}{C.CKPT_PREFIX}%{{x:0{C.CKPT_STEP_DIGITS}d}}"
+
+
+def thin_steps(steps: Sequence[int], max_points: int = MAX_POINTS, log: bool = False) -> np.ndarray:
+    """At most ``max_points`` of the sorted unique ``steps``: evenly spaced in index space
+    (or in log space when ``log``), always keeping the first and the last."""
+    s = np.unique(np.asarray(steps, dtype=np.int64))
+    if len(s) <= max_points:
+        return s
+    if log:
+        pos = s[s > 0].astype(float)
+        targets = np.geomspace(pos[0], pos[-1], max_points)
+        idx = np.unique(np.searchsorted(s, targets).clip(0, len(s) - 1))
+    else:
+        idx = np.unique(np.linspace(0, len(s) - 1, max_points).round().astype(int))
+    return s[np.unique(np.concatenate([[0, len(s) - 1], idx]))]
+
+
+def _thin_frame(df: pd.DataFrame, log_x: bool, max_points: int = MAX_POINTS) -> pd.DataFrame:
+    if df.empty or df["step"].nunique() <= max_points:
+        return df
+    keep = thin_steps(df["step"].to_numpy(), max_points, log_x)
+    return df[df["step"].isin(keep)]
+
+
+def empty_figure(message: str, *, height: int = 320, title: str = "") -> go.Figure:
+    """A figure with no axes that says ``message`` in the middle."""
+    fig = new_figure()
+    fig.add_annotation(text=message, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+                       font=dict(size=14, color="#555"))
+    fig.update_layout(
+        title=title or None, height=height, margin=dict(l=30, r=30, t=50 if title else 20, b=30),
+        xaxis=dict(visible=False), yaxis=dict(visible=False), meta={"empty": True, "message": message},
+    )
+    return fig
+
+
+def _style(fig: go.Figure, *, title: str, log_x: bool, uirevision: str = "", height: int = 420, x_title: str = "step") -> go.Figure:
+    fig.update_layout(
+        title=dict(text=title, x=0.01, xanchor="left"),
+        height=height,
+        margin=dict(l=60, r=20, t=60, b=50),
+        hovermode="closest",
+        legend=dict(orientation="v", yanchor="top", y=1.0, x=1.01, font=dict(size=11)),
+        uirevision=uirevision or None,
+    )
+    fig.update_xaxes(type="log" if log_x else "linear", title_text=x_title, showgrid=True)
+    return fig
+
+
+def shade_window(fig: go.Figure, window: Optional[Transition], *, row=None, col=None, log_x: bool = False,
+                 label: str = "teacher transition") -> go.Figure:
+    """Shade ``[window.start, window.end]`` on the step axis (a layout shape named
+    ``WINDOW_NAME``). On a log axis a start at step 0 is drawn from step 1."""
+    if window is None:
+        return fig
+    x0 = max(window.start, 1) if log_x else window.start
+    x1 = max(window.end, x0)
+    kw = {} if row is None else dict(row=row, col=col)
+    fig.add_vrect(
+        x0=x0, x1=x1, fillcolor=WINDOW_FILL, line_width=0, layer="below", name=WINDOW_NAME,
+        label=dict(text=label, textposition="top center", font=dict(size=10, color="#a05a00")) if label else None,
+        **kw,
+    )
+    return fig
+
+
+def _hover_ckpt_column(ckpt: pd.Series) -> np.ndarray:
+    return np.where(ckpt.fillna("").astype(str) == "", "eval only (no checkpoint saved)", ckpt.fillna("").astype(str))
+
+
+# --- teacher ------------------------------------------------------------------------------
+def _teacher_rows(metrics: pd.DataFrame) -> pd.DataFrame:
+    if metrics.empty or "role" not in metrics:
+        return metrics
+    return metrics[metrics["role"] == C.ROLE_TEACHER].sort_values("step")
+
+
+def _curve(m: pd.DataFrame, col: str, name: str, color: str, log_x: bool, dash: str = "solid") -> go.Scatter:
+    m = m.dropna(subset=[col])
+    return go.Scatter(
+        x=m["step"], y=m[col], mode="lines+markers", name=name, line=dict(color=color, dash=dash, width=2),
+        marker=dict(size=4), customdata=_hover_ckpt_column(m["ckpt"]) if "ckpt" in m else None,
+        hovertemplate=f"{name}<br>step %{{x:,}}<br>{col} %{{y:.4f}}<br>%{{customdata}}<extra></extra>",
+    )
+
+
+def _marks(m: pd.DataFrame, window: Transition, col: str) -> Optional[go.Scatter]:
+    steps = [window.start, window.mid, window.end]
+    vals = []
+    for s in steps:
+        hit = m.loc[m["step"] == s, col]
+        vals.append(float(hit.iloc[0]) if len(hit) else None)
+    ck = []
+    for s in steps:
+        hit = m.loc[m["step"] == s, "ckpt"] if "ckpt" in m else pd.Series(dtype=str)
+        ck.append(hit.iloc[0] if len(hit) and hit.iloc[0] else "eval only (no checkpoint saved)")
+    return go.Scatter(
+        x=steps, y=vals, mode="markers+text", name="transition checkpoints",
+        text=["1", "2", "3"], textposition="top left", textfont=dict(size=13, color="#a05a00"),
+        marker=dict(size=11, color="#a05a00", symbol="circle-open", line=dict(width=2)),
+        customdata=[[n, c] for n, c in zip(MARK_NAMES, ck)],
+        hovertemplate="%{customdata[0]} of the transition<br>step %{x:,}<br>" + col + " %{y:.4f}<br>%{customdata[1]}<extra></extra>",
+    )
+
+
+def teacher_accuracy(metrics: pd.DataFrame, window: Optional[Transition], *, log_x: bool = False,
+                     title: str = "Teacher accuracy, transition window shaded", uirevision: str = "") -> go.Figure:
+    """F2a: the teacher's held-out accuracy vs step, the window shaded, its checkpoints marked."""
+    m = _teacher_rows(metrics)
+    if m.empty or "eval_acc" not in m or m["eval_acc"].notna().sum() == 0:
+        return empty_figure("No teacher accuracy to show (the teacher has no metrics.jsonl rows yet).", title=title)
+    fig = new_figure(_curve(m, "eval_acc", "teacher", METHOD_COLORS["teacher"], log_x))
+    if window is not None:
+        fig.add_trace(_marks(m, window, "eval_acc"))
+    shade_window(fig, window, log_x=log_x)
+    _style(fig, title=title, log_x=log_x, uirevision=uirevision)
+    fig.update_yaxes(title_text="eval accuracy")
+    return fig
+
+
+def teacher_overview(metrics: pd.DataFrame, window: Optional[Transition], *, log_x: bool = False,
+                     uirevision: str = "") -> go.Figure:
+    """Teacher accuracy (top) and loss (bottom) on one step axis, the window shaded in both."""
+    m = _teacher_rows(metrics)
+    if m.empty:
+        return empty_figure("No teacher run with metrics in this experiment.", title="Teacher")
+    fig = new_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("held-out accuracy", "held-out loss"))
+    if "eval_acc" in m and m["eval_acc"].notna().any():
+        fig.add_trace(_curve(m, "eval_acc", "teacher accuracy", METHOD_COLORS["teacher"], log_x), row=1, col=1)
+        if window is not None:
+            fig.add_trace(_marks(m, window, "eval_acc"), row=1, col=1)
+    if "eval_loss" in m and m["eval_loss"].notna().any():
+        fig.add_trace(_curve(m, "eval_loss", "teacher loss", "#444444", log_x), row=2, col=1)
+    if "train_loss" in m and m["train_loss"].notna().any():
+        fig.add_trace(_curve(m, "train_loss", "train loss (running mean)", "#bbbbbb", log_x, dash="dot"), row=2, col=1)
+    for r in (1, 2):
+        shade_window(fig, window, row=r, col=1, log_x=log_x, label="transition" if r == 1 else "")
+    _style(fig, title="Teacher: held-out accuracy and loss", log_x=log_x, uirevision=uirevision, height=560)
+    fig.update_xaxes(title_text="", row=1, col=1)
+    fig.update_yaxes(title_text="accuracy", row=1, col=1)
+    fig.update_yaxes(title_text="loss (nats)", row=2, col=1)
+    return fig
+
+
+# --- features -----------------------------------------------------------------------------
+def _feature_meta(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per feature: in_support (bool or NaN) and degree, first non-null value."""
+    cols = [c for c in ("in_support", "degree") if c in rows]
+    if not cols:
+        return pd.DataFrame(index=pd.Index(sorted(rows["feature"].unique(), key=natural_key), name="feature"))
+    meta = rows.groupby("feature")[cols].first()
+    return meta.loc[sorted(meta.index, key=natural_key)]
+
+
+def _per_feature_step(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean value per (feature, step) over runs (one run: the value itself)."""
+    return rows.groupby(["feature", "step"], sort=False)["value"].mean().reset_index()
+
+
+def split_features(rows: pd.DataFrame, max_lines: int = 12) -> tuple[list[str], list[str], str]:
+    """(features drawn one line each, features pooled into the band, the band's label).
+
+    With ``in_support`` present: in-support features are lines, the others are "Rest". Without
+    it: all features as lines if there are at most ``max_lines``, else the ``max_lines`` with
+    the highest peak are lines and the others are pooled.
+    """
+    meta = _feature_meta(rows)
+    feats = list(meta.index)
+    if "in_support" in meta and meta["in_support"].notna().any():
+        ins = [f for f in feats if meta.at[f, "in_support"] == 1]
+        rest = [f for f in feats if f not in set(ins)]
+        return ins, rest, "Rest (off-support)"
+    if len(feats) <= max_lines:
+        return feats, [], ""
+    peaks = rows.groupby("feature")["value"].max().sort_values(ascending=False, kind="stable")
+    top = set(peaks.index[:max_lines])
+    return [f for f in feats if f in top], [f for f in feats if f not in top], f"Rest ({len(feats) - max_lines} others)"
+
+
+def _band_traces(agg: pd.DataFrame, pooled: Sequence[str], label: str, color: str, hover_prefix: str,
+                 legendgroup: str, showlegend: bool = True) -> list[go.Scatter]:
+    sub = agg[agg["feature"].isin(pooled)]
+    if sub.empty:
+        return []
+    stats = sub.groupby("step")["value"].agg(["mean", "std", "count"]).reset_index().sort_values("step")
+    stats["std"] = stats["std"].fillna(0.0)
+    lo, hi = stats["mean"] - stats["std"], stats["mean"] + stats["std"]
+    common = dict(x=stats["step"], legendgroup=legendgroup, hoverinfo="skip", showlegend=False,
+                  line=dict(width=0), mode="lines")
+    return [
+        go.Scatter(y=hi, name=f"{label} +1 sd", **common),
+        go.Scatter(y=lo, name=f"{label} -1 sd", fill="tonexty", fillcolor=_rgba(color, 0.2), **common),
+        go.Scatter(
+            x=stats["step"], y=stats["mean"], mode="lines", name=label, legendgroup=legendgroup,
+            showlegend=showlegend, line=dict(color=color, width=2, dash="dash"),
+            customdata=np.stack([stats["std"], stats["count"]], axis=-1),
+            hovertemplate=(f"{label}: mean of %{{customdata[1]}} features<br>step %{{x:,}}<br>value %{{y:.4g}}"
+                           f" +- %{{customdata[0]:.2g}}{hover_prefix}<extra></extra>"),
+        ),
+    ]
+
+
+def _timeline_traces(rows: pd.DataFrame, *, log_x: bool, max_lines: int, ckpt_prefix: Optional[str],
+                     showlegend: bool = True, colors: Optional[dict] = None,
+                     split: Optional[tuple[list[str], list[str], str]] = None) -> list[go.Scatter]:
+    agg = _thin_frame(_per_feature_step(rows), log_x)
+    lines, pooled, band_label = split or split_features(rows, max_lines)
+    present = set(agg["feature"].unique())
+    lines, pooled = [f for f in lines if f in present], [f for f in pooled if f in present]
+    hover = ckpt_hover(ckpt_prefix)
+    traces: list[go.Scatter] = []
+    colors = colors or {f: PALETTE[i % len(PALETTE)] for i, f in enumerate(lines)}
+    for f in lines:
+        d = agg[agg["feature"] == f].sort_values("step")
+        traces.append(go.Scatter(
+            x=d["step"], y=d["value"], mode="lines+markers", name=str(f), legendgroup=f"f:{f}", showlegend=showlegend,
+            line=dict(color=colors.get(f, REST_COLOR), width=2), marker=dict(size=4),
+            hovertemplate=f"feature {f}<br>step %{{x:,}}<br>value %{{y:.4g}}{hover}<extra></extra>",
+        ))
+    if pooled:
+        traces += _band_traces(agg, pooled, band_label, REST_COLOR, hover, "rest", showlegend)
+    return traces
+
+
+def feature_timeline(rows: pd.DataFrame, *, title: str, window: Optional[Transition] = None, log_x: bool = False,
+                     log_y: bool = False, max_lines: int = 12, ckpt_prefix: Optional[str] = None,
+                     y_title: str = "value", uirevision: str = "") -> go.Figure:
+    """F2b-style timelines of one (probe, metric, site[, degree]) for one run (or the mean of
+    several runs): columns ``step, feature, value`` and optionally ``in_support, degree``."""
+    if rows is None or rows.empty:
+        return empty_figure("No probe rows for this selection.", title=title)
+    fig = new_figure(_timeline_traces(rows, log_x=log_x, max_lines=max_lines, ckpt_prefix=ckpt_prefix))
+    shade_window(fig, window, log_x=log_x)
+    _style(fig, title=title, log_x=log_x, uirevision=uirevision)
+    fig.update_yaxes(title_text=y_title, type="log" if log_y else "linear")
+    return fig
+
+
+def site_timeline(rows: pd.DataFrame, *, title: str, window: Optional[Transition] = None, log_x: bool = False,
+                  ckpt_prefix: Optional[str] = None, y_title: str = "value", uirevision: str = "") -> go.Figure:
+    """One line per site: the metric's mean over the in-support features (all features when
+    ``in_support`` is absent), e.g. linear-probe accuracy per hook."""
+    if rows is None or rows.empty:
+        return empty_figure("No probe rows for this selection.", title=title)
+    scope = rows
+    if "in_support" in rows and rows["in_support"].notna().any():
+        scope = rows[rows["in_support"] == 1]
+        title = f"{title} (mean over in-support features)"
+    else:
+        title = f"{title} (mean over features)"
+    agg = scope.groupby(["site", "step"])["value"].agg(["mean", "count"]).reset_index()
+    agg = _thin_frame(agg, log_x)
+    hover = ckpt_hover(ckpt_prefix)
+    fig = new_figure()
+    for i, site in enumerate(sorted(agg["site"].unique(), key=natural_key)):
+        d = agg[agg["site"] == site].sort_values("step")
+        fig.add_trace(go.Scatter(
+            x=d["step"], y=d["mean"], mode="lines+markers", name=str(site), marker=dict(size=4),
+            line=dict(color=PALETTE[i % len(PALETTE)], width=2), customdata=d["count"],
+            hovertemplate=f"site {site}<br>step %{{x:,}}<br>mean %{{y:.4g}} over %{{customdata}} features{hover}<extra></extra>",
+        ))
+    shade_window(fig, window, log_x=log_x)
+    _style(fig, title=title, log_x=log_x, uirevision=uirevision, height=380)
+    fig.update_yaxes(title_text=y_title)
+    return fig
+
+
+def feature_heatmap(rows: pd.DataFrame, *, title: str, log_x: bool = False, ckpt_prefix: Optional[str] = None,
+                    max_steps: int = MAX_POINTS, uirevision: str = "") -> go.Figure:
+    """Feature x step heatmap of the value (mean over runs). In-support features first, marked
+    ``*``; then by degree and name."""
+    if rows is None or rows.empty:
+        return empty_figure("No probe rows for this selection.", title=title)
+    agg = _per_feature_step(rows)
+    if log_x:
+        agg = agg[agg["step"] > 0]
+    agg = _thin_frame(agg, log_x, max_steps)
+    if agg.empty:
+        return empty_figure("Nothing to draw on a log step axis (only step 0).", title=title)
+    meta = _feature_meta(rows)
+    has_in = "in_support" in meta and meta["in_support"].notna().any()
+
+    def order(f):
+        ins = has_in and meta.at[f, "in_support"] == 1
+        deg = meta.at[f, "degree"] if "degree" in meta and pd.notna(meta.at[f, "degree"]) else math.inf
+        return (0 if ins else 1, deg, natural_key(f))
+
+    feats = sorted(agg["feature"].unique(), key=order)
+    z = agg.pivot(index="feature", columns="step", values="value").reindex(feats)
+    labels = [f"{f} *" if has_in and meta.at[f, "in_support"] == 1 else str(f) for f in feats]
+    fig = new_figure(go.Heatmap(
+        x=z.columns.to_numpy(), y=labels, z=z.to_numpy(), colorscale="Viridis", colorbar=dict(title="value"),
+        hovertemplate=f"feature %{{y}}<br>step %{{x:,}}<br>value %{{z:.4g}}{ckpt_hover(ckpt_prefix)}<extra></extra>",
+    ))
+    height = int(min(900, max(320, 140 + 14 * len(feats))))
+    _style(fig, title=title + (" (* = in support)" if has_in else ""), log_x=log_x, uirevision=uirevision, height=height)
+    fig.update_yaxes(autorange="reversed", showticklabels=len(feats) <= 80, title_text="feature")
+    return fig
+
+
+# --- students -----------------------------------------------------------------------------
+def _label_order(labels: Sequence[str]) -> list[str]:
+    def key(label: str):
+        base = label.split(" ")[0]
+        return (METHOD_ORDER.index(base) if base in METHOD_ORDER else len(METHOD_ORDER), natural_key(label))
+
+    return sorted(labels, key=key)
+
+
+def _color_of(label: str, i: int = 0) -> str:
+    base = label.split(" ")[0]
+    if base == "two-shot" and label != base:
+        return PALETTE[(3 + i) % len(PALETTE)]
+    return METHOD_COLORS.get(base, PALETTE[i % len(PALETTE)])
+
+
+def _seed_band(m: pd.DataFrame, col: str, name: str, color: str, legendgroup: str) -> list[go.Scatter]:
+    """Mean over seeds (runs) per step, with a +-1 sd band when there are >= 2 seeds."""
+    m = m.dropna(subset=[col])
+    g = m.groupby("step")
+    stats = g[col].agg(["mean", "std", "count"]).reset_index().sort_values("step")
+    stats["std"] = stats["std"].fillna(0.0)
+    ck = g["ckpt"].agg(lambda s: "<br>".join([c for c in s if c][:3]) or "eval only (no checkpoint saved)") if "ckpt" in m else None
+    traces = []
+    if stats["count"].max() > 1:
+        common = dict(x=stats["step"], mode="lines", line=dict(width=0), hoverinfo="skip", showlegend=False,
+                      legendgroup=legendgroup)
+        traces += [
+            go.Scatter(y=stats["mean"] + stats["std"], name=f"{name} +1 sd", **common),
+            go.Scatter(y=stats["mean"] - stats["std"], name=f"{name} -1 sd", fill="tonexty",
+                       fillcolor=_rgba(color, 0.18), **common),
+        ]
+    custom = np.stack([stats["count"].astype(str), ck.reindex(stats["step"]).to_numpy() if ck is not None
+                       else np.full(len(stats), "")], axis=-1)
+    traces.append(go.Scatter(
+        x=stats["step"], y=stats["mean"], mode="lines", name=name, legendgroup=legendgroup,
+        line=dict(color=color, width=2.5, dash="dash" if name == "teacher" else "solid"), customdata=custom,
+        hovertemplate=(f"{name}: mean over %{{customdata[0]}} seed(s)<br>step %{{x:,}}<br>{col} %{{y:.4f}}"
+                       f"<br>%{{customdata[1]}}<extra></extra>"),
+    ))
+    return traces
+
+
+def students_accuracy(metrics: pd.DataFrame, window: Optional[Transition] = None, *, log_x: bool = False,
+                      include_teacher: bool = True, labels: Optional[Sequence[str]] = None,
+                      title: str = "Students: held-out accuracy by method (mean +- sd over seeds)",
+                      uirevision: str = "") -> go.Figure:
+    """F1a: every method's accuracy vs step; ``labels`` restricts to some groups (``method`` or
+    ``two-shot T=<step>``)."""
+    if metrics.empty or "eval_acc" not in metrics:
+        return empty_figure("No evaluation rows in this experiment yet.", title=title)
+    students = metrics[metrics["role"] == C.ROLE_STUDENT]
+    if students.empty:
+        return empty_figure("This experiment has no student runs yet.", title=title)
+    fig = new_figure()
+    todo = _label_order(students["label"].unique())
+    if labels is not None:
+        todo = [lab for lab in todo if lab in set(labels)]
+    for i, lab in enumerate(todo):
+        for tr in _seed_band(students[students["label"] == lab], "eval_acc", lab, _color_of(lab, i), lab):
+            fig.add_trace(tr)
+    if include_teacher:
+        t = _teacher_rows(metrics)
+        if not t.empty:
+            for tr in _seed_band(t, "eval_acc", "teacher", METHOD_COLORS["teacher"], "teacher"):
+                fig.add_trace(tr)
+    shade_window(fig, window, log_x=log_x, label="teacher transition (teacher steps)")
+    _style(fig, title=title, log_x=log_x, uirevision=uirevision)
+    fig.update_yaxes(title_text="eval accuracy")
+    return fig
+
+
+def two_shot_accuracy(metrics: pd.DataFrame, *, log_x: bool = False,
+                      title: str = "Two-shot students: accuracy per chosen teacher checkpoint",
+                      uirevision: str = "") -> go.Figure:
+    """F2c: one curve per first-stage teacher checkpoint (mean +- sd over seeds), a dotted line
+    where the students switch to the final teacher."""
+    if metrics.empty or "method" not in metrics:
+        return empty_figure("No evaluation rows in this experiment yet.", title=title)
+    two = metrics[metrics["method"] == "two-shot"]
+    if two.empty:
+        return empty_figure("No two-shot students in this experiment.", title=title)
+    teacher = _teacher_rows(metrics)
+    fig = new_figure()
+    switch_steps = set()
+    for i, (tstep, d) in enumerate(sorted(two.groupby("two_shot_step"), key=lambda kv: kv[0])):
+        acc = teacher.loc[teacher["step"] <= tstep, "eval_acc"] if "eval_acc" in teacher else pd.Series(dtype=float)
+        name = f"teacher ckpt {int(tstep):,}" + (f" (teacher acc {acc.iloc[-1]:.2f})" if len(acc) else "")
+        for tr in _seed_band(d, "eval_acc", name, PALETTE[i % len(PALETTE)], f"T{tstep}"):
+            fig.add_trace(tr)
+        if "two_shot_T" in d:
+            switch_steps.update(int(t) for t in d["two_shot_T"].unique() if t and t > 0)
+    for t in sorted(switch_steps):
+        fig.add_vline(x=t, line=dict(color="#555", dash="dot", width=1), name="switch to the final teacher",
+                      label=dict(text="switch to final teacher", textposition="end", font=dict(size=10)))
+    _style(fig, title=title, log_x=log_x, uirevision=uirevision)
+    fig.update_yaxes(title_text="eval accuracy")
+    return fig
+
+
+def students_features(panels: Mapping[str, pd.DataFrame], *, title: str, window: Optional[Transition] = None,
+                      log_x: bool = False, log_y: bool = False, max_lines: int = 12,
+                      ckpt_prefixes: Optional[Mapping[str, str]] = None, y_title: str = "value",
+                      uirevision: str = "") -> go.Figure:
+    """Feature timelines of several students side by side (one panel per key of ``panels``,
+    e.g. progressive and one-shot), shared x and y axes, same colour per feature, the
+    teacher's transition window shaded in each panel."""
+    names = [k for k in panels]
+    if not names or all(p is None or p.empty for p in panels.values()):
+        return empty_figure("No probe rows for these students.", title=title)
+    def n_runs(df: Optional[pd.DataFrame]) -> int:
+        if df is None or df.empty:
+            return 0
+        return int(df["run"].nunique()) if "run" in df else 1
+
+    fig = new_subplots(rows=1, cols=len(names), shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=[f"{n} (mean of {n_runs(panels[n])} run(s))" for n in names])
+    all_rows = pd.concat([p for p in panels.values() if p is not None and not p.empty])
+    split = split_features(all_rows, max_lines)  # the same lines and band in every panel
+    colors = {f: PALETTE[i % len(PALETTE)] for i, f in enumerate(split[0])}
+    for j, n in enumerate(names, start=1):
+        rows = panels[n]
+        if rows is None or rows.empty:
+            continue
+        for tr in _timeline_traces(rows, log_x=log_x, max_lines=max_lines, showlegend=(j == 1), colors=colors,
+                                   ckpt_prefix=(ckpt_prefixes or {}).get(n), split=split):
+            fig.add_trace(tr, row=1, col=j)
+        shade_window(fig, window, row=1, col=j, log_x=log_x, label="teacher transition" if j == 1 else "")
+    _style(fig, title=title, log_x=log_x, uirevision=uirevision, height=440)
+    fig.update_xaxes(matches="x")
+    fig.update_yaxes(type="log" if log_y else "linear")
+    fig.update_yaxes(title_text=y_title, row=1, col=1)
+    return fig

@@ -1,0 +1,253 @@
+"""Callbacks called directly (pure functions of a DataSource and the inputs), and through
+the app's HTTP endpoint, on the planted fixture."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import pytest
+from dash.exceptions import PreventUpdate
+
+from curriculens import constants as C
+from curriculens.errors import CurriculensError
+from dashboard import callbacks as cb
+from dashboard import layout as L
+from dashboard.app import make_app
+from dashboard.data import DataSource
+from probes.store import ResultsStore
+
+from .conftest import PLANT
+
+
+@pytest.fixture(scope="module")
+def src(dash_fixture):
+    return DataSource(dash_fixture.root)
+
+
+def names(fig):
+    return [t.name for t in fig.data]
+
+
+def test_list_experiments_picks_the_fixture(src, dash_fixture):
+    options, value, note = cb.list_experiments(src, 0, None)
+    assert value == dash_fixture.key and note == ""
+    assert len(options) == 1
+    label = options[0]["label"]
+    assert "parity" in label and "k=3" in label and "n=10" in label and "8 runs" in label and "probe results" in label
+    assert cb.list_experiments(src, 1, "gone")[1] == dash_fixture.key  # an unknown selection falls back
+    assert cb.list_experiments(src, 1, dash_fixture.key)[1] == dash_fixture.key
+
+
+def test_overview_defaults_to_the_in_support_probe(src, dash_fixture):
+    summary, fam_opts, fam_val, run_opts, run_val, note = cb.experiment_overview(src, dash_fixture.key)
+    assert fam_val == "fourier::corr"  # in-support + degree info beats linear and the model's accuracy
+    assert {o["value"] for o in fam_opts} == {"fourier::corr", "linear::test_acc", "linear::control_acc", "model::accuracy"}
+    assert run_val == "teacher" and len(run_opts) == 8
+    with ResultsStore(dash_fixture.exp / C.RESULTS_DB, readonly=True) as store:
+        n = store.count()
+    text = str(summary)
+    assert f"{n:,} probe values" in text and "two-shot T=" in text and "done" in text
+    assert note == ""
+
+
+def test_family_controls_offer_sites_and_degrees(src, dash_fixture):
+    site_opts, site_val, deg_opts, deg_val = cb.family_controls(src, dash_fixture.key, "fourier::corr")
+    assert [o["value"] for o in site_opts] == ["output"] and site_val == "output"
+    assert [o["value"] for o in deg_opts] == [L.ALL_DEGREES, "1", "2"] and deg_val == "1"
+    site_opts, site_val, deg_opts, deg_val = cb.family_controls(src, dash_fixture.key, "linear::test_acc")
+    assert [o["value"] for o in site_opts] == sorted(PLANT.sites) and site_val == "blocks.0.hook_post"
+    assert [o["value"] for o in deg_opts] == [L.ALL_DEGREES, "1"]
+    assert cb.family_controls(src, dash_fixture.key, None)[3] == L.ALL_DEGREES
+
+
+def test_views_only_compute_on_their_tab(src, dash_fixture):
+    with pytest.raises(PreventUpdate):
+        cb.teacher_view(src, dash_fixture.key, "linear", L.TAB_FEATURES)
+    with pytest.raises(PreventUpdate):
+        cb.features_view(src, dash_fixture.key, "teacher", "fourier::corr", "output", "1", "linear", [], L.TAB_TEACHER)
+    with pytest.raises(PreventUpdate):
+        cb.students_view(src, dash_fixture.key, "fourier::corr", "output", "1", "linear", [], L.TAB_TEACHER)
+    with pytest.raises(PreventUpdate):
+        cb.emergence_view(src, dash_fixture.key, L.TAB_TEACHER)
+
+
+def test_teacher_view_log_axis_and_window_text(src, dash_fixture):
+    fig, text = cb.teacher_view(src, dash_fixture.key, "log", L.TAB_TEACHER)
+    w = cb.window_of(src.metrics(dash_fixture.key))
+    assert fig.layout.xaxis.type == "log"
+    assert f"between step {w.start:,} and step {w.end:,}" in text and "10% to 90%" in text
+    assert fig.layout.uirevision == f"{dash_fixture.key}|teacher|log"
+
+
+def test_features_view_traces(src, dash_fixture):
+    timeline, sites, heat, note = cb.features_view(src, dash_fixture.key, "teacher", "fourier::corr", "output", "1",
+                                                   "linear", ["log"], L.TAB_FEATURES)
+    assert names(timeline)[:3] == list(PLANT.in_deg1) and "Rest (off-support)" in names(timeline)
+    assert timeline.layout.yaxis.type == "log"
+    assert names(sites) == ["output"]
+    assert len(heat.data[0].y) == len(PLANT.in_deg1 + PLANT.off_deg1)
+    assert "teacher's transition window" in note
+    # all degrees: degree-2 features join the lines
+    timeline_all, *_ = cb.features_view(src, dash_fixture.key, "teacher", "fourier::corr", "output", L.ALL_DEGREES,
+                                        "linear", [], L.TAB_FEATURES)
+    assert set(PLANT.in_deg2) <= set(names(timeline_all))
+    # a student run, another probe
+    tl, sites, _, _ = cb.features_view(src, dash_fixture.key, "progressive-s0", "linear::test_acc", "blocks.0.hook_post",
+                                       "1", "linear", [], L.TAB_FEATURES)
+    assert names(tl)[:3] == list(PLANT.in_deg1) and sorted(names(sites)) == sorted(PLANT.sites)
+    assert "progressive-s0/checkpoints/step_%{x:09d}" in tl.data[0].hovertemplate
+
+
+def test_students_view_overlays_methods_and_compares_features(src, dash_fixture):
+    acc, side, two, note = cb.students_view(src, dash_fixture.key, "fourier::corr", "output", "1", "linear", [],
+                                            L.TAB_STUDENTS)
+    assert {"ce", "one-shot", "progressive", "teacher"} <= set(names(acc))
+    titles = [a.text for a in side.layout.annotations if a.text and "run(s)" in a.text]
+    assert titles == ["progressive (mean of 2 run(s))", "one-shot (mean of 2 run(s))"]
+    assert len(two.data) == 1 and "teacher's transition window" in note
+
+
+def test_emergence_view_recovers_planted_steps(src, dash_fixture):
+    data, columns, note = cb.emergence_view(src, dash_fixture.key, L.TAB_EMERGENCE)
+    df = pd.DataFrame(data)
+    assert {"run", "probe", "feature", "site", "metric", "appear_step", "peak_step", "peak_value"} <= set(df.columns)
+    types = {c["id"]: c["type"] for c in columns}
+    assert types["appear_step"] == "numeric" and types["run"] == "text"
+    lin = df[(df["probe"] == "linear") & (df["metric"] == "test_acc") & (df["site"] == "blocks.0.hook_post")]
+    for (run, feature), step in dash_fixture.appear.items():
+        row = lin[(lin["run"] == run) & (lin["feature"] == feature)]
+        assert len(row) == 1, (run, feature)
+        assert row["appear_step"].iloc[0] == step and row["peak_value"].iloc[0] == pytest.approx(1.0)
+    four = df[(df["probe"] == "fourier") & (df["run"] == "teacher") & (df["feature"].isin(PLANT.in_deg1))]
+    assert set(four["appear_step"]) == {dash_fixture.spike_step} == set(four["peak_step"])
+    assert sorted(four["peak_value"]) == pytest.approx([PLANT.spike_value + 0.01 * i for i in range(3)])
+    assert sorted(four["final_value"]) == pytest.approx([0.001] * 3)
+    one = df[(df["probe"] == "fourier") & (df["run"] == "one-shot-s0") & (df["feature"].isin(PLANT.in_deg1))]
+    assert one["appear_step"].isna().all()  # flat: never appears
+    json.dumps(data)  # JSON-ready: no NaN objects or numpy scalars
+    assert "trajectories" in note
+
+
+def test_csv_downloads(src, dash_fixture):
+    with pytest.raises(PreventUpdate):
+        cb.download_emergence(src, 0, dash_fixture.key)
+    out, note = cb.download_emergence(src, 1, dash_fixture.key)
+    assert out["filename"] == "parity-small_emergence.csv"
+    table = pd.read_csv(io.StringIO(out["content"]))
+    assert len(table) == len(src.emergence(dash_fixture.key)) and "appear_step" in table.columns
+    out, note = cb.download_rows(src, 1, dash_fixture.key)
+    rows = pd.read_csv(io.StringIO(out["content"]))
+    with ResultsStore(dash_fixture.exp / C.RESULTS_DB, readonly=True) as store:
+        assert len(rows) == store.count()
+    assert list(rows.columns[:5]) == ["run", "role", "method", "seed", "step"] and note.endswith("rows saved.")
+
+
+def test_graph_configs_switch_the_modebar_format(dash_fixture):
+    configs = cb.graph_configs("svg", "sweeps/exp 1")
+    assert len(configs) == len(L.GRAPHS)
+    assert {c["toImageButtonOptions"]["format"] for c in configs} == {"svg"}
+    assert configs[0]["toImageButtonOptions"]["filename"] == "sweeps_exp_1_teacher"
+    assert cb.graph_configs("png", ".")[1]["toImageButtonOptions"]["filename"] == "experiment_timeline"
+
+
+def test_guarded_turns_errors_into_plain_messages():
+    def boom(*_):
+        raise ValueError("bad\nsecond line with a path")
+
+    def user(*_):
+        raise CurriculensError("the results database is locked")
+
+    def skip(*_):
+        raise PreventUpdate
+
+    assert cb.guarded(boom, lambda m: m)() == "This view could not be drawn (ValueError: bad). The server log has the details."
+    assert cb.guarded(user, lambda m: m)() == "the results database is locked"
+    with pytest.raises(PreventUpdate):
+        cb.guarded(skip, lambda m: m)()
+
+
+def _post(client, output, outputs, inputs):
+    payload = {"output": output, "outputs": [{"id": i, "property": p} for i, p in outputs],
+               "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+               "changedPropIds": [f"{inputs[0][0]}.{inputs[0][1]}"], "state": []}
+    return client.post("/_dash-update-component", json=payload)
+
+
+def test_http_callbacks_answer_without_tracebacks(dash_fixture):
+    app = make_app(dash_fixture.root)
+    client = app.server.test_client()
+    assert client.get("/").status_code == 200
+    out = "..teacher-graph.figure...teacher-note.children...teacher-graph.config.."
+    outs = [("teacher-graph", "figure"), ("teacher-note", "children"), ("teacher-graph", "config")]
+    assert out in app.callback_map
+    ok = _post(client, out, outs, [("experiment", "value", dash_fixture.key), ("axis", "value", "log"),
+                                   ("tabs", "value", "teacher"), ("image-format", "value", "svg"),
+                                   ("reload", "n_clicks", 0)])
+    assert ok.status_code == 200
+    body = ok.get_json()["response"]
+    assert body["teacher-graph"]["figure"]["layout"]["xaxis"]["type"] == "log"
+    assert body["teacher-graph"]["config"]["toImageButtonOptions"] == {
+        "format": "svg", "filename": f"{dash_fixture.key}_teacher", "scale": 2}
+    assert "Transition window" in body["teacher-note"]["children"]
+    bad = _post(client, out, outs, [("experiment", "value", "../../etc"), ("axis", "value", "log"),
+                                    ("tabs", "value", "teacher"), ("image-format", "value", "png"),
+                                    ("reload", "n_clicks", 0)])
+    assert bad.status_code == 200
+    text = bad.get_data(as_text=True)
+    assert "Traceback" not in text and "no experiment '../../etc'" in bad.get_json()["response"]["teacher-note"]["children"]
+    broken = client.post("/_dash-update-component", json={"output": "nonsense"})  # not even a callback
+    assert broken.status_code == 500 and "Traceback" not in broken.get_data(as_text=True)
+
+
+def test_emergence_prefetch_and_single_flight(dash_fixture, monkeypatch):
+    import threading
+
+    import dashboard.data as D
+
+    calls = []
+    real = D.emergence_table
+    gate = threading.Event()
+
+    def slow(rows, task):
+        calls.append(task)
+        gate.wait(5)
+        return real(rows, task)
+
+    monkeypatch.setattr(D, "emergence_table", slow)
+    src = DataSource(dash_fixture.root, prefetch=True)
+    cb.teacher_view(src, dash_fixture.key, "linear", L.TAB_TEACHER)  # starts the background computation
+    assert src.prefetch_emergence(dash_fixture.key) is None  # already in flight: no second thread
+    results = []
+    waiter = threading.Thread(target=lambda: results.append(src.emergence(dash_fixture.key)))
+    waiter.start()
+    gate.set()
+    waiter.join(30)
+    assert calls == ["parity"] and len(results[0]) > 0  # computed once, shared by the waiting request
+    assert DataSource(dash_fixture.root).prefetch_emergence(dash_fixture.key) is None  # off by default
+
+
+def test_views_serve_features_without_degree_or_support(dash_fixture, fresh_copy):
+    """PCFG-style rows (no degree, no in_support): one line per feature, no Rest band, no degree."""
+    from probes.store import ResultRow, UnitKey
+
+    root = fresh_copy()
+    with ResultsStore(root / dash_fixture.key / C.RESULTS_DB) as store:
+        for i, s in enumerate(dash_fixture.teacher_steps):
+            store.write_unit(UnitKey("teacher", "teacher", "teacher", 0, s, "ngram"), [
+                ResultRow("ngram", f, "output", "m_robust_p50", 10.0 ** (-3 + (i == 5) * 2 + k))
+                for k, f in enumerate(("n3", "n5", "n10"))])
+    src = DataSource(root)
+    options = {o["value"] for o in cb.experiment_overview(src, dash_fixture.key)[1]}
+    assert "ngram::m_robust_p50" in options
+    site_opts, site, deg_opts, deg = cb.family_controls(src, dash_fixture.key, "ngram::m_robust_p50")
+    assert site == "output" and [o["value"] for o in deg_opts] == [L.ALL_DEGREES] and deg == L.ALL_DEGREES
+    timeline, sites, heat, _ = cb.features_view(src, dash_fixture.key, "teacher", "ngram::m_robust_p50", site, deg,
+                                                "log", ["log"], L.TAB_FEATURES)
+    assert names(timeline) == ["n3", "n5", "n10"]  # natural order, no band
+    assert timeline.layout.yaxis.type == "log" and timeline.layout.xaxis.type == "log"
+    assert list(heat.data[0].y) == ["n3", "n5", "n10"] and "in support" not in heat.layout.title.text
+    peak = dash_fixture.teacher_steps[5]
+    n3 = dict(zip(timeline.data[0].x, timeline.data[0].y))
+    assert n3[peak] == pytest.approx(0.1)

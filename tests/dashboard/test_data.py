@@ -1,0 +1,78 @@
+"""The read-only data layer against plain SQL on the same database."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pandas as pd
+
+from curriculens import constants as C
+from dashboard.data import DataSource, ResultsReader, task_label
+
+from .conftest import PLANT
+
+
+def _plain(db, sql):
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return pd.read_sql_query(sql, conn)
+
+
+def test_table_equals_a_plain_select(dash_fixture):
+    db = dash_fixture.exp / C.RESULTS_DB
+    cols = ["run", "role", "method", "seed", "step", "probe", "feature", "site", "metric", "value", "degree", "in_support"]
+    ours = ResultsReader(db).table()
+    plain = _plain(db, f"SELECT {', '.join(cols)} FROM probe_results")
+    key = ["run", "step", "probe", "feature", "site", "metric"]
+    a = ours.sort_values(key, ignore_index=True)
+    b = plain.sort_values(key, ignore_index=True)
+    assert list(a.columns) == cols and len(a) == len(b)
+    pd.testing.assert_frame_equal(a, b, check_dtype=False)
+    assert a["degree"].dtype == b["degree"].dtype == "float64"
+
+
+def test_catalog_matches_a_full_scan(dash_fixture):
+    db = dash_fixture.exp / C.RESULTS_DB
+    cat = ResultsReader(db).catalog()
+    full = _plain(db, "SELECT probe, metric, site, COUNT(DISTINCT feature) AS n, MIN(degree) AS dmin, MAX(degree) AS dmax, "
+                      "MAX(in_support IS NOT NULL) AS has_in FROM probe_results GROUP BY probe, metric, site")
+    merged = cat.merge(full, on=["probe", "metric", "site"], how="outer", validate="one_to_one")
+    assert len(merged) == len(cat) == len(full)
+    for r in merged.itertuples():
+        assert r.n_features == r.n and bool(r.has_in_support) == bool(r.has_in)
+        assert (r.degrees[0], r.degrees[-1]) == (r.dmin, r.dmax) if r.degrees else pd.isna(r.dmin)
+
+
+def test_rows_filters(dash_fixture):
+    r = ResultsReader(dash_fixture.exp / C.RESULTS_DB)
+    rows = r.rows("fourier", "corr", runs=["teacher", "ce-s0"], site="output", degree=2)
+    assert set(rows["run"]) == {"teacher", "ce-s0"} and set(rows["degree"]) == {2}
+    assert set(rows["feature"]) == set(PLANT.in_deg2 + PLANT.off_deg2)
+    assert len(rows) == (len(dash_fixture.teacher_steps) + len(dash_fixture.student_steps)) * 5
+    assert r.rows("fourier", "corr", runs=[]).empty
+
+
+def test_metrics_and_checkpoint_paths_point_at_real_directories(dash_fixture):
+    src = DataSource(dash_fixture.root)
+    m = src.metrics(dash_fixture.key)
+    assert {"run", "role", "method", "label", "seed", "step", "eval_acc", "eval_loss", "ckpt"} <= set(m.columns)
+    saved = m[m["ckpt"] != ""]
+    assert len(saved) > 0
+    for rel in saved["ckpt"].head(20):
+        assert (dash_fixture.root / rel).is_dir(), rel  # hover paths are real checkpoint directories
+    eval_only = m[(m["run"] == "ce-s0") & (m["ckpt"] == "")]
+    assert len(eval_only) > 0  # students evaluate every 20 steps but save every 40
+
+
+def test_experiment_summary_refreshes_when_runs_change(dash_fixture, fresh_copy):
+    root = fresh_copy()
+    src = DataSource(root)
+    exp = src.experiment(dash_fixture.key)
+    assert exp.run("ce-s0").done and exp.teacher.name == "teacher"
+    (root / dash_fixture.key / C.RUNS_DIR / "ce-s0" / C.DONE_FILE).unlink()
+    assert not src.experiment(dash_fixture.key).run("ce-s0").done  # the cache key saw the change
+
+
+def test_task_label():
+    assert task_label({"name": "parity", "n": 10, "k": 3}) == "parity n=10 k=3"
+    assert task_label({}) == "unknown task"
+    assert task_label({"name": "pcfg", "grammar": "cfg3b", "big": list(range(10))}) == "pcfg grammar=cfg3b"

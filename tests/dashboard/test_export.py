@@ -1,0 +1,110 @@
+"""``curriculens export``: valid PNG, SVG, PDF and HTML files with readable names."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import pandas as pd
+import pytest
+
+from curriculens import constants as C
+from curriculens.cli import main
+from curriculens.errors import CurriculensError
+from dashboard import export as X
+from dashboard.data import DataSource
+
+from .imagecheck import PNG_SIGNATURE, assert_html, assert_pdf, assert_png_not_blank, assert_svg
+
+needs_browser = pytest.mark.skipif(X.find_browser() is None, reason="needs a Chromium (apt-get install chromium)")
+
+
+def _figs(dash_fixture):
+    figs = dict(X.experiment_figures(DataSource(dash_fixture.exp), "."))
+    return [(k, figs[k]) for k in ("teacher_accuracy", "features_teacher_fourier_corr_output_deg1")]
+
+
+def test_experiment_figures_cover_the_paper_panels(dash_fixture):
+    stems = [s for s, _ in X.experiment_figures(DataSource(dash_fixture.exp), ".")]
+    for need in ("teacher_accuracy", "teacher_accuracy_loss", "students_accuracy", "two_shot_accuracy",
+                 "features_teacher_fourier_corr_output_deg1", "features_teacher_fourier_corr_output_deg2",
+                 "heatmap_teacher_fourier_corr_output", "students_fourier_corr_output_deg1",
+                 "sites_teacher_linear_test_acc"):
+        assert need in stems
+    assert not [s for s in stems if "model" in s.split("_")]  # the model's own accuracy is the accuracy panels
+    assert len(stems) == len(set(stems))
+
+
+def test_html_export_needs_no_browser(dash_fixture, tmp_path, monkeypatch):
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-browser"))
+    paths = X.export_experiment(dash_fixture.exp, tmp_path / "out", "html")
+    names = {p.name for p in paths}
+    assert "teacher_accuracy.html" in names and "emergence.csv" in names
+    for p in paths:
+        if p.suffix == ".html":
+            assert_html(p)
+    assert_html(tmp_path / "out" / "teacher_accuracy.html", "Teacher accuracy, transition window shaded")
+    table = pd.read_csv(tmp_path / "out" / "emergence.csv")
+    assert {"run", "feature", "appear_step", "peak_step"} <= set(table.columns) and len(table) > 0
+
+
+@needs_browser
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_image_exports_are_valid(dash_fixture, tmp_path, fmt):
+    paths = X.write_figures(_figs(dash_fixture), tmp_path, fmt)
+    assert [p.name for p in paths] == [f"teacher_accuracy.{fmt}", f"features_teacher_fourier_corr_output_deg1.{fmt}"]
+    for p in paths:
+        if fmt == "png":
+            assert_png_not_blank(p)
+        elif fmt == "svg":
+            assert_svg(p, "Teacher accuracy" if p.stem == "teacher_accuracy" else "fourier")
+        else:
+            assert_pdf(p)
+    assert not list(tmp_path.glob(".*.tmp"))  # written through temp files, none left
+
+
+def test_blank_png_is_caught(tmp_path):
+    """The not-blank check itself must fail on a white image."""
+    w, h = 800, 400
+    raw = b"".join(b"\x00" + b"\xff" * (w * 3) for _ in range(h))
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    png = PNG_SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    (tmp_path / "blank.png").write_bytes(png)
+    with pytest.raises(AssertionError):
+        assert_png_not_blank(tmp_path / "blank.png")
+
+
+def test_missing_browser_is_one_clear_error(dash_fixture, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-browser"))
+    with pytest.raises(CurriculensError, match="apt-get install chromium"):
+        X.write_figures(_figs(dash_fixture), tmp_path / "out", "png")
+    assert not list((tmp_path / "out").glob("*.png"))
+    code = main(["export", str(dash_fixture.exp), "--format", "pdf", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "apt-get install chromium" in err[0]
+
+
+def test_cli_rejects_a_non_experiment(tmp_path, capsys):
+    assert main(["export", str(tmp_path), "--format", "html", "--out", str(tmp_path / "o")]) == 2
+    assert "is not an experiment directory" in capsys.readouterr().err
+
+
+@needs_browser
+@pytest.mark.slow
+def test_cli_exports_every_figure_as_png(dash_fixture, tmp_path, capsys):
+    out = tmp_path / "figs"
+    assert main(["-q", "export", str(dash_fixture.exp), "--format", "png", "--out", str(out)]) == 0
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == len(X.experiment_figures(DataSource(dash_fixture.exp), "."))
+    for p in pngs:
+        assert_png_not_blank(p)
+    assert (out / "emergence.csv").is_file()
+    assert f"wrote {len(pngs) + 1} files" in capsys.readouterr().out
+
+
+def test_safe_stem():
+    assert X.safe_stem("features", "teacher", "linear", "test_acc", "blocks.0.hook_post", "deg1") == \
+        "features_teacher_linear_test_acc_blocks.0.hook_post_deg1"
+    assert X.safe_stem("a b/c", "", None) == "a-b-c"
+    assert C.RESULTS_DB == "results.sqlite"

@@ -1,0 +1,204 @@
+"""Figure builders on the planted fixture: traces, axes, the shaded window, planted values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from curriculens import constants as C
+from dashboard import figures as F
+from dashboard.data import DataSource
+from dashboard.transitions import detect_transition
+
+from .conftest import PLANT
+
+
+@pytest.fixture(scope="module")
+def src(dash_fixture):
+    return DataSource(dash_fixture.root)
+
+
+@pytest.fixture(scope="module")
+def metrics(src, dash_fixture):
+    return src.metrics(dash_fixture.key)
+
+
+@pytest.fixture(scope="module")
+def window(metrics):
+    t = metrics[metrics["role"] == "teacher"].sort_values("step")
+    return detect_transition(t["step"], t["eval_acc"])
+
+
+def trace(fig, name):
+    found = [t for t in fig.data if t.name == name]
+    assert found, f"no trace {name!r} in {[t.name for t in fig.data]}"
+    return found[0]
+
+
+def window_shapes(fig):
+    return [s for s in fig.layout.shapes if s.name == F.WINDOW_NAME]
+
+
+def test_teacher_accuracy_traces_window_and_marks(metrics, window, dash_fixture):
+    assert window is not None  # the tiny teacher does learn the parity
+    fig = F.teacher_accuracy(metrics, window)
+    t = metrics[metrics["role"] == "teacher"].sort_values("step")
+    line = trace(fig, "teacher")
+    np.testing.assert_array_equal(line.x, t["step"])
+    np.testing.assert_allclose(line.y, t["eval_acc"])
+    # hover names the checkpoint directory of each saved step
+    ck = dict(zip(line.x, line.customdata))
+    assert ck[dash_fixture.teacher_steps[-1]].endswith(f"parity-small/runs/teacher/checkpoints/step_{dash_fixture.teacher_steps[-1]:09d}")
+    (shape,) = window_shapes(fig)
+    assert (shape.x0, shape.x1) == (window.start, window.end)
+    marks = trace(fig, "transition checkpoints")
+    assert list(marks.x) == [window.start, window.mid, window.end]
+    assert list(marks.text) == ["1", "2", "3"]
+    acc = dict(zip(t["step"], t["eval_acc"]))
+    assert list(marks.y) == pytest.approx([acc[window.start], acc[window.mid], acc[window.end]])
+    assert fig.layout.xaxis.type == "linear"
+
+
+def test_teacher_overview_has_accuracy_and_loss_and_two_windows(metrics, window):
+    fig = F.teacher_overview(metrics, window, log_x=True)
+    names = [t.name for t in fig.data]
+    assert {"teacher accuracy", "teacher loss"} <= set(names)
+    assert len(window_shapes(fig)) == 2
+    assert fig.layout.xaxis.type == "log" and fig.layout.xaxis2.type == "log"
+    assert trace(fig, "teacher loss").yaxis == "y2"
+
+
+def test_feature_timeline_in_support_lines_and_rest_band(src, dash_fixture, window):
+    rows = src.rows(dash_fixture.key, "fourier", "corr", runs=["teacher"], site="output", degree=1)
+    fig = F.feature_timeline(rows, title="t", window=window, ckpt_prefix="x/runs/teacher/checkpoints/")
+    names = [t.name for t in fig.data]
+    assert names[:3] == list(PLANT.in_deg1)
+    spike = dash_fixture.spike_step
+    for i, f in enumerate(PLANT.in_deg1):
+        tr = trace(fig, f)
+        y = dict(zip(tr.x, tr.y))
+        assert y[spike] == pytest.approx(PLANT.spike_value + 0.01 * i)  # the planted spike
+        assert y[dash_fixture.teacher_steps[-1]] == pytest.approx(0.001)
+        assert "step_%{x:09d}" in tr.hovertemplate
+    rest = trace(fig, "Rest (off-support)")
+    for s, m in zip(rest.x, rest.y):
+        vals = [dash_fixture.off_values[("teacher", s, f)] for f in PLANT.off_deg1]
+        assert m == pytest.approx(np.mean(vals))
+    hi = trace(fig, "Rest (off-support) +1 sd")
+    lo = trace(fig, "Rest (off-support) -1 sd")
+    s0 = rest.x[0]
+    vals = [dash_fixture.off_values[("teacher", s0, f)] for f in PLANT.off_deg1]
+    assert hi.y[0] == pytest.approx(np.mean(vals) + np.std(vals, ddof=1))
+    assert lo.y[0] == pytest.approx(np.mean(vals) - np.std(vals, ddof=1))
+    assert lo.fill == "tonexty"
+    assert len(window_shapes(fig)) == 1
+
+
+def test_feature_timeline_without_in_support_pools_beyond_max_lines():
+    steps = np.arange(0, 50, 10)
+    rows = pd.DataFrame([{"step": s, "feature": f"n{i}", "value": i * 0.1 + s * 0.001}
+                         for i in range(6) for s in steps])
+    fig = F.feature_timeline(rows, title="t", max_lines=3)
+    names = [t.name for t in fig.data]
+    assert names[:3] == ["n3", "n4", "n5"]  # the three with the highest peak
+    assert "Rest (3 others)" in names
+    fig_all = F.feature_timeline(rows, title="t", max_lines=12)
+    assert [t.name for t in fig_all.data] == [f"n{i}" for i in range(6)]
+
+
+def test_site_timeline_means_in_support_features_per_site(src, dash_fixture):
+    rows = src.rows(dash_fixture.key, "linear", "test_acc", runs=["teacher"], degree=1)
+    fig = F.site_timeline(rows, title="t")
+    assert sorted(t.name for t in fig.data) == sorted(PLANT.sites)
+    last = dash_fixture.teacher_steps[-1]
+    post = trace(fig, "blocks.0.hook_post")
+    pre = trace(fig, "blocks.0.hook_pre")
+    assert dict(zip(post.x, post.y))[last] == pytest.approx(1.0)
+    assert dict(zip(pre.x, pre.y))[last] == pytest.approx(0.9)
+    # at the first step no in-support feature has appeared: all at 0.5
+    assert dict(zip(post.x, post.y))[0] == pytest.approx(0.5)
+    assert "in-support" in fig.layout.title.text
+
+
+def test_heatmap_matches_rows_and_orders_in_support_first(src, dash_fixture):
+    rows = src.rows(dash_fixture.key, "fourier", "corr", runs=["teacher"], site="output")
+    fig = F.feature_heatmap(rows, title="t")
+    hm = fig.data[0]
+    labels = list(hm.y)
+    assert labels[:6] == ["0 *", "1 *", "2 *", "0_1 *", "0_2 *", "1_2 *"]  # in support, by degree
+    assert set(labels[6:]) == set(PLANT.off_deg1 + PLANT.off_deg2)
+    z = np.asarray(hm.z, dtype=float)
+    col = list(hm.x).index(dash_fixture.spike_step)
+    assert z[0, col] == pytest.approx(PLANT.spike_value)
+    assert z[labels.index("3"), col] == pytest.approx(dash_fixture.off_values[("teacher", dash_fixture.spike_step, "3")])
+    assert 0 in list(hm.x)
+    fig_log = F.feature_heatmap(rows, title="t", log_x=True)
+    assert 0 not in list(fig_log.data[0].x) and fig_log.layout.xaxis.type == "log"
+
+
+def test_students_accuracy_mean_and_band_over_seeds(metrics, window):
+    fig = F.students_accuracy(metrics, window)
+    s = metrics[metrics["role"] == "student"]
+    for method in ("ce", "one-shot", "progressive"):
+        m = s[s["method"] == method].groupby("step")["eval_acc"]
+        line = trace(fig, method)
+        np.testing.assert_allclose(line.y, m.mean().to_numpy())
+        band_hi = trace(fig, f"{method} +1 sd")
+        np.testing.assert_allclose(band_hi.y, (m.mean() + m.std()).to_numpy())
+    t_step = int(s.loc[s["method"] == "two-shot", "two_shot_step"].iloc[0])
+    two = trace(fig, f"two-shot T={t_step}")  # one seed: a line without a band
+    assert not [t for t in fig.data if t.name == f"two-shot T={t_step} +1 sd"]
+    assert len(two.x) > 0
+    teacher = trace(fig, "teacher")
+    assert teacher.line.dash == "dash"
+    assert len(window_shapes(fig)) == 1
+
+
+def test_two_shot_curve_per_checkpoint_and_switch_line(metrics):
+    fig = F.two_shot_accuracy(metrics)
+    names = [t.name for t in fig.data]
+    t_step = int(metrics.loc[metrics["method"] == "two-shot", "two_shot_step"].iloc[0])
+    assert len(names) == 1 and names[0].startswith(f"teacher ckpt {t_step:,} (teacher acc ")
+    t = metrics[(metrics["role"] == "teacher") & (metrics["step"] == t_step)]["eval_acc"].iloc[0]
+    assert f"{t:.2f}" in names[0]
+    switch = [s for s in fig.layout.shapes if s.name == "switch to the final teacher"]
+    assert len(switch) == 1 and switch[0].x0 == 120
+
+
+def test_students_features_side_by_side_share_axes_and_colours(src, dash_fixture, window):
+    exp = src.experiment(dash_fixture.key)
+    panels = {lab: src.rows(dash_fixture.key, "fourier", "corr", site="output", degree=1,
+                            runs=[r.name for r in exp.runs if r.label == lab]) for lab in ("progressive", "one-shot")}
+    fig = F.students_features(panels, title="t", window=window)
+    prog = [t for t in fig.data if t.xaxis == "x" and t.name == "0"][0]
+    one = [t for t in fig.data if t.xaxis == "x2" and t.name == "0"][0]
+    assert prog.line.color == one.line.color
+    y = dict(zip(prog.x, prog.y))
+    assert y[dash_fixture.progressive_spike] == pytest.approx(PLANT.spike_value)  # mean of two equal seeds
+    assert max(one.y) == pytest.approx(0.004)  # the one-shot students carry no spike
+    assert fig.layout.xaxis2.matches == "x" and fig.layout.yaxis2.matches == "y"
+    assert len(window_shapes(fig)) == 2
+    titles = [a.text for a in fig.layout.annotations if a.text and "run(s)" in a.text]
+    assert titles == ["progressive (mean of 2 run(s))", "one-shot (mean of 2 run(s))"]
+
+
+def test_empty_inputs_give_a_message_figure():
+    fig = F.feature_timeline(pd.DataFrame(columns=["step", "feature", "value"]), title="x")
+    assert fig.layout.meta["empty"] and "No probe rows" in fig.layout.annotations[0].text
+    assert F.students_accuracy(pd.DataFrame(columns=["role", "eval_acc"]), None).layout.meta["empty"]
+    assert F.two_shot_accuracy(pd.DataFrame(columns=["method"])).layout.meta["empty"]
+
+
+def test_thin_steps_keeps_ends_and_caps_count():
+    steps = np.arange(0, 100_001, 10)
+    kept = F.thin_steps(steps, 200)
+    assert kept[0] == 0 and kept[-1] == 100_000 and len(kept) <= 202
+    kept_log = F.thin_steps(steps, 200, log=True)
+    assert kept_log[-1] == 100_000 and np.sum(kept_log < 1000) > np.sum(kept < 1000)
+    assert list(F.thin_steps([3, 1, 2], 10)) == [1, 2, 3]
+
+
+def test_natural_key_sorts_numbers_numerically():
+    assert sorted(["0_10", "0_9", "1", "n10", "n3"], key=F.natural_key) == ["0_9", "0_10", "1", "n3", "n10"]
+    assert C.CKPT_STEP_DIGITS == 9 and F.ckpt_hover("p/") == "<br>p/step_%{x:09d}"
