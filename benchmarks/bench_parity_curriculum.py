@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+
+# idle OpenMP threads sleep instead of spinning (matters on a shared 2-core machine); before torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import statistics
 import sys
 from dataclasses import replace

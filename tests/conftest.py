@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-import torch
-
+# before torch is imported: idle OpenMP threads sleep instead of spinning (on a busy 2-core
+# machine spinning threads made small-tensor work 10-100x slower)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -145,7 +145,7 @@ def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progr
     if (run_dir / C.DONE_FILE).is_file():
         done = read_json(run_dir / C.DONE_FILE)
         log.info("run %s already finished; skipping", run_dir)
-        return RunResult(run_dir, cfg.steps, done.get("final_eval", {}), 0.0, skipped=True)
+        return RunResult(run_dir, done.get("steps", cfg.steps), done.get("final_eval", {}), 0.0, skipped=True)
 
     device = resolve_device(cfg.device)
     task = build_task(cfg.task)
