@@ -80,8 +80,19 @@ def wait_for_tab(drv, tab: str, timeout: float = 60.0) -> None:
     raise TimeoutError(f"the {tab} tab did not finish drawing within {timeout:.0f} s")
 
 
+def _pick(drv, dropdown_id: str, text: str) -> None:
+    """Open the dropdown ``dropdown_id`` and click the option whose label contains ``text``."""
+    from selenium.webdriver.common.by import By
+
+    drv.find_element(By.CSS_SELECTOR, f"#{dropdown_id}").click()
+    opt = [o for o in drv.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option") if text in o.text]
+    if not opt:
+        raise SystemExit(f"screenshot: no option matching {text!r} in #{dropdown_id}")
+    opt[0].click()
+
+
 def take(runs_dir: Path, out: Path, tab: str = "features", experiment: str | None = None,
-         width: int = 1400, height: int = 1700) -> Path:
+         width: int = 1400, height: int = 1700, degree: int | None = None) -> Path:
     """Serve ``runs_dir``, screenshot ``tab``, write ``out``; returns ``out``."""
     sys.path.insert(0, str(REPO))
     from selenium.webdriver.common.by import By
@@ -99,15 +110,15 @@ def take(runs_dir: Path, out: Path, tab: str = "features", experiment: str | Non
         while not drv.find_elements(By.CSS_SELECTOR, "#teacher-graph .main-svg") and time.time() < deadline:
             time.sleep(0.2)
         if experiment:
-            drv.find_element(By.CSS_SELECTOR, "#experiment").click()
-            opt = [o for o in drv.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option") if experiment in o.text]
-            if not opt:
-                raise SystemExit(f"screenshot: no experiment matching {experiment!r}")
-            opt[0].click()
+            _pick(drv, "experiment", experiment)
         if tab != "teacher":
             labels = {"features": "Curriculum features", "students": "Students", "emergence": "Emergence table"}
             drv.find_element(By.XPATH, f"//div[contains(@class,'tab') and normalize-space()='{labels[tab]}']").click()
         wait_for_tab(drv, tab)
+        if degree is not None:
+            _pick(drv, "degree", f"degree {degree}")
+            time.sleep(0.5)
+            wait_for_tab(drv, tab)
         out.parent.mkdir(parents=True, exist_ok=True)
         drv.save_screenshot(str(out))
     finally:
@@ -123,12 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--experiment", help="experiment to pick (a substring of its name); default the first")
     p.add_argument("--width", type=int, default=1400)
     p.add_argument("--height", type=int, default=1700)
+    p.add_argument("--degree", type=int, help="pick this monomial degree in the feature views")
     args = p.parse_args(argv)
     if not args.runs_dir.is_dir():
         print(f"screenshot: {args.runs_dir} is not a directory", file=sys.stderr)
         return 2
     try:
-        path = take(args.runs_dir, args.out, args.tab, args.experiment, args.width, args.height)
+        path = take(args.runs_dir, args.out, args.tab, args.experiment, args.width, args.height, args.degree)
     except SystemExit as exc:
         print(exc, file=sys.stderr)
         return 2
