@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup browser demo test test-all bench clean
+.PHONY: setup browser demo test test-fast clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,10 +28,10 @@ demo: setup
 	$(VENV)/bin/curriculens demo --out demo_out
 
 test: setup browser
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
-
-test-all: setup browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not browser" $(PYTEST_ARGS)
 
 clean:
 	rm -rf demo_out .pytest_cache

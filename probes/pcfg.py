@@ -1,0 +1,248 @@
+"""PCFG probes for the registry: ``probes() -> {"nt_span", "ngram", "context"}``.
+
+- ``nt_span`` (``probes.pcfg_spans``): linear probes for each token's ancestor non-terminal and
+  its span ends, per level and layer.
+- ``ngram`` (``probes.ngram``): the paper's M_robust / M_close n-gram dependence (masked LM).
+- ``context`` (``probes.context``): linear decoding of the token at offset +/-j.
+
+Shared here: the probe options (read from ``ProbeContext.options``, unknown keys ignored since
+the options dict is shared by every probe family), the probed sites, token-level activation
+gathering and a linear probe fit whose train/test split is by sentence.
+
+Sites: ``blocks.0.hook_in`` (the embedding output, i.e. the residual stream entering block 0)
+and ``blocks.{l}.hook_out`` for every block (TransformerLens 4 bridge names; for GPT-2 the last
+one is before the final LayerNorm).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from curriculens.errors import CurriculensError
+from models.configs import BertConfig, GPT2Config, ModelConfig
+from probes.base import Probe
+
+EMBED_SITE = "blocks.0.hook_in"
+
+
+@dataclass(frozen=True)
+class PCFGProbeOptions:
+    """Sizes of the PCFG probes (defaults: CPU-small; every checkpoint sees the same data).
+
+    Args:
+        n_sentences: probe sentences for ``nt_span`` and ``context`` (alias ``n_probe``).
+        max_tokens: at most this many token positions per linear probe (sampled by sentence).
+        offsets: context offsets j = 1..offsets, both directions; 0 = auto: min(8, max(1, E // 4))
+            for the task's expected sentence length E (8 for cfg3b).
+        ngram_sentences: sentences for the n-gram metrics.
+        ngram_stride: probed positions p = stride, 2 stride, ... (paper: 30); 0 = auto:
+            min(30, max(2, E // 5)) for the task's expected sentence length E (about five
+            positions per sentence, the paper's 30 for cfg3b).
+        ngram_windows: window sizes n (odd; paper: 3 and 5).
+        batch_size: sequences per forward pass.
+        probe_C, probe_max_iter, test_frac: linear probe protocol (``probes.linear``).
+        sites: hook names to probe; empty = embedding + every block output.
+    """
+
+    n_sentences: int = 64
+    max_tokens: int = 3000
+    offsets: int = 0
+    ngram_sentences: int = 32
+    ngram_stride: int = 0
+    ngram_windows: tuple = (3, 5)
+    batch_size: int = 32
+    probe_C: float = 1.0
+    probe_max_iter: int = 100
+    test_frac: float = 0.25
+    sites: tuple = ()
+
+    @classmethod
+    def from_options(cls, options: Optional[dict]) -> "PCFGProbeOptions":
+        """Parse sweep options; ``n_probe`` (the CLI's ``--n-probe``) means ``n_sentences``."""
+        known = {f.name for f in fields(cls)}
+        options = dict(options or {})
+        if "n_probe" in options:
+            options.setdefault("n_sentences", options.pop("n_probe"))
+        kw = {k: v for k, v in options.items() if k in known}
+        for k in ("ngram_windows", "sites"):
+            if k in kw:
+                kw[k] = tuple(kw[k])
+        opts = cls(**kw)
+        if opts.n_sentences < 4 or opts.max_tokens < 8 or opts.offsets < 0 or opts.ngram_stride < 0:
+            raise CurriculensError("PCFG probe options: n_sentences >= 4, max_tokens >= 8, offsets, ngram_stride >= 0")
+        if any(int(n) < 1 or int(n) % 2 == 0 for n in opts.ngram_windows):
+            raise CurriculensError(f"ngram_windows must be odd positive sizes, got {opts.ngram_windows}")
+        return opts
+
+
+def expected_length(task) -> float:
+    """Expected sentence length (terminals) of the task's start level, from the grammar."""
+    g = task.grammar
+    syms = g.level_symbols(task.cfg.start_level)
+    return float(sum(g.expected_length(s) for s in syms) / len(syms))
+
+
+def pcfg_sites(model_cfg: ModelConfig, opts: Optional[PCFGProbeOptions] = None) -> list[str]:
+    """The probed hook names of a BERT / GPT-2 model."""
+    if opts is not None and opts.sites:
+        return list(opts.sites)
+    if isinstance(model_cfg, BertConfig):
+        n = model_cfg.num_hidden_layers
+    elif isinstance(model_cfg, GPT2Config):
+        n = model_cfg.n_layer
+    else:
+        raise CurriculensError(f"PCFG probes need a BERT or GPT-2 model, got kind {model_cfg.kind!r}")
+    return [EMBED_SITE] + [f"blocks.{layer}.hook_out" for layer in range(n)]
+
+
+def site_layer(site: str) -> Optional[int]:
+    """0 for the embedding site, l + 1 for ``blocks.{l}.hook_out``; None otherwise."""
+    if site == EMBED_SITE:
+        return 0
+    parts = site.split(".")
+    if len(parts) == 3 and parts[0] == "blocks" and parts[2] == "hook_out" and parts[1].isdigit():
+        return int(parts[1]) + 1
+    return None
+
+
+def select_tokens(
+    lengths: Sequence[int], max_tokens: int, seed: int, valid=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded subset of token positions, at most ``max_tokens``, spread evenly over sentences.
+
+    Args:
+        lengths: terminals per sentence; token i of a sentence sits at model position i + 1.
+        valid: optional ``valid(sentence, length) -> bool [length]`` mask of usable tokens.
+
+    Returns:
+        (sentence index [N], token index [N]) int64, sorted by sentence.
+    """
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 7])
+    rows, toks = [], []
+    for s, n in enumerate(lengths):
+        idx = np.arange(int(n))
+        if valid is not None:
+            idx = idx[valid(s, int(n))]
+        rows.append(np.full(idx.size, s, dtype=np.int64))
+        toks.append(idx.astype(np.int64))
+    sent = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    tok = np.concatenate(toks) if toks else np.zeros(0, np.int64)
+    if sent.size > max_tokens:
+        keep = np.sort(rng.choice(sent.size, size=max_tokens, replace=False))
+        sent, tok = sent[keep], tok[keep]
+    return sent, tok
+
+
+ACT_BUDGET_BYTES = 256 * 2**20  # activations held at once by token_activations (all sites)
+
+
+@torch.no_grad()
+def token_activations(
+    model,
+    model_cfg: ModelConfig,
+    task,
+    seqs: Sequence[np.ndarray],
+    sent: np.ndarray,
+    tok: np.ndarray,
+    sites: Sequence[str],
+    batch_size: int = 32,
+) -> dict[str, torch.Tensor]:
+    """Activations [N, d] at model position ``tok + 1`` of sentence ``sent`` (unmasked input,
+    ``[BOS] + tokens``, attention on every real token), for each site.
+
+    Runs ``probes.activations.extract_activations`` (``position="all"``, forward batches of
+    ``batch_size``) over the needed sentences and keeps only the selected positions. Sentences
+    go in chunks whose full activations fit ``ACT_BUDGET_BYTES``; each chunk builds the
+    TransformerLens bridge once, so small probe sets take a single chunk.
+    """
+    from probes.activations import extract_activations
+
+    out: dict[str, list[torch.Tensor]] = {s: [] for s in sites}
+    order: list[np.ndarray] = []
+    needed = np.unique(sent)
+    width = int(getattr(model_cfg, "hidden_size", 0) or getattr(model_cfg, "n_embd", 0) or 1)
+    longest = int(max(len(seqs[i]) for i in needed)) + 1 if needed.size else 1
+    per_sentence = longest * width * 4 * max(len(sites), 1)
+    chunk_size = max(batch_size, ACT_BUDGET_BYTES // per_sentence)
+    for start in range(0, needed.size, chunk_size):
+        chunk = needed[start : start + chunk_size]
+        batch = task.plain_batch([seqs[i] for i in chunk])
+        acts = extract_activations(
+            model,
+            model_cfg,
+            batch["input_ids"],
+            sites,
+            batch_size=batch_size,
+            position="all",
+            kwargs={"attention_mask": batch["attention_mask"]},
+        )
+        local = {int(s): r for r, s in enumerate(chunk)}
+        pick = np.nonzero(np.isin(sent, chunk))[0]
+        rows = torch.as_tensor([local[int(s)] for s in sent[pick]], dtype=torch.long)
+        cols = torch.as_tensor(tok[pick] + 1, dtype=torch.long)
+        for s in sites:
+            out[s].append(acts[s][rows, cols])
+        order.append(pick)
+        del acts
+    perm = np.argsort(np.concatenate(order), kind="stable")
+    return {s: torch.cat(v)[torch.as_tensor(perm)] for s, v in out.items()}
+
+
+def fit_by_group(
+    features: torch.Tensor, labels: torch.Tensor, groups: np.ndarray, opts: PCFGProbeOptions, seed: int, device: str = "cpu"
+):
+    """``probes.linear.fit_linear_probes`` with the train/test split made **by group** (sentence).
+
+    Whole sentences (a seeded ``test_frac`` of them) go to the test split. The rows are arranged
+    so that ``split_indices`` (the split ``fit_linear_probes`` draws) puts exactly the
+    test-sentence rows in its test set: the same probe protocol, a grouped split.
+
+    Returns a list of ``ProbeFit`` (one per label column).
+    """
+    from probes.linear import LinearProbeConfig, fit_linear_probes, split_indices
+
+    n = features.shape[0]
+    ug = np.unique(groups)
+    if ug.size < 2:
+        raise CurriculensError("a grouped probe split needs at least 2 sentences")
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 11])
+    n_test_groups = min(max(1, int(round(ug.size * opts.test_frac))), ug.size - 1)
+    test_groups = set(rng.permutation(ug)[:n_test_groups].tolist())
+    is_test = np.array([g in test_groups for g in groups])
+    n_test = int(is_test.sum())
+    if n_test == 0 or n_test == n:
+        raise CurriculensError("grouped probe split left one side empty")
+    frac = n_test / n
+    cfg = LinearProbeConfig(C=opts.probe_C, max_iter=opts.probe_max_iter, test_frac=frac, seed=seed, device=device)
+    tr_idx, te_idx = split_indices(n, frac, seed)
+    if te_idx.numel() != n_test:  # the split's size rule changed: fail loudly, never split by row
+        raise CurriculensError("probes.linear.split_indices no longer matches the grouped split")
+    arranged = torch.empty(n, dtype=torch.long)
+    arranged[te_idx] = torch.as_tensor(np.nonzero(is_test)[0], dtype=torch.long)
+    arranged[tr_idx] = torch.as_tensor(np.nonzero(~is_test)[0], dtype=torch.long)
+    return fit_linear_probes(features[arranged], labels[arranged], cfg)
+
+
+def check_options(options: dict) -> None:
+    """Raise ``CurriculensError`` on unknown or bad PCFG probe options (before a sweep writes)."""
+    known = {f.name for f in fields(PCFGProbeOptions)} | {"n_probe"}
+    unknown = sorted(set(options or {}) - known)
+    if unknown:
+        raise CurriculensError(f"unknown PCFG probe option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    try:
+        PCFGProbeOptions.from_options(options)
+    except TypeError as exc:
+        raise CurriculensError(f"bad PCFG probe options: {exc}") from None
+
+
+def probes() -> dict[str, Probe]:
+    """The PCFG probe families, by name (the ``probe`` column of their rows)."""
+    from probes.context import ContextProbe
+    from probes.ngram import NgramProbe
+    from probes.pcfg_spans import NTSpanProbe
+
+    return {"nt_span": NTSpanProbe(), "ngram": NgramProbe(), "context": ContextProbe()}

@@ -1,0 +1,372 @@
+"""The PCFG task: masking, padding, next-token targets, eval set, models, training, presets, phases."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from curriculens import constants as C
+from curriculens.errors import CurriculensError
+from models.checkpoint import list_checkpoints
+from models.configs import BertConfig, GPT2Config, model_config_from_dict
+from training.data.pcfg_mlm import IGNORE, SpecialIds, mlm_batch, mlm_mask, next_token_batch, pad_sequences, step_generator
+from training.experiment import list_runs, read_metrics
+from training.phases import detect_phases, nearest_step
+from training.tasks import build_task
+from training.tasks.pcfg import PCFGTask
+from training.tasks.pcfg_presets import PRESETS, SIZES, get_preset, model_dict, pcfg_demo_plan, teacher_config
+
+CFG3B = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "pcfg" / "cfg3b.json"
+SPECIAL = SpecialIds(bos=3, eos=4, pad=5, mask=6, terminals=(0, 1, 2))
+TINY = {"name": "pcfg", "gen_levels": 4, "gen_seed": 1, "n_eval": 64}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models: one thread avoids oversubscription on a busy 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _random_seqs(n, lo, hi, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 3, size=int(rng.integers(lo, hi + 1))) for _ in range(n)]
+
+
+# --- masking and padding -------------------------------------------------------------------
+def test_pad_sequences_prepends_bos_pads_and_marks_real():
+    ids, real = pad_sequences([np.array([0, 1]), np.array([2, 2, 1, 0])], SPECIAL, eos=True)
+    assert ids.tolist() == [[3, 0, 1, 4, 5, 5], [3, 2, 2, 1, 0, 4]]
+    assert real.tolist() == [[True] * 4 + [False] * 2, [True] * 6]
+    ids, real = pad_sequences([np.array([0, 1, 2, 0])], SPECIAL, max_len=2)
+    assert ids.tolist() == [[3, 0, 1]] and real.all()
+
+
+def test_mlm_masking_statistics_follow_30_percent_and_80_10_10():
+    seqs = _random_seqs(400, 80, 120)
+    ids, real = pad_sequences(seqs, SPECIAL)
+    inp, labels, sel = mlm_mask(ids, real, SPECIAL, step_generator(1, 2, 3), mask_rate=0.3)
+    n_real = int(real.sum())
+    assert abs(sel.sum().item() / n_real - 0.3) < 0.01
+    assert not (sel & ~real).any(), "PAD is never selected"
+    # labels: the original token exactly at the selection, -100 elsewhere
+    assert torch.equal(labels[sel], ids[sel]) and (labels[~sel] == IGNORE).all()
+    assert torch.equal(inp[~sel], ids[~sel])
+    s_in, s_orig = inp[sel], ids[sel]
+    frac_mask = (s_in == SPECIAL.mask).float().mean().item()
+    frac_same = (s_in == s_orig).float().mean().item()
+    frac_other = ((s_in != s_orig) & (s_in != SPECIAL.mask)).float().mean().item()
+    assert abs(frac_mask - 0.8) < 0.015
+    # 10% kept + 10% random terminal that happens to equal the original (1 in 3)
+    assert abs(frac_same - (0.1 + 0.1 / 3)) < 0.012
+    assert abs(frac_other - 0.1 * 2 / 3) < 0.012
+    # random replacements are terminals only
+    assert set(s_in[(s_in != s_orig) & (s_in != SPECIAL.mask)].tolist()) <= {0, 1, 2}
+
+
+def test_bos_is_selectable_as_in_the_paper_or_excluded_on_request():
+    seqs = _random_seqs(2000, 5, 10)
+    ids, real = pad_sequences(seqs, SPECIAL)
+    _, _, sel = mlm_mask(ids, real, SPECIAL, step_generator(5), include_bos=True)
+    assert abs(sel[:, 0].float().mean().item() - 0.3) < 0.04
+    _, _, sel = mlm_mask(ids, real, SPECIAL, step_generator(5), include_bos=False)
+    assert not sel[:, 0].any()
+
+
+def test_every_row_gets_at_least_one_scored_position():
+    seqs = [np.array([1])] * 300  # BOS + 1 token: P(no selection) = 0.49 without the rule
+    ids, real = pad_sequences(seqs, SPECIAL)
+    _, labels, sel = mlm_mask(ids, real, SPECIAL, step_generator(0))
+    assert sel.any(dim=1).all() and (labels != IGNORE).any(dim=1).all()
+
+
+def test_attention_mask_hides_pad_and_optionally_selected_keys():
+    seqs = _random_seqs(64, 10, 30)
+    b = mlm_batch(seqs, SPECIAL, step_generator(7), hide_masked_keys=True)
+    _, real = pad_sequences(seqs, SPECIAL)
+    sel = b["labels"] != IGNORE
+    assert torch.equal(b["attention_mask"].bool(), real & ~sel)
+    b2 = mlm_batch(seqs, SPECIAL, step_generator(7), hide_masked_keys=False)
+    assert torch.equal(b2["attention_mask"].bool(), real)
+    assert torch.equal(b2["input_ids"], b["input_ids"]), "the same generator gives the same masks"
+
+
+def test_next_token_labels_are_the_shifted_inputs_on_real_positions():
+    b = next_token_batch([np.array([0, 1, 2]), np.array([2])], SPECIAL, eos=True)
+    assert b["input_ids"].tolist() == [[3, 0, 1, 2, 4], [3, 2, 4, 5, 5]]
+    assert b["labels"].tolist() == [[0, 1, 2, 4, IGNORE], [2, 4, IGNORE, IGNORE, IGNORE]]
+    assert b["attention_mask"].tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]
+
+
+# --- the task -------------------------------------------------------------------------------
+def _same(a, b):
+    return all(a[k].shape == b[k].shape and torch.equal(a[k], b[k]) for k in a)
+
+
+def test_train_batches_are_deterministic_per_seed_and_step():
+    task = build_task(TINY)
+    a = task.train_batch(5, 16, seed=3)
+    assert _same(a, task.train_batch(5, 16, seed=3))
+    assert not _same(a, task.train_batch(6, 16, seed=3))
+    assert not _same(a, task.train_batch(5, 16, seed=4))
+    # a fresh task object (as after a resume) gives the same batch
+    assert _same(a, PCFGTask.from_config(TINY).train_batch(5, 16, seed=3))
+
+
+def test_eval_set_is_fixed_and_independent_of_the_batch_size():
+    t1, t2 = build_task(TINY), build_task(TINY)
+
+    def flat(task, bs):
+        out = []
+        for b in task.eval_batches(bs):
+            for row_ids, row_lab, row_att in zip(b["input_ids"], b["labels"], b["attention_mask"]):
+                n = int((row_ids != task.special.pad).sum())
+                out.append((row_ids[:n].tolist(), row_lab[:n].tolist(), row_att[:n].tolist()))
+        return out
+
+    a, b = flat(t1, 1024), flat(t2, 7)
+    assert len(a) == TINY["n_eval"] and a == b
+    other = build_task({**TINY, "data_seed": 1})
+    assert flat(other, 64) != a
+
+
+def test_scored_returns_logits_and_targets_at_labelled_positions():
+    task = build_task(TINY)
+    batch = task.train_batch(0, 8, seed=0)
+    logits = torch.randn(*batch["input_ids"].shape, task.vocab_size)
+    lg, tg = task.scored(logits, batch, None)
+    keep = batch["labels"] != IGNORE
+    assert lg.shape == (int(keep.sum()), task.vocab_size) and torch.equal(tg, batch["labels"][keep])
+    assert torch.equal(lg, logits[keep])
+
+
+def test_generated_grammar_sizes_and_positions_are_checked():
+    task = build_task(TINY)
+    ok = model_config_from_dict(model_dict("mlm", "tiny-teacher", task.vocab_size, task.seq_len))
+    task.check_model(ok)
+    with pytest.raises(CurriculensError, match="BERT"):
+        task.check_model(GPT2Config(vocab_size=task.vocab_size, n_positions=512))
+    with pytest.raises(CurriculensError, match="vocab_size"):
+        task.check_model(replace(ok, vocab_size=3))
+    with pytest.raises(CurriculensError, match="positions"):
+        task.check_model(replace(ok, max_position_embeddings=task.seq_len - 1))
+    nxt = build_task({**TINY, "objective": "next"})
+    assert nxt.seq_len == task.seq_len + 1, "next-token sentences end with EOS"
+    with pytest.raises(CurriculensError, match="GPT2"):
+        nxt.check_model(ok)
+    with pytest.raises(CurriculensError, match="objective"):
+        build_task({**TINY, "objective": "causal"})
+    with pytest.raises(CurriculensError, match="unknown config key"):
+        build_task({**TINY, "levels": 3})
+
+
+@pytest.mark.skipif(not CFG3B.is_file(), reason="cfg3b.json not available")
+def test_cfg3b_task_sizes():
+    task = build_task({"name": "pcfg", "grammar": str(CFG3B), "n_eval": 8})
+    assert task.vocab_size == 8 and task.max_terminals == 432 and task.seq_len == 433
+    lvl1 = build_task({"name": "pcfg", "grammar": str(CFG3B), "start_level": 1, "n_eval": 64})
+    lens = [int((b["input_ids"] != lvl1.special.pad).sum(1).float().mean()) for b in lvl1.eval_batches(64)]
+    assert 120 < lens[0] < 180, "cfg3b from level 1: ~150-token sentences (calibration notes)"
+
+
+class _Scripted(nn.Module):
+    """A 'next-token model' that emits a fixed token script, then EOS, whatever it is fed."""
+
+    def __init__(self, script, vocab):
+        super().__init__()
+        self.script, self.vocab = list(script), vocab
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    def forward(self, ids, attention_mask=None):
+        B, T = ids.shape
+        out = torch.full((B, T, self.vocab), -1e4)
+        for t in range(T):
+            tok = self.script[t] if t < len(self.script) else self.script[-1]
+            out[:, t, tok] = 1e4
+        return out + self.dummy
+
+
+def test_accept_rate_of_generated_sentences_is_measured_with_the_parser():
+    task = build_task({**TINY, "objective": "next", "n_generate": 8})
+    sentence = task.sentences(1, seed=123).tokens[0]
+    good = _Scripted(list(sentence) + [task.special.eos], task.vocab_size)
+    assert task.extra_eval(good, None, torch.device("cpu")) == {"eval_accept": 1.0}
+    bad = _Scripted(list(sentence[:-1]) + [task.special.eos], task.vocab_size)  # one token short
+    if not task.accepts(sentence[:-1]):
+        assert task.extra_eval(bad, None, torch.device("cpu")) == {"eval_accept": 0.0}
+    never = _Scripted([int(sentence[0])], task.vocab_size)  # never emits EOS
+    assert task.extra_eval(never, None, torch.device("cpu")) == {"eval_accept": 0.0}
+    assert build_task(TINY).extra_eval(good, None, torch.device("cpu")) == {}, "masked LM: no generation"
+
+
+# --- training through the shared loop ----------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_experiment(tmp_path_factory):
+    from training.plans import run_plan
+
+    exp = tmp_path_factory.mktemp("pcfg") / "exp"
+    teacher, students_for = pcfg_demo_plan(exp, size="tiny", device="cpu")
+    run_plan(exp, teacher, students_for)
+    return exp
+
+
+def test_tiny_pcfg_teacher_trains_and_its_loss_falls(tiny_experiment):
+    rows = read_metrics(tiny_experiment / C.RUNS_DIR / "teacher")
+    assert rows[0]["step"] == 0 and rows[-1]["step"] == PRESETS["cpu-tiny"].steps
+    assert rows[-1]["eval_loss"] < rows[0]["eval_loss"] - 0.5, "from ~ln(V) to well below"
+    assert all(0.0 <= r["eval_acc"] <= 1.0 for r in rows)
+
+
+def test_every_student_method_runs_through_train_run_with_a_pcfg_teacher(tiny_experiment):
+    runs = {r.name: r for r in list_runs(tiny_experiment)}
+    methods = {r.method for r in runs.values() if r.role == C.ROLE_STUDENT}
+    assert methods == {"ce", "one-shot", "progressive", "two-shot"}
+    assert all(r.done for r in runs.values())
+    teacher_steps = [s for s, _ in list_checkpoints(tiny_experiment / C.RUNS_DIR / "teacher")]
+    for r in runs.values():
+        if r.role != C.ROLE_STUDENT:
+            continue
+        used = [m["teacher_step"] for m in read_metrics(r.path)]
+        if r.method == "ce":
+            assert set(used) == {None}
+        elif r.method == "one-shot":
+            assert set(used) == {teacher_steps[-1]}
+        elif r.method == "progressive":
+            assert len(set(used)) >= 2 and used == sorted(used)
+        else:
+            assert r.config.distill.two_shot_step in teacher_steps and r.config.distill.two_shot_step in used
+        assert r.config.distill.tau < 1e-6 and r.config.distill.alpha == 0.0, "paper: hard-label pure distillation"
+
+
+def test_a_tiny_gpt2_next_token_teacher_trains_and_logs_accept_rate(tmp_path):
+    from training.loop import train_run
+
+    p = get_preset("cpu-tiny", objective="next", n_generate=4)
+    cfg = teacher_config(p, device="cpu").replace(steps=30)
+    res = train_run(cfg, tmp_path / "teacher")
+    rows = read_metrics(tmp_path / "teacher")
+    assert "eval_accept" in res.final_eval and 0.0 <= res.final_eval["eval_accept"] <= 1.0
+    assert rows[-1]["eval_loss"] < rows[0]["eval_loss"]
+
+
+# --- presets ---------------------------------------------------------------------------------
+def test_paper_sizes_match_the_spec():
+    bert_t = model_dict("mlm", "teacher", 8, 433)
+    bert_s = model_dict("mlm", "student", 8, 433)
+    assert (bert_t["num_hidden_layers"], bert_t["num_attention_heads"], bert_t["hidden_size"]) == (4, 32, 256)
+    assert (bert_s["num_hidden_layers"], bert_s["num_attention_heads"], bert_s["hidden_size"]) == (4, 8, 64)
+    assert bert_t["intermediate_size"] == 1024 and bert_t["max_position_embeddings"] == 1024
+    gpt_t = model_config_from_dict(model_dict("next", "teacher", 8, 434))
+    assert (gpt_t.n_layer, gpt_t.n_head, gpt_t.n_embd) == (4, 32, 256)
+    t = build_task(TINY).default_model("teacher")
+    assert isinstance(t, BertConfig) and (t.hidden_size, t.num_attention_heads, t.dropout) == (256, 32, 0.1)
+    s = build_task({**TINY, "objective": "next"}).default_model("student")
+    assert isinstance(s, GPT2Config) and (s.n_embd, s.n_head, s.n_layer) == (64, 8, 4)
+    p = PRESETS["paper-bert"]
+    assert (p.batch_size, p.optim.lr, p.optim.betas, p.optim.warmup_frac) == (512, 5e-3, (0.9, 0.95), 0.06)
+    with pytest.raises(CurriculensError, match="grammar"):
+        get_preset("paper-bert")
+    with pytest.raises(CurriculensError, match="unknown model size"):
+        model_dict("mlm", "huge", 8, 10)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_builds_a_valid_teacher(name):
+    if name.startswith("paper"):
+        if not CFG3B.is_file():
+            pytest.skip("cfg3b.json not available")
+        p = get_preset(name, grammar=str(CFG3B))
+    else:
+        p = get_preset(name)
+    t = teacher_config(p, device="cpu").validate()
+    task = build_task(t.task)
+    task.check_model(model_config_from_dict(t.model))
+    _, student = p.models_for(task)
+    task.check_model(model_config_from_dict(student))
+    assert set(SIZES) >= {p.teacher, p.student}
+
+
+def test_progressive_walks_the_whole_teacher_within_a_shorter_student_budget():
+    from training.tasks.pcfg_presets import progressive_speed, student_configs_for
+
+    p = get_preset("cpu-demo")
+    assert (p.steps, p.student_steps) == (600, 400) and progressive_speed(p) == 1.5
+    teacher = teacher_config(p, device="cpu")
+    students = {s.method: s for s in student_configs_for(p, "unused", teacher, methods=("ce", "progressive"))}
+    assert students["progressive"].distill.speed == 1.5 and students["ce"].distill.speed == 1.0
+    assert progressive_speed(PRESETS["paper-bert"]) == 1.0, "the paper: student and teacher budgets are equal"
+
+
+def test_demo_plan_rejects_unknown_sizes_and_missing_grammars(tmp_path):
+    with pytest.raises(CurriculensError, match="size"):
+        pcfg_demo_plan(tmp_path, size="huge")
+    with pytest.raises(CurriculensError, match="not found"):
+        pcfg_demo_plan(tmp_path, grammar_path=str(tmp_path / "nope.json"))
+
+
+# --- phases -----------------------------------------------------------------------------------
+def _planted_curve(seed=0, noise=0.003):
+    x = np.arange(0, 2001, 50)
+    y = np.full(x.shape, 1.03)
+    y[0] = 2.08
+    y = np.where(x >= 950, 1.03 - 0.24 * np.clip((x - 950) / 350, 0, 1), y) - 4e-5 * np.clip(x - 1300, 0, None)
+    return x, y + np.random.default_rng(seed).normal(0, noise, x.size)
+
+
+def test_phase_detector_recovers_a_planted_plateau_drop_and_slow_phase():
+    for seed in range(6):
+        x, y = _planted_curve(seed, noise=0.006 if seed >= 3 else 0.003)
+        ph = detect_phases(x, y)
+        assert ph.clear
+        assert 900 <= ph.drop_start <= 1000 and 1250 <= ph.drop_end <= 1350  # planted: 950 - 1300
+        assert ph.plateau_end <= ph.drop_start < ph.drop_end <= ph.slow_start
+        assert 1050 <= ph.mid_step <= 1200, ph.mid_step  # planted middle: 950 + 175 = 1125
+        assert ph.phase_of(500) == "plateau" and ph.phase_of(1100) == "drop" and ph.phase_of(1900) == "slow"
+        assert ph.drop_slope < 0 and abs(ph.plateau_slope) < 0.1 * abs(ph.drop_slope)
+        assert abs(ph.plateau_loss - 1.03) < 0.01 and isinstance(ph.slow_slope, float)
+
+
+def test_phase_detector_finds_a_drop_followed_by_a_curved_slow_phase():
+    # the shape of the CPU teachers (cfg3b from level 2): a short plateau, a drop, a long
+    # decelerating tail; a fit with independent segments hides such a drop in a jump
+    x = np.arange(0, 1601, 50)
+    y = np.where(x < 300, 1.0 - 1e-4 * x, 0.97 - (0.32 / 350) * (x - 300))
+    tail = x >= 650
+    y[tail] = 0.65 - 0.17 * (1 - np.exp(-(x[tail] - 650) / 400))
+    y[0] = 2.03
+    ph = detect_phases(x, y)
+    assert ph.clear and 250 <= ph.drop_start <= 350 and 600 <= ph.drop_end <= 700
+    assert 400 <= ph.mid_step <= 550
+
+
+def test_phase_detector_says_unclear_for_a_smooth_decay_and_handles_short_input():
+    x = np.arange(0, 2001, 50)
+    for t in range(100, 1000, 100):  # smooth decays of any speed, lightly noisy: no phases
+        noise = np.random.default_rng(t).normal(0, 0.003, x.size)
+        assert not detect_phases(x, 2.0 * np.exp(-x / t) + 0.5 + noise).clear, t
+    assert not detect_phases(x, 1.0 - 1e-4 * x).clear
+    assert detect_phases([0, 1, 2], [1.0, 0.9, 0.8]) is None
+    assert nearest_step([0, 100, 200, 300], 149) == 100 and nearest_step([0, 100, 200], 150) == 100
+
+
+def test_two_shot_checkpoint_is_the_saved_step_nearest_the_middle_of_the_drop(tmp_path):
+    from curriculens.io import append_jsonl
+    from models.checkpoint import ckpt_dirname
+    from training.tasks.pcfg_presets import two_shot_checkpoint
+
+    def fake_run(path, x, y):
+        for s, v in zip(x, y):
+            append_jsonl(path / C.METRICS_FILE, {"step": int(s), "eval_loss": float(v), "eval_acc": 0.5})
+        for s in range(0, 2001, 100):
+            (path / C.CHECKPOINTS_DIR / ckpt_dirname(s)).mkdir(parents=True)
+
+    x, y = _planted_curve()
+    fake_run(tmp_path / "sharp", x, y)
+    assert two_shot_checkpoint(tmp_path / "sharp") == 1100  # planted middle 1125; saves every 100
+    fake_run(tmp_path / "smooth", x, 2.0 * np.exp(-x / 400) + 0.5)
+    assert two_shot_checkpoint(tmp_path / "smooth", fallback_frac=0.3) == 600

@@ -1,0 +1,281 @@
+"""Language modelling on a PCFG (paper sections 4-6): masked LM (BERT) or next-token (GPT-2).
+
+Data (see ``training.data.pcfg_mlm`` for the exact batch conventions):
+
+- Training stream: fresh sentences every step. Batch ``step`` of a run seeded ``seed`` holds
+  sentences ``step*B .. step*B+B-1`` of the sampler's counter-based stream keyed by
+  ``(seed, data_seed)``; its masks come from a generator keyed by ``(seed, data_seed, step)``.
+  So a batch is a pure function of (config, seed, step, B): resuming is exact, and no pool of
+  sentences is stored.
+- Held-out set: ``n_eval`` sentences keyed by ``data_seed`` only (shared by every run of an
+  experiment), masked once (static masks, as in the paper), sorted by length and served in
+  batches of at most ``eval_batch`` sequences padded to their own longest sentence.
+- Next-token only: ``extra_eval`` samples ``n_generate`` sentences from BOS at temperature 1
+  (seeded, the same every evaluation) and logs ``eval_accept`` = the fraction the grammar
+  accepts (a sentence must end with EOS within ``max_len`` terminals).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from curriculens.config import from_dict
+from curriculens.errors import CurriculensError
+from models.configs import BertConfig, GPT2Config, ModelConfig
+from models.registry import logits_of
+from training.data.pcfg_mlm import IGNORE, SpecialIds, mlm_batch, next_token_batch, step_generator
+from training.tasks.base import Batch, Task
+
+log = logging.getLogger(__name__)
+
+OBJECTIVES = ("mlm", "next")
+_TRAIN_SALT, _MASK_SALT, _EVAL_SALT, _EVAL_MASK_SALT, _GEN_SALT, _PROBE_SALT = 101, 202, 303, 404, 505, 606
+
+
+def stream_seed(*keys: int) -> int:
+    """A 63-bit sampler seed from integer keys (salt, seed, ...)."""
+    state = np.random.SeedSequence([int(k) & 0xFFFFFFFF for k in keys]).generate_state(2, dtype=np.uint32)
+    return (int(state[0]) << 31) ^ int(state[1])
+
+
+@dataclass(frozen=True)
+class PCFGConfig:
+    """A PCFG language-modelling task.
+
+    Args:
+        grammar: path to a grammar JSON (the format of ``shared/data/pcfg/cfg3b.json``), relative
+            to the working directory; ``""`` = a grammar generated from the ``gen_*`` fields.
+        gen_levels, gen_symbols, gen_rules, gen_rhs, gen_terminals, gen_seed: arguments of
+            ``training.data.pcfg.random_grammar`` (levels include root and preterminals; the
+            mean sentence length is about mean(gen_rhs) ** (gen_levels - 1)).
+        start_level: sentences start from a symbol drawn uniformly at this level (cfg3b from
+            level 1: ~150 tokens, the CPU setting of the calibration notes).
+        objective: ``mlm`` (BERT, masked tokens scored) | ``next`` (GPT-2, every next token).
+        mask_rate, include_bos, hide_masked_keys: masked-LM options (paper: 0.3, True, True).
+        eos: append EOS to each sentence; None = True for ``next``, False for ``mlm``.
+        n_eval: held-out sentences (paper: 4096).
+        max_len: truncate sentences to this many terminals; 0 = the grammar's longest sentence.
+        data_seed: seeds the held-out set and the probe sentences.
+        eval_batch: sequences per held-out batch (bounds the attention memory).
+        n_generate: sentences generated for ``eval_accept`` (next-token only; 0 = off).
+    """
+
+    name: str = "pcfg"
+    grammar: str = ""
+    gen_levels: int = 6
+    gen_symbols: int = 3
+    gen_rules: int = 2
+    gen_rhs: tuple = (2, 3)
+    gen_terminals: int = 3
+    gen_seed: int = 0
+    start_level: int = 0
+    objective: str = "mlm"
+    mask_rate: float = 0.3
+    include_bos: bool = True
+    hide_masked_keys: bool = True
+    eos: Optional[bool] = None
+    n_eval: int = 512
+    max_len: int = 0
+    data_seed: int = 0
+    eval_batch: int = 64
+    n_generate: int = 32
+
+    @property
+    def use_eos(self) -> bool:
+        return (self.objective == "next") if self.eos is None else bool(self.eos)
+
+
+def load_task_grammar(cfg: PCFGConfig):
+    """The task's ``Grammar``: loaded from ``cfg.grammar`` or generated from ``gen_*``."""
+    from training.data.pcfg import load_grammar, random_grammar
+
+    if cfg.grammar:
+        return load_grammar(cfg.grammar)
+    return random_grammar(
+        n_levels=cfg.gen_levels,
+        symbols_per_level=cfg.gen_symbols,
+        rules_per_symbol=cfg.gen_rules,
+        rhs_lengths=tuple(cfg.gen_rhs),
+        n_terminals=cfg.gen_terminals,
+        seed=cfg.gen_seed,
+    )
+
+
+class PCFGTask(Task):
+    """Masked-LM or next-token prediction on sentences of one grammar.
+
+    Batches are dicts of [B, T] int64 tensors: ``input_ids``, ``attention_mask``, ``labels``
+    (-100 where nothing is scored; see ``training.data.pcfg_mlm``).
+    """
+
+    name = "pcfg"
+
+    def __init__(self, cfg: PCFGConfig) -> None:
+        super().__init__(cfg)
+        if cfg.objective not in OBJECTIVES:
+            raise CurriculensError(f"unknown PCFG objective {cfg.objective!r} (mlm or next)")
+        if not 0.0 < cfg.mask_rate <= 1.0:
+            raise CurriculensError(f"mask_rate must be in (0, 1], got {cfg.mask_rate}")
+        if cfg.n_eval <= 0 or cfg.eval_batch <= 0:
+            raise CurriculensError("n_eval and eval_batch must be positive")
+        self.grammar = load_task_grammar(cfg)
+        self.grammar.require_layered("the PCFG task")
+        if not 0 <= cfg.start_level < self.grammar.n_levels - 1:
+            raise CurriculensError(
+                f"start_level {cfg.start_level} out of range: grammar {self.grammar.name!r} has levels "
+                f"0..{self.grammar.n_levels - 1} (the last holds preterminals)"
+            )
+        self.special = SpecialIds.from_grammar(self.grammar)
+        longest = max(self.grammar.length_bounds(s)[1] for s in self.grammar.level_symbols(cfg.start_level))
+        if not np.isfinite(longest) and not cfg.max_len:
+            raise CurriculensError(f"grammar {self.grammar.name!r} has unbounded sentences; set max_len")
+        self.max_terminals = int(min(longest, cfg.max_len) if cfg.max_len else longest)
+        self._eval: Optional[Batch] = None
+        self._eval_len: Optional[np.ndarray] = None
+
+    @classmethod
+    def from_config(cls, data: dict) -> "PCFGTask":
+        return cls(from_dict(PCFGConfig, data, where="task"))
+
+    # --- sizes ---------------------------------------------------------------------------
+    @property
+    def seq_len(self) -> int:
+        """Longest model input: BOS + max_terminals (+ EOS)."""
+        return self.max_terminals + 1 + int(self.cfg.use_eos)
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.grammar.vocab_size)
+
+    # --- data ------------------------------------------------------------------------------
+    def sentences(self, n: int, seed: int, offset: int = 0):
+        """``n`` sentences (a ``Corpus`` with derivations) of the stream keyed ``seed``."""
+        from training.data.pcfg import sample
+
+        return sample(self.grammar, n, seed=seed, start_level=self.cfg.start_level, offset=offset)
+
+    def _build(self, seqs, generator: Optional[torch.Generator]) -> Batch:
+        c = self.cfg
+        if c.objective == "mlm":
+            return mlm_batch(
+                seqs, self.special, generator, c.mask_rate, c.include_bos, c.hide_masked_keys, self.max_terminals
+            )
+        return next_token_batch(seqs, self.special, eos=c.use_eos, max_len=self.max_terminals)
+
+    def train_batch(self, step: int, batch_size: int, seed: int) -> Batch:
+        corpus = self.sentences(batch_size, stream_seed(_TRAIN_SALT, seed, self.cfg.data_seed), offset=step * batch_size)
+        gen = step_generator(_MASK_SALT, seed, self.cfg.data_seed, step)
+        return self._build(corpus.tokens, gen)
+
+    def _eval_set(self) -> tuple[Batch, np.ndarray]:
+        if self._eval is None:
+            corpus = self.sentences(self.cfg.n_eval, stream_seed(_EVAL_SALT, self.cfg.data_seed))
+            order = np.argsort(-corpus.lengths, kind="stable")
+            seqs = [corpus.tokens[i] for i in order]
+            gen = step_generator(_EVAL_MASK_SALT, self.cfg.data_seed)
+            self._eval = self._build(seqs, gen)
+            lens = np.minimum(corpus.lengths[order], self.max_terminals) + 1 + int(self.cfg.use_eos)
+            self._eval_len = lens
+        return self._eval, self._eval_len
+
+    def eval_batches(self, batch_size: int) -> Iterator[Batch]:
+        data, lens = self._eval_set()
+        b = max(1, min(batch_size, self.cfg.eval_batch))
+        for i in range(0, self.cfg.n_eval, b):
+            T = int(lens[i : i + b].max())
+            yield {k: v[i : i + b, :T] for k, v in data.items()}
+
+    def plain_batch(self, seqs) -> Batch:
+        """Unmasked ``[BOS] + tokens`` (no EOS): ``input_ids``, ``attention_mask`` (real tokens)."""
+        from training.data.pcfg_mlm import pad_sequences
+
+        ids, real = pad_sequences(seqs, self.special, eos=False, max_len=self.max_terminals)
+        return {"input_ids": ids, "attention_mask": real.to(torch.int64)}
+
+    def probe_corpus(self, n: int, seed: int):
+        """Probe sentences (with derivations), keyed by ``(data_seed, seed)``; disjoint stream
+        from training and held-out data."""
+        return self.sentences(n, stream_seed(_PROBE_SALT, self.cfg.data_seed, seed))
+
+    # --- model interface -------------------------------------------------------------------
+    def model_input(self, batch: Batch, model_cfg: ModelConfig) -> tuple[torch.Tensor, dict]:
+        return batch["input_ids"], {"attention_mask": batch["attention_mask"]}
+
+    def scored(self, logits: torch.Tensor, batch: Batch, model_cfg: ModelConfig):
+        keep = batch["labels"] != IGNORE
+        return logits[keep], batch["labels"][keep]
+
+    def check_model(self, model_cfg: ModelConfig) -> None:
+        want = BertConfig if self.cfg.objective == "mlm" else GPT2Config
+        if not isinstance(model_cfg, want):
+            raise CurriculensError(
+                f"objective {self.cfg.objective!r} needs a {want.__name__[:-6].upper()} model, got kind {model_cfg.kind!r}"
+            )
+        if model_cfg.vocab_size < self.vocab_size:
+            raise CurriculensError(
+                f"model vocab_size {model_cfg.vocab_size} < the grammar's {self.vocab_size} token ids"
+            )
+        pos = model_cfg.max_position_embeddings if isinstance(model_cfg, BertConfig) else model_cfg.n_positions
+        if pos < self.seq_len:
+            raise CurriculensError(
+                f"model has {pos} positions but sentences need {self.seq_len} (BOS + {self.max_terminals} terminals"
+                + (" + EOS)" if self.cfg.use_eos else ")")
+                + "; raise the positions or set the task's max_len"
+            )
+
+    def default_model(self, size: str) -> ModelConfig:
+        """``teacher`` / ``student``: the paper's sizes (4 layers; 32 x 8 = 256 / 8 x 8 = 64 wide,
+        dropout 0.1); ``cpu-teacher`` / ``cpu-student``: the CPU sizes of the presets."""
+        from models.configs import model_config_from_dict
+        from training.tasks.pcfg_presets import model_dict
+
+        return model_config_from_dict(model_dict(self.cfg.objective, size, self.vocab_size, self.seq_len))
+
+    # --- next-token extras -----------------------------------------------------------------
+    def accepts(self, tokens: np.ndarray) -> bool:
+        """True if ``tokens`` (terminal ids) derive from a symbol of the task's start level."""
+        from training.data.pcfg import accepts
+
+        return bool(accepts(self.grammar, tokens, start_level=self.cfg.start_level))
+
+    @torch.no_grad()
+    def generate(self, model: nn.Module, n: int, device: torch.device, seed: int = 0) -> list[Optional[np.ndarray]]:
+        """Sample ``n`` sentences from BOS at temperature 1 (next-token models).
+
+        Returns the terminal ids before the first EOS, or None for a sentence that produced a
+        special token or no EOS within ``max_terminals``.
+        """
+        gen = step_generator(_GEN_SALT, self.cfg.data_seed, seed)
+        ids = torch.full((n, 1), self.special.bos, dtype=torch.int64)
+        done = torch.zeros(n, dtype=torch.bool)
+        was = model.training
+        model.eval()
+        for _ in range(self.max_terminals + 1):
+            logits = logits_of(model(ids.to(device)))[:, -1, :].float().cpu()
+            nxt = torch.multinomial(torch.softmax(logits, -1), 1, generator=gen)
+            nxt[done] = self.special.pad
+            ids = torch.cat([ids, nxt], dim=1)
+            done |= nxt[:, 0] == self.special.eos
+            if bool(done.all()):
+                break
+        model.train(was)
+        terms = set(self.special.terminals)
+        out: list[Optional[np.ndarray]] = []
+        for row in ids[:, 1:].numpy():
+            hits = np.nonzero(row == self.special.eos)[0]
+            body = row[: hits[0]] if hits.size else None
+            out.append(body if body is not None and all(int(t) in terms for t in body) else None)
+        return out
+
+    def extra_eval(self, model: nn.Module, model_cfg: ModelConfig, device: torch.device) -> dict:
+        if self.cfg.objective != "next" or not self.cfg.use_eos or self.cfg.n_generate <= 0:
+            return {}
+        sents = self.generate(model, self.cfg.n_generate, device)
+        ok = [s is not None and len(s) > 0 and self.accepts(s) for s in sents]
+        return {"eval_accept": float(np.mean(ok))}

@@ -1,0 +1,351 @@
+"""Named PCFG setups (task, teacher and student models, optimizer, budgets) and the demo plan.
+
+===============  ==========================================================================
+preset           what it is
+===============  ==========================================================================
+``cpu-demo``     a generated 5-level grammar (~40 tokens), small BERTs; the ``demo`` command
+``cpu-tiny``     the same, smaller and shorter: the end-to-end test
+``cpu-small``    benchmark scale on 2 CPU cores: BERT 4 layers x 4 heads, hidden 64, lr 3e-3,
+                 batch 32, 2000 steps (calibration notes); use with cfg3b from level 1
+                 (``grammar=PATH``, ``start_level=1``: plateau, then a sharp drop at ~1k steps)
+``paper-bert``   paper section 5: BERT teacher 4 x 32 heads (hidden 256), student 4 x 8 heads
+                 (hidden 64), AdamW (0.9, 0.95), lr 5e-3, 6% warmup + cosine, batch 512,
+                 8000 steps, checkpoints every 200; needs cfg3b (``grammar=PATH``); GPU
+``paper-gpt2``   the same with GPT-2 and next-token loss on every position (paper section 6
+                 scores only span ends; this package scores every next token); GPU
+===============  ==========================================================================
+
+Distillation follows the paper's PCFG scripts: pure distillation (alpha 0) from the teacher's
+argmax (tau 1e-20 -> hard labels). Progressive refreshes at every teacher checkpoint with
+speed 1, or teacher_steps / student_steps when the student's budget is shorter (so it still
+walks the whole teacher trajectory; the paper's appendix uses speed 2).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Optional
+
+from curriculens.errors import CurriculensError
+from training.config import CheckpointConfig, OptimConfig, RunConfig
+
+log = logging.getLogger(__name__)
+
+PAPER_TAU = 1e-20
+STUDENT_METHODS = ("ce", "one-shot", "progressive", "two-shot")
+
+# (layers, heads, head_dim, dropout) of each size; BERT intermediate = 4 x hidden
+SIZES = {
+    "teacher": (4, 32, 8, 0.1),  # paper teacher: hidden 256
+    "student": (4, 8, 8, 0.1),  # paper student: hidden 64
+    "cpu-teacher": (4, 4, 16, 0.0),  # calibration: hidden 64
+    "cpu-student": (4, 4, 8, 0.0),  # hidden 32: half the CPU teacher's width, same depth
+    "demo-teacher": (2, 4, 8, 0.0),  # hidden 32
+    "demo-student": (2, 2, 4, 0.0),  # hidden 8
+    "tiny-teacher": (2, 2, 8, 0.0),  # hidden 16
+    "tiny-student": (1, 2, 4, 0.0),  # hidden 8
+}
+
+
+def model_dict(objective: str, size: str, vocab_size: int, seq_len: int) -> dict:
+    """A model config dict for ``size`` (a key of ``SIZES``): BERT for ``mlm``, GPT-2 for ``next``.
+
+    Positions: 1024 for the paper sizes (as in the paper), else ``seq_len`` rounded up to 64.
+    """
+    if size not in SIZES:
+        raise CurriculensError(f"unknown model size {size!r} (one of {', '.join(SIZES)})")
+    layers, heads, head_dim, dropout = SIZES[size]
+    pos = max(1024, seq_len) if size in ("teacher", "student") else -(-seq_len // 64) * 64
+    if objective == "mlm":
+        hidden = heads * head_dim
+        return {
+            "kind": "bert",
+            "vocab_size": vocab_size,
+            "hidden_size": hidden,
+            "num_hidden_layers": layers,
+            "num_attention_heads": heads,
+            "intermediate_size": 4 * hidden,
+            "max_position_embeddings": pos,
+            "dropout": dropout,
+        }
+    return {
+        "kind": "gpt2",
+        "vocab_size": vocab_size,
+        "n_positions": pos,
+        "n_layer": layers,
+        "n_head": heads,
+        "head_dim": head_dim,
+        "dropout": dropout,
+        "tie_word_embeddings": False,
+    }
+
+
+@dataclass(frozen=True)
+class PCFGPreset:
+    """One named setup. ``task`` is a PCFG task dict; ``teacher``/``student`` are model sizes
+    (keys of ``SIZES``) turned into model dicts by ``models_for``.
+
+    ``two_shot_frac``: the two-shot first stage uses the teacher checkpoint nearest this fraction
+    of the teacher's steps (a placeholder until the teacher's drop is known; see
+    ``refine_two_shot``) for ``two_shot_T_frac`` of the student's steps.
+    """
+
+    name: str
+    description: str
+    task: dict
+    teacher: str
+    student: str
+    optim: OptimConfig
+    steps: int
+    student_steps: int
+    batch_size: int
+    save_every: int
+    eval_every: int = 0
+    log_early: int = 0
+    two_shot_frac: float = 0.5
+    two_shot_T_frac: float = 0.5
+    probe_options: dict = field(default_factory=dict)
+
+    def models_for(self, task) -> tuple[dict, dict]:
+        """(teacher, student) model dicts sized for a built ``PCFGTask``."""
+        o, v, n = task.cfg.objective, task.vocab_size, task.seq_len
+        return model_dict(o, self.teacher, v, n), model_dict(o, self.student, v, n)
+
+
+_CPU_OPTIM = OptimConfig(
+    name="adamw", lr=3e-3, betas=(0.9, 0.95), weight_decay=0.1, schedule="cosine", warmup_frac=0.06, grad_clip=1.0
+)
+_PAPER_OPTIM = OptimConfig(name="adamw", lr=5e-3, betas=(0.9, 0.95), weight_decay=0.0, schedule="cosine", warmup_frac=0.06)
+_SMALL_PROBES = {"n_sentences": 64, "max_tokens": 3000, "ngram_sentences": 32}
+
+PRESETS: dict[str, PCFGPreset] = {
+    "cpu-tiny": PCFGPreset(
+        name="cpu-tiny",
+        description="end-to-end test size: generated 4-level grammar (~15 tokens), 1-2 layer BERTs, seconds",
+        task={"name": "pcfg", "gen_levels": 4, "gen_seed": 1, "n_eval": 64, "objective": "mlm"},
+        teacher="tiny-teacher",
+        student="tiny-student",
+        optim=replace(_CPU_OPTIM, lr=1e-2),
+        steps=60,
+        student_steps=60,
+        batch_size=16,
+        save_every=20,
+        eval_every=10,
+        probe_options={"n_sentences": 24, "max_tokens": 400, "ngram_sentences": 8, "offsets": 2},
+    ),
+    "cpu-demo": PCFGPreset(
+        name="cpu-demo",
+        description="CPU demo: generated 5-level grammar (~40 tokens), 2-layer BERTs, about 2-3 minutes",
+        task={"name": "pcfg", "gen_levels": 5, "gen_seed": 0, "n_eval": 256, "objective": "mlm"},
+        teacher="demo-teacher",
+        student="demo-student",
+        optim=replace(_CPU_OPTIM, lr=5e-3),
+        steps=600,
+        student_steps=400,
+        batch_size=32,
+        save_every=100,
+        eval_every=50,
+        probe_options={"n_sentences": 64, "max_tokens": 2000, "ngram_sentences": 32, "offsets": 4},
+    ),
+    "cpu-small": PCFGPreset(
+        name="cpu-small",
+        description="benchmark scale (2 CPU cores): BERT 4L x 4H hidden 64, batch 32, 2000 steps; "
+        "use cfg3b from level 1 (grammar=PATH, start_level=1)",
+        task={"name": "pcfg", "gen_levels": 6, "gen_seed": 0, "n_eval": 512, "objective": "mlm"},
+        teacher="cpu-teacher",
+        student="cpu-student",
+        optim=_CPU_OPTIM,
+        steps=2000,
+        student_steps=2000,
+        batch_size=32,
+        save_every=100,
+        eval_every=50,
+        probe_options=_SMALL_PROBES,
+    ),
+    "paper-bert": PCFGPreset(
+        name="paper-bert",
+        description="paper section 5 (GPU): BERT teacher 4L x 32H (256), student 4L x 8H (64), batch 512, cfg3b",
+        task={"name": "pcfg", "grammar": "", "n_eval": 4096, "objective": "mlm", "eval_batch": 256},
+        teacher="teacher",
+        student="student",
+        optim=_PAPER_OPTIM,
+        steps=8000,
+        student_steps=8000,
+        batch_size=512,
+        save_every=200,
+        eval_every=100,
+        two_shot_frac=0.125,  # C1 = 1k of an 8k-step teacher (paper figure 3)
+        two_shot_T_frac=0.25,
+        probe_options={"n_sentences": 512, "max_tokens": 20000, "ngram_sentences": 1024, "ngram_stride": 30},
+    ),
+    "paper-gpt2": PCFGPreset(
+        name="paper-gpt2",
+        description="paper section 6 (GPU): GPT-2 teacher 4L x 32H (256), student 4L x 8H (64), next-token, cfg3b",
+        task={"name": "pcfg", "grammar": "", "n_eval": 4096, "objective": "next", "eval_batch": 256},
+        teacher="teacher",
+        student="student",
+        optim=_PAPER_OPTIM,
+        steps=8000,
+        student_steps=8000,
+        batch_size=512,
+        save_every=200,
+        eval_every=100,
+        two_shot_frac=0.125,
+        two_shot_T_frac=0.25,
+        probe_options={"n_sentences": 512, "max_tokens": 20000, "ngram_sentences": 1024, "ngram_stride": 30},
+    ),
+}
+_NEEDS_GRAMMAR = ("paper-bert", "paper-gpt2")
+
+
+def get_preset(name: str, grammar: Optional[str] = None, **task_overrides) -> PCFGPreset:
+    """The preset ``name``, with its task's grammar path and any task fields replaced.
+
+    ``grammar``: a grammar JSON path (made absolute, so runs do not depend on the cwd).
+    """
+    if name not in PRESETS:
+        raise CurriculensError(f"unknown PCFG preset {name!r} (one of {', '.join(PRESETS)})")
+    p = PRESETS[name]
+    task = dict(p.task)
+    if grammar:
+        path = Path(grammar).expanduser()
+        if not path.is_file():
+            raise CurriculensError(f"grammar file not found: {grammar}")
+        task["grammar"] = str(path.resolve())
+    elif name in _NEEDS_GRAMMAR:
+        raise CurriculensError(f"preset {name} needs a grammar file (cfg3b.json): pass --grammar PATH")
+    task.update(task_overrides)
+    return replace(p, task=task)
+
+
+def teacher_config(preset: PCFGPreset, seed: int = 0, device: str = "auto") -> RunConfig:
+    """The teacher run (named ``teacher``) of ``preset``."""
+    from curriculens import constants as C
+    from training.tasks import build_task
+
+    teacher_model, _ = preset.models_for(build_task(preset.task))
+    return RunConfig(
+        name="teacher",
+        role=C.ROLE_TEACHER,
+        task=dict(preset.task),
+        model=teacher_model,
+        optim=preset.optim,
+        checkpoints=CheckpointConfig(
+            save_every=preset.save_every, eval_every=preset.eval_every, log_early=preset.log_early
+        ),
+        steps=preset.steps,
+        batch_size=preset.batch_size,
+        seed=seed,
+        device=device,
+    )
+
+
+def detect_teacher_phases(teacher_dir: Path | str):
+    """``training.phases.Phases`` of a teacher run's held-out loss (None: too few evaluations)."""
+    from training.experiment import read_metrics
+    from training.phases import detect_phases
+
+    rows = [r for r in read_metrics(teacher_dir) if r.get("eval_loss") is not None]
+    return detect_phases([r["step"] for r in rows], [r["eval_loss"] for r in rows])
+
+
+def two_shot_checkpoint(teacher_dir: Path | str, fallback_frac: float = 0.5) -> int:
+    """The teacher checkpoint for the two-shot first stage: the saved step nearest the middle of
+    the detected loss drop (the paper's C1); without a clear drop, the one nearest
+    ``fallback_frac`` of the teacher's steps."""
+    from models.checkpoint import list_checkpoints
+    from training.phases import nearest_step
+
+    steps = [s for s, _ in list_checkpoints(teacher_dir)]
+    if not steps:
+        raise CurriculensError(f"teacher run {teacher_dir} has no checkpoints")
+    phases = detect_teacher_phases(teacher_dir)
+    if phases is not None and phases.clear:
+        target = phases.mid_step
+    else:
+        log.info("teacher %s: no clear plateau/drop; two-shot uses %.0f%% of training", teacher_dir, 100 * fallback_frac)
+        target = fallback_frac * max(steps)
+    return nearest_step([s for s in steps if s > 0] or steps, target)
+
+
+def student_configs_for(
+    preset: PCFGPreset,
+    exp_dir: Path | str,
+    teacher: RunConfig,
+    seeds=(0,),
+    methods=STUDENT_METHODS,
+    two_shot_step: Optional[int] = None,
+) -> list[RunConfig]:
+    """Students of a trained teacher (``exp_dir/runs/<teacher.name>``): one per (seed, method),
+    distilling the teacher's argmax (tau 1e-20, alpha 0, the paper's PCFG setting).
+
+    ``two_shot_step`` None = ``two_shot_checkpoint`` of the teacher run."""
+    from curriculens import constants as C
+    from training.plans import student_configs
+    from training.tasks import build_task
+
+    _, student_model = preset.models_for(build_task(preset.task))
+    if two_shot_step is None and "two-shot" in methods:
+        two_shot_step = two_shot_checkpoint(Path(exp_dir) / C.RUNS_DIR / teacher.name, preset.two_shot_frac)
+    students = student_configs(
+        teacher,
+        model=student_model,
+        steps=preset.student_steps,
+        save_every=preset.save_every,
+        eval_every=preset.eval_every,
+        seeds=tuple(seeds),
+        methods=tuple(methods),
+        two_shot_step=-1 if two_shot_step is None else int(two_shot_step),
+        two_shot_T=max(1, int(round(preset.two_shot_T_frac * preset.student_steps))),
+        tau=PAPER_TAU,
+    )
+    speed = progressive_speed(preset)
+    return [
+        s.replace(distill=replace(s.distill, speed=speed)) if s.distill.method == "progressive" else s
+        for s in students
+    ]
+
+
+def progressive_speed(preset: PCFGPreset) -> float:
+    """Teacher steps per student step for progressive distillation: 1 (the paper) when the
+    student trains at least as long as the teacher, else teacher_steps / student_steps, so
+    the student walks the whole teacher trajectory within its budget."""
+    return max(1.0, preset.steps / preset.student_steps)
+
+
+DEMO_PRESETS = {"demo": "cpu-demo", "tiny": "cpu-tiny"}
+
+
+def pcfg_demo_plan(
+    out: Path | str = "",
+    grammar_path: Optional[str] = None,
+    size: str = "demo",
+    seeds=(0,),
+    device: str = "auto",
+):
+    """The ``curriculens demo --task pcfg`` plan: ``(teacher RunConfig, students_for)`` with
+    ``students_for(exp_dir, teacher) -> [RunConfig]`` (ce / one-shot / progressive / two-shot
+    per seed; two-shot from the middle of the teacher's detected drop), the shape
+    ``training.plans.run_plan`` takes.
+
+    Args:
+        out: the experiment directory (unused: run directories are relative to it).
+        grammar_path: a grammar JSON; None = the preset's generated grammar.
+        size: ``demo`` (preset cpu-demo, minutes on 2 cores) or ``tiny`` (cpu-tiny, seconds).
+    """
+    if size not in DEMO_PRESETS:
+        raise CurriculensError(f"unknown pcfg demo size {size!r} (one of {', '.join(DEMO_PRESETS)})")
+    preset = get_preset(DEMO_PRESETS[size], grammar=grammar_path)
+    teacher = teacher_config(preset, device=device)
+
+    def students_for(exp_dir, t):
+        return student_configs_for(preset, exp_dir, t, seeds=tuple(seeds))
+
+    return teacher, students_for
+
+
+def demo_probe_options(size: str = "demo") -> dict:
+    """Probe options (sizes) matching a demo preset, for the sweep config."""
+    return dict(PRESETS[DEMO_PRESETS.get(size, size)].probe_options)
