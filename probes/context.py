@@ -66,13 +66,10 @@ def context_rows(
         fits = fit_by_group(x, y, groups, opts, seed, device)
         for j, fit in zip(offsets, fits):
             extra = {"n_train": fit.n_train, "n_test": fit.n_test, "converged": fit.converged}
-            values = {
-                "test_acc": fit.test_acc,
-                "control_acc": fit.control_acc,
-                "majority": fit.majority,
-                "selectivity": fit.selectivity,
-            }
-            rows += [ResultRow(PROBE, offset_feature(j), site, m, float(v), degree=j, extra=extra) for m, v in values.items()]
+            rows += [
+                ResultRow(PROBE, offset_feature(j), site, m, float(v), degree=j, extra=extra)
+                for m, v in fit.metric_values().items()
+            ]
     return rows
 
 

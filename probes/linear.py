@@ -103,6 +103,15 @@ class ProbeFit:
     def selectivity(self) -> float:
         return self.test_acc - self.control_acc
 
+    def metric_values(self) -> dict[str, float]:
+        """The values every linear probe reports, keyed by the ``metric`` column."""
+        return {
+            "test_acc": self.test_acc,
+            "control_acc": self.control_acc,
+            "majority": self.majority,
+            "selectivity": self.selectivity,
+        }
+
 
 def split_indices(n: int, test_frac: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(train, test) index tensors from one seeded permutation of range(n); both non-empty."""

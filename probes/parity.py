@@ -209,12 +209,7 @@ class LinearProbe(Probe):
                     "disjoint": m.disjoint,
                     "C": opts.C,
                 }
-                for metric, value in (
-                    ("test_acc", fit.test_acc),
-                    ("control_acc", fit.control_acc),
-                    ("majority", fit.majority),
-                    ("selectivity", fit.selectivity),
-                ):
+                for metric, value in fit.metric_values().items():
                     rows.append(
                         ResultRow(
                             probe=self.name,

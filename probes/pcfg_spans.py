@@ -92,13 +92,10 @@ def span_rows(
         fits = fit_by_group(x, labels, groups, opts, seed, device)
         for (feature, level, _), fit in zip(columns, fits):
             extra = {"n_train": fit.n_train, "n_test": fit.n_test, "converged": fit.converged}
-            values = {
-                "test_acc": fit.test_acc,
-                "control_acc": fit.control_acc,
-                "majority": fit.majority,
-                "selectivity": fit.selectivity,
-            }
-            rows += [ResultRow(probe, feature, site, m, float(v), degree=level, extra=extra) for m, v in values.items()]
+            rows += [
+                ResultRow(probe, feature, site, m, float(v), degree=level, extra=extra)
+                for m, v in fit.metric_values().items()
+            ]
     return rows
 
 
