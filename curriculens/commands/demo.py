@@ -10,7 +10,7 @@ from curriculens.commands._common import add_device
 from curriculens.errors import CurriculensError
 
 
-MAX_ROWS = 30
+PER_RUN = 6
 TARGET_ACC = 0.95
 
 
@@ -89,17 +89,25 @@ def run(args) -> int:
         return 0
     from probes.summary import format_summary, summarize
     from probes.sweep import SweepConfig, run_sweep
+    from training.experiment import list_runs
 
     res = run_sweep(out, SweepConfig(device=args.device), progress=not args.quiet)
     print(f"  probed {res.n_done} units ({res.n_skipped} already done, {res.n_failed} failed) -> {res.db_path}")
     print()
     _print_students(out)
     table = summarize(out / C.RESULTS_DB)
-    appeared = table[table["appear_step"].notna()].sort_values(["run", "appear_step"])
-    print(f"features that appear ({len(appeared)} of {len(table)} series; full table: curriculens summary {out}):")
-    print(format_summary(appeared.head(MAX_ROWS)))
-    if len(appeared) > MAX_ROWS:
-        print(f"... {len(appeared) - MAX_ROWS} more")
+    appeared = table[table["appear_step"].notna()]
+    # the earliest few of each run, teacher first
+    order = {name: i for i, name in enumerate(r.name for r in list_runs(out))}
+    shown = (
+        appeared.assign(_order=appeared["run"].map(order))
+        .sort_values(["_order", "appear_step"])
+        .groupby("run", sort=False)
+        .head(PER_RUN)
+        .drop(columns="_order")
+    )
+    print(f"earliest features to appear, per run ({len(appeared)} of {len(table)} series appear; full table: curriculens summary {out}):")
+    print(format_summary(shown))
     print()
     print(f"done in {time.time() - t0:.0f}s. Next: curriculens summary {out} | curriculens dashboard {out.parent if out.parent != Path('') else '.'}")
     return 1 if res.n_failed else 0
