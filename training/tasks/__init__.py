@@ -8,15 +8,9 @@ from training.tasks.base import Batch, Task, to_device
 
 def _registry() -> dict:
     from training.tasks.parity import ParityTask
+    from training.tasks.pcfg import PCFGTask
 
-    tasks = {"parity": ParityTask}
-    try:  # PCFG registers itself when present
-        from training.tasks.pcfg import PCFGTask
-
-        tasks["pcfg"] = PCFGTask
-    except ImportError:
-        pass
-    return tasks
+    return {"parity": ParityTask, "pcfg": PCFGTask}
 
 
 def build_task(data: dict) -> Task:
