@@ -23,13 +23,7 @@ OPTS = PCFGProbeOptions(n_sentences=24, max_tokens=600, offsets=2, ngram_sentenc
 MASK, PAD, V = 6, 5, 8
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread avoids oversubscription on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _planted_sentences(n_sent=60, length=30, seed=0):

@@ -24,13 +24,7 @@ SPECIAL = SpecialIds(bos=3, eos=4, pad=5, mask=6, terminals=(0, 1, 2))
 TINY = {"name": "pcfg", "gen_levels": 4, "gen_seed": 1, "n_eval": 64}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread avoids oversubscription on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _random_seqs(n, lo, hi, seed=0):
