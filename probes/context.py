@@ -17,13 +17,12 @@ name, metrics ``test_acc`` (primary), ``control_acc``, ``majority``, ``selectivi
 from __future__ import annotations
 
 import logging
-from types import MappingProxyType
 
 import numpy as np
 import torch
 
-from probes.base import MetricSpec, Probe, ProbeContext
-from probes.pcfg import PCFGProbeOptions, expected_length, fit_by_group, pcfg_sites, select_tokens, token_activations
+from probes.base import Probe, ProbeContext
+from probes.pcfg import LINEAR_PRIMARY, PCFGProbeOptions, expected_length, grouped_probe_rows, pcfg_sites, select_tokens, token_activations
 from probes.store import ResultRow
 
 log = logging.getLogger(__name__)
@@ -60,24 +59,14 @@ def context_rows(
     device: str = "cpu",
 ) -> list[ResultRow]:
     """One batched fit per site over every offset column; rows per (site, offset, metric)."""
-    rows: list[ResultRow] = []
-    y = torch.as_tensor(labels)
-    for site, x in acts.items():
-        fits = fit_by_group(x, y, groups, opts, seed, device)
-        for j, fit in zip(offsets, fits):
-            extra = {"n_train": fit.n_train, "n_test": fit.n_test, "converged": fit.converged}
-            rows += [
-                ResultRow(PROBE, offset_feature(j), site, m, float(v), degree=j, extra=extra)
-                for m, v in fit.metric_values().items()
-            ]
-    return rows
-
+    columns = [(offset_feature(j), j, labels[:, i]) for i, j in enumerate(offsets)]
+    return grouped_probe_rows(PROBE, acts, columns, groups, opts, seed, device)
 
 class ContextProbe(Probe):
     """Decode the token at offsets +/-1..J from each position's hidden state."""
 
     name = PROBE
-    primary_metrics = MappingProxyType({"test_acc": MetricSpec(min_effect=0.05), "selectivity": MetricSpec(min_effect=0.05)})
+    primary_metrics = LINEAR_PRIMARY
 
     def run(self, ctx: ProbeContext) -> list[ResultRow]:
         opts = PCFGProbeOptions.from_options(ctx.options)

@@ -17,6 +17,7 @@ one is before the final LayerNorm).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from types import MappingProxyType
 from typing import Optional, Sequence
 
 import numpy as np
@@ -24,7 +25,8 @@ import torch
 
 from curriculens.errors import CurriculensError
 from models.configs import BertConfig, GPT2Config, ModelConfig
-from probes.base import Probe
+from probes.base import MetricSpec, Probe
+from probes.store import ResultRow
 
 EMBED_SITE = "blocks.0.hook_in"
 
@@ -190,6 +192,36 @@ def token_activations(
         del acts
     perm = np.argsort(np.concatenate(order), kind="stable")
     return {s: torch.cat(v)[torch.as_tensor(perm)] for s, v in out.items()}
+
+
+LINEAR_PRIMARY = MappingProxyType({"test_acc": MetricSpec(min_effect=0.05), "selectivity": MetricSpec(min_effect=0.05)})
+"""Primary metrics of the PCFG linear probes (``nt_span``, ``context``) for ``probes.summary``."""
+
+
+def grouped_probe_rows(
+    probe: str,
+    acts: dict[str, torch.Tensor],
+    columns: Sequence[tuple[str, int, np.ndarray]],
+    groups: np.ndarray,
+    opts: "PCFGProbeOptions",
+    seed: int,
+    device: str = "cpu",
+) -> list[ResultRow]:
+    """Fit every label column ``(feature, degree, labels [N])`` on every site's activations
+    [N, d] with a by-sentence split (``fit_by_group``); one row per (site, feature, metric)."""
+    rows: list[ResultRow] = []
+    if not columns:
+        return rows
+    labels = torch.as_tensor(np.stack([c[2] for c in columns], axis=1))
+    for site, x in acts.items():
+        fits = fit_by_group(x, labels, groups, opts, seed, device)
+        for (feature, degree, _), fit in zip(columns, fits):
+            extra = {"n_train": fit.n_train, "n_test": fit.n_test, "converged": fit.converged}
+            rows += [
+                ResultRow(probe, feature, site, m, float(v), degree=degree, extra=extra)
+                for m, v in fit.metric_values().items()
+            ]
+    return rows
 
 
 def fit_by_group(

@@ -26,14 +26,13 @@ n_train, n_test, converged.
 from __future__ import annotations
 
 import logging
-from types import MappingProxyType
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from probes.base import MetricSpec, Probe, ProbeContext
-from probes.pcfg import PCFGProbeOptions, fit_by_group, pcfg_sites, select_tokens, token_activations
+from probes.base import Probe, ProbeContext
+from probes.pcfg import LINEAR_PRIMARY, PCFGProbeOptions, grouped_probe_rows, pcfg_sites, select_tokens, token_activations
 from probes.store import ResultRow
 
 log = logging.getLogger(__name__)
@@ -84,26 +83,13 @@ def span_rows(
     device: str = "cpu",
 ) -> list[ResultRow]:
     """Fit every column on every site's activations [N, d]; one row per (site, feature, metric)."""
-    rows: list[ResultRow] = []
-    if not columns:
-        return rows
-    labels = torch.as_tensor(np.stack([c[2] for c in columns], axis=1))
-    for site, x in acts.items():
-        fits = fit_by_group(x, labels, groups, opts, seed, device)
-        for (feature, level, _), fit in zip(columns, fits):
-            extra = {"n_train": fit.n_train, "n_test": fit.n_test, "converged": fit.converged}
-            rows += [
-                ResultRow(probe, feature, site, m, float(v), degree=level, extra=extra)
-                for m, v in fit.metric_values().items()
-            ]
-    return rows
-
+    return grouped_probe_rows(probe, acts, columns, groups, opts, seed, device)
 
 class NTSpanProbe(Probe):
     """Ancestor non-terminal and span-end linear probes, per level and site."""
 
     name = PROBE
-    primary_metrics = MappingProxyType({"test_acc": MetricSpec(min_effect=0.05), "selectivity": MetricSpec(min_effect=0.05)})
+    primary_metrics = LINEAR_PRIMARY
 
     def run(self, ctx: ProbeContext) -> list[ResultRow]:
         opts = PCFGProbeOptions.from_options(ctx.options)
