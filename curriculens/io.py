@@ -79,6 +79,11 @@ def append_jsonl(path: Path | str, row: dict) -> None:
         os.fsync(fh.fileno())
 
 
+def write_jsonl(path: Path | str, rows: list[dict]) -> None:
+    """Replace ``path`` with these rows, one JSON object a line, atomically."""
+    atomic_write_text(path, "".join(json.dumps(r, sort_keys=True, default=_default) + "\n" for r in rows))
+
+
 def read_jsonl(path: Path | str) -> list[dict]:
     """Read a JSON-lines file; a torn last line (crash mid-write) is skipped."""
     path = Path(path)

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
-from curriculens.io import append_jsonl, atomic_write_text, read_json, read_jsonl, write_json
+from curriculens.io import append_jsonl, read_json, read_jsonl, write_json, write_jsonl
 from models.checkpoint import (
     list_checkpoints,
     load_checkpoint,
@@ -130,10 +130,14 @@ def _prepare_run_dir(cfg: RunConfig, run_dir: Path, force: bool) -> None:
 
 
 def _truncate_metrics(path: Path, last_step: int) -> None:
-    rows = [r for r in read_jsonl(path) if r.get("step", 0) <= last_step]
-    import json
-
-    atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    """Drop evaluation rows after ``last_step`` (left by a run that died before its next
+    checkpoint) and any torn last line; the file is rewritten only when something goes."""
+    if not path.is_file():
+        return
+    n_lines = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    kept = [r for r in read_jsonl(path) if r.get("step", 0) <= last_step]
+    if len(kept) != n_lines:
+        write_jsonl(path, kept)
 
 
 def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progress: bool = False) -> RunResult:
@@ -179,7 +183,8 @@ def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progr
             if step != resumed_from:
                 strip_optimizer_state(path)
     metrics_path = run_dir / C.METRICS_FILE
-    _truncate_metrics(metrics_path, start)
+    # resuming keeps the rows up to the checkpoint; a fresh start (no resumable checkpoint) keeps none
+    _truncate_metrics(metrics_path, start if resumed_from is not None else -1)
 
     saves = set(save_steps(cfg.steps, cfg.checkpoints.save_every, cfg.checkpoints.log_early))
     eval_every = cfg.checkpoints.eval_every

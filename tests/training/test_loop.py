@@ -143,3 +143,37 @@ def test_stop_at_acc_ends_with_a_checkpoint(tmp_path):
     steps = [s for s, _ in list_checkpoints(tmp_path / "t")]
     assert steps[-1] == res.steps
     assert read_metrics(tmp_path / "t")[-1]["step"] == res.steps
+
+
+def test_resume_drops_a_torn_metrics_line(tmp_path, monkeypatch):
+    cfg = teacher_cfg(steps=200)
+    import training.loop as loop
+
+    real = loop.save_checkpoint
+    calls = {"n": 0}
+
+    def crash_after_second(*a, **k):
+        out = real(*a, **k)
+        calls["n"] += 1
+        if calls["n"] == 2:  # steps 0 and 100 saved, then the process dies...
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(loop, "save_checkpoint", crash_after_second)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg, tmp_path / "t")
+    monkeypatch.setattr(loop, "save_checkpoint", real)
+    with open(tmp_path / "t" / C.METRICS_FILE, "a") as fh:
+        fh.write('{"step": 150, "eval_ac')  # ...in the middle of writing a row
+    assert train_run(cfg, tmp_path / "t").resumed_from == 100
+    rows = read_jsonl(tmp_path / "t" / C.METRICS_FILE)
+    assert [r["step"] for r in rows] == [0, 100, 200]
+    assert (tmp_path / "t" / C.METRICS_FILE).read_text().count("eval_ac\"") == 0
+
+
+def test_restart_without_a_resumable_checkpoint_starts_clean(tmp_path):
+    cfg = teacher_cfg(steps=200)
+    train_run(cfg, tmp_path / "t")
+    (tmp_path / "t" / C.DONE_FILE).unlink()  # finished checkpoints carry no optimizer state
+    assert train_run(cfg, tmp_path / "t").resumed_from is None
+    assert [r["step"] for r in read_jsonl(tmp_path / "t" / C.METRICS_FILE)] == [0, 100, 200]
