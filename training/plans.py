@@ -145,14 +145,14 @@ def run_plan(
 
     exp_dir = init_experiment(exp_dir, teacher.task)
     results = []
-    for cfg in [teacher]:
+
+    def run(cfg: RunConfig) -> None:
         res = train_run(cfg, exp_dir / C.RUNS_DIR / cfg.name, progress=progress)
         results.append(res)
         if on_run:
             on_run(cfg, res)
-    for cfg in students_for(exp_dir, teacher):
-        res = train_run(cfg, exp_dir / C.RUNS_DIR / cfg.name, progress=progress)
-        results.append(res)
-        if on_run:
-            on_run(cfg, res)
+
+    run(teacher)
+    for cfg in students_for(exp_dir, teacher):  # after the teacher: two-shot reads its metrics
+        run(cfg)
     return results
