@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from curriculens import constants as C  # noqa: E402
 from curriculens.io import write_json  # noqa: E402
-from training.experiment import read_metrics  # noqa: E402
+from training.experiment import read_metrics, steps_to_acc  # noqa: E402
 from training.plans import PARITY_SIZES, parity_students_for, parity_teacher_config, run_plan  # noqa: E402
 
 TARGET = 0.95
@@ -39,8 +39,7 @@ METHODS = ("ce", "one-shot", "progressive", "two-shot")
 
 
 def steps_to(rows: list[dict], target: float = TARGET):
-    hit = [r["step"] for r in rows if r["eval_acc"] >= target]
-    return hit[0] if hit else None
+    return steps_to_acc(rows, target)
 
 
 def fourier_analysis(exp: Path, teacher_rows: list[dict]) -> dict:

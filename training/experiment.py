@@ -113,6 +113,11 @@ def read_metrics(run_dir: Path | str) -> list[dict]:
     return sorted(read_jsonl(Path(run_dir) / C.METRICS_FILE), key=lambda r: r["step"])
 
 
+def steps_to_acc(rows: list[dict], target: float) -> Optional[int]:
+    """The first evaluated step whose held-out accuracy reaches ``target`` (None if never)."""
+    return next((r["step"] for r in rows if r.get("eval_acc", 0.0) >= target), None)
+
+
 def teacher_run(exp_dir: Path | str) -> Optional[RunInfo]:
     for run in list_runs(exp_dir):
         if run.role == C.ROLE_TEACHER:

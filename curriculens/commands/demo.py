@@ -16,12 +16,12 @@ TARGET_ACC = 0.95
 
 def _print_students(out: Path) -> None:
     """Steps each run needed to reach TARGET_ACC held-out accuracy (from its metrics)."""
-    from training.experiment import list_runs, read_metrics
+    from training.experiment import list_runs, read_metrics, steps_to_acc
 
     print(f"steps to {TARGET_ACC:.0%} held-out accuracy:")
     for run in list_runs(out):
         rows = read_metrics(run.path)
-        hit = next((r["step"] for r in rows if r.get("eval_acc", 0) >= TARGET_ACC), None)
+        hit = steps_to_acc(rows, TARGET_ACC)
         final = rows[-1]["eval_acc"] if rows else float("nan")
         print(f"  {run.name:<22} {'not reached' if hit is None else f'{hit:,}':>12}   (final {final:.3f})")
     print()
