@@ -30,16 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from curriculens import constants as C  # noqa: E402
-from curriculens.io import write_json  # noqa: E402
+from curriculens.curves import first_crossing  # noqa: E402
+from curriculens.io import read_json, write_json  # noqa: E402
 from training.experiment import read_metrics, steps_to_acc  # noqa: E402
 from training.plans import PARITY_SIZES, parity_students_for, parity_teacher_config, run_plan  # noqa: E402
 
 TARGET = 0.95
 METHODS = ("ce", "one-shot", "progressive", "two-shot")
-
-
-def steps_to(rows: list[dict], target: float = TARGET):
-    return steps_to_acc(rows, target)
 
 
 def fourier_analysis(exp: Path, teacher_rows: list[dict]) -> dict:
@@ -52,9 +49,10 @@ def fourier_analysis(exp: Path, teacher_rows: list[dict]) -> dict:
     with ResultsStore(exp / C.RESULTS_DB, readonly=True) as store:
         df = store.query("run = 'teacher' AND probe = 'fourier' AND metric = 'corr'")
     acc = {r["step"]: r["eval_acc"] for r in teacher_rows}
+    steps, accs = list(acc), list(acc.values())
     out = {
-        "transition_start": min((s for s, a in acc.items() if a >= 0.6), default=None),
-        "transition_end": min((s for s, a in acc.items() if a >= 0.99), default=None),
+        "transition_start": first_crossing(steps, accs, 0.6),
+        "transition_end": first_crossing(steps, accs, 0.99),
         "degrees": {},
     }
     for d, sub in df.groupby("degree"):
@@ -94,14 +92,14 @@ def run_seed(out: Path, size_name: str, seed: int, max_student_steps: int | None
     exp = out / f"seed{seed}"
     wall = sum(json.loads((p / C.DONE_FILE).read_text())["wall_s"] for p in (exp / C.RUNS_DIR).iterdir())
     t_rows = read_metrics(exp / C.RUNS_DIR / "teacher")
-    result = {"seed": seed, "teacher_steps_to_95": steps_to(t_rows), "teacher_steps_to_99": steps_to(t_rows, 0.99), "wall_s": wall}
+    result = {"seed": seed, "teacher_steps_to_95": steps_to_acc(t_rows, TARGET), "teacher_steps_to_99": steps_to_acc(t_rows, 0.99), "wall_s": wall}
     for run_dir in sorted((exp / C.RUNS_DIR).iterdir()):
         if run_dir.name == "teacher":
             continue
         method = next(m for m in METHODS if run_dir.name.startswith(m))
-        result[method] = steps_to(read_metrics(run_dir))
-        if method == "two-shot":
-            result["two_shot_checkpoint"] = int(run_dir.name.split("-T")[1].split("-")[0])
+        result[method] = steps_to_acc(read_metrics(run_dir), TARGET)
+        if method == "two-shot":  # the checkpoint the student used, from its config
+            result["two_shot_checkpoint"] = int(read_json(run_dir / C.RUN_CONFIG_FILE)["distill"]["two_shot_step"])
     result["fourier"] = fourier_analysis(exp, t_rows)
     return result
 

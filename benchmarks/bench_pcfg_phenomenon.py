@@ -3,7 +3,7 @@
 For each seed, on cfg3b sentences started below the root (so a 2-core CPU reaches the sharp
 drop; see shared/research/calibration.md):
 
-1. train a BERT teacher (masked LM) and detect its loss phases (``training.phases``: plateau,
+1. train a BERT teacher (masked LM) and detect its loss phases (``curriculens.curves.detect_phases``: plateau,
    sharp drop, slow phase);
 2. measure M_robust / M_close (``probes.ngram``) on every teacher checkpoint through the probe
    sweep; report the 3-gram M_robust median curve, where it peaks, and where the peak falls
@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from curriculens import constants as C  # noqa: E402
+from curriculens.curves import half_rise  # noqa: E402
 from training.experiment import init_experiment, read_metrics  # noqa: E402
 from training.loop import train_run  # noqa: E402
 from training.tasks.pcfg_presets import (  # noqa: E402
@@ -110,8 +111,7 @@ def run_seed(seed: int, setting: Setting, grammar: str | None, out: Path, log) -
     curves = teacher_ngram_curve(exp, setting.ngram_sentences)
     robust3 = curves.get("robust_n3", {})
     peak_step = max((s for s in robust3 if s > 0), key=lambda s: robust3[s])
-    half = 0.5 * (robust3[peak_step] + robust3[min(robust3)])
-    rise_step = min(s for s in robust3 if robust3[s] >= half)  # the summary's "appears" rule
+    rise_step = half_rise(list(robust3), list(robust3.values()))["step"]  # the summary's "appears" rule
     log(f"[seed {seed}] M_robust(3) peaks at step {peak_step} ({robust3[peak_step]:.3f}); training students")
     students = student_configs_for(preset, exp, teacher, seeds=(seed,), methods=METHODS, two_shot_step=peak_step)
     finals = {}
@@ -158,7 +158,7 @@ def report(results: list[dict], setting_name: str, setting: Setting, grammar: st
         f"teacher {setting.teacher_steps} steps, students {setting.student_steps} steps, batch {setting.batch_size}, "
         f"seeds {[r['seed'] for r in results]}",
         "",
-        "Teacher loss phases (training.phases.detect_phases on the held-out loss):",
+        "Teacher loss phases (curriculens.curves.detect_phases on the held-out loss):",
     ]
     for r in results:
         p = r["phases"]

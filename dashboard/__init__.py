@@ -2,7 +2,7 @@
 
 - ``dashboard.app.make_app(runs_dir)``: the Dash app (``curriculens dashboard RUNS_DIR``).
 - ``dashboard.data``: read-only loading of experiments, metrics and probe results.
-- ``dashboard.transitions``: the phase-transition window rule.
+- the teacher's transition window comes from ``curriculens.curves`` (shared with training).
 - ``dashboard.figures``: plain figure builders shared by the app and the export.
 - ``dashboard.export``: ``export_experiment`` (``curriculens export``).
 

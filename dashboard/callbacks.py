@@ -27,7 +27,7 @@ from curriculens.errors import CurriculensError
 from dashboard import figures as F
 from dashboard import layout as L
 from dashboard.data import DataSource, ExperimentSummary, ResultsUnavailable
-from dashboard.transitions import Transition, teacher_transition
+from curriculens.curves import Transition, describe_rule, teacher_transition, transition_rule
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,9 @@ def uirev(key: str, *parts: Any) -> str:
     return "|".join([key or "", *(str(p) for p in parts)])
 
 
-def window_of(metrics: pd.DataFrame) -> Optional[Transition]:
-    """The teacher's transition window (``dashboard.transitions.teacher_transition``)."""
+def window_of(metrics: pd.DataFrame, task_name: Optional[str] = None) -> Optional[Transition]:
+    """The teacher's transition under its task's rule (``curriculens.curves.teacher_transition``);
+    its middle is the one a two-shot student starts from."""
     if metrics.empty or "role" not in metrics:
         return None
     t = metrics[metrics["role"] == C.ROLE_TEACHER].sort_values("step")
@@ -103,6 +104,7 @@ def window_of(metrics: pd.DataFrame) -> Optional[Transition]:
         t["step"].to_numpy(),
         t["eval_acc"].to_numpy() if "eval_acc" in t else None,
         t["eval_loss"].to_numpy() if "eval_loss" in t else None,
+        rule=transition_rule(task_name),
     )
 
 
@@ -233,14 +235,16 @@ def teacher_view(source: DataSource, key: Optional[str], axis: str, tab: str) ->
     if not key:
         return F.empty_figure("Pick an experiment."), ""
     metrics = source.metrics(key)
-    window = window_of(metrics)
+    task_name = source.experiment(key).task.get("name")
+    rule = transition_rule(task_name)
+    window = window_of(metrics, task_name)
     fig = F.teacher_overview(metrics, window, log_x=is_log(axis), uirevision=uirev(key, "teacher", axis))
     if window is None:
-        text = ("No phase transition detected in the teacher's accuracy or loss (rule: the curve must move by at "
-                "least 0.05 between its first and last tenth; the window spans 10% to 90% of the move).")
+        text = (f"No phase transition detected in the teacher's curves. {describe_rule(rule)} "
+                "Under the accuracy rule the curve must move by at least 0.05 between its first and last tenth; "
+                "under the loss-drop rule the loss must show a plateau, a sharp drop and a slow phase.")
     else:
-        text = (f"Transition window (shaded): {window.describe()}. Rule: 10% to 90% of the move between the "
-                "median of the first and of the last tenth of the evaluations.")
+        text = f"Transition window (shaded): {window.describe()}. {describe_rule(rule)}"
     source.prefetch_emergence(key)  # the page is drawn: warm the emergence tab in the background
     return fig, text
 
@@ -258,7 +262,7 @@ def features_view(source: DataSource, key: Optional[str], run: Optional[str], fa
         return F.empty_figure(msg), F.empty_figure(""), F.empty_figure(""), msg if key else ""
     exp = source.experiment(key)
     log_x, log_y = is_log(axis), "log" in (ylog or [])
-    window = window_of(source.metrics(key))
+    window = window_of(source.metrics(key), exp.task.get("name"))
     site, deg = site_value(site), degree_value(degree)
     prefix = exp.ckpt_display(run)
     sel = selection_title(probe, metric, site, deg)
@@ -287,7 +291,7 @@ def students_view(source: DataSource, key: Optional[str], family: Optional[str],
         return F.empty_figure(msg), F.empty_figure(""), F.empty_figure(""), ""
     exp = source.experiment(key)
     metrics = source.metrics(key)
-    window = window_of(metrics)
+    window = window_of(metrics, exp.task.get("name"))
     log_x, log_y = is_log(axis), "log" in (ylog or [])
     rev = uirev(key, "students", axis)
     acc = F.students_accuracy(metrics, window, log_x=log_x, uirevision=rev)

@@ -8,7 +8,8 @@ optional ``degree`` and ``in_support`` columns.
 Panels (paper spec section 9):
 
 - ``teacher_accuracy``: F2a, teacher accuracy with the transition window shaded and its
-  start / middle / end checkpoints marked 1 2 3.
+  start / middle / end checkpoints marked 1 2 3 and the checkpoint each two-shot student
+  actually started from (its config's ``two_shot_step``) marked with a diamond.
 - ``teacher_overview``: accuracy and loss of the teacher, one above the other.
 - ``feature_timeline``: F2b / F3b, one line per in-support feature and a "Rest" mean +- sd
   band over the off-support ones (or the top features by peak and a band for the rest).
@@ -36,7 +37,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from curriculens import constants as C
-from dashboard.transitions import Transition
+from curriculens.curves import Transition
 
 METHOD_COLORS = {
     "teacher": "#000000",
@@ -194,6 +195,26 @@ def _marks(m: pd.DataFrame, window: Transition, col: str) -> Optional[go.Scatter
     )
 
 
+TWO_SHOT_MARK = "checkpoint used by two-shot"
+
+
+def _two_shot_marks(metrics: pd.DataFrame, m: pd.DataFrame, col: str) -> Optional[go.Scatter]:
+    """The teacher checkpoints the two-shot students actually started from (each student's
+    ``distill.two_shot_step``), on the teacher's ``col`` curve; None when there are none."""
+    if "method" not in metrics or "two_shot_step" not in metrics:
+        return None
+    used = sorted({int(v) for v in metrics.loc[metrics["method"] == "two-shot", "two_shot_step"].dropna() if v >= 0})
+    if not used:
+        return None
+    curve = m.dropna(subset=[col])
+    vals = [float(np.interp(s, curve["step"], curve[col])) if len(curve) else None for s in used]
+    return go.Scatter(
+        x=used, y=vals, mode="markers", name=TWO_SHOT_MARK,
+        marker=dict(size=12, color="#1f77b4", symbol="diamond-open", line=dict(width=2)),
+        hovertemplate="teacher checkpoint a two-shot student used<br>step %{x:,}<br>" + col + " %{y:.4f}<extra></extra>",
+    )
+
+
 def teacher_accuracy(metrics: pd.DataFrame, window: Optional[Transition], *, log_x: bool = False,
                      title: str = "Teacher accuracy, transition window shaded", uirevision: str = "") -> go.Figure:
     """F2a: the teacher's held-out accuracy vs step, the window shaded, its checkpoints marked."""
@@ -203,6 +224,9 @@ def teacher_accuracy(metrics: pd.DataFrame, window: Optional[Transition], *, log
     fig = new_figure(_curve(m, "eval_acc", "teacher", METHOD_COLORS["teacher"], log_x))
     if window is not None:
         fig.add_trace(_marks(m, window, "eval_acc"))
+    two = _two_shot_marks(metrics, m, "eval_acc")
+    if two is not None:
+        fig.add_trace(two)
     shade_window(fig, window, log_x=log_x)
     _style(fig, title=title, log_x=log_x, uirevision=uirevision)
     fig.update_yaxes(title_text="eval accuracy")
@@ -221,6 +245,9 @@ def teacher_overview(metrics: pd.DataFrame, window: Optional[Transition], *, log
         fig.add_trace(_curve(m, "eval_acc", "teacher accuracy", METHOD_COLORS["teacher"], log_x), row=1, col=1)
         if window is not None:
             fig.add_trace(_marks(m, window, "eval_acc"), row=1, col=1)
+        two = _two_shot_marks(metrics, m, "eval_acc")
+        if two is not None:
+            fig.add_trace(two, row=1, col=1)
     if "eval_loss" in m and m["eval_loss"].notna().any():
         fig.add_trace(_curve(m, "eval_loss", "teacher loss", "#444444", log_x), row=2, col=1)
     if "train_loss" in m and m["train_loss"].notna().any():

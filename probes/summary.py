@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from curriculens import constants as C
+from curriculens.curves import half_rise
 from probes.base import MetricSpec
 from probes.store import ResultsStore
 
@@ -72,40 +73,25 @@ SUMMARY_COLUMNS = KEYS + [
 
 
 def appearance(steps: Iterable[int], values: Iterable[float], spec: MetricSpec, threshold: Optional[float] = None) -> dict:
-    """Apply the rule to one series (``threshold`` defaults to ``spec.min_effect``).
+    """Apply the rule to one series (``threshold`` defaults to ``spec.min_effect``): the
+    half-rise of ``curriculens.curves.half_rise``, kept when its effect reaches the threshold.
 
     Returns appear_step (None = never), peak_step, peak_value, baseline, final_value,
     effect, threshold, n_steps.
     """
-    s = np.asarray(list(steps), dtype=np.int64)
-    v = np.asarray(list(values), dtype=np.float64)
-    ok = np.isfinite(v)
-    s, v = s[ok], v[ok]
-    order = np.argsort(s, kind="stable")
-    s, v = s[order], v[order]
+    rise = half_rise(list(steps), list(values), direction=spec.direction)
     threshold = spec.min_effect if threshold is None else float(threshold)
-    out = {
-        "appear_step": None,
-        "peak_step": None,
-        "peak_value": math.nan,
-        "baseline": math.nan,
-        "final_value": math.nan,
-        "effect": math.nan,
+    appear = rise["step"] if rise["step"] is not None and rise["effect"] >= threshold else None
+    return {
+        "appear_step": appear,
+        "peak_step": rise["peak_step"],
+        "peak_value": rise["peak_value"],
+        "baseline": rise["baseline"],
+        "final_value": rise["final_value"],
+        "effect": rise["effect"],
         "threshold": threshold,
-        "n_steps": int(s.size),
+        "n_steps": rise["n_steps"],
     }
-    if s.size == 0:
-        return out
-    d = 1.0 if spec.direction >= 0 else -1.0
-    rel = d * (v - v[0])
-    i_peak = int(np.argmax(rel))
-    effect = float(rel[i_peak])
-    out.update(
-        peak_step=int(s[i_peak]), peak_value=float(v[i_peak]), baseline=float(v[0]), final_value=float(v[-1]), effect=effect
-    )
-    if s.size >= 2 and effect >= threshold and effect > 0:
-        out["appear_step"] = int(s[int(np.argmax(rel >= 0.5 * effect))])
-    return out
 
 
 def _group(rec: dict) -> tuple:

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +24,12 @@ from typing import Optional
 
 from curriculens import __version__
 from curriculens import constants as C
+from curriculens.curves import Transition, first_crossing, teacher_transition, transition_rule, two_shot_step
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json, read_jsonl, write_json
 from training.config import RunConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,34 @@ def read_metrics(run_dir: Path | str) -> list[dict]:
 
 def steps_to_acc(rows: list[dict], target: float) -> Optional[int]:
     """The first evaluated step whose held-out accuracy reaches ``target`` (None if never)."""
-    return next((r["step"] for r in rows if r.get("eval_acc", 0.0) >= target), None)
+    return first_crossing([r["step"] for r in rows], [r.get("eval_acc", math.nan) for r in rows], target)
+
+
+def teacher_transition_of(teacher_dir: Path | str, task_name: Optional[str]) -> Optional[Transition]:
+    """The transition of a teacher run's held-out curves under its task's rule
+    (``curriculens.curves.teacher_transition``; None: no transition or too few evaluations)."""
+    rows = read_metrics(teacher_dir)
+    return teacher_transition(
+        [r["step"] for r in rows],
+        [r.get("eval_acc", math.nan) for r in rows],
+        [r.get("eval_loss", math.nan) for r in rows],
+        rule=transition_rule(task_name),
+    )
+
+
+def two_shot_checkpoint(teacher_dir: Path | str, task_name: Optional[str], fallback_frac: float = 0.5) -> int:
+    """The teacher checkpoint a two-shot student starts from: the saved step nearest the middle
+    of the teacher's transition (``curriculens.curves.two_shot_step``); without a transition,
+    the one nearest ``fallback_frac`` of the teacher's steps."""
+    from models.checkpoint import list_checkpoints
+
+    steps = [s for s, _ in list_checkpoints(teacher_dir)]
+    if not steps:
+        raise CurriculensError(f"teacher run {teacher_dir} has no checkpoints")
+    found = teacher_transition_of(teacher_dir, task_name)
+    if found is None:
+        log.info("teacher %s: no transition; two-shot uses %.0f%% of training", teacher_dir, 100 * fallback_frac)
+    return two_shot_step(found, steps, fallback_frac)
 
 
 def teacher_run(exp_dir: Path | str) -> Optional[RunInfo]:

@@ -13,7 +13,7 @@ from typing import Callable, Optional, Sequence
 
 from curriculens import constants as C
 from training.config import CheckpointConfig, DistillConfig, OptimConfig, RunConfig
-from training.experiment import init_experiment, read_metrics, student_run_name
+from training.experiment import init_experiment, student_run_name, two_shot_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -103,22 +103,12 @@ def student_configs(
     return out
 
 
-def mid_transition_step(metrics: list[dict], key: str = "eval_acc") -> int:
-    """The saved checkpoint whose ``key`` is closest to halfway between its first and best value
-    (the middle of the teacher's phase transition: the paper's best two-shot checkpoint)."""
-    rows = [r for r in metrics if r.get("checkpoint")]
-    if not rows:
-        raise ValueError("no checkpoint rows in metrics")
-    lo, hi = rows[0][key], max(r[key] for r in rows)
-    mid = lo + 0.5 * (hi - lo)
-    return min(rows, key=lambda r: (abs(r[key] - mid), r["step"]))["step"]
-
-
 def parity_students_for(
     exp_dir: Path, size: ParityDemoSize, teacher: RunConfig, seeds: Sequence[int] = (0,), methods: Sequence[str] = C.METHODS
 ) -> list[RunConfig]:
-    """Students of the parity demo; two-shot uses the teacher's mid-transition checkpoint."""
-    two_shot = mid_transition_step(read_metrics(exp_dir / C.RUNS_DIR / teacher.name))
+    """Students of the parity demo; two-shot starts from the teacher's checkpoint nearest the
+    middle of its transition (``training.experiment.two_shot_checkpoint``)."""
+    two_shot = two_shot_checkpoint(exp_dir / C.RUNS_DIR / teacher.name, teacher.task.get("name"))
     return student_configs(
         teacher,
         model={"kind": "mlp", "d_in": size.n, "width": size.student_width, "depth": 1, "n_classes": 2},

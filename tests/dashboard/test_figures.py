@@ -9,7 +9,7 @@ import pytest
 from curriculens import constants as C
 from dashboard import figures as F
 from dashboard.data import DataSource
-from dashboard.transitions import detect_transition
+from curriculens.curves import window as detect_window
 
 from .conftest import PLANT
 
@@ -27,7 +27,7 @@ def metrics(src, dash_fixture):
 @pytest.fixture(scope="module")
 def window(metrics):
     t = metrics[metrics["role"] == "teacher"].sort_values("step")
-    return detect_transition(t["step"], t["eval_acc"])
+    return detect_window(t["step"], t["eval_acc"])
 
 
 def trace(fig, name):
@@ -202,3 +202,15 @@ def test_thin_steps_keeps_ends_and_caps_count():
 def test_natural_key_sorts_numbers_numerically():
     assert sorted(["0_10", "0_9", "1", "n10", "n3"], key=F.natural_key) == ["0_9", "0_10", "1", "n3", "n10"]
     assert C.CKPT_STEP_DIGITS == 9 and F.ckpt_hover("p/") == "<br>p/step_%{x:09d}"
+
+
+def test_teacher_figures_mark_the_checkpoint_the_two_shot_student_used(metrics, window):
+    used = sorted(int(v) for v in metrics.loc[metrics["method"] == "two-shot", "two_shot_step"].unique())
+    assert used  # the fixture has a two-shot student
+    t = metrics[metrics["role"] == "teacher"].set_index("step")["eval_acc"]
+    for fig in (F.teacher_accuracy(metrics, window), F.teacher_overview(metrics, window)):
+        mark = trace(fig, F.TWO_SHOT_MARK)
+        assert list(mark.x) == used
+        assert list(mark.y) == pytest.approx([t[s] for s in used])  # on the teacher's curve
+    no_two = metrics[metrics["method"] != "two-shot"]
+    assert not [tr for tr in F.teacher_accuracy(no_two, window).data if tr.name == F.TWO_SHOT_MARK]

@@ -14,7 +14,7 @@ from models.checkpoint import list_checkpoints
 from models.configs import BertConfig, GPT2Config, model_config_from_dict
 from training.data.pcfg_mlm import IGNORE, SpecialIds, mlm_batch, mlm_mask, next_token_batch, pad_sequences, step_generator
 from training.experiment import list_runs, read_metrics
-from training.phases import detect_phases, nearest_step
+from curriculens.curves import detect_phases, nearest_step
 from training.tasks import build_task
 from training.tasks.pcfg import PCFGTask
 from training.tasks.pcfg_presets import PRESETS, SIZES, get_preset, model_dict, pcfg_demo_plan, teacher_config
@@ -351,7 +351,10 @@ def test_phase_detector_says_unclear_for_a_smooth_decay_and_handles_short_input(
 def test_two_shot_checkpoint_is_the_saved_step_nearest_the_middle_of_the_drop(tmp_path):
     from curriculens.io import append_jsonl
     from models.checkpoint import ckpt_dirname
-    from training.tasks.pcfg_presets import two_shot_checkpoint
+    from training.experiment import two_shot_checkpoint as pick
+
+    def two_shot_checkpoint(path, fallback_frac=0.5):
+        return pick(path, "pcfg", fallback_frac)
 
     def fake_run(path, x, y):
         for s, v in zip(x, y):

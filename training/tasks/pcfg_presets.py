@@ -243,31 +243,12 @@ def teacher_config(preset: PCFGPreset, seed: int = 0, device: str = "auto") -> R
 
 
 def detect_teacher_phases(teacher_dir: Path | str):
-    """``training.phases.Phases`` of a teacher run's held-out loss (None: too few evaluations)."""
+    """``curriculens.curves.Phases`` of a teacher run's held-out loss (None: too few evaluations)."""
+    from curriculens.curves import detect_phases
     from training.experiment import read_metrics
-    from training.phases import detect_phases
 
     rows = [r for r in read_metrics(teacher_dir) if r.get("eval_loss") is not None]
     return detect_phases([r["step"] for r in rows], [r["eval_loss"] for r in rows])
-
-
-def two_shot_checkpoint(teacher_dir: Path | str, fallback_frac: float = 0.5) -> int:
-    """The teacher checkpoint for the two-shot first stage: the saved step nearest the middle of
-    the detected loss drop (the paper's C1); without a clear drop, the one nearest
-    ``fallback_frac`` of the teacher's steps."""
-    from models.checkpoint import list_checkpoints
-    from training.phases import nearest_step
-
-    steps = [s for s, _ in list_checkpoints(teacher_dir)]
-    if not steps:
-        raise CurriculensError(f"teacher run {teacher_dir} has no checkpoints")
-    phases = detect_teacher_phases(teacher_dir)
-    if phases is not None and phases.clear:
-        target = phases.mid_step
-    else:
-        log.info("teacher %s: no clear plateau/drop; two-shot uses %.0f%% of training", teacher_dir, 100 * fallback_frac)
-        target = fallback_frac * max(steps)
-    return nearest_step([s for s in steps if s > 0] or steps, target)
 
 
 def student_configs_for(
@@ -281,14 +262,15 @@ def student_configs_for(
     """Students of a trained teacher (``exp_dir/runs/<teacher.name>``): one per (seed, method),
     distilling the teacher's argmax (tau 1e-20, alpha 0, the paper's PCFG setting).
 
-    ``two_shot_step`` None = ``two_shot_checkpoint`` of the teacher run."""
+    ``two_shot_step`` None = ``training.experiment.two_shot_checkpoint`` of the teacher run."""
     from curriculens import constants as C
+    from training.experiment import two_shot_checkpoint
     from training.plans import student_configs
     from training.tasks import build_task
 
     _, student_model = preset.models_for(build_task(preset.task))
     if two_shot_step is None and "two-shot" in methods:
-        two_shot_step = two_shot_checkpoint(Path(exp_dir) / C.RUNS_DIR / teacher.name, preset.two_shot_frac)
+        two_shot_step = two_shot_checkpoint(Path(exp_dir) / C.RUNS_DIR / teacher.name, teacher.task["name"], preset.two_shot_frac)
     students = student_configs(
         teacher,
         model=student_model,
