@@ -81,3 +81,79 @@ def test_bad_arguments():
         window([0, 1, 2], [0, 1])
     with pytest.raises(ValueError):
         window([0, 1, 2], [0, 1, 2], lo_frac=0.9, hi_frac=0.1)
+
+
+# --- the primitives --------------------------------------------------------------------------
+def test_first_crossing_is_the_first_evaluated_step_at_the_level_in_step_order():
+    from curriculens.curves import first_crossing
+
+    steps, acc = [300, 0, 200, 100], [0.99, 0.5, 0.95, math.nan]
+    assert first_crossing(steps, acc, 0.95) == 200
+    assert first_crossing(steps, acc, 0.999) is None
+    assert first_crossing([0, 10, 20], [2.0, 1.0, 0.5], 1.0, increasing=False) == 10
+
+
+def test_crossing_interpolates_between_the_two_evaluations_around_the_level():
+    from curriculens.curves import crossing
+
+    assert crossing([0, 100, 200], [0.5, 0.5, 1.0], 0.75) == pytest.approx(150.0)
+    assert crossing([0, 100, 200], [2.0, 1.0, 0.0], 0.25, increasing=False) == pytest.approx(175.0)
+    assert crossing([0, 100, 200, 300], [0.0, 1.0, 0.0, 1.0], 0.5, after=150) == pytest.approx(250.0)
+    assert crossing([0, 100], [1.0, 1.0], 0.5) is None  # already there at the first point
+    assert crossing([0, 100], [0.0, 0.1], 0.5) is None  # never
+
+
+def test_half_rise_is_half_of_the_largest_move_from_the_first_value():
+    from curriculens.curves import half_rise
+
+    got = half_rise([0, 10, 20, 30, 40], [0.1, 0.2, 0.35, 0.5, 0.2])
+    assert (got["step"], got["peak_step"], got["effect"]) == (20, 30, pytest.approx(0.4))
+    assert half_rise([0, 10, 20], [1.0, 0.4, 0.9], direction=-1)["step"] == 10
+    assert half_rise([0, 10], [0.5, 0.4])["step"] is None  # moves only the other way
+    assert half_rise([], [])["n_steps"] == 0
+
+
+# --- one middle of the teacher's transition ---------------------------------------------------
+def test_the_middle_the_dashboard_marks_is_the_checkpoint_two_shot_starts_from():
+    from curriculens.curves import two_shot_step
+
+    steps = np.arange(0, 2001, 50)
+    acc = ramp(steps, 900, 1300)  # half of the rise at 1100
+    w = teacher_transition(steps, acc, None)
+    assert w.mid_step == pytest.approx(1100.0) and w.mid == 1100
+    assert two_shot_step(w, range(0, 2001, 200)) == 1000  # saves every 200: 1000 and 1200 tie, earlier wins
+    assert two_shot_step(w, range(0, 2001, 100)) == w.mid
+    assert two_shot_step(None, [0, 100, 200, 300, 400], fallback_frac=0.5) == 200
+    assert two_shot_step(None, [0]) == 0
+    with pytest.raises(ValueError):
+        two_shot_step(w, [])
+
+
+def test_the_middle_is_where_the_curve_crosses_half_not_the_first_step_past_it():
+    steps = np.arange(0, 101, 10)
+    y = np.array([0.5, 0.5, 0.5, 0.5, 0.74, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])  # 0.75 is crossed just after 40
+    w = window(steps, y)
+    assert 40.0 < w.mid_step < 41.0 and w.mid == 40  # the first step past half would be 50
+    y[4], y[5] = 0.5, 0.9  # now the crossing is at 46.25
+    w = window(steps, y)
+    assert w.mid_step == pytest.approx(46.25) and w.mid == 50
+
+
+def test_loss_drop_rule_marks_the_drop_of_the_loss_phases():
+    from curriculens.curves import RULE_LOSS_DROP, detect_phases, transition_rule
+
+    x = np.arange(0, 2001, 50)
+    y = np.full(x.shape, 1.03)
+    y[0] = 2.08  # the untrained model, then a plateau, a drop 950 - 1300 and a slow phase
+    y = np.where(x >= 950, 1.03 - 0.24 * np.clip((x - 950) / 350, 0, 1), y) - 4e-5 * np.clip(x - 1300, 0, None)
+    assert transition_rule("pcfg") == RULE_LOSS_DROP and transition_rule("parity") == "accuracy"
+    ph = detect_phases(x, y)
+    w = teacher_transition(x, np.full(x.shape, 0.5), y, rule=transition_rule("pcfg"))
+    assert (w.start, w.end, w.mid_step) == (ph.drop_start, ph.drop_end, ph.mid_step)
+    assert w.mid in x and abs(w.mid - ph.mid_step) <= 25 and w.metric == "eval_loss"
+    assert w.start_level > w.end_level  # loss levels, not negated
+    smooth = 2.0 * np.exp(-x / 400) + 0.5  # no plateau: no transition under this rule
+    assert teacher_transition(x, None, smooth, rule=RULE_LOSS_DROP) is None
+    assert teacher_transition(x, None, None, rule=RULE_LOSS_DROP) is None
+    with pytest.raises(ValueError):
+        teacher_transition(x, y, y, rule="nope")
