@@ -22,6 +22,7 @@ from curriculens.errors import CurriculensError
 SUBCOMMANDS = (
     "demo",
     "train",
+    "grid",
     "probe",
     "summary",
     "export",

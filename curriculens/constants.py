@@ -29,7 +29,7 @@ OPTIM_STATE_FILE = "optim.json"  # optimizer scalars and param groups (resume on
 ROLE_TEACHER = "teacher"
 ROLE_STUDENT = "student"
 METHOD_TEACHER = "teacher"  # the method column of teacher runs
-METHODS = ("ce", "one-shot", "progressive", "two-shot")
+METHODS = ("ce", "one-shot", "progressive", "two-shot", "curriculum-extraction")
 
 DEVICES = ("auto", "cpu", "cuda")
 

@@ -86,12 +86,13 @@ def save_checkpoint(
     model: nn.Module,
     cfg: ModelConfig,
     meta: dict,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: torch.optim.Optimizer | dict | None = None,
 ) -> Path:
     """Write ``root/step_<step>/`` atomically and return its path.
 
     ``meta`` is stored with ``step`` and ``sha256`` (of model.safetensors) filled in. An
-    existing checkpoint of the same step is replaced.
+    existing checkpoint of the same step is replaced. ``optimizer`` is an optimizer or its
+    ``state_dict()`` (a grid passes each student's slice of a stacked optimizer's state).
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -107,7 +108,7 @@ def save_checkpoint(
         model.train(model_cpu_state)
         write_json(tmp / C.MODEL_CONFIG_FILE, _config_json(cfg))
         if optimizer is not None:
-            tensors, scalars = _flatten_optim(optimizer.state_dict())
+            tensors, scalars = _flatten_optim(optimizer if isinstance(optimizer, dict) else optimizer.state_dict())
             save_file(tensors, str(tmp / C.OPTIM_WEIGHTS_FILE))
             write_json(tmp / C.OPTIM_STATE_FILE, scalars)
         full_meta = dict(meta)
@@ -198,17 +199,25 @@ def _is_tied(model: nn.Module, key: str) -> bool:
     return any(k != key and p.data_ptr() == ptr for k, p in params.items())
 
 
-def load_optimizer_state(ckpt_dir: Path | str, optimizer: torch.optim.Optimizer) -> bool:
-    """Restore optimizer state saved beside a checkpoint; False if none was saved."""
+def read_optimizer_state(ckpt_dir: Path | str) -> dict | None:
+    """The optimizer ``state_dict()`` saved beside a checkpoint (CPU tensors), or None."""
     ckpt_dir = Path(ckpt_dir)
     if not (ckpt_dir / C.OPTIM_STATE_FILE).is_file():
-        return False
+        return None
     tensors = (
         load_file(str(ckpt_dir / C.OPTIM_WEIGHTS_FILE))
         if (ckpt_dir / C.OPTIM_WEIGHTS_FILE).is_file()
         else {}
     )
-    optimizer.load_state_dict(_unflatten_optim(tensors, read_json(ckpt_dir / C.OPTIM_STATE_FILE)))
+    return _unflatten_optim(tensors, read_json(ckpt_dir / C.OPTIM_STATE_FILE))
+
+
+def load_optimizer_state(ckpt_dir: Path | str, optimizer: torch.optim.Optimizer) -> bool:
+    """Restore optimizer state saved beside a checkpoint; False if none was saved."""
+    state = read_optimizer_state(ckpt_dir)
+    if state is None:
+        return False
+    optimizer.load_state_dict(state)
     return True
 
 

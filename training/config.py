@@ -71,6 +71,12 @@ class DistillConfig:
         speed: progressive speed factor: student step t follows teacher step t x speed.
         interval: progressive re-selects its teacher every ``interval`` student steps
             (0 = the teacher's save_every / speed).
+        two_shot_step, two_shot_T: two-shot's intermediate checkpoint and how many student
+            steps use it.
+        extract_steps: ``curriculum-extraction``: student steps spent fitting a random
+            projection of the final teacher's last hidden layer (see ``training.extraction``)
+            before distilling from its outputs.
+        extract_seed: seeds that random projection (students sharing it share the target).
     """
 
     method: str = "ce"
@@ -81,6 +87,8 @@ class DistillConfig:
     interval: int = 0
     two_shot_step: int = -1
     two_shot_T: int = 0
+    extract_steps: int = 0
+    extract_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -93,7 +101,10 @@ class RunConfig:
         task: task config dict with a ``name`` (see ``training.tasks``).
         model: model config dict with a ``kind`` (see ``models.configs``).
         steps: optimizer steps; samples seen = steps x batch_size.
-        seed: seeds model init and the training data stream (eval data come from the task).
+        seed: seeds model init, and the training data stream unless ``stream_seed`` is set
+            (eval data come from the task).
+        stream_seed: seeds the training data stream; None = ``seed``. Students trained
+            together in a grid share one stream (``training.grid``) and record it here.
         device: ``auto`` | ``cpu`` | ``cuda``.
         amp: bf16 autocast on CUDA (ignored on CPU).
         stop_at_acc: end the run (with a final checkpoint) at the first evaluation whose
@@ -113,10 +124,16 @@ class RunConfig:
     device: str = "auto"
     amp: bool = False
     stop_at_acc: float = 0.0
+    stream_seed: Optional[int] = None
 
     @property
     def method(self) -> str:
         return C.METHOD_TEACHER if self.role == C.ROLE_TEACHER else self.distill.method
+
+    @property
+    def data_seed(self) -> int:
+        """The seed of the training data stream."""
+        return self.seed if self.stream_seed is None else self.stream_seed
 
     def validate(self) -> "RunConfig":
         if self.role not in (C.ROLE_TEACHER, C.ROLE_STUDENT):
@@ -141,6 +158,8 @@ class RunConfig:
                 raise CurriculensError(f"method {d.method} needs a teacher directory")
             if d.method == "two-shot" and (d.two_shot_step < 0 or d.two_shot_T <= 0):
                 raise CurriculensError("two-shot needs --two-shot-step >= 0 and --two-shot-T > 0")
+            if d.method == "curriculum-extraction" and d.extract_steps <= 0:
+                raise CurriculensError("curriculum-extraction needs --extract-steps > 0")
             if not 0.0 <= d.alpha <= 1.0:
                 raise CurriculensError("alpha must be in [0, 1]")
             if d.speed <= 0:

@@ -45,10 +45,12 @@ class RunInfo:
     done: bool
 
 
-def student_run_name(method: str, seed: int, two_shot_step: int = -1) -> str:
+def student_run_name(method: str, seed: int, two_shot_step: int = -1, tags: str = "") -> str:
+    """``<method>[-T<two_shot_step>]<tags>-s<seed>``; ``tags`` name the other settings a grid
+    varies (``-w100-tau0.5-a0.1-x2``)."""
     if method == "two-shot":
-        return f"two-shot-T{two_shot_step}-s{seed}"
-    return f"{method}-s{seed}"
+        return f"two-shot-T{two_shot_step}{tags}-s{seed}"
+    return f"{method}{tags}-s{seed}"
 
 
 def init_experiment(exp_dir: Path | str, task: dict, notes: str = "") -> Path:

@@ -26,6 +26,7 @@ from models.checkpoint import (
     list_checkpoints,
     load_checkpoint,
     load_optimizer_state,
+    read_model_config,
     save_checkpoint,
     strip_optimizer_state,
 )
@@ -35,7 +36,10 @@ from training.config import RunConfig
 from training.device import resolve_device
 from training.losses import distillation_loss
 from training.optim import make_optimizer, set_lr
-from training.schedule import save_steps, teacher_step_for
+from training.extraction import METHOD as EXTRACTION
+from training.extraction import check_models as check_extraction_models
+from training.extraction import extraction_loss, mlp_forward_hidden, projection
+from training.schedule import save_steps, teacher_step_of
 from training.tasks import Task, build_task, to_device
 
 log = logging.getLogger(__name__)
@@ -81,9 +85,9 @@ def evaluate(model, model_cfg: ModelConfig, task: Task, device: torch.device, am
 
 
 class TeacherProvider:
-    """Loads teacher checkpoints on demand and keeps the current one in memory."""
+    """Loads teacher checkpoints on demand and keeps the last ``keep`` used ones in memory."""
 
-    def __init__(self, teacher_dir: Path | str, device: torch.device) -> None:
+    def __init__(self, teacher_dir: Path | str, device: torch.device, keep: int = 1) -> None:
         self.dir = Path(teacher_dir)
         if not (self.dir / C.RUN_CONFIG_FILE).is_file():
             raise CurriculensError(f"teacher run not found: {self.dir} (no {C.RUN_CONFIG_FILE})")
@@ -95,16 +99,37 @@ class TeacherProvider:
         self.steps = sorted(self.ckpts)
         self.save_every = read_json(self.dir / C.RUN_CONFIG_FILE)["checkpoints"]["save_every"]
         self.device = device
-        self.step: Optional[int] = None
-        self.model = None
-        self.cfg: Optional[ModelConfig] = None
+        self.keep = max(1, keep)
+        self._cache: dict[int, tuple] = {}  # step -> (model, cfg), least recently used first
 
     def get(self, step: int):
-        if step != self.step:
-            self.model, self.cfg, _ = load_checkpoint(self.ckpts[step], device=self.device)
-            self.model.requires_grad_(False)
-            self.step = step
-        return self.model, self.cfg
+        """``(model, model config)`` of the checkpoint at ``step`` (frozen, eval mode)."""
+        hit = self._cache.pop(step, None)
+        if hit is None:
+            model, cfg, _ = load_checkpoint(self.ckpts[step], device=self.device)
+            model.requires_grad_(False)
+            hit = (model, cfg)
+            while len(self._cache) >= self.keep:
+                self._cache.pop(next(iter(self._cache)))
+        self._cache[step] = hit
+        return hit
+
+    def model_config(self) -> ModelConfig:
+        return read_model_config(self.ckpts[self.steps[-1]])
+
+
+@torch.no_grad()
+def teacher_outputs(t_model, t_cfg: ModelConfig, task: Task, batch, device, amp: bool = False, hidden: bool = False):
+    """``(scored teacher logits [N, C], last hidden post-ReLU [N, W] or None)`` for one batch;
+    ``hidden`` needs an MLP teacher (curriculum extraction)."""
+    t_inp, t_kw = task.model_input(batch, t_cfg)
+    with _autocast(device, amp):
+        if hidden:
+            raw, _, h = mlp_forward_hidden(t_model, t_inp)
+        else:
+            raw, h = logits_of(t_model(t_inp, **t_kw)), None
+    logits, _ = task.scored(raw, batch, t_cfg)
+    return logits, h
 
 
 def resolve_teacher_dir(teacher_dir: str, run_dir: Path) -> Path:
@@ -114,7 +139,8 @@ def resolve_teacher_dir(teacher_dir: str, run_dir: Path) -> Path:
     return p if p.is_absolute() else (run_dir / p).resolve()
 
 
-def _prepare_run_dir(cfg: RunConfig, run_dir: Path, force: bool) -> None:
+def prepare_run_dir(cfg: RunConfig, run_dir: Path, force: bool) -> None:
+    """Create ``run_dir`` with its config.json, or check that the stored config is ``cfg``."""
     cfg_path = run_dir / C.RUN_CONFIG_FILE
     if force and run_dir.exists():
         shutil.rmtree(run_dir)
@@ -129,7 +155,15 @@ def _prepare_run_dir(cfg: RunConfig, run_dir: Path, force: bool) -> None:
         write_json(cfg_path, cfg.to_dict())
 
 
-def _truncate_metrics(path: Path, last_step: int) -> None:
+def finished_result(cfg: RunConfig, run_dir: Path) -> Optional[RunResult]:
+    """The RunResult of a run that has its done.json, else None."""
+    if not (run_dir / C.DONE_FILE).is_file():
+        return None
+    done = read_json(run_dir / C.DONE_FILE)
+    return RunResult(run_dir, done.get("steps", cfg.steps), done.get("final_eval", {}), 0.0, skipped=True)
+
+
+def truncate_metrics(path: Path, last_step: int) -> None:
     """Drop evaluation rows after ``last_step`` (left by a run that died before its next
     checkpoint) and any torn last line; the file is rewritten only when something goes."""
     if not path.is_file():
@@ -140,16 +174,59 @@ def _truncate_metrics(path: Path, last_step: int) -> None:
         write_jsonl(path, kept)
 
 
+def resumable_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """``[(step, dir)]`` of the checkpoints that carry optimizer state (resume points)."""
+    return [(s, p) for s, p in list_checkpoints(run_dir) if (p / C.OPTIM_STATE_FILE).is_file()]
+
+
+def checkpoint_meta(cfg: RunConfig, step: int, teacher_step, wall_s: float, ev: dict) -> dict:
+    """The ``meta.json`` fields of a checkpoint (``step`` and ``sha256`` are added on save)."""
+    return {
+        "samples_seen": step * cfg.batch_size,
+        "seed": cfg.seed,
+        "role": cfg.role,
+        "method": cfg.method,
+        "run": cfg.name,
+        "teacher_step": teacher_step,
+        "wall_time_s": wall_s,
+        **{k: v for k, v in ev.items() if k.startswith("eval_")},
+    }
+
+
+def metrics_row(cfg: RunConfig, step: int, train_loss, lr: float, teacher_step, wall_s: float, save: bool, ev: dict) -> dict:
+    """One ``metrics.jsonl`` row."""
+    return {
+        "step": step,
+        "samples": step * cfg.batch_size,
+        "train_loss": train_loss,
+        "lr": lr,
+        "teacher_step": teacher_step,
+        "wall_s": wall_s,
+        "checkpoint": save,
+        **ev,
+    }
+
+
+def write_done(run_dir: Path, steps_run: int, stopped: bool, last_row: dict, wall_s: float, **extra) -> dict:
+    """Write ``done.json`` (last: it marks the run finished); returns the final eval."""
+    final_eval = {k: v for k, v in last_row.items() if k.startswith("eval_")}
+    write_json(
+        run_dir / C.DONE_FILE,
+        {"steps": steps_run, "stopped_at_acc": stopped, "final_eval": final_eval, "wall_s": wall_s, **extra},
+    )
+    return final_eval
+
+
 def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progress: bool = False) -> RunResult:
     """Train one run (teacher or student) into ``run_dir``; resume if it was interrupted."""
     cfg.validate()
     run_dir = Path(run_dir)
     t0 = time.time()
-    _prepare_run_dir(cfg, run_dir, force)
-    if (run_dir / C.DONE_FILE).is_file():
-        done = read_json(run_dir / C.DONE_FILE)
+    prepare_run_dir(cfg, run_dir, force)
+    done = finished_result(cfg, run_dir)
+    if done is not None:
         log.info("run %s already finished; skipping", run_dir)
-        return RunResult(run_dir, done.get("steps", cfg.steps), done.get("final_eval", {}), 0.0, skipped=True)
+        return done
 
     device = resolve_device(cfg.device)
     task = build_task(cfg.task)
@@ -163,28 +240,32 @@ def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progr
 
     teacher = None
     dist = cfg.distill
+    extract_target = None  # curriculum extraction: the random projection of the teacher's hidden layer
     if cfg.role == C.ROLE_STUDENT and dist.method != "ce":
         teacher = TeacherProvider(resolve_teacher_dir(dist.teacher_dir, run_dir), device)
-        interval = dist.interval or max(1, int(teacher.save_every / dist.speed))
+        if dist.method == EXTRACTION:
+            t_model_cfg = teacher.model_config()
+            check_extraction_models(model_cfg, t_model_cfg)
+            extract_target = projection(dist.extract_seed, t_model_cfg.width, model_cfg.width, device)
 
     start, resumed_from = 0, None
     ckpts = list_checkpoints(run_dir)
-    for step, path in reversed(ckpts):
-        if (path / C.OPTIM_STATE_FILE).is_file():
-            loaded, _, _ = load_checkpoint(path, expected=model_cfg, device=device)
-            model.load_state_dict(loaded.state_dict())
-            model.train()
-            load_optimizer_state(path, optimizer)
-            start = resumed_from = step
-            log.info("resuming %s from step %d", run_dir, step)
-            break
+    resumable = resumable_checkpoints(run_dir)
+    if resumable:
+        step, path = resumable[-1]
+        loaded, _, _ = load_checkpoint(path, expected=model_cfg, device=device)
+        model.load_state_dict(loaded.state_dict())
+        model.train()
+        load_optimizer_state(path, optimizer)
+        start = resumed_from = step
+        log.info("resuming %s from step %d", run_dir, step)
     if not cfg.checkpoints.keep_optimizer:  # a crash can leave optimizer state on older checkpoints
         for step, path in ckpts:
             if step != resumed_from:
                 strip_optimizer_state(path)
     metrics_path = run_dir / C.METRICS_FILE
     # resuming keeps the rows up to the checkpoint; a fresh start (no resumable checkpoint) keeps none
-    _truncate_metrics(metrics_path, start if resumed_from is not None else -1)
+    truncate_metrics(metrics_path, start if resumed_from is not None else -1)
 
     saves = set(save_steps(cfg.steps, cfg.checkpoints.save_every, cfg.checkpoints.log_early))
     eval_every = cfg.checkpoints.eval_every
@@ -194,16 +275,7 @@ def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progr
 
     def save_checkpoint_at(step: int, ev: dict) -> None:
         nonlocal last_ckpt
-        meta = {
-            "samples_seen": step * cfg.batch_size,
-            "seed": cfg.seed,
-            "role": cfg.role,
-            "method": cfg.method,
-            "run": cfg.name,
-            "teacher_step": teacher_step,
-            "wall_time_s": time.time() - t0,
-            **{k: v for k, v in ev.items() if k.startswith("eval_")},
-        }
+        meta = checkpoint_meta(cfg, step, teacher_step, time.time() - t0, ev)
         path = save_checkpoint(run_dir / C.CHECKPOINTS_DIR, step, model, model_cfg, meta, optimizer)
         if last_ckpt is not None and last_ckpt != path and not cfg.checkpoints.keep_optimizer:
             strip_optimizer_state(last_ckpt)
@@ -212,16 +284,8 @@ def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progr
     def checkpoint_and_eval(step: int, save: bool) -> dict:
         nonlocal running, n_running
         ev = evaluate(model, model_cfg, task, device, cfg.amp)
-        row = {
-            "step": step,
-            "samples": step * cfg.batch_size,
-            "train_loss": running / n_running if n_running else None,
-            "lr": optimizer.param_groups[0]["lr"],
-            "teacher_step": teacher_step,
-            "wall_s": time.time() - t0,
-            "checkpoint": save,
-            **ev,
-        }
+        train_loss = running / n_running if n_running else None
+        row = metrics_row(cfg, step, train_loss, optimizer.param_groups[0]["lr"], teacher_step, time.time() - t0, save, ev)
         running, n_running = 0.0, 0
         # metrics first: a crash while saving leaves a row that the resume truncates away
         append_jsonl(metrics_path, row)
@@ -231,31 +295,34 @@ def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progr
 
     last_row: dict = {}
     stopped_at: Optional[int] = None
-    if start == 0:
+    if resumed_from is None:  # a resume from step 0 keeps its step-0 row and checkpoint
         if teacher is not None:
-            teacher_step = _pick(dist, 0, teacher.steps, interval)
+            teacher_step = teacher_step_of(dist, 0, teacher.steps, teacher.save_every)
         last_row = checkpoint_and_eval(0, save=True)
 
     bar = tqdm(
         total=cfg.steps, initial=start, disable=not progress, desc=cfg.name, unit="step", dynamic_ncols=True, leave=False
     )
     for step in range(start, cfg.steps):
-        batch = to_device(task.train_batch(step, cfg.batch_size, cfg.seed), device)
+        batch = to_device(task.train_batch(step, cfg.batch_size, cfg.data_seed), device)
         inp, kw = task.model_input(batch, model_cfg)
         teacher_logits = None
+        extracting = extract_target is not None and step < dist.extract_steps
         if teacher is not None:
-            teacher_step = _pick(dist, step, teacher.steps, interval)
+            teacher_step = teacher_step_of(dist, step, teacher.steps, teacher.save_every)
             t_model, t_cfg = teacher.get(teacher_step)
-            t_inp, t_kw = task.model_input(batch, t_cfg)
-            with torch.no_grad(), _autocast(device, cfg.amp):
-                teacher_logits, _ = task.scored(logits_of(t_model(t_inp, **t_kw)), batch, t_cfg)
+            teacher_logits, t_hidden = teacher_outputs(t_model, t_cfg, task, batch, device, cfg.amp, hidden=extracting)
         set_lr(optimizer, step, cfg.steps, cfg.optim)
-        with _autocast(device, cfg.amp):
-            logits, targets = task.scored(logits_of(model(inp, **kw)), batch, model_cfg)
-        if dist is not None and teacher_logits is not None:
-            loss = distillation_loss(logits, targets, teacher_logits, alpha=dist.alpha, tau=dist.tau)
+        if extracting:
+            _, pre, _ = mlp_forward_hidden(model, inp)
+            loss = extraction_loss(pre, t_hidden @ extract_target)
         else:
-            loss = distillation_loss(logits, targets)
+            with _autocast(device, cfg.amp):
+                logits, targets = task.scored(logits_of(model(inp, **kw)), batch, model_cfg)
+            if dist is not None and teacher_logits is not None:
+                loss = distillation_loss(logits, targets, teacher_logits, alpha=dist.alpha, tau=dist.tau)
+            else:
+                loss = distillation_loss(logits, targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.optim.grad_clip > 0:
@@ -278,23 +345,8 @@ def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progr
     bar.close()
     if last_ckpt is not None and not cfg.checkpoints.keep_optimizer:
         strip_optimizer_state(last_ckpt)
-    final_eval = {k: v for k, v in last_row.items() if k.startswith("eval_")}
     wall = time.time() - t0
     steps_run = stopped_at if stopped_at is not None else cfg.steps
-    write_json(
-        run_dir / C.DONE_FILE,
-        {"steps": steps_run, "stopped_at_acc": stopped_at is not None, "final_eval": final_eval, "wall_s": wall},
-    )
+    final_eval = write_done(run_dir, steps_run, stopped_at is not None, last_row, wall)
     return RunResult(run_dir, steps_run, final_eval, wall, resumed_from=resumed_from)
 
-
-def _pick(dist, step: int, teacher_steps: list[int], interval: int) -> Optional[int]:
-    return teacher_step_for(
-        dist.method,
-        step,
-        teacher_steps,
-        speed=dist.speed,
-        interval=interval,
-        two_shot_step=dist.two_shot_step,
-        two_shot_T=dist.two_shot_T,
-    )

@@ -46,3 +46,24 @@ def distillation_loss(
     if alpha == 0.0:
         return soft
     return alpha * ce + (1.0 - alpha) * soft
+
+
+def target_distribution(
+    targets: torch.Tensor, n_classes: int, teacher_logits: Optional[torch.Tensor], alpha: float, tau: float
+) -> torch.Tensor:
+    """The distribution ``[N, C]`` whose cross-entropy with the student is the loss above:
+    ``alpha * onehot(y) + (1 - alpha) * p_t`` (``onehot(y)`` without a teacher). Used by grids,
+    where every student's target is stacked into one ``[E, N, C]`` tensor."""
+    onehot = F.one_hot(targets, n_classes).float()
+    if teacher_logits is None:
+        return onehot
+    p_t = teacher_targets(teacher_logits.detach(), tau).float()
+    if alpha == 0.0:
+        return p_t
+    return alpha * onehot + (1.0 - alpha) * p_t
+
+
+def stacked_cross_entropy(student_logits: torch.Tensor, target_dist: torch.Tensor) -> torch.Tensor:
+    """Per-student mean cross-entropy ``[E]`` of logits ``[E, N, C]`` against ``[E, N, C]``
+    target distributions (equal to ``distillation_loss`` of each student up to rounding)."""
+    return -(target_dist * F.log_softmax(student_logits.float(), dim=-1)).sum(-1).mean(-1)

@@ -73,12 +73,14 @@ def student_configs(
     two_shot_T: int = 0,
     tau: float = 1.0,
     optim: Optional[OptimConfig] = None,
+    extract_steps: int = 0,
 ) -> list[RunConfig]:
-    """Student configs for every (method, seed), following the teacher named ``teacher.name``."""
+    """Student configs for every (method, seed), following the teacher named ``teacher.name``
+    (two-shot only with ``two_shot_step >= 0``, curriculum-extraction only with ``extract_steps > 0``)."""
     out = []
     for seed in seeds:
         for method in methods:
-            if method == "two-shot" and two_shot_step < 0:
+            if (method == "two-shot" and two_shot_step < 0) or (method == "curriculum-extraction" and extract_steps <= 0):
                 continue
             name = student_run_name(method, seed, two_shot_step)
             out.append(
@@ -97,6 +99,7 @@ def student_configs(
                         tau=tau,
                         two_shot_step=two_shot_step if method == "two-shot" else -1,
                         two_shot_T=two_shot_T if method == "two-shot" else 0,
+                        extract_steps=extract_steps if method == "curriculum-extraction" else 0,
                     ),
                 )
             )

@@ -49,6 +49,7 @@ def teacher_step_for(
       max(a, 1) x speed, or the last checkpoint after the end (the paper's rule).
     - ``two-shot``: the checkpoint ``two_shot_step`` (the nearest saved one at or before it)
       while t < two_shot_T, then the last one.
+    - ``curriculum-extraction``: the last checkpoint (its hidden layer, then its outputs).
     """
     if method == "ce":
         return None
@@ -56,7 +57,7 @@ def teacher_step_for(
     if not steps:
         raise ValueError("the teacher has no checkpoints")
     last = steps[-1]
-    if method == "one-shot":
+    if method in ("one-shot", "curriculum-extraction"):
         return last
     if method == "progressive":
         interval = max(1, int(interval))
@@ -70,3 +71,18 @@ def teacher_step_for(
             return steps[max(i, 0)]
         return last
     raise ValueError(f"unknown method {method!r}")
+
+
+def teacher_step_of(dist, student_step: int, teacher_steps: Sequence[int], teacher_save_every: int) -> Optional[int]:
+    """``teacher_step_for`` with the fields of a ``DistillConfig``; progressive's default
+    interval (``dist.interval == 0``) is the teacher's save_every / speed."""
+    interval = dist.interval or max(1, int(teacher_save_every / dist.speed))
+    return teacher_step_for(
+        dist.method,
+        student_step,
+        teacher_steps,
+        speed=dist.speed,
+        interval=interval,
+        two_shot_step=dist.two_shot_step,
+        two_shot_T=dist.two_shot_T,
+    )

@@ -1,0 +1,160 @@
+"""Student groups of a grid: E models trained as one.
+
+- ``StackedMLPGroup``: E ``ParityMLP`` students of one config held as stacked parameters
+  ``[E, ...]`` (same names and order as ``ParityMLP.parameters()``) and run as batched
+  matmuls: the first layer is one GEMM over all students (they share the input), deeper
+  layers and the output are ``baddbmm``. One optimizer steps all of them; SGD and Adam act
+  elementwise, so each student's update equals its update alone.
+- ``SingleGroup``: one model of any kind (Transformers), run side by side with the others.
+
+Both expose the same small interface to ``training.grid``: ``forward(batch)`` -> logits
+``[E, N, C]``, targets ``[N]`` and the last hidden pre-activation ``[E, N, W]`` (MLP only),
+``module(e)`` (a normal model holding student e's current weights, for evaluation and
+checkpoints), ``optim_state(e)`` (student e's optimizer ``state_dict()`` in the single-run
+format), ``keep(indices)`` (drop finished students) and ``clip(max_norm)``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from models.configs import ModelConfig
+from models.registry import build_model, logits_of
+from training.config import OptimConfig
+from training.optim import make_optimizer
+
+
+def _slice_state(state: dict, index, n: int) -> dict:
+    """Slice every per-student tensor (leading dim ``n``) of an optimizer state entry."""
+    out = {}
+    for k, v in state.items():
+        if isinstance(v, torch.Tensor) and v.dim() > 0 and v.shape[0] == n:
+            out[k] = v[index].clone()
+        else:
+            out[k] = v.clone() if isinstance(v, torch.Tensor) else v
+    return out
+
+
+def _clip_rows(params: Sequence[torch.Tensor], max_norm: float, n: int) -> None:
+    """Per-student ``clip_grad_norm_``: the norm of student e is taken over its rows ``p[e]``."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    sq = torch.stack([g.reshape(n, -1).float().pow(2).sum(1) for g in grads]).sum(0)  # [E]
+    coef = (max_norm / (sq.sqrt() + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(coef.view(n, *([1] * (g.dim() - 1))).to(g.dtype))
+
+
+class StackedMLPGroup:
+    """E MLP students of one model config and one optimizer config."""
+
+    def __init__(self, models: list[nn.Module], model_cfg: ModelConfig, optim_cfg: OptimConfig, device) -> None:
+        self.model_cfg, self.optim_cfg, self.device = model_cfg, optim_cfg, device
+        self.names = [n for n, _ in models[0].named_parameters()]
+        self.params = [
+            nn.Parameter(torch.stack([dict(m.named_parameters())[n].detach() for m in models]).to(device))
+            for n in self.names
+        ]
+        self.optimizer = make_optimizer(self.params, optim_cfg)
+        self._modules: dict[int, nn.Module] = {}
+
+    @property
+    def size(self) -> int:
+        return self.params[0].shape[0]
+
+    def load_optim_states(self, states: list[dict]) -> None:
+        """Stack per-student optimizer ``state_dict()``s (single-run format) into this group's."""
+        stacked = {}
+        for pid in states[0]["state"]:
+            entry = {}
+            for k, v in states[0]["state"][pid].items():
+                if isinstance(v, torch.Tensor) and v.dim() > 0:
+                    entry[k] = torch.stack([s["state"][pid][k] for s in states])
+                else:
+                    entry[k] = v
+            stacked[pid] = entry
+        groups = [dict(g, params=list(range(len(self.params)))) for g in states[0]["param_groups"]]
+        self.optimizer.load_state_dict({"state": stacked, "param_groups": groups})
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x [B, d_in]`` (shared) -> ``(logits [E, B, C], last hidden pre-activation [E, B, W])``."""
+        e = self.size
+        p = self.params
+        w0, b0 = p[0], p[1]  # [E, W, d], [E, W]
+        x = x.to(w0.dtype)
+        pre = torch.addmm(b0.reshape(-1), x, w0.reshape(-1, w0.shape[-1]).t())  # [B, E*W]
+        pre = pre.view(x.shape[0], e, -1).transpose(0, 1)  # [E, B, W]
+        h = torch.relu(pre)
+        for i in range(2, len(p) - 2, 2):
+            pre = torch.baddbmm(p[i + 1].unsqueeze(1), h, p[i].transpose(1, 2))
+            h = torch.relu(pre)
+        logits = torch.baddbmm(p[-1].unsqueeze(1), h, p[-2].transpose(1, 2))
+        return logits, pre
+
+    def module(self, e: int) -> nn.Module:
+        """A ``ParityMLP`` holding student e's current weights (cached; eval/checkpoint only)."""
+        m = self._modules.get(e)
+        if m is None:
+            m = self._modules[e] = build_model(self.model_cfg).to(self.device)
+        with torch.no_grad():
+            for name, param in m.named_parameters():
+                param.copy_(self.params[self.names.index(name)][e])
+        return m
+
+    def optim_state(self, e: int) -> dict:
+        sd = self.optimizer.state_dict()
+        n = self.size
+        return {"state": {pid: _slice_state(s, e, n) for pid, s in sd["state"].items()}, "param_groups": sd["param_groups"]}
+
+    def keep(self, indices: list[int]) -> None:
+        """Keep only the students at ``indices`` (in that order), with their optimizer state."""
+        n = self.size
+        idx = torch.tensor(indices, device=self.params[0].device)
+        old_state = {i: self.optimizer.state.get(p, {}) for i, p in enumerate(self.params)}
+        self.params = [nn.Parameter(p.detach()[idx].clone()) for p in self.params]
+        self.optimizer = make_optimizer(self.params, self.optim_cfg)
+        for i, p in enumerate(self.params):
+            if old_state[i]:
+                self.optimizer.state[p] = _slice_state(old_state[i], idx, n)
+        self._modules = {}
+
+    def clip(self, max_norm: float) -> None:
+        _clip_rows(self.params, max_norm, self.size)
+
+
+class SingleGroup:
+    """One student of any model kind, trained side by side with the grid's other groups."""
+
+    size = 1
+
+    def __init__(self, model: nn.Module, model_cfg: ModelConfig, optim_cfg: OptimConfig, device) -> None:
+        self.model, self.model_cfg = model.to(device), model_cfg
+        self.model.train()
+        self.optimizer = make_optimizer(self.model.parameters(), optim_cfg)
+
+    def load_optim_states(self, states: list[dict]) -> None:
+        self.optimizer.load_state_dict(states[0])
+
+    def run(self, inp, kw) -> torch.Tensor:
+        return logits_of(self.model(inp, **kw))
+
+    def module(self, e: int) -> nn.Module:
+        return self.model
+
+    def optim_state(self, e: int) -> dict:
+        return self.optimizer.state_dict()
+
+    def keep(self, indices: list[int]) -> None:
+        if indices != [0]:
+            raise ValueError("a single group keeps its one student or is dropped")
+
+    def clip(self, max_norm: float) -> None:
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+
+
+def params_of(group) -> Optional[list]:
+    return group.params if isinstance(group, StackedMLPGroup) else list(group.model.parameters())
