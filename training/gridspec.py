@@ -20,7 +20,7 @@ from curriculens.config import from_dict
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json
 from training.config import CheckpointConfig, DistillConfig, RunConfig
-from training.experiment import read_metrics, read_run, student_run_name
+from training.experiment import read_run, student_run_name, two_shot_checkpoint
 from models.checkpoint import list_checkpoints
 
 
@@ -37,7 +37,7 @@ class GridSpec:
         speeds: progressive speed factors.
         two_shot_steps: teacher checkpoint steps for ``two-shot``; ``"all"`` = every checkpoint
             before the final one (the (2, T) sweep); ``"mid"`` = the teacher's mid-transition
-            checkpoint (``training.plans.mid_transition_step``).
+            checkpoint (``training.experiment.two_shot_checkpoint``).
         two_shot_T: student steps on the intermediate checkpoint.
         extract_steps: ``curriculum-extraction``: steps on the hidden-layer projection.
         extract_seed: seed of that projection.
@@ -145,9 +145,7 @@ def grid_configs(exp_dir: Path | str, spec: GridSpec) -> list[RunConfig]:
     if spec.two_shot_steps == "all":
         two_shot = t_steps[:-1]
     elif spec.two_shot_steps == "mid":
-        from training.plans import mid_transition_step
-
-        two_shot = [mid_transition_step(read_metrics(t_dir))]
+        two_shot = [two_shot_checkpoint(t_dir, teacher.task.get("name"))]
     else:
         two_shot = list(spec.two_shot_steps)
         missing = [s for s in two_shot if s not in t_steps]

@@ -180,3 +180,11 @@ def test_varied_dimensions_are_named(teacher_exp):
     names = [c.name for c in cfgs]
     assert "ce-w8-s0" in names and "progressive-w16-tau0.5-x2-s0" in names
     assert len(names) == len(set(names)) == 2 * (1 + 2 * 2)
+
+
+def test_two_shot_mid_is_the_middle_of_the_teacher_transition(teacher_exp):
+    from training.experiment import two_shot_checkpoint
+
+    t_dir = teacher_exp / C.RUNS_DIR / "teacher"
+    cfgs = grid_configs(teacher_exp, spec(methods=("two-shot",), seeds=(0,), two_shot_steps="mid"))
+    assert [c.distill.two_shot_step for c in cfgs] == [two_shot_checkpoint(t_dir, "parity")]
