@@ -18,6 +18,7 @@ Notes:
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -43,6 +44,10 @@ _MODEL_KEYS = ("width", "depth", "n_layer", "n_head", "n_embd", "num_hidden_laye
 
 class ResultsUnavailable(CurriculensError):
     """The results database cannot be read right now; the message says why in plain words."""
+
+
+class NoResultsYet(ResultsUnavailable):
+    """There is no results database, or it holds no ``probe_results`` table yet (not damage)."""
 
 
 def ckpt_name(step: int) -> str:
@@ -132,9 +137,13 @@ def run_label(method: str, two_shot_step: int) -> str:
 
 
 def load_experiment(path: Path | str, root: Path | str) -> ExperimentSummary:
-    """Summarise one experiment directory; unreadable parts become ``problems``, not errors."""
+    """Summarise one experiment directory; unreadable parts become ``problems``, not errors.
+
+    ``path`` is ``root`` or a directory below it as found there (``experiment_key``): a
+    symlinked experiment keeps the name of its link.
+    """
     path, root = Path(path), Path(root)
-    rel = path.resolve().relative_to(root.resolve()).as_posix() if path.resolve() != root.resolve() else ROOT_KEY
+    rel = experiment_key(path, root)
     problems: list[str] = []
     try:
         task = dict(read_experiment(path).get("task") or {})
@@ -173,12 +182,38 @@ def load_experiment(path: Path | str, root: Path | str) -> ExperimentSummary:
     )
 
 
+def experiment_key(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` as spelled (symlinks not resolved), posix; ``.`` for the
+    root itself. ``path`` must be ``root`` joined with relative parts (as ``find_experiments``
+    returns them)."""
+    rel = os.path.relpath(path, root)
+    return ROOT_KEY if rel == "." else Path(rel).as_posix()
+
+
+def _unreadable(path: Path, root: Path, exc: BaseException) -> ExperimentSummary:
+    key = experiment_key(path, root)
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    first = first.replace(str(path.resolve()), key).replace(str(path), key)
+    return ExperimentSummary(key=key, path=path, task={}, runs=(), problems=(f"experiment {key} could not be read: {first}",),
+                             has_results=False)
+
+
 def discover(root: Path | str) -> list[ExperimentSummary]:
-    """Every experiment at or below ``root`` (see ``training.experiment.find_experiments``)."""
+    """Every experiment at or below ``root`` (see ``training.experiment.find_experiments``).
+
+    One that cannot be read is listed with its problem; it never hides the others.
+    """
     root = Path(root)
     if not root.is_dir():
         raise CurriculensError(f"runs directory {root} does not exist or is not a directory")
-    return [load_experiment(p, root) for p in find_experiments(root)]
+    out = []
+    for p in find_experiments(root):
+        try:
+            out.append(load_experiment(p, root))
+        except Exception as exc:  # noqa: BLE001 - one broken experiment must not hide the others
+            log.warning("experiment %s could not be read", p, exc_info=True)
+            out.append(_unreadable(p, root, exc))
+    return out
 
 
 # --- evaluation curves --------------------------------------------------------------------
@@ -261,7 +296,7 @@ class ResultsReader:
                 "try again in a moment."
             )
         if "no such table" in low:
-            return ResultsUnavailable(f"The results database {name} holds no probe results yet.")
+            return NoResultsYet(f"The results database {name} holds no probe results yet.")
         return ResultsUnavailable(
             f"The results database {name} cannot be read (it may be corrupt or not a SQLite file): "
             f"{text.splitlines()[0] if text else type(exc).__name__}. Re-run the probe sweep into a fresh file."
@@ -269,7 +304,7 @@ class ResultsReader:
 
     def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         if not self.path.is_file():
-            raise ResultsUnavailable(
+            raise NoResultsYet(
                 f"No probe results yet: {self.path.parent.name}/{self.path.name} does not exist. "
                 "Run the probe sweep (curriculens probe EXPERIMENT_DIR) to measure the checkpoints."
             )
@@ -296,6 +331,16 @@ class ResultsReader:
         return tuple(out)
 
     # --- queries ------------------------------------------------------------------------
+    def check(self) -> None:
+        """Raise ``ResultsUnavailable`` if the file is damaged (``ResultsStore.check``: reads
+        every page); ``NoResultsYet`` if it holds no results table."""
+        self._run(lambda conn: None)
+        try:
+            with ResultsStore(self.path, readonly=True, timeout_s=self.timeout_s) as store:
+                store.check()
+        except CurriculensError as exc:
+            raise ResultsUnavailable(str(exc)) from None
+
     def status(self, now: Optional[float] = None) -> ResultsStatus:
         def q(conn):
             n_units, n_rows, last = conn.execute("SELECT COUNT(*), COALESCE(SUM(n_rows), 0), MAX(finished_at) FROM units").fetchone()
@@ -516,14 +561,23 @@ class DataSource:
         return discover(self.root)
 
     def experiment(self, key: str) -> ExperimentSummary:
-        """The experiment ``key`` (relative to the root); anything outside the root is refused."""
+        """The experiment ``key`` (relative to the root, as listed); a key that leaves the root
+        (absolute, ``..``) is refused. A symlink placed below the root is followed: whoever
+        serves the directory put it there."""
         if not key:
             raise CurriculensError("no experiment selected")
-        root = self.root.resolve()
-        path = (root / key).resolve()
-        if path != root and root not in path.parents or not is_experiment(path):
+        parts = Path(key).parts
+        if key != ROOT_KEY and (Path(key).is_absolute() or not parts or any(p in ("..", ".", "") for p in parts)
+                                or "\\" in key):
             raise CurriculensError(f"no experiment {key!r} under {self.root}; press Reload")
-        return self._cached(("experiment", key, _experiment_fp(path)), lambda: load_experiment(path, root))
+        path = self.root if key == ROOT_KEY else self.root.joinpath(*parts)
+        if not is_experiment(path):
+            raise CurriculensError(f"no experiment {key!r} under {self.root}; press Reload")
+        try:
+            fp = _experiment_fp(path)
+        except OSError as exc:
+            raise CurriculensError(f"experiment {key} cannot be read: {exc.strerror or exc}") from None
+        return self._cached(("experiment", key, fp), lambda: load_experiment(path, self.root))
 
     def _metrics_fp(self, exp: ExperimentSummary) -> tuple:
         fp = []

@@ -39,7 +39,7 @@ from curriculens.errors import CurriculensError
 from curriculens.io import atomic_write_bytes, atomic_write_text
 from dashboard import callbacks as cb
 from dashboard import figures as F
-from dashboard.data import DataSource, ResultsUnavailable
+from dashboard.data import DataSource, NoResultsYet, ResultsReader
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def experiment_figures(source: DataSource, key: str, *, log_x: bool = False) -> 
         return out
     try:
         catalog = source.catalog(key)
-    except ResultsUnavailable as exc:
+    except NoResultsYet as exc:  # damage is not skipped: it raises (ResultsUnavailable)
         log.warning("probe figures skipped: %s", exc)
         return out
     students = [r for r in exp.runs if r.role == C.ROLE_STUDENT]
@@ -186,15 +186,18 @@ def export_experiment(exp_dir: Path | str, out_dir: Path | str, fmt: str, *, log
     if not (exp_dir / C.EXPERIMENT_FILE).is_file():
         raise CurriculensError(f"{exp_dir} is not an experiment directory (no {C.EXPERIMENT_FILE})")
     source = DataSource(exp_dir)
+    table = None
+    if (exp_dir / C.RESULTS_DB).is_file():
+        try:  # a damaged database is an error before anything is written, not a shorter export
+            ResultsReader(exp_dir / C.RESULTS_DB, timeout_s=30.0).check()
+            table = source.emergence(".")
+        except NoResultsYet as exc:
+            log.warning("no probe figures and no emergence table: %s", exc)
     figs = experiment_figures(source, ".", log_x=log_x)
     if not figs:
         raise CurriculensError(f"{exp_dir} has no runs with metrics yet: nothing to export")
     paths = write_figures(figs, out_dir, fmt)
-    try:
-        table = source.emergence(".")
-    except ResultsUnavailable as exc:
-        log.info("no emergence table: %s", exc)
-    else:
+    if table is not None:
         csv = Path(out_dir) / "emergence.csv"
         atomic_write_text(csv, table.to_csv(index=False))
         paths.append(csv)

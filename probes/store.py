@@ -23,14 +23,22 @@ extra       TEXT    JSON with anything else (n_train, C, ...), or NULL
 Table ``units`` records each finished (run, step, probe) unit; its rows and its unit row are
 written in one transaction, so a killed sweep leaves no half-written unit and a rerun skips
 exactly the finished ones. Table ``runs`` holds each run's role, method, seed, path, config.
+
+Journal mode: a writer works in WAL mode (readers see finished units while a sweep runs) and
+switches the file back to a rollback journal when it closes (``ResultsStore.close``), so a
+finished database is one self-contained file. Readers (``readonly=True``) open it with
+``mode=ro``; where that cannot work because the directory is read-only (an archived or
+read-only copy of a database left in WAL mode), ``open_readonly`` opens it ``immutable=1``,
+or reads a private temporary copy when an unfolded ``-wal`` file holds data.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+import tempfile
 import time
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
@@ -100,14 +108,14 @@ class ResultsStore:
     readonly: bool = False
     timeout_s: float = 30.0
     _conn: Optional[sqlite3.Connection] = field(default=None, init=False, repr=False)
+    _tmp: Optional[Path] = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         if self.readonly:
             if not self.path.is_file():
                 raise CurriculensError(f"no results database at {self.path}; run `curriculens probe` first")
-            uri = f"file:{self.path.resolve()}?mode=ro"
-            self._conn = sqlite3.connect(uri, uri=True, timeout=self.timeout_s, check_same_thread=False)
+            self._conn, self._tmp = open_readonly(self.path, self.timeout_s)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(str(self.path), timeout=self.timeout_s)
@@ -125,9 +133,21 @@ class ResultsStore:
 
     # --- lifecycle ----------------------------------------------------------------------
     def close(self) -> None:
+        """Close; a writer first folds its WAL into the file and leaves rollback-journal mode
+        (best effort: while another connection reads, the file stays in WAL mode)."""
         if self._conn is not None:
+            if not self.readonly:
+                try:
+                    self._conn.execute("PRAGMA busy_timeout = 200")
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    self._conn.execute("PRAGMA journal_mode=DELETE")
+                except sqlite3.Error:
+                    pass
             self._conn.close()
             self._conn = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
 
     def __enter__(self) -> "ResultsStore":
         return self
@@ -192,6 +212,18 @@ class ResultsStore:
         sql = f"SELECT {columns} FROM probe_results" + (f" WHERE {where}" if where else "")
         return pd.read_sql_query(sql + " ORDER BY run, step, probe, feature, site, metric", self.conn, params=params)
 
+    def check(self) -> None:
+        """Raise ``CurriculensError`` unless SQLite's ``quick_check`` finds the file intact
+        (it reads every page: about a second per few hundred MB)."""
+        try:
+            problems = [r[0] for r in self.conn.execute("PRAGMA quick_check(5)").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            problems = [str(exc)]
+        if problems != ["ok"]:
+            first = " ".join(" ".join(problems).split())[:200]  # quick_check's lines, as one line
+            raise CurriculensError(f"results database {self.path} is damaged ({first}); "
+                                   "re-run `curriculens probe` into a fresh file")
+
     def count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM probe_results").fetchone()[0])
 
@@ -217,13 +249,61 @@ def open_store(path: Path | str, readonly: bool = False) -> ResultsStore:
     return ResultsStore(Path(path), readonly=readonly)
 
 
+def _connect(path: Path, timeout_s: float, query: str = "") -> sqlite3.Connection:
+    uri = f"file:{path.resolve()}?mode=ro{query}"
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout_s, check_same_thread=False)
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # opens the file (and its WAL) now
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
+
+
+def open_readonly(path: Path | str, timeout_s: float = 30.0) -> tuple[sqlite3.Connection, Optional[Path]]:
+    """A read-only connection to ``path`` that works on read-only directories too.
+
+    Returns ``(connection, temp_dir)``; ``temp_dir`` (remove it after closing) is set only
+    when the database had to be copied.
+
+    ``mode=ro`` first (it sees a running writer's WAL). A database in WAL mode needs its
+    ``-shm`` file, which a read-only directory cannot get: then, if no ``-wal`` file holds
+    data, ``immutable=1`` (no locks, no companions; nothing can be writing in a read-only
+    directory); if one does, a private copy of the file and its WAL in a temporary directory.
+    """
+    path = Path(path)
+    try:
+        return _connect(path, timeout_s), None
+    except sqlite3.OperationalError as exc:
+        if "unable to open" not in str(exc) or not path.is_file():
+            raise
+    wal = Path(f"{path}-wal")
+    if not wal.is_file() or wal.stat().st_size == 0:
+        return _connect(path, timeout_s, "&immutable=1"), None
+    tmp = Path(tempfile.mkdtemp(prefix="curriculens-db-"))
+    try:
+        shutil.copyfile(path, tmp / path.name)
+        shutil.copyfile(wal, tmp / wal.name)
+        return _connect(tmp / path.name, timeout_s), tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def table_exists(path: Path | str) -> bool:
     path = Path(path)
     if not path.is_file():
         return False
-    with closing(sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)) as conn:
-        try:
-            conn.execute("SELECT 1 FROM probe_results LIMIT 1")
-            return True
-        except sqlite3.DatabaseError:
-            return False
+    try:
+        conn, tmp = open_readonly(path, 5.0)
+    except sqlite3.Error:
+        return False
+    try:
+        conn.execute("SELECT 1 FROM probe_results LIMIT 1")
+        return True
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        conn.close()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 from pathlib import Path
 from typing import Iterable, Mapping, Optional
 
@@ -46,6 +47,7 @@ import pandas as pd
 
 from curriculens import constants as C
 from curriculens.curves import half_rise
+from curriculens.errors import CurriculensError
 from probes.base import MetricSpec
 from probes.store import ResultsStore
 
@@ -194,28 +196,41 @@ def summarize(
     metrics: Optional[Iterable[str]] = None,
     runs: Optional[Iterable[str]] = None,
     specs: Optional[Mapping[tuple[str, str], MetricSpec]] = None,
+    check: bool = False,
 ) -> pd.DataFrame:
     """The appearance table of a results database (columns ``SUMMARY_COLUMNS``).
 
     ``specs`` defaults to what the probes of the database's task(s) declare
-    (``probes.registry.metric_specs``).
+    (``probes.registry.metric_specs``). ``check``: verify the file first
+    (``ResultsStore.check``; a damaged database raises ``CurriculensError``).
     """
     from probes import registry
 
     db_path = Path(db_path)
     with ResultsStore(db_path, readonly=True) as store:
-        where, params = [], []
-        for col, vals in (("probe", probes), ("metric", metrics), ("run", runs)):
-            vals = list(vals or [])
-            if vals:
-                where.append(f"{col} IN ({', '.join('?' * len(vals))})")
-                params += vals
-        rows = store.query(" AND ".join(where), tuple(params))
-        if specs is None:
-            specs = {}
-            for task in _task_names(store, db_path):
-                specs.update(registry.metric_specs(task))
+        if check:
+            store.check()
+        try:
+            rows, specs = _read(store, db_path, probes, metrics, runs, specs, registry)
+        except sqlite3.DatabaseError as exc:
+            raise CurriculensError(f"results database {db_path} cannot be read: {str(exc).splitlines()[0]}") from None
     return summarize_frame(rows, specs, metrics=list(metrics) if metrics else None)
+
+
+def _read(store: ResultsStore, db_path: Path, probes, metrics, runs, specs, registry) -> tuple[pd.DataFrame, dict]:
+    """The rows asked for and the metric specs (given, else those the tasks' probes declare)."""
+    where, params = [], []
+    for col, vals in (("probe", probes), ("metric", metrics), ("run", runs)):
+        vals = list(vals or [])
+        if vals:
+            where.append(f"{col} IN ({', '.join('?' * len(vals))})")
+            params += vals
+    rows = store.query(" AND ".join(where), tuple(params))
+    if specs is None:
+        specs = {}
+        for task in _task_names(store, db_path):
+            specs.update(registry.metric_specs(task))
+    return rows, specs
 
 
 def _fmt(v) -> str:
@@ -250,6 +265,88 @@ def format_summary(df: pd.DataFrame, off_support: bool = False) -> str:
             f"{len(hidden)} off-support series hidden: they are the null that sets each in-support "
             "threshold (--off-support lists them)"
         )
+    return "\n".join(lines)
+
+
+def _shown(df: pd.DataFrame, off_support: bool) -> pd.DataFrame:
+    return df if off_support else df[df["in_support"].isna() | (df["in_support"] == 1)]
+
+
+def earliest(df: pd.DataFrame, per_run: int, run_order: Optional[Iterable[str]] = None) -> pd.DataFrame:
+    """The ``per_run`` earliest-appearing series of each run (off-support series dropped
+    *first*, so every run keeps its own rows); runs in ``run_order`` (else teacher first)."""
+    shown = _shown(df[df["appear_step"].notna()], off_support=False)
+    order = {name: i for i, name in enumerate(run_order or [])}
+    rank = shown["run"].map(order).fillna(len(order)) if order else (shown["role"] != C.ROLE_TEACHER).astype(int)
+    return (shown.assign(_order=rank).sort_values(["_order", "run", "appear_step"], kind="stable")
+            .groupby("run", sort=False).head(per_run).drop(columns="_order").reset_index(drop=True))
+
+
+PIVOT_INDEX = ["probe", "metric", "site", "degree", "feature"]
+
+
+def pivot_by_method(df: pd.DataFrame, off_support: bool = False) -> pd.DataFrame:
+    """Feature x method -> appearance step: one row per (probe, metric, site, degree, feature),
+    one column per method (teacher first, then ``ce``, ``one-shot``, ``progressive``,
+    ``two-shot``, then any other). A cell is the median appear step over that method's runs
+    (seeds) in which the series appeared (``<NA>`` where none did); ``<method> appeared`` says
+    in how many of its runs (``"2/3"``). Off-support series are dropped unless ``off_support``.
+    """
+    shown = _shown(df, off_support)
+    known = [C.ROLE_TEACHER, "ce", "one-shot", "progressive", "two-shot"]
+    methods = [m for m in known if m in set(shown["method"])] + sorted(set(shown["method"]) - set(known))
+    if shown.empty:
+        return pd.DataFrame(columns=PIVOT_INDEX + methods)
+    keyed = shown.assign(degree=shown["degree"].astype("float64").fillna(-1), _appear=shown["appear_step"].astype("float64"))
+    g = keyed.groupby(PIVOT_INDEX + ["method"], sort=False, dropna=False)["_appear"]
+    stats = pd.DataFrame({"median": g.median(), "hit": g.count(), "n": g.size()}).reset_index()
+    med = stats.pivot(index=PIVOT_INDEX, columns="method", values="median")
+    hits = stats.assign(frac=stats["hit"].astype(str) + "/" + stats["n"].astype(str)).pivot(
+        index=PIVOT_INDEX, columns="method", values="frac")
+    out = pd.DataFrame(index=med.index)
+    for m in methods:
+        out[m] = pd.array(med[m].round(), dtype="Int64") if m in med else pd.array([pd.NA] * len(med), dtype="Int64")
+    for m in methods:
+        out[f"{m} appeared"] = hits[m] if m in hits else None
+    out = out.reset_index()
+    out["degree"] = pd.array(out["degree"].where(out["degree"] >= 0).round(), dtype="Int64")
+    key = out["feature"].map(_natural)
+    out = out.assign(_f=key).sort_values(["probe", "metric", "site", "degree", "_f"], kind="stable", na_position="first")
+    return out.drop(columns="_f").reset_index(drop=True)
+
+
+def _natural(text) -> tuple:
+    """Sort key: ``"0_10"`` after ``"0_9"``, ``"offset+2"`` after ``"offset+1"``."""
+    import re
+
+    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(text)) if t != "")
+
+
+def format_pivot(pivot: pd.DataFrame) -> str:
+    """The method pivot as plain text: ``appear step`` per method, ``never``, and ``(k/n)``
+    after a step when only k of the method's n runs saw the feature appear."""
+    if pivot.empty:
+        return "no primary-metric series to summarise"
+    methods = [c for c in pivot.columns if c not in PIVOT_INDEX and not str(c).endswith(" appeared")]
+    head = ["probe", "metric", "site", "deg", "feature", *methods]
+    body = []
+    for rec in pivot.to_dict("records"):
+        row = [_fmt(rec[c]) for c in PIVOT_INDEX]
+        for m in methods:
+            frac = rec.get(f"{m} appeared")
+            if frac is None or (isinstance(frac, float) and math.isnan(frac)):
+                row.append("-")
+                continue
+            hit, n = (int(x) for x in str(frac).split("/"))
+            cell = "never" if hit == 0 else _fmt(rec[m])
+            row.append(cell + (f" ({frac})" if 0 < hit < n or (n > 1 and hit == 0) else ""))
+        body.append(row)
+    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(head)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in body]
+    lines.append("")
+    lines.append("cells: the median step at which the feature appears in that method's runs; (k/n): it appeared in "
+                 "k of n runs; - : no such series")
     return "\n".join(lines)
 
 

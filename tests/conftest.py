@@ -47,3 +47,44 @@ def tiny_parity_experiment(tmp_path_factory) -> Path:
     teacher = parity_teacher_config(size, device="cpu")
     run_plan(exp, teacher, lambda e, t: parity_students_for(e, size, t))
     return exp
+
+
+@pytest.fixture
+def readonly_view(tmp_path):
+    """``make(dir) -> path``: ``dir`` seen read-only, as an archived copy would be.
+
+    As root (who may write anywhere) a read-only bind mount of ``dir``; otherwise ``dir``
+    itself with its write permission removed. Skips where neither is possible.
+    """
+    import shutil
+    import stat
+    import subprocess
+
+    mounts, chmodded = [], []
+
+    def make(src: Path) -> Path:
+        src = Path(src)
+        if os.geteuid() != 0:
+            for p in [src, *src.rglob("*")]:
+                if p.is_dir():
+                    chmodded.append((p, p.stat().st_mode))
+                    p.chmod(stat.S_IMODE(p.stat().st_mode) & ~0o222)
+            return src
+        if shutil.which("mount") is None:
+            pytest.skip("needs mount(8) to make a read-only view as root")
+        dst = tmp_path / f"ro-{len(mounts)}"
+        dst.mkdir()
+        for cmd in (["mount", "--bind", str(src), str(dst)], ["mount", "-o", "remount,bind,ro", str(dst)]):
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                if mounts or cmd[1] == "-o":
+                    subprocess.run(["umount", str(dst)], capture_output=True)
+                pytest.skip(f"cannot make a read-only bind mount here: {r.stderr.strip()}")
+        mounts.append(dst)
+        return dst
+
+    yield make
+    for dst in reversed(mounts):
+        subprocess.run(["umount", str(dst)], capture_output=True)
+    for p, mode in reversed(chmodded):
+        p.chmod(mode)

@@ -87,7 +87,7 @@ def run(args) -> int:
     if args.no_probe:
         print(f"done in {time.time() - t0:.0f}s (probes skipped)")
         return 0
-    from probes.summary import format_summary, summarize
+    from probes.summary import earliest, format_summary, summarize
     from probes.sweep import SweepConfig, run_sweep
     from training.experiment import list_runs
 
@@ -97,17 +97,9 @@ def run(args) -> int:
     _print_students(out)
     table = summarize(out / C.RESULTS_DB)
     appeared = table[table["appear_step"].notna()]
-    # the earliest few of each run, teacher first
-    order = {name: i for i, name in enumerate(r.name for r in list_runs(out))}
-    shown = (
-        appeared.assign(_order=appeared["run"].map(order))
-        .sort_values(["_order", "appear_step"])
-        .groupby("run", sort=False)
-        .head(PER_RUN)
-        .drop(columns="_order")
-    )
+    shown = earliest(table, PER_RUN, [r.name for r in list_runs(out)])  # the earliest few of each run, teacher first
     print(f"earliest features to appear, per run ({len(appeared)} of {len(table)} series appear; full table: curriculens summary {out}):")
     print(format_summary(shown))
     print()
-    print(f"done in {time.time() - t0:.0f}s. Next: curriculens summary {out} | curriculens dashboard {out.parent if out.parent != Path('') else '.'}")
+    print(f"done in {time.time() - t0:.0f}s. Next: curriculens summary {out} --by-method | curriculens dashboard {out}")
     return 1 if res.n_failed else 0

@@ -28,6 +28,9 @@ def register(sub) -> None:
     p.add_argument("--metric", default=None, help="only these metrics (comma-separated), e.g. corr; also summarises non-primary ones")
     p.add_argument("--runs", default=None, help="only these runs (comma-separated)")
     p.add_argument("--off-support", action="store_true", help="also list off-support series in the table (default: a count line)")
+    p.add_argument("--by-method", action="store_true",
+                   help="pivot: one row per feature, one column per method (teacher, ce, one-shot, progressive, "
+                        "two-shot) holding its appearance step (median over seeds)")
     p.set_defaults(func=run)
 
 
@@ -53,10 +56,14 @@ def _csv(value):
 
 
 def run(args: argparse.Namespace) -> int:
-    from probes.summary import format_summary, summarize, summary_records
+    from probes.summary import format_pivot, format_summary, pivot_by_method, summarize, summary_records
 
     db = find_db(args.path)
-    df = summarize(db, probes=_csv(args.probe), metrics=_csv(args.metric), runs=_csv(args.runs))
+    df = summarize(db, probes=_csv(args.probe), metrics=_csv(args.metric), runs=_csv(args.runs), check=True)
+    if args.by_method:
+        pivot = pivot_by_method(df, off_support=args.off_support or args.json)
+        print(json.dumps(summary_records(pivot), indent=1) if args.json else format_pivot(pivot))
+        return 0
     if args.json:
         print(json.dumps(summary_records(df), indent=1, sort_keys=False))
     else:

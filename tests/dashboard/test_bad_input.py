@@ -196,3 +196,37 @@ def test_the_app_never_writes_results(dash_fixture, fresh_copy):
     assert after_files == before_files
     # SQLite's WAL companions may exist (readers of a WAL database need them) but stay empty
     assert all(p.stat().st_size == 0 for p in exp.glob(C.RESULTS_DB + "-wal"))
+
+
+def test_a_symlinked_experiment_is_listed_and_hides_nothing(dash_fixture, tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    (root / "group").mkdir(parents=True)
+    (root / "linked").symlink_to(dash_fixture.exp, target_is_directory=True)  # an experiment kept elsewhere
+    (root / "group" / "also-linked").symlink_to(dash_fixture.exp, target_is_directory=True)
+    bad = root / "unreadable"
+    bad.mkdir()
+    (bad / C.EXPERIMENT_FILE).write_text('{"task": {"name": "parity"}}')
+    src = DataSource(root)
+    options, value, note = cb.list_experiments(src, 0, None)
+    assert [o["value"] for o in options] == ["group/also-linked", "linked", "unreadable"] and note == ""
+    assert str(tmp_path) not in str(options)
+    ov = all_views(src, "linked")
+    assert "Probe results: 2,520 probe values" in str(ov["overview"][0]) and ov["emergence"][0]
+    for key in ("linked/..", "../runs/linked", str(root / "linked")):
+        with pytest.raises(CurriculensError, match="no experiment"):
+            src.experiment(key)
+
+    import dashboard.data as D
+
+    real = D.load_experiment
+
+    def flaky(path, root_):  # an experiment whose reading fails in a way nobody foresaw
+        if path.name == "unreadable":
+            raise OSError(5, "Input/output error", str(path.resolve()))
+        return real(path, root_)
+
+    monkeypatch.setattr(D, "load_experiment", flaky)
+    options, _, note = cb.list_experiments(DataSource(root), 0, None)
+    assert [o["value"] for o in options] == ["group/also-linked", "linked", "unreadable"] and note == ""
+    broken = next(e for e in DataSource(root).experiments() if e.key == "unreadable")
+    assert broken.problems and "Input/output error" in broken.problems[0] and str(tmp_path) not in broken.problems[0]

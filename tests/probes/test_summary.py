@@ -140,3 +140,78 @@ def test_probes_of_unknown_tasks_use_default_primary_metrics(tmp_path):
     _write_db(db, task="no-such-task")
     df = summarize(db)
     assert set(df.metric) == {"accuracy", "corr"}
+
+
+def _planted_table() -> pd.DataFrame:
+    """A summary table: teacher + two progressive seeds + one ce; the progressive runs' six
+    earliest series are off-support (the null), their in-support ones come later."""
+    rows = []
+
+    def add(run, method, seed, feature, appear, in_support, degree=1):
+        rows.append(dict(run=run, role="teacher" if method == "teacher" else "student", method=method, seed=seed,
+                         probe="fourier", feature=feature, site="output", metric="corr", degree=degree,
+                         in_support=in_support, appear_step=appear, peak_step=appear, peak_value=0.1, baseline=0.0,
+                         final_value=0.0, effect=0.1, threshold=0.02, n_steps=10))
+
+    for f, a in (("0", 300), ("1", 500), ("10", 700), ("2", None)):
+        add("teacher", "teacher", 0, f, a, 1)
+    for seed, shift in ((0, 0), (1, 200)):
+        for i in range(8):
+            add(f"progressive-s{seed}", "progressive", seed, f"{20 + i}", 100 + 10 * i, 0)
+        add(f"progressive-s{seed}", "progressive", seed, "0", 1000 + shift, 1)
+        add(f"progressive-s{seed}", "progressive", seed, "1", None if seed else 1500, 1)
+        add(f"progressive-s{seed}", "progressive", seed, "10", 900, 1)
+    add("ce-s0", "ce", 0, "0", None, 1)
+    df = pd.DataFrame(rows)
+    for c in ("appear_step", "peak_step", "degree", "in_support", "seed"):
+        df[c] = pd.array(df[c], dtype="Int64")
+    return df
+
+
+def test_earliest_drops_off_support_rows_before_taking_each_runs_first():
+    from probes.summary import earliest
+
+    got = earliest(_planted_table(), 2, ["teacher", "progressive-s0", "progressive-s1", "ce-s0"])
+    assert got["run"].tolist() == ["teacher", "teacher", "progressive-s0", "progressive-s0", "progressive-s1",
+                                   "progressive-s1"]
+    assert got["feature"].tolist() == ["0", "1", "10", "0", "10", "0"]
+    assert (got["in_support"] == 1).all()
+
+
+def test_pivot_by_method_gives_each_feature_its_step_per_method():
+    from probes.summary import format_pivot, pivot_by_method
+
+    piv = pivot_by_method(_planted_table())
+    assert list(piv.columns[:8]) == ["probe", "metric", "site", "degree", "feature", "teacher", "ce", "progressive"]
+    assert piv["feature"].tolist() == ["0", "1", "2", "10"]  # numeric order, off-support rows dropped
+    by = piv.set_index("feature")
+    assert by.at["0", "teacher"] == 300 and by.at["0", "progressive"] == 1100 and pd.isna(by.at["0", "ce"])
+    assert by.at["0", "progressive appeared"] == "2/2" and by.at["0", "ce appeared"] == "0/1"
+    assert by.at["1", "progressive"] == 1500 and by.at["1", "progressive appeared"] == "1/2"
+    assert pd.isna(by.at["2", "progressive"]) and pd.isna(by.at["2", "progressive appeared"])
+    text = format_pivot(piv).splitlines()
+    row1 = next(line for line in text if line.split()[4] == "1")
+    assert row1.split()[5:] == ["500", "-", "1500", "(1/2)"]
+    assert len(pivot_by_method(_planted_table(), off_support=True)) == 4 + 8
+
+
+def test_summary_cli_by_method(tmp_path, capsys):
+    from curriculens.cli import main
+
+    db = tmp_path / "results.sqlite"
+    with ResultsStore(db) as store:
+        for run, method, mid in (("teacher", "teacher", 400), ("progressive-s0", "progressive", 700),
+                                 ("one-shot-s0", "one-shot", 1500)):
+            for s, v in zip(STEPS, sigmoid_series(mid)):
+                store.write_unit(UnitKey(run, "teacher" if method == "teacher" else "student", method, 0, s, "linear"),
+                                 [ResultRow("linear", "0_1", "blocks.0.hook_post", "test_acc", v, degree=2,
+                                            in_support=True)])
+    assert main(["summary", str(db), "--by-method"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["probe", "metric", "site", "deg", "feature", "teacher", "one-shot", "progressive"]
+    assert lines[1].split()[:5] == ["linear", "test_acc", "blocks.0.hook_post", "2", "0_1"]
+    teacher, one_shot, progressive = (int(x) for x in lines[1].split()[5:])
+    assert abs(teacher - 400) <= 100 and abs(progressive - 700) <= 100 and abs(one_shot - 1500) <= 100
+    assert main(["summary", str(db), "--by-method", "--json"]) == 0
+    rec, = json.loads(capsys.readouterr().out)
+    assert rec["progressive"] == progressive and rec["progressive appeared"] == "1/1"
