@@ -423,6 +423,26 @@ class ResultsReader:
             df["value"] = df["value"].astype("float64")
         return df
 
+    def unit_fingerprints(self) -> dict[tuple[str, str], tuple]:
+        """``{(run, probe): (units, rows, last finished_at)}`` from the ``units`` table: what
+        changes when a sweep commits a unit of that run and probe (and nothing else does).
+        Empty when the table is (rows written without ``write_unit``)."""
+        data = self._run(lambda conn: conn.execute(
+            "SELECT run, probe, COUNT(*), COALESCE(SUM(n_rows), 0), MAX(finished_at) FROM units GROUP BY run, probe"
+        ).fetchall())
+        return {(run, probe): (n, rows, last) for run, probe, n, rows, last in data}
+
+    def unit_rows(self, run: str, probe: str) -> pd.DataFrame:
+        """Every row of one (run, probe) without ``extra`` (the columns ``table`` has)."""
+        cols = ["run", "role", "method", "seed", "step", "probe", "feature", "site", "metric", "value", "degree",
+                "in_support"]
+        data = self._run(lambda conn: conn.execute(
+            f"SELECT {', '.join(cols)} FROM probe_results WHERE run = ? AND probe = ?", (run, probe)).fetchall())
+        df = pd.DataFrame.from_records(data, columns=cols)
+        for c in ("value", "degree", "in_support"):
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+        return df
+
     def all_rows(self) -> pd.DataFrame:
         """Every row of ``probe_results`` (the raw CSV download)."""
         return self._run(lambda conn: pd.read_sql_query(
@@ -477,7 +497,7 @@ def emergence_table(rows: pd.DataFrame, task_name: str) -> pd.DataFrame:
     with the metric specs the task's probes declare. One row per (run, probe, feature, site,
     metric) of a primary metric: appear_step, peak_step, peak_value, baseline, final_value, ..."""
     from probes.registry import metric_specs  # noqa: PLC0415 - imports the task's probes (torch)
-    from probes.summary import summarize_frame  # noqa: PLC0415
+    from probes.summary import summarize_frame  # noqa: PLC0415 - pandas/numpy only, but keep start-up light
 
     try:
         specs = metric_specs(task_name) if task_name else {}
@@ -502,21 +522,26 @@ def _experiment_fp(path: Path) -> tuple:
         for p in sorted(runs_dir.iterdir()):
             runs.append((p.name, _stat(p / C.RUN_CONFIG_FILE), _stat(p / C.DONE_FILE), (p / C.CHECKPOINTS_DIR).is_dir(),
                          (p / C.METRICS_FILE).is_file()))
-    return (_stat(path / C.EXPERIMENT_FILE), _stat(path / C.RESULTS_DB), tuple(runs))
+    return (_stat(path / C.EXPERIMENT_FILE), (path / C.RESULTS_DB).is_file(), tuple(runs))
 
 
 # --- the app's data source ----------------------------------------------------------------
 class DataSource:
-    """What one dashboard instance reads, with an LRU cache keyed on file fingerprints.
+    """What one dashboard instance reads, with an LRU cache of fingerprinted values.
 
     Args:
         root: the runs directory; experiments are found at or below it (depth <= 3).
-        cache_size: how many query results to keep.
+        cache_size: how many values to keep (one per query, whatever its fingerprint).
         db_timeout_s: how long a query waits for a locked database before saying so.
         prefetch: compute an experiment's emergence table in a background thread when its
             overview is shown (``prefetch_emergence``), so the tab opens without waiting.
 
     Notes:
+        Each cached value carries the fingerprint of what it was read from; a new
+        fingerprint replaces the value (memory stays flat while a sweep writes). Probe rows
+        are fingerprinted per (run, probe) from the ``units`` table, so a sweep committing a
+        unit of one run invalidates only what reads that run and probe; the emergence table
+        is cached per (run, probe) and recombined (``probes.summary``'s rule is per run).
         Concurrent requests for the same uncached value compute it once (the others wait).
     """
 
@@ -525,35 +550,42 @@ class DataSource:
         self.root = Path(root)
         self.db_timeout_s = db_timeout_s
         self.prefetch = prefetch
-        self._cache: "OrderedDict[tuple, Any]" = OrderedDict()
+        self._cache: "OrderedDict[tuple, tuple[Any, Any]]" = OrderedDict()
+        self._parts: dict[tuple, tuple[Any, pd.DataFrame]] = {}  # emergence pieces, outside the LRU
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._inflight: dict[tuple, threading.Event] = {}
-        self._prefetching: set[tuple] = set()
+        self._prefetching: set[str] = set()
 
     # --- cache --------------------------------------------------------------------------
-    def _cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
+    def _cached(self, key: tuple, fp: Any, compute: Callable[[], Any], store: Optional[dict] = None) -> Any:
+        """The value of ``key`` read at fingerprint ``fp``: cached, or computed once (concurrent
+        callers wait) and stored in place of any older fingerprint's value."""
+        cache = self._cache if store is None else store
         while True:
             with self._lock:
-                if key in self._cache:
-                    self._cache.move_to_end(key)
-                    return self._cache[key]
-                event = self._inflight.get(key)
+                hit = cache.get(key)
+                if hit is not None and hit[0] == fp:
+                    if store is None:
+                        self._cache.move_to_end(key)
+                    return hit[1]
+                event = self._inflight.get((key, fp))
                 if event is None:
-                    event = self._inflight[key] = threading.Event()
+                    event = self._inflight[(key, fp)] = threading.Event()
                     break
             event.wait()  # another thread computes it; if that failed, the loop computes it here
         try:
             value = compute()
             with self._lock:
-                self._cache[key] = value
-                self._cache.move_to_end(key)
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
+                cache[key] = (fp, value)
+                if store is None:
+                    self._cache.move_to_end(key)
+                    while len(self._cache) > self._cache_size:
+                        self._cache.popitem(last=False)
             return value
         finally:
             with self._lock:
-                self._inflight.pop(key, None)
+                self._inflight.pop((key, fp), None)
             event.set()
 
     # --- experiments --------------------------------------------------------------------
@@ -577,7 +609,7 @@ class DataSource:
             fp = _experiment_fp(path)
         except OSError as exc:
             raise CurriculensError(f"experiment {key} cannot be read: {exc.strerror or exc}") from None
-        return self._cached(("experiment", key, fp), lambda: load_experiment(path, self.root))
+        return self._cached(("experiment", key), fp, lambda: load_experiment(path, self.root))
 
     def _metrics_fp(self, exp: ExperimentSummary) -> tuple:
         fp = []
@@ -591,11 +623,23 @@ class DataSource:
 
     def metrics(self, key: str) -> pd.DataFrame:
         exp = self.experiment(key)
-        return self._cached(("metrics", key, self._metrics_fp(exp)), lambda: load_metrics(exp))
+        return self._cached(("metrics", key), self._metrics_fp(exp), lambda: load_metrics(exp))
 
     # --- results ------------------------------------------------------------------------
     def reader(self, key: str) -> ResultsReader:
         return ResultsReader(self.experiment(key).db_path, timeout_s=self.db_timeout_s)
+
+    def _units(self, key: str, r: ResultsReader) -> dict[tuple[str, str], tuple]:
+        """``r.unit_fingerprints()``, re-read only when the database files change."""
+        return self._cached(("units", key), r.fingerprint(), r.unit_fingerprints)
+
+    def _rows_fp(self, key: str, r: ResultsReader, probe: str, runs: Optional[Sequence[str]]) -> tuple:
+        units = self._units(key, r)
+        if not units:  # no units table rows: only the files' fingerprint says what changed
+            return ("file", r.fingerprint())
+        if runs is None:
+            return tuple(sorted((k, v) for k, v in units.items() if k[1] == probe))
+        return tuple((run, units.get((run, probe))) for run in runs)
 
     def status(self, key: str) -> ResultsStatus:
         r = self.reader(key)
@@ -603,39 +647,53 @@ class DataSource:
 
     def catalog(self, key: str) -> pd.DataFrame:
         r = self.reader(key)
-        return self._cached(("catalog", key, r.fingerprint()), r.catalog)
+        units = self._units(key, r)
+        fp = tuple(sorted(units.items())) if units else r.fingerprint()
+        return self._cached(("catalog", key), fp, r.catalog)
 
     def rows(self, key: str, probe: str, metric: str, *, runs: Optional[Sequence[str]] = None,
              site: Optional[str] = None, degree: Optional[int] = None) -> pd.DataFrame:
         r = self.reader(key)
         runs_t = None if runs is None else tuple(runs)
-        return self._cached(
-            ("rows", key, probe, metric, runs_t, site, degree, r.fingerprint()),
-            lambda: r.rows(probe, metric, runs=runs_t, site=site, degree=degree),
-        )
+        return self._cached(("rows", key, probe, metric, runs_t, site, degree), self._rows_fp(key, r, probe, runs_t),
+                            lambda: r.rows(probe, metric, runs=runs_t, site=site, degree=degree))
 
     def emergence(self, key: str) -> pd.DataFrame:
-        """The emergence table (``emergence_table``) of every row of the experiment."""
+        """The emergence table (``emergence_table``) of every row of the experiment, built
+        from per-(run, probe) pieces that are recomputed only when their units change."""
         exp = self.experiment(key)
         r = ResultsReader(exp.db_path, timeout_s=self.db_timeout_s)
         task = str(exp.task.get("name", ""))
-        return self._cached(("emergence", key, r.fingerprint()), lambda: emergence_table(r.table(), task))
+        units = self._units(key, r)
+        if not units:
+            return self._cached(("emergence", key), ("file", r.fingerprint()), lambda: emergence_table(r.table(), task))
 
+        def combine() -> pd.DataFrame:
+            from probes.summary import sort_summary  # noqa: PLC0415
 
+            parts = []
+            for (run, probe), fp in sorted(units.items()):
+                parts.append(self._cached(("emergence-part", key, run, probe), fp,
+                                          lambda: emergence_table(r.unit_rows(run, probe), task), store=self._parts))
+            with self._lock:  # pieces of (run, probe) pairs that are gone
+                for k in [k for k in self._parts if k[1] == key and (k[2], k[3]) not in units]:
+                    del self._parts[k]
+            return sort_summary(pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True))
+
+        return self._cached(("emergence", key), tuple(sorted(units.items())), combine)
 
     def prefetch_emergence(self, key: str) -> Optional[threading.Thread]:
-        """Start computing ``emergence(key)`` in a daemon thread (if ``prefetch`` is on and the
-        experiment has results); errors are left for the tab to report."""
+        """Start computing ``emergence(key)`` in a daemon thread (if ``prefetch`` is on, the
+        experiment has results and no prefetch of it runs); errors are left for the tab."""
         if not self.prefetch:
             return None
         exp = self.experiment(key)
         if not exp.has_results:
             return None
-        ckey = ("emergence", key, ResultsReader(exp.db_path).fingerprint())
         with self._lock:
-            if ckey in self._cache or ckey in self._inflight or ckey in self._prefetching:
+            if key in self._prefetching:
                 return None
-            self._prefetching.add(ckey)
+            self._prefetching.add(key)
 
         def work() -> None:
             try:
@@ -644,7 +702,7 @@ class DataSource:
                 log.debug("emergence prefetch for %s failed", key, exc_info=True)
             finally:
                 with self._lock:
-                    self._prefetching.discard(ckey)
+                    self._prefetching.discard(key)
 
         thread = threading.Thread(target=work, name=f"emergence-{key}", daemon=True)
         thread.start()

@@ -96,11 +96,6 @@ def appearance(steps: Iterable[int], values: Iterable[float], spec: MetricSpec, 
     }
 
 
-def _group(rec: dict) -> tuple:
-    degree = rec["degree"]
-    return (rec["run"], rec["probe"], rec["site"], rec["metric"], None if pd.isna(degree) else int(degree))
-
-
 def _spec(probe: str, metric: str, specs: Mapping[tuple[str, str], MetricSpec], declared: set[str], explicit: bool) -> Optional[MetricSpec]:
     if (probe, metric) in specs:
         return specs[(probe, metric)]
@@ -123,16 +118,18 @@ def summarize_frame(
         specs: ``{(probe, metric): MetricSpec}`` declared by the probes; a probe that
             appears here only has its declared metrics summarised.
         metrics: summarise exactly these metrics (declared spec, else a default).
+
+    The rule of ``appearance`` applied to every series at once with numpy (the same numbers:
+    tested against a per-series loop). Each series depends on its own run's rows only (the
+    null groups are per run), so a table built run by run and concatenated is the same table.
     """
     specs = dict(specs or {})
     declared = {p for p, _ in specs}
     wanted = set(metrics) if metrics else None
     if rows.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    df = rows.copy()
-    pairs = df[["probe", "metric"]].drop_duplicates().itertuples(index=False)
     chosen = {}
-    for probe, metric in pairs:
+    for probe, metric in rows[["probe", "metric"]].drop_duplicates().itertuples(index=False):
         if wanted is not None and metric not in wanted:
             continue
         spec = _spec(probe, metric, specs, declared, explicit=wanted is not None)
@@ -140,36 +137,98 @@ def summarize_frame(
             chosen[(probe, metric)] = spec
     if not chosen:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    df = df[[(p, m) in chosen for p, m in zip(df["probe"], df["metric"])]]
-    series = []
-    for key, grp in df.groupby(KEYS, sort=False, dropna=False):
-        rec = dict(zip(KEYS, key))
-        spec = chosen[(rec["probe"], rec["metric"])]
-        rec.update(degree=grp["degree"].iloc[0], in_support=grp["in_support"].iloc[0])
-        rec.update(appearance(grp["step"], grp["value"], spec))  # effect with the default threshold
-        series.append((rec, spec, grp))
-    # null: the 95th percentile of the off-support effects of each (run, probe, site, metric, degree)
-    null_effects: dict[tuple, list[float]] = {}
-    for rec, spec, _ in series:
-        if spec.off_support_null and pd.notna(rec["in_support"]) and not rec["in_support"] and np.isfinite(rec["effect"]):
-            null_effects.setdefault(_group(rec), []).append(rec["effect"])
-    out = []
-    for rec, spec, grp in series:
-        threshold = spec.min_effect
-        if spec.off_support_null and pd.notna(rec["in_support"]) and null_effects.get(_group(rec)):
-            threshold = max(threshold, float(np.quantile(null_effects[_group(rec)], NULL_QUANTILE)))
-        rec.update(appearance(grp["step"], grp["value"], spec, threshold))
-        out.append(rec)
-    res = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
-    for col in ("appear_step", "peak_step", "degree", "in_support", "seed"):
-        res[col] = pd.array(res[col], dtype="Int64")
-    res["_teacher"] = res["role"] != C.ROLE_TEACHER
-    res = res.sort_values(
+    pm = pd.MultiIndex.from_frame(rows[["probe", "metric"]])
+    df = rows[pm.isin(list(chosen))].reset_index(drop=True)
+    gid = df.groupby(KEYS, sort=False, dropna=False).ngroup().to_numpy()
+    n_series = int(gid.max()) + 1
+    _, first_row = np.unique(gid, return_index=True)  # each series' first row, in the frame's order
+    series = df.iloc[first_row][KEYS + ["degree", "in_support"]].reset_index(drop=True)
+    spec_of = [chosen[(p, m)] for p, m in zip(series["probe"], series["metric"])]
+    direction = np.array([1.0 if sp.direction >= 0 else -1.0 for sp in spec_of])
+    min_effect = np.array([float(sp.min_effect) for sp in spec_of])
+    use_null = np.array([bool(sp.off_support_null) for sp in spec_of])
+
+    # finite values, in (series, step) order; ties keep the frame's order, as a stable argsort
+    steps = df["step"].to_numpy(dtype=np.int64)
+    values = pd.to_numeric(df["value"], errors="coerce").to_numpy(dtype=np.float64)
+    ok = np.isfinite(values)
+    g, s, v = gid[ok], steps[ok], values[ok]
+    order = np.lexsort((s, g))
+    g, s, v = g[order], s[order], v[order]
+    n = np.bincount(g, minlength=n_series)
+    has = n > 0
+    start = (np.cumsum(n) - n)[has]  # first position of each non-empty series (g is sorted)
+    last = start + n[has] - 1
+    pos = np.arange(len(g))
+    nothing = len(g)
+
+    def per_series(values: np.ndarray, fill) -> np.ndarray:
+        out = np.full(n_series, fill, dtype=np.result_type(values, type(fill)))
+        out[has] = values
+        return out
+
+    def first_where(cond: np.ndarray) -> np.ndarray:
+        """Per non-empty series, the first position where ``cond`` holds (else ``nothing``)."""
+        return np.minimum.reduceat(np.where(cond, pos, nothing), start) if len(g) else start
+
+    baseline = per_series(v[start], np.nan)
+    final = per_series(v[last], np.nan)
+    rel = direction[g] * (v - baseline[g])
+    effect = per_series(np.maximum.reduceat(rel, start) if len(g) else rel[:0], np.nan)
+    i_peak = first_where(rel == effect[g])
+    peak_step = per_series(s[i_peak], 0)
+    peak_value = per_series(v[i_peak], np.nan)
+
+    # threshold: min_effect, or for in/off-support series of a null-calibrated metric the
+    # NULL_QUANTILE of the off-support effects of the same (run, probe, site, metric, degree)
+    threshold = min_effect.copy()
+    in_support = series["in_support"]
+    supp_known = in_support.notna().to_numpy()
+    is_null = use_null & supp_known & (in_support.fillna(1).to_numpy() == 0) & np.isfinite(effect)
+    if use_null.any():
+        deg = series["degree"].astype("float64").fillna(-np.inf)
+        group = pd.MultiIndex.from_arrays([series["run"], series["probe"], series["site"], series["metric"], deg])
+        gcode, _ = pd.factorize(group)
+        q = {}
+        for code in np.unique(gcode[is_null]):
+            q[code] = float(np.quantile(effect[is_null & (gcode == code)], NULL_QUANTILE))
+        calibrated = use_null & supp_known & np.isin(gcode, list(q))
+        for i in np.nonzero(calibrated)[0]:
+            threshold[i] = max(threshold[i], q[gcode[i]])
+
+    with np.errstate(invalid="ignore"):
+        appears = (n >= 2) & (effect >= threshold) & (effect > 0)
+    half = np.where(appears, 0.5 * effect, np.inf)
+    i_appear = first_where(rel >= half[g])
+    appear_step = per_series(s[np.minimum(i_appear, max(nothing - 1, 0))] if len(g) else s[:0], 0)
+
+    res = series[KEYS].copy()
+    res["degree"] = pd.array(series["degree"].astype("float64").round(), dtype="Int64")
+    res["in_support"] = pd.array(series["in_support"].astype("float64").round(), dtype="Int64")
+    res["appear_step"] = pd.array(np.where(appears, appear_step, 0), dtype="Int64")
+    res.loc[~appears, "appear_step"] = pd.NA
+    res["peak_step"] = pd.array(np.where(has, peak_step, 0), dtype="Int64")
+    res.loc[~has, "peak_step"] = pd.NA
+    res["peak_value"] = peak_value
+    res["baseline"] = baseline
+    res["final_value"] = final
+    res["effect"] = effect
+    res["threshold"] = threshold
+    res["n_steps"] = n.astype(np.int64)
+    res["seed"] = pd.array(res["seed"], dtype="Int64")
+    return sort_summary(res)
+
+
+def sort_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """The summary's row order (teacher first, then by run, probe, metric, site, degree,
+    in-support first, feature), columns ``SUMMARY_COLUMNS``; pieces of one table (per run)
+    concatenated and sorted give the table."""
+    res = df.assign(_teacher=df["role"] != C.ROLE_TEACHER).sort_values(
         ["_teacher", "run", "probe", "metric", "site", "degree", "in_support", "feature"],
         ascending=[True, True, True, True, True, True, False, True],
         kind="stable",
     )
-    return res.drop(columns="_teacher").reset_index(drop=True)
+    return res.drop(columns="_teacher").reset_index(drop=True)[SUMMARY_COLUMNS]
 
 
 def _task_names(store: ResultsStore, db_path: Path) -> list[str]:

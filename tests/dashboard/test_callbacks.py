@@ -206,12 +206,15 @@ def test_emergence_prefetch_and_single_flight(dash_fixture, monkeypatch):
 
     import dashboard.data as D
 
+    for t in threading.enumerate():  # earlier tests' apps may still prefetch in the background
+        if t.name.startswith("emergence-"):
+            t.join(60)
     calls = []
     real = D.emergence_table
     gate = threading.Event()
 
     def slow(rows, task):
-        calls.append(task)
+        calls.append((task, tuple(sorted(set(zip(rows["run"], rows["probe"]))))))
         gate.wait(5)
         return real(rows, task)
 
@@ -224,7 +227,11 @@ def test_emergence_prefetch_and_single_flight(dash_fixture, monkeypatch):
     waiter.start()
     gate.set()
     waiter.join(30)
-    assert calls == ["parity"] and len(results[0]) > 0  # computed once, shared by the waiting request
+    # each (run, probe) piece computed once, shared by the waiting request
+    pieces = [c[1] for c in calls]
+    assert len(pieces) == len(set(pieces)) == 8 * 3 and all(len(p) == 1 and c[0] == "parity" for c, p in zip(calls, pieces))
+    assert len(results[0]) > 0
+    pd.testing.assert_frame_equal(results[0], D.emergence_table(src.reader(dash_fixture.key).table(), "parity"))
     assert DataSource(dash_fixture.root).prefetch_emergence(dash_fixture.key) is None  # off by default
 
 

@@ -76,3 +76,48 @@ def test_task_label():
     assert task_label({"name": "parity", "n": 10, "k": 3}) == "parity n=10 k=3"
     assert task_label({}) == "unknown task"
     assert task_label({"name": "pcfg", "grammar": "cfg3b", "big": list(range(10))}) == "pcfg grammar=cfg3b"
+
+
+def test_a_committed_unit_invalidates_only_what_reads_its_run_and_probe(dash_fixture, fresh_copy, monkeypatch):
+    import dashboard.data as D
+    from probes.store import ResultRow, ResultsStore, UnitKey
+
+    root = fresh_copy()
+    key = dash_fixture.key
+    src = DataSource(root)
+    pieces, reads = [], []
+    real_table, real_rows = D.emergence_table, D.ResultsReader.rows
+    monkeypatch.setattr(D, "emergence_table", lambda rows, task: (
+        pieces.append(tuple(sorted(set(zip(rows["run"], rows["probe"]))))), real_table(rows, task))[1])
+    monkeypatch.setattr(D.ResultsReader, "rows", lambda self, probe, metric, **kw: (
+        reads.append((probe, kw.get("runs"))), real_rows(self, probe, metric, **kw))[1])
+
+    def views():
+        src.emergence(key)
+        src.rows(key, "fourier", "corr", runs=["teacher"], site="output", degree=1)
+        src.rows(key, "fourier", "corr", runs=["ce-s0"], site="output", degree=1)
+        src.rows(key, "linear", "test_acc", runs=["teacher"])
+        src.catalog(key)
+
+    views()
+    assert len(pieces) == 24 and len(reads) == 3
+    n_cached = len(src._cache)
+    with ResultsStore(root / key / C.RESULTS_DB) as store:  # a sweep: one writer committing unit after unit
+        for i in range(5):
+            pieces.clear()
+            reads.clear()
+            step = 10_000 + i
+            store.write_unit(UnitKey("teacher", "teacher", "teacher", 0, step, "fourier"),
+                             [ResultRow("fourier", f, "output", "corr", 0.5, degree=1, in_support=f in PLANT.in_deg1)
+                              for f in PLANT.in_deg1 + PLANT.off_deg1])
+            views()
+            assert pieces == [(("teacher", "fourier"),)]  # one piece recomputed, not the whole table
+            assert reads == [("fourier", ("teacher",))]  # the other runs' and probes' rows stay cached
+            assert len(src._cache) == n_cached  # replaced in place: memory does not grow with commits
+            rows = src.rows(key, "fourier", "corr", runs=["teacher"], site="output", degree=1)
+            assert rows["step"].max() == step
+    table = src.emergence(key)
+    fresh = real_table(ResultsReader(root / key / C.RESULTS_DB).table(), "parity")
+    pd.testing.assert_frame_equal(table, fresh)
+    assert table[(table["run"] == "teacher") & (table["probe"] == "fourier")]["n_steps"].max() == \
+        len(dash_fixture.teacher_steps) + 5

@@ -215,3 +215,96 @@ def test_summary_cli_by_method(tmp_path, capsys):
     assert main(["summary", str(db), "--by-method", "--json"]) == 0
     rec, = json.loads(capsys.readouterr().out)
     assert rec["progressive"] == progressive and rec["progressive appeared"] == "1/1"
+
+
+def _reference_summarize_frame(rows, specs):
+    """The per-series loop that ``summarize_frame`` replaced (its rule, one series at a time)."""
+    from probes.summary import KEYS, NULL_QUANTILE, SUMMARY_COLUMNS, _spec
+
+    declared = {p for p, _ in specs}
+    chosen = {}
+    for probe, metric in rows[["probe", "metric"]].drop_duplicates().itertuples(index=False):
+        spec = _spec(probe, metric, specs, declared, explicit=False)
+        if spec is not None:
+            chosen[(probe, metric)] = spec
+    df = rows[[(p, m) in chosen for p, m in zip(rows["probe"], rows["metric"])]]
+    group = lambda rec: (rec["run"], rec["probe"], rec["site"], rec["metric"],  # noqa: E731
+                         None if pd.isna(rec["degree"]) else int(rec["degree"]))
+    series = []
+    for key, grp in df.groupby(KEYS, sort=False, dropna=False):
+        rec = dict(zip(KEYS, key))
+        spec = chosen[(rec["probe"], rec["metric"])]
+        rec.update(degree=grp["degree"].iloc[0], in_support=grp["in_support"].iloc[0])
+        rec.update(appearance(grp["step"], grp["value"], spec))
+        series.append((rec, spec, grp))
+    null = {}
+    for rec, spec, _ in series:
+        if spec.off_support_null and pd.notna(rec["in_support"]) and not rec["in_support"] and np.isfinite(rec["effect"]):
+            null.setdefault(group(rec), []).append(rec["effect"])
+    out = []
+    for rec, spec, grp in series:
+        threshold = spec.min_effect
+        if spec.off_support_null and pd.notna(rec["in_support"]) and null.get(group(rec)):
+            threshold = max(threshold, float(np.quantile(null[group(rec)], NULL_QUANTILE)))
+        rec.update(appearance(grp["step"], grp["value"], spec, threshold))
+        out.append(rec)
+    res = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+    for col in ("appear_step", "peak_step", "degree", "in_support", "seed"):
+        res[col] = pd.array(res[col], dtype="Int64")
+    res["_t"] = res["role"] != "teacher"
+    res = res.sort_values(["_t", "run", "probe", "metric", "site", "degree", "in_support", "feature"],
+                          ascending=[True, True, True, True, True, True, False, True], kind="stable")
+    return res.drop(columns="_t").reset_index(drop=True)
+
+
+def _planted_rows(seed: int) -> pd.DataFrame:
+    """Random series of every kind the rule meets: rises, spikes, falls, flat lines, NaN
+    values, one-checkpoint and all-NaN series, ties at the peak, unsorted steps, missing
+    degrees, off-support nulls per (run, site, degree), metrics without a spec."""
+    rng = np.random.default_rng(seed)
+    recs = []
+    for run, role, method, rseed in (("teacher", "teacher", "teacher", 0), ("progressive-s0", "student", "progressive", 0),
+                                     ("progressive-s1", "student", "progressive", 1), ("ce-s0", "student", "ce", 0)):
+        n_steps = int(rng.integers(1, 12)) if run == "ce-s0" else 12
+        steps = rng.permutation(np.arange(n_steps) * 50)
+        for probe, metric, site, n_feat in (("fourier", "corr", "output", 30), ("linear", "test_acc", "b0", 8),
+                                            ("linear", "selectivity", "b1", 8), ("model", "accuracy", "output", 1),
+                                            ("model", "loss", "output", 1), ("other", "m", "output", 3)):
+            for j in range(n_feat):
+                degree = None if probe in ("model", "other") else int(1 + j % 3)
+                ins = None if probe in ("model", "other") else bool(j % 4 == 0)
+                kind = rng.integers(0, 6)
+                base = rng.uniform(0, 0.5)
+                for st in steps:
+                    x = st / 550
+                    v = {0: base + rng.uniform(0, 0.1) * (x > rng.uniform()),
+                         1: base + 0.3 * (abs(x - 0.5) < 0.1),
+                         2: base - 0.2 * x,
+                         3: base,
+                         4: np.nan if rng.uniform() < 0.5 else base + rng.normal(0, 0.05),
+                         5: round(base + rng.uniform(0, 0.2), 1)}[int(kind)]
+                    recs.append(dict(run=run, role=role, method=method, seed=rseed, step=int(st), probe=probe,
+                                     feature=str(j), site=site, metric=metric, value=float(v), degree=degree,
+                                     in_support=ins, extra=None))
+    df = pd.DataFrame(recs)
+    return df.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_vectorised_summary_matches_the_per_series_rule(seed):
+    rows = _planted_rows(seed)
+    specs = {("fourier", "corr"): MetricSpec(min_effect=0.02, off_support_null=True),
+             ("linear", "test_acc"): MetricSpec(min_effect=0.05),
+             ("linear", "selectivity"): MetricSpec(min_effect=0.05, off_support_null=True),
+             ("model", "accuracy"): MetricSpec(min_effect=0.05),
+             ("model", "loss"): MetricSpec(min_effect=0.05, direction=-1)}
+    got = summarize_frame(rows, specs)
+    want = _reference_summarize_frame(rows, specs)
+    assert len(got) == len(want) > 100 and want["appear_step"].notna().sum() > 10
+    assert (want["threshold"] > 0.05).any()  # some thresholds come from the off-support null
+    pd.testing.assert_frame_equal(got, want, check_exact=True, check_dtype=False)
+    # the rule per run: a table built run by run is the same table
+    parts = pd.concat([summarize_frame(r, specs) for _, r in rows.groupby("run")], ignore_index=True)
+    pd.testing.assert_frame_equal(summarize_frame(rows, specs), got)
+    assert sorted(map(tuple, parts[["run", "feature", "metric"]].astype(str).values)) == \
+        sorted(map(tuple, got[["run", "feature", "metric"]].astype(str).values))
