@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
+from typing import Optional
 
 from dash import Dash, Input, Output, State, no_update
 
@@ -28,7 +29,7 @@ from dashboard.data import DataSource
 log = logging.getLogger(__name__)
 
 def make_app(runs_dir: Path | str, *, title: str = "curriculens", db_timeout_s: float = 2.0,
-             cache_size: int = 64, prefetch: bool = True) -> Dash:
+             cache_size: int = 64, prefetch: bool = True, source: Optional[DataSource] = None) -> Dash:
     """Build the dashboard for the experiments at or below ``runs_dir``.
 
     Args:
@@ -38,8 +39,9 @@ def make_app(runs_dir: Path | str, *, title: str = "curriculens", db_timeout_s: 
             says it is locked.
         cache_size: query results kept in this app's cache (keyed on file mtimes and sizes).
         prefetch: compute the emergence table in the background once an experiment is shown.
+        source: serve this ``DataSource`` instead (the other data arguments are then unused).
     """
-    source = DataSource(runs_dir, cache_size=cache_size, db_timeout_s=db_timeout_s, prefetch=prefetch)
+    source = source or DataSource(runs_dir, cache_size=cache_size, db_timeout_s=db_timeout_s, prefetch=prefetch)
     app = Dash(__name__, title=title, update_title=None, serve_locally=True, assets_ignore=".*")
     app.layout = L.build_layout(title)
     _register(app, source)

@@ -432,12 +432,24 @@ class ResultsReader:
         ).fetchall())
         return {(run, probe): (n, rows, last) for run, probe, n, rows, last in data}
 
-    def unit_rows(self, run: str, probe: str) -> pd.DataFrame:
-        """Every row of one (run, probe) without ``extra`` (the columns ``table`` has)."""
+    def unit_steps(self, run: str, probe: str) -> dict[int, float]:
+        """``{step: finished_at}`` of the finished units of one (run, probe)."""
+        data = self._run(lambda conn: conn.execute(
+            "SELECT step, finished_at FROM units WHERE run = ? AND probe = ?", (run, probe)).fetchall())
+        return {int(step): at for step, at in data}
+
+    def unit_rows(self, run: str, probe: str, steps: Optional[Sequence[int]] = None) -> pd.DataFrame:
+        """Every row of one (run, probe) (only of ``steps`` when given) without ``extra`` (the
+        columns ``table`` has)."""
         cols = ["run", "role", "method", "seed", "step", "probe", "feature", "site", "metric", "value", "degree",
                 "in_support"]
-        data = self._run(lambda conn: conn.execute(
-            f"SELECT {', '.join(cols)} FROM probe_results WHERE run = ? AND probe = ?", (run, probe)).fetchall())
+        sql = f"SELECT {', '.join(cols)} FROM probe_results WHERE run = ? AND probe = ?"
+        params: list = [run, probe]
+        if steps is not None:
+            steps = [int(x) for x in steps]
+            sql += f" AND step IN ({', '.join('?' * len(steps))})"
+            params += steps
+        data = self._run(lambda conn: conn.execute(sql, params).fetchall())
         df = pd.DataFrame.from_records(data, columns=cols)
         for c in ("value", "degree", "in_support"):
             df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
@@ -526,6 +538,16 @@ def _experiment_fp(path: Path) -> tuple:
 
 
 # --- the app's data source ----------------------------------------------------------------
+@dataclass(frozen=True)
+class _Piece:
+    """The emergence table of one (run, probe), with the rows and unit times it came from."""
+
+    steps: dict
+    rows: pd.DataFrame
+    summary: pd.DataFrame
+
+
+
 class DataSource:
     """What one dashboard instance reads, with an LRU cache of fingerprinted values.
 
@@ -673,14 +695,35 @@ class DataSource:
 
             parts = []
             for (run, probe), fp in sorted(units.items()):
-                parts.append(self._cached(("emergence-part", key, run, probe), fp,
-                                          lambda: emergence_table(r.unit_rows(run, probe), task), store=self._parts))
+                pkey = ("emergence-part", key, run, probe)
+                with self._lock:
+                    old = self._parts.get(pkey)
+                part = self._cached(pkey, fp, lambda: self._piece(r, run, probe, task, old), store=self._parts)
+                parts.append(part.summary)
             with self._lock:  # pieces of (run, probe) pairs that are gone
                 for k in [k for k in self._parts if k[1] == key and (k[2], k[3]) not in units]:
                     del self._parts[k]
             return sort_summary(pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True))
 
         return self._cached(("emergence", key), tuple(sorted(units.items())), combine)
+
+    @staticmethod
+    def _piece(r: ResultsReader, run: str, probe: str, task: str, old: Optional[tuple]) -> "_Piece":
+        """The emergence rows of one (run, probe). With the previous piece ``old`` (its
+        fingerprint and value), only the units that were added or rewritten since are read."""
+        steps = r.unit_steps(run, probe)
+        rows = None
+        if old is not None:
+            prev: _Piece = old[1]
+            changed = [s for s, at in steps.items() if prev.steps.get(s) != at]
+            gone = set(prev.steps) - set(steps)
+            if len(changed) <= 256:
+                keep = prev.rows[~prev.rows["step"].isin(set(changed) | gone)]
+                new = r.unit_rows(run, probe, changed) if changed else keep.iloc[:0]
+                rows = pd.concat([keep, new], ignore_index=True) if len(new) else keep
+        if rows is None:
+            rows = r.unit_rows(run, probe)
+        return _Piece(steps=steps, rows=rows, summary=emergence_table(rows, task))
 
     def prefetch_emergence(self, key: str) -> Optional[threading.Thread]:
         """Start computing ``emergence(key)`` in a daemon thread (if ``prefetch`` is on, the

@@ -137,12 +137,15 @@ def summarize_frame(
             chosen[(probe, metric)] = spec
     if not chosen:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    pm = pd.MultiIndex.from_frame(rows[["probe", "metric"]])
-    df = rows[pm.isin(list(chosen))].reset_index(drop=True)
-    gid = df.groupby(KEYS, sort=False, dropna=False).ngroup().to_numpy()
+    keep = np.zeros(len(rows), dtype=bool)
+    for probe, metric in chosen:
+        keep |= ((rows["probe"] == probe) & (rows["metric"] == metric)).to_numpy(dtype=bool)
+    idx = np.nonzero(keep)[0]
+    gid = _group_ids(rows, KEYS, idx)
     n_series = int(gid.max()) + 1
-    _, first_row = np.unique(gid, return_index=True)  # each series' first row, in the frame's order
-    series = df.iloc[first_row][KEYS + ["degree", "in_support"]].reset_index(drop=True)
+    _, first = np.unique(gid, return_index=True)  # each series' first row, in the frame's order
+    series = rows.iloc[idx[first]][KEYS + ["degree", "in_support"]].reset_index(drop=True)
+    df = rows.iloc[idx][["step", "value"]]
     spec_of = [chosen[(p, m)] for p, m in zip(series["probe"], series["metric"])]
     direction = np.array([1.0 if sp.direction >= 0 else -1.0 for sp in spec_of])
     min_effect = np.array([float(sp.min_effect) for sp in spec_of])
@@ -219,16 +222,70 @@ def summarize_frame(
     return sort_summary(res)
 
 
+def _group_ids(rows: pd.DataFrame, cols: list[str], idx: np.ndarray) -> np.ndarray:
+    """Dense ids (0..n-1) of the distinct ``cols`` tuples of ``rows.iloc[idx]``; missing values
+    are a value of their own (as ``groupby(dropna=False)``)."""
+    code = np.zeros(len(idx), dtype=np.int64)
+    for c in cols:
+        col_codes, uniques = pd.factorize(rows[c], use_na_sentinel=False)
+        code = code * (len(uniques) + 1) + col_codes[idx]
+        _, code = np.unique(code, return_inverse=True)  # stay dense: no overflow however many columns
+    return code.reshape(-1)
+
+
 def sort_summary(df: pd.DataFrame) -> pd.DataFrame:
     """The summary's row order (teacher first, then by run, probe, metric, site, degree,
     in-support first, feature), columns ``SUMMARY_COLUMNS``; pieces of one table (per run)
     concatenated and sorted give the table."""
-    res = df.assign(_teacher=df["role"] != C.ROLE_TEACHER).sort_values(
-        ["_teacher", "run", "probe", "metric", "site", "degree", "in_support", "feature"],
-        ascending=[True, True, True, True, True, True, False, True],
-        kind="stable",
-    )
-    return res.drop(columns="_teacher").reset_index(drop=True)[SUMMARY_COLUMNS]
+    if df.empty:
+        return df.reset_index(drop=True)[SUMMARY_COLUMNS]
+    keys = [(df["role"] != C.ROLE_TEACHER).to_numpy()]  # as a stable sort_values, missing values last
+    for c in ("run", "probe", "metric", "site"):
+        codes, _ = pd.factorize(df[c], sort=True)
+        keys.append(np.where(codes < 0, np.iinfo(np.int64).max, codes))
+    keys.append(pd.to_numeric(df["degree"]).astype("float64").fillna(np.inf).to_numpy())
+    keys.append((-pd.to_numeric(df["in_support"]).astype("float64")).fillna(np.inf).to_numpy())
+    codes, _ = pd.factorize(df["feature"], sort=True)
+    keys.append(np.where(codes < 0, np.iinfo(np.int64).max, codes))
+    order = np.lexsort(keys[::-1])
+    return df.iloc[order].reset_index(drop=True)[SUMMARY_COLUMNS]
+
+
+def summarize_series_loop(rows: pd.DataFrame, specs: Mapping[tuple[str, str], MetricSpec]) -> pd.DataFrame:
+    """Reference: ``summarize_frame`` (declared specs only) as a Python loop over series calling
+    ``appearance`` one at a time; slow (seconds per 100k rows). Tests and the dashboard
+    benchmark compare the vectorised table against it."""
+    declared = {p for p, _ in specs}
+    chosen = {}
+    for probe, metric in rows[["probe", "metric"]].drop_duplicates().itertuples(index=False):
+        spec = _spec(probe, metric, specs, declared, explicit=False)
+        if spec is not None:
+            chosen[(probe, metric)] = spec
+    df = rows[[(p, m) in chosen for p, m in zip(rows["probe"], rows["metric"])]]
+    group = lambda rec: (rec["run"], rec["probe"], rec["site"], rec["metric"],  # noqa: E731
+                         None if pd.isna(rec["degree"]) else int(rec["degree"]))
+    series = []
+    for key, grp in df.groupby(KEYS, sort=False, dropna=False):
+        rec = dict(zip(KEYS, key))
+        spec = chosen[(rec["probe"], rec["metric"])]
+        rec.update(degree=grp["degree"].iloc[0], in_support=grp["in_support"].iloc[0])
+        rec.update(appearance(grp["step"], grp["value"], spec))
+        series.append((rec, spec, grp))
+    null = {}
+    for rec, spec, _ in series:
+        if spec.off_support_null and pd.notna(rec["in_support"]) and not rec["in_support"] and np.isfinite(rec["effect"]):
+            null.setdefault(group(rec), []).append(rec["effect"])
+    out = []
+    for rec, spec, grp in series:
+        threshold = spec.min_effect
+        if spec.off_support_null and pd.notna(rec["in_support"]) and null.get(group(rec)):
+            threshold = max(threshold, float(np.quantile(null[group(rec)], NULL_QUANTILE)))
+        rec.update(appearance(grp["step"], grp["value"], spec, threshold))
+        out.append(rec)
+    res = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+    for col in ("appear_step", "peak_step", "degree", "in_support", "seed"):
+        res[col] = pd.array(res[col], dtype="Int64")
+    return sort_summary(res)
 
 
 def _task_names(store: ResultsStore, db_path: Path) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 
 from probes.base import MetricSpec
 from probes.store import ResultRow, ResultsStore, UnitKey
-from probes.summary import appearance, format_summary, summarize, summarize_frame, summary_records
+from probes.summary import appearance, format_summary, summarize, summarize_frame, summarize_series_loop, summary_records
 
 STEPS = list(range(0, 2100, 100))
 
@@ -217,46 +217,6 @@ def test_summary_cli_by_method(tmp_path, capsys):
     assert rec["progressive"] == progressive and rec["progressive appeared"] == "1/1"
 
 
-def _reference_summarize_frame(rows, specs):
-    """The per-series loop that ``summarize_frame`` replaced (its rule, one series at a time)."""
-    from probes.summary import KEYS, NULL_QUANTILE, SUMMARY_COLUMNS, _spec
-
-    declared = {p for p, _ in specs}
-    chosen = {}
-    for probe, metric in rows[["probe", "metric"]].drop_duplicates().itertuples(index=False):
-        spec = _spec(probe, metric, specs, declared, explicit=False)
-        if spec is not None:
-            chosen[(probe, metric)] = spec
-    df = rows[[(p, m) in chosen for p, m in zip(rows["probe"], rows["metric"])]]
-    group = lambda rec: (rec["run"], rec["probe"], rec["site"], rec["metric"],  # noqa: E731
-                         None if pd.isna(rec["degree"]) else int(rec["degree"]))
-    series = []
-    for key, grp in df.groupby(KEYS, sort=False, dropna=False):
-        rec = dict(zip(KEYS, key))
-        spec = chosen[(rec["probe"], rec["metric"])]
-        rec.update(degree=grp["degree"].iloc[0], in_support=grp["in_support"].iloc[0])
-        rec.update(appearance(grp["step"], grp["value"], spec))
-        series.append((rec, spec, grp))
-    null = {}
-    for rec, spec, _ in series:
-        if spec.off_support_null and pd.notna(rec["in_support"]) and not rec["in_support"] and np.isfinite(rec["effect"]):
-            null.setdefault(group(rec), []).append(rec["effect"])
-    out = []
-    for rec, spec, grp in series:
-        threshold = spec.min_effect
-        if spec.off_support_null and pd.notna(rec["in_support"]) and null.get(group(rec)):
-            threshold = max(threshold, float(np.quantile(null[group(rec)], NULL_QUANTILE)))
-        rec.update(appearance(grp["step"], grp["value"], spec, threshold))
-        out.append(rec)
-    res = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
-    for col in ("appear_step", "peak_step", "degree", "in_support", "seed"):
-        res[col] = pd.array(res[col], dtype="Int64")
-    res["_t"] = res["role"] != "teacher"
-    res = res.sort_values(["_t", "run", "probe", "metric", "site", "degree", "in_support", "feature"],
-                          ascending=[True, True, True, True, True, True, False, True], kind="stable")
-    return res.drop(columns="_t").reset_index(drop=True)
-
-
 def _planted_rows(seed: int) -> pd.DataFrame:
     """Random series of every kind the rule meets: rises, spikes, falls, flat lines, NaN
     values, one-checkpoint and all-NaN series, ties at the peak, unsorted steps, missing
@@ -299,7 +259,7 @@ def test_vectorised_summary_matches_the_per_series_rule(seed):
              ("model", "accuracy"): MetricSpec(min_effect=0.05),
              ("model", "loss"): MetricSpec(min_effect=0.05, direction=-1)}
     got = summarize_frame(rows, specs)
-    want = _reference_summarize_frame(rows, specs)
+    want = summarize_series_loop(rows, specs)
     assert len(got) == len(want) > 100 and want["appear_step"].notna().sum() > 10
     assert (want["threshold"] > 0.05).any()  # some thresholds come from the off-support null
     pd.testing.assert_frame_equal(got, want, check_exact=True, check_dtype=False)
