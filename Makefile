@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup browser demo test test-fast clean
+.PHONY: setup browser demo test test-fast lint clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -32,6 +32,10 @@ test: setup browser
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not browser" $(PYTEST_ARGS)
+
+# ruff: pyflakes/pycodestyle, blind excepts, no print() outside the CLI, benchmarks and scripts
+lint: setup
+	$(PY) -m ruff check .
 
 clean:
 	rm -rf demo_out .pytest_cache

@@ -2,7 +2,7 @@
 
 ::
 
-    python benchmarks/bench_dashboard.py [--checkpoints 200] [--features 300] [--students 4] [--repeats 5]
+    python -m benchmarks.bench_dashboard [--checkpoints 200] [--features 300] [--students 4] [--repeats 5]
 
 Builds (in a temp directory) an experiment with one teacher and ``--students`` students, each
 with ``--checkpoints`` checkpoints; ``results.sqlite`` holds, per run and checkpoint, a Fourier
@@ -37,13 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from curriculens import constants as C
+from curriculens.io import write_json
+from probes.store import ResultRow, ResultsStore, UnitKey
+from training.config import CheckpointConfig, DistillConfig, RunConfig
 
-from curriculens import constants as C  # noqa: E402
-from curriculens.io import write_json  # noqa: E402
-from probes.store import ResultRow, ResultsStore, UnitKey  # noqa: E402
-from training.config import CheckpointConfig, DistillConfig, RunConfig  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def build(root: Path, n_ckpt: int, n_feat: int, n_students: int) -> Path:

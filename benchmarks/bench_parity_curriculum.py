@@ -7,8 +7,8 @@ their ratios against the CE baseline trained in the same run, and, from the Four
 every teacher checkpoint, where the in-support degree-1 correlation peaks relative to the
 teacher's accuracy transition (and its peak against the off-support level).
 
-    python benchmarks/bench_parity_curriculum.py --seeds 0 1 2            # the calibrated (60, 5) setting
-    python benchmarks/bench_parity_curriculum.py --size demo --seeds 0    # minutes
+    python -m benchmarks.bench_parity_curriculum --seeds 0 1 2            # the calibrated (60, 5) setting
+    python -m benchmarks.bench_parity_curriculum --size demo --seeds 0    # minutes
 
 Training is resumable: rerunning reuses finished runs. Results: benchmarks/results/parity_<size>.json.
 """
@@ -27,7 +27,6 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from curriculens import constants as C  # noqa: E402
 from curriculens.curves import first_crossing  # noqa: E402

@@ -13,9 +13,9 @@ drop; see shared/research/calibration.md):
    final masked-token accuracy on the held-out set, with differences and ratios against the ce
    student of the same seed.
 
-    python benchmarks/bench_pcfg_phenomenon.py --quick             # cfg3b from level 2, ~56 tokens
-    python benchmarks/bench_pcfg_phenomenon.py                     # cfg3b from level 1, ~150 tokens
-    python benchmarks/bench_pcfg_phenomenon.py --threads 1 --report benchmarks/results/pcfg_phenomenon.txt
+    python -m benchmarks.bench_pcfg_phenomenon --quick             # cfg3b from level 2, ~56 tokens
+    python -m benchmarks.bench_pcfg_phenomenon                     # cfg3b from level 1, ~150 tokens
+    python -m benchmarks.bench_pcfg_phenomenon --threads 1 --report benchmarks/results/pcfg_phenomenon.txt
 
 Runs are resumable (rerun to continue). Without cfg3b (``--grammar``), a generated 6-level
 grammar is used, for which no plateau is promised. ``--threads 1`` is much faster than torch's
@@ -32,21 +32,20 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
-
-from curriculens import constants as C  # noqa: E402
-from curriculens.curves import half_rise  # noqa: E402
-from training.experiment import init_experiment, read_metrics  # noqa: E402
-from training.loop import train_run  # noqa: E402
-from training.tasks.pcfg_presets import (  # noqa: E402
+from curriculens import constants as C
+from curriculens.curves import half_rise
+from training.experiment import init_experiment, read_metrics
+from training.loop import train_run
+from training.tasks.pcfg_presets import (
     detect_teacher_phases,
     get_preset,
     student_configs_for,
     teacher_config,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CFG3B = ROOT.parent / "shared" / "data" / "pcfg" / "cfg3b.json"
 METHODS = ("ce", "one-shot", "progressive", "two-shot")

@@ -94,7 +94,6 @@ def _pick(drv, dropdown_id: str, text: str) -> None:
 def take(runs_dir: Path, out: Path, tab: str = "features", experiment: str | None = None,
          width: int = 1400, height: int = 1700, degree: int | None = None) -> Path:
     """Serve ``runs_dir``, screenshot ``tab``, write ``out``; returns ``out``."""
-    sys.path.insert(0, str(REPO))
     from selenium.webdriver.common.by import By
 
     from dashboard.app import make_app
