@@ -230,7 +230,7 @@ def main(argv=None) -> int:
         if args.skip_baseline:
             return 0
         base = run_phase("whole-file baseline", whole_file_source(exp.parent), exp, args)
-    print(f"\np95 per callback, baseline / incremental (same machine, same run):")
+    print("\np95 per callback, baseline / incremental (same machine, same run):")
     for k, v in ours["p95"].items():
         b = base["p95"].get(k, float("nan"))
         print(f"  {k:<20}{b:>8.3f} s / {v:.3f} s = {b / v:.1f}x   {'under 1 s' if v < 1 else 'NOT under 1 s'}")

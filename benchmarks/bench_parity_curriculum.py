@@ -35,7 +35,7 @@ from training.experiment import read_metrics, steps_to_acc  # noqa: E402
 from training.plans import PARITY_SIZES, parity_students_for, parity_teacher_config, run_plan  # noqa: E402
 
 TARGET = 0.95
-METHODS = ("ce", "one-shot", "progressive", "two-shot")
+METHODS = C.PAPER_METHODS
 
 
 def fourier_analysis(exp: Path, teacher_rows: list[dict]) -> dict:

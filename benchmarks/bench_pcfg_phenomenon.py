@@ -48,7 +48,7 @@ from training.tasks.pcfg_presets import (
 ROOT = Path(__file__).resolve().parents[1]
 
 CFG3B = ROOT.parent / "shared" / "data" / "pcfg" / "cfg3b.json"
-METHODS = ("ce", "one-shot", "progressive", "two-shot")
+METHODS = C.PAPER_METHODS
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,18 @@ OPTIM_STATE_FILE = "optim.json"  # optimizer scalars and param groups (resume on
 ROLE_TEACHER = "teacher"
 ROLE_STUDENT = "student"
 METHOD_TEACHER = "teacher"  # the method column of teacher runs
-METHODS = ("ce", "one-shot", "progressive", "two-shot", "curriculum-extraction")
+METHOD_CE = "ce"  # cross-entropy on the labels only (the baseline)
+METHOD_ONE_SHOT = "one-shot"  # distil the final teacher
+METHOD_PROGRESSIVE = "progressive"  # distil the teacher's checkpoints in order
+METHOD_TWO_SHOT = "two-shot"  # one middle checkpoint, then the final teacher
+METHOD_CURRICULUM_EXTRACTION = "curriculum-extraction"  # the final teacher's hidden layer first, then its outputs
+PAPER_METHODS = (METHOD_CE, METHOD_ONE_SHOT, METHOD_PROGRESSIVE, METHOD_TWO_SHOT)  # the paper's four
+METHODS = PAPER_METHODS + (METHOD_CURRICULUM_EXTRACTION,)  # every student method the trainer knows
 
-DEVICES = ("auto", "cpu", "cuda")
+# --- devices and optimizers -----------------------------------------------------------
+DEVICES = ("auto", "cpu", "cuda")  # --device; auto = cuda when available
+OPTIMIZERS = ("sgd", "adam", "adamw")
+LR_SCHEDULES = ("constant", "cosine")
 
 # --- probes ---------------------------------------------------------------------------
 DEFAULT_PROBE_BATCH = 1024

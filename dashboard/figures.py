@@ -70,7 +70,7 @@ def new_figure(data=None) -> go.Figure:
 
 def new_subplots(**kwargs) -> go.Figure:
     return make_subplots(figure=new_figure(), **kwargs)
-METHOD_ORDER = ("ce", "one-shot", "progressive", "two-shot")
+METHOD_ORDER = C.METHODS
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 PROBE = "ngram"
 SITE = "output"
 KINDS = ("robust", "close")
-STATS = ("p50", "p25", "p75", "p90", "mean", "std")
 
 
 def auto_stride(task) -> int:

@@ -37,7 +37,7 @@ batch_size          1024      examples per forward pass
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from types import MappingProxyType
 
 import torch
@@ -95,9 +95,6 @@ class ParityProbeOptions:
             raise CurriculensError("parity probe option n_linear must be at least 8")
         LinearProbeConfig(C=self.C, test_frac=self.test_frac).validate()
         return self
-
-
-OPTION_KEYS = tuple(f.name for f in fields(ParityProbeOptions))
 
 
 def parse_options(options: dict | None) -> ParityProbeOptions:

@@ -101,16 +101,6 @@ def pcfg_sites(model_cfg: ModelConfig, opts: Optional[PCFGProbeOptions] = None) 
     return [EMBED_SITE] + [f"blocks.{layer}.hook_out" for layer in range(n)]
 
 
-def site_layer(site: str) -> Optional[int]:
-    """0 for the embedding site, l + 1 for ``blocks.{l}.hook_out``; None otherwise."""
-    if site == EMBED_SITE:
-        return 0
-    parts = site.split(".")
-    if len(parts) == 3 and parts[0] == "blocks" and parts[2] == "hook_out" and parts[1].isdigit():
-        return int(parts[1]) + 1
-    return None
-
-
 def select_tokens(
     lengths: Sequence[int], max_tokens: int, seed: int, valid=None
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -38,7 +38,6 @@ from probes.store import ResultRow
 log = logging.getLogger(__name__)
 
 PROBE = "nt_span"
-METRICS = ("test_acc", "control_acc", "majority", "selectivity")
 
 
 def _is_function_of(labels: np.ndarray, tokens: np.ndarray) -> bool:

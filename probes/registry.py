@@ -19,8 +19,6 @@ import importlib.util
 from curriculens.errors import CurriculensError
 from probes.base import MetricSpec, Probe
 
-KNOWN_TASKS = ("parity", "pcfg")
-
 
 def _module(task_name: str):
     if not task_name or not task_name.isidentifier():
@@ -65,18 +63,6 @@ def check_options(task_name: str, options: dict | None) -> None:
     hook = getattr(_module(task_name), "check_options", None)
     if callable(hook):
         hook(dict(options or {}))
-
-
-def available_tasks() -> list[str]:
-    """Tasks in ``KNOWN_TASKS`` whose probe module exists."""
-    out = []
-    for name in KNOWN_TASKS:
-        try:
-            if importlib.util.find_spec(f"probes.{name}") is not None:
-                out.append(name)
-        except (ImportError, ValueError):
-            continue
-    return out
 
 
 def metric_specs(task_name: str) -> dict[tuple[str, str], MetricSpec]:

@@ -245,10 +245,6 @@ class ResultsStore:
         return out
 
 
-def open_store(path: Path | str, readonly: bool = False) -> ResultsStore:
-    return ResultsStore(Path(path), readonly=readonly)
-
-
 def _connect(path: Path, timeout_s: float, query: str = "") -> sqlite3.Connection:
     uri = f"file:{path.resolve()}?mode=ro{query}"
     conn = sqlite3.connect(uri, uri=True, timeout=timeout_s, check_same_thread=False)
@@ -288,22 +284,3 @@ def open_readonly(path: Path | str, timeout_s: float = 30.0) -> tuple[sqlite3.Co
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def table_exists(path: Path | str) -> bool:
-    path = Path(path)
-    if not path.is_file():
-        return False
-    try:
-        conn, tmp = open_readonly(path, 5.0)
-    except sqlite3.Error:
-        return False
-    try:
-        conn.execute("SELECT 1 FROM probe_results LIMIT 1")
-        return True
-    except sqlite3.DatabaseError:
-        return False
-    finally:
-        conn.close()
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)

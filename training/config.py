@@ -144,10 +144,10 @@ class RunConfig:
             raise CurriculensError("steps and batch_size must be positive")
         if self.checkpoints.save_every <= 0:
             raise CurriculensError("save_every must be positive")
-        if self.optim.name not in ("sgd", "adam", "adamw"):
-            raise CurriculensError(f"unknown optimizer {self.optim.name!r} (sgd, adam, adamw)")
-        if self.optim.schedule not in ("constant", "cosine"):
-            raise CurriculensError(f"unknown lr schedule {self.optim.schedule!r} (constant, cosine)")
+        if self.optim.name not in C.OPTIMIZERS:
+            raise CurriculensError(f"unknown optimizer {self.optim.name!r} ({', '.join(C.OPTIMIZERS)})")
+        if self.optim.schedule not in C.LR_SCHEDULES:
+            raise CurriculensError(f"unknown lr schedule {self.optim.schedule!r} ({', '.join(C.LR_SCHEDULES)})")
         if self.role == C.ROLE_STUDENT:
             d = self.distill
             if d is None:

@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
+from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json
 from models.configs import BertConfig, GPT2Config, MLPConfig, ModelConfig, model_config_from_dict
@@ -31,7 +32,7 @@ _MODEL_FLAGS = {
 
 
 def add_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute (default: auto = cuda if available)")
+    p.add_argument("--device", choices=C.DEVICES, default="auto", help="where to compute (default: auto = cuda if available)")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -53,10 +54,10 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def add_optim_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("optimisation")
-    g.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), help="default: sgd for the MLP, adamw for Transformers")
+    g.add_argument("--optimizer", choices=C.OPTIMIZERS, help="default: sgd for the MLP, adamw for Transformers")
     g.add_argument("--lr", type=float, help="peak learning rate (default: 0.05 sgd, 1e-3 adam/adamw)")
     g.add_argument("--weight-decay", type=float, help="weight decay (default 0)")
-    g.add_argument("--schedule", choices=("constant", "cosine"), help="lr schedule (default: constant for sgd, cosine for adam/adamw)")
+    g.add_argument("--schedule", choices=C.LR_SCHEDULES, help="lr schedule (default: constant for sgd, cosine for adam/adamw)")
     g.add_argument("--warmup-frac", type=float, help="linear warmup as a fraction of the run (cosine only; default 0.06)")
     g.add_argument("--grad-clip", type=float, help="max grad norm, 0 = off (default 0)")
     g.add_argument("--batch-size", type=int, help="examples per step (default 32)")

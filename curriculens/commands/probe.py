@@ -31,7 +31,7 @@ def register(sub) -> None:
     p.add_argument("--every", type=int, default=None, help="probe every K-th checkpoint of each run, always the first and last (default 1)")
     p.add_argument("--runs", default=None, help="comma-separated run names to probe (default: all runs)")
     p.add_argument("--force", action="store_true", default=None, help="recompute units already in the database")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="where to compute (default: auto = cuda if available)")
+    p.add_argument("--device", choices=C.DEVICES, default=None, help="where to compute (default: auto = cuda if available)")
     p.add_argument("--n-probe", dest="n_probe", type=int, default=None, help="fresh probe inputs per checkpoint (option n_probe; parity default 20000)")
     p.add_argument(
         "--option",

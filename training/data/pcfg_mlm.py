@@ -154,10 +154,3 @@ def next_token_batch(
     labels[:, :-1] = ids[:, 1:]
     labels[~nxt_real] = IGNORE
     return {"input_ids": ids, "attention_mask": real.to(torch.int64), "labels": labels}
-
-
-def trim(batch: dict[str, torch.Tensor], real_key: str = "real") -> dict[str, torch.Tensor]:
-    """Cut the columns after the batch's last real position (rows of a pre-padded set)."""
-    real = batch[real_key]
-    T = int(real.sum(dim=1).max().item()) if real.numel() else 0
-    return {k: v[:, :T] for k, v in batch.items()}

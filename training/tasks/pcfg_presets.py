@@ -28,13 +28,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
+from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from training.config import CheckpointConfig, OptimConfig, RunConfig
 
 log = logging.getLogger(__name__)
 
 PAPER_TAU = 1e-20
-STUDENT_METHODS = ("ce", "one-shot", "progressive", "two-shot")
+STUDENT_METHODS = C.PAPER_METHODS
 
 # (layers, heads, head_dim, dropout) of each size; BERT intermediate = 4 x hidden
 SIZES = {
@@ -222,7 +223,6 @@ def get_preset(name: str, grammar: Optional[str] = None, **task_overrides) -> PC
 
 def teacher_config(preset: PCFGPreset, seed: int = 0, device: str = "auto") -> RunConfig:
     """The teacher run (named ``teacher``) of ``preset``."""
-    from curriculens import constants as C
     from training.tasks import build_task
 
     teacher_model, _ = preset.models_for(build_task(preset.task))
@@ -263,7 +263,6 @@ def student_configs_for(
     distilling the teacher's argmax (tau 1e-20, alpha 0, the paper's PCFG setting).
 
     ``two_shot_step`` None = ``training.experiment.two_shot_checkpoint`` of the teacher run."""
-    from curriculens import constants as C
     from training.experiment import two_shot_checkpoint
     from training.plans import student_configs
     from training.tasks import build_task
