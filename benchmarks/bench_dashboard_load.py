@@ -41,12 +41,9 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from benchmarks.bench_dashboard import _post, build  # noqa: E402
-from curriculens import constants as C  # noqa: E402
-from probes.store import ResultRow, ResultsStore, UnitKey  # noqa: E402
+from benchmarks.bench_dashboard import _post, build
+from curriculens import constants as C
+from probes.store import ResultRow, ResultsStore, UnitKey
 
 STUDENTS = ("progressive-s0", "one-shot-s0", "ce-s0", "two-shot-s0")
 
