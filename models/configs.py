@@ -35,7 +35,7 @@ class GPT2Config:
         vocab_size: token ids 0..vocab_size-1 (parity: 2, tokens (1-x)/2).
         n_positions: learned absolute positions.
         n_layer, n_head, head_dim: width is ``n_head * head_dim`` (paper parity: 8 per head).
-        dropout: resid/embd/attn dropout (paper: GPT-2's 0.1; default 0 here, see README).
+        dropout: resid/embd/attn dropout (paper: GPT-2's 0.1; default 0 here, see docs/paper-differences.md).
         tie_word_embeddings: paper parity uses untied embeddings.
     """
 

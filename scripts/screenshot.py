@@ -1,4 +1,4 @@
-"""Screenshot the real dashboard page in headless Chromium (for the README).
+"""Screenshot the real dashboard page in headless Chromium (for docs/dashboard.md).
 
 ::
 

@@ -1,6 +1,6 @@
 """Probabilistic context-free grammars (cfg3 family): grammar files, generator, sampler, parser.
 
-Pure Python/numpy. See ``.notes/README_pcfg_grammar.md`` for the JSON format.
+Pure Python/numpy. The JSON format: ``docs/formats.md``.
 """
 
 from .generate import random_grammar

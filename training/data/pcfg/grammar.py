@@ -1,7 +1,7 @@
 """PCFG grammars as data: the ``Grammar`` type, the JSON loader and its validator.
 
 The JSON format (``schema_version`` 1) is the one of ``shared/data/pcfg/cfg3b.json``; extra fields
-(``stats``, ``source_*``, ``lhs_level`` ...) are ignored. See ``.notes/README_pcfg_grammar.md``.
+(``stats``, ``source_*``, ``lhs_level`` ...) are ignored. The format: ``docs/formats.md``.
 
 Terminals and nonterminals live in two separate namespaces. cfg3b's preterminals ``a, b, c`` share
 their names with the terminal characters ``a, b, c``: the rule ``a -> 'a'`` is stored as
