@@ -41,11 +41,13 @@ from tqdm.auto import tqdm
 from curriculens import constants as C
 from curriculens.config import from_dict, to_dict
 from curriculens.errors import CurriculensError
+from curriculens.executor import LOCAL, ExecutorConfig, executor_session
 from curriculens.io import append_jsonl, read_json, sha256_file, write_json
 from models.checkpoint import list_checkpoints, load_checkpoint, read_meta, read_model_config
 from models.configs import ModelConfig, model_config_from_dict
 from probes import registry
 from probes.base import ProbeContext
+from probes.dispatch import dispatch_blocks
 from probes.store import ResultRow, ResultsStore, UnitKey
 from training.device import resolve_device
 from training.experiment import RunInfo, is_experiment, is_run, list_runs, read_experiment, read_run
@@ -388,51 +390,72 @@ def probe_checkpoint(
     return list(iter_probe_checkpoint(run, step, ckpt_dir, probe_names, cfg, task=task, device=device))
 
 
+def probe_block(
+    items: list[PlannedCheckpoint], cfg: SweepConfig, device: torch.device | None = None
+) -> Iterator[UnitOutcome]:
+    """Every pending probe on a block of checkpoints, in order; yields one outcome per unit.
+
+    The dispatch unit of the sweep (``probes.dispatch``): the local executor passes the whole
+    plan, the Ray executor a contiguous block of one run's checkpoints per task. Tasks are
+    built once per block."""
+    device = device or resolve_device(cfg.device)
+    tasks: dict[str, Task] = {}
+    for item in items:
+        task_key = repr(sorted(item.run.config.task.items()))
+        if task_key not in tasks:
+            tasks[task_key] = build_task(item.run.config.task)
+        yield from iter_probe_checkpoint(item.run, item.step, item.ckpt_dir, item.probes, cfg, task=tasks[task_key], device=device)
+
+
 # --- the sweep ----------------------------------------------------------------------------
-def run_sweep(path: Path | str, cfg: SweepConfig, progress: bool = False) -> SweepResult:
-    """Plan, validate, then run every pending unit under ``path``; see the module docstring."""
+def run_sweep(
+    path: Path | str, cfg: SweepConfig, progress: bool = False, executor: ExecutorConfig = LOCAL
+) -> SweepResult:
+    """Plan, validate, then run every pending unit under ``path``; see the module docstring.
+
+    ``executor`` says where the units run (``curriculens.executor``); whatever it is, this
+    process is the only writer of the database, one transaction per unit."""
     t_start = time.perf_counter()
     plan = plan_sweep(path, cfg)
-    device = resolve_device(cfg.device)
     result = SweepResult(plan.n_units, 0, plan.n_skipped, 0, plan.db_path)
     if not plan.pending and plan.db_path.is_file():
         result.wall_s = time.perf_counter() - t_start
         return result
     failed_path = plan.root / C.FAILED_FILE
-    with ResultsStore(plan.db_path) as store:
+    device = None if executor.is_ray else resolve_device(cfg.device)
+    # connect to the executor before the first write: a bad --ray-address writes nothing
+    with executor_session(executor), ResultsStore(plan.db_path) as store:
         write_json(plan.root / C.PROBE_CONFIG_FILE, cfg.to_dict())
         for run in plan.runs:
             store.upsert_run(run.name, run.role, run.method, run.seed, str(run.path), run.config.to_dict())
-        tasks: dict[str, Task] = {}
         bar = tqdm(
             total=plan.n_pending, disable=not progress, desc="probe", unit="unit", dynamic_ncols=True, leave=False
         )
+        seen: set[tuple[str, int, str]] = set()
         try:
-            for item in plan.pending:
-                task_key = repr(sorted(item.run.config.task.items()))
-                if task_key not in tasks:
-                    tasks[task_key] = build_task(item.run.config.task)
-                bar.set_postfix(run=item.run.name, step=item.step)
-                outcomes = iter_probe_checkpoint(
-                    item.run, item.step, item.ckpt_dir, item.probes, cfg, task=tasks[task_key], device=device
-                )
-                for out in outcomes:
-                    if out.error is None:
-                        result.n_rows += store.write_unit(out.key, out.rows, out.wall_s)
-                        result.n_done += 1
-                    else:
-                        failure = {
-                            "run": out.key.run,
-                            "step": out.key.step,
-                            "probe": out.key.probe,
-                            "error": out.error,
-                            "ckpt_path": out.key.ckpt_path,
-                            "time": time.time(),
-                        }
-                        append_jsonl(failed_path, failure)
-                        result.failures.append(failure)
-                        result.n_failed += 1
-                    bar.update(1)
+            for out in dispatch_blocks(plan.pending, probe_block, cfg, executor, device):
+                unit = (out.key.run, out.key.step, out.key.probe)
+                if unit in seen:  # a retried Ray task may deliver a unit twice; the first one counts
+                    log.debug("unit %s delivered twice; kept the first", unit)
+                    continue
+                seen.add(unit)
+                bar.set_postfix(run=out.key.run, step=out.key.step)
+                if out.error is None:
+                    result.n_rows += store.write_unit(out.key, out.rows, out.wall_s)
+                    result.n_done += 1
+                else:
+                    failure = {
+                        "run": out.key.run,
+                        "step": out.key.step,
+                        "probe": out.key.probe,
+                        "error": out.error,
+                        "ckpt_path": out.key.ckpt_path,
+                        "time": time.time(),
+                    }
+                    append_jsonl(failed_path, failure)
+                    result.failures.append(failure)
+                    result.n_failed += 1
+                bar.update(1)
         finally:
             bar.close()
     result.wall_s = time.perf_counter() - t_start

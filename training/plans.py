@@ -1,7 +1,7 @@
 """Ready-made experiment plans: the configs of a teacher and its students.
 
 A plan is data (a list of RunConfigs); ``run_plan`` executes it with the shared work unit
-``train_run``, in order, locally. The same configs can be shipped to a cluster engine.
+``train_run``: locally in order, or as Ray tasks (``curriculens.executor``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from curriculens import constants as C
+from curriculens.executor import LOCAL, ExecutorConfig, executor_session, map_tasks
 from training.config import CheckpointConfig, DistillConfig, OptimConfig, RunConfig
 from training.experiment import init_experiment, student_run_name, two_shot_checkpoint
 
@@ -125,6 +126,37 @@ def parity_students_for(
     )
 
 
+def train_runs(
+    exp_dir: Path,
+    configs: Sequence[RunConfig],
+    *,
+    executor: ExecutorConfig = LOCAL,
+    progress: bool = False,
+    on_run: Optional[Callable[[RunConfig, object], None]] = None,
+) -> list:
+    """Train ``configs`` into ``exp_dir/runs/<name>``; return their ``RunResult``s in order.
+
+    Locally one after the other; on Ray as parallel tasks (``executor.cpus_per_task`` /
+    ``gpus_per_task`` each) that write into ``exp_dir`` themselves, so ``exp_dir`` must be on a
+    filesystem every worker mounts at the same path. ``on_run`` is called as each finishes."""
+    from training.loop import train_run
+
+    run_dirs = [exp_dir / C.RUNS_DIR / cfg.name for cfg in configs]
+    results: list = [None] * len(configs)
+    if executor.is_ray:
+        exp_abs = exp_dir.resolve()
+        args = [(cfg, exp_abs / C.RUNS_DIR / cfg.name) for cfg in configs]
+        finished = map_tasks(executor, train_run, args, must_see=str(exp_abs / C.EXPERIMENT_FILE))
+    else:
+        finished = ((i, train_run(cfg, run_dirs[i], progress=progress)) for i, cfg in enumerate(configs))
+    for i, res in finished:
+        res.run_dir = run_dirs[i]  # as the caller named it (a Ray worker reports the absolute path)
+        results[i] = res
+        if on_run:
+            on_run(configs[i], res)
+    return results
+
+
 def run_plan(
     exp_dir: Path | str,
     teacher: RunConfig,
@@ -132,20 +164,13 @@ def run_plan(
     *,
     progress: bool = False,
     on_run: Optional[Callable[[RunConfig, object], None]] = None,
+    executor: ExecutorConfig = LOCAL,
 ) -> list:
-    """Train the teacher, then the students that ``students_for(exp_dir, teacher)`` returns."""
-    from training.loop import train_run
-
-    exp_dir = init_experiment(exp_dir, teacher.task)
-    results = []
-
-    def run(cfg: RunConfig) -> None:
-        res = train_run(cfg, exp_dir / C.RUNS_DIR / cfg.name, progress=progress)
-        results.append(res)
-        if on_run:
-            on_run(cfg, res)
-
-    run(teacher)
-    for cfg in students_for(exp_dir, teacher):  # after the teacher: two-shot reads its metrics
-        run(cfg)
-    return results
+    """Train the teacher, then the students that ``students_for(exp_dir, teacher)`` returns
+    (on Ray: the students in parallel; see ``train_runs``)."""
+    with executor_session(executor):  # connect before the first write
+        exp_dir = init_experiment(exp_dir, teacher.task)
+        results = train_runs(exp_dir, [teacher], executor=executor, progress=progress, on_run=on_run)
+        # after the teacher: two-shot reads its metrics
+        students = students_for(exp_dir, teacher)
+        return results + train_runs(exp_dir, students, executor=executor, progress=progress, on_run=on_run)

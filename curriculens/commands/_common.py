@@ -145,3 +145,38 @@ def describe(obj) -> str:
 
 def field_names(cls) -> set[str]:
     return {f.name for f in fields(cls)}
+
+
+def add_executor_args(p: argparse.ArgumentParser, block: bool = False) -> None:
+    """``--executor local|ray`` and the Ray flags (docs/cluster.md)."""
+    g = p.add_argument_group("executor (where the work units run; docs/cluster.md)")
+    g.add_argument("--executor", choices=("local", "ray"), default="local", help="local: this process (default); ray: Ray tasks (needs the ray extra)")
+    g.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="default: start a private local Ray instance; auto: join the cluster running on this machine; HOST:PORT or ray://HOST:PORT",
+    )
+    g.add_argument("--ray-cpus", type=float, default=None, metavar="N", help="CPUs Ray reserves per task (default 1)")
+    g.add_argument("--ray-gpus", type=float, default=None, metavar="F", help="GPUs Ray reserves per task; fractions share a GPU (default 0)")
+    if block:
+        g.add_argument("--ray-block", type=int, default=None, metavar="K", help="at most K checkpoints of one run per Ray task (default 0 = the whole run)")
+
+
+def executor_from_args(args: argparse.Namespace):
+    """The ExecutorConfig of ``add_executor_args``' flags (Ray itself is not imported here)."""
+    from curriculens.executor import ExecutorConfig, require_ray
+
+    ray_flags = {
+        "address": args.ray_address,
+        "cpus_per_task": args.ray_cpus,
+        "gpus_per_task": args.ray_gpus,
+        "block": getattr(args, "ray_block", None),
+    }
+    given = {k: v for k, v in ray_flags.items() if v is not None}
+    if given and args.executor != "ray":
+        raise CurriculensError("--ray-* flags need --executor ray")
+    cfg = ExecutorConfig(kind=args.executor, **given)
+    if cfg.is_ray:
+        require_ray()
+    return cfg

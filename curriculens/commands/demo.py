@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from curriculens import constants as C
-from curriculens.commands._common import add_device
+from curriculens.commands._common import add_device, add_executor_args, executor_from_args
 from curriculens.errors import CurriculensError
 
 
@@ -42,6 +42,7 @@ def register(sub) -> None:
     p.add_argument("--grammar", help="pcfg: a grammar JSON file instead of a generated grammar")
     p.add_argument("--no-probe", action="store_true", help="train only; skip the probe sweep and the summary")
     add_device(p)
+    add_executor_args(p)
     p.set_defaults(func=run)
 
 
@@ -69,10 +70,18 @@ def _plan(args):
 
 
 def run(args) -> int:
-    from training.plans import run_plan
+    from curriculens.executor import executor_session
 
     if args.seeds < 1:
         raise CurriculensError("--seeds must be at least 1")
+    executor = executor_from_args(args)
+    with executor_session(executor):  # one Ray session for training and probing
+        return _run(args, executor)
+
+
+def _run(args, executor) -> int:
+    from training.plans import run_plan
+
     t0 = time.time()
     out = Path(args.out)
     teacher, students_for = _plan(args)
@@ -83,7 +92,7 @@ def run(args) -> int:
         print(f"  trained {cfg.name:<22} final eval acc {acc:.3f}  [{state}]")
 
     print(f"curriculens demo ({args.task}, size {args.size}) -> {out}")
-    run_plan(out, teacher, students_for, progress=not args.quiet, on_run=on_run)
+    run_plan(out, teacher, students_for, progress=not args.quiet, on_run=on_run, executor=executor)
     if args.no_probe:
         print(f"done in {time.time() - t0:.0f}s (probes skipped)")
         return 0
@@ -91,7 +100,7 @@ def run(args) -> int:
     from probes.sweep import SweepConfig, run_sweep
     from training.experiment import list_runs
 
-    res = run_sweep(out, SweepConfig(device=args.device), progress=not args.quiet)
+    res = run_sweep(out, SweepConfig(device=args.device), progress=not args.quiet, executor=executor)
     print(f"  probed {res.n_done} units ({res.n_skipped} already done, {res.n_failed} failed) -> {res.db_path}")
     print()
     _print_students(out)

@@ -8,7 +8,7 @@ import logging
 import sys
 
 from curriculens import constants as C
-from curriculens.commands._common import load_json_arg
+from curriculens.commands._common import add_executor_args, executor_from_args, load_json_arg
 from curriculens.errors import CurriculensError
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ def register(sub) -> None:
     p.add_argument("--export", default=None, metavar="OUT", help="after the sweep, write every row to OUT (.csv or .parquet)")
     p.add_argument("--dry-run", action="store_true", help="validate, print the unit grid size and exit without probing")
     p.add_argument("--config", default=None, metavar="FILE", help="a JSON SweepConfig (file or inline); flags given on the command line override it")
+    add_executor_args(p, block=True)
     p.set_defaults(func=run)
 
 
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from probes.sweep import plan_sweep, run_sweep
 
     cfg = config_from_args(args)
+    executor = executor_from_args(args)
     if args.export and not args.export.endswith((".csv", ".parquet")):
         raise CurriculensError(f"--export {args.export}: use a .csv or .parquet file name")
     if args.dry_run:
@@ -102,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             f"{plan.n_pending} to run -> {plan.db_path}"
         )
         return 0
-    res = run_sweep(args.path, cfg, progress=not args.quiet and sys.stderr.isatty())
+    res = run_sweep(args.path, cfg, progress=not args.quiet and sys.stderr.isatty(), executor=executor)
     print(
         f"probe: {res.n_units} units: {res.n_done} done, {res.n_skipped} skipped, {res.n_failed} failed; "
         f"{res.n_rows} rows in {res.wall_s:.1f} s -> {res.db_path}"
