@@ -129,17 +129,16 @@ def _reachable(address: str) -> None:
 def ray_session(cfg: ExecutorConfig) -> Iterator[Any]:
     """Yield the connected ``ray`` module; see the module docstring for who starts/stops what."""
     ray = import_ray()
+    _reachable(cfg.address)
     if ray.is_initialized():
         yield ray
         return
-    _reachable(cfg.address)
     kwargs: dict = {"include_dashboard": False, "logging_level": logging.WARNING}
     if cfg.address in ("", "local"):
         kwargs.update(
             address="local",
             num_cpus=cfg.local_cpus,
             object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-            _node_ip_address="127.0.0.1",
         )
     else:
         kwargs["address"] = cfg.address

@@ -88,3 +88,16 @@ def readonly_view(tmp_path):
         subprocess.run(["umount", str(dst)], capture_output=True)
     for p, mode in reversed(chmodded):
         p.chmod(mode)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real local Ray instance for the whole session: 2 CPUs (two worker processes for
+    1-CPU tasks), a small object store, no dashboard. Yields its GCS address (HOST:PORT)
+    for drivers in other processes; this process stays connected, so executors reuse it."""
+    ray = pytest.importorskip("ray")
+    ray.init(address="local", num_cpus=2, object_store_memory=96 * 2**20, include_dashboard=False, logging_level="WARNING")
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()

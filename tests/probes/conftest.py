@@ -34,3 +34,20 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def local_reference(tiny_parity_experiment: Path, tmp_path_factory):
+    """(sweep config, the local executor's table, number of units) on the tiny experiment,
+    with SMALL_OPTIONS: the reference other executors must reproduce."""
+    from curriculens import constants as C
+    from probes.store import ResultsStore
+    from probes.sweep import SweepConfig, run_sweep
+
+    cfg = SweepConfig(device="cpu", options=dict(SMALL_OPTIONS))
+    exp = tmp_path_factory.mktemp("ref") / "exp"
+    shutil.copytree(tiny_parity_experiment, exp, ignore=shutil.ignore_patterns("results.sqlite*", "probe_config.json", "failed.jsonl"))
+    res = run_sweep(exp, cfg)
+    assert res.n_failed == 0
+    with ResultsStore(exp / C.RESULTS_DB, readonly=True) as store:
+        return cfg, store.query(), res.n_units
