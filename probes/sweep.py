@@ -22,7 +22,10 @@ The ``SweepConfig`` is saved beside it as ``probe_config.json``. Probe values de
 unless ``force`` (which recomputes the selected units).
 
 ``probe_checkpoint`` is the work unit as a pure function of its arguments (it loads the
-checkpoint itself and returns results), so it can run in another process or on a cluster.
+checkpoint itself and returns results), so it can run in another process or on a cluster:
+``probe_block`` runs it over a block of checkpoints, and ``probes.dispatch`` sends the blocks
+to the executor (this process, or Ray tasks; ``curriculens.executor``) while ``run_sweep``
+stays the only writer.
 """
 
 from __future__ import annotations
