@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 EXECUTORS = ("local", "ray")
 LOCAL_OBJECT_STORE_BYTES = 256 * 2**20  # a local instance's object store: rows are small, models never travel
 CONNECT_TIMEOUT_S = 3.0
-INSTALL_HINT = 'pip install "curriculens[ray]"'
+MISSING_RAY = '--executor ray needs Ray, which is not installed: pip install "curriculens[ray]"'
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,12 @@ class ExecutorConfig:
 
 
 
+def _is_host_port(address: str) -> bool:
+    return address not in ("", "auto", "local") and not address.startswith("ray://")
+
+
 def _check_address(address: str) -> None:
-    if address in ("", "auto", "local") or address.startswith("ray://"):
+    if not _is_host_port(address):
         return
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit():
@@ -98,7 +102,7 @@ def require_ray() -> None:
     import importlib.util
 
     if importlib.util.find_spec("ray") is None:
-        raise CurriculensError(f"--executor ray needs Ray, which is not installed: {INSTALL_HINT}")
+        raise CurriculensError(MISSING_RAY)
 
 
 def import_ray():
@@ -106,13 +110,13 @@ def import_ray():
     try:
         import ray
     except ImportError:
-        raise CurriculensError(f"--executor ray needs Ray, which is not installed: {INSTALL_HINT}") from None
+        raise CurriculensError(MISSING_RAY) from None
     return ray
 
 
 def _reachable(address: str) -> None:
     """Fail fast on a HOST:PORT nobody listens on (Ray itself retries for a minute)."""
-    if address in ("", "auto", "local") or address.startswith("ray://"):
+    if not _is_host_port(address):
         return
     host, _, port = address.rpartition(":")
     try:
@@ -238,12 +242,10 @@ def stream_tasks(cfg: ExecutorConfig, fn: Callable, arg_tuples: Sequence[tuple],
                 ready, _ = ray.wait(pending, num_returns=1)
                 gen = ready[0]
                 try:
-                    ref = next(gen)
+                    item = ray.get(next(gen))
                 except StopIteration:
                     pending.remove(gen)
                     continue
-                try:
-                    item = ray.get(ref)
                 except ray.exceptions.RayError as exc:
                     raise _translate(exc, ray) from None
                 yield item

@@ -174,3 +174,53 @@ def run_plan(
         # after the teacher: two-shot reads its metrics
         students = students_for(exp_dir, teacher)
         return results + train_runs(exp_dir, students, executor=executor, progress=progress, on_run=on_run)
+
+
+def split_grid(cfgs: Sequence[RunConfig], size: int = 0) -> list[list[RunConfig]]:
+    """Sub-grids for Ray tasks: students that stack into one batched model stay together
+    (``training.grid``'s model/optimizer groups, in order of first appearance), cut into
+    chunks of at most ``size`` students (0 = one chunk per group)."""
+    from training.grid import _group_key
+
+    groups: dict[str, list[RunConfig]] = {}
+    for cfg in cfgs:
+        groups.setdefault(_group_key(cfg), []).append(cfg)
+    step = size or len(cfgs)
+    return [members[i : i + step] for members in groups.values() for i in range(0, len(members), step)]
+
+
+def _train_subgrid(cfgs: list[RunConfig], runs_dir: Path, force: bool) -> list:
+    from training.grid import train_grid
+
+    return train_grid(cfgs, runs_dir, force=force)
+
+
+def run_grid(
+    cfgs: Sequence[RunConfig],
+    runs_dir: Path | str,
+    *,
+    executor: ExecutorConfig = LOCAL,
+    force: bool = False,
+    progress: bool = False,
+) -> list:
+    """``training.grid.train_grid`` locally (one batched loop), or on Ray: one task per
+    sub-grid (``split_grid`` with ``executor.block`` students at most), each writing its
+    students' run directories under ``runs_dir`` (on a filesystem all workers share).
+    Returns one RunResult per config, in order. A sub-grid trains exactly as ``train_grid``
+    does (resumable, the same students to float rounding)."""
+    from training.grid import check_grid, train_grid
+
+    runs_dir = Path(runs_dir)
+    if not executor.is_ray:
+        return train_grid(list(cfgs), runs_dir, force=force, progress=progress)
+    check_grid(list(cfgs))  # one-line errors before any task starts
+    chunks = split_grid(cfgs, executor.block)
+    runs_abs = runs_dir.resolve()
+    by_name: dict = {}
+    with executor_session(executor):
+        args = [(chunk, runs_abs, force) for chunk in chunks]
+        for i, results in map_tasks(executor, _train_subgrid, args, must_see=str(runs_abs.parent / C.EXPERIMENT_FILE)):
+            for cfg, res in zip(chunks[i], results):
+                res.run_dir = runs_dir / cfg.name
+                by_name[cfg.name] = res
+    return [by_name[cfg.name] for cfg in cfgs]

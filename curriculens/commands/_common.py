@@ -147,8 +147,9 @@ def field_names(cls) -> set[str]:
     return {f.name for f in fields(cls)}
 
 
-def add_executor_args(p: argparse.ArgumentParser, block: bool = False) -> None:
-    """``--executor local|ray`` and the Ray flags (docs/cluster.md)."""
+def add_executor_args(p: argparse.ArgumentParser, block: str = "") -> None:
+    """``--executor local|ray`` and the Ray flags (docs/cluster.md); ``block``: the help of
+    ``--ray-block K`` (what a Ray task holds at most), for commands that have it."""
     g = p.add_argument_group("executor (where the work units run; docs/cluster.md)")
     g.add_argument("--executor", choices=("local", "ray"), default="local", help="local: this process (default); ray: Ray tasks (needs the ray extra)")
     g.add_argument(
@@ -160,7 +161,7 @@ def add_executor_args(p: argparse.ArgumentParser, block: bool = False) -> None:
     g.add_argument("--ray-cpus", type=float, default=None, metavar="N", help="CPUs Ray reserves per task (default 1)")
     g.add_argument("--ray-gpus", type=float, default=None, metavar="F", help="GPUs Ray reserves per task; fractions share a GPU (default 0)")
     if block:
-        g.add_argument("--ray-block", type=int, default=None, metavar="K", help="at most K checkpoints of one run per Ray task (default 0 = the whole run)")
+        g.add_argument("--ray-block", type=int, default=None, metavar="K", help=block)
 
 
 def executor_from_args(args: argparse.Namespace):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from curriculens.commands._common import add_device
+from curriculens.commands._common import add_device, add_executor_args, executor_from_args
 from curriculens.errors import CurriculensError
 
 
@@ -63,6 +63,7 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="delete and retrain the grid's runs that exist (default: resume)")
     p.add_argument("--dry-run", action="store_true", help="list the students and exit")
     add_device(p)
+    add_executor_args(p, block="at most K students per Ray task (default 0 = one task per group of students that stack into one model)")
     p.set_defaults(func=run)
 
 
@@ -103,16 +104,17 @@ def run(args) -> int:
     if not is_experiment(exp):
         raise CurriculensError(f"{exp} is not an experiment directory (no experiment.json)")
     spec = spec_from_args(args)
+    executor = executor_from_args(args)
     cfgs = grid_configs(exp, spec)
     print(f"grid: {len(cfgs)} students of {exp}/runs/{spec.teacher}")
     if args.dry_run:
         for c in cfgs:
             print(f"  {c.name}")
         return 0
-    from training.grid import train_grid
+    from training.plans import run_grid
 
     t0 = time.time()
-    results = train_grid(cfgs, exp / "runs", force=args.force, progress=not args.quiet)
+    results = run_grid(cfgs, exp / "runs", executor=executor, force=args.force, progress=not args.quiet)
     for c, r in zip(cfgs, results):
         acc = r.final_eval.get("eval_acc")
         state = "kept (already done)" if r.skipped else f"{r.steps} steps"

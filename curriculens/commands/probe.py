@@ -43,7 +43,7 @@ def register(sub) -> None:
     p.add_argument("--export", default=None, metavar="OUT", help="after the sweep, write every row to OUT (.csv or .parquet)")
     p.add_argument("--dry-run", action="store_true", help="validate, print the unit grid size and exit without probing")
     p.add_argument("--config", default=None, metavar="FILE", help="a JSON SweepConfig (file or inline); flags given on the command line override it")
-    add_executor_args(p, block=True)
+    add_executor_args(p, block="at most K checkpoints of one run per Ray task (default 0 = the whole run)")
     p.set_defaults(func=run)
 
 

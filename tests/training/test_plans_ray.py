@@ -51,3 +51,29 @@ def test_worker_that_cannot_see_the_experiment_fails_in_one_line(ray_cluster, tm
         train_runs(unseen, [teacher], executor=ExecutorConfig(kind="ray"))
     assert "\n" not in str(err.value)
     assert not unseen.exists()
+
+
+def test_grid_on_ray_matches_the_local_grid(ray_cluster, tmp_path):
+    import shutil
+
+    from training.experiment import init_experiment
+    from training.gridspec import GridSpec, grid_configs
+    from training.loop import train_run
+    from training.plans import run_grid, split_grid
+
+    teacher = parity_teacher_config(PARITY_SIZES["tiny"], device="cpu")
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    init_experiment(local, teacher.task)
+    train_run(teacher, local / C.RUNS_DIR / "teacher")
+    shutil.copytree(local, remote)
+    spec = GridSpec(methods=("ce", "progressive"), seeds=(0, 1), widths=(16, 24), steps=200, eval_every=50, save_every=100, device="cpu")
+    cfgs = grid_configs(local, spec)
+    assert [len(c) for c in split_grid(cfgs, 3)] == [3, 1, 3, 1]  # two stacking groups (widths), cut at 3
+    run_grid(cfgs, local / C.RUNS_DIR)
+    results = run_grid(grid_configs(remote, spec), remote / C.RUNS_DIR, executor=ExecutorConfig(kind="ray", block=3))
+    assert [r.run_dir for r in results] == [remote / C.RUNS_DIR / c.name for c in cfgs]
+    for cfg in cfgs:
+        a, b = read_metrics(local / C.RUNS_DIR / cfg.name), read_metrics(remote / C.RUNS_DIR / cfg.name)
+        assert [r["step"] for r in a] == [r["step"] for r in b] and len(a) > 1
+        for ra, rb in zip(a, b):
+            assert rb["eval_loss"] == pytest.approx(ra["eval_loss"], abs=1e-4), (cfg.name, ra["step"])
