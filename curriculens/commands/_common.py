@@ -151,7 +151,9 @@ def add_executor_args(p: argparse.ArgumentParser, block: str = "") -> None:
     """``--executor local|ray`` and the Ray flags (docs/cluster.md); ``block``: the help of
     ``--ray-block K`` (what a Ray task holds at most), for commands that have it."""
     g = p.add_argument_group("executor (where the work units run; docs/cluster.md)")
-    g.add_argument("--executor", choices=("local", "ray"), default="local", help="local: this process (default); ray: Ray tasks (needs the ray extra)")
+    from curriculens.executor import EXECUTORS
+
+    g.add_argument("--executor", choices=EXECUTORS, default="local", help="local: this process (default); ray: Ray tasks (needs the ray extra)")
     g.add_argument(
         "--ray-address",
         default=None,

@@ -19,7 +19,7 @@ import pytest
 from curriculens import constants as C
 from curriculens.executor import ExecutorConfig
 from probes.store import ResultsStore
-from probes.sweep import SweepConfig, run_sweep
+from probes.sweep import run_sweep
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]  # CI (`make test`) runs slow tests too
 KEY = ["run", "step", "probe", "feature", "site", "metric"]

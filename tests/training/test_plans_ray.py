@@ -3,7 +3,6 @@ clear error when a worker cannot see the experiment directory."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
