@@ -23,6 +23,7 @@ SUBCOMMANDS = (
     "demo",
     "train",
     "grid",
+    "importer",
     "probe",
     "summary",
     "export",

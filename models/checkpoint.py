@@ -6,6 +6,8 @@
         model.safetensors   weights (Hugging Face key names for GPT-2/BERT)
         config.json         model config; for GPT-2/BERT the HF config plus ``curriculens_model``
         meta.json           step, samples_seen, eval_loss, eval_acc, seed, wall_time_s, sha256, ...
+                            (an imported checkpoint: ``weights`` = {path, format, layout} when its
+                            weights are referenced in place, and ``source`` = its provenance)
         optim.safetensors   optimizer tensors   (optional, for resuming)
         optim.json          optimizer scalars   (optional, for resuming)
 
@@ -16,24 +18,24 @@ directory named ``step_*`` is always complete. Loading verifies the sha256 and t
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file, save_model
 from torch import nn
 
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
-from curriculens.io import read_json, sha256_file, write_json
-from models.configs import BertConfig, GPT2Config, ModelConfig, model_config_from_dict
+from curriculens.io import atomic_dir, read_json, sha256_file, write_json
+from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig, model_config_from_dict
+from models.foreign import load_foreign_torch, read_weights
 from models.registry import build_model
+
+__all__ = ["load_foreign_torch"]  # re-exported: the safe reader of foreign .pt/.bin files
 
 _STEP_RE = re.compile(rf"^{C.CKPT_PREFIX}(\d+)$")
 
@@ -44,6 +46,8 @@ def ckpt_dirname(step: int) -> str:
 
 def _config_json(cfg: ModelConfig) -> dict:
     ours = asdict(cfg)
+    if isinstance(cfg, HFConfig):
+        return {**cfg.config, "curriculens_model": ours}
     if isinstance(cfg, (GPT2Config, BertConfig)):
         from models.hf import ARCHITECTURES, hf_config
 
@@ -52,6 +56,11 @@ def _config_json(cfg: ModelConfig) -> dict:
         data["curriculens_model"] = ours
         return data
     return ours
+
+
+def write_model_config(ckpt_dir: Path | str, cfg: ModelConfig) -> None:
+    """Write a checkpoint's ``config.json`` (the HF config plus ``curriculens_model`` for HF models)."""
+    write_json(Path(ckpt_dir) / C.MODEL_CONFIG_FILE, _config_json(cfg))
 
 
 def read_model_config(ckpt_dir: Path | str) -> ModelConfig:
@@ -94,19 +103,13 @@ def save_checkpoint(
     existing checkpoint of the same step is replaced. ``optimizer`` is an optimizer or its
     ``state_dict()`` (a grid passes each student's slice of a stacked optimizer's state).
     """
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / ckpt_dirname(step)
-    tmp = root / f".{ckpt_dirname(step)}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
+    final = Path(root) / ckpt_dirname(step)
+    with atomic_dir(final) as tmp:
         weights = tmp / C.WEIGHTS_FILE
         model_cpu_state = model.training
         save_model(model, str(weights), metadata={"format": "pt"})
         model.train(model_cpu_state)
-        write_json(tmp / C.MODEL_CONFIG_FILE, _config_json(cfg))
+        write_model_config(tmp, cfg)
         if optimizer is not None:
             tensors, scalars = _flatten_optim(optimizer if isinstance(optimizer, dict) else optimizer.state_dict())
             save_file(tensors, str(tmp / C.OPTIM_WEIGHTS_FILE))
@@ -114,12 +117,6 @@ def save_checkpoint(
         full_meta = dict(meta)
         full_meta.update(step=int(step), sha256=sha256_file(weights), saved_at=time.time())
         write_json(tmp / C.META_FILE, full_meta)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 
@@ -144,6 +141,48 @@ def read_meta(ckpt_dir: Path | str) -> dict:
     return read_json(Path(ckpt_dir) / C.META_FILE)
 
 
+def weights_ref(ckpt_dir: Path | str, meta: dict | None = None) -> tuple[Path, str, str]:
+    """``(weights file, format, layout)`` of a checkpoint: its own ``model.safetensors``, or the
+    foreign file an imported checkpoint references in place (``meta["weights"]``)."""
+    ckpt_dir = Path(ckpt_dir)
+    meta = read_meta(ckpt_dir) if meta is None else meta
+    ref = meta.get("weights")
+    if not isinstance(ref, dict):
+        return ckpt_dir / C.WEIGHTS_FILE, "safetensors", "hf"
+    path = Path(ref.get("path", ""))
+    return (path if path.is_absolute() else ckpt_dir / path), str(ref.get("format", "")), str(ref.get("layout", "hf"))
+
+
+def checked_weights_ref(ckpt_dir: Path, meta: dict) -> tuple[Path, str, str]:
+    """``weights_ref``, raising a one-line CurriculensError when the weights file is missing."""
+    weights, fmt, layout = weights_ref(ckpt_dir, meta)
+    if not weights.is_file():
+        if "weights" in meta:
+            raise CurriculensError(f"imported checkpoint {ckpt_dir}: its weights {weights} are gone (moved or deleted?)")
+        raise CurriculensError(f"checkpoint {ckpt_dir} has no {C.WEIGHTS_FILE}")
+    return weights, fmt, layout
+
+
+def load_weights_into(model: nn.Module, state: dict, where: Path | str) -> None:
+    """``model.load_state_dict(state)``, tolerating tied parameters the file leaves out and
+    non-persistent buffers it still holds (older HF saves); anything else that does not fit is a
+    one-line CurriculensError."""
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = next((ln.strip() for ln in first if "size mismatch" in ln), first[-1].strip())
+        raise CurriculensError(f"weights in {where} do not fit config.json: {detail}") from None
+    tied = set(getattr(model, "_tied_weights_keys", None) or [])
+    buffers = {name for name, _ in model.named_buffers()}
+    missing = [k for k in missing if k not in tied and not _is_tied(model, k)]
+    unexpected = [k for k in unexpected if k not in buffers]
+    if missing or unexpected:
+        raise CurriculensError(
+            f"weights in {where} do not fit config.json: missing {missing[:3]}, unexpected {list(unexpected)[:3]}"
+        )
+
+
 def load_checkpoint(
     ckpt_dir: Path | str,
     expected: ModelConfig | None = None,
@@ -158,9 +197,8 @@ def load_checkpoint(
     ckpt_dir = Path(ckpt_dir)
     if not ckpt_dir.is_dir():
         raise CurriculensError(f"checkpoint directory not found: {ckpt_dir}")
-    weights = ckpt_dir / C.WEIGHTS_FILE
-    if not weights.is_file():
-        raise CurriculensError(f"checkpoint {ckpt_dir} has no {C.WEIGHTS_FILE}")
+    meta = read_meta(ckpt_dir) if (ckpt_dir / C.META_FILE).is_file() else {}
+    weights, fmt, layout = checked_weights_ref(ckpt_dir, meta)
     meta = read_meta(ckpt_dir)
     cfg = read_model_config(ckpt_dir)
     if expected is not None and cfg != expected:
@@ -170,22 +208,7 @@ def load_checkpoint(
     if verify and meta.get("sha256") != sha256_file(weights):
         raise CurriculensError(f"corrupted weights in {ckpt_dir}: sha256 does not match meta.json")
     model = build_model(cfg)
-    try:
-        state = load_file(str(weights), device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CurriculensError(f"unreadable weights in {ckpt_dir}: {exc}") from None
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        detail = next((ln.strip() for ln in first if "size mismatch" in ln), first[-1].strip())
-        raise CurriculensError(f"weights in {ckpt_dir} do not fit config.json: {detail}") from None
-    tied = set(getattr(model, "_tied_weights_keys", None) or [])
-    missing = [k for k in missing if k not in tied and not _is_tied(model, k)]
-    if missing or unexpected:
-        raise CurriculensError(
-            f"weights in {ckpt_dir} do not fit config.json: missing {missing[:3]}, unexpected {list(unexpected)[:3]}"
-        )
+    load_weights_into(model, read_weights(weights, fmt, layout), ckpt_dir)
     model.to(device).eval()
     return model, cfg, meta
 
@@ -225,11 +248,3 @@ def strip_optimizer_state(ckpt_dir: Path | str) -> None:
     """Delete the resume-only optimizer files of a checkpoint (keeps disk use low)."""
     for name in (C.OPTIM_WEIGHTS_FILE, C.OPTIM_STATE_FILE):
         (Path(ckpt_dir) / name).unlink(missing_ok=True)
-
-
-def load_foreign_torch(path: Path | str) -> dict:
-    """Load a foreign ``.pt``/``.bin`` state dict safely (``weights_only=True``; no pickle code)."""
-    try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure is a bad file for the user
-        raise CurriculensError(f"cannot load {path} with weights_only=True: {exc}".splitlines()[0]) from None

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Union
+from dataclasses import dataclass, field
+from typing import Optional, Union
 
 from curriculens.config import from_dict
 from curriculens.errors import CurriculensError
@@ -74,8 +74,93 @@ class BertConfig:
     dropout: float = 0.0
 
 
-ModelConfig = Union[MLPConfig, GPT2Config, BertConfig]
-_KINDS: dict[str, type] = {"mlp": MLPConfig, "gpt2": GPT2Config, "bert": BertConfig}
+@dataclass(frozen=True)
+class HFConfig:
+    """A foreign Hugging Face model (``curriculens import``): any architecture the TransformerLens 4
+    bridge supports, built from its own ``config.json`` with the ``transformers`` class of that
+    name (never remote code).
+
+    Args:
+        architecture: the HF class name (``GPT2LMHeadModel``, ``BertForMaskedLM``,
+            ``GPTNeoXForCausalLM``, ...), also the bridge's adapter key.
+        config: the checkpoint's HF ``config.json`` as a dict (``model_type`` included).
+    """
+
+    kind: str = "hf"
+    architecture: str = ""
+    config: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.architecture or not isinstance(self.config, dict) or "model_type" not in self.config:
+            raise CurriculensError("an hf model config needs an architecture and a config dict with model_type")
+
+    @property
+    def objective(self) -> Optional[str]:
+        """``mlm`` (masked LM), ``next`` (causal LM) or None (other heads)."""
+        return lm_objective(self.architecture)
+
+    def _get(self, *names: str, default=None):
+        for name in names:
+            if name in self.config:
+                return self.config[name]
+        text = self.config.get("text_config")
+        if isinstance(text, dict):
+            for name in names:
+                if name in text:
+                    return text[name]
+        return default
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self._get("vocab_size", default=0))
+
+    @property
+    def n_layers(self) -> int:
+        return int(self._get("num_hidden_layers", "n_layer", "num_layers", "n_layers", default=0))
+
+    @property
+    def d_model(self) -> int:
+        return int(self._get("hidden_size", "n_embd", "d_model", "dim", default=0))
+
+    @property
+    def max_positions(self) -> int:
+        """Longest input (0 = unknown, e.g. rotary models without a limit in their config)."""
+        return int(self._get("max_position_embeddings", "n_positions", "n_ctx", default=0) or 0)
+
+
+def lm_objective(architecture: str) -> Optional[str]:
+    """``mlm`` for ``*ForMaskedLM``, ``next`` for ``*ForCausalLM`` / ``*LMHeadModel``, else None."""
+    if architecture.endswith("ForMaskedLM"):
+        return "mlm"
+    if architecture.endswith("ForCausalLM") or architecture.endswith("LMHeadModel"):
+        return "next"
+    return None
+
+
+ModelConfig = Union[MLPConfig, GPT2Config, BertConfig, HFConfig]
+_KINDS: dict[str, type] = {"mlp": MLPConfig, "gpt2": GPT2Config, "bert": BertConfig, "hf": HFConfig}
+
+
+def n_layers(cfg: ModelConfig) -> int:
+    """Transformer blocks (hidden layers for the MLP)."""
+    if isinstance(cfg, MLPConfig):
+        return cfg.depth
+    if isinstance(cfg, GPT2Config):
+        return cfg.n_layer
+    if isinstance(cfg, BertConfig):
+        return cfg.num_hidden_layers
+    return cfg.n_layers
+
+
+def d_model(cfg: ModelConfig) -> int:
+    """Residual-stream width (hidden width for the MLP)."""
+    if isinstance(cfg, MLPConfig):
+        return cfg.width
+    if isinstance(cfg, GPT2Config):
+        return cfg.n_embd
+    if isinstance(cfg, BertConfig):
+        return cfg.hidden_size
+    return cfg.d_model
 
 
 def model_config_from_dict(data: dict) -> ModelConfig:

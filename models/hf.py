@@ -14,9 +14,41 @@ from __future__ import annotations
 import transformers
 from torch import nn
 
-from models.configs import BertConfig, GPT2Config
+from curriculens.errors import CurriculensError
+from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig
 
 ARCHITECTURES = {"gpt2": "GPT2LMHeadModel", "bert": "BertForMaskedLM"}
+
+
+def architecture_of(cfg: ModelConfig) -> str:
+    """The HF class name (and TransformerLens bridge adapter key) of a GPT-2 / BERT / hf config."""
+    if isinstance(cfg, HFConfig):
+        return cfg.architecture
+    return ARCHITECTURES[cfg.kind]
+
+
+def bridge_architectures() -> frozenset[str]:
+    """Architectures the installed TransformerLens 4 bridge has an adapter for (imports TL, ~5 s)."""
+    from transformer_lens.factories import architecture_adapter_factory
+
+    return frozenset(architecture_adapter_factory.SUPPORTED_ARCHITECTURES)
+
+
+def foreign_hf_config(cfg: HFConfig) -> transformers.PretrainedConfig:
+    """The ``transformers`` config object of a foreign model (its class's own ``config_class``)."""
+    klass = _hf_class(cfg.architecture)
+    try:
+        return klass.config_class.from_dict(dict(cfg.config))
+    except Exception as exc:  # noqa: BLE001 - a bad foreign config is the user's input
+        raise CurriculensError(f"config of {cfg.architecture} rejected by transformers: {exc}".splitlines()[0]) from None
+
+
+def _hf_class(architecture: str):
+    """The ``transformers`` model class named ``architecture`` (library code only, no remote code)."""
+    klass = getattr(transformers, architecture, None) if architecture.isidentifier() else None
+    if klass is None or not isinstance(klass, type) or not issubclass(klass, nn.Module):
+        raise CurriculensError(f"architecture {architecture!r} is not a model class of the installed transformers")
+    return klass
 
 
 def hf_config(cfg: GPT2Config | BertConfig) -> transformers.PretrainedConfig:
@@ -49,16 +81,19 @@ def hf_config(cfg: GPT2Config | BertConfig) -> transformers.PretrainedConfig:
     )
 
 
-def build_hf(cfg: GPT2Config | BertConfig) -> nn.Module:
-    """A freshly initialised ``GPT2LMHeadModel`` or ``BertForMaskedLM`` (seed torch first)."""
+def build_hf(cfg: GPT2Config | BertConfig | HFConfig) -> nn.Module:
+    """A freshly initialised ``GPT2LMHeadModel`` / ``BertForMaskedLM`` / foreign class (seed torch first)."""
+    if isinstance(cfg, HFConfig):
+        return _hf_class(cfg.architecture)(foreign_hf_config(cfg))
     hcfg = hf_config(cfg)
     if isinstance(cfg, GPT2Config):
         return transformers.GPT2LMHeadModel(hcfg)
     return transformers.BertForMaskedLM(hcfg)
 
 
-def bridge(model: nn.Module, kind: str):
-    """Wrap a built HF model with the TransformerLens 4 bridge (hooks, ``run_with_cache``)."""
+def bridge(model: nn.Module, architecture: str):
+    """Wrap a built HF model with the TransformerLens 4 bridge (hooks, ``run_with_cache``);
+    ``architecture`` is ``architecture_of(cfg)``."""
     from transformer_lens.model_bridge.sources import build_bridge_from_module
 
-    return build_bridge_from_module(model, ARCHITECTURES[kind], hf_config=model.config)
+    return build_bridge_from_module(model, architecture, hf_config=model.config)

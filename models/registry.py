@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from transformer_lens import HookedRootModule
 
-from models.configs import BertConfig, GPT2Config, MLPConfig, ModelConfig
+from models.configs import BertConfig, GPT2Config, HFConfig, MLPConfig, ModelConfig
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
@@ -15,7 +15,7 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         from models.mlp import ParityMLP
 
         return ParityMLP(cfg)
-    if isinstance(cfg, (GPT2Config, BertConfig)):
+    if isinstance(cfg, (GPT2Config, BertConfig, HFConfig)):
         from models.hf import build_hf
 
         return build_hf(cfg)
@@ -29,9 +29,9 @@ def hookable(model: nn.Module, cfg: ModelConfig):
     """
     if isinstance(model, HookedRootModule):
         return model
-    from models.hf import bridge
+    from models.hf import architecture_of, bridge
 
-    return bridge(model, cfg.kind)
+    return bridge(model, architecture_of(cfg))
 
 
 def logits_of(output) -> torch.Tensor:

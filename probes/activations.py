@@ -35,7 +35,7 @@ from torch import nn
 
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
-from models.configs import BertConfig, GPT2Config, MLPConfig, ModelConfig
+from models.configs import BertConfig, GPT2Config, HFConfig, MLPConfig, ModelConfig, n_layers
 from models.registry import hookable
 
 POSITIONS = ("last", "all", "mean")
@@ -49,10 +49,8 @@ def default_sites(model_cfg: ModelConfig) -> list[str]:
     """
     if isinstance(model_cfg, MLPConfig):
         return [f"blocks.{d}.hook_post" for d in range(model_cfg.depth)]
-    if isinstance(model_cfg, GPT2Config):
-        return [f"blocks.{layer}.hook_out" for layer in range(model_cfg.n_layer)]
-    if isinstance(model_cfg, BertConfig):
-        return [f"blocks.{layer}.hook_out" for layer in range(model_cfg.num_hidden_layers)]
+    if isinstance(model_cfg, (GPT2Config, BertConfig, HFConfig)):
+        return [f"blocks.{layer}.hook_out" for layer in range(n_layers(model_cfg))]
     raise TypeError(f"not a model config: {model_cfg!r}")
 
 

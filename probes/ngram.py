@@ -16,8 +16,9 @@ local n-gram; low M_close: the local n-gram alone nearly fixes the prediction.
 Masked positions hold the MASK token; with the task's ``hide_masked_keys`` (the paper's
 convention, default) they are also hidden as attention keys, exactly as in training.
 
-Next-token (GPT-2) models are skipped (no rows): a causal model has no MASK token in training
-and its prediction at p is about p + 1, so the paper's definition does not carry over.
+Next-token (GPT-2) models are skipped here (no rows): a causal model has no MASK token in training
+and its prediction at p is about p + 1, so the paper's definition does not carry over. The
+``text`` task measures causal LMs with ``causal_close_distances`` (the M_close analogue).
 
 Rows: probe ``ngram``, feature ``robust_n{n}`` / ``close_n{n}``, site ``output``, metrics
 ``p50`` (primary, the paper's curve), ``p25``, ``p75``, ``p90``, ``mean``, ``std``; ``degree`` = n;
@@ -125,6 +126,60 @@ def ngram_distances(
                 flush()
     if pending:
         flush()
+    return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
+
+
+@torch.no_grad()
+def causal_close_distances(
+    forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    seqs: Sequence[torch.Tensor],
+    *,
+    pad_id: int,
+    stride: int = 30,
+    windows: Sequence[int] = (3, 5),
+    batch_size: int = 64,
+) -> dict[tuple[str, int], np.ndarray]:
+    """The causal-LM analogue of M_close: L1 distances per ``("close", n)``, one value per
+    (sentence, p) pair, in sentence then p order.
+
+    A causal model has no MASK token, so only the *close* variant carries over: at position p the
+    next-token distribution after the whole prefix ``x[0..p]`` is compared with the one after
+    ``x[0]`` (the lead token) followed by only the last ``n - 1`` tokens ``x[p-n+2..p]``, i.e. the
+    n-gram ending at the predicted token. Large: the prediction uses context beyond the n-gram.
+
+    Args:
+        forward: ``forward(input_ids [B, T], attention_mask [B, T]) -> logits [B, T, V]``.
+        seqs: ``[LEAD] + tokens`` per sentence (1-D int64, unpadded).
+    """
+    out: dict[tuple[str, int], list[float]] = {("close", n): [] for n in windows}
+    jobs: list[tuple[torch.Tensor, int, int, int]] = []  # (ids, sentence, p, n)
+    base: dict[tuple[int, int], torch.Tensor] = {}
+
+    def run(batch: list[torch.Tensor]) -> list[torch.Tensor]:
+        T = max(x.numel() for x in batch)
+        ids = torch.full((len(batch), T), pad_id, dtype=torch.int64)
+        attn = torch.zeros((len(batch), T), dtype=torch.int64)
+        for i, x in enumerate(batch):
+            ids[i, : x.numel()], attn[i, : x.numel()] = x, 1
+        logits = forward(ids, attn)
+        return [logits[i, : x.numel()].float().cpu() for i, x in enumerate(batch)]
+
+    for si, seq in enumerate(seqs):
+        T = int(seq.numel())
+        ps = probe_positions(T, stride)
+        if not ps:
+            continue
+        full = torch.softmax(run([seq])[0], dim=-1)
+        for p in ps:
+            base[(si, p)] = full[p]
+            for n in windows:
+                start = max(1, p - n + 2)
+                jobs.append((torch.cat([seq[:1], seq[start : p + 1]]), si, p, n))
+    for i in range(0, len(jobs), batch_size):
+        chunk = jobs[i : i + batch_size]
+        for (x, si, p, n), logits in zip(chunk, run([j[0] for j in chunk])):
+            q = torch.softmax(logits[x.numel() - 1], dim=-1)
+            out[("close", n)].append(float((q - base[(si, p)]).abs().sum()))
     return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from curriculens.errors import CurriculensError
-from models.configs import BertConfig, GPT2Config, ModelConfig
+from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig, d_model, n_layers
 from probes.base import MetricSpec, Probe
 from probes.store import ResultRow
 
@@ -82,7 +82,10 @@ class PCFGProbeOptions:
 
 
 def expected_length(task) -> float:
-    """Expected sentence length (terminals) of the task's start level, from the grammar."""
+    """Expected sentence length (terminals) of the task's start level, from the grammar (a task
+    without a grammar, e.g. ``training.tasks.text.BoundText``, says it with ``expected_length()``)."""
+    if callable(getattr(task, "expected_length", None)):
+        return float(task.expected_length())
     g = task.grammar
     syms = g.level_symbols(task.cfg.start_level)
     return float(sum(g.expected_length(s) for s in syms) / len(syms))
@@ -92,12 +95,9 @@ def pcfg_sites(model_cfg: ModelConfig, opts: Optional[PCFGProbeOptions] = None) 
     """The probed hook names of a BERT / GPT-2 model."""
     if opts is not None and opts.sites:
         return list(opts.sites)
-    if isinstance(model_cfg, BertConfig):
-        n = model_cfg.num_hidden_layers
-    elif isinstance(model_cfg, GPT2Config):
-        n = model_cfg.n_layer
-    else:
+    if not isinstance(model_cfg, (BertConfig, GPT2Config, HFConfig)):
         raise CurriculensError(f"PCFG probes need a BERT or GPT-2 model, got kind {model_cfg.kind!r}")
+    n = n_layers(model_cfg)
     return [EMBED_SITE] + [f"blocks.{layer}.hook_out" for layer in range(n)]
 
 
@@ -156,7 +156,7 @@ def token_activations(
     out: dict[str, list[torch.Tensor]] = {s: [] for s in sites}
     order: list[np.ndarray] = []
     needed = np.unique(sent)
-    width = int(getattr(model_cfg, "hidden_size", 0) or getattr(model_cfg, "n_embd", 0) or 1)
+    width = int(d_model(model_cfg) or 1)
     longest = int(max(len(seqs[i]) for i in needed)) + 1 if needed.size else 1
     per_sentence = longest * width * 4 * max(len(sites), 1)
     chunk_size = max(batch_size, ACT_BUDGET_BYTES // per_sentence)

@@ -46,7 +46,7 @@ from curriculens.config import from_dict, to_dict
 from curriculens.errors import CurriculensError
 from curriculens.executor import LOCAL, ExecutorConfig, executor_session
 from curriculens.io import append_jsonl, read_json, sha256_file, write_json
-from models.checkpoint import list_checkpoints, load_checkpoint, read_meta, read_model_config
+from models.checkpoint import list_checkpoints, load_checkpoint, read_meta, read_model_config, checked_weights_ref
 from models.configs import ModelConfig, model_config_from_dict
 from probes import registry
 from probes.base import ProbeContext
@@ -204,16 +204,16 @@ def _select(ckpts: list[tuple[int, Path]], every: int) -> list[tuple[int, Path]]
 def validate_checkpoint(ckpt_dir: Path, expected: ModelConfig) -> None:
     """Raise CurriculensError unless the checkpoint's config equals ``expected``, its weights'
     sha256 matches ``meta.json`` and the stored tensor shapes fit the config."""
-    weights = ckpt_dir / C.WEIGHTS_FILE
-    if not weights.is_file():
-        raise CurriculensError(f"checkpoint {ckpt_dir} has no {C.WEIGHTS_FILE}")
+    meta = read_meta(ckpt_dir) if (ckpt_dir / C.META_FILE).is_file() else {}
+    weights, fmt, layout = checked_weights_ref(ckpt_dir, meta)
     meta = read_meta(ckpt_dir)
     cfg = read_model_config(ckpt_dir)
     if cfg != expected:
         raise CurriculensError(f"config mismatch in {ckpt_dir}: {C.MODEL_CONFIG_FILE} differs from the run's model config")
     if meta.get("sha256") != sha256_file(weights):
         raise CurriculensError(f"corrupted weights in {ckpt_dir}: sha256 does not match {C.META_FILE}")
-    _check_shapes(weights, cfg, ckpt_dir)
+    if fmt == "safetensors" and layout == "hf":  # imported .bin/.pt: shapes were checked at import (same sha256)
+        _check_shapes(weights, cfg, ckpt_dir)
 
 
 def _check_shapes(weights: Path, cfg: ModelConfig, ckpt_dir: Path) -> None:

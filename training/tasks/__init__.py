@@ -9,8 +9,9 @@ from training.tasks.base import Batch, Task, to_device
 def _registry() -> dict:
     from training.tasks.parity import ParityTask
     from training.tasks.pcfg import PCFGTask
+    from training.tasks.text import TextTask
 
-    return {"parity": ParityTask, "pcfg": PCFGTask}
+    return {"parity": ParityTask, "pcfg": PCFGTask, "text": TextTask}
 
 
 def build_task(data: dict) -> Task:

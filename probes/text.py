@@ -1,0 +1,68 @@
+"""Probes of the ``text`` task (imported LMs on a local corpus): the PCFG probes, rebound.
+
+``probes() -> {"ngram", "context"}``. Each probe binds the task to the checkpoint's own tokenizer
+(``training.tasks.text.TextTask.bind``) and runs the PCFG probe machinery on the bound task:
+
+- ``ngram``: masked LMs get the paper's M_robust / M_close (``probes.ngram.NgramProbe``, MASK
+  from the tokenizer); causal LMs get the M_close analogue (``probes.ngram.causal_close_distances``:
+  the next-token distribution after the full prefix vs after only the last n - 1 tokens),
+  rows ``close_n{n}`` only.
+- ``context``: linear decoding of the token at offset +/-j from each layer
+  (``probes.context.ContextProbe``).
+
+Options are the PCFG probe options (``probes.pcfg.PCFGProbeOptions``; "sentences" are corpus
+chunks). Rows have the same shape as the PCFG probes' rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from models.registry import logits_of
+from probes.base import Probe, ProbeContext
+from probes.context import ContextProbe
+from probes.ngram import NgramProbe, auto_stride, causal_close_distances, ngram_rows
+from probes.pcfg import PCFGProbeOptions
+from probes.pcfg import check_options as check_options  # noqa: F401 - the registry's option check
+from probes.store import ResultRow
+
+
+def _bind(ctx: ProbeContext) -> ProbeContext:
+    return replace(ctx, task=ctx.task.bind(ctx.ckpt_dir, ctx.model_cfg))
+
+
+class TextNgramProbe(NgramProbe):
+    """M_robust / M_close on corpus chunks (masked LMs); the M_close analogue for causal LMs."""
+
+    def run(self, ctx: ProbeContext) -> list[ResultRow]:
+        ctx = _bind(ctx)
+        task = ctx.task
+        if task.cfg.objective == "mlm":
+            return super().run(ctx)
+        opts = PCFGProbeOptions.from_options(ctx.options)
+        corpus = task.probe_corpus(opts.ngram_sentences, ctx.seed)
+        seqs = [task.plain_batch([t])["input_ids"][0] for t in corpus.tokens]
+        device = ctx.device
+
+        def forward(ids: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
+            return logits_of(ctx.model(ids.to(device), attention_mask=attn.to(device)))
+
+        dist = causal_close_distances(
+            forward, seqs, pad_id=task.special.pad, stride=opts.ngram_stride or auto_stride(task),
+            windows=opts.ngram_windows, batch_size=max(opts.batch_size, 1),
+        )
+        return ngram_rows(dist) if any(v.size for v in dist.values()) else []
+
+
+class TextContextProbe(ContextProbe):
+    """Decode the token at offsets +/-1..J from each position's hidden state, on corpus chunks."""
+
+    def run(self, ctx: ProbeContext) -> list[ResultRow]:
+        return super().run(_bind(ctx))
+
+
+def probes() -> dict[str, Probe]:
+    """The text probe families, by name (the ``probe`` column of their rows)."""
+    return {"ngram": TextNgramProbe(), "context": TextContextProbe()}

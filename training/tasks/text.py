@@ -1,0 +1,261 @@
+"""Real text for probing imported language models: a local corpus + each checkpoint's tokenizer.
+
+The ``text`` task does not train (``train_batch`` / ``eval_batches`` raise): it feeds the probe
+sweep (``probes/text.py``) on a masked or causal LM trajectory brought in by ``curriculens import``.
+
+- Corpus: a UTF-8 text file (documents = paragraphs separated by blank lines) or a JSONL file
+  (one document per line, its ``field`` key, default ``text``). Validated on construction: it
+  must exist, be non-empty, valid UTF-8 without NUL bytes, and (JSONL) hold the field.
+- Tokenizer: the checkpoint's own (``tokenizer.json`` / ``vocab.txt`` / ... in the checkpoint
+  directory, or in the directory an imported checkpoint came from), loaded offline with
+  ``transformers.AutoTokenizer(local_files_only=True)``, never remote code. None found: a
+  one-line error.
+- Probe sequences: each document is tokenized without special tokens and cut into chunks of at
+  most ``max_tokens - 1`` tokens (chunks under ``min_tokens`` dropped); a probe set of ``n``
+  chunks is a seeded sample, the same for every checkpoint that shares a tokenizer. Model
+  inputs are ``[LEAD] + chunk`` with LEAD the tokenizer's CLS (else BOS) token, as the PCFG
+  task puts BOS first, so the PCFG n-gram and context probes run unchanged on a ``BoundText``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+
+from curriculens.config import from_dict
+from curriculens.errors import CurriculensError
+from models.configs import HFConfig, ModelConfig
+from training.data.pcfg_mlm import SpecialIds, pad_sequences
+from training.tasks.base import Batch, Task
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("auto", "text", "jsonl")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model")
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """A probing corpus.
+
+    Args:
+        corpus: path of the text or JSONL file (``curriculens import`` makes it absolute).
+        format: ``auto`` (``.jsonl`` suffix = JSONL), ``text`` or ``jsonl``.
+        field: the JSONL key holding each document's text.
+        max_tokens: longest model input, LEAD included (also capped by the model's positions).
+        min_tokens: shortest chunk kept (tokens, LEAD excluded).
+        hide_masked_keys: masked positions are also hidden as attention keys (the paper's PCFG
+            convention); off by default, as standard masked LMs see MASK tokens as keys.
+    """
+
+    name: str = "text"
+    corpus: str = ""
+    format: str = "auto"
+    field: str = "text"
+    max_tokens: int = 128
+    min_tokens: int = 8
+    hide_masked_keys: bool = False
+
+
+def read_documents(cfg: TextConfig) -> list[str]:
+    """The corpus's documents (non-empty strings); a one-line CurriculensError on bad input."""
+    path = Path(cfg.corpus)
+    if not cfg.corpus or not path.is_file():
+        raise CurriculensError(f"text corpus not found: {cfg.corpus or '(none; set --task-set corpus=FILE)'}")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise CurriculensError(f"text corpus {path} is empty")
+    if b"\x00" in raw:
+        raise CurriculensError(f"text corpus {path} is not text (it holds NUL bytes)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CurriculensError(f"text corpus {path} is not UTF-8 text (byte {exc.start})") from None
+    fmt = cfg.format if cfg.format != "auto" else ("jsonl" if path.suffix.lower() == ".jsonl" else "text")
+    if fmt == "text":
+        docs = [" ".join(p.split()) for p in text.replace("\r\n", "\n").split("\n\n")]
+    else:
+        docs = []
+        for i, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                raise CurriculensError(f"text corpus {path} line {i} is not JSON") from None
+            if not isinstance(rec, dict) or not isinstance(rec.get(cfg.field), str):
+                raise CurriculensError(f"text corpus {path} line {i} has no string field {cfg.field!r}")
+            docs.append(rec[cfg.field])
+    docs = [d for d in docs if d.strip()]
+    if not docs:
+        raise CurriculensError(f"text corpus {path} holds no text")
+    return docs
+
+
+def load_tokenizer(directory: Path | str):
+    """The tokenizer saved in ``directory`` (offline, no remote code); a one-line error if none."""
+    directory = Path(directory)
+    if not any((directory / n).is_file() for n in TOKENIZER_FILES):
+        raise CurriculensError(
+            f"no tokenizer in {directory} (expected one of {', '.join(TOKENIZER_FILES)}); "
+            "the text task needs the checkpoint's own tokenizer"
+        )
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(directory), local_files_only=True, trust_remote_code=False)
+    except Exception as exc:  # noqa: BLE001 - a broken tokenizer is the user's input
+        raise CurriculensError(f"cannot load the tokenizer in {directory}: {exc}".splitlines()[0]) from None
+
+
+def _fingerprint(directory: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(directory.iterdir()):
+        if p.is_file() and (p.name.startswith(("tokenizer", "vocab", "merges", "special_tokens", "added_tokens", "spiece"))):
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class BoundTextConfig:
+    """What the PCFG probes read from ``task.cfg``: the model's objective and the masking rule."""
+
+    objective: str
+    hide_masked_keys: bool
+
+
+@dataclass
+class ProbeChunks:
+    """Probe sequences: token ids per chunk (LEAD excluded) and their lengths."""
+
+    tokens: list[np.ndarray]
+    lengths: np.ndarray
+
+
+class BoundText:
+    """The text task bound to one tokenizer: the interface ``probes.ngram`` / ``probes.context``
+    read (``probe_corpus``, ``plain_batch``, ``special``, ``max_terminals``, ``cfg``,
+    ``expected_length``)."""
+
+    def __init__(self, task: "TextTask", tokenizer, objective: str) -> None:
+        self.task, self.tokenizer = task, tokenizer
+        lead = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+        if lead is None:
+            raise CurriculensError("the tokenizer has neither a CLS nor a BOS token to start each sequence with")
+        pad = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id, lead) if t is not None))
+        mask = tokenizer.mask_token_id
+        if objective == "mlm" and mask is None:
+            raise CurriculensError("the tokenizer of this masked LM has no mask token")
+        eos = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+        self.special = SpecialIds(bos=int(lead), eos=int(eos if eos is not None else pad), pad=int(pad),
+                                  mask=int(mask if mask is not None else pad), terminals=())
+        self.cfg = BoundTextConfig(objective, task.cfg.hide_masked_keys)
+        self.max_terminals = task.cfg.max_tokens - 1
+        self._chunks = self._tokenize()
+        if len(self._chunks) < 2:
+            raise CurriculensError(
+                f"text corpus {task.cfg.corpus} gives {len(self._chunks)} chunk(s) of >= {task.cfg.min_tokens} tokens; need 2"
+            )
+
+    def _tokenize(self) -> list[np.ndarray]:
+        size, out = self.max_terminals, []
+        for doc in self.task.documents:
+            ids = self.tokenizer(doc, add_special_tokens=False)["input_ids"]
+            for i in range(0, len(ids), size):
+                chunk = ids[i : i + size]
+                if len(chunk) >= self.task.cfg.min_tokens:
+                    out.append(np.asarray(chunk, dtype=np.int64))
+        return out
+
+    def expected_length(self) -> float:
+        """Mean chunk length (tokens): sets the automatic n-gram stride and context offsets."""
+        return float(np.mean([len(c) for c in self._chunks]))
+
+    def probe_corpus(self, n: int, seed: int) -> ProbeChunks:
+        """``n`` chunks (all if fewer), a seeded sample in corpus order."""
+        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 13])
+        idx = np.arange(len(self._chunks))
+        if len(idx) > n:
+            idx = np.sort(rng.choice(idx, size=n, replace=False))
+        tokens = [self._chunks[i] for i in idx]
+        return ProbeChunks(tokens, np.asarray([len(t) for t in tokens], dtype=np.int64))
+
+    def plain_batch(self, seqs) -> Batch:
+        """Unmasked ``[LEAD] + tokens``: ``input_ids``, ``attention_mask`` (real tokens)."""
+        ids, real = pad_sequences(seqs, self.special, eos=False, max_len=self.max_terminals)
+        return {"input_ids": ids, "attention_mask": real.to(torch.int64)}
+
+
+class TextTask(Task):
+    """Probing on a local corpus; see the module docstring."""
+
+    name = "text"
+
+    def __init__(self, cfg: TextConfig) -> None:
+        super().__init__(cfg)
+        if cfg.format not in FORMATS:
+            raise CurriculensError(f"unknown text format {cfg.format!r} (one of {', '.join(FORMATS)})")
+        if cfg.max_tokens < 4 or cfg.min_tokens < 2 or cfg.min_tokens >= cfg.max_tokens:
+            raise CurriculensError("text task: need max_tokens >= 4 and 2 <= min_tokens < max_tokens")
+        self.documents = read_documents(cfg)
+        self._bound: dict[tuple[str, str], BoundText] = {}
+
+    @classmethod
+    def from_config(cls, data: dict) -> "TextTask":
+        return cls(from_dict(TextConfig, data, where="task"))
+
+    def bind(self, ckpt_dir: Path | str, model_cfg: ModelConfig) -> BoundText:
+        """The task with the tokenizer of checkpoint ``ckpt_dir`` (cached per tokenizer content)."""
+        from training.importer import tokenizer_dir
+
+        directory = tokenizer_dir(ckpt_dir)
+        objective = self.objective_of(model_cfg)
+        key = (_fingerprint(directory) if directory.is_dir() else str(directory), objective)
+        if key not in self._bound:
+            self._bound[key] = BoundText(self, load_tokenizer(directory), objective)
+        return self._bound[key]
+
+    @staticmethod
+    def objective_of(model_cfg: ModelConfig) -> str:
+        objective = model_cfg.objective if isinstance(model_cfg, HFConfig) else None
+        if objective is None:
+            name = model_cfg.architecture if isinstance(model_cfg, HFConfig) else model_cfg.kind
+            raise CurriculensError(f"the text task needs a masked or causal LM, got {name}")
+        return objective
+
+    def check_model(self, model_cfg: ModelConfig) -> None:
+        self.objective_of(model_cfg)
+
+    def check_source(self, ckpt_dir: Path, model_cfg: ModelConfig) -> None:
+        """Fail (one line) unless the checkpoint directory has a tokenizer fit for the model that
+        cuts the corpus into at least two chunks (``curriculens import`` calls it before writing)."""
+        BoundText(self, load_tokenizer(ckpt_dir), self.objective_of(model_cfg))
+
+    # --- training interface: not a training task ----------------------------------------
+    def train_batch(self, step: int, batch_size: int, seed: int) -> Batch:
+        raise CurriculensError("the text task only probes imported checkpoints; it does not train")
+
+    def eval_batches(self, batch_size: int) -> Iterator[Batch]:
+        raise CurriculensError("the text task only probes imported checkpoints; it has no held-out set")
+
+    def default_model(self, size: str) -> ModelConfig:
+        raise CurriculensError("the text task only probes imported checkpoints; it has no model to train")
+
+    def model_input(self, batch: Batch, model_cfg: ModelConfig) -> tuple[torch.Tensor, dict]:
+        return batch["input_ids"], {"attention_mask": batch["attention_mask"]}
+
+    def scored(self, logits: torch.Tensor, batch: Batch, model_cfg: ModelConfig):
+        raise CurriculensError("the text task has no scored positions")
+
+
+def bound_task(task, ckpt_dir: Optional[Path], model_cfg: ModelConfig):
+    """``task.bind(ckpt_dir, model_cfg)`` for the text task, the task itself otherwise."""
+    return task.bind(ckpt_dir, model_cfg) if isinstance(task, TextTask) else task
