@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
@@ -52,15 +53,26 @@ def sample_text(n_sentences: int = 200, seed: int = 0) -> str:
     return "\n\n".join(" ".join(lines[i : i + 4]) for i in range(0, len(lines), 4)) + "\n"
 
 
+def corpus_words(text: str, size: int) -> list[str]:
+    """The ``size`` most frequent words / punctuation runs of ``text`` (lowercased), as
+    ``make_tokenizer`` splits it."""
+    from collections import Counter
+
+    found = Counter(re.findall(r"\w+|[^\w\s]+", text.lower()))
+    return [w for w, _ in found.most_common(size)]
+
+
 def make_tokenizer(kind: str, words: Sequence[str] = WORDS):
-    """A word-level ``PreTrainedTokenizerFast`` over ``words`` + ``.`` (BERT or GPT-2 specials)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
+    """A word-level ``PreTrainedTokenizerFast`` over ``words`` + ``.`` (BERT or GPT-2 specials);
+    text is lowercased and split into words and punctuation runs, unknown words map to UNK."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     specials = BERT_SPECIALS if kind == "bert" else GPT2_SPECIALS
     vocab = {t: i for i, t in enumerate([*specials, *dict.fromkeys([*words, "."])])}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=specials[1]))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
     if kind == "bert":
         return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]",
                                        cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")

@@ -140,3 +140,23 @@ def test_bound_text_sample_is_seeded(corpus, tmp_path):
     assert batch["attention_mask"].sum(1).tolist() == [len(t) + 1 for t in a.tokens]
     with pytest.raises(CurriculensError, match="masked or causal LM"):
         task.check_model(HFConfig(architecture="BertModel", config={"model_type": "bert"}))
+
+
+def test_chunks_fit_the_model_positions(tmp_path):
+    """max_tokens (128) above the model's 32 positions: chunks are cut to 31 tokens + LEAD."""
+    from models.configs import HFConfig
+    from training.tasks import build_task
+
+    src = write_trainer_dir(tmp_path / "src", "bert", steps=(0,), n_positions=32)
+    corpus = tmp_path / "long.txt"
+    corpus.write_text(" ".join(sample_text(40).split()) + "\n")  # one long document
+    task = build_task({"name": "text", "corpus": str(corpus)})
+    cfg = HFConfig(architecture="BertForMaskedLM", config={"model_type": "bert", "max_position_embeddings": 32})
+    bound = task.bind(src / "checkpoint-0", cfg)
+    chunks = bound.probe_corpus(100, seed=0).tokens
+    assert max(len(c) for c in chunks) == 31
+    roberta = HFConfig(architecture="RobertaForMaskedLM",
+                       config={"model_type": "roberta", "max_position_embeddings": 34, "pad_token_id": 1})
+    from training.tasks.text import usable_positions
+
+    assert usable_positions(roberta) == 32 and usable_positions(cfg) == 32

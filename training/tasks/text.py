@@ -24,7 +24,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -49,7 +49,7 @@ class TextConfig:
         corpus: path of the text or JSONL file (``curriculens import`` makes it absolute).
         format: ``auto`` (``.jsonl`` suffix = JSONL), ``text`` or ``jsonl``.
         field: the JSONL key holding each document's text.
-        max_tokens: longest model input, LEAD included (also capped by the model's positions).
+        max_tokens: longest model input, LEAD included (capped by the model's positions).
         min_tokens: shortest chunk kept (tokens, LEAD excluded).
         hide_masked_keys: masked positions are also hidden as attention keys (the paper's PCFG
             convention); off by default, as standard masked LMs see MASK tokens as keys.
@@ -145,7 +145,7 @@ class BoundText:
     read (``probe_corpus``, ``plain_batch``, ``special``, ``max_terminals``, ``cfg``,
     ``expected_length``)."""
 
-    def __init__(self, task: "TextTask", tokenizer, objective: str) -> None:
+    def __init__(self, task: "TextTask", tokenizer, objective: str, max_positions: int = 0) -> None:
         self.task, self.tokenizer = task, tokenizer
         lead = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
         if lead is None:
@@ -158,7 +158,8 @@ class BoundText:
         self.special = SpecialIds(bos=int(lead), eos=int(eos if eos is not None else pad), pad=int(pad),
                                   mask=int(mask if mask is not None else pad), terminals=())
         self.cfg = BoundTextConfig(objective, task.cfg.hide_masked_keys)
-        self.max_terminals = task.cfg.max_tokens - 1
+        longest = min(task.cfg.max_tokens, max_positions) if max_positions > 0 else task.cfg.max_tokens
+        self.max_terminals = longest - 1
         self._chunks = self._tokenize()
         if len(self._chunks) < 2:
             raise CurriculensError(
@@ -218,9 +219,10 @@ class TextTask(Task):
 
         directory = tokenizer_dir(ckpt_dir)
         objective = self.objective_of(model_cfg)
-        key = (_fingerprint(directory) if directory.is_dir() else str(directory), objective)
+        positions = usable_positions(model_cfg)
+        key = (_fingerprint(directory) if directory.is_dir() else str(directory), objective, positions)
         if key not in self._bound:
-            self._bound[key] = BoundText(self, load_tokenizer(directory), objective)
+            self._bound[key] = BoundText(self, load_tokenizer(directory), objective, positions)
         return self._bound[key]
 
     @staticmethod
@@ -237,7 +239,7 @@ class TextTask(Task):
     def check_source(self, ckpt_dir: Path, model_cfg: ModelConfig) -> None:
         """Fail (one line) unless the checkpoint directory has a tokenizer fit for the model that
         cuts the corpus into at least two chunks (``curriculens import`` calls it before writing)."""
-        BoundText(self, load_tokenizer(ckpt_dir), self.objective_of(model_cfg))
+        BoundText(self, load_tokenizer(ckpt_dir), self.objective_of(model_cfg), usable_positions(model_cfg))
 
     # --- training interface: not a training task ----------------------------------------
     def train_batch(self, step: int, batch_size: int, seed: int) -> Batch:
@@ -256,6 +258,14 @@ class TextTask(Task):
         raise CurriculensError("the text task has no scored positions")
 
 
-def bound_task(task, ckpt_dir: Optional[Path], model_cfg: ModelConfig):
-    """``task.bind(ckpt_dir, model_cfg)`` for the text task, the task itself otherwise."""
-    return task.bind(ckpt_dir, model_cfg) if isinstance(task, TextTask) else task
+def usable_positions(model_cfg: ModelConfig) -> int:
+    """The longest input the model takes (0 = no limit in its config). RoBERTa-style models
+    reserve ``pad_token_id + 1`` position ids, so they take that many fewer."""
+    if not isinstance(model_cfg, HFConfig):
+        return 0
+    n = model_cfg.max_positions
+    model_type = str(model_cfg.config.get("model_type", ""))
+    if n and ("roberta" in model_type or model_type == "camembert"):
+        n -= int(model_cfg.config.get("pad_token_id") or 0) + 1
+    return max(n, 0)
+
