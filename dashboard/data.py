@@ -128,6 +128,8 @@ def task_label(task: dict) -> str:
 
 def _model_label(model: dict) -> str:
     kind = str(model.get("kind", "model"))
+    if kind == "hf":  # an imported model: its architecture and the sizes in its HF config
+        kind, model = str(model.get("architecture", kind)), dict(model.get("config") or {})
     sizes = [f"{k}={model[k]}" for k in _MODEL_KEYS if k in model]
     return f"{kind} " + " ".join(sizes) if sizes else kind
 

@@ -62,6 +62,7 @@ def test_import_probe_summary_dashboard(kind, fmt, corpus, tmp_path, one_thread)
     ds = DataSource(tmp_path / "exps", prefetch=False)
     (summary,) = ds.experiments()
     assert [r.name for r in summary.runs] == ["teacher"] and summary.has_results
+    assert summary.runs[0].model.startswith("GPT2LMHeadModel n_layer=2" if kind == "gpt2" else "BertForMaskedLM")
     metrics = ds.metrics(summary.key)
     assert list(metrics["step"]) == [0, 5] and metrics["eval_acc"].notna().all()
     assert {"ngram", "context"} <= set(ds.catalog(summary.key)["probe"])
