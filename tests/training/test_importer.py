@@ -237,3 +237,23 @@ def test_existing_run_and_task_mismatch(gpt_trainer, corpus, tmp_path):
              "different task")
     res = import_trajectory(ImportConfig(src=str(gpt_trainer), out=str(exp), task=_text(corpus), force=True))
     assert res.steps == [0, 5, 10]
+
+
+def test_paper_pcfg_bert_trainer_dir_probes_with_the_pcfg_task(tmp_path, one_thread):
+    """The paper's PCFG BERT scripts write HF Trainer directories: import them under the pcfg task."""
+    from probes.sweep import SweepConfig, run_sweep
+    from training.fabricate import make_model, save_checkpoint_dir
+    from training.tasks import build_task
+
+    task_cfg = {"name": "pcfg", "gen_levels": 4, "n_eval": 32}
+    task = build_task(task_cfg)
+    for s in (0, 7):
+        model = make_model("bert", task.vocab_size, seed=s, n_positions=task.seq_len + 2)
+        save_checkpoint_dir(tmp_path / "paper" / f"checkpoint-{s}", model, trainer_state={"global_step": s, "log_history": []})
+    exp = tmp_path / "exp"
+    import_trajectory(ImportConfig(src=str(tmp_path / "paper"), out=str(exp), task=task_cfg))
+    res = run_sweep(exp, SweepConfig(probes=("ngram", "nt_span"), device="cpu",
+                                     options={"n_sentences": 8, "ngram_sentences": 4, "max_tokens": 100}))
+    assert res.n_failed == 0 and res.n_done == 4
+    small = ImportConfig(src=str(tmp_path / "paper"), out=str(tmp_path / "exp2"), task={**task_cfg, "objective": "next"})
+    _refuses(small, "needs a causal LM, got BertForMaskedLM")

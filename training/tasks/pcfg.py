@@ -27,7 +27,7 @@ from torch import nn
 
 from curriculens.config import from_dict
 from curriculens.errors import CurriculensError
-from models.configs import BertConfig, GPT2Config, ModelConfig
+from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig
 from models.registry import logits_of
 from training.data.pcfg_mlm import IGNORE, SpecialIds, mlm_batch, next_token_batch, step_generator
 from training.tasks.base import Batch, Task
@@ -212,22 +212,32 @@ class PCFGTask(Task):
         return logits[keep], batch["labels"][keep]
 
     def check_model(self, model_cfg: ModelConfig) -> None:
-        want = BertConfig if self.cfg.objective == "mlm" else GPT2Config
-        if not isinstance(model_cfg, want):
-            raise CurriculensError(
-                f"objective {self.cfg.objective!r} needs a {want.__name__[:-6].upper()} model, got kind {model_cfg.kind!r}"
-            )
-        if model_cfg.vocab_size < self.vocab_size:
-            raise CurriculensError(
-                f"model vocab_size {model_cfg.vocab_size} < the grammar's {self.vocab_size} token ids"
-            )
-        pos = model_cfg.max_position_embeddings if isinstance(model_cfg, BertConfig) else model_cfg.n_positions
-        if pos < self.seq_len:
+        if isinstance(model_cfg, HFConfig):  # an imported model (e.g. the paper's own Trainer checkpoints)
+            if model_cfg.objective != self.cfg.objective:
+                raise CurriculensError(
+                    f"objective {self.cfg.objective!r} needs a {'masked' if self.cfg.objective == 'mlm' else 'causal'} LM, "
+                    f"got {model_cfg.architecture}"
+                )
+            vocab, pos = model_cfg.vocab_size, model_cfg.max_positions
+        else:
+            vocab, pos = self._check_native(model_cfg)
+        if vocab < self.vocab_size:
+            raise CurriculensError(f"model vocab_size {vocab} < the grammar's {self.vocab_size} token ids")
+        if pos and pos < self.seq_len:
             raise CurriculensError(
                 f"model has {pos} positions but sentences need {self.seq_len} (BOS + {self.max_terminals} terminals"
                 + (" + EOS)" if self.cfg.use_eos else ")")
                 + "; raise the positions or set the task's max_len"
             )
+
+    def _check_native(self, model_cfg: ModelConfig) -> tuple[int, int]:
+        want = BertConfig if self.cfg.objective == "mlm" else GPT2Config
+        if not isinstance(model_cfg, want):
+            raise CurriculensError(
+                f"objective {self.cfg.objective!r} needs a {want.__name__[:-6].upper()} model, got kind {model_cfg.kind!r}"
+            )
+        pos = model_cfg.max_position_embeddings if isinstance(model_cfg, BertConfig) else model_cfg.n_positions
+        return model_cfg.vocab_size, pos
 
     def default_model(self, size: str) -> ModelConfig:
         """``teacher`` / ``student``: the paper's sizes (4 layers; 32 x 8 = 256 / 8 x 8 = 64 wide,
