@@ -32,10 +32,8 @@ from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from curriculens.io import atomic_dir, read_json, sha256_file, write_json
 from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig, model_config_from_dict
-from models.foreign import load_foreign_torch, read_weights
+from models.foreign import load_foreign_torch, read_weights  # noqa: F401 - load_foreign_torch is re-exported
 from models.registry import build_model
-
-__all__ = ["load_foreign_torch"]  # re-exported: the safe reader of foreign .pt/.bin files
 
 _STEP_RE = re.compile(rf"^{C.CKPT_PREFIX}(\d+)$")
 
