@@ -109,7 +109,6 @@ def test_hub_cache_revisions_and_duplicates(tmp_path, corpus):
     assert read_json(res.run_dir / IMPORT_FILE)["duplicates"] == {"8": 4}
     (repo / "refs" / "v1").write_text(found[0].commit)  # a branch name without a step
     _refuses(ImportConfig(src=str(repo), out=str(tmp_path / "exp2"), task=_text(corpus)), "revision name.*v1")
-    (repo / "refs" / "v1").write_text("0" * 40)
 
 
 def test_paper_mlp_pt_state_dicts(tmp_path):
