@@ -24,6 +24,7 @@ SUBCOMMANDS = (
     "train",
     "grid",
     "importer",
+    "recommend",
     "probe",
     "summary",
     "export",

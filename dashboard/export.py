@@ -9,6 +9,7 @@ file stem                               panel
 ``teacher_accuracy_loss``               teacher accuracy and loss
 ``students_accuracy``                   F1a: students' accuracy by method, mean +- sd
 ``two_shot_accuracy``                   F2c: two-shot students per chosen checkpoint
+``two_shot_sweep``                      the (2, T) sweep: student steps to 95 % vs the teacher checkpoint used
 ``features_<run>_<probe>_<metric>_<site>[_deg<d>]``  F2b/F3b timelines (teacher; per degree)
 ``heatmap_<run>_<probe>_<metric>_<site>``            feature x step heatmap (teacher)
 ``sites_<run>_<probe>_<metric>``                     the metric per site (when several)
@@ -40,6 +41,7 @@ from curriculens.io import atomic_write_bytes, atomic_write_text
 from dashboard import callbacks as cb
 from dashboard import figures as F
 from dashboard.data import DataSource, NoResultsYet, ResultsReader
+from dashboard.sweep import has_sweep, sweep_figure
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,8 @@ def experiment_figures(source: DataSource, key: str, *, log_x: bool = False) -> 
         out.append(("students_accuracy", F.students_accuracy(metrics, window, log_x=log_x)))
     if not metrics.empty and (metrics["method"] == "two-shot").any():
         out.append(("two_shot_accuracy", F.two_shot_accuracy(metrics, log_x=log_x)))
+    if has_sweep(metrics):
+        out.append(("two_shot_sweep", sweep_figure(source, key, metrics)))
     if not exp.has_results:
         return out
     try:
