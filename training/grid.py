@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
-from curriculens.io import append_jsonl
+from curriculens.io import append_jsonl, read_json
 from models.checkpoint import load_checkpoint, read_optimizer_state, save_checkpoint, strip_optimizer_state
 from models.configs import MLPConfig, model_config_from_dict
 from models.registry import build_model
@@ -134,6 +134,13 @@ def train_grid(cfgs: list[RunConfig], runs_dir: Path | str, *, force: bool = Fal
         if c.distill.method == EXTRACTION:
             check_extraction_models(model_cfgs[c.name], teacher.model_config())
 
+    if not force:  # a run directory holding another config refuses the whole grid, before any write
+        for c in cfgs:
+            stored = runs_dir / c.name / C.RUN_CONFIG_FILE
+            if stored.is_file() and RunConfig.from_dict(read_json(stored)) != c:
+                raise CurriculensError(
+                    f"{runs_dir / c.name} holds a run with a different config; pass --force to overwrite it or change the grid"
+                )
     results: dict[str, RunResult] = {}
     students: list[_Student] = []
     for c in cfgs:  # everything is validated above: from here on the grid writes

@@ -188,3 +188,16 @@ def test_two_shot_mid_is_the_middle_of_the_teacher_transition(teacher_exp):
     t_dir = teacher_exp / C.RUNS_DIR / "teacher"
     cfgs = grid_configs(teacher_exp, spec(methods=("two-shot",), seeds=(0,), two_shot_steps="mid"))
     assert [c.distill.two_shot_step for c in cfgs] == [two_shot_checkpoint(t_dir, "parity")]
+
+
+def test_a_conflicting_run_refuses_the_grid_before_any_write(teacher_exp, tmp_path):
+    import shutil
+
+    exp2 = tmp_path / "exp"
+    shutil.copytree(teacher_exp, exp2, ignore=shutil.ignore_patterns("*-s*"))
+    cfgs = grid_configs(exp2, spec(methods=("ce", "progressive"), seeds=(7,), steps=100))
+    train_grid(cfgs[1:], exp2 / C.RUNS_DIR)  # progressive-s7 exists ...
+    other = grid_configs(exp2, spec(methods=("ce", "progressive"), seeds=(7,), steps=150))  # ... with other steps
+    with pytest.raises(CurriculensError, match="different config"):
+        train_grid(other, exp2 / C.RUNS_DIR)
+    assert not (exp2 / C.RUNS_DIR / "ce-s7").exists()
