@@ -8,7 +8,7 @@ every teacher checkpoint, where the in-support degree-1 correlation peaks relati
 teacher's accuracy transition (and its peak against the off-support level).
 
     python -m benchmarks.bench_parity_curriculum --seeds 0 1 2            # the calibrated (60, 5) setting
-    python -m benchmarks.bench_parity_curriculum --size demo --seeds 0    # minutes
+    python -m benchmarks.bench_parity_curriculum --size small --seeds 0   # minutes
 
 Training is resumable: rerunning reuses finished runs. Results: benchmarks/results/parity_<size>.json.
 """

@@ -1,6 +1,6 @@
 """Benchmark: the (2, T) two-shot sweep and how well ``curriculens recommend`` picks a checkpoint.
 
-For each seed: the parity demo teacher ((50, 4), MLP width 4000, 10k steps, a checkpoint every
+For each seed: the parity teacher of size small ((50, 4), MLP width 4000, 10k steps, a checkpoint every
 500), then one grid of two-shot students, one per teacher checkpoint before the final one
 (width 100, T = 2000 steps on it, then the final teacher; up to 24k steps, stopping at 95 %;
 student seed = teacher seed, its own data stream). The recommendation (``training.recommend``,
@@ -40,7 +40,7 @@ TARGET = 0.95
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--size", default="demo")
+    ap.add_argument("--size", default="small")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "runs" / "sweep"))
     args = ap.parse_args()
     size = PARITY_SIZES[args.size]
