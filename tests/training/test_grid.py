@@ -201,3 +201,26 @@ def test_a_conflicting_run_refuses_the_grid_before_any_write(teacher_exp, tmp_pa
     with pytest.raises(CurriculensError, match="different config"):
         train_grid(other, exp2 / C.RUNS_DIR)
     assert not (exp2 / C.RUNS_DIR / "ce-s7").exists()
+
+
+@pytest.mark.slow  # building GPT-2 models (HF + the TransformerLens bridge) costs tens of seconds on a busy CPU
+def test_transformer_students_run_side_by_side_and_equal_alone(tmp_path, one_thread):
+    from training.config import CheckpointConfig, OptimConfig, RunConfig
+
+    gpt = {"kind": "gpt2", "vocab_size": 2, "n_positions": 16, "n_layer": 1, "n_head": 2, "head_dim": 8}
+    task = {"name": "parity", "n": 10, "k": 2, "n_eval": 256}
+    exp = tmp_path / "exp"
+    init_experiment(exp, task)
+    teacher = RunConfig(name="teacher", role="teacher", task=task, model=gpt, optim=OptimConfig(name="adam", lr=1e-3),
+                        checkpoints=CheckpointConfig(save_every=20), steps=40, batch_size=16, device="cpu")
+    train_run(teacher, exp / C.RUNS_DIR / "teacher")
+    student = {**gpt, "n_head": 1}
+    cfgs = grid_configs(exp, GridSpec(methods=("ce", "one-shot", "progressive"), seeds=(0,), model=student, steps=30,
+                                      save_every=30, eval_every=10, device="cpu"))
+    train_grid(cfgs, exp / C.RUNS_DIR)
+    t_dir = str((exp / C.RUNS_DIR / "teacher").resolve())
+    for c in cfgs:
+        d = replace(c.distill, teacher_dir=t_dir if c.distill.teacher_dir else "")
+        train_run(c.replace(distill=d), tmp_path / "alone" / c.name)
+        a, b = weights(exp / C.RUNS_DIR / c.name), weights(tmp_path / "alone" / c.name)
+        assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a), c.name
