@@ -282,6 +282,7 @@ def train_grid(cfgs: list[RunConfig], runs_dir: Path | str, *, force: bool = Fal
             s.teacher_step = pick(s, 0)
         drop(evaluate_all(0, save=True))
 
+    ext_index: dict[tuple, tuple] = {}
     bar = tqdm(total=base.steps, initial=start, disable=not progress, desc=f"grid x{len(students)}", unit="step", leave=False)
     amp = base.amp
     for step in range(start, base.steps):
@@ -325,13 +326,17 @@ def train_grid(cfgs: list[RunConfig], runs_dir: Path | str, *, force: bool = Fal
             losses = stacked_cross_entropy(logits, torch.stack(dists))
             ext = [s for s in members if s.cfg.distill.method == EXTRACTION and step < s.cfg.distill.extract_steps]
             if ext:
-                idx = torch.tensor([s.index for s in ext], device=device)
+                key = (g.size, tuple(s.index for s in ext))
+                if key not in ext_index:  # built once per membership, not per step (no host-to-device copy per step)
+                    idx = torch.tensor(key[1], device=device)
+                    mask = torch.zeros(g.size, dtype=torch.bool, device=device)
+                    mask[idx] = True
+                    ext_index[key] = (idx, mask)
+                idx, mask = ext_index[key]
                 tgt = torch.stack(
                     [t_out[s.teacher_step][1] @ projections[(s.cfg.distill.extract_seed, mcfg.width)] for s in ext]
                 )
                 ext_losses = extraction_loss(pre[idx], tgt)
-                mask = torch.zeros(g.size, dtype=torch.bool, device=device)
-                mask[idx] = True
                 full = torch.zeros(g.size, device=device).index_put((idx,), ext_losses)
                 losses = torch.where(mask, full, losses)
             running[id(g)] += losses.detach()
