@@ -25,7 +25,6 @@ from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from curriculens import constants as C  # noqa: E402
 from curriculens.io import read_json, write_json  # noqa: E402
