@@ -39,6 +39,7 @@ import numpy as np
 
 from curriculens import constants as C
 from curriculens.io import write_json
+from probes.registry import metric_specs
 from probes.store import ResultRow, ResultsStore, UnitKey
 from training.config import CheckpointConfig, DistillConfig, RunConfig
 
@@ -64,6 +65,7 @@ def build(root: Path, n_ckpt: int, n_feat: int, n_students: int) -> Path:
     feats = [(f"{i}", 1, i < 6) for i in range(n_feat // 3)] + \
             [(f"{i}_{i + 1}", 2, i < 5) for i in range(n_feat - n_feat // 3)]
     with ResultsStore(exp / C.RESULTS_DB) as store:
+        store.write_metric_specs(metric_specs("parity"))  # as the sweep does
         store.conn.execute("PRAGMA synchronous=OFF")  # building only
         for cfg in runs:
             run_dir = exp / C.RUNS_DIR / cfg.name

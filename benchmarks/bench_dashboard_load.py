@@ -128,7 +128,6 @@ def client_pass(client, key: str, run: str) -> dict[str, float]:
 def whole_file_source(root: Path):
     """The baseline data source (module docstring)."""
     from dashboard.data import DataSource, ResultsReader
-    from probes.registry import metric_specs
     from probes.summary import summarize_series_loop
 
     class WholeFileSource(DataSource):
@@ -138,7 +137,7 @@ def whole_file_source(root: Path):
         def emergence(self, key):
             exp = self.experiment(key)
             r = ResultsReader(exp.db_path, timeout_s=self.db_timeout_s)
-            specs = metric_specs(str(exp.task.get("name", "")))
+            specs = r.metric_specs()  # what the sweep stored
             return self._cached(("emergence", key), r.fingerprint(), lambda: summarize_series_loop(r.table(), specs))
 
     return WholeFileSource(root, prefetch=False)

@@ -25,6 +25,7 @@ from dashboard import callbacks as cb
 from dashboard import figures as F
 from dashboard import layout as L
 from dashboard.data import DataSource
+from dashboard.selection import ALL_DEGREES
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def _register(app: Dash, source: DataSource) -> None:
         Output(L.SITE, "options"), Output(L.SITE, "value"), Output(L.DEGREE, "options"), Output(L.DEGREE, "value"),
         Input(L.EXPERIMENT, "value"), Input(L.FAMILY, "value"),
     )(_bind(cb.family_controls, source,
-            lambda msg: ([], None, [{"label": "all", "value": L.ALL_DEGREES}], L.ALL_DEGREES)))
+            lambda msg: ([], None, [{"label": "all", "value": ALL_DEGREES}], ALL_DEGREES)))
 
     # Teacher tab (each view also sends its graphs' configs: the download format and file name)
     teacher = (L.TEACHER_GRAPH,)

@@ -16,7 +16,6 @@ import functools
 import logging
 from typing import Any, Callable, Optional, Sequence
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
@@ -26,15 +25,28 @@ from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from dashboard import figures as F
 from dashboard import layout as L
-from dashboard.data import DataSource, ExperimentSummary, ResultsUnavailable
-from curriculens.curves import Transition, describe_rule, teacher_transition, transition_rule
+from dashboard.data import DataSource, ResultsUnavailable
+from curriculens.curves import describe_rule, transition_rule
+from dashboard.selection import (
+    ALL_DEGREES,
+    SIDE_BY_SIDE,
+    _family_rows,
+    ckpt_prefix,
+    default_family,
+    degree_value,
+    family_options,
+    is_log,
+    selection_title,
+    site_value,
+    split_family,
+    table_records,
+    uirev,
+    window_of,
+)
 
 log = logging.getLogger(__name__)
 
-FAMILY_SEP = "::"
 _CELL = {"padding": "1px 10px 1px 0", "textAlign": "left", "whiteSpace": "nowrap"}
-PREFERRED_METRICS = ("corr", "test_acc", "acc", "accuracy", "m_robust_p50")
-SIDE_BY_SIDE = ("progressive", "one-shot")
 
 
 # --- error handling -----------------------------------------------------------------------
@@ -64,93 +76,6 @@ def guarded(fn: Callable[..., Any], fallback: Callable[[str], Any]) -> Callable[
             return fallback(plain_message(exc))
 
     return wrapper
-
-
-# --- small helpers ------------------------------------------------------------------------
-def split_family(family: Optional[str]) -> tuple[Optional[str], Optional[str]]:
-    if not family or FAMILY_SEP not in family:
-        return None, None
-    probe, metric = family.split(FAMILY_SEP, 1)
-    return probe, metric
-
-
-def degree_value(degree: Any) -> Optional[int]:
-    if degree in (None, "", L.ALL_DEGREES):
-        return None
-    return int(degree)
-
-
-def site_value(site: Any) -> Optional[str]:
-    return None if site in (None, "") else str(site)
-
-
-def is_log(axis: Any) -> bool:
-    return axis == "log"
-
-
-def uirev(key: str, *parts: Any) -> str:
-    return "|".join([key or "", *(str(p) for p in parts)])
-
-
-def window_of(metrics: pd.DataFrame, task_name: Optional[str] = None) -> Optional[Transition]:
-    """The teacher's transition under its task's rule (``curriculens.curves.teacher_transition``);
-    its middle is the one a two-shot student starts from."""
-    if metrics.empty or "role" not in metrics:
-        return None
-    t = metrics[metrics["role"] == C.ROLE_TEACHER].sort_values("step")
-    if t.empty:
-        return None
-    return teacher_transition(
-        t["step"].to_numpy(),
-        t["eval_acc"].to_numpy() if "eval_acc" in t else None,
-        t["eval_loss"].to_numpy() if "eval_loss" in t else None,
-        rule=transition_rule(task_name),
-    )
-
-
-def default_family(catalog: pd.DataFrame) -> Optional[str]:
-    """Prefer a probe other than the model's own metrics, one with in-support / degree info,
-    and a metric named like a correlation or an accuracy."""
-    if catalog.empty:
-        return None
-
-    def score(row) -> tuple:
-        m = row.metric
-        pref = PREFERRED_METRICS.index(m) if m in PREFERRED_METRICS else len(PREFERRED_METRICS)
-        return (row.probe == "model", not row.has_in_support, not row.degrees, pref, row.probe, m)
-
-    best = min(catalog.itertuples(index=False), key=score)
-    return f"{best.probe}{FAMILY_SEP}{best.metric}"
-
-
-def family_options(catalog: pd.DataFrame) -> list[dict]:
-    pairs = catalog[["probe", "metric"]].drop_duplicates().itertuples(index=False)
-    return [{"label": f"{p} · {m}", "value": f"{p}{FAMILY_SEP}{m}"} for p, m in sorted(pairs, key=lambda t: (t[0], t[1]))]
-
-
-def _family_rows(catalog: pd.DataFrame, family: Optional[str]) -> pd.DataFrame:
-    probe, metric = split_family(family)
-    if probe is None or catalog.empty:
-        return catalog.iloc[0:0]
-    return catalog[(catalog["probe"] == probe) & (catalog["metric"] == metric)]
-
-
-def ckpt_prefix(exp: ExperimentSummary, runs: Sequence[str]) -> str:
-    """The checkpoint directory shown in hovers for a curve over ``runs``: the run's own, or a
-    brace pattern for a mean over seeds (``exp/runs/{progressive-s0,progressive-s1}/checkpoints/``)."""
-    if len(runs) == 1:
-        return exp.ckpt_display(runs[0])
-    return exp.ckpt_display("{" + ",".join(runs) + "}") if len(runs) <= 3 else exp.ckpt_display("<each run>")
-
-
-def selection_title(probe: str, metric: str, site: Optional[str], degree: Optional[int]) -> str:
-    """``fourier · corr, site output, degree 1``: the selection, for titles."""
-    parts = [f"{probe} · {metric}"]
-    if site:
-        parts.append(f"site {site}")
-    if degree is not None:
-        parts.append(f"degree {degree}")
-    return ", ".join(parts)
 
 
 # --- page-level callbacks -----------------------------------------------------------------
@@ -212,14 +137,14 @@ def experiment_overview(source: DataSource, key: Optional[str]) -> tuple:
 def family_controls(source: DataSource, key: Optional[str], family: Optional[str]) -> tuple:
     """Probe family -> site options/value and degree options/value."""
     if not key or not family:
-        return [], None, [{"label": "all", "value": L.ALL_DEGREES}], L.ALL_DEGREES
+        return [], None, [{"label": "all", "value": ALL_DEGREES}], ALL_DEGREES
     rows = _family_rows(source.catalog(key), family)
     sites = sorted(rows["site"].unique(), key=F.natural_key)
     site_opts = [{"label": s, "value": s} for s in sites]
     site_val = "output" if "output" in sites else (sites[0] if sites else None)
     degrees = sorted({d for ds in rows["degrees"] for d in ds})
-    deg_opts = [{"label": "all degrees", "value": L.ALL_DEGREES}] + [{"label": f"degree {d}", "value": str(d)} for d in degrees]
-    deg_val = str(degrees[0]) if degrees else L.ALL_DEGREES
+    deg_opts = [{"label": "all degrees", "value": ALL_DEGREES}] + [{"label": f"degree {d}", "value": str(d)} for d in degrees]
+    deg_val = str(degrees[0]) if degrees else ALL_DEGREES
     return site_opts, site_val, deg_opts, deg_val
 
 
@@ -327,12 +252,6 @@ def students_view(source: DataSource, key: Optional[str], family: Optional[str],
     if probe is not None:
         source.prefetch_emergence(key)
     return acc, side, two, " ".join(notes)
-
-
-def table_records(df: pd.DataFrame) -> list[dict]:
-    """JSON-ready records: missing values (NaN, pd.NA) become None, numpy scalars plain."""
-    out = df.astype(object).where(df.notna(), None)
-    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()} for rec in out.to_dict("records")]
 
 
 def emergence_view(source: DataSource, key: Optional[str], tab: str) -> tuple[list, list, str]:

@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import pandas as pd
 
@@ -304,7 +304,7 @@ class ResultsReader:
             f"{text.splitlines()[0] if text else type(exc).__name__}. Re-run the probe sweep into a fresh file."
         )
 
-    def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+    def _run(self, fn: Callable[[ResultsStore], Any]) -> Any:
         if not self.path.is_file():
             raise NoResultsYet(
                 f"No probe results yet: {self.path.parent.name}/{self.path.name} does not exist. "
@@ -312,7 +312,7 @@ class ResultsReader:
             )
         try:
             with ResultsStore(self.path, readonly=True, timeout_s=self.timeout_s) as store:
-                return fn(store.conn)
+                return fn(store)
         except ResultsUnavailable:
             raise
         except CurriculensError as exc:
@@ -336,7 +336,7 @@ class ResultsReader:
     def check(self) -> None:
         """Raise ``ResultsUnavailable`` if the file is damaged (``ResultsStore.check``: reads
         every page); ``NoResultsYet`` if it holds no results table."""
-        self._run(lambda conn: None)
+        self._run(lambda store: None)
         try:
             with ResultsStore(self.path, readonly=True, timeout_s=self.timeout_s) as store:
                 store.check()
@@ -344,11 +344,7 @@ class ResultsReader:
             raise ResultsUnavailable(str(exc)) from None
 
     def status(self, now: Optional[float] = None) -> ResultsStatus:
-        def q(conn):
-            n_units, n_rows, last = conn.execute("SELECT COUNT(*), COALESCE(SUM(n_rows), 0), MAX(finished_at) FROM units").fetchone()
-            return int(n_units), int(n_rows), last
-
-        n_units, n_rows, last = self._run(q)
+        n_units, n_rows, last = self._run(lambda store: store.unit_totals())
         # a writer's open WAL holds data; a sweep that closed cleanly folds it back and removes it
         wal = _stat(Path(str(self.path) + "-wal"))
         recent = last is not None and (now or time.time()) - float(last) < SWEEP_ACTIVE_S
@@ -363,26 +359,8 @@ class ResultsReader:
         scan when the ``units`` table is empty.
         """
 
-        def q(conn):
-            reps = conn.execute("SELECT run, probe, MAX(step) FROM units GROUP BY run, probe").fetchall()
-            rows: list[tuple] = []
-            if reps:
-                for run, probe, step in reps:
-                    rows += [
-                        (probe, *r)
-                        for r in conn.execute(
-                            "SELECT metric, site, feature, degree, in_support FROM probe_results "
-                            "WHERE run = ? AND step = ? AND probe = ?",
-                            (run, step, probe),
-                        )
-                    ]
-            else:
-                rows = conn.execute(
-                    "SELECT DISTINCT probe, metric, site, feature, degree, in_support FROM probe_results"
-                ).fetchall()
-            return rows
-
-        df = pd.DataFrame(self._run(q), columns=["probe", "metric", "site", "feature", "degree", "in_support"])
+        df = pd.DataFrame(self._run(lambda store: store.catalog_rows()),
+                          columns=["probe", "metric", "site", "feature", "degree", "in_support"])
         if df.empty:
             return pd.DataFrame(columns=["probe", "metric", "site", "n_features", "degrees", "has_in_support"])
         out = []
@@ -404,21 +382,9 @@ class ResultsReader:
 
         Uses the index ``(probe, metric, run, step)``. ``runs=[]`` returns no rows.
         """
-        where, params = ["probe = ?", "metric = ?"], [probe, metric]
-        if runs is not None:
-            runs = list(runs)
-            if not runs:
-                return pd.DataFrame(columns=list(ROW_COLUMNS))
-            where.append(f"run IN ({', '.join('?' * len(runs))})")
-            params += runs
-        if site is not None:
-            where.append("site = ?")
-            params.append(site)
-        if degree is not None:
-            where.append("degree = ?")
-            params.append(int(degree))
-        sql = f"SELECT {', '.join(ROW_COLUMNS)} FROM probe_results WHERE {' AND '.join(where)}"
-        data = self._run(lambda conn: conn.execute(sql, params).fetchall())
+        if runs is not None and not list(runs):
+            return pd.DataFrame(columns=list(ROW_COLUMNS))
+        data = self._run(lambda store: store.family_rows(probe, metric, ROW_COLUMNS, runs=runs, site=site, degree=degree))
         df = pd.DataFrame.from_records(data, columns=list(ROW_COLUMNS))
         if not df.empty:
             df["step"] = df["step"].astype("int64")
@@ -429,38 +395,30 @@ class ResultsReader:
         """``{(run, probe): (units, rows, last finished_at)}`` from the ``units`` table: what
         changes when a sweep commits a unit of that run and probe (and nothing else does).
         Empty when the table is (rows written without ``write_unit``)."""
-        data = self._run(lambda conn: conn.execute(
-            "SELECT run, probe, COUNT(*), COALESCE(SUM(n_rows), 0), MAX(finished_at) FROM units GROUP BY run, probe"
-        ).fetchall())
-        return {(run, probe): (n, rows, last) for run, probe, n, rows, last in data}
+        return self._run(lambda store: store.unit_fingerprints())
 
     def unit_steps(self, run: str, probe: str) -> dict[int, float]:
         """``{step: finished_at}`` of the finished units of one (run, probe)."""
-        data = self._run(lambda conn: conn.execute(
-            "SELECT step, finished_at FROM units WHERE run = ? AND probe = ?", (run, probe)).fetchall())
-        return {int(step): at for step, at in data}
+        return self._run(lambda store: store.unit_steps(run, probe))
 
     def unit_rows(self, run: str, probe: str, steps: Optional[Sequence[int]] = None) -> pd.DataFrame:
         """Every row of one (run, probe) (only of ``steps`` when given) without ``extra`` (the
         columns ``table`` has)."""
         cols = ["run", "role", "method", "seed", "step", "probe", "feature", "site", "metric", "value", "degree",
                 "in_support"]
-        sql = f"SELECT {', '.join(cols)} FROM probe_results WHERE run = ? AND probe = ?"
-        params: list = [run, probe]
-        if steps is not None:
-            steps = [int(x) for x in steps]
-            sql += f" AND step IN ({', '.join('?' * len(steps))})"
-            params += steps
-        data = self._run(lambda conn: conn.execute(sql, params).fetchall())
+        data = self._run(lambda store: store.unit_rows(run, probe, cols, steps))
         df = pd.DataFrame.from_records(data, columns=cols)
         for c in ("value", "degree", "in_support"):
             df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
         return df
 
+    def metric_specs(self) -> dict:
+        """``{(probe, metric): MetricSpec}`` the sweep stored (``ResultsStore.metric_specs``)."""
+        return self._run(lambda store: store.metric_specs())
+
     def all_rows(self) -> pd.DataFrame:
         """Every row of ``probe_results`` (the raw CSV download)."""
-        return self._run(lambda conn: pd.read_sql_query(
-            "SELECT * FROM probe_results ORDER BY run, step, probe, feature, site, metric", conn))
+        return self._run(lambda store: store.all_rows())
 
     def table(self) -> pd.DataFrame:
         """Every row without ``extra`` (what the emergence table needs), unsorted.
@@ -472,19 +430,12 @@ class ResultsReader:
         cols = ["run", "role", "method", "seed", "step", "probe", "feature", "site", "metric", "value", "degree",
                 "in_support"]
 
-        def q(conn):
-            fams = conn.execute("SELECT DISTINCT probe, metric, site FROM probe_results").fetchall()
-            runs = {}
-            for (run,) in conn.execute("SELECT DISTINCT run FROM units").fetchall():
-                row = conn.execute("SELECT role, method, seed FROM probe_results WHERE run = ? LIMIT 1", (run,)).fetchone()
-                if row is not None:
-                    runs[run] = row
+        def q(store):
+            runs = store.run_identities()
             parts = []
-            for probe, metric, site in fams:
-                data = conn.execute(
-                    "SELECT run, step, feature, value, degree, in_support FROM probe_results "
-                    "WHERE probe = ? AND metric = ? AND site = ?", (probe, metric, site)).fetchall()
-                d = pd.DataFrame.from_records(data, columns=["run", "step", "feature", "value", "degree", "in_support"])
+            for probe, metric, site in store.families():
+                d = pd.DataFrame.from_records(store.site_rows(probe, metric, site),
+                                              columns=["run", "step", "feature", "value", "degree", "in_support"])
                 d["probe"], d["metric"], d["site"] = probe, metric, site
                 parts.append(d)
             return parts, runs
@@ -495,9 +446,7 @@ class ResultsReader:
         df = pd.concat(parts, ignore_index=True)
         missing = set(df["run"].unique()) - set(runs)
         if missing:  # rows without a units entry (written outside write_unit): look them up row by row
-            extra = self._run(lambda conn: {r: conn.execute(
-                "SELECT role, method, seed FROM probe_results WHERE run = ? LIMIT 1", (r,)).fetchone() for r in missing})
-            runs.update(extra)
+            runs.update(self._run(lambda store: store.run_identities(missing)))
         info = pd.DataFrame.from_dict(runs, orient="index", columns=["role", "method", "seed"])
         df = df.join(info, on="run")
         for c in ("value", "degree", "in_support"):  # as a whole-table read types them (NaN where missing)
@@ -506,17 +455,12 @@ class ResultsReader:
 
 
 # --- emergence ----------------------------------------------------------------------------
-def emergence_table(rows: pd.DataFrame, task_name: str) -> pd.DataFrame:
+def emergence_table(rows: pd.DataFrame, specs: Mapping) -> pd.DataFrame:
     """The emergence table of ``rows`` by ``probes.summary``'s rule (its docstring states it),
-    with the metric specs the task's probes declare. One row per (run, probe, feature, site,
-    metric) of a primary metric: appear_step, peak_step, peak_value, baseline, final_value, ..."""
-    from probes.registry import metric_specs  # noqa: PLC0415 - imports the task's probes (torch)
+    with the metric specs stored in the database (``ResultsReader.metric_specs``). One row per
+    (run, probe, feature, site, metric) of a primary metric: appear_step, peak_step, ..."""
     from probes.summary import summarize_frame  # noqa: PLC0415 - pandas/numpy only, but keep start-up light
 
-    try:
-        specs = metric_specs(task_name) if task_name else {}
-    except CurriculensError:
-        specs = {}
     return summarize_frame(rows, specs)
 
 
@@ -687,10 +631,10 @@ class DataSource:
         from per-(run, probe) pieces that are recomputed only when their units change."""
         exp = self.experiment(key)
         r = ResultsReader(exp.db_path, timeout_s=self.db_timeout_s)
-        task = str(exp.task.get("name", ""))
+        specs = self._cached(("specs", key), r.fingerprint(), r.metric_specs)  # what the sweep stored
         units = self._units(key, r)
         if not units:
-            return self._cached(("emergence", key), ("file", r.fingerprint()), lambda: emergence_table(r.table(), task))
+            return self._cached(("emergence", key), ("file", r.fingerprint()), lambda: emergence_table(r.table(), specs))
 
         def combine() -> pd.DataFrame:
             from probes.summary import sort_summary  # noqa: PLC0415
@@ -700,7 +644,7 @@ class DataSource:
                 pkey = ("emergence-part", key, run, probe)
                 with self._lock:
                     old = self._parts.get(pkey)
-                part = self._cached(pkey, fp, lambda: self._piece(r, run, probe, task, old), store=self._parts)
+                part = self._cached(pkey, fp, lambda: self._piece(r, run, probe, specs, old), store=self._parts)
                 parts.append(part.summary)
             with self._lock:  # pieces of (run, probe) pairs that are gone
                 for k in [k for k in self._parts if k[1] == key and (k[2], k[3]) not in units]:
@@ -710,7 +654,7 @@ class DataSource:
         return self._cached(("emergence", key), tuple(sorted(units.items())), combine)
 
     @staticmethod
-    def _piece(r: ResultsReader, run: str, probe: str, task: str, old: Optional[tuple]) -> "_Piece":
+    def _piece(r: ResultsReader, run: str, probe: str, specs: Mapping, old: Optional[tuple]) -> "_Piece":
         """The emergence rows of one (run, probe). With the previous piece ``old`` (its
         fingerprint and value), only the units that were added or rewritten since are read."""
         steps = r.unit_steps(run, probe)
@@ -725,7 +669,7 @@ class DataSource:
                 rows = pd.concat([keep, new], ignore_index=True) if len(new) else keep
         if rows is None:
             rows = r.unit_rows(run, probe)
-        return _Piece(steps=steps, rows=rows, summary=emergence_table(rows, task))
+        return _Piece(steps=steps, rows=rows, summary=emergence_table(rows, specs))
 
     def prefetch_emergence(self, key: str) -> Optional[threading.Thread]:
         """Start computing ``emergence(key)`` in a daemon thread (if ``prefetch`` is on, the

@@ -38,7 +38,7 @@ import plotly.graph_objects as go
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from curriculens.io import atomic_write_bytes, atomic_write_text
-from dashboard import callbacks as cb
+from dashboard.selection import SIDE_BY_SIDE, ckpt_prefix, selection_title, window_of
 from dashboard import figures as F
 from dashboard.data import DataSource, NoResultsYet, ResultsReader
 from dashboard.sweep import has_sweep, sweep_figure
@@ -75,7 +75,7 @@ def experiment_figures(source: DataSource, key: str, *, log_x: bool = False) -> 
     """``[(file stem, figure)]`` for every panel of experiment ``key`` (see the module table)."""
     exp = source.experiment(key)
     metrics = source.metrics(key)
-    window = cb.window_of(metrics, exp.task.get("name"))
+    window = window_of(metrics, exp.task.get("name"))
     out: list[tuple[str, go.Figure]] = []
     if exp.teacher is not None:
         out.append(("teacher_accuracy", F.teacher_accuracy(metrics, window, log_x=log_x)))
@@ -94,7 +94,7 @@ def experiment_figures(source: DataSource, key: str, *, log_x: bool = False) -> 
         log.warning("probe figures skipped: %s", exc)
         return out
     students = [r for r in exp.runs if r.role == C.ROLE_STUDENT]
-    side_labels = [m for m in cb.SIDE_BY_SIDE if any(r.label == m for r in students)]
+    side_labels = [m for m in SIDE_BY_SIDE if any(r.label == m for r in students)]
     for (probe, metric), fam in catalog.groupby(["probe", "metric"], sort=True):
         if probe == "model":  # the model's own accuracy/loss: already in the accuracy panels
             continue
@@ -107,7 +107,7 @@ def experiment_figures(source: DataSource, key: str, *, log_x: bool = False) -> 
             prefix = exp.ckpt_display(t)
             for d in degrees:
                 rows = source.rows(key, probe, metric, runs=[t], site=site, degree=d)
-                sel = cb.selection_title(probe, metric, site, d)
+                sel = selection_title(probe, metric, site, d)
                 out.append((safe_stem("features", t, probe, metric, site, f"deg{d}" if d is not None else ""),
                             F.feature_timeline(rows, title=f"{t}: {sel}", window=window, log_x=log_x,
                                                ckpt_prefix=prefix, y_title=metric)))
@@ -124,11 +124,11 @@ def experiment_figures(source: DataSource, key: str, *, log_x: bool = False) -> 
             d = degrees[0]
             runs_of = {lab: [r.name for r in students if r.label == lab] for lab in side_labels}
             panels = {lab: source.rows(key, probe, metric, runs=runs, site=site, degree=d) for lab, runs in runs_of.items()}
-            sel = cb.selection_title(probe, metric, site, d)
+            sel = selection_title(probe, metric, site, d)
             out.append((safe_stem("students", probe, metric, site, f"deg{d}" if d is not None else ""),
                         F.students_features(panels, title=f"Students' features side by side: {sel}",
                                             window=window, log_x=log_x, y_title=metric,
-                                            ckpt_prefixes={lab: cb.ckpt_prefix(exp, runs) for lab, runs in runs_of.items()})))
+                                            ckpt_prefixes={lab: ckpt_prefix(exp, runs) for lab, runs in runs_of.items()})))
     return out
 
 

@@ -10,6 +10,8 @@ from typing import Optional
 
 from dash import dash_table, dcc, html
 
+from dashboard.selection import ALL_DEGREES  # noqa: F401 - the degree dropdown's 'all' value
+
 # --- component ids ------------------------------------------------------------------------
 RELOAD = "reload"
 EXPERIMENT = "experiment"
@@ -45,7 +47,6 @@ ROWS_CSV_NOTE = "rows-csv-note"
 
 TAB_TEACHER, TAB_FEATURES, TAB_STUDENTS, TAB_EMERGENCE = "teacher", "features", "students", "emergence"
 GRAPHS = (TEACHER_GRAPH, TIMELINE_GRAPH, SITES_GRAPH, HEATMAP_GRAPH, STUDENTS_GRAPH, SIDE_GRAPH, TWOSHOT_GRAPH)
-ALL_DEGREES = "all"
 
 _BOX = {"display": "flex", "flexWrap": "wrap", "gap": "18px", "alignItems": "flex-end"}
 _LABEL = {"fontSize": "12px", "color": "#555", "marginBottom": "2px"}

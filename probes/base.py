@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from models.configs import ModelConfig
-from probes.store import ResultRow
+from probes.store import MetricSpec, ResultRow  # noqa: F401 - MetricSpec: probes declare theirs here
 from training.tasks import Task
 
 
@@ -45,24 +45,6 @@ class ProbeContext:
     ckpt_dir: Path
     seed: int = 0
     options: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """How ``probes.summary`` decides when a metric's feature *appears* (see its docstring).
-
-    Args:
-        min_effect: the smallest rise (peak - baseline, in the metric's units) that counts.
-        direction: +1 if the feature appears as the value rises (accuracy, |corr|), -1 if
-            it appears as the value falls (a loss).
-        off_support_null: for rows with ``in_support`` set (parity monomials): the rise must
-            also reach the 95th percentile of the rises of the off-support series of the same
-            (run, probe, site, metric, degree), which serve as the null distribution.
-    """
-
-    min_effect: float = 0.05
-    direction: int = 1
-    off_support_null: bool = False
 
 
 class Probe(ABC):

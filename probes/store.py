@@ -24,6 +24,11 @@ Table ``units`` records each finished (run, step, probe) unit; its rows and its 
 written in one transaction, so a killed sweep leaves no half-written unit and a rerun skips
 exactly the finished ones. Table ``runs`` holds each run's role, method, seed, path, config.
 
+Table ``metric_specs`` (probe, metric, min_effect, direction, off_support_null) holds the
+appearance rule's parameters of every primary metric the sweep's probes declare
+(``MetricSpec``), written at sweep time, so a database says itself which of its metrics
+``probes.summary`` reports and how.
+
 Journal mode: a writer works in WAL mode (readers see finished units while a sweep runs) and
 switches the file back to a rollback journal when it closes (``ResultsStore.close``), so a
 finished database is one self-contained file. Readers (``readonly=True``) open it with
@@ -41,7 +46,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Mapping, Optional, Sequence
 
 import pandas as pd
 
@@ -68,9 +73,34 @@ CREATE TABLE IF NOT EXISTS probe_results (
     metric TEXT NOT NULL, value REAL, degree INTEGER, in_support INTEGER, extra TEXT,
     PRIMARY KEY (run, step, probe, feature, site, metric)
 );
+CREATE TABLE IF NOT EXISTS metric_specs (
+    probe TEXT NOT NULL, metric TEXT NOT NULL, min_effect REAL NOT NULL, direction INTEGER NOT NULL,
+    off_support_null INTEGER NOT NULL, PRIMARY KEY (probe, metric)
+);
 CREATE INDEX IF NOT EXISTS idx_results_probe_metric ON probe_results (probe, metric, run, step);
 CREATE INDEX IF NOT EXISTS idx_results_run_step ON probe_results (run, step);
 """
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How ``probes.summary`` decides when a metric's feature *appears* (see its docstring).
+
+    Probes declare one per primary metric (``Probe.primary_metrics``); the sweep stores them in
+    the ``metric_specs`` table.
+
+    Args:
+        min_effect: the smallest rise (peak - baseline, in the metric's units) that counts.
+        direction: +1 if the feature appears as the value rises (accuracy, |corr|), -1 if
+            it appears as the value falls (a loss).
+        off_support_null: for rows with ``in_support`` set (parity monomials): the rise must
+            also reach the 95th percentile of the rises of the off-support series of the same
+            (run, probe, site, metric, degree), which serve as the null distribution.
+    """
+
+    min_effect: float = 0.05
+    direction: int = 1
+    off_support_null: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,6 +199,18 @@ class ResultsStore:
                 (run, role, method, int(seed), str(path), json.dumps(config or {}, sort_keys=True)),
             )
 
+    def write_metric_specs(self, specs: Mapping[tuple[str, str], MetricSpec]) -> None:
+        """Record ``{(probe, metric): MetricSpec}`` (replacing a probe's earlier specs), in one
+        transaction: the database then says itself which metrics are primary."""
+        probes = sorted({probe for probe, _ in specs})
+        with self.conn:
+            self.conn.executemany("DELETE FROM metric_specs WHERE probe = ?", [(p,) for p in probes])
+            self.conn.executemany(
+                "INSERT INTO metric_specs (probe, metric, min_effect, direction, off_support_null) VALUES (?, ?, ?, ?, ?)",
+                [(probe, metric, float(s.min_effect), int(s.direction), int(bool(s.off_support_null)))
+                 for (probe, metric), s in sorted(specs.items())],
+            )
+
     def write_unit(self, unit: UnitKey, rows: Iterable[ResultRow], wall_s: float = 0.0) -> int:
         """Replace the unit's rows and mark it done, in one transaction. Returns rows written."""
         rows = list(rows)
@@ -212,6 +254,106 @@ class ResultsStore:
         sql = f"SELECT {columns} FROM probe_results" + (f" WHERE {where}" if where else "")
         return pd.read_sql_query(sql + " ORDER BY run, step, probe, feature, site, metric", self.conn, params=params)
 
+    def metric_specs(self) -> dict[tuple[str, str], MetricSpec]:
+        """``{(probe, metric): MetricSpec}`` the sweep recorded; empty for a database written
+        before specs were stored (no ``metric_specs`` table in a read-only file)."""
+        try:
+            data = self.conn.execute(
+                "SELECT probe, metric, min_effect, direction, off_support_null FROM metric_specs").fetchall()
+        except sqlite3.OperationalError:
+            return {}
+        return {(p, m): MetricSpec(float(e), int(d), bool(n)) for p, m, e, d, n in data}
+
+    # --- the dashboard's reads (each a few index lookups; see ``dashboard.data``) ---------------
+    def unit_totals(self) -> tuple[int, int, Optional[float]]:
+        """(finished units, rows they wrote, last ``finished_at``) over the ``units`` table."""
+        n_units, n_rows, last = self.conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(n_rows), 0), MAX(finished_at) FROM units").fetchone()
+        return int(n_units), int(n_rows), last
+
+    def catalog_rows(self) -> list[tuple]:
+        """``(probe, metric, site, feature, degree, in_support)`` of the latest finished unit of
+        every (run, probe), through the primary key (a full scan when ``units`` is empty)."""
+        reps = self.conn.execute("SELECT run, probe, MAX(step) FROM units GROUP BY run, probe").fetchall()
+        if not reps:
+            return self.conn.execute(
+                "SELECT DISTINCT probe, metric, site, feature, degree, in_support FROM probe_results").fetchall()
+        rows: list[tuple] = []
+        for run, probe, step in reps:
+            rows += [(probe, *r) for r in self.conn.execute(
+                "SELECT metric, site, feature, degree, in_support FROM probe_results WHERE run = ? AND step = ? AND probe = ?",
+                (run, step, probe))]
+        return rows
+
+    def family_rows(self, probe: str, metric: str, columns: Sequence[str], *, runs: Optional[Sequence[str]] = None,
+                    site: Optional[str] = None, degree: Optional[int] = None) -> list[tuple]:
+        """``columns`` of the rows of one (probe, metric), optionally of some runs, one site, one
+        degree (index ``(probe, metric, run, step)``). ``runs=[]`` gives no rows."""
+        where, params = ["probe = ?", "metric = ?"], [probe, metric]
+        if runs is not None:
+            runs = list(runs)
+            if not runs:
+                return []
+            where.append(f"run IN ({', '.join('?' * len(runs))})")
+            params += runs
+        if site is not None:
+            where.append("site = ?")
+            params.append(site)
+        if degree is not None:
+            where.append("degree = ?")
+            params.append(int(degree))
+        return self.conn.execute(
+            f"SELECT {', '.join(_checked(columns))} FROM probe_results WHERE {' AND '.join(where)}", params).fetchall()
+
+    def unit_fingerprints(self) -> dict[tuple[str, str], tuple]:
+        """``{(run, probe): (units, rows, last finished_at)}``: what changes when a sweep commits a
+        unit of that run and probe (and nothing else does). Empty without ``units`` rows."""
+        data = self.conn.execute(
+            "SELECT run, probe, COUNT(*), COALESCE(SUM(n_rows), 0), MAX(finished_at) FROM units GROUP BY run, probe"
+        ).fetchall()
+        return {(run, probe): (n, rows, last) for run, probe, n, rows, last in data}
+
+    def unit_steps(self, run: str, probe: str) -> dict[int, float]:
+        """``{step: finished_at}`` of the finished units of one (run, probe)."""
+        data = self.conn.execute("SELECT step, finished_at FROM units WHERE run = ? AND probe = ?", (run, probe))
+        return {int(step): at for step, at in data.fetchall()}
+
+    def unit_rows(self, run: str, probe: str, columns: Sequence[str], steps: Optional[Sequence[int]] = None) -> list[tuple]:
+        """``columns`` of every row of one (run, probe), only of ``steps`` when given."""
+        sql = f"SELECT {', '.join(_checked(columns))} FROM probe_results WHERE run = ? AND probe = ?"
+        params: list = [run, probe]
+        if steps is not None:
+            steps = [int(x) for x in steps]
+            sql += f" AND step IN ({', '.join('?' * len(steps))})"
+            params += steps
+        return self.conn.execute(sql, params).fetchall()
+
+    def all_rows(self) -> pd.DataFrame:
+        """Every row of ``probe_results``, sorted by its key (the raw download)."""
+        return pd.read_sql_query("SELECT * FROM probe_results ORDER BY run, step, probe, feature, site, metric", self.conn)
+
+    def families(self) -> list[tuple[str, str, str]]:
+        """The distinct (probe, metric, site) of ``probe_results``."""
+        return self.conn.execute("SELECT DISTINCT probe, metric, site FROM probe_results").fetchall()
+
+    def site_rows(self, probe: str, metric: str, site: str) -> list[tuple]:
+        """``(run, step, feature, value, degree, in_support)`` of one (probe, metric, site)."""
+        return self.conn.execute(
+            "SELECT run, step, feature, value, degree, in_support FROM probe_results "
+            "WHERE probe = ? AND metric = ? AND site = ?", (probe, metric, site)).fetchall()
+
+    def run_identities(self, runs: Optional[Iterable[str]] = None) -> dict[str, tuple]:
+        """``{run: (role, method, seed)}`` of the runs with finished units (or of ``runs``), from
+        one of their rows."""
+        if runs is None:
+            runs = [r for (r,) in self.conn.execute("SELECT DISTINCT run FROM units").fetchall()]
+        out = {}
+        for run in runs:
+            row = self.conn.execute("SELECT role, method, seed FROM probe_results WHERE run = ? LIMIT 1", (run,)).fetchone()
+            if row is not None:
+                out[run] = row
+        return out
+
     def check(self) -> None:
         """Raise ``CurriculensError`` unless SQLite's ``quick_check`` finds the file intact
         (it reads every page: about a second per few hundred MB)."""
@@ -243,6 +385,14 @@ class ResultsStore:
             raise CurriculensError(f"export format of {out.name} not known: use .csv or .parquet")
         atomic_write_bytes(out, data)
         return out
+
+
+def _checked(columns: Sequence[str]) -> list[str]:
+    """``columns`` if each is a ``probe_results`` column (they are spliced into SQL)."""
+    bad = [c for c in columns if c not in COLUMNS]
+    if bad:
+        raise ValueError(f"not probe_results columns: {bad}")
+    return list(columns)
 
 
 def _connect(path: Path, timeout_s: float, query: str = "") -> sqlite3.Connection:

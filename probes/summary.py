@@ -2,10 +2,10 @@
 
 A *series* is the values of one (run, probe, feature, site, metric) over checkpoint steps.
 Only **primary** metrics are summarised: the ones a probe declares in ``Probe.primary_metrics``
-(parity: ``model``/accuracy, ``fourier``/corr, ``linear``/test_acc and selectivity), or, for a
-probe no registered task declares, the metric names in ``DEFAULT_SPECS``. Ask for a metric
-explicitly (``metrics=[...]``) to summarise it too (a metric with "loss" in its name is
-then read as falling).
+(parity: ``model``/accuracy, ``fourier``/corr, ``linear``/test_acc and selectivity), which the
+sweep stores in the database's ``metric_specs`` table, so the results describe themselves. Ask
+for a metric explicitly (``metrics=[...]``) to summarise it too (a metric with "loss" in its
+name is then read as falling).
 
 The rule (with ``MetricSpec(min_effect, direction, off_support_null)`` of the metric; steps
 sorted, missing values dropped; ``dir`` = +1 for a rising metric, -1 for a falling one):
@@ -48,15 +48,7 @@ import pandas as pd
 from curriculens import constants as C
 from curriculens.curves import half_rise
 from curriculens.errors import CurriculensError
-from probes.base import MetricSpec
-from probes.store import ResultsStore
-
-DEFAULT_SPECS: dict[str, MetricSpec] = {
-    "accuracy": MetricSpec(min_effect=0.05),
-    "test_acc": MetricSpec(min_effect=0.05),
-    "selectivity": MetricSpec(min_effect=0.05),
-    "corr": MetricSpec(min_effect=0.02, off_support_null=True),
-}
+from probes.store import MetricSpec, ResultsStore
 
 NULL_QUANTILE = 0.95
 KEYS = ["run", "role", "method", "seed", "probe", "feature", "site", "metric"]
@@ -96,13 +88,11 @@ def appearance(steps: Iterable[int], values: Iterable[float], spec: MetricSpec, 
     }
 
 
-def _spec(probe: str, metric: str, specs: Mapping[tuple[str, str], MetricSpec], declared: set[str], explicit: bool) -> Optional[MetricSpec]:
+def _spec(probe: str, metric: str, specs: Mapping[tuple[str, str], MetricSpec], explicit: bool) -> Optional[MetricSpec]:
     if (probe, metric) in specs:
         return specs[(probe, metric)]
     if explicit:
-        return DEFAULT_SPECS.get(metric, MetricSpec(direction=-1 if "loss" in metric else 1))
-    if probe not in declared and metric in DEFAULT_SPECS:
-        return DEFAULT_SPECS[metric]
+        return MetricSpec(direction=-1 if "loss" in metric else 1)
     return None
 
 
@@ -115,8 +105,8 @@ def summarize_frame(
 
     Args:
         rows: the results rows.
-        specs: ``{(probe, metric): MetricSpec}`` declared by the probes; a probe that
-            appears here only has its declared metrics summarised.
+        specs: ``{(probe, metric): MetricSpec}`` of the primary metrics (stored by the sweep,
+            ``ResultsStore.metric_specs``); only these are summarised.
         metrics: summarise exactly these metrics (declared spec, else a default).
 
     The rule of ``appearance`` applied to every series at once with numpy (the same numbers:
@@ -124,7 +114,6 @@ def summarize_frame(
     null groups are per run), so a table built run by run and concatenated is the same table.
     """
     specs = dict(specs or {})
-    declared = {p for p, _ in specs}
     wanted = set(metrics) if metrics else None
     if rows.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
@@ -132,7 +121,7 @@ def summarize_frame(
     for probe, metric in rows[["probe", "metric"]].drop_duplicates().itertuples(index=False):
         if wanted is not None and metric not in wanted:
             continue
-        spec = _spec(probe, metric, specs, declared, explicit=wanted is not None)
+        spec = _spec(probe, metric, specs, explicit=wanted is not None)
         if spec is not None:
             chosen[(probe, metric)] = spec
     if not chosen:
@@ -255,10 +244,9 @@ def summarize_series_loop(rows: pd.DataFrame, specs: Mapping[tuple[str, str], Me
     """Reference: ``summarize_frame`` (declared specs only) as a Python loop over series calling
     ``appearance`` one at a time; slow (seconds per 100k rows). Tests and the dashboard
     benchmark compare the vectorised table against it."""
-    declared = {p for p, _ in specs}
     chosen = {}
     for probe, metric in rows[["probe", "metric"]].drop_duplicates().itertuples(index=False):
-        spec = _spec(probe, metric, specs, declared, explicit=False)
+        spec = _spec(probe, metric, specs, explicit=False)
         if spec is not None:
             chosen[(probe, metric)] = spec
     df = rows[[(p, m) in chosen for p, m in zip(rows["probe"], rows["metric"])]]
@@ -316,7 +304,8 @@ def summarize(
 ) -> pd.DataFrame:
     """The appearance table of a results database (columns ``SUMMARY_COLUMNS``).
 
-    ``specs`` defaults to what the probes of the database's task(s) declare
+    ``specs`` defaults to the specs the sweep stored (``ResultsStore.metric_specs``); a database
+    from before they were stored falls back to what its task's probes declare
     (``probes.registry.metric_specs``). ``check``: verify the file first
     (``ResultsStore.check``; a damaged database raises ``CurriculensError``).
     """
@@ -342,8 +331,8 @@ def _read(store: ResultsStore, db_path: Path, probes, metrics, runs, specs, regi
             where.append(f"{col} IN ({', '.join('?' * len(vals))})")
             params += vals
     rows = store.query(" AND ".join(where), tuple(params))
-    if specs is None:
-        specs = {}
+    specs = store.metric_specs() if specs is None else dict(specs)  # default: what the sweep stored
+    if not specs:  # a database from before specs were stored: what its task's probes declare
         for task in _task_names(store, db_path):
             specs.update(registry.metric_specs(task))
     return rows, specs

@@ -431,6 +431,8 @@ def run_sweep(
         write_json(plan.root / C.PROBE_CONFIG_FILE, cfg.to_dict())
         for run in plan.runs:
             store.upsert_run(run.name, run.role, run.method, run.seed, str(run.path), run.config.to_dict())
+        for task_name in sorted({run.config.task["name"] for run in plan.runs}):  # results describe themselves
+            store.write_metric_specs(registry.metric_specs(task_name))
         bar = tqdm(
             total=plan.n_pending, disable=not progress, desc="probe", unit="unit", dynamic_ncols=True, leave=False
         )

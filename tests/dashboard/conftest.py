@@ -123,6 +123,7 @@ def _linear_rows(step: int, appear_of: dict):
 
 def build_experiment(root: Path, *, with_results: bool = True) -> Fixture:
     """Train the tiny experiment under ``root/parity-small`` and plant its probe rows."""
+    from probes.registry import metric_specs
     from probes.store import ResultRow, ResultsStore, UnitKey
     from training.experiment import list_runs, read_metrics
     from training.plans import PARITY_SIZES, parity_students_for, parity_teacher_config, run_plan
@@ -155,6 +156,7 @@ def build_experiment(root: Path, *, with_results: bool = True) -> Fixture:
     appear: dict = {}
     if with_results:
         with ResultsStore(exp / C.RESULTS_DB) as store:
+            store.write_metric_specs(metric_specs("parity"))  # as the sweep does
             for r in runs:
                 spike = {"teacher": spike_step, "progressive": prog_spike}.get(r.method)
                 steps = steps_of[r.name]

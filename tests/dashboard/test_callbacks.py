@@ -213,10 +213,10 @@ def test_emergence_prefetch_and_single_flight(dash_fixture, monkeypatch):
     real = D.emergence_table
     gate = threading.Event()
 
-    def slow(rows, task):
-        calls.append((task, tuple(sorted(set(zip(rows["run"], rows["probe"]))))))
+    def slow(rows, specs):
+        calls.append((specs, tuple(sorted(set(zip(rows["run"], rows["probe"]))))))
         gate.wait(5)
-        return real(rows, task)
+        return real(rows, specs)
 
     monkeypatch.setattr(D, "emergence_table", slow)
     src = DataSource(dash_fixture.root, prefetch=True)
@@ -229,9 +229,10 @@ def test_emergence_prefetch_and_single_flight(dash_fixture, monkeypatch):
     waiter.join(30)
     # each (run, probe) piece computed once, shared by the waiting request
     pieces = [c[1] for c in calls]
-    assert len(pieces) == len(set(pieces)) == 8 * 3 and all(len(p) == 1 and c[0] == "parity" for c, p in zip(calls, pieces))
+    stored = src.reader(dash_fixture.key).metric_specs()  # the specs the database holds
+    assert len(pieces) == len(set(pieces)) == 8 * 3 and all(len(p) == 1 and c[0] == stored for c, p in zip(calls, pieces))
     assert len(results[0]) > 0
-    pd.testing.assert_frame_equal(results[0], D.emergence_table(src.reader(dash_fixture.key).table(), "parity"))
+    pd.testing.assert_frame_equal(results[0], D.emergence_table(src.reader(dash_fixture.key).table(), stored))
     assert DataSource(dash_fixture.root).prefetch_emergence(dash_fixture.key) is None  # off by default
 
 

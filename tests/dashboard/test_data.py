@@ -117,7 +117,7 @@ def test_a_committed_unit_invalidates_only_what_reads_its_run_and_probe(dash_fix
             rows = src.rows(key, "fourier", "corr", runs=["teacher"], site="output", degree=1)
             assert rows["step"].max() == step
     table = src.emergence(key)
-    fresh = real_table(ResultsReader(root / key / C.RESULTS_DB).table(), "parity")
+    fresh = real_table(ResultsReader(root / key / C.RESULTS_DB).table(), ResultsReader(root / key / C.RESULTS_DB).metric_specs())
     pd.testing.assert_frame_equal(table, fresh)
     assert table[(table["run"] == "teacher") & (table["probe"] == "fourier")]["n_steps"].max() == \
         len(dash_fixture.teacher_steps) + 5

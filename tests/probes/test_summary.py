@@ -135,9 +135,14 @@ def test_summarize_database(tmp_path):
     assert recs[0]["run"] == "teacher" and any(r["appear_step"] is None for r in recs)
 
 
-def test_probes_of_unknown_tasks_use_default_primary_metrics(tmp_path):
+def test_stored_metric_specs_describe_the_results_of_any_task(tmp_path):
     db = tmp_path / "results.sqlite"
     _write_db(db, task="no-such-task")
+    with ResultsStore(db) as store:  # what a sweep stores: the specs its probes declare
+        store.write_metric_specs({("model", "accuracy"): MetricSpec(min_effect=0.05),
+                                  ("fourier", "corr"): MetricSpec(min_effect=0.02, off_support_null=True)})
+    with ResultsStore(db, readonly=True) as store:
+        assert store.metric_specs()[("fourier", "corr")] == MetricSpec(0.02, 1, True)
     df = summarize(db)
     assert set(df.metric) == {"accuracy", "corr"}
 
@@ -200,6 +205,7 @@ def test_summary_cli_by_method(tmp_path, capsys):
 
     db = tmp_path / "results.sqlite"
     with ResultsStore(db) as store:
+        store.write_metric_specs({("linear", "test_acc"): MetricSpec(min_effect=0.05)})  # as a sweep does
         for run, method, mid in (("teacher", "teacher", 400), ("progressive-s0", "progressive", 700),
                                  ("one-shot-s0", "one-shot", 1500)):
             for s, v in zip(STEPS, sigmoid_series(mid)):

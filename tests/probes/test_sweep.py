@@ -164,6 +164,15 @@ def test_every_keeps_first_and_last(exp_copy):
         assert sorted(df[df.run == run.name].step.unique()) == want
 
 
+def test_the_sweep_stores_the_metric_specs_its_probes_declare(exp_copy):
+    from probes.registry import metric_specs
+
+    run_sweep(exp_copy, SweepConfig(device="cpu", probes=("model",), every=100))
+    with ResultsStore(exp_copy / C.RESULTS_DB, readonly=True) as store:
+        stored = store.metric_specs()
+    assert stored == metric_specs("parity") and stored[("fourier", "corr")].off_support_null
+
+
 def test_targets_run_dir_and_checkpoints_dir(exp_copy, tmp_path):
     teacher = exp_copy / C.RUNS_DIR / "teacher"
     assert resolve_target(teacher)[0] == exp_copy

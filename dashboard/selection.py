@@ -1,0 +1,113 @@
+"""What the dashboard's controls select, as plain functions (no Dash): probe families, sites,
+degrees, the teacher's transition window, titles and table records.
+
+The callbacks (``dashboard.callbacks``) and the figure export (``dashboard.export``) share them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from curriculens import constants as C
+from curriculens.curves import Transition, teacher_transition, transition_rule
+from dashboard.data import ExperimentSummary
+
+FAMILY_SEP = "::"  # a probe family's dropdown value: ``probe::metric``
+ALL_DEGREES = "all"  # the degree dropdown's value for every degree
+PREFERRED_METRICS = ("corr", "test_acc", "acc", "accuracy", "p50")  # the first family shown, best first
+SIDE_BY_SIDE = (C.METHOD_PROGRESSIVE, C.METHOD_ONE_SHOT)  # the students compared feature by feature
+
+
+def split_family(family: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+    if not family or FAMILY_SEP not in family:
+        return None, None
+    probe, metric = family.split(FAMILY_SEP, 1)
+    return probe, metric
+
+
+def degree_value(degree: Any) -> Optional[int]:
+    if degree in (None, "", ALL_DEGREES):
+        return None
+    return int(degree)
+
+
+def site_value(site: Any) -> Optional[str]:
+    return None if site in (None, "") else str(site)
+
+
+def is_log(axis: Any) -> bool:
+    return axis == "log"
+
+
+def uirev(key: str, *parts: Any) -> str:
+    return "|".join([key or "", *(str(p) for p in parts)])
+
+
+def window_of(metrics: pd.DataFrame, task_name: Optional[str] = None) -> Optional[Transition]:
+    """The teacher's transition under its task's rule (``curriculens.curves.teacher_transition``);
+    its middle is the one a two-shot student starts from."""
+    if metrics.empty or "role" not in metrics:
+        return None
+    t = metrics[metrics["role"] == C.ROLE_TEACHER].sort_values("step")
+    if t.empty:
+        return None
+    return teacher_transition(
+        t["step"].to_numpy(),
+        t["eval_acc"].to_numpy() if "eval_acc" in t else None,
+        t["eval_loss"].to_numpy() if "eval_loss" in t else None,
+        rule=transition_rule(task_name),
+    )
+
+
+def default_family(catalog: pd.DataFrame) -> Optional[str]:
+    """Prefer a probe other than the model's own metrics, one with in-support / degree info,
+    and a metric named like a correlation or an accuracy."""
+    if catalog.empty:
+        return None
+
+    def score(row) -> tuple:
+        m = row.metric
+        pref = PREFERRED_METRICS.index(m) if m in PREFERRED_METRICS else len(PREFERRED_METRICS)
+        return (row.probe == "model", not row.has_in_support, not row.degrees, pref, row.probe, m)
+
+    best = min(catalog.itertuples(index=False), key=score)
+    return f"{best.probe}{FAMILY_SEP}{best.metric}"
+
+
+def family_options(catalog: pd.DataFrame) -> list[dict]:
+    pairs = catalog[["probe", "metric"]].drop_duplicates().itertuples(index=False)
+    return [{"label": f"{p} · {m}", "value": f"{p}{FAMILY_SEP}{m}"} for p, m in sorted(pairs, key=lambda t: (t[0], t[1]))]
+
+
+def _family_rows(catalog: pd.DataFrame, family: Optional[str]) -> pd.DataFrame:
+    probe, metric = split_family(family)
+    if probe is None or catalog.empty:
+        return catalog.iloc[0:0]
+    return catalog[(catalog["probe"] == probe) & (catalog["metric"] == metric)]
+
+
+def ckpt_prefix(exp: ExperimentSummary, runs: Sequence[str]) -> str:
+    """The checkpoint directory shown in hovers for a curve over ``runs``: the run's own, or a
+    brace pattern for a mean over seeds (``exp/runs/{progressive-s0,progressive-s1}/checkpoints/``)."""
+    if len(runs) == 1:
+        return exp.ckpt_display(runs[0])
+    return exp.ckpt_display("{" + ",".join(runs) + "}") if len(runs) <= 3 else exp.ckpt_display("<each run>")
+
+
+def selection_title(probe: str, metric: str, site: Optional[str], degree: Optional[int]) -> str:
+    """``fourier · corr, site output, degree 1``: the selection, for titles."""
+    parts = [f"{probe} · {metric}"]
+    if site:
+        parts.append(f"site {site}")
+    if degree is not None:
+        parts.append(f"degree {degree}")
+    return ", ".join(parts)
+
+
+def table_records(df: pd.DataFrame) -> list[dict]:
+    """JSON-ready records: missing values (NaN, pd.NA) become None, numpy scalars plain."""
+    out = df.astype(object).where(df.notna(), None)
+    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()} for rec in out.to_dict("records")]
