@@ -26,6 +26,7 @@ from curriculens.errors import CurriculensError
 from dashboard import figures as F
 from dashboard import layout as L
 from dashboard.data import DataSource, ResultsUnavailable
+from dashboard.sweep import has_sweep, sweep_figure
 from curriculens.curves import describe_rule, transition_rule
 from dashboard.selection import (
     ALL_DEGREES,
@@ -220,7 +221,10 @@ def students_view(source: DataSource, key: Optional[str], family: Optional[str],
     log_x, log_y = is_log(axis), "log" in (ylog or [])
     rev = uirev(key, "students", axis)
     acc = F.students_accuracy(metrics, window, log_x=log_x, uirevision=rev)
-    two = F.two_shot_accuracy(metrics, log_x=log_x, uirevision=rev)
+    if has_sweep(metrics):  # a (2, T) sweep: student speed vs the checkpoint used (dashboard.sweep)
+        two = sweep_figure(source, key, metrics)
+    else:
+        two = F.two_shot_accuracy(metrics, log_x=log_x, uirevision=rev)
     notes = []
     probe, metric = split_family(family)
     students = [r for r in exp.runs if r.role == C.ROLE_STUDENT]

@@ -47,3 +47,13 @@ def test_sweep_is_exported_when_the_experiment_has_one(tmp_path):
     exp = build_planted(tmp_path)
     stems = [s for s, _ in experiment_figures(DataSource(exp), ".")]
     assert "two_shot_sweep" in stems and "two_shot_accuracy" in stems
+
+
+def test_students_view_shows_the_sweep_when_there_is_one(tmp_path):
+    from dashboard import callbacks as cb
+    from dashboard import layout as L
+    from tests.training.test_recommend import build_planted
+
+    exp = build_planted(tmp_path)
+    _, _, two, _ = cb.students_view(DataSource(exp), ".", None, None, None, "linear", [], L.TAB_STUDENTS)
+    assert two.layout.title.text.startswith("Two-shot sweep")
