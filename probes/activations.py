@@ -22,12 +22,26 @@ Sites are TransformerLens hook names:
 2-D activations (the MLP's) are returned as they are for every ``position``. Activations with
 4 or more dims (attention patterns [batch, head, q, k]) are only returned with ``"all"``.
 
-Footgun: the bridge shares parameters with the HF model; it is built here per call (cheap) so
-it always sees the loaded weights.
+How (``ActivationExtractor``, built once per loaded checkpoint and reused for every probe):
+
+- MLP: the model is its own ``HookedRootModule``; ``run_with_cache`` with ``names_filter``.
+- GPT-2 / BERT residual-stream sites (``blocks.{l}.hook_in``, ``blocks.{l}.hook_out``): one plain
+  Hugging Face forward with ``output_hidden_states=True`` (the model's own attention
+  implementation, SDPA by default), no TransformerLens bridge. GPT-2's last hidden state is
+  after ``ln_f``, so its last block's output is read by a forward hook on that block, removed
+  right after the call. Values equal the bridge's (tested).
+- Any other site (attention patterns, MLP internals): a TransformerLens bridge, built once per
+  extractor over a *copy* of the model, so the model itself is never modified (building a
+  bridge adds modules to the model it wraps; rebuilding one per call made them pile up).
+
+``columns={site: index tensor}`` keeps only those feature columns (last dim) of a site, per
+batch, so a wide layer is never materialised whole when a probe uses a subset of its neurons.
 """
 
 from __future__ import annotations
 
+import copy
+import re
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -39,6 +53,7 @@ from models.configs import BertConfig, GPT2Config, HFConfig, MLPConfig, ModelCon
 from models.registry import hookable
 
 POSITIONS = ("last", "all", "mean")
+_RESIDUAL = re.compile(r"^blocks\.(\d+)\.hook_(in|out)$")
 
 
 def default_sites(model_cfg: ModelConfig) -> list[str]:
@@ -54,9 +69,20 @@ def default_sites(model_cfg: ModelConfig) -> list[str]:
     raise TypeError(f"not a model config: {model_cfg!r}")
 
 
+def site_width(model_cfg: ModelConfig, site: str) -> int | None:
+    """The last-dim width of a site's activations, where the config tells it (else None)."""
+    if isinstance(model_cfg, MLPConfig):
+        if site == "hook_logits":
+            return model_cfg.n_classes
+        return model_cfg.width if re.match(r"^blocks\.\d+\.hook_(pre|post)$", site) else None
+    if _RESIDUAL.match(site):
+        return model_cfg.n_embd if isinstance(model_cfg, GPT2Config) else model_cfg.hidden_size
+    return None
+
+
 def available_sites(model: nn.Module, model_cfg: ModelConfig) -> list[str]:
     """Every hook name ``extract_activations`` accepts for this model."""
-    return list(hookable(model, model_cfg).hook_dict)
+    return ActivationExtractor(model, model_cfg).sites()
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -83,6 +109,117 @@ def _reduce(act: torch.Tensor, position: str, mask: torch.Tensor | None, site: s
     return (act * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
 
 
+class ActivationExtractor:
+    """Activations of one loaded model at named sites (see the module docstring). Build one
+    per loaded checkpoint; it never modifies ``model``."""
+
+    def __init__(self, model: nn.Module, model_cfg: ModelConfig) -> None:
+        self.model = model
+        self.model_cfg = model_cfg
+        self.is_hf = isinstance(model_cfg, (GPT2Config, BertConfig))
+        self._bridge = None
+        self._n_layers = (
+            model_cfg.n_layer if isinstance(model_cfg, GPT2Config) else getattr(model_cfg, "num_hidden_layers", 0)
+        )
+
+    def bridge(self):
+        """The hookable view: the MLP itself, or a TransformerLens bridge over a copy of the HF model."""
+        if not self.is_hf:
+            return hookable(self.model, self.model_cfg)
+        if self._bridge is None:
+            self._bridge = hookable(copy.deepcopy(self.model), self.model_cfg)
+        return self._bridge
+
+    def sites(self) -> list[str]:
+        """Every hook name ``extract`` accepts."""
+        return list(self.bridge().hook_dict)
+
+    def _hidden_index(self, site: str) -> int | None:
+        """Index into HF ``hidden_states`` for a residual-stream site, or None."""
+        found = _RESIDUAL.match(site) if self.is_hf else None
+        if not found:
+            return None
+        layer = int(found.group(1)) + (found.group(2) == "out")
+        return layer if layer <= self._n_layers else None
+
+    def _check(self, names: list[str]) -> None:
+        if all(self._hidden_index(s) is not None for s in names):
+            return
+        known = set(self.sites())
+        unknown = [s for s in names if s not in known]
+        if unknown:
+            example = ", ".join(sorted(known)[:6])
+            raise CurriculensError(f"unknown activation site(s) {', '.join(unknown)} (e.g. {example}, ...)")
+
+    def _forward_hidden(self, inp: torch.Tensor, names: list[str], kw: dict) -> dict[str, torch.Tensor]:
+        """Residual-stream sites from one HF forward with ``output_hidden_states``."""
+        last = self._n_layers
+        handle, got = None, {}
+        if isinstance(self.model_cfg, GPT2Config) and any(self._hidden_index(s) == last for s in names):
+            block = self.model.transformer.h[last - 1]
+            handle = block.register_forward_hook(lambda _m, _i, out: got.setdefault("h", out[0] if isinstance(out, tuple) else out))
+        try:
+            hidden = self.model(inp, output_hidden_states=True, **kw).hidden_states
+        finally:
+            if handle is not None:
+                handle.remove()
+        out = {}
+        for s in names:
+            i = self._hidden_index(s)
+            out[s] = got["h"] if (i == last and "h" in got) else hidden[i]
+        return out
+
+    def extract(
+        self,
+        inputs: torch.Tensor,
+        sites: Sequence[str],
+        *,
+        batch_size: int = C.DEFAULT_PROBE_BATCH,
+        position: str = "last",
+        kwargs: Mapping[str, Any] | None = None,
+        columns: Mapping[str, torch.Tensor] | None = None,
+        out_device: str | torch.device = "cpu",
+    ) -> dict[str, torch.Tensor]:
+        """``{site: activations [N, ...] float32 on out_device}``; see ``extract_activations``."""
+        if position not in POSITIONS:
+            raise CurriculensError(f"unknown position {position!r} (one of {', '.join(POSITIONS)})")
+        if batch_size <= 0:
+            raise CurriculensError("batch_size must be positive")
+        names = list(dict.fromkeys(sites))
+        if not names:
+            raise CurriculensError("no activation sites requested")
+        self._check(names)
+        hidden_path = all(self._hidden_index(s) is not None for s in names)
+        device = _model_device(self.model)
+        kwargs = dict(kwargs or {})
+        columns = {s: c.to(device) for s, c in (columns or {}).items()}
+        n = inputs.shape[0]
+        if n == 0:
+            raise CurriculensError("no inputs to extract activations from")
+        chunks: dict[str, list[torch.Tensor]] = {s: [] for s in names}
+        with torch.inference_mode():
+            for start in range(0, n, batch_size):
+                stop = min(start + batch_size, n)
+                inp = inputs[start:stop].to(device)
+                kw = {
+                    k: v[start:stop].to(device) if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == n else v
+                    for k, v in kwargs.items()
+                }
+                if hidden_path:
+                    cache = self._forward_hidden(inp, names, kw)
+                else:
+                    _, cache = self.bridge().run_with_cache(inp, names_filter=names, **kw)
+                mask = kw.get("attention_mask")
+                for site in names:
+                    act = cache[site]
+                    if site in columns:
+                        act = act.index_select(-1, columns[site])
+                    act = _reduce(act, position, mask, site)
+                    chunks[site].append(act.detach().to(out_device, torch.float32))
+                del cache
+        return {site: torch.cat(parts, dim=0) for site, parts in chunks.items()}
+
+
 def extract_activations(
     model: nn.Module,
     model_cfg: ModelConfig,
@@ -92,6 +229,8 @@ def extract_activations(
     batch_size: int = C.DEFAULT_PROBE_BATCH,
     position: str = "last",
     kwargs: Mapping[str, Any] | None = None,
+    columns: Mapping[str, torch.Tensor] | None = None,
+    extractor: ActivationExtractor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Run ``model`` on ``inputs`` and return ``{site: activations [N, ...] float32 on CPU}``.
 
@@ -105,41 +244,11 @@ def extract_activations(
         position: ``"last"`` | ``"mean"`` | ``"all"`` (see the module docstring).
         kwargs: extra forward kwargs; tensors whose dim 0 is N (``attention_mask``) are
             sliced per batch, anything else is passed unchanged.
+        columns: optional ``{site: LongTensor}`` of feature columns (last dim) to keep.
+        extractor: reuse this model's ``ActivationExtractor`` (one per loaded checkpoint).
 
     Returns:
         One tensor per site, concatenated over batches, in the order of ``sites``.
     """
-    if position not in POSITIONS:
-        raise CurriculensError(f"unknown position {position!r} (one of {', '.join(POSITIONS)})")
-    if batch_size <= 0:
-        raise CurriculensError("batch_size must be positive")
-    names = list(dict.fromkeys(sites))
-    if not names:
-        raise CurriculensError("no activation sites requested")
-    hooked = hookable(model, model_cfg)
-    known = set(hooked.hook_dict)
-    unknown = [s for s in names if s not in known]
-    if unknown:
-        example = ", ".join(sorted(known)[:6])
-        raise CurriculensError(f"unknown activation site(s) {', '.join(unknown)} (e.g. {example}, ...)")
-    device = _model_device(model)
-    kwargs = dict(kwargs or {})
-    n = inputs.shape[0]
-    if n == 0:
-        raise CurriculensError("no inputs to extract activations from")
-    chunks: dict[str, list[torch.Tensor]] = {s: [] for s in names}
-    with torch.inference_mode():
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            inp = inputs[start:stop].to(device)
-            kw = {
-                k: v[start:stop].to(device) if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == n else v
-                for k, v in kwargs.items()
-            }
-            _, cache = hooked.run_with_cache(inp, names_filter=names, **kw)
-            mask = kw.get("attention_mask")
-            for site in names:
-                act = _reduce(cache[site], position, mask, site)
-                chunks[site].append(act.detach().to("cpu", torch.float32))
-            del cache
-    return {site: torch.cat(parts, dim=0) for site, parts in chunks.items()}
+    ex = extractor if extractor is not None else ActivationExtractor(model, model_cfg)
+    return ex.extract(inputs, sites, batch_size=batch_size, position=position, kwargs=kwargs, columns=columns)

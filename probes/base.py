@@ -8,7 +8,7 @@ summary and the dashboard are shared by every task.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -17,6 +17,8 @@ import torch
 from torch import nn
 
 from models.configs import ModelConfig
+from probes.activations import ActivationExtractor
+from probes.memo import SweepMemo
 from probes.store import MetricSpec, ResultRow  # noqa: F401 - MetricSpec: probes declare theirs here
 from training.tasks import Task
 
@@ -35,6 +37,9 @@ class ProbeContext:
         seed: seed for probe data and splits (the same for every checkpoint, so values are
             comparable along a trajectory).
         options: probe options from the sweep config (sizes, sites, ...).
+        run: the run's name (keys warm starts: the same run, probe and site).
+        memo: the sweep's ``SweepMemo`` (probe data computed once per sweep, warm starts);
+            a fresh one by default (nothing reused).
     """
 
     model: nn.Module
@@ -45,6 +50,15 @@ class ProbeContext:
     ckpt_dir: Path
     seed: int = 0
     options: dict[str, Any] | None = None
+    run: str = ""
+    memo: SweepMemo = field(default_factory=SweepMemo)
+    _extractor: ActivationExtractor | None = field(default=None, repr=False)
+
+    def extractor(self) -> ActivationExtractor:
+        """The loaded model's ``ActivationExtractor``, built once per context (checkpoint)."""
+        if self._extractor is None:
+            self._extractor = ActivationExtractor(self.model, self.model_cfg)
+        return self._extractor
 
 
 class Probe(ABC):

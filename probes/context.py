@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from probes.base import Probe, ProbeContext
-from probes.pcfg import LINEAR_PRIMARY, PCFGProbeOptions, expected_length, grouped_probe_rows, pcfg_sites, select_tokens, token_activations
+from probes.pcfg import LINEAR_PRIMARY, PCFGProbeOptions, expected_length, grouped_probe_rows, pcfg_sites, select_tokens, token_activations, probe_corpus, warm_slots
 from probes.store import ResultRow
 
 log = logging.getLogger(__name__)
@@ -57,10 +57,11 @@ def context_rows(
     opts: PCFGProbeOptions,
     seed: int,
     device: str = "cpu",
+    warm=None,
 ) -> list[ResultRow]:
     """One batched fit per site over every offset column; rows per (site, offset, metric)."""
     columns = [(offset_feature(j), j, labels[:, i]) for i, j in enumerate(offsets)]
-    return grouped_probe_rows(PROBE, acts, columns, groups, opts, seed, device)
+    return grouped_probe_rows(PROBE, acts, columns, groups, opts, seed, device, warm)
 
 class ContextProbe(Probe):
     """Decode the token at offsets +/-1..J from each position's hidden state."""
@@ -71,7 +72,7 @@ class ContextProbe(Probe):
     def run(self, ctx: ProbeContext) -> list[ResultRow]:
         opts = PCFGProbeOptions.from_options(ctx.options)
         J = opts.offsets or auto_offsets(ctx.task)
-        corpus = ctx.task.probe_corpus(opts.n_sentences, ctx.seed)
+        corpus = probe_corpus(ctx, opts.n_sentences)
         lengths = np.minimum(corpus.lengths, ctx.task.max_terminals)
 
         def valid(_s: int, n: int) -> np.ndarray:
@@ -85,5 +86,7 @@ class ContextProbe(Probe):
         offsets = offsets_for(J)
         labels = context_labels(corpus.tokens, sent, tok, offsets)
         sites = pcfg_sites(ctx.model_cfg, opts)
-        acts = token_activations(ctx.model, ctx.model_cfg, ctx.task, corpus.tokens, sent, tok, sites, opts.batch_size)
-        return context_rows(acts, labels, offsets, sent, opts, ctx.seed, device=str(ctx.device))
+        acts = token_activations(
+            ctx.model, ctx.model_cfg, ctx.task, corpus.tokens, sent, tok, sites, opts.batch_size, ctx.extractor()
+        )
+        return context_rows(acts, labels, offsets, sent, opts, ctx.seed, device=str(ctx.device), warm=warm_slots(ctx, PROBE))

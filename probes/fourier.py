@@ -106,19 +106,59 @@ def monomial_set(
     return out
 
 
+def _indicator(n: int, monomials: Sequence[Monomial], device) -> torch.Tensor:
+    """[n, M] float32 0/1 matrix: column j marks the coordinates of monomial j."""
+    ind = torch.zeros(n, len(monomials), dtype=torch.float32, device=device)
+    for j, m in enumerate(monomials):
+        ind[list(m.coords), j] = 1.0
+    return ind
+
+
+def _check_pm1(x: torch.Tensor) -> None:
+    if x.numel() and not bool((x.abs() == 1).all()):
+        raise ValueError("monomial_values needs x in {-1, +1}")
+
+
+def _parity(bits: torch.Tensor, ind: torch.Tensor) -> torch.Tensor:
+    """chi as int8 ±1 [c, M] from bits [c, n] float 0/1: (-1)^(bits @ ind), the exponent's
+    parity read from the low bit of the (exact, small) integer counts."""
+    odd = (bits @ ind).to(torch.int32).bitwise_and_(1).to(torch.int8)
+    return 1 - 2 * odd
+
+
 def monomial_values(x: torch.Tensor, monomials: Sequence[Monomial]) -> torch.Tensor:
     """chi_A(x) for every monomial: x [N, n] in {-1, +1} -> [N, M] (same dtype as x).
 
-    Vectorised as one matmul: with bits b = (x < 0), chi_A(x) = (-1)^(b . 1_A), and the
-    counts b @ 1_A are small integers, exact in float32. Values other than ±1 are an error.
+    One matrix product for all monomials: with bits b = (x < 0), chi_A(x) = (-1)^(b . 1_A), and
+    the counts b @ 1_A are small integers, exact in float32. Values other than ±1 are an error.
     """
-    if x.numel() and not bool((x.abs() == 1).all()):
-        raise ValueError("monomial_values needs x in {-1, +1}")
-    ind = torch.zeros(x.shape[1], len(monomials), dtype=torch.float32, device=x.device)  # [n, M]
-    for j, m in enumerate(monomials):
-        ind[list(m.coords), j] = 1.0
-    counts = (x < 0).to(torch.float32) @ ind  # [N, M]
-    return (1.0 - 2.0 * torch.remainder(counts, 2.0)).to(x.dtype)
+    _check_pm1(x)
+    ind = _indicator(x.shape[1], monomials, x.device)
+    return _parity((x < 0).to(torch.float32), ind).to(x.dtype)
+
+
+def parity_matrix(x: torch.Tensor, monomials: Sequence[Monomial], chunk: int = 8192) -> torch.Tensor:
+    """chi_A(x) for every monomial as int8 ±1 [N, M], built ``chunk`` rows at a time (peak
+    float memory chunk x M x 4 bytes; the result is N x M bytes: 40 MB at N = 100,000, M = 400).
+    Reuse it for every checkpoint: ``coefficients(p, chi)``."""
+    _check_pm1(x)
+    ind = _indicator(x.shape[1], monomials, x.device)
+    out = torch.empty(x.shape[0], len(monomials), dtype=torch.int8, device=x.device)
+    for i in range(0, x.shape[0], chunk):
+        out[i : i + chunk] = _parity((x[i : i + chunk] < 0).to(torch.float32), ind)
+    return out
+
+
+def coefficients(p: torch.Tensor, chi: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
+    """mean_x[chi_A(x) p(x)] for every column of ``chi`` [N, M] (int8 ±1) and p [N] -> [M]
+    float64 CPU: one matrix-vector product per ``chunk`` rows, accumulated in float64."""
+    if p.shape[0] != chi.shape[0]:
+        raise ValueError(f"p has {p.shape[0]} rows but chi has {chi.shape[0]}")
+    p = p.to(chi.device, torch.float64)
+    total = torch.zeros(chi.shape[1], dtype=torch.float64, device=chi.device)
+    for i in range(0, chi.shape[0], chunk):
+        total += p[i : i + chunk] @ chi[i : i + chunk].to(torch.float64)
+    return (total / max(chi.shape[0], 1)).cpu()
 
 
 def fourier_coefficients(
@@ -128,14 +168,14 @@ def fourier_coefficients(
 
     ``p`` [N] and ``x`` [N, n] (±1) are paired row by row. With ``x`` = the whole hypercube
     {-1, +1}^n the result is the exact Fourier coefficient of p. Accumulated in float64, in
-    chunks of ``chunk`` rows.
+    chunks of ``chunk`` rows (memory stays bounded for any N).
     """
     if p.shape[0] != x.shape[0]:
         raise ValueError(f"p has {p.shape[0]} rows but x has {x.shape[0]}")
     total = torch.zeros(len(monomials), dtype=torch.float64)
     for i in range(0, x.shape[0], chunk):
-        chi = monomial_values(x[i : i + chunk].to(torch.float64), monomials)  # [c, M]
-        total += chi.T.cpu() @ p[i : i + chunk].to(torch.float64).cpu()
+        chi = parity_matrix(x[i : i + chunk], monomials, chunk)
+        total += coefficients(p[i : i + chunk], chi) * chi.shape[0]
     return total / max(x.shape[0], 1)
 
 

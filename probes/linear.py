@@ -19,16 +19,24 @@ Protocol (fixed, so values are comparable along a trajectory):
 
 Backends:
 
-- ``"torch"`` (default): every column (and its control) in one batched L-BFGS
-  (strong-Wolfe line search). Binary columns use the sigmoid model, like scikit-learn;
-  multi-class columns the multinomial one (classes absent from a column's train split are
-  masked). L2 only; ``l1_ratio > 0`` falls back to scikit-learn. About 4x faster than fitting
-  one scikit-learn probe at a time; tested to agree with it within 2% accuracy.
+- ``"torch"`` (default): every column (and its control) solved as an independent problem, all
+  batched together by ``probes.logreg.fit_logistic`` (per-column Newton-CG: each column its own
+  steps and stopping). Binary columns use the sigmoid model, like scikit-learn; multi-class
+  columns the multinomial one (classes absent from a column's train split are masked). L2 only;
+  ``l1_ratio > 0`` falls back to scikit-learn. Runs on ``cfg.device`` (CPU or CUDA, same code).
+  Same objective as scikit-learn, so the same solution up to the stopping tolerance (tested:
+  coefficients within 0.02, held-out accuracy within 0.02).
 - ``"sklearn"``: ``LogisticRegression(C=C, l1_ratio=l1_ratio)`` per column (no deprecated
   ``penalty=``), solver lbfgs (saga when ``l1_ratio > 0``).
 
 ``converged`` is False when scikit-learn raised a ConvergenceWarning, or when the torch fit
-stopped at ``max_iter`` with a column's largest gradient component above ``tol``.
+stopped at ``max_iter`` with a column's largest gradient component above ``tol``; ``n_iter``
+is the solver's iteration count (Newton iterations for torch, lbfgs iterations for sklearn).
+
+Reuse across checkpoints: ``prepare_targets`` computes the feature-independent part (split,
+control permutations, encodings, neuron subset) once; ``WarmStart`` carries a solution from
+one checkpoint's fit to the next (the objective is strictly convex, so a warm start changes
+only how fast the fit stops, not where).
 
 A column whose train split holds one class gets a constant predictor (``converged`` True).
 """
@@ -42,6 +50,7 @@ import numpy as np
 import torch
 
 from curriculens.errors import CurriculensError
+from probes.logreg import fit_logistic
 
 BACKENDS = ("torch", "sklearn")
 
@@ -98,6 +107,8 @@ class ProbeFit:
     n_train: int
     n_test: int
     n_features: int
+    n_iter: int = 0
+    control_n_iter: int = 0
 
     @property
     def selectivity(self) -> float:
@@ -137,85 +148,30 @@ def _encode(labels: torch.Tensor, train: torch.Tensor) -> tuple[torch.Tensor, to
     return codes, counts
 
 
-def _fit_torch(x: torch.Tensor, y: torch.Tensor, k: torch.Tensor, cfg: LinearProbeConfig):
-    """Batched L-BFGS. x [n, D] standardised, y [n, M] codes, k [M] (>= 2) classes per column.
-
-    Returns (predict(x) -> codes [*, M], converged [M] bool).
-    """
+def _fit_torch(x: torch.Tensor, y: torch.Tensor, k: torch.Tensor, cfg: LinearProbeConfig, warm: "WarmStart | None"):
+    """Batched per-column Newton-CG (``probes.logreg``). x [n, D] standardised, y [n, M] codes,
+    k [M] (>= 2) classes per column. Returns (predict(x) -> codes [*, M], converged [M], n_iter [M])."""
     device = torch.device(cfg.device)
-    x = x.to(device)
-    y = y.to(device)
-    n, d = x.shape
-    m = y.shape[1]
-    reg = 1.0 / (cfg.C * n)
-    binary = bool((k <= 2).all())
-    if binary:
-        w = torch.zeros(d, m, device=device, requires_grad=True)
-        b = torch.zeros(m, device=device, requires_grad=True)
-        target = y.clamp(min=0).float()
-
-        def loss_fn() -> torch.Tensor:
-            z = x @ w + b
-            ce = torch.nn.functional.binary_cross_entropy_with_logits(z, target, reduction="none").mean(0)
-            return ce.sum() + 0.5 * reg * (w * w).sum()
-
-    else:
-        kmax = int(k.max())
-        w = torch.zeros(m, d, kmax, device=device, requires_grad=True)
-        b = torch.zeros(m, kmax, device=device, requires_grad=True)
-        valid = torch.arange(kmax, device=device)[None, :] < k.to(device)[:, None]  # [M, K]
-        neg = torch.zeros(m, kmax, device=device).masked_fill(~valid, -1e4)
-
-        def loss_fn() -> torch.Tensor:
-            z = torch.einsum("nd,mdk->nmk", x, w) + b + neg  # [n, M, K]
-            logp = torch.log_softmax(z, dim=-1)
-            ce = -logp.gather(-1, y.clamp(min=0).unsqueeze(-1)).squeeze(-1).mean(0)  # [M]
-            return ce.sum() + 0.5 * reg * (w * w).sum()
-
-    opt = torch.optim.LBFGS(
-        [w, b],
-        lr=1.0,
-        max_iter=cfg.max_iter,
-        tolerance_grad=cfg.tol,
-        tolerance_change=1e-10,
-        history_size=10,
-        line_search_fn="strong_wolfe",
-    )
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = loss_fn()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        opt.step(closure)
-        opt.zero_grad()
-        loss_fn().backward()
-    if binary:
-        gmax = torch.maximum(w.grad.abs().amax(0), b.grad.abs())  # [M]
-    else:
-        gmax = torch.maximum(w.grad.abs().amax(dim=(1, 2)), b.grad.abs().amax(1))
-    converged = gmax.cpu() <= cfg.tol
-    w_, b_ = w.detach(), b.detach()
+    init = warm.solution if warm is not None else None
+    sol = fit_logistic(x.to(device), y, k, C=cfg.C, tol=cfg.tol, max_iter=cfg.max_iter, init=init)
+    if warm is not None:
+        warm.solution = (sol.w, sol.b)
+    k_dev = k.to(device)
 
     def predict(xe: torch.Tensor) -> torch.Tensor:
-        xe = xe.to(device)
-        if binary:
-            return ((xe @ w_ + b_) > 0).long().cpu()
-        return (torch.einsum("nd,mdk->nmk", xe, w_) + b_ + neg).argmax(-1).cpu()
+        return sol.predict(xe.to(device), k_dev).cpu()
 
-    return predict, converged
+    return predict, sol.converged, sol.n_iter
 
 
 def _fit_sklearn(x: torch.Tensor, y: torch.Tensor, cfg: LinearProbeConfig):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    xn = x.double().numpy()
-    models, converged = [], []
+    xn = x.double().cpu().numpy()
+    models, converged, n_iter = [], [], []
     for j in range(y.shape[1]):
-        yj = y[:, j].numpy()
+        yj = y[:, j].cpu().numpy()
         clf = LogisticRegression(
             C=cfg.C,
             l1_ratio=cfg.l1_ratio,
@@ -228,88 +184,143 @@ def _fit_sklearn(x: torch.Tensor, y: torch.Tensor, cfg: LinearProbeConfig):
             warnings.simplefilter("always", ConvergenceWarning)
             clf.fit(xn, yj)
         converged.append(not any(issubclass(c.category, ConvergenceWarning) for c in caught))
+        n_iter.append(int(np.max(clf.n_iter_)))
         models.append(clf)
 
     def predict(xe: torch.Tensor) -> torch.Tensor:
-        xe_n = xe.double().numpy()
+        xe_n = xe.double().cpu().numpy()
         return torch.from_numpy(np.stack([mdl.predict(xe_n) for mdl in models], axis=1)).long()
 
-    return predict, torch.tensor(converged)
+    return predict, torch.tensor(converged), torch.tensor(n_iter)
 
 
-def fit_linear_probes(features: torch.Tensor, labels: torch.Tensor, cfg: LinearProbeConfig = LinearProbeConfig()) -> list[ProbeFit]:
+@dataclass
+class WarmStart:
+    """A mutable slot for warm-starting the torch backend: holds the last solution (w, b) of
+    one probe set (same label columns, same feature width); ``fit_linear_probes`` reads it as
+    the initial point (when the shapes fit) and overwrites it with its solution."""
+
+    solution: tuple[torch.Tensor, torch.Tensor] | None = None
+
+
+@dataclass(frozen=True)
+class ProbeTargets:
+    """Everything about a probe set that does not depend on the features (compute it once,
+    reuse it for every checkpoint): the split, the control labels, their encodings, and the
+    feature subset. Built by ``prepare_targets``."""
+
+    n: int
+    m: int
+    n_features_total: int
+    cols: torch.Tensor | None  # kept feature columns (sorted) when subsetting, else None
+    train: torch.Tensor
+    test: torch.Tensor
+    codes: torch.Tensor  # [N, 2M] real columns then controls
+    k: torch.Tensor  # [2M] train classes per column
+    majority: torch.Tensor  # [M]
+
+
+def prepare_targets(labels: torch.Tensor, n_features_total: int, cfg: LinearProbeConfig = LinearProbeConfig()) -> ProbeTargets:
+    """The feature-independent part of ``fit_linear_probes`` for labels [N] or [N, M] and a
+    feature width ``n_features_total`` (it decides the seeded neuron subset)."""
+    cfg.validate()
+    y = labels.detach().cpu().long()
+    if y.dim() == 1:
+        y = y[:, None]
+    n, m = y.shape
+    if n < 4:
+        raise CurriculensError("linear probe needs at least 4 examples")
+    g = torch.Generator().manual_seed(cfg.seed * 104_729 + 3)
+    cols = None
+    if cfg.max_features and n_features_total > cfg.max_features:
+        cols = torch.randperm(n_features_total, generator=g)[: cfg.max_features].sort().values
+    # control labels: each column permuted over all N examples
+    perms = torch.argsort(torch.rand(n, m, generator=g), dim=0)
+    y_all = torch.cat([y, y.gather(0, perms)], dim=1)  # [N, 2M]: real then control
+    train, test = split_indices(n, cfg.test_frac, cfg.seed)
+    codes, k = _encode(y_all, train)
+    majority = torch.empty(m)
+    for j in range(m):
+        tr_vals, tr_counts = torch.unique(y[train, j], return_counts=True)
+        majority[j] = (y[test, j] == tr_vals[tr_counts.argmax()]).float().mean()
+    return ProbeTargets(n, m, n_features_total, cols, train, test, codes, k, majority)
+
+
+def fit_linear_probes(
+    features: torch.Tensor,
+    labels: torch.Tensor | ProbeTargets,
+    cfg: LinearProbeConfig = LinearProbeConfig(),
+    *,
+    warm: WarmStart | None = None,
+) -> list[ProbeFit]:
     """Fit one probe (and its shuffled-label control) per label column.
 
     Args:
-        features: [N, D] activations (any float dtype; used as float32).
-        labels: [N] or [N, M] integer class labels (any values; remapped per column).
+        features: [N, D] activations (any float dtype; used as float32 on ``cfg.device``), or
+            [N, max_features] when they are already the subset ``targets.cols`` of a wider site.
+        labels: [N] or [N, M] integer class labels (any values; remapped per column), or the
+            ``ProbeTargets`` prepared from them (reused across checkpoints).
         cfg: the protocol (see ``LinearProbeConfig``).
+        warm: optional warm start slot (torch backend; see ``WarmStart``).
 
     Returns:
         M ``ProbeFit``s, in column order.
     """
     cfg.validate()
-    x = features.detach().to("cpu", torch.float32)
-    if x.dim() != 2:
-        raise CurriculensError(f"linear probe features must be [N, D], got {tuple(x.shape)}")
-    y = labels.detach().cpu().long()
-    if y.dim() == 1:
-        y = y[:, None]
-    n, d = x.shape
-    if y.shape[0] != n:
-        raise CurriculensError(f"linear probe: {n} feature rows but {y.shape[0]} label rows")
-    if n < 4:
-        raise CurriculensError("linear probe needs at least 4 examples")
-    m = y.shape[1]
-    g = torch.Generator().manual_seed(cfg.seed * 104_729 + 3)
-    if cfg.max_features and d > cfg.max_features:
-        cols = torch.randperm(d, generator=g)[: cfg.max_features].sort().values
-        x = x[:, cols]
-        d = cfg.max_features
-    # control labels: each column permuted over all N examples
-    perms = torch.argsort(torch.rand(n, m, generator=g), dim=0)
-    y_all = torch.cat([y, y.gather(0, perms)], dim=1)  # [N, 2M]: real then control
-    train, test = split_indices(n, cfg.test_frac, cfg.seed)
+    if features.dim() != 2:
+        raise CurriculensError(f"linear probe features must be [N, D], got {tuple(features.shape)}")
+    n, d = features.shape
+    t = labels if isinstance(labels, ProbeTargets) else prepare_targets(labels, d, cfg)
+    if t.n != n:
+        raise CurriculensError(f"linear probe: {n} feature rows but {t.n} label rows")
+    device = torch.device(cfg.device) if cfg.backend == "torch" else torch.device("cpu")
+    x = features.detach().to(device, torch.float32)
+    if t.cols is not None and d == t.n_features_total:
+        x = x[:, t.cols.to(device)]
+    elif d != (t.cols.numel() if t.cols is not None else t.n_features_total):
+        raise CurriculensError(f"linear probe: features have {d} columns, the targets expect {t.n_features_total}")
+    d = x.shape[1]
+    m = t.m
+    train, test = t.train.to(device), t.test.to(device)
     mu = x[train].mean(0)
     sd = x[train].std(0)
     sd = torch.where(sd > 1e-12, sd, torch.ones_like(sd))
     xs = (x - mu) / sd
-    codes, k = _encode(y_all, train)
     backend = cfg.backend if cfg.l1_ratio == 0 else "sklearn"
-    fit_cols = (k >= 2).nonzero().flatten()  # a column with one train class predicts it (code 0)
+    fit_cols = (t.k >= 2).nonzero().flatten()  # a column with one train class predicts it (code 0)
     converged = torch.ones(2 * m, dtype=torch.bool)
-    pred_tr = torch.zeros(train.numel(), 2 * m, dtype=torch.long)
-    pred_te = torch.zeros(test.numel(), 2 * m, dtype=torch.long)
+    n_iter = torch.zeros(2 * m, dtype=torch.long)
+    pred_tr = torch.zeros(t.train.numel(), 2 * m, dtype=torch.long)
+    pred_te = torch.zeros(t.test.numel(), 2 * m, dtype=torch.long)
     if fit_cols.numel():
+        codes_tr = t.codes[t.train][:, fit_cols]
         if backend == "torch":
-            predict, conv = _fit_torch(xs[train], codes[train][:, fit_cols], k[fit_cols], cfg)
+            predict, conv, iters = _fit_torch(xs[train], codes_tr, t.k[fit_cols], cfg, warm)
         else:
-            predict, conv = _fit_sklearn(xs[train], codes[train][:, fit_cols], cfg)
+            predict, conv, iters = _fit_sklearn(xs[train], codes_tr, cfg)
         converged[fit_cols] = conv
+        n_iter[fit_cols] = iters
         pred_tr[:, fit_cols] = predict(xs[train])
         pred_te[:, fit_cols] = predict(xs[test])
-    acc_tr = (pred_tr == codes[train]).float().mean(0)
-    acc_te = (pred_te == codes[test]).float().mean(0)
-    fits = []
-    for j in range(m):
-        tr_vals, tr_counts = torch.unique(y[train, j], return_counts=True)
-        top = tr_vals[tr_counts.argmax()]
-        majority = float((y[test, j] == top).float().mean())
-        fits.append(
-            ProbeFit(
-                test_acc=float(acc_te[j]),
-                train_acc=float(acc_tr[j]),
-                majority=majority,
-                control_acc=float(acc_te[m + j]),
-                control_train_acc=float(acc_tr[m + j]),
-                converged=bool(converged[j]),
-                control_converged=bool(converged[m + j]),
-                n_train=int(train.numel()),
-                n_test=int(test.numel()),
-                n_features=int(d),
-            )
+    acc_tr = (pred_tr == t.codes[t.train]).float().mean(0)
+    acc_te = (pred_te == t.codes[t.test]).float().mean(0)
+    return [
+        ProbeFit(
+            test_acc=float(acc_te[j]),
+            train_acc=float(acc_tr[j]),
+            majority=float(t.majority[j]),
+            control_acc=float(acc_te[m + j]),
+            control_train_acc=float(acc_tr[m + j]),
+            converged=bool(converged[j]),
+            control_converged=bool(converged[m + j]),
+            n_train=int(t.train.numel()),
+            n_test=int(t.test.numel()),
+            n_features=int(d),
+            n_iter=int(n_iter[j]),
+            control_n_iter=int(n_iter[m + j]),
         )
-    return fits
+        for j in range(m)
+    ]
 
 
 def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, cfg: LinearProbeConfig = LinearProbeConfig()) -> ProbeFit:

@@ -36,7 +36,7 @@ import torch
 
 from models.registry import logits_of
 from probes.base import MetricSpec, Probe, ProbeContext
-from probes.pcfg import PCFGProbeOptions, expected_length
+from probes.pcfg import PCFGProbeOptions, expected_length, probe_corpus
 from probes.store import ResultRow
 
 log = logging.getLogger(__name__)
@@ -221,7 +221,7 @@ class NgramProbe(Probe):
             log.info("ngram: skipped for a next-token model (defined for masked LMs only)")
             return []
         opts = PCFGProbeOptions.from_options(ctx.options)
-        corpus = task.probe_corpus(opts.ngram_sentences, ctx.seed)
+        corpus = probe_corpus(ctx, opts.ngram_sentences)
         seqs = [task.plain_batch([t])["input_ids"][0] for t in corpus.tokens]
         stride = opts.ngram_stride or auto_stride(task)
         device = ctx.device

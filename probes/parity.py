@@ -11,7 +11,9 @@
   ``test_acc``, ``control_acc`` (shuffled labels), ``majority``, ``selectivity``.
 
 Probe data are fresh x ~ U{-1, +1}^n drawn from generators seeded by the sweep seed only, so
-every checkpoint of every run sees the same inputs and the same monomials.
+every checkpoint of every run sees the same inputs and the same monomials; they (and the
+monomials' parity matrix, the linear labels and their encodings) are computed once per sweep
+(``ctx.memo``). Linear probes warm-start from the same run's previous checkpoint.
 
 Options (``SweepConfig.options`` / ``curriculens probe --option KEY=VALUE``), with defaults:
 
@@ -29,7 +31,7 @@ position            "last"    Transformer sites: the last position or the mean o
 C                   1.0       inverse L2 strength of the linear probes
 max_iter            100       linear probe optimiser iterations
 max_features        256       wider sites use a seeded subset of this many neurons; 0 = all
-backend             "torch"   linear probe backend: torch (batched L-BFGS) | sklearn
+backend             "torch"   linear probe backend: torch (batched Newton-CG) | sklearn
 batch_size          1024      examples per forward pass
 =================== ========= ==========================================================
 """
@@ -44,16 +46,11 @@ import torch
 
 from curriculens.config import from_dict
 from curriculens.errors import CurriculensError
-from probes.activations import default_sites, extract_activations
+from probes.activations import default_sites, site_width
 from probes.base import MetricSpec, Probe, ProbeContext
-from probes.fourier import (
-    class1_probability,
-    correlation_rows,
-    fourier_coefficients,
-    monomial_set,
-    monomial_values,
-)
-from probes.linear import BACKENDS, LinearProbeConfig, fit_linear_probes
+from probes.fourier import class1_probability, coefficients, correlation_rows, monomial_set, monomial_values, parity_matrix
+from probes.linear import BACKENDS, LinearProbeConfig, ProbeTargets, fit_linear_probes, prepare_targets
+from probes.memo import key_of
 from probes.model_probe import ModelProbe
 from probes.store import ResultRow
 from training.data.parity import parity_labels, sample_pm1
@@ -124,20 +121,46 @@ def _probe_x(seed: int, stream: int, n_rows: int, n: int) -> torch.Tensor:
     return sample_pm1(n_rows, n, g)
 
 
+def _data_key(ctx: ProbeContext, kind: str) -> tuple:
+    """Memo key of probe data that depend only on the task, the seed and the options."""
+    return (kind, key_of(ctx.task.cfg, ctx.seed, parse_options(ctx.options)))
+
+
+@dataclass(frozen=True)
+class FourierData:
+    """The Fourier probe's inputs x [N, n] (±1), monomials and parity matrix chi [N, M] int8."""
+
+    x: torch.Tensor
+    monomials: list
+    chi: torch.Tensor | None
+
+
+def fourier_data(ctx: ProbeContext) -> FourierData:
+    """Inputs, monomials and their parity matrix, computed once per sweep (``ctx.memo``)."""
+
+    def make() -> FourierData:
+        opts = parse_options(ctx.options)
+        support = _support(ctx)
+        n = ctx.task.cfg.n
+        monomials = monomial_set(n, support, _degrees(opts, len(support)), opts.n_off, ctx.seed)
+        x = _probe_x(ctx.seed, _FOURIER_STREAM, opts.n_probe, n)
+        chi = parity_matrix(x, monomials) if monomials else None
+        return FourierData(x, monomials, chi)
+
+    return ctx.memo.get(_data_key(ctx, "parity.fourier"), make)
+
+
 class FourierProbe(Probe):
     name = "fourier"
     primary_metrics = MappingProxyType({"corr": MetricSpec(min_effect=0.02, off_support_null=True)})
 
     def run(self, ctx: ProbeContext) -> list[ResultRow]:
         opts = parse_options(ctx.options)
-        support = _support(ctx)
-        n = ctx.task.cfg.n
-        monomials = monomial_set(n, support, _degrees(opts, len(support)), opts.n_off, ctx.seed)
-        if not monomials:
+        data = fourier_data(ctx)
+        if not data.monomials:
             return []
-        x = _probe_x(ctx.seed, _FOURIER_STREAM, opts.n_probe, n)
-        p = class1_probability(ctx.model, ctx.model_cfg, ctx.task, x, support, opts.batch_size, ctx.device)
-        return correlation_rows(fourier_coefficients(p, x, monomials), monomials, x.shape[0], self.name)
+        p = class1_probability(ctx.model, ctx.model_cfg, ctx.task, data.x, _support(ctx), opts.batch_size, ctx.device)
+        return correlation_rows(coefficients(p, data.chi), data.monomials, data.x.shape[0], self.name)
 
 
 def linear_monomials(n: int, support, degrees, opts: ParityProbeOptions, seed: int):
@@ -168,41 +191,41 @@ class LinearProbe(Probe):
 
     def run(self, ctx: ProbeContext) -> list[ResultRow]:
         opts = parse_options(ctx.options)
-        support = _support(ctx)
-        n = ctx.task.cfg.n
-        monomials = linear_monomials(n, support, _degrees(opts, len(support)), opts, ctx.seed)
-        if not monomials:
+        data = linear_data(ctx)
+        if not data.monomials:
             return []
-        x = _probe_x(ctx.seed, _LINEAR_STREAM, opts.n_linear, n)
-        labels = (monomial_values(x, monomials) < 0).long()  # [N, M]: class 1 where chi_A(x) = -1
-        batch = {"x": x, "y": parity_labels(x, support)}
-        inp, kw = ctx.task.model_input(batch, ctx.model_cfg)
         sites = list(opts.sites) or default_sites(ctx.model_cfg)
-        acts = extract_activations(
-            ctx.model, ctx.model_cfg, inp, sites, batch_size=opts.batch_size, position=opts.position, kwargs=kw
-        )
-        cfg = LinearProbeConfig(
-            C=opts.C,
-            test_frac=opts.test_frac,
-            max_iter=opts.max_iter,
-            seed=ctx.seed,
-            backend=opts.backend,
-            max_features=opts.max_features,
-            device=str(ctx.device),
+        cfg = _linear_cfg(opts, ctx)
+        widths = {s: site_width(ctx.model_cfg, s) for s in sites}
+        targets = {s: _targets(ctx, data, w, cfg) for s, w in widths.items() if w is not None}
+        columns = {s: t.cols for s, t in targets.items() if t.cols is not None}
+        acts = ctx.extractor().extract(
+            data.inputs,
+            sites,
+            batch_size=opts.batch_size,
+            position=opts.position,
+            kwargs=data.kwargs,
+            columns=columns,
+            out_device=ctx.device,
         )
         rows: list[ResultRow] = []
         for site, feats in acts.items():
             feats = feats.reshape(feats.shape[0], -1)
-            for m, fit in zip(monomials, fit_linear_probes(feats, labels, cfg)):
+            width = widths[site] if widths[site] is not None else int(feats.shape[1])
+            tgt = targets.get(site) or _targets(ctx, data, width, cfg)
+            warm = ctx.memo.warm_start((ctx.run, self.name, site))
+            for m, fit in zip(data.monomials, fit_linear_probes(feats, tgt, cfg, warm=warm)):
                 extra = {
                     "train_acc": fit.train_acc,
                     "control_train_acc": fit.control_train_acc,
                     "converged": fit.converged,
                     "control_converged": fit.control_converged,
+                    "n_iter": fit.n_iter,
+                    "control_n_iter": fit.control_n_iter,
                     "n_train": fit.n_train,
                     "n_test": fit.n_test,
                     "n_features": fit.n_features,
-                    "n_features_total": int(feats.shape[1]),
+                    "n_features_total": width,
                     "disjoint": m.disjoint,
                     "C": opts.C,
                 }
@@ -220,6 +243,50 @@ class LinearProbe(Probe):
                         )
                     )
         return rows
+
+
+@dataclass(frozen=True)
+class LinearData:
+    """The linear probe's monomials, labels [N, M] (class 1 where chi_A(x) = -1) and model input."""
+
+    monomials: list
+    labels: torch.Tensor
+    inputs: torch.Tensor
+    kwargs: dict
+
+
+def linear_data(ctx: ProbeContext) -> LinearData:
+    """Monomials, labels and model inputs of the linear probe, computed once per sweep."""
+
+    def make() -> LinearData:
+        opts = parse_options(ctx.options)
+        support = _support(ctx)
+        n = ctx.task.cfg.n
+        monomials = linear_monomials(n, support, _degrees(opts, len(support)), opts, ctx.seed)
+        x = _probe_x(ctx.seed, _LINEAR_STREAM, opts.n_linear, n)
+        labels = (monomial_values(x, monomials) < 0).long() if monomials else torch.zeros(x.shape[0], 0, dtype=torch.long)
+        inp, kw = ctx.task.model_input({"x": x, "y": parity_labels(x, support)}, ctx.model_cfg)
+        return LinearData(monomials, labels, inp, dict(kw))
+
+    return ctx.memo.get(_data_key(ctx, "parity.linear") + (key_of(ctx.model_cfg.kind),), make)
+
+
+def _linear_cfg(opts: ParityProbeOptions, ctx: ProbeContext) -> LinearProbeConfig:
+    return LinearProbeConfig(
+        C=opts.C,
+        test_frac=opts.test_frac,
+        max_iter=opts.max_iter,
+        seed=ctx.seed,
+        backend=opts.backend,
+        max_features=opts.max_features,
+        device=str(ctx.device),
+    )
+
+
+def _targets(ctx: ProbeContext, data: LinearData, width: int, cfg: LinearProbeConfig) -> ProbeTargets:
+    """Split, control labels, encodings and neuron subset for a site of ``width``, once per sweep."""
+    key = _data_key(ctx, "parity.linear.targets") + (width, key_of(ctx.model_cfg.kind))
+    return ctx.memo.get(key, lambda: prepare_targets(data.labels, width, cfg))
 
 
 def probes() -> dict[str, Probe]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from types import MappingProxyType
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -142,6 +142,7 @@ def token_activations(
     tok: np.ndarray,
     sites: Sequence[str],
     batch_size: int = 32,
+    extractor=None,
 ) -> dict[str, torch.Tensor]:
     """Activations [N, d] at model position ``tok + 1`` of sentence ``sent`` (unmasked input,
     ``[BOS] + tokens``, attention on every real token), for each site.
@@ -149,7 +150,8 @@ def token_activations(
     Runs ``probes.activations.extract_activations`` (``position="all"``, forward batches of
     ``batch_size``) over the needed sentences and keeps only the selected positions. Sentences
     go in chunks whose full activations fit ``ACT_BUDGET_BYTES``; each chunk builds the
-    TransformerLens bridge once, so small probe sets take a single chunk.
+    TransformerLens bridge once, so small probe sets take a single chunk. Pass the
+    checkpoint's ``ActivationExtractor`` (``ctx.extractor()``) to share it between probes.
     """
     from probes.activations import extract_activations
 
@@ -171,6 +173,7 @@ def token_activations(
             batch_size=batch_size,
             position="all",
             kwargs={"attention_mask": batch["attention_mask"]},
+            extractor=extractor,
         )
         local = {int(s): r for r, s in enumerate(chunk)}
         pick = np.nonzero(np.isin(sent, chunk))[0]
@@ -196,17 +199,25 @@ def grouped_probe_rows(
     opts: "PCFGProbeOptions",
     seed: int,
     device: str = "cpu",
+    warm: Optional[Callable[[str], Any]] = None,
 ) -> list[ResultRow]:
     """Fit every label column ``(feature, degree, labels [N])`` on every site's activations
-    [N, d] with a by-sentence split (``fit_by_group``); one row per (site, feature, metric)."""
+    [N, d] with a by-sentence split (``fit_by_group``); one row per (site, feature, metric).
+    ``warm(site)`` gives the site's ``probes.linear.WarmStart`` slot (warm starts), if any."""
     rows: list[ResultRow] = []
     if not columns:
         return rows
     labels = torch.as_tensor(np.stack([c[2] for c in columns], axis=1))
     for site, x in acts.items():
-        fits = fit_by_group(x, labels, groups, opts, seed, device)
+        fits = fit_by_group(x, labels, groups, opts, seed, device, warm=warm(site) if warm else None)
         for (feature, degree, _), fit in zip(columns, fits):
-            extra = {"n_train": fit.n_train, "n_test": fit.n_test, "converged": fit.converged}
+            extra = {
+                "n_train": fit.n_train,
+                "n_test": fit.n_test,
+                "converged": fit.converged,
+                "n_iter": fit.n_iter,
+                "control_n_iter": fit.control_n_iter,
+            }
             rows += [
                 ResultRow(probe, feature, site, m, float(v), degree=degree, extra=extra)
                 for m, v in fit.metric_values().items()
@@ -215,7 +226,13 @@ def grouped_probe_rows(
 
 
 def fit_by_group(
-    features: torch.Tensor, labels: torch.Tensor, groups: np.ndarray, opts: PCFGProbeOptions, seed: int, device: str = "cpu"
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    groups: np.ndarray,
+    opts: PCFGProbeOptions,
+    seed: int,
+    device: str = "cpu",
+    warm=None,
 ):
     """``probes.linear.fit_linear_probes`` with the train/test split made **by group** (sentence).
 
@@ -246,7 +263,20 @@ def fit_by_group(
     arranged = torch.empty(n, dtype=torch.long)
     arranged[te_idx] = torch.as_tensor(np.nonzero(is_test)[0], dtype=torch.long)
     arranged[tr_idx] = torch.as_tensor(np.nonzero(~is_test)[0], dtype=torch.long)
-    return fit_linear_probes(features[arranged], labels[arranged], cfg)
+    return fit_linear_probes(features[arranged], labels[arranged], cfg, warm=warm)
+
+
+def probe_corpus(ctx, n_sentences: int):
+    """``ctx.task.probe_corpus(n_sentences, ctx.seed)``, sampled once per sweep (``ctx.memo``)."""
+    from probes.memo import key_of
+
+    key = ("pcfg.corpus", key_of(ctx.task.cfg, n_sentences, ctx.seed))
+    return ctx.memo.get(key, lambda: ctx.task.probe_corpus(n_sentences, ctx.seed))
+
+
+def warm_slots(ctx, probe: str):
+    """``site -> WarmStart`` of this run and probe (``ctx.memo``), for ``grouped_probe_rows``."""
+    return lambda site: ctx.memo.warm_start((ctx.run, probe, site))
 
 
 def check_options(options: dict) -> None:

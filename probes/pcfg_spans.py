@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from probes.base import Probe, ProbeContext
-from probes.pcfg import LINEAR_PRIMARY, PCFGProbeOptions, grouped_probe_rows, pcfg_sites, select_tokens, token_activations
+from probes.pcfg import LINEAR_PRIMARY, PCFGProbeOptions, grouped_probe_rows, pcfg_sites, select_tokens, token_activations, probe_corpus, warm_slots
 from probes.store import ResultRow
 
 log = logging.getLogger(__name__)
@@ -80,9 +80,10 @@ def span_rows(
     seed: int,
     probe: str = PROBE,
     device: str = "cpu",
+    warm=None,
 ) -> list[ResultRow]:
     """Fit every column on every site's activations [N, d]; one row per (site, feature, metric)."""
-    return grouped_probe_rows(probe, acts, columns, groups, opts, seed, device)
+    return grouped_probe_rows(probe, acts, columns, groups, opts, seed, device, warm)
 
 class NTSpanProbe(Probe):
     """Ancestor non-terminal and span-end linear probes, per level and site."""
@@ -92,7 +93,7 @@ class NTSpanProbe(Probe):
 
     def run(self, ctx: ProbeContext) -> list[ResultRow]:
         opts = PCFGProbeOptions.from_options(ctx.options)
-        corpus = ctx.task.probe_corpus(opts.n_sentences, ctx.seed)
+        corpus = probe_corpus(ctx, opts.n_sentences)
         limit = ctx.task.max_terminals
         lengths = np.minimum(corpus.lengths, limit)
         sent, tok = select_tokens(lengths, opts.max_tokens, ctx.seed)
@@ -104,5 +105,7 @@ class NTSpanProbe(Probe):
             log.info("nt_span: no informative level in the probe data")
             return []
         sites = pcfg_sites(ctx.model_cfg, opts)
-        acts = token_activations(ctx.model, ctx.model_cfg, ctx.task, corpus.tokens, sent, tok, sites, opts.batch_size)
-        return span_rows(acts, columns, sent, opts, ctx.seed, device=str(ctx.device))
+        acts = token_activations(
+            ctx.model, ctx.model_cfg, ctx.task, corpus.tokens, sent, tok, sites, opts.batch_size, ctx.extractor()
+        )
+        return span_rows(acts, columns, sent, opts, ctx.seed, device=str(ctx.device), warm=warm_slots(ctx, PROBE))

@@ -26,6 +26,9 @@ checkpoint itself and returns results), so it can run in another process or on a
 ``probe_block`` runs it over a block of checkpoints, and ``probes.dispatch`` sends the blocks
 to the executor (this process, or Ray tasks; ``curriculens.executor``) while ``run_sweep``
 stays the only writer.
+Each checkpoint is hashed once per sweep (``plan_sweep`` validates it; the units then load it
+with ``verified=True``). One ``SweepMemo`` per block of checkpoints carries the probe data,
+computed once, and the linear probes' warm starts from one checkpoint of a run to the next.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from models.configs import ModelConfig, model_config_from_dict
 from probes import registry
 from probes.base import ProbeContext
 from probes.dispatch import dispatch_blocks
+from probes.memo import SweepMemo
 from probes.store import ResultRow, ResultsStore, UnitKey
 from training.device import resolve_device
 from training.experiment import RunInfo, is_experiment, is_run, list_runs, read_experiment, read_run
@@ -333,11 +337,19 @@ def iter_probe_checkpoint(
     *,
     task: Task | None = None,
     device: torch.device | None = None,
+    memo: SweepMemo | None = None,
+    verified: bool = False,
 ) -> Iterator[UnitOutcome]:
     """Load one checkpoint once and yield one ``UnitOutcome`` per probe, as each finishes.
 
     A probe that raises an ``Exception`` yields an outcome with ``error`` set (the others
     still run); ``KeyboardInterrupt`` propagates.
+
+    ``memo``: the sweep's (or worker's) ``SweepMemo``; pass the same one to every unit so
+    probe data are computed once and the linear probes warm-start from the previous
+    checkpoint of the same run (call the units of a run in step order). ``verified``: the
+    checkpoint's sha256 was already checked in this sweep (``plan_sweep``), so it is not hashed
+    again.
     """
     ckpt_dir = Path(ckpt_dir)
     device = device or resolve_device(cfg.device)
@@ -349,23 +361,28 @@ def iter_probe_checkpoint(
 
     t0 = time.perf_counter()
     try:
-        model, model_cfg, _ = load_checkpoint(ckpt_dir, expected=model_config_from_dict(run.config.model), device=device)
+        model, model_cfg, _ = load_checkpoint(
+            ckpt_dir, expected=model_config_from_dict(run.config.model), device=device, verify=not verified
+        )
     except Exception as exc:  # noqa: BLE001 - every unit of this checkpoint fails, the sweep goes on
         msg = f"{type(exc).__name__}: {exc}".splitlines()[0]
         for name in selected:
             yield UnitOutcome(key(name), None, time.perf_counter() - t0, msg)
         return
+    ctx = ProbeContext(
+        model=model,
+        model_cfg=model_cfg,
+        task=task,
+        device=device,
+        step=step,
+        ckpt_dir=ckpt_dir,
+        seed=cfg.seed,
+        options=dict(cfg.options),
+        run=run.name,
+        memo=memo if memo is not None else SweepMemo(),
+    )
     for name, probe in selected.items():
-        ctx = ProbeContext(
-            model=model,
-            model_cfg=model_cfg,
-            task=task,
-            device=device,
-            step=step,
-            ckpt_dir=ckpt_dir,
-            seed=cfg.seed,
-            options=dict(cfg.options),
-        )
+        ctx.options = dict(cfg.options)
         t0 = time.perf_counter()
         try:
             rows = list(probe.run(ctx))
@@ -388,26 +405,35 @@ def probe_checkpoint(
     *,
     task: Task | None = None,
     device: torch.device | None = None,
+    memo: SweepMemo | None = None,
+    verified: bool = False,
 ) -> list[UnitOutcome]:
     """The work unit as a function: all of ``probe_names`` on one checkpoint (see ``iter_probe_checkpoint``)."""
-    return list(iter_probe_checkpoint(run, step, ckpt_dir, probe_names, cfg, task=task, device=device))
+    return list(
+        iter_probe_checkpoint(run, step, ckpt_dir, probe_names, cfg, task=task, device=device, memo=memo, verified=verified)
+    )
 
 
 def probe_block(
-    items: list[PlannedCheckpoint], cfg: SweepConfig, device: torch.device | None = None
+    items: list[PlannedCheckpoint], cfg: SweepConfig, device: torch.device | None = None, memo: SweepMemo | None = None
 ) -> Iterator[UnitOutcome]:
     """Every pending probe on a block of checkpoints, in order; yields one outcome per unit.
 
     The dispatch unit of the sweep (``probes.dispatch``): the local executor passes the whole
     plan, the Ray executor a contiguous block of one run's checkpoints per task. Tasks are
-    built once per block."""
+    built once per block; one ``SweepMemo`` per block (probe data once, warm starts along each
+    run's checkpoints). The items come from ``plan_sweep``, which hashed every checkpoint, so
+    the units load them with ``verified=True``."""
     device = device or resolve_device(cfg.device)
+    memo = memo if memo is not None else SweepMemo()
     tasks: dict[str, Task] = {}
     for item in items:
         task_key = repr(sorted(item.run.config.task.items()))
         if task_key not in tasks:
             tasks[task_key] = build_task(item.run.config.task)
-        yield from iter_probe_checkpoint(item.run, item.step, item.ckpt_dir, item.probes, cfg, task=tasks[task_key], device=device)
+        yield from iter_probe_checkpoint(
+            item.run, item.step, item.ckpt_dir, item.probes, cfg, task=tasks[task_key], device=device, memo=memo, verified=True
+        )
 
 
 # --- the sweep ----------------------------------------------------------------------------

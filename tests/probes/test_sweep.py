@@ -26,6 +26,29 @@ def table(exp: Path) -> pd.DataFrame:
         return store.query()
 
 
+LINEAR_ACC_TOL = 0.02  # probes.linear's stated agreement between solutions within its tolerance
+_SOLVER_EXTRA = ("n_iter", "control_n_iter", "train_acc", "control_train_acc")
+
+
+def assert_rows_close(a: pd.DataFrame, b: pd.DataFrame, acc_tol: float = LINEAR_ACC_TOL) -> None:
+    """Same rows; equal values except linear-probe accuracies (within ``acc_tol``); equal
+    ``extra`` except the solver's iteration counts and train accuracies."""
+    key = ["run", "step", "probe", "feature", "site", "metric"]
+    a, b = a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a[key], b[key])
+    linear = a["extra"].fillna("").str.contains('"n_train"').to_numpy()
+    diff = (a["value"] - b["value"]).abs().to_numpy()
+    assert (diff[~linear] <= 1e-9).all()
+    assert (diff[linear] <= acc_tol + 1e-9).all()
+
+    def strip(extra):
+        if not isinstance(extra, str):
+            return extra
+        return json.dumps({k: v for k, v in json.loads(extra).items() if k not in _SOLVER_EXTRA}, sort_keys=True)
+
+    assert a["extra"].map(strip).tolist() == b["extra"].map(strip).tolist()
+
+
 def units(exp: Path) -> pd.DataFrame:
     with ResultsStore(exp / C.RESULTS_DB, readonly=True) as store:
         return store.units()
@@ -119,7 +142,9 @@ def test_killed_sweep_resumes_to_the_same_table(tiny_parity_experiment, tmp_path
 
     resumed = run_sweep(cut_exp, cfg)
     assert resumed.n_skipped == len(partial) and resumed.n_failed == 0
-    pd.testing.assert_frame_equal(table(cut_exp), table(ref_exp))
+    # warm starts: a resumed run starts its linear fits cold; the fits stop at another point
+    # within the solver tolerance, so linear probe accuracies may move by a sample or two
+    assert_rows_close(table(cut_exp), table(ref_exp))
 
 
 def test_failing_unit_is_logged_and_the_sweep_goes_on(exp_copy, monkeypatch, small_options):
