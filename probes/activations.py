@@ -26,10 +26,11 @@ How (``ActivationExtractor``, built once per loaded checkpoint and reused for ev
 
 - MLP: the model is its own ``HookedRootModule``; ``run_with_cache`` with ``names_filter``.
 - GPT-2 / BERT residual-stream sites (``blocks.{l}.hook_in``, ``blocks.{l}.hook_out``): one plain
-  Hugging Face forward with ``output_hidden_states=True`` (the model's own attention
-  implementation, SDPA by default), no TransformerLens bridge. GPT-2's last hidden state is
-  after ``ln_f``, so its last block's output is read by a forward hook on that block, removed
-  right after the call. Values equal the bridge's (tested).
+  Hugging Face forward (the model's own attention implementation, SDPA by default), no
+  TransformerLens bridge; the states are read by PyTorch hooks on the blocks (block 0's input,
+  block l's output) that are removed right after the call. Not ``output_hidden_states``:
+  transformers 5 installs permanent capture hooks on first use, and GPT-2's last hidden state
+  is after ``ln_f``. Values equal the bridge's (tested).
 - Any other site (attention patterns, MLP internals): a TransformerLens bridge, built once per
   extractor over a *copy* of the model, so the model itself is never modified (building a
   bridge adds modules to the model it wraps; rebuilding one per call made them pile up).
@@ -151,23 +152,38 @@ class ActivationExtractor:
             example = ", ".join(sorted(known)[:6])
             raise CurriculensError(f"unknown activation site(s) {', '.join(unknown)} (e.g. {example}, ...)")
 
+    def _blocks(self) -> nn.ModuleList:
+        if isinstance(self.model_cfg, GPT2Config):
+            return self.model.transformer.h
+        return self.model.bert.encoder.layer
+
     def _forward_hidden(self, inp: torch.Tensor, names: list[str], kw: dict) -> dict[str, torch.Tensor]:
-        """Residual-stream sites from one HF forward with ``output_hidden_states``."""
-        last = self._n_layers
-        handle, got = None, {}
-        if isinstance(self.model_cfg, GPT2Config) and any(self._hidden_index(s) == last for s in names):
-            block = self.model.transformer.h[last - 1]
-            handle = block.register_forward_hook(lambda _m, _i, out: got.setdefault("h", out[0] if isinstance(out, tuple) else out))
+        """Residual-stream sites from one plain HF forward: temporary hooks on the blocks
+        (block 0's input, block l's output), removed before returning."""
+        blocks = self._blocks()
+        got: dict[int, torch.Tensor] = {}
+
+        def first(x):
+            return x[0] if isinstance(x, (tuple, list)) else x
+
+        def pre_hook(_m, args, kwargs):
+            got[0] = first(args) if args else kwargs["hidden_states"]
+
+        def post_hook(i):
+            return lambda _m, _i, out: got.setdefault(i, first(out))
+
+        handles = []
         try:
-            hidden = self.model(inp, output_hidden_states=True, **kw).hidden_states
+            for i in sorted({self._hidden_index(s) for s in names}):
+                if i == 0:
+                    handles.append(blocks[0].register_forward_pre_hook(pre_hook, with_kwargs=True))
+                else:
+                    handles.append(blocks[i - 1].register_forward_hook(post_hook(i)))
+            self.model(inp, **kw)
         finally:
-            if handle is not None:
-                handle.remove()
-        out = {}
-        for s in names:
-            i = self._hidden_index(s)
-            out[s] = got["h"] if (i == last and "h" in got) else hidden[i]
-        return out
+            for h in handles:
+                h.remove()
+        return {s: got[self._hidden_index(s)] for s in names}
 
     def extract(
         self,

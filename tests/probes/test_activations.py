@@ -90,3 +90,53 @@ def test_bad_requests_are_user_errors():
         extract_activations(model, cfg, x, ["hook_logits"], position="first")
     with pytest.raises(CurriculensError):
         extract_activations(model, cfg, x[:0], ["hook_logits"])
+
+
+def _footprint(model):
+    return len(list(model.modules())), sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "bert"])
+def test_extractor_matches_the_bridge_and_never_modifies_the_model(kind):
+    from models.configs import BertConfig
+    from models.registry import hookable
+    from probes.activations import ActivationExtractor
+
+    if kind == "gpt2":
+        cfg = GPT2Config(vocab_size=7, n_positions=16, n_layer=2, n_head=2, head_dim=4)
+    else:
+        cfg = BertConfig(vocab_size=7, hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=16, max_position_embeddings=16)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    tokens = torch.randint(1, 7, (9, 12))
+    mask = torch.ones(9, 12, dtype=torch.long)
+    mask[:4, 8:] = 0  # right padding
+    before = _footprint(model)
+    ex = ActivationExtractor(model, cfg)
+    sites = ["blocks.0.hook_in", "blocks.0.hook_out", "blocks.1.hook_in", "blocks.1.hook_out"]
+    fast = [ex.extract(tokens, sites, batch_size=4, position=p, kwargs={"attention_mask": mask}) for p in ("all", "last")]
+    assert _footprint(model) == before  # no hooks or modules left behind
+    assert "blocks.0.attn.hook_pattern" in ex.sites() and _footprint(model) == before  # the bridge wraps a copy
+    ref_model = build_model(cfg).eval()
+    ref_model.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        _, cache = hookable(ref_model, cfg).run_with_cache(tokens, attention_mask=mask, names_filter=sites)
+    keep = mask.bool()
+    for site in sites:
+        assert torch.allclose(fast[0][site][keep], cache[site][keep], atol=1e-5), site
+        last = mask.sum(1) - 1
+        assert torch.allclose(fast[1][site], cache[site][torch.arange(9), last], atol=1e-5), site
+
+
+def test_extractor_keeps_only_the_requested_columns():
+    from probes.activations import ActivationExtractor
+
+    cfg = MLPConfig(d_in=10, width=24, depth=1)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    x = (1 - 2 * torch.randint(0, 2, (20, 10))).float()
+    cols = torch.tensor([1, 5, 7])
+    ex = ActivationExtractor(model, cfg)
+    full = ex.extract(x, ["blocks.0.hook_post"])["blocks.0.hook_post"]
+    part = ex.extract(x, ["blocks.0.hook_post"], columns={"blocks.0.hook_post": cols})["blocks.0.hook_post"]
+    assert part.shape == (20, 3) and torch.equal(part, full[:, cols])

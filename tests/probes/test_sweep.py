@@ -26,29 +26,6 @@ def table(exp: Path) -> pd.DataFrame:
         return store.query()
 
 
-LINEAR_ACC_TOL = 0.02  # probes.linear's stated agreement between solutions within its tolerance
-_SOLVER_EXTRA = ("n_iter", "control_n_iter", "train_acc", "control_train_acc")
-
-
-def assert_rows_close(a: pd.DataFrame, b: pd.DataFrame, acc_tol: float = LINEAR_ACC_TOL) -> None:
-    """Same rows; equal values except linear-probe accuracies (within ``acc_tol``); equal
-    ``extra`` except the solver's iteration counts and train accuracies."""
-    key = ["run", "step", "probe", "feature", "site", "metric"]
-    a, b = a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True)
-    pd.testing.assert_frame_equal(a[key], b[key])
-    linear = a["extra"].fillna("").str.contains('"n_train"').to_numpy()
-    diff = (a["value"] - b["value"]).abs().to_numpy()
-    assert (diff[~linear] <= 1e-9).all()
-    assert (diff[linear] <= acc_tol + 1e-9).all()
-
-    def strip(extra):
-        if not isinstance(extra, str):
-            return extra
-        return json.dumps({k: v for k, v in json.loads(extra).items() if k not in _SOLVER_EXTRA}, sort_keys=True)
-
-    assert a["extra"].map(strip).tolist() == b["extra"].map(strip).tolist()
-
-
 def units(exp: Path) -> pd.DataFrame:
     with ResultsStore(exp / C.RESULTS_DB, readonly=True) as store:
         return store.units()
@@ -114,7 +91,7 @@ def test_rerun_skips_finished_units(exp_copy, small_options):
     assert not after.duplicated(["run", "step", "probe", "feature", "site", "metric"]).any()
 
 
-def test_killed_sweep_resumes_to_the_same_table(tiny_parity_experiment, tmp_path, monkeypatch, small_options):
+def test_killed_sweep_resumes_to_the_same_table(tiny_parity_experiment, tmp_path, monkeypatch, small_options, assert_rows_close):
     cfg = SweepConfig(device="cpu", options=small_options)
     ref_exp, cut_exp = tmp_path / "ref", tmp_path / "cut"
     for dst in (ref_exp, cut_exp):
