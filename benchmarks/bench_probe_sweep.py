@@ -1,0 +1,266 @@
+"""Probe sweep speed: new vs previous implementation, probe fitting vs scikit-learn, extraction
+vs a bare forward, all measured in the same run.
+
+    python -m benchmarks.bench_probe_sweep [--exp DIR] [--runs teacher,ce-s0] [--skip-sweep]
+
+1. Sweep: units/s of the demo experiment's sweep (``curriculens demo --no-probe`` is run into
+   ``benchmarks/runs/sweep_demo`` when ``--exp`` is absent), the previous implementation (the
+   ``probes`` package of commit ``PREVIOUS``, from git, against the current other packages) vs
+   the current one, each in a fresh subprocess with one torch thread and the same options; then
+   every row of the two tables is compared.
+2. Fitting: ``fit_linear_probes`` (torch backend) vs scikit-learn one probe at a time (one
+   BLAS thread), on 2048 x 256 Gaussian features with 60 planted targets and their shuffled
+   controls, and on real activations of the demo teacher's last checkpoint; held-out accuracy
+   of both.
+3. Extraction: ``ActivationExtractor`` vs a bare forward that keeps the same hidden states
+   (MLP teacher: its probed 256 columns; GPT-2 / BERT: every residual-stream site).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+PREVIOUS = "6a0d20b"  # the last commit with the previous sweep
+DEFAULT_EXP = REPO / "benchmarks" / "runs" / "sweep_demo"
+_SWEEP = """
+import json, sys, time, torch
+torch.set_num_threads(1)
+from probes.sweep import SweepConfig, run_sweep
+t0 = time.perf_counter()
+res = run_sweep(sys.argv[1], SweepConfig(device="cpu", runs=tuple(json.loads(sys.argv[2]))))
+print(json.dumps({"wall_s": time.perf_counter() - t0, "units": res.n_done, "rows": res.n_rows, "failed": res.n_failed}))
+"""
+
+
+def best_of(fn, repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("results.sqlite*", "probe_config.json", "failed.jsonl"))
+    return dst
+
+
+def _sweep(exp: Path, runs: list[str], pythonpath: str | None) -> dict:
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    out = subprocess.run([sys.executable, "-c", _SWEEP, str(exp), json.dumps(runs)], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _table(exp: Path):
+    from curriculens import constants as C
+    from probes.store import ResultsStore
+
+    with ResultsStore(exp / C.RESULTS_DB, readonly=True) as store:
+        return store.query()
+
+
+def bench_sweep(exp: Path, runs: list[str]) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        blob = subprocess.run(["git", "-C", str(REPO), "archive", PREVIOUS, "probes"], capture_output=True, check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+            tar.extractall(tmp / "old_src", filter="data")
+        old = _sweep(_copy(exp, tmp / "old"), runs, str(tmp / "old_src"))
+        new = _sweep(_copy(exp, tmp / "new"), runs, None)
+        a, b = _table(tmp / "old"), _table(tmp / "new")
+    key = ["run", "step", "probe", "feature", "site", "metric"]
+    m = a.merge(b, on=key, suffixes=("_old", "_new"), how="outer", indicator=True)
+    both = m[m["_merge"] == "both"]
+    diff = (both.value_old - both.value_new).abs()
+    linear = both.extra_old.fillna("").str.contains('"n_train"')
+    out = {
+        "old": old,
+        "new": new,
+        "old_units_per_s": old["units"] / old["wall_s"],
+        "new_units_per_s": new["units"] / new["wall_s"],
+        "rows_only_in_one": int((m["_merge"] != "both").sum()),
+        "max_diff_non_linear": float(diff[~linear].max()) if (~linear).any() else 0.0,
+        "max_diff_linear": float(diff[linear].max()) if linear.any() else 0.0,
+        "linear_rows_changed": int((diff[linear] > 0).sum()),
+        "linear_rows": int(linear.sum()),
+    }
+    out["speedup"] = out["new_units_per_s"] / out["old_units_per_s"]
+    return out
+
+
+def _fit_pair(x: torch.Tensor, y: torch.Tensor) -> dict:
+    from threadpoolctl import threadpool_limits
+
+    from probes.linear import LinearProbeConfig, fit_linear_probes, prepare_targets
+
+    cfg = LinearProbeConfig()
+    targets = prepare_targets(y, x.shape[1], cfg)
+    fit_linear_probes(x[:64], y[:64], cfg)  # warm-up
+    t_new = best_of(lambda: fit_linear_probes(x, targets, cfg), 3)
+    new = fit_linear_probes(x, targets, cfg)
+    with threadpool_limits(1):
+        t0 = time.perf_counter()
+        ref = fit_linear_probes(x, targets, LinearProbeConfig(backend="sklearn"))
+        t_ref = time.perf_counter() - t0
+    acc = lambda fits: sum(f.test_acc for f in fits) / len(fits)  # noqa: E731
+    return {
+        "probes": 2 * len(new),
+        "torch_s": t_new,
+        "sklearn_s": t_ref,
+        "ratio": t_ref / t_new,
+        "test_acc_torch": acc(new),
+        "test_acc_sklearn": acc(ref),
+        "max_test_acc_diff": max(abs(a.test_acc - b.test_acc) for a, b in zip(new, ref)),
+        "max_control_acc_diff": max(abs(a.control_acc - b.control_acc) for a, b in zip(new, ref)),
+        "mean_newton_iter": sum(f.n_iter + f.control_n_iter for f in new) / (2 * len(new)),
+    }
+
+
+def bench_fit(exp: Path) -> dict:
+    g = torch.Generator().manual_seed(0)
+    n, d, m = 2048, 256, 60
+    x = torch.randn(n, d, generator=g)
+    w = torch.randn(d, m, generator=g) * torch.linspace(0.05, 1.0, m)
+    y = ((x @ w) / d**0.5 + 0.5 * torch.randn(n, m, generator=g) > 0).long()
+    out = {"gaussian": _fit_pair(x, y)}
+    teacher = exp / "runs" / "teacher"
+    if teacher.is_dir():
+        from models.checkpoint import list_checkpoints, load_checkpoint
+        from probes.activations import extract_activations
+        from probes.fourier import monomial_set, monomial_values
+        from training.data.parity import sample_pm1
+        from training.tasks import build_task
+        from training.experiment import read_run
+
+        run = read_run(teacher)
+        task = build_task(run.config.task)
+        ckpts = list_checkpoints(teacher)
+        step, ckpt = ckpts[len(ckpts) // 2]  # mid-training
+        model, cfg, _ = load_checkpoint(ckpt)
+        xs = sample_pm1(2048, cfg.d_in, torch.Generator().manual_seed(1))
+        acts = extract_activations(model, cfg, xs, ["blocks.0.hook_post"])["blocks.0.hook_post"]
+        mons = monomial_set(cfg.d_in, task.support, range(1, len(task.support)), n_off=10, seed=0)
+        labels = (monomial_values(xs, mons) < 0).long()
+        out["teacher_activations"] = {"step": step, **_fit_pair(acts, labels)}
+    return out
+
+
+def bench_extraction(exp: Path) -> dict:
+    from models.configs import BertConfig, GPT2Config
+    from models.registry import build_model
+    from probes.activations import ActivationExtractor
+
+    out = {}
+    teacher = exp / "runs" / "teacher"
+    if teacher.is_dir():
+        from models.checkpoint import list_checkpoints, load_checkpoint
+
+        model, cfg, _ = load_checkpoint(list_checkpoints(teacher)[-1][1])
+        x = (1 - 2 * torch.randint(0, 2, (2048, cfg.d_in), generator=torch.Generator().manual_seed(0))).float()
+        cols = torch.randperm(cfg.width, generator=torch.Generator().manual_seed(1))[:256].sort().values
+        ex = ActivationExtractor(model, cfg)
+
+        def bare():
+            keep = []
+            with torch.inference_mode():
+                for i in range(0, x.shape[0], 1024):
+                    h = torch.relu(model.blocks[0].fc(x[i : i + 1024]))
+                    keep.append(h[:, cols])
+                    model.unembed(h)
+            return torch.cat(keep)
+
+        def fast():
+            return ex.extract(x, ["blocks.0.hook_post"], columns={"blocks.0.hook_post": cols})
+
+        assert torch.equal(bare(), fast()["blocks.0.hook_post"])
+        tb, tf = best_of(bare), best_of(fast)
+        out["mlp_teacher"] = {"bare_s": tb, "extract_s": tf, "ratio": tf / tb, "inputs": 2048, "width": cfg.width}
+    for name, cfg in (
+        ("gpt2", GPT2Config(vocab_size=64, n_positions=256, n_layer=4, n_head=4, head_dim=16)),
+        ("bert", BertConfig(vocab_size=64, hidden_size=64, num_hidden_layers=4, num_attention_heads=4, intermediate_size=256, max_position_embeddings=256)),
+    ):
+        torch.manual_seed(0)
+        model = build_model(cfg).eval()
+        tokens = torch.randint(1, 64, (64, 200), generator=torch.Generator().manual_seed(0))
+        mask = torch.ones_like(tokens)
+        n_layers = getattr(cfg, "n_layer", None) or cfg.num_hidden_layers
+        sites = ["blocks.0.hook_in"] + [f"blocks.{i}.hook_out" for i in range(n_layers)]
+        ex = ActivationExtractor(model, cfg)
+
+        def bare():
+            with torch.inference_mode():
+                for i in range(0, 64, 32):
+                    model(tokens[i : i + 32], attention_mask=mask[i : i + 32], output_hidden_states=True)
+
+        def fast():
+            ex.extract(tokens, sites, batch_size=32, position="all", kwargs={"attention_mask": mask})
+
+        tb, tf = best_of(bare), best_of(fast)
+        out[name] = {"bare_hidden_states_s": tb, "extract_s": tf, "ratio": tf / tb, "sequences": 64, "tokens": 200}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--exp", type=Path, default=DEFAULT_EXP)
+    ap.add_argument("--runs", default="", help="comma-separated runs to sweep (default all)")
+    ap.add_argument("--skip-sweep", action="store_true")
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "probe_sweep.json")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    if not args.exp.is_dir():
+        print(f"training the demo experiment into {args.exp} (curriculens demo --no-probe) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "curriculens.cli", "-q", "demo", "--out", str(args.exp), "--no-probe"], check=True)
+    load = os.getloadavg()
+    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} at start; one torch thread per process")
+    result: dict = {"load_start": load, "cpus": os.cpu_count(), "previous": PREVIOUS, "exp": str(args.exp)}
+    runs = [r for r in args.runs.split(",") if r]
+    if not args.skip_sweep:
+        s = bench_sweep(args.exp, runs)
+        result["sweep"] = s
+        print(
+            f"\n== sweep ({s['new']['units']} units, {s['new']['rows']} rows)\n"
+            f"previous {s['old']['wall_s']:.1f} s = {s['old_units_per_s']:.2f} units/s; "
+            f"new {s['new']['wall_s']:.1f} s = {s['new_units_per_s']:.2f} units/s; speedup {s['speedup']:.2f}x\n"
+            f"rows only in one table: {s['rows_only_in_one']}; max |diff| non-linear rows {s['max_diff_non_linear']:.2e}; "
+            f"linear rows {s['max_diff_linear']:.4f} ({s['linear_rows_changed']} of {s['linear_rows']} changed)"
+        )
+    f = bench_fit(args.exp)
+    result["fit"] = f
+    for name, r in f.items():
+        print(
+            f"\n== fitting, {name}: {r['probes']} probes; torch {r['torch_s']:.3f} s, scikit-learn one by one "
+            f"{r['sklearn_s']:.3f} s: {r['ratio']:.1f}x; held-out acc {r['test_acc_torch']:.4f} vs {r['test_acc_sklearn']:.4f} "
+            f"(max per-probe diff {r['max_test_acc_diff']:.4f}, controls {r['max_control_acc_diff']:.4f}); "
+            f"{r['mean_newton_iter']:.1f} Newton iterations per probe"
+        )
+    e = bench_extraction(args.exp)
+    result["extraction"] = e
+    for name, r in e.items():
+        base = r.get("bare_s", r.get("bare_hidden_states_s"))
+        print(f"\n== extraction, {name}: bare forward {base:.3f} s, extraction {r['extract_s']:.3f} s: {r['ratio']:.2f}x")
+    result["load_end"] = os.getloadavg()
+    print(f"\nload average {result['load_end'][0]:.1f} at the end (shared machine: both sides of each ratio ran under it)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
