@@ -64,7 +64,16 @@ def _sweep(exp: Path, runs: list[str], pythonpath: str | None) -> dict:
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    out = subprocess.run([sys.executable, "-c", _SWEEP, str(exp), json.dumps(runs)], env=env, capture_output=True, text=True, check=True)
+    # cwd outside the repository: ``python -c`` puts the cwd first on sys.path, before PYTHONPATH
+    out = subprocess.run(
+        [sys.executable, "-c", _SWEEP + "import probes; print(probes.__file__, file=sys.stderr)", str(exp), json.dumps(runs)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=exp.parent,
+    )
+    print(f"  ran {out.stderr.strip().splitlines()[-1]}", flush=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
