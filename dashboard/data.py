@@ -32,7 +32,8 @@ import pandas as pd
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from probes.store import ResultsStore
-from training.experiment import find_experiments, is_experiment, is_run, read_experiment, read_metrics, read_run
+from training.experiment import (find_experiments, is_experiment, is_run, read_experiment, read_metrics, read_run,
+                                 two_shot_label)
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +135,9 @@ def _model_label(model: dict) -> str:
     return f"{kind} " + " ".join(sizes) if sizes else kind
 
 
-def run_label(method: str, two_shot_step: int) -> str:
-    return f"two-shot T={two_shot_step}" if method == "two-shot" else method
+def run_label(method: str, two_shot_step: int, two_shot_T: int = 0) -> str:
+    """A run's curve group: its method; two-shot students by checkpoint and T (``two_shot_label``)."""
+    return two_shot_label(two_shot_step, two_shot_T) if method == "two-shot" else method
 
 
 def load_experiment(path: Path | str, root: Path | str) -> ExperimentSummary:
@@ -174,7 +176,7 @@ def load_experiment(path: Path | str, root: Path | str) -> ExperimentSummary:
                 RunSummary(
                     name=info.name, role=info.role, method=info.method, seed=int(info.seed), two_shot_step=two, two_shot_T=two_T,
                     steps=int(info.config.steps), done=info.done, model=_model_label(info.config.model),
-                    path=p, label=run_label(info.method, two),
+                    path=p, label=run_label(info.method, two, two_T),
                 )
             )
     runs.sort(key=lambda r: (r.role != C.ROLE_TEACHER, r.name))

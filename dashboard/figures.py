@@ -38,6 +38,7 @@ from plotly.subplots import make_subplots
 
 from curriculens import constants as C
 from curriculens.curves import Transition
+from training.experiment import two_shot_label
 
 METHOD_COLORS = {
     "teacher": "#000000",
@@ -189,6 +190,7 @@ def _marks(m: pd.DataFrame, window: Transition, col: str) -> Optional[go.Scatter
     return go.Scatter(
         x=steps, y=vals, mode="markers+text", name="transition checkpoints",
         text=["1", "2", "3"], textposition="top left", textfont=dict(size=13, color="#a05a00"),
+        cliponaxis=False,  # the "3" sits near the top of a 0..1 accuracy axis: draw it past the plot edge
         marker=dict(size=11, color="#a05a00", symbol="circle-open", line=dict(width=2)),
         customdata=[[n, c] for n, c in zip(MARK_NAMES, ck)],
         hovertemplate="%{customdata[0]} of the transition<br>step %{x:,}<br>" + col + " %{y:.4f}<br>%{customdata[1]}<extra></extra>",
@@ -411,9 +413,11 @@ def feature_heatmap(rows: pd.DataFrame, *, title: str, log_x: bool = False, ckpt
         x=z.columns.to_numpy(), y=labels, z=z.to_numpy(), colorscale="Viridis", colorbar=dict(title="value"),
         hovertemplate=f"feature %{{y}}<br>step %{{x:,}}<br>value %{{z:.4g}}{ckpt_hover(ckpt_prefix)}<extra></extra>",
     ))
-    height = int(min(900, max(320, 140 + 14 * len(feats))))
+    height = int(min(1400, max(320, 140 + 12 * len(feats))))
     _style(fig, title=title + (" (* = in support)" if has_in else ""), log_x=log_x, uirevision=uirevision, height=height)
-    fig.update_yaxes(autorange="reversed", showticklabels=len(feats) <= 80, title_text="feature")
+    # categorical: plotly would read labels like "3" as numbers and drop the "0 *" rows
+    fig.update_yaxes(type="category", autorange="reversed", showticklabels=len(feats) <= 120, title_text="feature",
+                     tickfont=dict(size=10 if len(feats) <= 60 else 8))
     return fig
 
 
@@ -490,10 +494,11 @@ def students_accuracy(metrics: pd.DataFrame, window: Optional[Transition] = None
 
 
 def two_shot_accuracy(metrics: pd.DataFrame, *, log_x: bool = False,
-                      title: str = "Two-shot students: accuracy per chosen teacher checkpoint",
+                      title: str = "Two-shot students: accuracy per first-stage teacher checkpoint",
                       uirevision: str = "") -> go.Figure:
-    """F2c: one curve per first-stage teacher checkpoint (mean +- sd over seeds), a dotted line
-    where the students switch to the final teacher."""
+    """F2c: one curve per (teacher checkpoint, first-stage length T) of the two-shot students
+    (mean +- sd over seeds), named in the legend (``two_shot_label``), and a dotted line, also
+    in the legend, where the students switch to the final teacher (student step T)."""
     if metrics.empty or "method" not in metrics:
         return empty_figure("No evaluation rows in this experiment yet.", title=title)
     two = metrics[metrics["method"] == "two-shot"]
@@ -501,18 +506,24 @@ def two_shot_accuracy(metrics: pd.DataFrame, *, log_x: bool = False,
         return empty_figure("No two-shot students in this experiment.", title=title)
     teacher = _teacher_rows(metrics)
     fig = new_figure()
-    switch_steps = set()
-    for i, (tstep, d) in enumerate(sorted(two.groupby("two_shot_step"), key=lambda kv: kv[0])):
+    if "two_shot_T" not in two:
+        two = two.assign(two_shot_T=0)
+    groups = sorted(two.groupby(["two_shot_step", "two_shot_T"]), key=lambda kv: kv[0])
+    for i, ((tstep, T), d) in enumerate(groups):
         acc = teacher.loc[teacher["step"] <= tstep, "eval_acc"] if "eval_acc" in teacher else pd.Series(dtype=float)
-        name = f"teacher ckpt {int(tstep):,}" + (f" (teacher acc {acc.iloc[-1]:.2f})" if len(acc) else "")
-        for tr in _seed_band(d, "eval_acc", name, PALETTE[i % len(PALETTE)], f"T{tstep}"):
+        name = two_shot_label(int(tstep), int(T)) + (f", teacher acc {acc.iloc[-1]:.2f}" if len(acc) else "")
+        color = PALETTE[i % len(PALETTE)]
+        for tr in _seed_band(d, "eval_acc", name, color, f"T{tstep}-{T}"):
             fig.add_trace(tr)
-        if "two_shot_T" in d:
-            switch_steps.update(int(t) for t in d["two_shot_T"].unique() if t and t > 0)
-    for t in sorted(switch_steps):
-        fig.add_vline(x=t, line=dict(color="#555", dash="dot", width=1), name="switch to the final teacher",
-                      label=dict(text="switch to final teacher", textposition="end", font=dict(size=10)))
+        if T and T > 0:
+            fig.add_trace(go.Scatter(
+                x=[T, T], y=[0, 1], mode="lines", line=dict(color=color, dash="dot", width=1),
+                name=f"switch to the final teacher (student step {int(T):,})", legendgroup=f"T{tstep}-{T}",
+                hovertemplate=f"student step {int(T):,}: switch to the final teacher<extra></extra>",
+            ))
     _style(fig, title=title, log_x=log_x, uirevision=uirevision)
+    fig.update_layout(showlegend=True)  # one student is one trace: plotly would hide the legend naming it
+    fig.update_xaxes(title_text="student step")
     fig.update_yaxes(title_text="eval accuracy")
     return fig
 

@@ -9,7 +9,7 @@
         progressive-s0/          students: <method>[-T<two_shot_step>]-s<seed>
         one-shot-s0/
         ce-s0/
-        two-shot-T2000-s0/
+        two-shot-ckpt2000-T500-s0/  teacher checkpoint 2000 for the student's first 500 steps
       results.sqlite             the probe results database (probes.store)
 """
 
@@ -45,12 +45,33 @@ class RunInfo:
     done: bool
 
 
-def student_run_name(method: str, seed: int, two_shot_step: int = -1, tags: str = "") -> str:
-    """``<method>[-T<two_shot_step>]<tags>-s<seed>``; ``tags`` name the other settings a grid
-    varies (``-w100-tau0.5-a0.1-x2``)."""
-    if method == "two-shot":
-        return f"two-shot-T{two_shot_step}{tags}-s{seed}"
-    return f"{method}{tags}-s{seed}"
+def student_run_name(method: str, seed: int, two_shot_step: int = -1, tags: str = "", *, two_shot_T: int = 0,
+                     exp_dir: Optional[Path | str] = None) -> str:
+    """A student's run directory name: ``<method><tags>-s<seed>``, and for two-shot
+    ``two-shot-ckpt<teacher checkpoint step>-T<student steps on it><tags>-s<seed>`` (T as in
+    the paper's (2, T) and ``--two-shot-T``); ``tags`` name the other settings a grid varies
+    (``-w100-tau0.5-a0.1-x2``).
+
+    Experiments made before this naming hold ``two-shot-T<teacher checkpoint step><tags>-s<seed>``
+    (T there meant the checkpoint): with ``exp_dir``, such a run directory is kept (resumed,
+    skipped) when the new name does not exist yet."""
+    if method != "two-shot":
+        return f"{method}{tags}-s{seed}"
+    t_part = f"-T{two_shot_T}" if two_shot_T > 0 else ""
+    name = f"two-shot-ckpt{two_shot_step}{t_part}{tags}-s{seed}"
+    if exp_dir is not None:
+        runs = Path(exp_dir) / C.RUNS_DIR
+        legacy = f"two-shot-T{two_shot_step}{tags}-s{seed}"
+        if not (runs / name).exists() and (runs / legacy).is_dir():
+            return legacy
+    return name
+
+
+def two_shot_label(two_shot_step: int, two_shot_T: int = 0) -> str:
+    """How legends name two-shot students: ``two-shot (teacher ckpt 5,500, first 2,000 steps)``:
+    the teacher checkpoint they learn from first, and for how many of their own steps."""
+    steps = f", first {two_shot_T:,} steps" if two_shot_T > 0 else ""
+    return f"two-shot (teacher ckpt {two_shot_step:,}{steps})"
 
 
 def init_experiment(exp_dir: Path | str, task: dict, notes: str = "") -> Path:

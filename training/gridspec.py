@@ -174,7 +174,8 @@ def grid_configs(exp_dir: Path | str, spec: GridSpec) -> list[RunConfig]:
                                 tags += f"-tau{_num(tau)}" if distilling and len(spec.taus) > 1 else ""
                                 tags += f"-a{_num(alpha)}" if distilling and len(spec.alphas) > 1 else ""
                                 tags += f"-x{_num(speed)}" if method == "progressive" and len(spec.speeds) > 1 else ""
-                                name = student_run_name(method, seed, ts, tags)
+                                name = student_run_name(method, seed, ts, tags, two_shot_T=spec.two_shot_T if method == "two-shot" else 0,
+                                                        exp_dir=exp_dir)
                                 dist = DistillConfig(
                                     method=method,
                                     teacher_dir=os.path.relpath(t_dir, exp_dir / C.RUNS_DIR / name) if distilling else "",

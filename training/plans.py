@@ -84,6 +84,7 @@ def student_configs(
     tau: float = 1.0,
     optim: Optional[OptimConfig] = None,
     extract_steps: int = 0,
+    exp_dir: Optional[Path] = None,
 ) -> list[RunConfig]:
     """Student configs for every (method, seed), following the teacher named ``teacher.name``
     (two-shot only with ``two_shot_step >= 0``, curriculum-extraction only with ``extract_steps > 0``)."""
@@ -92,7 +93,8 @@ def student_configs(
         for method in methods:
             if (method == "two-shot" and two_shot_step < 0) or (method == "curriculum-extraction" and extract_steps <= 0):
                 continue
-            name = student_run_name(method, seed, two_shot_step)
+            name = student_run_name(method, seed, two_shot_step, two_shot_T=two_shot_T if method == "two-shot" else 0,
+                                    exp_dir=exp_dir)
             out.append(
                 replace(
                     teacher,
@@ -133,6 +135,7 @@ def parity_students_for(
         two_shot_step=two_shot,
         two_shot_T=size.two_shot_T,
         extract_steps=size.extract_steps,
+        exp_dir=exp_dir,
     )
     return [replace(c, stop_at_acc=size.stop_at_acc) for c in cfgs] if size.stop_at_acc else cfgs
 

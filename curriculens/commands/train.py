@@ -171,7 +171,8 @@ def run_distill(args) -> int:
     default_model = model_config_from_dict(base.model) if base else task_obj.default_model("student")
     if default_model.kind != t_model.kind and not args.model and not args.model_json:
         default_model = t_model
-    name = student_run_name(args.method, args.seed if args.seed is not None else (base.seed if base else 0), args.two_shot_step)
+    name = student_run_name(args.method, args.seed if args.seed is not None else (base.seed if base else 0),
+                            args.two_shot_step, two_shot_T=args.two_shot_T, exp_dir=teacher_dir.parent.parent)
     dist = DistillConfig(
         method=args.method,
         teacher_dir=os.path.relpath(teacher_dir.resolve(), (teacher_dir.parent / name).resolve()),

@@ -81,4 +81,4 @@ def test_tiny_demo_without_probes(tmp_path, capsys):
     assert code == 0
     runs = sorted(p.name for p in (tmp_path / "d" / "runs").iterdir())
     assert runs[:3] == ["ce-s0", "one-shot-s0", "progressive-s0"] and "teacher" in runs
-    assert any(r.startswith("two-shot-T") for r in runs)
+    assert any(r.startswith("two-shot-ckpt") for r in runs)

@@ -48,7 +48,7 @@ def test_overview_defaults_to_the_in_support_probe(src, dash_fixture):
     with ResultsStore(dash_fixture.exp / C.RESULTS_DB, readonly=True) as store:
         n = store.count()
     text = str(summary)
-    assert f"{n:,} probe values" in text and "two-shot T=" in text and "done" in text
+    assert f"{n:,} probe values" in text and "two-shot (teacher ckpt " in text and "done" in text
     assert note == ""
 
 
@@ -106,7 +106,7 @@ def test_students_view_overlays_methods_and_compares_features(src, dash_fixture)
     assert {"ce", "one-shot", "progressive", "teacher"} <= set(names(acc))
     titles = [a.text for a in side.layout.annotations if a.text and "run(s)" in a.text]
     assert titles == ["progressive (mean of 2 run(s))", "one-shot (mean of 2 run(s))"]
-    assert len(two.data) == 1 and "teacher's transition window" in note
+    assert len(two.data) == 2 and "teacher's transition window" in note
 
 
 def test_emergence_view_recovers_planted_steps(src, dash_fixture):

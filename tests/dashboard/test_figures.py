@@ -53,6 +53,7 @@ def test_teacher_accuracy_traces_window_and_marks(metrics, window, dash_fixture)
     (shape,) = window_shapes(fig)
     assert (shape.x0, shape.x1) == (window.start, window.end)
     marks = trace(fig, "transition checkpoints")
+    assert marks.cliponaxis is False  # the "3" near the top of the axis is drawn whole
     assert list(marks.x) == [window.start, window.mid, window.end]
     assert list(marks.text) == ["1", "2", "3"]
     acc = dict(zip(t["step"], t["eval_acc"]))
@@ -133,6 +134,7 @@ def test_heatmap_matches_rows_and_orders_in_support_first(src, dash_fixture):
     assert z[0, col] == pytest.approx(PLANT.spike_value)
     assert z[labels.index("3"), col] == pytest.approx(dash_fixture.off_values[("teacher", dash_fixture.spike_step, "3")])
     assert 0 in list(hm.x)
+    assert fig.layout.yaxis.type == "category"  # "3", "4" are names, not numbers; "0 *" rows stay
     fig_log = F.feature_heatmap(rows, title="t", log_x=True)
     assert 0 not in list(fig_log.data[0].x) and fig_log.layout.xaxis.type == "log"
 
@@ -147,8 +149,9 @@ def test_students_accuracy_mean_and_band_over_seeds(metrics, window):
         band_hi = trace(fig, f"{method} +1 sd")
         np.testing.assert_allclose(band_hi.y, (m.mean() + m.std()).to_numpy())
     t_step = int(s.loc[s["method"] == "two-shot", "two_shot_step"].iloc[0])
-    two = trace(fig, f"two-shot T={t_step}")  # one seed: a line without a band
-    assert not [t for t in fig.data if t.name == f"two-shot T={t_step} +1 sd"]
+    label = f"two-shot (teacher ckpt {t_step:,}, first 120 steps)"  # the checkpoint, and T = student steps
+    two = trace(fig, label)  # one seed: a line without a band
+    assert not [t for t in fig.data if t.name == f"{label} +1 sd"]
     assert len(two.x) > 0
     teacher = trace(fig, "teacher")
     assert teacher.line.dash == "dash"
@@ -159,11 +162,13 @@ def test_two_shot_curve_per_checkpoint_and_switch_line(metrics):
     fig = F.two_shot_accuracy(metrics)
     names = [t.name for t in fig.data]
     t_step = int(metrics.loc[metrics["method"] == "two-shot", "two_shot_step"].iloc[0])
-    assert len(names) == 1 and names[0].startswith(f"teacher ckpt {t_step:,} (teacher acc ")
+    assert len(names) == 2 and names[0].startswith(f"two-shot (teacher ckpt {t_step:,}, first 120 steps), teacher acc ")
     t = metrics[(metrics["role"] == "teacher") & (metrics["step"] == t_step)]["eval_acc"].iloc[0]
     assert f"{t:.2f}" in names[0]
-    switch = [s for s in fig.layout.shapes if s.name == "switch to the final teacher"]
-    assert len(switch) == 1 and switch[0].x0 == 120
+    switch = trace(fig, "switch to the final teacher (student step 120)")  # a legend entry, not a label
+    assert list(switch.x) == [120, 120]
+    assert fig.layout.showlegend is True  # one student is one trace: the legend must still name its checkpoint
+    assert not fig.layout.shapes and not fig.layout.annotations  # nothing drawn over the title
 
 
 def test_students_features_side_by_side_share_axes_and_colours(src, dash_fixture, window):

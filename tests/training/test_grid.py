@@ -172,7 +172,7 @@ def test_two_shot_all_is_one_student_per_teacher_checkpoint(teacher_exp):
     cfgs = grid_configs(teacher_exp, spec(methods=("two-shot",), seeds=(0,), two_shot_steps="all"))
     t_steps = [s for s, _ in list_checkpoints(teacher_exp / C.RUNS_DIR / "teacher")]
     assert [c.distill.two_shot_step for c in cfgs] == t_steps[:-1]
-    assert [c.name for c in cfgs] == [f"two-shot-T{s}-s0" for s in t_steps[:-1]]
+    assert [c.name for c in cfgs] == [f"two-shot-ckpt{s}-T{cfgs[0].distill.two_shot_T}-s0" for s in t_steps[:-1]]
 
 
 def test_varied_dimensions_are_named(teacher_exp):

@@ -281,6 +281,7 @@ def student_configs_for(
         two_shot_step=-1 if two_shot_step is None else int(two_shot_step),
         two_shot_T=max(1, int(round(preset.two_shot_T_frac * preset.student_steps))),
         tau=PAPER_TAU,
+        exp_dir=Path(exp_dir),
     )
     speed = progressive_speed(preset)
     return [
