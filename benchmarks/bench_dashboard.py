@@ -118,9 +118,10 @@ def page_requests(client, key: str) -> dict[str, float]:
                 ("run", "value"), ("experiment-note", "children")],
                [("experiment", "value", key), ("reload", "n_clicks", 0)])
     family = ov["family"]["value"]
-    fc = _post(client, "..site.options...site.value...degree.options...degree.value..",
-               [("site", "options"), ("site", "value"), ("degree", "options"), ("degree", "value")],
-               [("experiment", "value", key), ("family", "value", family)])
+    fc = _post(client, "..site.options...site.value...degree.options...degree.value...degree-label.children..",
+               [("site", "options"), ("site", "value"), ("degree", "options"), ("degree", "value"),
+                ("degree-label", "children")],
+               [("experiment", "value", key), ("family", "value", family), ("run", "value", "teacher")])
     site, degree = fc["site"]["value"], fc["degree"]["value"]
     out = _post(client, "..teacher-graph.figure...teacher-note.children...teacher-graph.config..",
                 [("teacher-graph", "figure"), ("teacher-note", "children"), ("teacher-graph", "config")],
@@ -155,7 +156,8 @@ def page_requests(client, key: str) -> dict[str, float]:
     t0 = time.perf_counter()
     out = _post(client, "..emergence-table.data...emergence-table.columns...emergence-note.children..",
                 [("emergence-table", "data"), ("emergence-table", "columns"), ("emergence-note", "children")],
-                [("experiment", "value", key), ("tabs", "value", "emergence"), ("reload", "n_clicks", 0)])
+                [("experiment", "value", key), ("tabs", "value", "emergence"), ("emergence-off-support", "value", []),
+                 ("reload", "n_clicks", 0)])
     assert out["emergence-table"]["data"]
     t["emergence tab"] = time.perf_counter() - t0
     return t

@@ -95,9 +95,10 @@ def client_pass(client, key: str, run: str) -> dict[str, float]:
                 ("run", "value"), ("experiment-note", "children")],
                [("experiment", "value", key), ("reload", "n_clicks", 1)])
     family = ov["family"]["value"]
-    fc = timed("probe controls", "..site.options...site.value...degree.options...degree.value..",
-               [("site", "options"), ("site", "value"), ("degree", "options"), ("degree", "value")],
-               [("experiment", "value", key), ("family", "value", family)])
+    fc = timed("probe controls", "..site.options...site.value...degree.options...degree.value...degree-label.children..",
+               [("site", "options"), ("site", "value"), ("degree", "options"), ("degree", "value"),
+                ("degree-label", "children")],
+               [("experiment", "value", key), ("family", "value", family), ("run", "value", "teacher")])
     site, degree = fc["site"]["value"], fc["degree"]["value"]
     timed("teacher tab", "..teacher-graph.figure...teacher-note.children...teacher-graph.config..",
           [("teacher-graph", "figure"), ("teacher-note", "children"), ("teacher-graph", "config")],
@@ -120,7 +121,8 @@ def client_pass(client, key: str, run: str) -> dict[str, float]:
            ("tabs", "value", "students"), ("image-format", "value", "png"), ("reload", "n_clicks", 1)])
     out = timed("emergence table", "..emergence-table.data...emergence-table.columns...emergence-note.children..",
                 [("emergence-table", "data"), ("emergence-table", "columns"), ("emergence-note", "children")],
-                [("experiment", "value", key), ("tabs", "value", "emergence"), ("reload", "n_clicks", 1)])
+                [("experiment", "value", key), ("tabs", "value", "emergence"), ("emergence-off-support", "value", []),
+                 ("reload", "n_clicks", 1)])
     assert out["emergence-table"]["data"], "emergence table empty"
     return t
 

@@ -72,9 +72,10 @@ def _register(app: Dash, source: DataSource) -> None:
     # Probe family -> sites, degrees
     app.callback(
         Output(L.SITE, "options"), Output(L.SITE, "value"), Output(L.DEGREE, "options"), Output(L.DEGREE, "value"),
-        Input(L.EXPERIMENT, "value"), Input(L.FAMILY, "value"),
+        Output(L.DEGREE_LABEL, "children"),
+        Input(L.EXPERIMENT, "value"), Input(L.FAMILY, "value"), Input(L.RUN, "value"),
     )(_bind(cb.family_controls, source,
-            lambda msg: ([], None, [{"label": "all", "value": ALL_DEGREES}], ALL_DEGREES)))
+            lambda msg: ([], None, [{"label": "all", "value": ALL_DEGREES}], ALL_DEGREES, "Degree")))
 
     # Teacher tab (each view also sends its graphs' configs: the download format and file name)
     teacher = (L.TEACHER_GRAPH,)
@@ -105,7 +106,8 @@ def _register(app: Dash, source: DataSource) -> None:
     # Emergence tab
     app.callback(
         Output(L.EMERGENCE_TABLE, "data"), Output(L.EMERGENCE_TABLE, "columns"), Output(L.EMERGENCE_NOTE, "children"),
-        Input(L.EXPERIMENT, "value"), Input(L.TABS, "value"), Input(L.RELOAD, "n_clicks"),
+        Input(L.EXPERIMENT, "value"), Input(L.TABS, "value"), Input(L.EMERGENCE_OFF, "value"),
+        Input(L.RELOAD, "n_clicks"),
     )(_bind(_drop_last(cb.emergence_view), source, lambda msg: ([], [], msg)))
 
     # CSV downloads

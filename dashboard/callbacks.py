@@ -30,6 +30,7 @@ from dashboard.sweep import has_sweep, sweep_figure
 from curriculens.curves import describe_rule, transition_rule
 from dashboard.selection import (
     ALL_DEGREES,
+    degree_name,
     SIDE_BY_SIDE,
     _family_rows,
     ckpt_prefix,
@@ -135,18 +136,26 @@ def experiment_overview(source: DataSource, key: Optional[str]) -> tuple:
     return summary, fam_opts, fam_val, run_opts, run_val, " ".join(notes)
 
 
-def family_controls(source: DataSource, key: Optional[str], family: Optional[str]) -> tuple:
-    """Probe family -> site options/value and degree options/value."""
+def family_controls(source: DataSource, key: Optional[str], family: Optional[str], run: Optional[str] = None) -> tuple:
+    """Probe family (and the run shown) -> site options/value, degree options/value and the
+    degree control's label (what the probe's ``degree`` means: ``degree_name``). Only the
+    sites ``run`` has rows for are offered (all sites when no run is selected)."""
     if not key or not family:
-        return [], None, [{"label": "all", "value": ALL_DEGREES}], ALL_DEGREES
+        return [], None, [{"label": "all", "value": ALL_DEGREES}], ALL_DEGREES, "Degree"
+    probe, _ = split_family(family)
+    word = degree_name(probe)
     rows = _family_rows(source.catalog(key), family)
+    if run and "runs" in rows:
+        mine = rows[[run in r for r in rows["runs"]]]
+        rows = mine if len(mine) else rows
     sites = sorted(rows["site"].unique(), key=F.natural_key)
     site_opts = [{"label": s, "value": s} for s in sites]
     site_val = "output" if "output" in sites else (sites[0] if sites else None)
     degrees = sorted({d for ds in rows["degrees"] for d in ds})
-    deg_opts = [{"label": "all degrees", "value": ALL_DEGREES}] + [{"label": f"degree {d}", "value": str(d)} for d in degrees]
+    deg_opts = [{"label": f"all ({word}s apart)" if degrees else "all", "value": ALL_DEGREES}] + \
+        [{"label": f"{word} {d}", "value": str(d)} for d in degrees]
     deg_val = str(degrees[0]) if degrees else ALL_DEGREES
-    return site_opts, site_val, deg_opts, deg_val
+    return site_opts, site_val, deg_opts, deg_val, word[0].upper() + word[1:]
 
 
 def graph_configs(image_format: str, key: Optional[str]) -> tuple:
@@ -198,7 +207,7 @@ def features_view(source: DataSource, key: Optional[str], run: Optional[str], fa
     timeline = F.feature_timeline(rows, title=f"{run}: {sel}", window=window, log_x=log_x, log_y=log_y,
                                   ckpt_prefix=prefix, y_title=metric, uirevision=rev)
     sites = F.site_timeline(all_sites, title=f"{run}: {probe} · {metric} per site", window=window, log_x=log_x,
-                            ckpt_prefix=prefix, y_title=metric, uirevision=rev)
+                            ckpt_prefix=prefix, y_title=metric, uirevision=rev, degree_word=degree_name(probe))
     heat = F.feature_heatmap(rows, title=f"{run}: {sel}, feature x step", log_x=log_x, ckpt_prefix=prefix,
                              uirevision=rev)
     text = "" if not rows.empty else f"No {sel} rows for run {run} yet."
@@ -258,12 +267,18 @@ def students_view(source: DataSource, key: Optional[str], family: Optional[str],
     return acc, side, two, " ".join(notes)
 
 
-def emergence_view(source: DataSource, key: Optional[str], tab: str) -> tuple[list, list, str]:
+def emergence_view(source: DataSource, key: Optional[str], tab: str,
+                   off_support: Optional[Sequence[str]] = ()) -> tuple[list, list, str]:
+    """The emergence table; off-support series (the null that sets each in-support threshold)
+    are hidden unless ``off_support`` is ticked, as in ``curriculens summary``. Rows come in the
+    summary's order (feature ids in natural order)."""
     if tab != L.TAB_EMERGENCE:
         raise PreventUpdate
     if not key:
         return [], [], "Pick an experiment."
-    df = source.emergence(key)
+    full = source.emergence(key)
+    hidden = full["in_support"] == 0
+    df = full if off_support else full[~hidden.fillna(False).astype(bool)]
     cols = []
     for c in df.columns:  # types from the frame, so new summary columns show right too
         numeric = pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
@@ -275,6 +290,9 @@ def emergence_view(source: DataSource, key: Optional[str], tab: str) -> tuple[li
             "half of its largest move away from the first checkpoint (if that move exceeds threshold); empty = "
             "never. peak_step / peak_value = that largest move. Type in the header row to filter "
             "(e.g. > 100), click a column name to sort.")
+    if not off_support and hidden.any():
+        text += (f" {int(hidden.sum()):,} off-support series are hidden: they are the null that sets each in-support "
+                 "threshold (tick \"show off-support series\" to list them).")
     if df.empty:
         text = "No probe rows yet, so no emergence table."
     return table_records(df), cols, text

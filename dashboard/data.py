@@ -354,22 +354,25 @@ class ResultsReader:
                              writing=bool(recent and wal is not None and wal[1] > 0))
 
     def catalog(self) -> pd.DataFrame:
-        """One row per (probe, metric, site): n_features, degrees (sorted tuple), has_in_support.
+        """One row per (probe, metric, site): n_features, degrees (sorted tuple), has_in_support,
+        runs (sorted tuple of the runs with rows there).
 
         Read from one finished unit per (run, probe), the latest, through the primary key, so it
         costs a few index lookups however many checkpoints there are. Falls back to a full
         scan when the ``units`` table is empty.
         """
 
+        cols = ["probe", "metric", "site", "n_features", "degrees", "has_in_support", "runs"]
         df = pd.DataFrame(self._run(lambda store: store.catalog_rows()),
-                          columns=["probe", "metric", "site", "feature", "degree", "in_support"])
+                          columns=["probe", "metric", "site", "feature", "degree", "in_support", "run"])
         if df.empty:
-            return pd.DataFrame(columns=["probe", "metric", "site", "n_features", "degrees", "has_in_support"])
+            return pd.DataFrame(columns=cols)
         out = []
         for (probe, metric, site), g in df.groupby(["probe", "metric", "site"], sort=True):
             degs = tuple(sorted(int(d) for d in g["degree"].dropna().unique()))
-            out.append((probe, metric, site, int(g["feature"].nunique()), degs, bool(g["in_support"].notna().any())))
-        return pd.DataFrame(out, columns=["probe", "metric", "site", "n_features", "degrees", "has_in_support"])
+            out.append((probe, metric, site, int(g["feature"].nunique()), degs, bool(g["in_support"].notna().any()),
+                        tuple(sorted(g["run"].unique()))))
+        return pd.DataFrame(out, columns=cols)
 
     def rows(
         self,

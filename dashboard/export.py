@@ -10,17 +10,20 @@ file stem                               panel
 ``students_accuracy``                   F1a: students' accuracy by method, mean +- sd
 ``two_shot_accuracy``                   F2c: two-shot students per chosen checkpoint
 ``two_shot_sweep``                      the (2, T) sweep: student steps to 95 % vs the teacher checkpoint used
-``features_<run>_<probe>_<metric>_<site>[_deg<d>]``  F2b/F3b timelines (teacher; per degree)
-``heatmap_<run>_<probe>_<metric>_<site>``            feature x step heatmap (teacher)
-``sites_<run>_<probe>_<metric>``                     the metric per site (when several)
-``students_<probe>_<metric>_<site>[_deg<d>]``        progressive vs one-shot side by side
+``features_<run>_<probe>_<metric>_<site>[_<d>]``  F2b/F3b timelines: every run, site and degree
+``heatmap_<run>_<probe>_<metric>_<site>[_<d>]``   feature x step heatmap, same selections
+``sites_<run>_<probe>_<metric>``                  the metric per site (when the run has several)
+``students_<probe>_<metric>_<site>[_<d>]``        progressive vs one-shot side by side, every site/degree
 ======================================= ==================================================
 
-plus ``emergence.csv`` (the emergence table) when the experiment has probe results.
+``<d>`` names what the probe's ``degree`` column means: ``deg2`` (parity monomial degree),
+``level3`` (``nt_span`` tree level), ``offset-2`` (``context``), ``n3`` (``ngram`` window).
+Plus ``emergence.csv`` (the emergence table) when the experiment has probe results.
 
 Images come from kaleido 1.x driving a local Chromium (``/usr/bin/chromium`` or
 ``BROWSER_PATH``) with MathJax off, so nothing is fetched from the network. HTML needs no
-browser (plotly.js is embedded). Every file is written through a temp file and a rename.
+browser; the pages share one ``plotly.min.js`` written beside them. Every file is written
+through a temp file and a rename.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import plotly.graph_objects as go
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from curriculens.io import atomic_write_bytes, atomic_write_text
-from dashboard.selection import SIDE_BY_SIDE, ckpt_prefix, selection_title, window_of
+from dashboard.selection import SIDE_BY_SIDE, ckpt_prefix, degree_name, degree_tag, selection_title, window_of
 from dashboard import figures as F
 from dashboard.data import DataSource, NoResultsYet, ResultsReader
 from dashboard.sweep import has_sweep, sweep_figure
@@ -46,6 +49,7 @@ from dashboard.sweep import has_sweep, sweep_figure
 log = logging.getLogger(__name__)
 
 FORMATS = ("png", "svg", "pdf", "html")
+PLOTLY_JS = "plotly.min.js"  # written once beside the HTML files, which load it by this relative name
 IMAGE_SIZE = (1000, 560)  # width, height in CSS pixels (PNG at scale 2)
 _BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 _BROWSER_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome-stable")
@@ -99,36 +103,45 @@ def experiment_figures(source: DataSource, key: str, *, log_x: bool = False) -> 
         if probe == "model":  # the model's own accuracy/loss: already in the accuracy panels
             continue
         sites = sorted(fam["site"].unique(), key=F.natural_key)
-        site = "output" if "output" in sites else sites[0]
-        row = fam[fam["site"] == site].iloc[0]
-        degrees: list[Optional[int]] = list(row["degrees"]) or [None]
-        if exp.teacher is not None:
-            t = exp.teacher.name
-            prefix = exp.ckpt_display(t)
-            for d in degrees:
-                rows = source.rows(key, probe, metric, runs=[t], site=site, degree=d)
-                sel = selection_title(probe, metric, site, d)
-                out.append((safe_stem("features", t, probe, metric, site, f"deg{d}" if d is not None else ""),
-                            F.feature_timeline(rows, title=f"{t}: {sel}", window=window, log_x=log_x,
-                                               ckpt_prefix=prefix, y_title=metric)))
-            rows = source.rows(key, probe, metric, runs=[t], site=site)
-            out.append((safe_stem("heatmap", t, probe, metric, site),
-                        F.feature_heatmap(rows, title=f"{t}: {probe} · {metric}, site {site}, feature x step",
-                                          log_x=log_x, ckpt_prefix=prefix)))
-            if len(sites) > 1:
-                rows = source.rows(key, probe, metric, runs=[t], degree=degrees[0])
-                out.append((safe_stem("sites", t, probe, metric),
-                            F.site_timeline(rows, title=f"{t}: {probe} · {metric} per site", window=window,
-                                            log_x=log_x, ckpt_prefix=prefix, y_title=metric)))
+        for run in exp.runs:  # every run, every site it has, every degree / level / offset
+            prefix = exp.ckpt_display(run.name)
+            run_sites = [s for s in sites if run.name in fam.loc[fam["site"] == s, "runs"].iloc[0]]
+            for site in run_sites:
+                row = fam[fam["site"] == site].iloc[0]
+                for d in list(row["degrees"]) or [None]:
+                    rows = source.rows(key, probe, metric, runs=[run.name], site=site, degree=d)
+                    if rows.empty:
+                        continue
+                    sel = selection_title(probe, metric, site, d)
+                    tag = f"{degree_tag(probe)}{d}" if d is not None else ""
+                    out.append((safe_stem("features", run.name, probe, metric, site, tag),
+                                F.feature_timeline(rows, title=f"{run.name}: {sel}", window=window, log_x=log_x,
+                                                   ckpt_prefix=prefix, y_title=metric)))
+                    out.append((safe_stem("heatmap", run.name, probe, metric, site, tag),
+                                F.feature_heatmap(rows, title=f"{run.name}: {sel}, feature x step", log_x=log_x,
+                                                  ckpt_prefix=prefix)))
+            if len(run_sites) > 1:
+                rows = source.rows(key, probe, metric, runs=[run.name])
+                out.append((safe_stem("sites", run.name, probe, metric),
+                            F.site_timeline(rows, title=f"{run.name}: {probe} · {metric} per site", window=window,
+                                            log_x=log_x, ckpt_prefix=prefix, y_title=metric,
+                                            degree_word=degree_name(probe))))
         if side_labels:
-            d = degrees[0]
             runs_of = {lab: [r.name for r in students if r.label == lab] for lab in side_labels}
-            panels = {lab: source.rows(key, probe, metric, runs=runs, site=site, degree=d) for lab, runs in runs_of.items()}
-            sel = selection_title(probe, metric, site, d)
-            out.append((safe_stem("students", probe, metric, site, f"deg{d}" if d is not None else ""),
-                        F.students_features(panels, title=f"Students' features side by side: {sel}",
-                                            window=window, log_x=log_x, y_title=metric,
-                                            ckpt_prefixes={lab: ckpt_prefix(exp, runs) for lab, runs in runs_of.items()})))
+            for site in sites:
+                row = fam[fam["site"] == site].iloc[0]
+                for d in list(row["degrees"]) or [None]:
+                    panels = {lab: source.rows(key, probe, metric, runs=runs, site=site, degree=d)
+                              for lab, runs in runs_of.items()}
+                    if all(p.empty for p in panels.values()):
+                        continue
+                    sel = selection_title(probe, metric, site, d)
+                    tag = f"{degree_tag(probe)}{d}" if d is not None else ""
+                    out.append((safe_stem("students", probe, metric, site, tag),
+                                F.students_features(panels, title=f"Students' features side by side: {sel}",
+                                                    window=window, log_x=log_x, y_title=metric,
+                                                    ckpt_prefixes={lab: ckpt_prefix(exp, runs)
+                                                                   for lab, runs in runs_of.items()})))
     return out
 
 
@@ -169,10 +182,17 @@ def write_figures(figs: Iterable[tuple[str, go.Figure]], out_dir: Path | str, fm
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.{fmt}" for stem, _ in figs]
-    if fmt == "html":
+    if fmt == "html":  # one plotly.js beside the pages, not one copy (4.6 MB) in each
+        from plotly.offline import get_plotlyjs
+
+        atomic_write_text(out_dir / PLOTLY_JS, get_plotlyjs())
         for path, (_, fig) in zip(paths, figs):
-            atomic_write_text(path, fig.to_html(include_plotlyjs=True, full_html=True, include_mathjax=False))
-        return paths
+            atomic_write_text(path, fig.to_html(include_plotlyjs=PLOTLY_JS, full_html=True, include_mathjax=False))
+        return [*paths, out_dir / PLOTLY_JS]
+    return _write_images(figs, paths, fmt)
+
+
+def _write_images(figs: list[tuple[str, go.Figure]], paths: list[Path], fmt: str) -> list[Path]:
     browser = find_browser()
     if browser is None:
         raise CurriculensError(f"{fmt.upper()} export needs a Chromium browser, none found: {INSTALL_HINT}")

@@ -358,27 +358,43 @@ def feature_timeline(rows: pd.DataFrame, *, title: str, window: Optional[Transit
 
 
 def site_timeline(rows: pd.DataFrame, *, title: str, window: Optional[Transition] = None, log_x: bool = False,
-                  ckpt_prefix: Optional[str] = None, y_title: str = "value", uirevision: str = "") -> go.Figure:
-    """One line per site: the metric's mean over the in-support features (all features when
-    ``in_support`` is absent), e.g. linear-probe accuracy per hook."""
+                  ckpt_prefix: Optional[str] = None, y_title: str = "value", uirevision: str = "",
+                  degree_word: str = "degree", max_lines: int = 24) -> go.Figure:
+    """The metric per site, never averaging values of different meaning in one line.
+
+    With ``in_support`` (parity monomials): one line per (site, degree), the mean over that
+    degree's in-support features. Without it (PCFG levels, offsets, n-gram windows): one line
+    per (site, feature), no mean; the ``max_lines`` lines with the highest peak when there are
+    more."""
     if rows is None or rows.empty:
         return empty_figure("No probe rows for this selection.", title=title)
-    scope = rows
-    if "in_support" in rows and rows["in_support"].notna().any():
-        scope = rows[rows["in_support"] == 1]
-        title = f"{title} (mean over in-support features)"
+    by_degree = "in_support" in rows and rows["in_support"].notna().any()
+    if by_degree:
+        scope = rows[rows["in_support"] == 1].assign(
+            _line=lambda d: d["degree"].map(lambda x: "" if pd.isna(x) else f"{degree_word} {int(x)}"))
+        title = f"{title} (mean over the in-support features of each {degree_word})"
     else:
-        title = f"{title} (mean over features)"
-    agg = scope.groupby(["site", "step"])["value"].agg(["mean", "count"]).reset_index()
+        scope = rows.assign(_line=rows["feature"].astype(str))
+        title = f"{title} (one line per site and feature)"
+    agg = scope.groupby(["site", "_line", "step"])["value"].agg(["mean", "count"]).reset_index()
     agg = _thin_frame(agg, log_x)
+    keys = sorted(agg[["site", "_line"]].drop_duplicates().itertuples(index=False, name=None),
+                  key=lambda k: (natural_key(k[0]), natural_key(k[1])))
+    if len(keys) > max_lines:
+        peaks = agg.groupby(["site", "_line"])["mean"].max()
+        top = set(peaks.sort_values(ascending=False, kind="stable").index[:max_lines])
+        keys = [k for k in keys if k in top]
+        title = f"{title}, the {max_lines} highest"
     hover = ckpt_hover(ckpt_prefix)
     fig = new_figure()
-    for i, site in enumerate(sorted(agg["site"].unique(), key=natural_key)):
-        d = agg[agg["site"] == site].sort_values("step")
+    for i, (site, line) in enumerate(keys):
+        d = agg[(agg["site"] == site) & (agg["_line"] == line)].sort_values("step")
+        name = f"{site} · {line}" if line else str(site)
+        what = f"mean over %{{customdata}} features of {line}" if by_degree else f"feature {line}"
         fig.add_trace(go.Scatter(
-            x=d["step"], y=d["mean"], mode="lines+markers", name=str(site), marker=dict(size=4),
+            x=d["step"], y=d["mean"], mode="lines+markers", name=name, marker=dict(size=4),
             line=dict(color=PALETTE[i % len(PALETTE)], width=2), customdata=d["count"],
-            hovertemplate=f"site {site}<br>step %{{x:,}}<br>mean %{{y:.4g}} over %{{customdata}} features{hover}<extra></extra>",
+            hovertemplate=f"site {site}<br>step %{{x:,}}<br>%{{y:.4g}}: {what}{hover}<extra></extra>",
         ))
     shade_window(fig, window, log_x=log_x)
     _style(fig, title=title, log_x=log_x, uirevision=uirevision, height=380)

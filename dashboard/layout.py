@@ -24,6 +24,7 @@ EXPERIMENT_NOTE = "experiment-note"
 FAMILY = "family"
 SITE = "site"
 DEGREE = "degree"
+DEGREE_LABEL = "degree-label"
 RUN = "run"
 TABS = "tabs"
 TEACHER_GRAPH = "teacher-graph"
@@ -38,6 +39,7 @@ TWOSHOT_GRAPH = "twoshot-graph"
 STUDENTS_NOTE = "students-note"
 EMERGENCE_TABLE = "emergence-table"
 EMERGENCE_NOTE = "emergence-note"
+EMERGENCE_OFF = "emergence-off-support"
 EMERGENCE_CSV = "emergence-csv"
 ROWS_CSV = "rows-csv"
 EMERGENCE_DOWNLOAD = "emergence-download"
@@ -108,7 +110,8 @@ def build_layout(title: str = "curriculens") -> html.Div:
         [
             _control("Probe and metric", dcc.Dropdown(id=FAMILY, clearable=False, placeholder="no probe results"), "260px"),
             _control("Site", dcc.Dropdown(id=SITE, clearable=False), "220px"),
-            _control("Degree", dcc.Dropdown(id=DEGREE, clearable=False), "140px"),
+            html.Div([html.Div("Degree", id=DEGREE_LABEL, style=_LABEL), dcc.Dropdown(id=DEGREE, clearable=False)],
+                     style={"minWidth": "180px"}),
         ],
         style={**_BOX, "marginTop": "10px"},
     )
@@ -130,6 +133,9 @@ def build_layout(title: str = "curriculens") -> html.Div:
                     html.Span(id=EMERGENCE_CSV_NOTE, style={"fontSize": "12px", "color": "#555"}),
                     html.Button("Download all probe rows (CSV)", id=ROWS_CSV, n_clicks=0, style=_BUTTON),
                     html.Span(id=ROWS_CSV_NOTE, style={"fontSize": "12px", "color": "#555"}),
+                    dcc.Checklist(id=EMERGENCE_OFF, options=[{"label": " show off-support series (the null)",
+                                                              "value": "show"}], value=[],
+                                  inputStyle={"marginLeft": "8px"}),
                     dcc.Download(id=EMERGENCE_DOWNLOAD),
                     dcc.Download(id=ROWS_DOWNLOAD),
                 ], style={**_BOX, "marginTop": "8px", "alignItems": "center"}),

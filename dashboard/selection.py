@@ -19,6 +19,19 @@ FAMILY_SEP = "::"  # a probe family's dropdown value: ``probe::metric``
 ALL_DEGREES = "all"  # the degree dropdown's value for every degree
 PREFERRED_METRICS = ("corr", "test_acc", "acc", "accuracy", "p50")  # the first family shown, best first
 SIDE_BY_SIDE = (C.METHOD_PROGRESSIVE, C.METHOD_ONE_SHOT)  # the students compared feature by feature
+# what a probe's ``degree`` column means: (name in the page, file-name tag); parity's default
+DEGREE_NAMES = {"nt_span": ("tree level", "level"), "context": ("context offset", "offset"),
+                "ngram": ("n-gram window", "n")}
+
+
+def degree_name(probe: Optional[str]) -> str:
+    """``degree`` (parity monomials), ``tree level`` (nt_span), ``context offset``, ``n-gram window``."""
+    return DEGREE_NAMES.get(probe or "", ("degree", "deg"))[0]
+
+
+def degree_tag(probe: Optional[str]) -> str:
+    """The file-name tag of a degree value: ``deg``, ``level``, ``offset``, ``n``."""
+    return DEGREE_NAMES.get(probe or "", ("degree", "deg"))[1]
 
 
 def split_family(family: Optional[str]) -> tuple[Optional[str], Optional[str]]:
@@ -103,7 +116,7 @@ def selection_title(probe: str, metric: str, site: Optional[str], degree: Option
     if site:
         parts.append(f"site {site}")
     if degree is not None:
-        parts.append(f"degree {degree}")
+        parts.append(f"{degree_name(probe)} {degree}")
     return ", ".join(parts)
 
 

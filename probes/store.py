@@ -272,15 +272,15 @@ class ResultsStore:
         return int(n_units), int(n_rows), last
 
     def catalog_rows(self) -> list[tuple]:
-        """``(probe, metric, site, feature, degree, in_support)`` of the latest finished unit of
-        every (run, probe), through the primary key (a full scan when ``units`` is empty)."""
+        """``(probe, metric, site, feature, degree, in_support, run)`` of the latest finished unit
+        of every (run, probe), through the primary key (a full scan when ``units`` is empty)."""
         reps = self.conn.execute("SELECT run, probe, MAX(step) FROM units GROUP BY run, probe").fetchall()
         if not reps:
             return self.conn.execute(
-                "SELECT DISTINCT probe, metric, site, feature, degree, in_support FROM probe_results").fetchall()
+                "SELECT DISTINCT probe, metric, site, feature, degree, in_support, run FROM probe_results").fetchall()
         rows: list[tuple] = []
         for run, probe, step in reps:
-            rows += [(probe, *r) for r in self.conn.execute(
+            rows += [(probe, *r, run) for r in self.conn.execute(
                 "SELECT metric, site, feature, degree, in_support FROM probe_results WHERE run = ? AND step = ? AND probe = ?",
                 (run, step, probe))]
         return rows

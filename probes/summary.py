@@ -224,7 +224,7 @@ def _group_ids(rows: pd.DataFrame, cols: list[str], idx: np.ndarray) -> np.ndarr
 
 def sort_summary(df: pd.DataFrame) -> pd.DataFrame:
     """The summary's row order (teacher first, then by run, probe, metric, site, degree,
-    in-support first, feature), columns ``SUMMARY_COLUMNS``; pieces of one table (per run)
+    in-support first, feature in natural order: ``2`` before ``10``), columns ``SUMMARY_COLUMNS``; pieces of one table (per run)
     concatenated and sorted give the table."""
     if df.empty:
         return df.reset_index(drop=True)[SUMMARY_COLUMNS]
@@ -234,8 +234,10 @@ def sort_summary(df: pd.DataFrame) -> pd.DataFrame:
         keys.append(np.where(codes < 0, np.iinfo(np.int64).max, codes))
     keys.append(pd.to_numeric(df["degree"]).astype("float64").fillna(np.inf).to_numpy())
     keys.append((-pd.to_numeric(df["in_support"]).astype("float64")).fillna(np.inf).to_numpy())
-    codes, _ = pd.factorize(df["feature"], sort=True)
-    keys.append(np.where(codes < 0, np.iinfo(np.int64).max, codes))
+    codes, uniques = pd.factorize(df["feature"])  # numeric parts compare as numbers: "2" < "10"
+    rank = np.empty(len(uniques), dtype=np.int64)
+    rank[sorted(range(len(uniques)), key=lambda i: _natural(uniques[i]))] = np.arange(len(uniques))
+    keys.append(np.where(codes < 0, np.iinfo(np.int64).max, rank[codes] if len(uniques) else codes))
     order = np.lexsort(keys[::-1])
     return df.iloc[order].reset_index(drop=True)[SUMMARY_COLUMNS]
 

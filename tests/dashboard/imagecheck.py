@@ -100,7 +100,10 @@ def assert_pdf(path: Path) -> None:
 def assert_html(path: Path, expect_text: str = "") -> None:
     text = Path(path).read_text(encoding="utf-8")
     assert text.lstrip().lower().startswith("<html") or text.lstrip().lower().startswith("<!doctype html")
-    assert "Plotly.newPlot" in text and "plotly.js v" in text  # plotly.js embedded ...
-    assert not re.search(r"<script[^>]+src=[\"']https?:", text)  # ... and no script from the network
+    assert "Plotly.newPlot" in text
+    local = re.search(r"<script[^>]+src=[\"']([^\"':]+\.js)[\"']", text)  # plotly.js beside the page ...
+    js = Path(path).parent / local.group(1) if local else None
+    assert "plotly.js v" in (js.read_text(encoding="utf-8")[:2000] if js else text)  # ... or embedded
+    assert not re.search(r"<script[^>]+src=[\"']https?:", text)  # and no script from the network
     if expect_text:
         assert expect_text in text

@@ -53,10 +53,10 @@ def test_overview_defaults_to_the_in_support_probe(src, dash_fixture):
 
 
 def test_family_controls_offer_sites_and_degrees(src, dash_fixture):
-    site_opts, site_val, deg_opts, deg_val = cb.family_controls(src, dash_fixture.key, "fourier::corr")
+    site_opts, site_val, deg_opts, deg_val, word = cb.family_controls(src, dash_fixture.key, "fourier::corr")
     assert [o["value"] for o in site_opts] == ["output"] and site_val == "output"
     assert [o["value"] for o in deg_opts] == [L.ALL_DEGREES, "1", "2"] and deg_val == "1"
-    site_opts, site_val, deg_opts, deg_val = cb.family_controls(src, dash_fixture.key, "linear::test_acc")
+    site_opts, site_val, deg_opts, deg_val, word = cb.family_controls(src, dash_fixture.key, "linear::test_acc")
     assert [o["value"] for o in site_opts] == sorted(PLANT.sites) and site_val == "blocks.0.hook_post"
     assert [o["value"] for o in deg_opts] == [L.ALL_DEGREES, "1"]
     assert cb.family_controls(src, dash_fixture.key, None)[3] == L.ALL_DEGREES
@@ -86,7 +86,7 @@ def test_features_view_traces(src, dash_fixture):
                                                    "linear", ["log"], L.TAB_FEATURES)
     assert names(timeline)[:3] == list(PLANT.in_deg1) and "Rest (off-support)" in names(timeline)
     assert timeline.layout.yaxis.type == "log"
-    assert names(sites) == ["output"]
+    assert names(sites) == ["output · degree 1"]
     assert len(heat.data[0].y) == len(PLANT.in_deg1 + PLANT.off_deg1)
     assert "teacher's transition window" in note
     # all degrees: degree-2 features join the lines
@@ -96,7 +96,7 @@ def test_features_view_traces(src, dash_fixture):
     # a student run, another probe
     tl, sites, _, _ = cb.features_view(src, dash_fixture.key, "progressive-s0", "linear::test_acc", "blocks.0.hook_post",
                                        "1", "linear", [], L.TAB_FEATURES)
-    assert names(tl)[:3] == list(PLANT.in_deg1) and sorted(names(sites)) == sorted(PLANT.sites)
+    assert names(tl)[:3] == list(PLANT.in_deg1) and sorted(names(sites)) == sorted(f"{s} · degree 1" for s in PLANT.sites)
     assert "progressive-s0/checkpoints/step_%{x:09d}" in tl.data[0].hovertemplate
 
 
@@ -109,8 +109,27 @@ def test_students_view_overlays_methods_and_compares_features(src, dash_fixture)
     assert len(two.data) == 2 and "teacher's transition window" in note
 
 
+def test_emergence_view_hides_off_support_series_and_orders_features_naturally(src, dash_fixture):
+    data, _, note = cb.emergence_view(src, dash_fixture.key, L.TAB_EMERGENCE)
+    df = pd.DataFrame(data)
+    assert len(df) > 0 and not (df["in_support"] == 0).any()
+    hidden = (src.emergence(dash_fixture.key)["in_support"] == 0).sum()
+    assert hidden > 0 and f"{hidden:,} off-support series are hidden" in note
+    every, _, note_all = cb.emergence_view(src, dash_fixture.key, L.TAB_EMERGENCE, ["show"])
+    assert len(every) == len(df) + hidden and "hidden" not in note_all
+    from probes.summary import sort_summary
+
+    table = src.emergence(dash_fixture.key)
+    shuffled = table.sample(frac=1.0, random_state=0).assign(
+        feature=lambda d: d["feature"].where(d["feature"] != "9", "10"))  # a two-digit id among 0..8
+    ordered = sort_summary(shuffled)
+    teacher_off = ordered[(ordered["run"] == "teacher") & (ordered["probe"] == "fourier") & (ordered["degree"] == 1)
+                          & (ordered["in_support"] == 0)]["feature"].tolist()
+    assert teacher_off == ["3", "4", "5", "6", "7", "8", "10"]
+
+
 def test_emergence_view_recovers_planted_steps(src, dash_fixture):
-    data, columns, note = cb.emergence_view(src, dash_fixture.key, L.TAB_EMERGENCE)
+    data, columns, note = cb.emergence_view(src, dash_fixture.key, L.TAB_EMERGENCE, ["show"])
     df = pd.DataFrame(data)
     assert {"run", "probe", "feature", "site", "metric", "appear_step", "peak_step", "peak_value"} <= set(df.columns)
     types = {c["id"]: c["type"] for c in columns}
@@ -249,7 +268,7 @@ def test_views_serve_features_without_degree_or_support(dash_fixture, fresh_copy
     src = DataSource(root)
     options = {o["value"] for o in cb.experiment_overview(src, dash_fixture.key)[1]}
     assert "ngram::m_robust_p50" in options
-    site_opts, site, deg_opts, deg = cb.family_controls(src, dash_fixture.key, "ngram::m_robust_p50")
+    site_opts, site, deg_opts, deg, word = cb.family_controls(src, dash_fixture.key, "ngram::m_robust_p50")
     assert site == "output" and [o["value"] for o in deg_opts] == [L.ALL_DEGREES] and deg == L.ALL_DEGREES
     timeline, sites, heat, _ = cb.features_view(src, dash_fixture.key, "teacher", "ngram::m_robust_p50", site, deg,
                                                 "log", ["log"], L.TAB_FEATURES)
@@ -259,3 +278,29 @@ def test_views_serve_features_without_degree_or_support(dash_fixture, fresh_copy
     peak = dash_fixture.teacher_steps[5]
     n3 = dict(zip(timeline.data[0].x, timeline.data[0].y))
     assert n3[peak] == pytest.approx(0.1)
+
+
+def test_pcfg_controls_name_the_level_and_offer_only_the_runs_sites(dash_fixture, fresh_copy):
+    from probes.store import ResultRow, UnitKey
+
+    root = fresh_copy()
+    with ResultsStore(root / dash_fixture.key / C.RESULTS_DB) as store:
+        for run, role, method, sites in (("teacher", "teacher", "teacher", ("blocks.0.hook_in", "blocks.0.hook_out",
+                                                                             "blocks.1.hook_out")),
+                                         ("ce-s0", "student", "ce", ("blocks.0.hook_in", "blocks.0.hook_out"))):
+            for s in (0, 20, 40):
+                store.write_unit(UnitKey(run, role, method, 0, s, "nt_span"), [
+                    ResultRow("nt_span", f"level{d}", site, "test_acc", 0.5 + 0.1 * d, degree=d)
+                    for d in (2, 3) for site in sites])
+    src = DataSource(root)
+    site_opts, site, deg_opts, deg, label = cb.family_controls(src, dash_fixture.key, "nt_span::test_acc", "ce-s0")
+    assert [o["value"] for o in site_opts] == ["blocks.0.hook_in", "blocks.0.hook_out"]  # no blocks.1 in the student
+    assert label == "Tree level" and [o["label"] for o in deg_opts][1:] == ["tree level 2", "tree level 3"]
+    teacher_sites = [o["value"] for o in cb.family_controls(src, dash_fixture.key, "nt_span::test_acc", "teacher")[0]]
+    assert teacher_sites == ["blocks.0.hook_in", "blocks.0.hook_out", "blocks.1.hook_out"]
+    assert cb.family_controls(src, dash_fixture.key, "fourier::corr", "teacher")[4] == "Degree"
+    assert cb.selection_title("context", "test_acc", "b0", -2) == "context · test_acc, site b0, context offset -2"
+    _, sites_fig, _, _ = cb.features_view(src, dash_fixture.key, "ce-s0", "nt_span::test_acc", "blocks.0.hook_in",
+                                          L.ALL_DEGREES, "linear", [], L.TAB_FEATURES)
+    assert sorted(t.name for t in sites_fig.data) == ["blocks.0.hook_in · level2", "blocks.0.hook_in · level3",
+                                                      "blocks.0.hook_out · level2", "blocks.0.hook_out · level3"]

@@ -28,9 +28,14 @@ def test_experiment_figures_cover_the_paper_panels(dash_fixture):
     stems = [s for s, _ in X.experiment_figures(DataSource(dash_fixture.exp), ".")]
     for need in ("teacher_accuracy", "teacher_accuracy_loss", "students_accuracy", "two_shot_accuracy",
                  "features_teacher_fourier_corr_output_deg1", "features_teacher_fourier_corr_output_deg2",
-                 "heatmap_teacher_fourier_corr_output", "students_fourier_corr_output_deg1",
-                 "sites_teacher_linear_test_acc"):
+                 "heatmap_teacher_fourier_corr_output_deg1", "heatmap_teacher_fourier_corr_output_deg2",
+                 "students_fourier_corr_output_deg1", "students_fourier_corr_output_deg2",
+                 "sites_teacher_linear_test_acc", "students_linear_test_acc_blocks.0.hook_pre_deg1"):
         assert need in stems
+    runs = [r.name for r in DataSource(dash_fixture.exp).experiment(".").runs]
+    for run in runs:  # every run, not only the teacher, at every degree and site
+        for tail in ("fourier_corr_output_deg1", "fourier_corr_output_deg2", "linear_test_acc_blocks.0.hook_post_deg1"):
+            assert f"features_{run}_{tail}" in stems and f"heatmap_{run}_{tail}" in stems
     assert not [s for s in stems if "model" in s.split("_")]  # the model's own accuracy is the accuracy panels
     assert len(stems) == len(set(stems))
 
@@ -40,9 +45,13 @@ def test_html_export_needs_no_browser(dash_fixture, tmp_path, monkeypatch):
     paths = X.export_experiment(dash_fixture.exp, tmp_path / "out", "html")
     names = {p.name for p in paths}
     assert "teacher_accuracy.html" in names and "emergence.csv" in names
+    assert [p.name for p in paths].count(X.PLOTLY_JS) == 1
+    js = (tmp_path / "out" / X.PLOTLY_JS).read_text()
     for p in paths:
         if p.suffix == ".html":
             assert_html(p)
+            text = p.read_text()
+            assert f'src="{X.PLOTLY_JS}"' in text and len(text) < len(js) / 4, p.name  # shares the one plotly.js
     assert_html(tmp_path / "out" / "teacher_accuracy.html", "Teacher accuracy, transition window shaded")
     table = pd.read_csv(tmp_path / "out" / "emergence.csv")
     assert {"run", "feature", "appear_step", "peak_step"} <= set(table.columns) and len(table) > 0

@@ -111,15 +111,28 @@ def test_feature_timeline_without_in_support_pools_beyond_max_lines():
 def test_site_timeline_means_in_support_features_per_site(src, dash_fixture):
     rows = src.rows(dash_fixture.key, "linear", "test_acc", runs=["teacher"], degree=1)
     fig = F.site_timeline(rows, title="t")
-    assert sorted(t.name for t in fig.data) == sorted(PLANT.sites)
+    assert sorted(t.name for t in fig.data) == sorted(f"{s} · degree 1" for s in PLANT.sites)
     last = dash_fixture.teacher_steps[-1]
-    post = trace(fig, "blocks.0.hook_post")
-    pre = trace(fig, "blocks.0.hook_pre")
+    post = trace(fig, "blocks.0.hook_post · degree 1")
+    pre = trace(fig, "blocks.0.hook_pre · degree 1")
     assert dict(zip(post.x, post.y))[last] == pytest.approx(1.0)
     assert dict(zip(pre.x, pre.y))[last] == pytest.approx(0.9)
     # at the first step no in-support feature has appeared: all at 0.5
     assert dict(zip(post.x, post.y))[0] == pytest.approx(0.5)
     assert "in-support" in fig.layout.title.text
+    both = F.site_timeline(src.rows(dash_fixture.key, "fourier", "corr", runs=["teacher"]), title="t")
+    assert [t.name for t in both.data] == ["output · degree 1", "output · degree 2"]  # degrees never pooled
+
+
+def test_site_timeline_never_averages_features_of_different_meaning():
+    """PCFG rows (no in_support): tree levels at two sites stay separate lines, values as given."""
+    rows = pd.DataFrame([dict(run="teacher", step=s, feature=f, site=site, value=v + (site == "b1") * 0.1,
+                              degree=int(f[-1]), in_support=np.nan)
+                         for s in (0, 10, 20) for f, v in (("level2", 0.3), ("level3", 0.9))
+                         for site in ("b0", "b1")])
+    fig = F.site_timeline(rows, title="t", degree_word="tree level")
+    assert [t.name for t in fig.data] == ["b0 · level2", "b0 · level3", "b1 · level2", "b1 · level3"]
+    assert list(trace(fig, "b1 · level3").y) == pytest.approx([1.0] * 3)  # not the 0.6 mean of the two levels
 
 
 def test_heatmap_matches_rows_and_orders_in_support_first(src, dash_fixture):
