@@ -30,6 +30,7 @@ from dashboard.sweep import has_sweep, sweep_figure
 from curriculens.curves import describe_rule, transition_rule
 from dashboard.selection import (
     ALL_DEGREES,
+    FAMILY_SEP,
     degree_name,
     SIDE_BY_SIDE,
     _family_rows,
@@ -259,12 +260,26 @@ def students_view(source: DataSource, key: Optional[str], family: Optional[str],
                                        log_x=log_x, log_y=log_y, ckpt_prefixes=prefixes, y_title=metric,
                                        uirevision=uirev(key, "side", family, site, degree, axis, log_y))
             if all(p.empty for p in panels.values()):
-                notes.append(f"No {sel} rows for the students yet (the sweep may not have probed them).")
+                notes.append(_no_student_rows(source, key, probe, metric, site_v, sel,
+                                              [r.name for r in students if r.label in panels]))
     if window is not None:
         notes.append(f"Shaded: the teacher's transition window (teacher steps {window.start:,} to {window.end:,}).")
     if probe is not None:
         source.prefetch_emergence(key)
     return acc, side, two, " ".join(notes)
+
+
+def _no_student_rows(source: DataSource, key: str, probe: str, metric: str, site: Optional[str], sel: str,
+                     runs: Sequence[str]) -> str:
+    """Why the students' panel is empty: a site their models do not have (it can never fill),
+    or rows not probed yet."""
+    fam = _family_rows(source.catalog(key), f"{probe}{FAMILY_SEP}{metric}")
+    if site is not None and "runs" in fam:
+        at = fam[fam["site"] == site]
+        probed = {r for rs in fam["runs"] for r in rs}
+        if any(r in probed for r in runs) and not any(r in rs for rs in at["runs"] for r in runs):
+            return f"The students have no site {site} (their models have other layers): pick one of their sites."
+    return f"No {sel} rows for the students yet (the sweep may not have probed them)."
 
 
 def emergence_view(source: DataSource, key: Optional[str], tab: str,

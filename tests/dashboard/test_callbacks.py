@@ -304,3 +304,18 @@ def test_pcfg_controls_name_the_level_and_offer_only_the_runs_sites(dash_fixture
                                           L.ALL_DEGREES, "linear", [], L.TAB_FEATURES)
     assert sorted(t.name for t in sites_fig.data) == ["blocks.0.hook_in · level2", "blocks.0.hook_in · level3",
                                                       "blocks.0.hook_out · level2", "blocks.0.hook_out · level3"]
+
+
+def test_students_panel_says_when_a_site_can_never_have_rows(dash_fixture, fresh_copy):
+    from probes.store import ResultRow, UnitKey
+
+    root = fresh_copy()
+    with ResultsStore(root / dash_fixture.key / C.RESULTS_DB) as store:
+        for run, role, method, sites in (("teacher", "teacher", "teacher", ("b0", "b1")),
+                                         ("progressive-s0", "student", "progressive", ("b0",)),
+                                         ("one-shot-s0", "student", "one-shot", ("b0",))):
+            store.write_unit(UnitKey(run, role, method, 0, 0, "nt_span"),
+                             [ResultRow("nt_span", "level2", s, "test_acc", 0.5, degree=2) for s in sites])
+    src = DataSource(root)
+    note = cb.students_view(src, dash_fixture.key, "nt_span::test_acc", "b1", "2", "linear", [], L.TAB_STUDENTS)[3]
+    assert "The students have no site b1" in note and "may not have probed" not in note
