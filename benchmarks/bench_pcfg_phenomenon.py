@@ -13,9 +13,9 @@ drop; see shared/research/calibration.md):
    final masked-token accuracy on the held-out set, with differences and ratios against the ce
    student of the same seed.
 
-    python -m benchmarks.bench_pcfg_phenomenon --quick             # cfg3b from level 2, ~56 tokens
-    python -m benchmarks.bench_pcfg_phenomenon                     # cfg3b from level 1, ~150 tokens
-    python -m benchmarks.bench_pcfg_phenomenon --threads 1 --report benchmarks/results/pcfg_phenomenon.txt
+    python benchmarks/bench_pcfg_phenomenon.py --quick             # cfg3b from level 2, ~56 tokens
+    python benchmarks/bench_pcfg_phenomenon.py                     # cfg3b from level 1, ~150 tokens
+    python benchmarks/bench_pcfg_phenomenon.py --threads 1 --report benchmarks/results/pcfg_phenomenon.txt
 
 Runs are resumable (rerun to continue). Without cfg3b (``--grammar``), a generated 6-level
 grammar is used, for which no plateau is promised. ``--threads 1`` is much faster than torch's
@@ -32,23 +32,24 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import torch
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from curriculens import constants as C
-from curriculens.curves import half_rise
-from training.experiment import init_experiment, read_metrics
-from training.loop import train_run
-from training.tasks.pcfg_presets import (
+import torch  # noqa: E402
+
+from curriculens import constants as C  # noqa: E402
+from curriculens.curves import half_rise  # noqa: E402
+from training.experiment import init_experiment, read_metrics  # noqa: E402
+from training.loop import train_run  # noqa: E402
+from training.tasks.pcfg_presets import (  # noqa: E402
     detect_teacher_phases,
     get_preset,
     student_configs_for,
     teacher_config,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-
-CFG3B = ROOT.parent / "shared" / "data" / "pcfg" / "cfg3b.json"
-METHODS = C.PAPER_METHODS
+CFG3B = "cfg3b"  # bundled with the package (training/data/pcfg/grammars)
+METHODS = ("ce", "one-shot", "progressive", "two-shot")
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="the short version (cfg3b from level 2)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--grammar", default=str(CFG3B) if CFG3B.is_file() else None, help="grammar JSON (default cfg3b)")
+    ap.add_argument("--grammar", default=CFG3B, help="grammar: a bundled name or a JSON file (default cfg3b)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "runs" / "pcfg_phenomenon"), help="experiment root")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     ap.add_argument("--report", help="also write the report (and a .json beside it) here")

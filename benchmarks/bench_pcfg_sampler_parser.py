@@ -27,7 +27,7 @@ from training.data.pcfg import (
     sample_reference,
 )
 
-CFG3B = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pcfg" / "cfg3b.json"
+CFG3B = Path(__file__).resolve().parents[1] / "training" / "data" / "pcfg" / "grammars" / "cfg3b.json"
 
 
 def best_of(fn, repeats: int) -> float:

@@ -62,6 +62,10 @@ class BertConfig:
         hidden_size, num_hidden_layers, num_attention_heads, intermediate_size: sizes.
         max_position_embeddings: longest sequence, BOS included.
         dropout: hidden and attention dropout.
+        pad_token_id: the PAD id of the data (the grammar's, e.g. 5 in cfg3b), or None. It
+            becomes the word embedding's ``padding_idx``: that row starts at zero and never
+            gets a gradient. Trap: a real token's id here silently freezes that token's input
+            embedding at zero (Hugging Face's default 0 is cfg3b's terminal ``a``).
     """
 
     kind: str = "bert"
@@ -72,6 +76,7 @@ class BertConfig:
     intermediate_size: int = 256
     max_position_embeddings: int = 512
     dropout: float = 0.0
+    pad_token_id: Optional[int] = None
 
 
 @dataclass(frozen=True)

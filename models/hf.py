@@ -77,7 +77,7 @@ def hf_config(cfg: GPT2Config | BertConfig) -> transformers.PretrainedConfig:
         hidden_dropout_prob=cfg.dropout,
         attention_probs_dropout_prob=cfg.dropout,
         type_vocab_size=1,
-        pad_token_id=0,
+        pad_token_id=cfg.pad_token_id,  # the data's PAD (None: no padding row); never a literal
     )
 
 

@@ -1,7 +1,7 @@
 """n-gram dependence metrics M_robust and M_close (paper section 7.2), for masked LMs.
 
 For a probe sentence ``x = [BOS] + tokens`` and a position p in {s, 2s, ...} (s = ``ngram_stride``, 0 = auto,
-paper 30; p < len(x)), the model's output distribution at p is compared across maskings:
+paper 30; p < len(x); at most ``ngram_max_positions`` of them, paper 14, so p <= 420), the model's output distribution at p is compared across maskings:
 
 - baseline: only p is masked;
 - robust, window n (odd; W = {p - (n-1)/2, ..., p + (n-1)/2} clipped to the sentence): every
@@ -38,6 +38,7 @@ from models.registry import logits_of
 from probes.base import MetricSpec, Probe, ProbeContext
 from probes.pcfg import PCFGProbeOptions, expected_length, probe_corpus
 from probes.store import ResultRow
+from training.data.pcfg_mlm import position_ids
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,11 @@ def auto_stride(task) -> int:
     return int(min(30, max(2, expected_length(task) // 5)))
 
 
-def probe_positions(seq_len: int, stride: int) -> list[int]:
-    """Positions stride, 2 stride, ... below ``seq_len`` (the length with BOS)."""
-    return list(range(stride, seq_len, stride))
+def probe_positions(seq_len: int, stride: int, max_positions: int = 0) -> list[int]:
+    """Positions stride, 2 stride, ... below ``seq_len`` (the length with BOS), at most
+    ``max_positions`` of them (0 = all; the paper: 14, p in {30, ..., 420})."""
+    out = list(range(stride, seq_len, stride))
+    return out[:max_positions] if max_positions else out
 
 
 def window(p: int, n: int, seq_len: int) -> list[int]:
@@ -84,6 +87,7 @@ def ngram_distances(
     windows: Sequence[int] = (3, 5),
     hide_masked_keys: bool = True,
     batch_size: int = 64,
+    max_positions: int = 0,
 ) -> dict[tuple[str, int], np.ndarray]:
     """L1 distances per (kind, n), one value per (sentence, p) pair, in sentence then p order.
 
@@ -114,7 +118,7 @@ def ngram_distances(
 
     for seq in seqs:
         T = int(seq.numel())
-        for p in probe_positions(T, stride):
+        for p in probe_positions(T, stride, max_positions):
             for kind, n, masked in variants(p, T, windows):
                 x = seq.clone()
                 x[masked] = mask_id
@@ -227,7 +231,8 @@ class NgramProbe(Probe):
         device = ctx.device
 
         def forward(ids: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
-            return logits_of(ctx.model(ids.to(device), attention_mask=attn.to(device)))
+            attn = attn.to(device)  # it hides real tokens: explicit positions (pcfg_mlm.position_ids)
+            return logits_of(ctx.model(ids.to(device), attention_mask=attn, position_ids=position_ids(attn)))
 
         dist = ngram_distances(
             forward,
@@ -238,6 +243,7 @@ class NgramProbe(Probe):
             windows=opts.ngram_windows,
             hide_masked_keys=task.cfg.hide_masked_keys,
             batch_size=max(opts.batch_size, 1),
+            max_positions=opts.ngram_max_positions,
         )
         if not any(v.size for v in dist.values()):
             log.info("ngram: no sentence reaches position %d; nothing to measure", stride)

@@ -20,7 +20,7 @@ Options (``SweepConfig.options`` / ``curriculens probe --option KEY=VALUE``), wi
 =================== ========= ==========================================================
 key                 default   meaning
 =================== ========= ==========================================================
-n_probe             20000     fresh inputs for the Fourier correlations
+n_probe             100000    fresh inputs for the Fourier correlations (the paper's; batched)
 n_off               100       off-support monomials per degree (fewer if fewer exist)
 max_degree          0         highest monomial degree; 0 = k - 1
 n_linear            2048      fresh inputs for the linear probes (train + test)
@@ -48,7 +48,15 @@ from curriculens.config import from_dict
 from curriculens.errors import CurriculensError
 from probes.activations import default_sites, site_width
 from probes.base import MetricSpec, Probe, ProbeContext
-from probes.fourier import class1_probability, coefficients, correlation_rows, monomial_set, monomial_values, parity_matrix
+from probes.fourier import (
+    class1_probability,
+    coefficients,
+    correlation_rows,
+    monomial_set,
+    monomial_values,
+    parity_matrix,
+    sampling_noise,
+)
 from probes.linear import BACKENDS, LinearProbeConfig, ProbeTargets, fit_linear_probes, prepare_targets
 from probes.memo import key_of
 from probes.model_probe import ModelProbe
@@ -63,7 +71,7 @@ _LINEAR_STREAM = 202
 class ParityProbeOptions:
     """Parity probe options; see the module docstring for each key."""
 
-    n_probe: int = 20000
+    n_probe: int = 100_000
     n_off: int = 100
     max_degree: int = 0
     n_linear: int = 2048
@@ -160,7 +168,7 @@ class FourierProbe(Probe):
         if not data.monomials:
             return []
         p = class1_probability(ctx.model, ctx.model_cfg, ctx.task, data.x, _support(ctx), opts.batch_size, ctx.device)
-        return correlation_rows(coefficients(p, data.chi), data.monomials, data.x.shape[0], self.name)
+        return correlation_rows(coefficients(p, data.chi), data.monomials, data.x.shape[0], self.name, noise=sampling_noise(p))
 
 
 def linear_monomials(n: int, support, degrees, opts: ParityProbeOptions, seed: int):

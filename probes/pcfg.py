@@ -27,6 +27,7 @@ from curriculens.errors import CurriculensError
 from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig, d_model, n_layers
 from probes.base import MetricSpec, Probe
 from probes.store import ResultRow
+from training.data.pcfg_mlm import position_ids
 
 EMBED_SITE = "blocks.0.hook_in"
 
@@ -40,10 +41,13 @@ class PCFGProbeOptions:
         max_tokens: at most this many token positions per linear probe (sampled by sentence).
         offsets: context offsets j = 1..offsets, both directions; 0 = auto: min(8, max(1, E // 4))
             for the task's expected sentence length E (8 for cfg3b).
-        ngram_sentences: sentences for the n-gram metrics.
+        ngram_sentences: sentences for the n-gram metrics (paper: 1024, the default; each costs
+            about 5 forward rows per probed position).
         ngram_stride: probed positions p = stride, 2 stride, ... (paper: 30); 0 = auto:
             min(30, max(2, E // 5)) for the task's expected sentence length E (about five
             positions per sentence, the paper's 30 for cfg3b).
+        ngram_max_positions: at most this many positions per sentence (paper: 14, i.e.
+            p <= 420 at stride 30); 0 = no cap.
         ngram_windows: window sizes n (odd; paper: 3 and 5).
         batch_size: sequences per forward pass.
         probe_C, probe_max_iter, test_frac: linear probe protocol (``probes.linear``).
@@ -53,8 +57,9 @@ class PCFGProbeOptions:
     n_sentences: int = 64
     max_tokens: int = 3000
     offsets: int = 0
-    ngram_sentences: int = 32
+    ngram_sentences: int = 1024
     ngram_stride: int = 0
+    ngram_max_positions: int = 14
     ngram_windows: tuple = (3, 5)
     batch_size: int = 32
     probe_C: float = 1.0
@@ -74,8 +79,16 @@ class PCFGProbeOptions:
             if k in kw:
                 kw[k] = tuple(kw[k])
         opts = cls(**kw)
-        if opts.n_sentences < 4 or opts.max_tokens < 8 or opts.offsets < 0 or opts.ngram_stride < 0:
-            raise CurriculensError("PCFG probe options: n_sentences >= 4, max_tokens >= 8, offsets, ngram_stride >= 0")
+        if (
+            opts.n_sentences < 4
+            or opts.max_tokens < 8
+            or min(opts.offsets, opts.ngram_stride, opts.ngram_max_positions) < 0
+            or opts.ngram_sentences < 1
+        ):
+            raise CurriculensError(
+                "PCFG probe options: n_sentences >= 4, max_tokens >= 8, ngram_sentences >= 1, "
+                "offsets, ngram_stride, ngram_max_positions >= 0"
+            )
         if any(int(n) < 1 or int(n) % 2 == 0 for n in opts.ngram_windows):
             raise CurriculensError(f"ngram_windows must be odd positive sizes, got {opts.ngram_windows}")
         return opts
@@ -172,7 +185,7 @@ def token_activations(
             sites,
             batch_size=batch_size,
             position="all",
-            kwargs={"attention_mask": batch["attention_mask"]},
+            kwargs={"attention_mask": batch["attention_mask"], "position_ids": position_ids(batch["attention_mask"])},
             extractor=extractor,
         )
         local = {int(s): r for r, s in enumerate(chunk)}

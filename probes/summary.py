@@ -19,6 +19,11 @@ sorted, missing values dropped; ``dir`` = +1 for a rising metric, -1 for a falli
    (run, probe, site, metric, degree): a feature must rise more than 95% of the matched
    control monomials do. Off-support series get the same threshold, so about 5% of them
    "appear" by construction; they are the null, not results.
+   If the metric is null-calibrated and its rows carry their sampling sd in ``extra["noise"]``
+   (parity Fourier: sigma_t = RMS(p) / sqrt(N)), also ``threshold >= noise_floor`` =
+   z * max_t sigma_t with z = Phi^-1(1 - 0.025 / n_steps): a series of pure sampling noise
+   (|corr_t| = |N(0, sigma_t^2)|) rises that far at some checkpoint with probability
+   <= 5% (Bonferroni over the checkpoints), so noise is not reported as a feature.
 4. The feature **appears** at the first step where ``dir * (value - baseline) >= 0.5 *
    effect``, provided ``effect >= threshold`` (and ``effect > 0``) and the series has at
    least two checkpoints; otherwise ``appear_step`` is missing ("never").
@@ -40,6 +45,7 @@ import json
 import math
 import sqlite3
 from pathlib import Path
+from statistics import NormalDist
 from typing import Iterable, Mapping, Optional
 
 import numpy as np
@@ -86,6 +92,29 @@ def appearance(steps: Iterable[int], values: Iterable[float], spec: MetricSpec, 
         "threshold": threshold,
         "n_steps": rise["n_steps"],
     }
+
+
+NOISE_ALPHA = 0.05
+NOISE_KEY = "noise"  # the ``extra`` key of a row's sampling sd (rows describe their own noise)
+
+
+def noise_floor(noise: Iterable[float], n_steps: int, alpha: float = NOISE_ALPHA) -> float:
+    """The rise a pure-noise series reaches with probability <= ``alpha``: z * max(noise),
+    z = Phi^-1(1 - alpha / (2 n_steps)) (two-sided, Bonferroni over the checkpoints; the rise
+    peak - baseline <= max_t |value_t| for a series of |N(0, noise_t^2)| values). 0 if unknown."""
+    sd = np.asarray([v for v in noise if v is not None and np.isfinite(v)], dtype=np.float64)
+    if sd.size == 0 or n_steps < 1:
+        return 0.0
+    z = NormalDist().inv_cdf(1.0 - alpha / (2.0 * n_steps))
+    return float(z * sd.max())
+
+
+def _extra_value(extra, key: str) -> float:
+    if extra is None or (isinstance(extra, float) and math.isnan(extra)):
+        return math.nan
+    d = json.loads(extra) if isinstance(extra, str) else extra
+    v = d.get(key) if isinstance(d, dict) else None
+    return math.nan if v is None else float(v)
 
 
 def _spec(probe: str, metric: str, specs: Mapping[tuple[str, str], MetricSpec], explicit: bool) -> Optional[MetricSpec]:
@@ -188,6 +217,15 @@ def summarize_frame(
         for i in np.nonzero(calibrated)[0]:
             threshold[i] = max(threshold[i], q[gcode[i]])
 
+    # noise floor (null-calibrated metrics whose rows carry extra["noise"], parity Fourier): z(n_steps) x the series' largest
+    # per-checkpoint sampling sd, read from ``extra`` once per (run, probe, step)
+    noisy = use_null.copy()
+    if noisy.any() and "extra" in rows.columns:
+        sd = _series_noise(rows, idx, gid, noisy, [NOISE_KEY] * len(spec_of), n_series)
+        z = np.array([NormalDist().inv_cdf(1.0 - NOISE_ALPHA / (2.0 * max(k, 1))) for k in n])
+        floor = np.where(noisy & np.isfinite(sd), z * np.nan_to_num(sd), 0.0)
+        threshold = np.maximum(threshold, floor)
+
     with np.errstate(invalid="ignore"):
         appears = (n >= 2) & (effect >= threshold) & (effect > 0)
     half = np.where(appears, 0.5 * effect, np.inf)
@@ -209,6 +247,24 @@ def summarize_frame(
     res["n_steps"] = n.astype(np.int64)
     res["seed"] = pd.array(res["seed"], dtype="Int64")
     return sort_summary(res)
+
+
+def _series_noise(rows: pd.DataFrame, idx: np.ndarray, gid: np.ndarray, noisy: np.ndarray, keys: list[str],
+                  n_series: int) -> np.ndarray:
+    """Per series, the largest sampling sd in its rows' ``extra[key]`` (NaN if none); the JSON
+    is parsed once per (run, probe, step), since the sd belongs to the checkpoint."""
+    pick = noisy[gid]
+    sub = rows.iloc[idx[pick]][["run", "probe", "step", "extra"]].copy()
+    sub["gid"] = gid[pick]
+    sub["key"] = [keys[g] for g in sub["gid"]]
+    uniq = sub.drop_duplicates(["run", "probe", "step", "key"])
+    sd_of = {(r, p, st, k): _extra_value(e, k) for r, p, st, e, k in uniq[["run", "probe", "step", "extra", "key"]].itertuples(index=False)}
+    sub["sd"] = [sd_of[(r, p, st, k)] for r, p, st, k in sub[["run", "probe", "step", "key"]].itertuples(index=False)]
+    out = np.full(n_series, np.nan)
+    if len(sub):
+        mx = sub.groupby("gid")["sd"].max()
+        out[mx.index.to_numpy()] = mx.to_numpy()
+    return out
 
 
 def _group_ids(rows: pd.DataFrame, cols: list[str], idx: np.ndarray) -> np.ndarray:
@@ -265,11 +321,21 @@ def summarize_series_loop(rows: pd.DataFrame, specs: Mapping[tuple[str, str], Me
     for rec, spec, _ in series:
         if spec.off_support_null and pd.notna(rec["in_support"]) and not rec["in_support"] and np.isfinite(rec["effect"]):
             null.setdefault(group(rec), []).append(rec["effect"])
+    # noise floor: the sampling sd is one number per (run, probe, step) checkpoint; parse it once there
+    noise_at: dict[tuple, float] = {}
+    for rec, spec, grp in series:
+        if spec.off_support_null and "extra" in grp:
+            for step, extra in zip(grp["step"], grp["extra"]):
+                if (rec["run"], rec["probe"], step) not in noise_at:
+                    noise_at[(rec["run"], rec["probe"], step)] = _extra_value(extra, NOISE_KEY)
     out = []
     for rec, spec, grp in series:
         threshold = spec.min_effect
         if spec.off_support_null and pd.notna(rec["in_support"]) and null.get(group(rec)):
             threshold = max(threshold, float(np.quantile(null[group(rec)], NULL_QUANTILE)))
+        if spec.off_support_null:
+            sds = [noise_at.get((rec["run"], rec["probe"], s), math.nan) for s in grp["step"]]
+            threshold = max(threshold, noise_floor(sds, int(grp["value"].notna().sum())))
         rec.update(appearance(grp["step"], grp["value"], spec, threshold))
         out.append(rec)
     res = pd.DataFrame(out, columns=SUMMARY_COLUMNS)

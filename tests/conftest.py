@@ -15,8 +15,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-CFG3B = SHARED / "data" / "pcfg" / "cfg3b.json"
+CFG3B = REPO / "training" / "data" / "pcfg" / "grammars" / "cfg3b.json"  # package data: loads by name too
 
 
 def pytest_collection_modifyitems(config, items):

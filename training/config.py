@@ -13,6 +13,7 @@ from typing import Optional
 from curriculens import constants as C
 from curriculens.config import from_dict, to_dict
 from curriculens.errors import CurriculensError
+from training.schedule import PROGRESSIVE_RULES
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,11 @@ class DistillConfig:
         tau: teacher temperature; ``tau <= 1e-6`` means the teacher's hard (argmax) labels.
         speed: progressive speed factor: student step t follows teacher step t x speed.
         interval: progressive re-selects its teacher every ``interval`` student steps
-            (0 = the teacher's save_every / speed).
+            (0 = the default of the rule, ``training.schedule.progressive_interval``).
+        progressive_rule: ``parity`` (the parity scripts: first checkpoint at or after
+            t x speed) | ``pcfg`` (the official masked-LM trainer: largest checkpoint at or
+            below speed x (1 + floor(t / interval)) x interval, one interval ahead); see
+            ``training.schedule``.
         two_shot_step, two_shot_T: two-shot's intermediate checkpoint and how many student
             steps use it.
         extract_steps: ``curriculum-extraction``: student steps spent fitting a random
@@ -85,6 +90,7 @@ class DistillConfig:
     tau: float = 1.0
     speed: float = 1.0
     interval: int = 0
+    progressive_rule: str = "parity"
     two_shot_step: int = -1
     two_shot_T: int = 0
     extract_steps: int = 0
@@ -164,6 +170,12 @@ class RunConfig:
                 raise CurriculensError("alpha must be in [0, 1]")
             if d.speed <= 0:
                 raise CurriculensError("speed must be positive")
+            if d.progressive_rule not in PROGRESSIVE_RULES:
+                raise CurriculensError(
+                    f"unknown progressive rule {d.progressive_rule!r} (one of {', '.join(PROGRESSIVE_RULES)})"
+                )
+            if d.interval < 0:
+                raise CurriculensError("interval must be >= 0")
         return self
 
     def to_dict(self) -> dict:

@@ -1,6 +1,18 @@
 """Checkpoint schedules: when a run saves, and which teacher checkpoint a student uses.
 
 Both are pure functions of integers so they are easy to test and to reason about.
+
+Progressive distillation has two rules, one per family of the paper's official scripts:
+
+- ``parity`` (``parity/boolean_distill_expts.py``): every ``interval`` student steps, at the
+  anchor a = interval x floor(t / interval), the first saved checkpoint at or after
+  max(a, 1) x speed (the last one after the end). The teacher is *at or just ahead of* the
+  student's own step.
+- ``pcfg`` (``PCFG_mlm/components/KL_trainer_MLM.py``, also the AR trainer): with R = interval,
+  at student step g the requested checkpoint is c = speed x (1 + floor(g / R)) x R for
+  speed >= 1, and c = (1 + int(speed x floor(g / R))) x R for speed < 1; the teacher is the
+  largest saved checkpoint at or below c. The teacher is one interval *ahead*: with R = 1000
+  (the paper's main text) and speed 1, student steps 0..999 use checkpoint 1000.
 """
 
 from __future__ import annotations
@@ -30,6 +42,20 @@ def save_steps(total: int, save_every: int, log_early: int = 0) -> list[int]:
     return sorted(steps)
 
 
+PROGRESSIVE_RULES = ("parity", "pcfg")
+
+
+def progressive_interval(rule: str, interval: int, save_every: int, speed: float) -> int:
+    """Student steps between teacher re-selections; ``interval`` 0 means the default:
+    ``parity``: the teacher's ``save_every / speed`` (a new checkpoint at every re-selection);
+    ``pcfg``: R = the teacher's ``save_every`` (the rule multiplies R by ``speed`` itself)."""
+    if interval:
+        return max(1, int(interval))
+    if rule == "pcfg":
+        return max(1, int(save_every))
+    return max(1, int(save_every / speed))
+
+
 def teacher_step_for(
     method: str,
     student_step: int,
@@ -39,14 +65,16 @@ def teacher_step_for(
     interval: int = 1,
     two_shot_step: int = -1,
     two_shot_T: int = 0,
+    rule: str = "parity",
 ) -> Optional[int]:
     """The teacher checkpoint step a student uses at ``student_step`` (updates done so far).
 
     - ``ce``: None (no teacher).
     - ``one-shot``: the last teacher checkpoint.
-    - ``progressive``: re-selected every ``interval`` student steps; at the anchor
-      a = interval x floor(t / interval) it is the first checkpoint at or after
-      max(a, 1) x speed, or the last checkpoint after the end (the paper's rule).
+    - ``progressive``: by ``rule`` (module docstring): ``parity`` re-selects every
+      ``interval`` student steps the first checkpoint at or after max(a, 1) x speed, a the
+      anchor (the last after the end); ``pcfg`` takes the largest checkpoint at or below
+      speed x (1 + floor(t / interval)) x interval (the official masked-LM trainer).
     - ``two-shot``: the checkpoint ``two_shot_step`` (the nearest saved one at or before it)
       while t < two_shot_T, then the last one.
     - ``curriculum-extraction``: the last checkpoint (its hidden layer, then its outputs).
@@ -61,6 +89,13 @@ def teacher_step_for(
         return last
     if method == "progressive":
         interval = max(1, int(interval))
+        if rule == "pcfg":
+            k = student_step // interval
+            c = speed * (1 + k) * interval if speed >= 1 else (1 + int(speed * k)) * interval
+            i = bisect.bisect_right(steps, c) - 1
+            return steps[max(i, 0)]
+        if rule != "parity":
+            raise ValueError(f"unknown progressive rule {rule!r} (one of {', '.join(PROGRESSIVE_RULES)})")
         anchor = (student_step // interval) * interval
         target = max(anchor, 1) * speed
         i = bisect.bisect_left(steps, target)
@@ -74,9 +109,10 @@ def teacher_step_for(
 
 
 def teacher_step_of(dist, student_step: int, teacher_steps: Sequence[int], teacher_save_every: int) -> Optional[int]:
-    """``teacher_step_for`` with the fields of a ``DistillConfig``; progressive's default
-    interval (``dist.interval == 0``) is the teacher's save_every / speed."""
-    interval = dist.interval or max(1, int(teacher_save_every / dist.speed))
+    """``teacher_step_for`` with the fields of a ``DistillConfig`` (its ``progressive_rule``);
+    progressive's default interval (``dist.interval == 0``) is ``progressive_interval``'s."""
+    rule = dist.progressive_rule
+    interval = progressive_interval(rule, dist.interval, teacher_save_every, dist.speed)
     return teacher_step_for(
         dist.method,
         student_step,
@@ -85,4 +121,5 @@ def teacher_step_of(dist, student_step: int, teacher_steps: Sequence[int], teach
         interval=interval,
         two_shot_step=dist.two_shot_step,
         two_shot_T=dist.two_shot_T,
+        rule=rule,
     )

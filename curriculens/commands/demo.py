@@ -73,7 +73,7 @@ def register(sub) -> None:
     p.add_argument("--out", default="demo_out", help="experiment directory to write (default ./demo_out)")
     p.add_argument("--size", default="demo", help="parity: tiny | small | demo | bench; pcfg: tiny | demo (default demo)")
     p.add_argument("--seeds", type=int, default=1, help="student seeds per method (default 1)")
-    p.add_argument("--grammar", help="pcfg: a grammar JSON file instead of a generated grammar")
+    p.add_argument("--grammar", help="pcfg: a grammar JSON file or a bundled grammar's name (cfg3b) instead of a generated grammar")
     p.add_argument("--no-probe", action="store_true", help="train only; skip the probe sweep and the summary")
     add_device(p)
     add_executor_args(p)

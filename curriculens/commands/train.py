@@ -94,7 +94,14 @@ def register(sub) -> None:
     d.add_argument("--alpha", type=float, default=0.0, help="weight of the label CE term (default 0 = pure distillation)")
     d.add_argument("--tau", type=float, default=1.0, help="teacher temperature; <= 1e-6 means hard teacher labels (default 1)")
     d.add_argument("--speed", type=float, default=1.0, help="progressive: student step t uses teacher step t x speed (default 1)")
-    d.add_argument("--interval", type=int, default=0, help="progressive: reselect the teacher every N steps (default: teacher save_every / speed)")
+    d.add_argument("--interval", type=int, default=0, help="progressive: reselect the teacher every N steps (default: teacher save_every / speed; pcfg rule: R = save_every)")
+    d.add_argument(
+        "--progressive-rule",
+        choices=("parity", "pcfg"),
+        default="parity",
+        help="progressive: parity = first checkpoint at or after t x speed (the parity scripts); pcfg = largest checkpoint "
+        "at or below speed x (1 + floor(t / interval)) x interval (the official masked-LM trainer, one interval ahead)",
+    )
     d.add_argument("--two-shot-step", type=int, default=-1, help="two-shot: the intermediate teacher checkpoint step")
     d.add_argument("--two-shot-T", type=int, default=0, help="two-shot: student steps on that checkpoint before switching to the final one")
     _common_flags(d)
@@ -180,6 +187,7 @@ def run_distill(args) -> int:
         tau=args.tau,
         speed=args.speed,
         interval=args.interval,
+        progressive_rule=args.progressive_rule,
         two_shot_step=args.two_shot_step,
         two_shot_T=args.two_shot_T,
     )

@@ -132,7 +132,7 @@ class _LookBack(nn.Module):
         super().__init__()
         self.k = k
 
-    def forward(self, ids, attention_mask=None):
+    def forward(self, ids, attention_mask=None, position_ids=None):
         B, T = ids.shape
         out = torch.zeros(B, T, V)
         vis = ids != MASK
@@ -271,3 +271,18 @@ def test_pcfg_probes_and_training_run_on_cuda(tmp_path):
     ctx = ProbeContext(model, cfg, task, torch.device("cuda"), 0, tmp_path, seed=0, options={"n_sentences": 16, "max_tokens": 300})
     for name, probe in probes_for_task("pcfg").items():
         assert probe.run(ctx), name
+
+
+def test_ngram_positions_are_capped_and_the_default_sample_is_the_papers():
+    """Paper: 1024 probe sentences, p in {30, 60, ..., 420} (14 positions) below the length."""
+    from probes.ngram import probe_positions
+    from probes.pcfg import PCFGProbeOptions
+
+    opts = PCFGProbeOptions()
+    assert opts.ngram_sentences >= 1024 and opts.ngram_max_positions == 14
+    assert probe_positions(433, 30, 14) == list(range(30, 421, 30))
+    assert probe_positions(100, 30, 14) == [30, 60, 90] and len(probe_positions(433, 30, 0)) == 14
+    assert len(probe_positions(1000, 30, 14)) == 14 and len(probe_positions(1000, 30, 0)) == 33
+    n_long = ngram_distances(lambda i, a: _LookBack(1)(i, a), [torch.zeros(40, dtype=torch.int64)], mask_id=MASK, pad_id=PAD,
+                             stride=2, windows=(3,), max_positions=5)
+    assert n_long[("robust", 3)].size == 5

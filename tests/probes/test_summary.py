@@ -274,3 +274,43 @@ def test_vectorised_summary_matches_the_per_series_rule(seed):
     pd.testing.assert_frame_equal(summarize_frame(rows, specs), got)
     assert sorted(map(tuple, parts[["run", "feature", "metric"]].astype(str).values)) == \
         sorted(map(tuple, got[["run", "feature", "metric"]].astype(str).values))
+
+
+def test_sampling_noise_is_not_reported_as_an_appearing_feature():
+    """Fourier rows carry their sampling sd RMS(p)/sqrt(N); a rise within the noise of
+    len(STEPS) checkpoints does not appear, a rise well above it does."""
+    from statistics import NormalDist
+
+    from probes.summary import noise_floor
+
+    sd = 0.7 / math.sqrt(5000)  # ~0.0099: a learnt model probed on N = 5000 inputs
+    rng = np.random.default_rng(1)
+    noise_only = {("fourier", f"{j}", "output", "corr", 1, 0): list(np.abs(rng.normal(0, sd, len(STEPS))) * 0.8) for j in range(5, 25)}
+    wiggle = [0.0] * len(STEPS)
+    wiggle[7] = 2.8 * sd  # one 2.8-sigma excursion: above min_effect 0.02 and above the off-support null
+    feature = [0.0] * 10 + [8 * sd] * (len(STEPS) - 10)
+    frame = _frame({("fourier", "0", "output", "corr", 1, 1): wiggle, ("fourier", "1", "output", "corr", 1, 1): feature, **noise_only})
+    frame["extra"] = json.dumps({"n_samples": 5000, "noise": sd})
+    spec = {("fourier", "corr"): MetricSpec(min_effect=0.02, off_support_null=True)}
+    old = summarize_frame(frame.assign(extra=json.dumps({"n_samples": 5000})), spec).set_index("feature")  # no sd recorded
+    new = summarize_frame(frame, spec).set_index("feature")
+    loop = summarize_series_loop(frame, spec).set_index("feature")
+    assert loop.loc["0", "threshold"] == pytest.approx(new.loc["0", "threshold"]) and pd.isna(loop.loc["0", "appear_step"])
+    assert pd.notna(old.loc["0", "appear_step"]), "the planted noise excursion passes the rule without a noise floor"
+    z = NormalDist().inv_cdf(1 - 0.025 / len(STEPS))
+    assert new.loc["0", "threshold"] == pytest.approx(z * sd) and pd.isna(new.loc["0", "appear_step"])
+    assert int(new.loc["1", "appear_step"]) == STEPS[10]
+    assert noise_floor([sd, 2 * sd, None], 21) == pytest.approx(z * 2 * sd) and noise_floor([], 5) == 0.0
+
+
+def test_fourier_rows_record_their_sampling_noise_and_the_paper_default_size():
+    import torch
+
+    from probes.fourier import correlation_rows, in_support_monomials, sampling_noise
+    from probes.parity import ParityProbeOptions
+
+    assert ParityProbeOptions().n_probe == 100_000  # the paper's N
+    p = torch.full((40_000,), 0.5)
+    assert sampling_noise(p) == pytest.approx(0.5 / 200)
+    rows = correlation_rows(torch.zeros(1), in_support_monomials([0, 1], 1)[:1], 40_000, noise=sampling_noise(p))
+    assert rows[0].extra["noise"] == pytest.approx(0.0025)

@@ -19,7 +19,7 @@ from training.tasks import build_task
 from training.tasks.pcfg import PCFGTask
 from training.tasks.pcfg_presets import PRESETS, SIZES, get_preset, model_dict, pcfg_demo_plan, teacher_config
 
-CFG3B = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "pcfg" / "cfg3b.json"
+CFG3B = Path(__file__).resolve().parents[2] / "training" / "data" / "pcfg" / "grammars" / "cfg3b.json"
 SPECIAL = SpecialIds(bos=3, eos=4, pad=5, mask=6, terminals=(0, 1, 2))
 TINY = {"name": "pcfg", "gen_levels": 4, "gen_seed": 1, "n_eval": 64}
 
@@ -367,3 +367,90 @@ def test_two_shot_checkpoint_is_the_saved_step_nearest_the_middle_of_the_drop(tm
     assert two_shot_checkpoint(tmp_path / "sharp") == 1100  # planted middle 1125; saves every 100
     fake_run(tmp_path / "smooth", x, 2.0 * np.exp(-x / 400) + 0.5)
     assert two_shot_checkpoint(tmp_path / "smooth", fallback_frac=0.3) == 600
+
+
+# --- fidelity: padding id, positions, progressive rule ------------------------------------
+@pytest.mark.parametrize("grammar", ["cfg3b", ""])
+def test_every_terminal_embedding_is_nonzero_at_init_and_gets_a_gradient(grammar):
+    """BERT's padding row is the grammar's PAD (cfg3b: 5), never a terminal (cfg3b's 'a' is 0)."""
+    from models.registry import build_model
+
+    task = build_task({"name": "pcfg", "grammar": grammar, "start_level": 3 if grammar else 0, "n_eval": 8})
+    p = get_preset("cpu-small", grammar=grammar or None, start_level=3 if grammar else 0, n_eval=8)
+    models = [task.default_model("teacher"), task.default_model("cpu-student")]
+    models += [model_config_from_dict(d) for d in p.models_for(task)]
+    for cfg in models:
+        torch.manual_seed(0)
+        model = build_model(cfg)
+        emb = model.bert.embeddings.word_embeddings
+        terms = list(task.special.terminals)
+        assert (emb.weight[terms].norm(dim=1) > 0).all(), "a terminal's input embedding starts at zero"
+        assert emb.padding_idx == task.grammar.pad_id == cfg.pad_token_id
+        batch = task.train_batch(0, 16, seed=0)
+        inp, kw = task.model_input(batch, cfg)
+        logits, targets = task.scored(model(inp, **kw).logits, batch, cfg)
+        torch.nn.functional.cross_entropy(logits, targets).backward()
+        assert (emb.weight.grad[terms].norm(dim=1) > 0).all(), "a terminal's input embedding gets no gradient"
+        # input side alone (the decoder is tied to this matrix): the gradient through the embedding lookup
+        e = emb(inp)
+        g = torch.autograd.grad(e.sum(), emb.weight)[0]
+        assert (g[terms].norm(dim=1) > 0).all() and float(g[task.grammar.pad_id].abs().max()) == 0.0
+
+
+def test_a_bert_whose_pad_id_is_a_terminal_is_refused():
+    task = build_task({**TINY})
+    good = task.default_model("cpu-teacher")
+    task.check_model(good)
+    bad = replace(good, pad_token_id=task.special.terminals[0])
+    with pytest.raises(CurriculensError, match="pad_token_id"):
+        task.check_model(bad)
+
+
+@pytest.mark.parametrize("objective", ["mlm", "next"])
+def test_the_bridge_sees_the_models_positions_when_the_mask_hides_real_tokens(objective):
+    """TransformerLens derives positions from the attention mask unless told; the task passes
+    explicit position ids, so bridge activations equal Hugging Face's (the masked-LM batches
+    hide selected tokens as keys)."""
+    from models.registry import build_model, hookable
+
+    task = build_task({**TINY, "objective": objective})
+    cfg = task.default_model("tiny-teacher")
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    batch = task.train_batch(0, 8, seed=0)
+    if objective == "next":  # hide one real token as a key, as the n-gram maskings do
+        batch["attention_mask"][:, 2] = 0
+    assert bool(((batch["attention_mask"] == 0) & (batch["input_ids"] != task.special.pad)).any())
+    inp, kw = task.model_input(batch, cfg)
+    ref = model(inp, output_hidden_states=True, **kw)
+    out, cache = hookable(model, cfg).run_with_cache(inp, names_filter=["blocks.0.hook_in", "blocks.1.hook_out"], **kw)
+    assert torch.allclose(cache["blocks.0.hook_in"], ref.hidden_states[0], atol=1e-5)
+    assert torch.allclose(out if isinstance(out, torch.Tensor) else out.logits, ref.logits, atol=1e-4)
+
+
+def test_pcfg_students_use_the_official_progressive_rule():
+    from training.tasks.pcfg_presets import student_configs_for
+
+    for name, R in (("paper-bert", 1000), ("cpu-demo", PRESETS["cpu-demo"].save_every)):
+        p = get_preset(name, grammar="cfg3b" if name.startswith("paper") else None)
+        teacher = teacher_config(p, device="cpu")
+        prog = student_configs_for(p, "unused", teacher, methods=("progressive",))[0].distill
+        assert (prog.progressive_rule, prog.interval) == ("pcfg", R)
+
+
+def test_next_token_supervision_only_at_span_ends_as_in_the_papers_gpt2_setting():
+    """create_ce.py --desired_level L: only the last token of each level-L span is a target."""
+    task = build_task({"name": "pcfg", "grammar": "cfg3b", "start_level": 1, "objective": "next", "next_span_level": 3, "n_eval": 8})
+    corpus = task.sentences(4, seed=11)
+    batch = task._build(corpus.tokens, None, corpus.ends)
+    for i, (toks, ends) in enumerate(zip(corpus.tokens, corpus.ends)):
+        scored = np.nonzero(batch["labels"][i].numpy() != IGNORE)[0]
+        want = np.nonzero(ends[:, 3])[0]  # terminal j is input position j + 1, predicted from position j
+        assert np.array_equal(scored, want)
+        assert np.array_equal(batch["labels"][i].numpy()[scored], toks[want])
+        assert task.special.eos not in batch["labels"][i].tolist()
+    every = build_task({"name": "pcfg", "grammar": "cfg3b", "start_level": 1, "objective": "next", "n_eval": 8})
+    assert int((every._build(corpus.tokens, None, corpus.ends)["labels"] != IGNORE).sum()) == int(sum(len(t) + 1 for t in corpus.tokens))
+    for bad in ({"next_span_level": 0}, {"next_span_level": 7}, {"objective": "mlm", "next_span_level": 3}):
+        with pytest.raises(CurriculensError, match="next_span_level"):
+            build_task({"name": "pcfg", "grammar": "cfg3b", "start_level": 1, "objective": "next", "n_eval": 8, **bad})

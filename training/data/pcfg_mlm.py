@@ -17,6 +17,9 @@ special ids in ``SpecialIds``. Conventions (paper section 5.1, documented choice
   only their own residual stream sees their (masked / kept / random) input token.
 - Next-token: ``labels[t] = ids[t + 1]`` for every real ``t + 1`` (so logits at t predict
   token t + 1, BOS predicts the first terminal), -100 at the last real position and on PAD.
+  With ``targets`` (the paper's GPT-2 setting, ``PCFG_autoregressive/create_ce.py``) only the
+  terminals flagged there are predicted, e.g. the last token of every level-L span; EOS is
+  then never a target.
 
 Trap: ``labels`` are aligned with the *input* positions in both objectives, so the scored
 logits are always ``logits[labels != -100]``; no shifting happens downstream.
@@ -25,7 +28,7 @@ logits are always ``logits[labels != -100]``; no shifting happens downstream.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -144,13 +147,42 @@ def mlm_batch(
 
 
 def next_token_batch(
-    seqs: Sequence[np.ndarray], special: SpecialIds, eos: bool = True, max_len: int = 0
+    seqs: Sequence[np.ndarray],
+    special: SpecialIds,
+    eos: bool = True,
+    max_len: int = 0,
+    targets: Optional[Sequence[np.ndarray]] = None,
 ) -> dict[str, torch.Tensor]:
-    """A next-token batch: ``labels[t] = input_ids[t + 1]`` on real positions (all [B, T])."""
+    """A next-token batch: ``labels[t] = input_ids[t + 1]`` on real positions (all [B, T]).
+
+    ``targets``: per sentence a bool array over its terminals (e.g. ``corpus.ends[i][:, L]``,
+    the last token of each level-L span); only those terminals are predicted (from the
+    position before them), everything else, EOS included, is -100.
+    """
     ids, real = pad_sequences(seqs, special, eos=eos, max_len=max_len)
     labels = torch.full_like(ids, IGNORE)
     nxt_real = torch.zeros_like(real)
     nxt_real[:, :-1] = real[:, 1:]
+    if targets is not None:
+        keep = np.zeros(tuple(ids.shape), dtype=bool)
+        for i, (s, f) in enumerate(zip(seqs, targets)):
+            n = min(len(s), max_len) if max_len else len(s)
+            keep[i, :n] = np.asarray(f[:n], dtype=bool)  # position t predicts terminal t (input t + 1)
+        nxt_real &= torch.from_numpy(keep)
     labels[:, :-1] = ids[:, 1:]
     labels[~nxt_real] = IGNORE
     return {"input_ids": ids, "attention_mask": real.to(torch.int64), "labels": labels}
+
+
+def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Explicit positions 0..T-1 for every row of a right-padded batch: [B, T] int64, on the
+    mask's device.
+
+    Trap: given only an ``attention_mask``, the TransformerLens bridge derives positions from
+    it, so a hidden *non-pad* token (``hide_masked_keys``, the n-gram maskings) shifts every
+    later position by one (measured: 1.78 at the embeddings, 1.13 in the logits); plain
+    Hugging Face models use 0..T-1. Pass these whenever a mask hides a real token.
+    """
+    B, T = attention_mask.shape
+    return torch.arange(T, device=attention_mask.device).expand(B, T)
+

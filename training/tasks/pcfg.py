@@ -29,7 +29,7 @@ from curriculens.config import from_dict
 from curriculens.errors import CurriculensError
 from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig
 from models.registry import logits_of
-from training.data.pcfg_mlm import IGNORE, SpecialIds, mlm_batch, next_token_batch, step_generator
+from training.data.pcfg_mlm import IGNORE, SpecialIds, mlm_batch, next_token_batch, position_ids, step_generator
 from training.tasks.base import Batch, Task
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,8 @@ class PCFGConfig:
     """A PCFG language-modelling task.
 
     Args:
-        grammar: path to a grammar JSON (the format of ``shared/data/pcfg/cfg3b.json``), relative
-            to the working directory; ``""`` = a grammar generated from the ``gen_*`` fields.
+        grammar: a bundled grammar's name (``cfg3b``, the paper's) or a path to a grammar JSON
+            (the same format), relative to the working directory; ``""`` = a grammar generated from the ``gen_*`` fields.
         gen_levels, gen_symbols, gen_rules, gen_rhs, gen_terminals, gen_seed: arguments of
             ``training.data.pcfg.random_grammar`` (levels include root and preterminals; the
             mean sentence length is about mean(gen_rhs) ** (gen_levels - 1)).
@@ -63,6 +63,10 @@ class PCFGConfig:
         max_len: truncate sentences to this many terminals; 0 = the grammar's longest sentence.
         data_seed: seeds the held-out set and the probe sentences.
         eval_batch: sequences per held-out batch (bounds the attention memory).
+        next_span_level: ``next`` only: -1 = predict every next token (default); L >= 0 =
+            predict only the last token of each level-L span (the paper's GPT-2 setting,
+            ``create_ce.py --desired_level L``; cfg3b L = 3 labels ~16 of ~300 tokens); L must
+            be at least ``start_level`` (spans above the start do not exist).
         n_generate: sentences generated for ``eval_accept`` (next-token only; 0 = off).
     """
 
@@ -85,6 +89,7 @@ class PCFGConfig:
     data_seed: int = 0
     eval_batch: int = 64
     n_generate: int = 32
+    next_span_level: int = -1
 
     @property
     def use_eos(self) -> bool:
@@ -131,6 +136,13 @@ class PCFGTask(Task):
                 f"start_level {cfg.start_level} out of range: grammar {self.grammar.name!r} has levels "
                 f"0..{self.grammar.n_levels - 1} (the last holds preterminals)"
             )
+        if cfg.next_span_level >= 0 and (
+            cfg.objective != "next" or not cfg.start_level <= cfg.next_span_level < self.grammar.n_levels
+        ):
+            raise CurriculensError(
+                f"next_span_level {cfg.next_span_level} needs objective 'next' and a level in "
+                f"{cfg.start_level}..{self.grammar.n_levels - 1} (start_level..preterminals)"
+            )
         self.special = SpecialIds.from_grammar(self.grammar)
         longest = max(self.grammar.length_bounds(s)[1] for s in self.grammar.level_symbols(cfg.start_level))
         if not np.isfinite(longest) and not cfg.max_len:
@@ -160,18 +172,20 @@ class PCFGTask(Task):
 
         return sample(self.grammar, n, seed=seed, start_level=self.cfg.start_level, offset=offset)
 
-    def _build(self, seqs, generator: Optional[torch.Generator]) -> Batch:
+    def _build(self, seqs, generator: Optional[torch.Generator], ends=None) -> Batch:
+        """A batch of ``seqs``; ``ends`` (per sentence [L, levels] bool) picks next-token targets."""
         c = self.cfg
         if c.objective == "mlm":
             return mlm_batch(
                 seqs, self.special, generator, c.mask_rate, c.include_bos, c.hide_masked_keys, self.max_terminals
             )
-        return next_token_batch(seqs, self.special, eos=c.use_eos, max_len=self.max_terminals)
+        targets = None if c.next_span_level < 0 else [e[:, c.next_span_level] for e in ends]
+        return next_token_batch(seqs, self.special, eos=c.use_eos, max_len=self.max_terminals, targets=targets)
 
     def train_batch(self, step: int, batch_size: int, seed: int) -> Batch:
         corpus = self.sentences(batch_size, stream_seed(_TRAIN_SALT, seed, self.cfg.data_seed), offset=step * batch_size)
         gen = step_generator(_MASK_SALT, seed, self.cfg.data_seed, step)
-        return self._build(corpus.tokens, gen)
+        return self._build(corpus.tokens, gen, corpus.ends)
 
     def _eval_set(self) -> tuple[Batch, np.ndarray]:
         if self._eval is None:
@@ -179,7 +193,7 @@ class PCFGTask(Task):
             order = np.argsort(-corpus.lengths, kind="stable")
             seqs = [corpus.tokens[i] for i in order]
             gen = step_generator(_EVAL_MASK_SALT, self.cfg.data_seed)
-            self._eval = self._build(seqs, gen)
+            self._eval = self._build(seqs, gen, [corpus.ends[i] for i in order])
             lens = np.minimum(corpus.lengths[order], self.max_terminals) + 1 + int(self.cfg.use_eos)
             self._eval_len = lens
         return self._eval, self._eval_len
@@ -205,7 +219,10 @@ class PCFGTask(Task):
 
     # --- model interface -------------------------------------------------------------------
     def model_input(self, batch: Batch, model_cfg: ModelConfig) -> tuple[torch.Tensor, dict]:
-        return batch["input_ids"], {"attention_mask": batch["attention_mask"]}
+        """``input_ids`` and kwargs ``attention_mask`` + explicit ``position_ids`` (the mask
+        may hide real tokens; see ``training.data.pcfg_mlm.position_ids``)."""
+        mask = batch["attention_mask"]
+        return batch["input_ids"], {"attention_mask": mask, "position_ids": position_ids(mask)}
 
     def scored(self, logits: torch.Tensor, batch: Batch, model_cfg: ModelConfig):
         keep = batch["labels"] != IGNORE
@@ -236,6 +253,12 @@ class PCFGTask(Task):
             raise CurriculensError(
                 f"objective {self.cfg.objective!r} needs a {want.__name__[:-6].upper()} model, got kind {model_cfg.kind!r}"
             )
+        pad = getattr(model_cfg, "pad_token_id", None)
+        if pad is not None and pad != self.special.pad:
+            raise CurriculensError(
+                f"model pad_token_id {pad} is not the grammar's PAD id {self.special.pad}: that token's input "
+                "embedding would stay zero; set pad_token_id to the PAD id (or null)"
+            )
         pos = model_cfg.max_position_embeddings if isinstance(model_cfg, BertConfig) else model_cfg.n_positions
         return model_cfg.vocab_size, pos
 
@@ -245,7 +268,7 @@ class PCFGTask(Task):
         from models.configs import model_config_from_dict
         from training.tasks.pcfg_presets import model_dict
 
-        return model_config_from_dict(model_dict(self.cfg.objective, size, self.vocab_size, self.seq_len))
+        return model_config_from_dict(model_dict(self.cfg.objective, size, self.vocab_size, self.seq_len, self.special.pad))
 
     # --- next-token extras -----------------------------------------------------------------
     def accepts(self, tokens: np.ndarray) -> bool:

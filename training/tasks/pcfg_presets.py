@@ -16,9 +16,11 @@ preset           what it is
 ===============  ==========================================================================
 
 Distillation follows the paper's PCFG scripts: pure distillation (alpha 0) from the teacher's
-argmax (tau 1e-20 -> hard labels). Progressive refreshes at every teacher checkpoint with
-speed 1, or teacher_steps / student_steps when the student's budget is shorter (so it still
-walks the whole teacher trajectory; the paper's appendix uses speed 2).
+argmax (tau 1e-20 -> hard labels). Progressive uses the official masked-LM trainer's rule
+(``training.schedule``, rule ``pcfg``): at student step g, the largest teacher checkpoint at or
+below speed x (1 + floor(g / R)) x R, R = the preset's ``refresh`` (paper: 1000, with
+checkpoints every 200), speed 1, or teacher_steps / student_steps when the student's budget is
+shorter (so it still walks the whole teacher trajectory; the paper's appendix uses speed 2).
 """
 
 from __future__ import annotations
@@ -50,10 +52,11 @@ SIZES = {
 }
 
 
-def model_dict(objective: str, size: str, vocab_size: int, seq_len: int) -> dict:
+def model_dict(objective: str, size: str, vocab_size: int, seq_len: int, pad_id: Optional[int] = None) -> dict:
     """A model config dict for ``size`` (a key of ``SIZES``): BERT for ``mlm``, GPT-2 for ``next``.
 
     Positions: 1024 for the paper sizes (as in the paper), else ``seq_len`` rounded up to 64.
+    ``pad_id``: the grammar's PAD id, BERT's ``pad_token_id`` (its embedding's padding row).
     """
     if size not in SIZES:
         raise CurriculensError(f"unknown model size {size!r} (one of {', '.join(SIZES)})")
@@ -70,6 +73,7 @@ def model_dict(objective: str, size: str, vocab_size: int, seq_len: int) -> dict
             "intermediate_size": 4 * hidden,
             "max_position_embeddings": pos,
             "dropout": dropout,
+            "pad_token_id": pad_id,
         }
     return {
         "kind": "gpt2",
@@ -88,6 +92,7 @@ class PCFGPreset:
     """One named setup. ``task`` is a PCFG task dict; ``teacher``/``student`` are model sizes
     (keys of ``SIZES``) turned into model dicts by ``models_for``.
 
+    ``refresh``: progressive's R (student steps between teacher re-selections; 0 = ``save_every``).
     ``two_shot_frac``: the two-shot first stage uses the teacher checkpoint nearest this fraction
     of the teacher's steps (a placeholder until the teacher's drop is known; see
     ``refine_two_shot``) for ``two_shot_T_frac`` of the student's steps.
@@ -107,12 +112,13 @@ class PCFGPreset:
     log_early: int = 0
     two_shot_frac: float = 0.5
     two_shot_T_frac: float = 0.5
+    refresh: int = 0
     probe_options: dict = field(default_factory=dict)
 
     def models_for(self, task) -> tuple[dict, dict]:
         """(teacher, student) model dicts sized for a built ``PCFGTask``."""
-        o, v, n = task.cfg.objective, task.vocab_size, task.seq_len
-        return model_dict(o, self.teacher, v, n), model_dict(o, self.student, v, n)
+        o, v, n, pad = task.cfg.objective, task.vocab_size, task.seq_len, task.special.pad
+        return model_dict(o, self.teacher, v, n, pad), model_dict(o, self.student, v, n, pad)
 
 
 _CPU_OPTIM = OptimConfig(
@@ -179,6 +185,7 @@ PRESETS: dict[str, PCFGPreset] = {
         eval_every=100,
         two_shot_frac=0.125,  # C1 = 1k of an 8k-step teacher (paper figure 3)
         two_shot_T_frac=0.25,
+        refresh=1000,  # distil.sh: refresh_frequency 1000, teacher saved every 200
         probe_options={"n_sentences": 512, "max_tokens": 20000, "ngram_sentences": 1024, "ngram_stride": 30},
     ),
     "paper-gpt2": PCFGPreset(
@@ -195,6 +202,7 @@ PRESETS: dict[str, PCFGPreset] = {
         eval_every=100,
         two_shot_frac=0.125,
         two_shot_T_frac=0.25,
+        refresh=200,  # PCFG_autoregressive comment: the paper refreshed every 200 (speed 2 there)
         probe_options={"n_sentences": 512, "max_tokens": 20000, "ngram_sentences": 1024, "ngram_stride": 30},
     ),
 }
@@ -204,19 +212,20 @@ _NEEDS_GRAMMAR = ("paper-bert", "paper-gpt2")
 def get_preset(name: str, grammar: Optional[str] = None, **task_overrides) -> PCFGPreset:
     """The preset ``name``, with its task's grammar path and any task fields replaced.
 
-    ``grammar``: a grammar JSON path (made absolute, so runs do not depend on the cwd).
+    ``grammar``: a bundled grammar's name (``cfg3b``; kept as the name) or a grammar JSON path
+    (made absolute, so runs do not depend on the cwd).
     """
+    from training.data.pcfg import BUNDLED_GRAMMARS, grammar_path
+
     if name not in PRESETS:
         raise CurriculensError(f"unknown PCFG preset {name!r} (one of {', '.join(PRESETS)})")
     p = PRESETS[name]
     task = dict(p.task)
     if grammar:
-        path = Path(grammar).expanduser()
-        if not path.is_file():
-            raise CurriculensError(f"grammar file not found: {grammar}")
-        task["grammar"] = str(path.resolve())
+        path = grammar_path(grammar)  # GrammarError (a CurriculensError) when neither
+        task["grammar"] = str(grammar) if not Path(grammar).expanduser().is_file() and grammar in BUNDLED_GRAMMARS else str(path.resolve())
     elif name in _NEEDS_GRAMMAR:
-        raise CurriculensError(f"preset {name} needs a grammar file (cfg3b.json): pass --grammar PATH")
+        raise CurriculensError(f"preset {name} needs a grammar (the paper's: cfg3b): pass --grammar cfg3b or a file")
     task.update(task_overrides)
     return replace(p, task=task)
 
@@ -283,10 +292,9 @@ def student_configs_for(
         tau=PAPER_TAU,
         exp_dir=Path(exp_dir),
     )
-    speed = progressive_speed(preset)
+    prog = {"speed": progressive_speed(preset), "progressive_rule": "pcfg", "interval": preset.refresh or preset.save_every}
     return [
-        s.replace(distill=replace(s.distill, speed=speed)) if s.distill.method == "progressive" else s
-        for s in students
+        s.replace(distill=replace(s.distill, **prog)) if s.distill.method == "progressive" else s for s in students
     ]
 
 

@@ -21,7 +21,7 @@ from training.data.pcfg import (
     save_grammar,
 )
 
-CFG3B = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "pcfg" / "cfg3b.json"
+CFG3B = Path(__file__).resolve().parents[3] / "training" / "data" / "pcfg" / "grammars" / "cfg3b.json"
 needs_cfg3b = pytest.mark.skipif(not CFG3B.is_file(), reason=f"{CFG3B} not present")
 
 
@@ -240,7 +240,7 @@ def test_malformed_json_and_missing_file(tmp_path):
     assert lines[1].startswith("  - malformed JSON: ") and "line 1" in lines[1]
     with pytest.raises(GrammarError) as exc:
         load_grammar(tmp_path / "nope.json")
-    assert str(exc.value) == f"grammar file not found: {tmp_path / 'nope.json'}"
+    assert str(exc.value) == f"grammar file not found: {tmp_path / 'nope.json'} (bundled grammars by name: cfg3b)"
     assert isinstance(exc.value, CurriculensError)
     with pytest.raises(GrammarError, match="top level must be a JSON object"):
         grammar_from_dict([1, 2])  # type: ignore[arg-type]
@@ -312,3 +312,40 @@ def test_grammar_error_from_dict_names_its_source():
         grammar_from_dict(d, source="mine")
     assert str(exc.value).splitlines()[0] == "grammar mine has 1 problem(s):"
     assert exc.value.problems == ["rule 0 (s -> A B): probability 2.0 outside [0, 1]"]
+
+
+def test_cfg3b_ships_as_package_data_and_loads_by_name(tmp_path, monkeypatch):
+    """The paper's grammar works on a fresh clone: by name from any directory, through the task
+    config, the presets and the CLI's --task-set; other grammar files keep working by path."""
+    from training.data.pcfg import BUNDLED_GRAMMARS, grammar_path
+    from training.tasks import build_task
+    from training.tasks.pcfg_presets import get_preset
+
+    monkeypatch.chdir(tmp_path)
+    assert "cfg3b" in BUNDLED_GRAMMARS
+    assert grammar_path("cfg3b") == CFG3B.resolve() or grammar_path("cfg3b").samefile(CFG3B)
+    g = load_grammar("cfg3b")
+    assert (g.name, g.pad_id, g.mask_id, g.n_levels) == ("cfg3b", 5, 6, 7)
+    assert g.to_dict() == load_grammar(CFG3B).to_dict()
+    task = build_task({"name": "pcfg", "grammar": "cfg3b", "start_level": 2, "n_eval": 4})
+    assert task.grammar.to_dict() == g.to_dict()
+    assert get_preset("paper-bert", grammar="cfg3b").task["grammar"] == "cfg3b"  # portable: the name is stored
+    # a file path still works, and a file wins over a bundled name
+    own = tmp_path / "mine.json"
+    save_grammar(g, own)
+    assert load_grammar(own).to_dict() == g.to_dict()
+    assert get_preset("paper-bert", grammar=str(own)).task["grammar"] == str(own.resolve())
+    with pytest.raises(GrammarError, match="bundled grammars by name: cfg3b"):
+        load_grammar("cfg3x")
+
+
+def test_cfg3b_by_name_through_the_cli(tmp_path):
+    from curriculens.cli import main
+
+    out = tmp_path / "exp"
+    args = ["train-teacher", "--out", str(out), "--task", "pcfg", "--task-set", "grammar=cfg3b", "--task-set", "start_level=3",
+            "--task-set", "n_eval=4", "--steps", "2", "--save-every", "2", "--batch-size", "2", "--device", "cpu",
+            "--layers", "1", "--heads", "1", "--hidden", "8", "--intermediate", "16"]
+    assert main(args) == 0
+    cfg = json.loads((out / "runs" / "teacher" / "config.json").read_text())
+    assert cfg["task"]["grammar"] == "cfg3b" and cfg["model"]["pad_token_id"] == 5

@@ -23,7 +23,7 @@ from training.data.pcfg import (
     sample,
 )
 
-CFG3B = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "pcfg" / "cfg3b.json"
+CFG3B = Path(__file__).resolve().parents[3] / "training" / "data" / "pcfg" / "grammars" / "cfg3b.json"
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from training.data.pcfg import (
     spans,
 )
 
-CFG3B = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "pcfg" / "cfg3b.json"
+CFG3B = Path(__file__).resolve().parents[3] / "training" / "data" / "pcfg" / "grammars" / "cfg3b.json"
 needs_cfg3b = pytest.mark.skipif(not CFG3B.is_file(), reason=f"{CFG3B} not present")
 
 
@@ -235,3 +235,26 @@ def test_bad_start_arguments(cfg3b):
     with pytest.raises(CurriculensError, match="either start or start_level"):
         sample(cfg3b, 2, 0, start="g", start_level=4)
     assert len(sample(cfg3b, 0, 0)) == 0
+
+
+def test_official_end_flags_differ_from_span_ends_and_convert():
+    """nt_classify.py's flag l: 'the depth-(l+1) node is the last child of its parent'; ours:
+    'the token ends its level-d span' = the official flags AND-ed from the bottom."""
+    from training.data.pcfg import official_end_flags
+
+    # s -> A B, A -> a b, B -> a b a: tokens a b | a b a (levels: s, A/B, preterminals)
+    ours = np.array([[0, 0, 1], [0, 1, 1], [0, 0, 1], [0, 0, 1], [1, 1, 1]], dtype=bool)
+    official = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 0, 1], [1, 1, 1]], dtype=bool)
+    assert np.array_equal(official_end_flags(ours), official)
+    c = sample(load_grammar(CFG3B), 20, seed=3)
+    c2 = sample(load_grammar(CFG3B), 20, seed=3, start_level=2)
+    for ends in list(c.ends) + list(c2.ends):
+        off = official_end_flags(ends)
+        assert off[:, -1].all()
+        for d in range(ends.shape[1]):
+            assert np.array_equal(ends[:, d], off[:, d:].all(axis=1) & ends[:, d])
+            if ends[:, d].any():
+                assert np.array_equal(ends[:, d], off[:, d:].all(axis=1))
+            else:  # a level above the sentence's root
+                assert not off[:, d].any()
+    assert any(not np.array_equal(e, official_end_flags(e)) for e in c.ends)

@@ -5,12 +5,14 @@ Pure Python/numpy. The JSON format: ``docs/formats.md``.
 
 from .generate import random_grammar
 from .grammar import (
+    BUNDLED_GRAMMARS,
     SPECIAL_TOKENS,
     Grammar,
     GrammarError,
     LayeredTables,
     Rule,
     grammar_from_dict,
+    grammar_path,
     layered_tables,
     load_grammar,
     save_grammar,
@@ -22,12 +24,14 @@ from .sampler import (
     Parse,
     corpus_from_derivations,
     derivation_rules,
+    official_end_flags,
     sample,
     sample_reference,
     spans,
 )
 
 __all__ = [
+    "BUNDLED_GRAMMARS",
     "SPECIAL_TOKENS",
     "Corpus",
     "Derivation",
@@ -40,8 +44,10 @@ __all__ = [
     "corpus_from_derivations",
     "count_parses",
     "derivation_rules",
+    "official_end_flags",
     "cyk_reference",
     "grammar_from_dict",
+    "grammar_path",
     "inside_logprob",
     "layered_tables",
     "load_grammar",

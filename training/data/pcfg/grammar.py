@@ -271,11 +271,31 @@ class Grammar:
 
 
 # ================================================================================ loading
+BUNDLED_GRAMMARS = ("cfg3b",)
+"""Grammars shipped as package data (``training/data/pcfg/grammars/<name>.json``), loadable by name."""
+
+
+def grammar_path(ref: Path | str) -> Path:
+    """The file a grammar reference names: an existing file path as given, else a bundled
+    grammar's name (``"cfg3b"``, the paper's grammar), else ``GrammarError``.
+
+    Trap: a file in the working directory called ``cfg3b`` wins over the bundled grammar.
+    """
+    path = Path(ref).expanduser()
+    if path.is_file():
+        return path
+    name = str(ref)
+    if name in BUNDLED_GRAMMARS:
+        from importlib.resources import files
+
+        return Path(str(files("training.data.pcfg").joinpath("grammars", f"{name}.json")))
+    raise GrammarError(f"grammar file not found: {ref} (bundled grammars by name: {', '.join(BUNDLED_GRAMMARS)})")
+
+
 def load_grammar(path: Path | str) -> Grammar:
-    """Read and validate a JSON grammar file; ``GrammarError`` lists every problem found."""
-    path = Path(path)
-    if not path.is_file():
-        raise GrammarError(f"grammar file not found: {path}")
+    """Read and validate a JSON grammar: a file path, or the name of a bundled grammar
+    (``BUNDLED_GRAMMARS``); ``GrammarError`` lists every problem found."""
+    path = grammar_path(path)
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -19,6 +19,11 @@ down to the preterminal):
 
 A sentence started at level s > 0 (``start_level=s`` or a level-s ``start`` symbol) has
 ``nt[:, :s] == -1`` and ``ends[:, :s] == False``.
+
+Trap: ``ends`` are *span ends*, not the official code's ``end`` flags (``nt_classify.py``:
+flag l = "the depth-(l + 1) node on the path is the last child of its parent"). Span ends
+are the official flags AND-ed from the bottom: ``ends[:, d] == official[:, d:].all(1)``.
+``official_end_flags`` converts; the official NT probe never reads its flags.
 """
 
 from __future__ import annotations
@@ -82,6 +87,21 @@ class Derivation:
 
 
 Parse = Derivation
+
+
+def official_end_flags(ends: np.ndarray) -> np.ndarray:
+    """The official ``end`` flags [L, D] bool from span ends ``ends`` [L, D] (one sentence).
+
+    Flag l of token i is True iff the depth-(l + 1) node on its path (the terminal itself for
+    l = D - 1) is the last child of its depth-l parent, i.e. iff the level-(l + 1) span holding
+    i ends where the level-l span holding i ends. Levels above the sentence's root: False.
+    """
+    L, D = ends.shape
+    # span end at each level: the first j >= i with ends[j, d] (L = none: a level above the root)
+    idx = np.where(ends, np.arange(L)[:, None], L)
+    span_end = np.minimum.accumulate(idx[::-1], axis=0)[::-1]  # [L, D]
+    below = np.concatenate([span_end[:, 1:], np.arange(L)[:, None]], axis=1)  # level d + 1 (terminal: i)
+    return (span_end == below) & (span_end < L)
 
 
 def spans(derivation: Derivation | tuple[np.ndarray, np.ndarray], level: int) -> list[tuple[int, int, int]]:
