@@ -1,251 +1,344 @@
-"""Benchmark: the PCFG phenomenon of the paper (section 5, figure 3) at CPU scale, over seeds.
+"""Benchmark: the paper's PCFG claims (section 5, figure 3) in a CPU regime, over seeds.
 
-For each seed, on cfg3b sentences started below the root (so a 2-core CPU reaches the sharp
-drop; see shared/research/calibration.md):
+For each seed, on cfg3b sentences started at level 2 (~56 tokens; the regime is documented in
+docs/pcfg.md with the calibration runs that led to it):
 
-1. train a BERT teacher (masked LM) and detect its loss phases (``curriculens.curves.detect_phases``: plateau,
-   sharp drop, slow phase);
-2. measure M_robust / M_close (``probes.ngram``) on every teacher checkpoint through the probe
-   sweep; report the 3-gram M_robust median curve, where it peaks, and where the peak falls
-   relative to the drop (0 = drop start, 1 = drop end);
-3. train ce / one-shot / progressive / two-shot students for a fixed step budget (two-shot: first
-   stage on the teacher checkpoint where M_robust(3) peaks, then the final one) and report their
-   final masked-token accuracy on the held-out set, with differences and ratios against the ce
-   student of the same seed.
+1. train a BERT teacher (masked LM) with checkpoints dense through its loss drop; find its loss
+   phases (``curriculens.curves.detect_phases``: plateau, sharp drop, slow phase) and its
+   transition (``curriculens.curves.teacher_transition``, the rule the dashboard marks);
+2. measure M_robust(3) and M_close(3) (``probes.ngram``, median over (sentence, position)) on
+   every teacher checkpoint and say whether M_robust rises during the drop and falls after it;
+3. train students for a fixed budget: ce, one-shot, progressive with the official masked-LM
+   rule (``training.schedule``, rule ``pcfg``) at speeds 1 and 2, and two-shot with its first
+   stage on the checkpoint nearest the middle of the teacher's drop
+   (``training.experiment.two_shot_checkpoint``, the same middle the dashboard marks);
+4. report, per student, the steps to a loss threshold and to an accuracy threshold (stated
+   before any student ran: the teacher's held-out loss halfway through its drop, and its
+   accuracy at the checkpoint nearest that middle) and the loss/accuracy at the budget, with
+   ratios against the ce student of the same seed.
 
-    python benchmarks/bench_pcfg_phenomenon.py --quick             # cfg3b from level 2, ~56 tokens
-    python benchmarks/bench_pcfg_phenomenon.py                     # cfg3b from level 1, ~150 tokens
-    python benchmarks/bench_pcfg_phenomenon.py --threads 1 --report benchmarks/results/pcfg_phenomenon.txt
+``--next-seeds`` repeats steps 1, 3 and 4 with the next-token objective (GPT-2; every next
+token is a target) for those seeds (M_robust/M_close are defined for masked LMs only).
 
-Runs are resumable (rerun to continue). Without cfg3b (``--grammar``), a generated 6-level
-grammar is used, for which no plateau is promised. ``--threads 1`` is much faster than torch's
-default on a machine whose cores are busy with other work.
+    python -m benchmarks.bench_pcfg_phenomenon                      # 3 seeds + next-token seed 0
+    python -m benchmarks.bench_pcfg_phenomenon --seeds 1 --no-report  # one seed (run seeds in parallel)
+    python -m benchmarks.bench_pcfg_phenomenon --setting smoke --out /tmp/x   # seconds: checks the code path
+
+Each seed's result is cached in ``<out>/<setting>/<objective>-seed<N>/result.json`` (runs resume),
+so seeds can run as separate processes and a last invocation writes the report
+(``benchmarks/results/pcfg_phenomenon.txt`` and ``.json``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import statistics
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
 from curriculens import constants as C  # noqa: E402
-from curriculens.curves import half_rise  # noqa: E402
-from training.experiment import init_experiment, read_metrics  # noqa: E402
+from curriculens.curves import first_crossing  # noqa: E402
+from curriculens.io import read_json, write_json  # noqa: E402
+from training.experiment import init_experiment, read_metrics, teacher_transition_of, two_shot_checkpoint  # noqa: E402
 from training.loop import train_run  # noqa: E402
-from training.tasks.pcfg_presets import (  # noqa: E402
-    detect_teacher_phases,
-    get_preset,
-    student_configs_for,
-    teacher_config,
-)
+from training.tasks.pcfg_presets import detect_teacher_phases, get_preset, student_configs_for, teacher_config  # noqa: E402
 
-CFG3B = "cfg3b"  # bundled with the package (training/data/pcfg/grammars)
-METHODS = ("ce", "one-shot", "progressive", "two-shot")
+METHODS = ("ce", "one-shot", "progressive-x1", "progressive-x2", "two-shot")
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One benchmark scale (the cpu-small preset with these changes)."""
+    """One benchmark scale: the cpu-small preset (BERT/GPT-2 4L x 4H h64 teacher, 4L x 4H h32
+    student, AdamW (0.9, 0.95), wd 0.1, 6% warmup + cosine) with these changes."""
 
+    grammar: str
     start_level: int
+    batch_size: int
+    lr: float
     teacher_steps: int
     student_steps: int
-    batch_size: int
-    save_every: int
-    eval_every: int
+    save_every: int  # teacher checkpoints (the progressive and two-shot students' choices)
+    eval_every: int  # held-out evaluations (teacher and students)
     n_eval: int
     ngram_sentences: int
+    ngram_every: int  # probe every k-th teacher checkpoint for M_robust / M_close
+    refresh: int  # progressive's R (official rule): student steps between teacher re-selections
+    two_shot_T: int  # student steps on the mid-drop checkpoint before the final one
+    teacher_size: str = "cpu-teacher"
+    student_size: str = "cpu-student"
 
 
 SETTINGS = {
-    "full": Setting(1, 2000, 2000, 32, 100, 50, 512, 64),
-    "quick": Setting(2, 1600, 800, 32, 50, 50, 256, 48),
+    "cpu": Setting("cfg3b", 2, 32, 3e-3, 800, 400, 25, 25, 256, 64, 2, refresh=50, two_shot_T=100),
+    "smoke": Setting("cfg3b", 3, 16, 1e-2, 40, 30, 10, 10, 32, 8, 1, refresh=10, two_shot_T=10,
+                     teacher_size="tiny-teacher", student_size="tiny-student"),
 }
 
 
-def teacher_ngram_curve(exp: Path, n_sentences: int) -> dict:
-    """M_robust/M_close medians over the teacher's checkpoints, via the probe sweep."""
+def _preset(setting: Setting, objective: str):
+    p = get_preset("cpu-small", grammar=setting.grammar, start_level=setting.start_level, n_eval=setting.n_eval,
+                   objective=objective)
+    return replace(
+        p, steps=setting.teacher_steps, student_steps=setting.student_steps, batch_size=setting.batch_size,
+        save_every=setting.save_every, eval_every=setting.eval_every, optim=replace(p.optim, lr=setting.lr),
+        teacher=setting.teacher_size, student=setting.student_size, refresh=setting.refresh,
+    )
+
+
+def teacher_ngram_curves(exp: Path, n_sentences: int, every: int) -> dict:
+    """{feature: {step: median}} of M_robust / M_close over every ``every``-th teacher checkpoint (probe sweep)."""
     from probes.store import ResultsStore
     from probes.sweep import SweepConfig, run_sweep
 
-    cfg = SweepConfig(probes=("ngram",), runs=("teacher",), device="cpu", options={"ngram_sentences": n_sentences})
+    cfg = SweepConfig(probes=("ngram",), runs=("teacher",), device="cpu", every=every, options={"ngram_sentences": n_sentences})
     run_sweep(exp, cfg, progress=False)
     with ResultsStore(exp / C.RESULTS_DB, readonly=True) as store:
         df = store.query("run = 'teacher' AND probe = 'ngram' AND metric = 'p50'")
     return {f: {int(s): float(v) for s, v in zip(g.step, g.value)} for f, g in df.groupby("feature")}
 
 
-def relative_in_drop(step: float, phases) -> float | None:
-    if phases is None or phases.drop_end <= phases.drop_start:
-        return None
-    return (step - phases.drop_start) / (phases.drop_end - phases.drop_start)
-
-
-def run_seed(seed: int, setting: Setting, grammar: str | None, out: Path, log) -> dict:
-    preset = get_preset("cpu-small", grammar=grammar, start_level=setting.start_level, n_eval=setting.n_eval)
-    preset = replace(
-        preset,
-        steps=setting.teacher_steps,
-        student_steps=setting.student_steps,
-        batch_size=setting.batch_size,
-        save_every=setting.save_every,
-        eval_every=setting.eval_every,
-    )
-    exp = out / f"seed{seed}"
-    teacher = teacher_config(preset, seed=seed, device="cpu")
-    init_experiment(exp, teacher.task)
-    t0 = time.time()
-    tres = train_run(teacher, exp / C.RUNS_DIR / teacher.name)
-    log(f"[seed {seed}] teacher: final {tres.final_eval} ({tres.wall_s:.0f}s)")
-    rows = read_metrics(exp / C.RUNS_DIR / teacher.name)
-    phases = detect_teacher_phases(exp / C.RUNS_DIR / teacher.name)
-    curves = teacher_ngram_curve(exp, setting.ngram_sentences)
-    robust3 = curves.get("robust_n3", {})
-    peak_step = max((s for s in robust3 if s > 0), key=lambda s: robust3[s])
-    rise_step = half_rise(list(robust3), list(robust3.values()))["step"]  # the summary's "appears" rule
-    log(f"[seed {seed}] M_robust(3) peaks at step {peak_step} ({robust3[peak_step]:.3f}); training students")
-    students = student_configs_for(preset, exp, teacher, seeds=(seed,), methods=METHODS, two_shot_step=peak_step)
-    finals = {}
-    for cfg in students:
-        res = train_run(cfg, exp / C.RUNS_DIR / cfg.name)
-        finals[cfg.method] = res.final_eval
-        log(f"[seed {seed}] {cfg.name}: final acc {res.final_eval['eval_acc']:.4f} ({res.wall_s:.0f}s)")
-    from curriculens.io import read_json
-    from probes.store import ResultsStore
-
-    train_wall = sum(read_json(exp / C.RUNS_DIR / name / C.DONE_FILE)["wall_s"] for name in ["teacher"] + [c.name for c in students])
-    with ResultsStore(exp / C.RESULTS_DB, readonly=True) as store:
-        probe_wall = float(store.units()["wall_s"].sum())
+def rise_and_fall(curve: dict, phases) -> dict:
+    """Does M_robust rise during the drop and fall after it? Stated criteria: *rises* if its
+    largest value inside the drop is at least twice its median on the plateau; *falls after*
+    if its last value is at most half of that in-drop maximum."""
+    if phases is None or not curve:
+        return {"rises_in_drop": None, "falls_after": None}
+    steps = sorted(curve)
+    plateau = [curve[s] for s in steps if phases.plateau_start <= s < phases.drop_start] or [curve[steps[1 if len(steps) > 1 else 0]]]
+    drop = [(curve[s], s) for s in steps if phases.drop_start <= s <= phases.drop_end]
+    peak_value, peak_step = max((v, s) for s, v in curve.items() if s > 0) if len(curve) > 1 else (math.nan, None)
+    if not drop:
+        return {"rises_in_drop": None, "falls_after": None, "peak_step": peak_step, "peak_value": peak_value}
+    in_drop, at = max(drop)
+    base = statistics.median(plateau)
+    last = curve[steps[-1]]
     return {
-        "seed": seed,
-        "train_wall_s": train_wall,
-        "probe_wall_s": probe_wall,
-        "teacher_curve": [(r["step"], r["eval_loss"], r["eval_acc"]) for r in rows],
-        "phases": phases.to_dict() if phases else None,
-        "ngram_curves": curves,
-        "peak_step": peak_step,
-        "peak_phase": phases.phase_of(peak_step) if phases else None,
-        "peak_relative_in_drop": relative_in_drop(peak_step, phases),
-        "rise_step": rise_step,
-        "rise_phase": phases.phase_of(rise_step) if phases else None,
-        "rise_relative_in_drop": relative_in_drop(rise_step, phases),
-        "students": finals,
-        "wall_s": time.time() - t0,  # this invocation only (finished runs are reused)
+        "plateau_median": base, "drop_max": in_drop, "drop_max_step": at, "final": last,
+        "peak_step": peak_step, "peak_value": peak_value, "peak_phase": phases.phase_of(peak_step),
+        "rises_in_drop": bool(in_drop >= 2 * base), "falls_after": bool(last <= 0.5 * in_drop),
     }
 
 
-def _ms(vals) -> str:
-    vals = [v for v in vals if v is not None]
+def thresholds(rows: list[dict], transition) -> dict:
+    """The students' targets, from the teacher alone: the loss halfway through its drop (the
+    transition's start and end levels), and its accuracy at the evaluation nearest that middle.
+    Without a transition: halfway between its first evaluation after step 0 and its last."""
+    steps = [r["step"] for r in rows]
+    if transition is not None and transition.metric == "eval_loss":
+        loss = 0.5 * (transition.start_level + transition.end_level)
+        mid = transition.mid
+    else:
+        after = [r for r in rows if r["step"] > 0]
+        loss = 0.5 * (after[0]["eval_loss"] + rows[-1]["eval_loss"])
+        mid = min(steps, key=lambda s: abs([r for r in rows if r["step"] == s][0]["eval_loss"] - loss))
+    acc = [r["eval_acc"] for r in rows if r["step"] == mid][0]
+    return {"loss": float(loss), "acc": float(acc), "teacher_step": int(mid)}
+
+
+def student_runs(preset, exp: Path, teacher, seed: int, setting: Setting) -> list:
+    """ce, one-shot, progressive (official rule) at speeds 1 and 2, two-shot at the middle of the drop."""
+    two_shot = two_shot_checkpoint(exp / C.RUNS_DIR / teacher.name, teacher.task["name"])
+    base = student_configs_for(preset, exp, teacher, seeds=(seed,), methods=("ce", "one-shot", "progressive", "two-shot"),
+                               two_shot_step=two_shot)
+    out = []
+    for cfg in base:
+        if cfg.method == "progressive":
+            for speed in (1, 2):
+                d = replace(cfg.distill, speed=float(speed), progressive_rule="pcfg", interval=setting.refresh)
+                out.append((f"progressive-x{speed}", cfg.replace(name=f"progressive-x{speed}-s{seed}", distill=d)))
+        elif cfg.method == "two-shot":
+            out.append(("two-shot", cfg.replace(distill=replace(cfg.distill, two_shot_T=setting.two_shot_T))))
+        else:
+            out.append((cfg.method, cfg))
+    return out
+
+
+def run_seed(seed: int, setting_name: str, objective: str, out: Path, log) -> dict:
+    setting = SETTINGS[setting_name]
+    exp = out / setting_name / f"{objective}-seed{seed}"
+    cached = exp / "result.json"
+    if cached.is_file():
+        res = read_json(cached)
+        if res.get("setting") == asdict(setting):
+            return res
+    preset = _preset(setting, objective)
+    teacher = teacher_config(preset, seed=seed, device="cpu")
+    init_experiment(exp, teacher.task)
+    t0 = time.time()
+    tdir = exp / C.RUNS_DIR / teacher.name
+    tres = train_run(teacher, tdir)
+    rows = read_metrics(tdir)
+    phases = detect_teacher_phases(tdir)
+    transition = teacher_transition_of(tdir, teacher.task["name"])
+    target = thresholds(rows, transition)
+    log(f"[{objective} seed {seed}] teacher {tres.final_eval} ({tres.wall_s:.0f}s); targets {target}")
+    curves = teacher_ngram_curves(exp, setting.ngram_sentences, setting.ngram_every) if objective == "mlm" else {}
+    students = {}
+    for method, cfg in student_runs(preset, exp, teacher, seed, setting):
+        sres = train_run(cfg, exp / C.RUNS_DIR / cfg.name)
+        srows = read_metrics(exp / C.RUNS_DIR / cfg.name)
+        st, sl, sa = [r["step"] for r in srows], [r["eval_loss"] for r in srows], [r["eval_acc"] for r in srows]
+        students[method] = {
+            "run": cfg.name,
+            "steps_to_loss": first_crossing(st, sl, target["loss"], increasing=False),
+            "steps_to_acc": first_crossing(st, sa, target["acc"]),
+            "final_loss": sl[-1],
+            "final_acc": sa[-1],
+            "curve": list(zip(st, sl, sa)),
+            "teacher_steps_used": sorted({r["teacher_step"] for r in srows if r.get("teacher_step") is not None}),
+            "two_shot_step": cfg.distill.two_shot_step if method == "two-shot" else None,
+            "wall_s": sres.wall_s,
+        }
+        log(f"[{objective} seed {seed}] {cfg.name}: loss {sl[-1]:.4f} acc {sa[-1]:.4f} ({sres.wall_s:.0f}s)")
+    res = {
+        "seed": seed,
+        "objective": objective,
+        "setting": asdict(setting),
+        "teacher_curve": [(r["step"], r["eval_loss"], r["eval_acc"]) for r in rows],
+        "phases": phases.to_dict() if phases else None,
+        "transition": None if transition is None else {k: getattr(transition, k) for k in ("start", "mid", "end", "start_level", "end_level", "mid_step", "metric")},
+        "targets": target,
+        "ngram_curves": curves,
+        "robust3": rise_and_fall(curves.get("robust_n3", {}), phases),
+        "close3": rise_and_fall(curves.get("close_n3", {}), phases),
+        "students": students,
+        "wall_s": time.time() - t0,
+        "loadavg": os.getloadavg(),
+    }
+    write_json(cached, res)
+    return res
+
+
+def _ms(vals, fmt="{:.3f}") -> str:
+    vals = [v for v in vals if v is not None and not (isinstance(v, float) and math.isnan(v))]
     if not vals:
         return "-"
     if len(vals) == 1:
-        return f"{vals[0]:.4f}"
-    return f"{statistics.mean(vals):.4f} +/- {statistics.stdev(vals):.4f}"
+        return fmt.format(vals[0])
+    return f"{fmt.format(statistics.mean(vals))} +/- {fmt.format(statistics.stdev(vals))}"
 
 
-def report(results: list[dict], setting_name: str, setting: Setting, grammar: str) -> str:
+def _ratio(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def report(results: list[dict], setting_name: str) -> str:
+    s = SETTINGS[setting_name]
     lines = [
-        f"PCFG phenomenon benchmark ({setting_name}): grammar {grammar}, start level {setting.start_level}, "
-        f"teacher {setting.teacher_steps} steps, students {setting.student_steps} steps, batch {setting.batch_size}, "
-        f"seeds {[r['seed'] for r in results]}",
-        "",
-        "Teacher loss phases (curriculens.curves.detect_phases on the held-out loss):",
+        f"PCFG phenomenon benchmark, setting {setting_name}: grammar {s.grammar} from level {s.start_level}, batch {s.batch_size}, "
+        f"lr {s.lr}, teacher {s.teacher_size} {s.teacher_steps} steps (checkpoints every {s.save_every}), students "
+        f"{s.student_size} {s.student_steps} steps, eval every {s.eval_every} on {s.n_eval} held-out sentences; progressive: "
+        f"official rule, R = {s.refresh}; two-shot: mid-drop checkpoint for {s.two_shot_T} steps, then the final one; "
+        f"n-gram probe on {s.ngram_sentences} sentences, every {s.ngram_every} teacher checkpoint(s).",
     ]
-    for r in results:
-        p = r["phases"]
-        if p is None:
-            lines.append(f"  seed {r['seed']}: too few evaluations")
+    for objective in ("mlm", "next"):
+        rs = [r for r in results if r["objective"] == objective]
+        if not rs:
             continue
-        lines.append(
-            f"  seed {r['seed']}: clear={p['clear']}  plateau {p['plateau_start']:.0f}-{p['plateau_end']:.0f} "
-            f"(loss {p['plateau_loss']:.3f})  drop {p['drop_start']:.0f}-{p['drop_end']:.0f} "
-            f"(-> {p['drop_end_loss']:.3f}, middle {p['mid_step']:.0f})  slow {p['slow_start']:.0f}-{p['slow_end']:.0f} "
-            f"(final {p['final_loss']:.3f})  slopes plateau/drop/slow {p['plateau_slope']:.2e}/{p['drop_slope']:.2e}/{p['slow_slope']:.2e}"
-        )
-    lines += ["", "M_robust (3-gram) median over (sentence, position), per teacher checkpoint:"]
-    for r in results:
-        c = r["ngram_curves"].get("robust_n3", {})
-        lines.append(f"  seed {r['seed']}: " + " ".join(f"{s}:{v:.3g}" for s, v in sorted(c.items())))
-    lines += ["", "Where M_robust(3) peaks:"]
-    for r in results:
-        rel = r["peak_relative_in_drop"]
-        c = r["ngram_curves"].get("robust_n3", {})
-        lines.append(
-            f"  seed {r['seed']}: step {r['peak_step']} (value {c.get(r['peak_step'], float('nan')):.3f}), phase "
-            f"{r['peak_phase']}, position in the drop {'-' if rel is None else f'{rel:.2f}'} (0 = start, 1 = end)"
-        )
-    lines += ["", "Where M_robust(3) first reaches half its peak (its rise; the summary's 'appears' rule):"]
-    for r in results:
-        rel = r["rise_relative_in_drop"]
-        lines.append(
-            f"  seed {r['seed']}: step {r['rise_step']}, phase {r['rise_phase']}, position in the drop "
-            f"{'-' if rel is None else f'{rel:.2f}'}"
-        )
-    lines += ["", "Other n-gram medians at the M_robust(3) peak and at the end:"]
-    for r in results:
-        curves = r["ngram_curves"]
-        last = max(curves.get("robust_n3", {0: 0}))
-        parts = [
-            f"{f} {curves[f].get(r['peak_step'], float('nan')):.3g} -> {curves[f].get(last, float('nan')):.3g}"
-            for f in sorted(curves)
-        ]
-        lines.append(f"  seed {r['seed']}: " + ", ".join(parts))
-    lines += ["", f"Students: final masked-token accuracy after {setting.student_steps} steps "
-              "(two-shot: first stage on the M_robust(3) peak checkpoint for half the steps):"]
-    header = "  method        " + "  ".join(f"seed {r['seed']:<6}" for r in results) + "  mean +/- sd        diff vs ce (same seed)   ratio vs ce"
-    lines.append(header)
-    for m in METHODS:
-        accs = [r["students"][m]["eval_acc"] for r in results]
-        diffs = [r["students"][m]["eval_acc"] - r["students"]["ce"]["eval_acc"] for r in results]
-        ratios = [r["students"][m]["eval_acc"] / r["students"]["ce"]["eval_acc"] for r in results]
-        lines.append(
-            f"  {m:<12}  " + "  ".join(f"{a:<11.4f}" for a in accs) + f"  {_ms(accs):<18} {_ms(diffs):<24} {_ms(ratios)}"
-        )
-    t_acc = [r["teacher_curve"][-1][2] for r in results]
-    lines.append(f"  teacher       final acc {_ms(t_acc)}")
-    lines.append("")
-    lines.append(
-        f"compute, as recorded when each piece ran (1 thread unless --threads): training "
-        f"{sum(r['train_wall_s'] for r in results) / 60:.1f} min, n-gram sweep {sum(r['probe_wall_s'] for r in results) / 60:.1f} min"
-    )
+        lines += ["", f"=== objective {objective}, seeds {[r['seed'] for r in rs]} ===", "", "Teacher loss phases (curriculens.curves.detect_phases):"]
+        for r in rs:
+            p, t = r["phases"], r["transition"]
+            final = r["teacher_curve"][-1]
+            if p is None:
+                lines.append(f"  seed {r['seed']}: too few evaluations")
+                continue
+            lines.append(
+                f"  seed {r['seed']}: clear={p['clear']}  plateau {p['plateau_start']:.0f}-{p['plateau_end']:.0f} (loss {p['plateau_loss']:.3f})  "
+                f"drop {p['drop_start']:.0f}-{p['drop_end']:.0f} (-> {p['drop_end_loss']:.3f}, middle {p['mid_step']:.0f})  "
+                f"slow {p['slow_start']:.0f}-{p['slow_end']:.0f}  final loss {final[1]:.3f} acc {final[2]:.3f}"
+                + ("" if t else "  (no transition: the dashboard marks none)")
+            )
+        lines.append("  targets (teacher's loss halfway through its drop / its accuracy there): " + "; ".join(
+            f"seed {r['seed']}: loss {r['targets']['loss']:.3f}, acc {r['targets']['acc']:.3f} (teacher step {r['targets']['teacher_step']})" for r in rs))
+        if objective == "mlm":
+            for feat, key in (("robust_n3", "robust3"), ("close_n3", "close3")):
+                lines += ["", f"M_{feat.split('_')[0]}(3) median per teacher checkpoint:"]
+                for r in rs:
+                    c = r["ngram_curves"].get(feat, {})
+                    lines.append(f"  seed {r['seed']}: " + " ".join(f"{int(st)}:{v:.3g}" for st, v in sorted(c.items(), key=lambda kv: int(kv[0]))))
+                for r in rs:
+                    rf = r[key]
+                    if rf.get("rises_in_drop") is None:
+                        lines.append(f"  seed {r['seed']}: no drop found")
+                        continue
+                    lines.append(
+                        f"  seed {r['seed']}: plateau median {rf['plateau_median']:.3g}, max in drop {rf['drop_max']:.3g} (step {rf['drop_max_step']}), "
+                        f"overall peak {rf['peak_value']:.3g} at {rf['peak_step']} ({rf['peak_phase']}), final {rf['final']:.3g}; "
+                        f"rises in drop (>= 2x plateau): {rf['rises_in_drop']}; falls after (final <= half the in-drop max): {rf['falls_after']}"
+                    )
+        lines += ["", f"Students ({s.student_steps} steps): steps to the loss target / accuracy target ('-' = not reached), "
+                  "final loss and accuracy; ratios against ce of the same seed (steps: method / ce; loss: method / ce)"]
+        for m in METHODS:
+            per = []
+            for r in rs:
+                st = r["students"].get(m)
+                if st is None:
+                    continue
+                ce = r["students"]["ce"]
+                per.append((r["seed"], st, ce))
+            if not per:
+                continue
+            cells = "  ".join(
+                f"s{seed}: {st['steps_to_loss'] or '-'}/{st['steps_to_acc'] or '-'} L{st['final_loss']:.3f} A{st['final_acc']:.3f}"
+                for seed, st, _ in per
+            )
+            lr_steps = [_ratio(st["steps_to_loss"], ce["steps_to_loss"]) for _, st, ce in per]
+            ar_steps = [_ratio(st["steps_to_acc"], ce["steps_to_acc"]) for _, st, ce in per]
+            loss_r = [_ratio(st["final_loss"], ce["final_loss"]) for _, st, ce in per]
+            acc_d = [st["final_acc"] - ce["final_acc"] for _, st, ce in per]
+            extra = ""
+            if m == "two-shot":
+                extra = "  (checkpoints " + ", ".join(str(st["two_shot_step"]) for _, st, _ in per) + ")"
+            lines.append(f"  {m:<15} {cells}{extra}")
+            lines.append(
+                f"  {'':<15} final loss {_ms([st['final_loss'] for _, st, _ in per])}, acc {_ms([st['final_acc'] for _, st, _ in per])}; "
+                f"vs ce: steps-to-loss ratio {_ms(lr_steps, '{:.2f}')}, steps-to-acc ratio {_ms(ar_steps, '{:.2f}')}, "
+                f"final-loss ratio {_ms(loss_r, '{:.3f}')}, acc difference {_ms(acc_d, '{:+.3f}')}"
+            )
+        walls = [r["wall_s"] for r in rs]
+        lines.append(f"  wall per seed (this machine, as recorded): {_ms(walls, '{:.0f}')} s; load average at the end: "
+                     + ", ".join(f"{r['loadavg'][0]:.1f}" for r in rs))
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="the short version (cfg3b from level 2)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--grammar", default=CFG3B, help="grammar: a bundled name or a JSON file (default cfg3b)")
+    ap.add_argument("--setting", choices=sorted(SETTINGS), default="cpu")
+    ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2], help="masked-LM seeds")
+    ap.add_argument("--next-seeds", type=int, nargs="*", default=[0], help="next-token (GPT-2) seeds")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "runs" / "pcfg_phenomenon"), help="experiment root")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
-    ap.add_argument("--report", help="also write the report (and a .json beside it) here")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--report", default=str(ROOT / "benchmarks" / "results" / "pcfg_phenomenon.txt"),
+                    help="write the report (and a .json beside it) here")
+    ap.add_argument("--no-report", action="store_true", help="only run the given seeds (their results are cached)")
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    name = "quick" if args.quick else "full"
-    setting = SETTINGS[name]
-    out = Path(args.out) / name
+    torch.set_num_threads(max(1, args.threads))
+    out = Path(args.out)
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    results = [run_seed(s, setting, args.grammar, out, log) for s in args.seeds]
-    text = report(results, name, setting, args.grammar or "generated (6 levels)")
+    results = [run_seed(s, args.setting, "mlm", out, log) for s in args.seeds]
+    results += [run_seed(s, args.setting, "next", out, log) for s in args.next_seeds]
+    if args.no_report:
+        return 0
+    text = report(results, args.setting)
     print(text)
-    if args.report:
-        path = Path(args.report)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n")
-        path.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    path = Path(args.report)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n")
+    path.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     return 0
 
 
