@@ -24,9 +24,9 @@ token is a target) for those seeds (M_robust/M_close are defined for masked LMs 
     python -m benchmarks.bench_pcfg_phenomenon --seeds 1 --no-report  # one seed (run seeds in parallel)
     python -m benchmarks.bench_pcfg_phenomenon --setting smoke --out /tmp/x   # seconds: checks the code path
 
-Each seed's result is cached in ``<out>/<setting>/<objective>-seed<N>/result.json`` (runs resume),
-so seeds can run as separate processes and a last invocation writes the report
-(``benchmarks/results/pcfg_phenomenon.txt`` and ``.json``).
+Runs resume and finished runs are reused, so seeds (and, with ``--mode wait --methods ...``,
+groups of students of one seed) can run as separate processes; ``--mode report`` then writes
+the report (``benchmarks/results/pcfg_phenomenon.txt`` and ``.json``) from the finished runs.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ import torch  # noqa: E402
 
 from curriculens import constants as C  # noqa: E402
 from curriculens.curves import first_crossing  # noqa: E402
-from curriculens.io import read_json, write_json  # noqa: E402
+from curriculens.io import read_json  # noqa: E402
 from training.experiment import init_experiment, read_metrics, teacher_transition_of, two_shot_checkpoint  # noqa: E402
 from training.loop import train_run  # noqa: E402
 from training.tasks.pcfg_presets import detect_teacher_phases, get_preset, student_configs_for, teacher_config  # noqa: E402
@@ -80,7 +80,7 @@ class Setting:
 
 
 SETTINGS = {
-    "cpu": Setting("cfg3b", 2, 32, 3e-3, 800, 400, 25, 25, 256, 64, 2, refresh=50, two_shot_T=100),
+    "cpu": Setting("cfg3b", 2, 32, 3e-3, 800, 300, 25, 25, 256, 32, 2, refresh=50, two_shot_T=100),
     "smoke": Setting("cfg3b", 3, 16, 1e-2, 40, 30, 10, 10, 32, 8, 1, refresh=10, two_shot_T=10,
                      teacher_size="tiny-teacher", student_size="tiny-student"),
 }
@@ -96,16 +96,22 @@ def _preset(setting: Setting, objective: str):
     )
 
 
+def read_ngram_curves(exp: Path) -> dict:
+    """{feature: {step: median}} already in the experiment's results database."""
+    from probes.store import ResultsStore
+
+    with ResultsStore(exp / C.RESULTS_DB, readonly=True) as store:
+        df = store.query("run = 'teacher' AND probe = 'ngram' AND metric = 'p50'")
+    return {f: {int(s): float(v) for s, v in zip(g.step, g.value)} for f, g in df.groupby("feature")}
+
+
 def teacher_ngram_curves(exp: Path, n_sentences: int, every: int) -> dict:
     """{feature: {step: median}} of M_robust / M_close over every ``every``-th teacher checkpoint (probe sweep)."""
-    from probes.store import ResultsStore
     from probes.sweep import SweepConfig, run_sweep
 
     cfg = SweepConfig(probes=("ngram",), runs=("teacher",), device="cpu", every=every, options={"ngram_sentences": n_sentences})
     run_sweep(exp, cfg, progress=False)
-    with ResultsStore(exp / C.RESULTS_DB, readonly=True) as store:
-        df = store.query("run = 'teacher' AND probe = 'ngram' AND metric = 'p50'")
-    return {f: {int(s): float(v) for s, v in zip(g.step, g.value)} for f, g in df.groupby("feature")}
+    return read_ngram_curves(exp)
 
 
 def rise_and_fall(curve: dict, phases) -> dict:
@@ -164,30 +170,46 @@ def student_runs(preset, exp: Path, teacher, seed: int, setting: Setting) -> lis
     return out
 
 
-def run_seed(seed: int, setting_name: str, objective: str, out: Path, log) -> dict:
+def _finished(run_dir: Path) -> bool:
+    return (run_dir / C.DONE_FILE).is_file()
+
+
+def run_seed(seed: int, setting_name: str, objective: str, out: Path, log, methods=METHODS, mode: str = "train",
+             ngram: bool = True) -> dict:
+    """Train (``mode`` train), wait for another process's teacher (``wait``), or only read
+    finished runs (``report``) of one seed; returns its result (missing runs: absent)."""
     setting = SETTINGS[setting_name]
     exp = out / setting_name / f"{objective}-seed{seed}"
-    cached = exp / "result.json"
-    if cached.is_file():
-        res = read_json(cached)
-        if res.get("setting") == asdict(setting):
-            return res
     preset = _preset(setting, objective)
     teacher = teacher_config(preset, seed=seed, device="cpu")
     init_experiment(exp, teacher.task)
     t0 = time.time()
     tdir = exp / C.RUNS_DIR / teacher.name
-    tres = train_run(teacher, tdir)
+    if mode == "train":
+        tres = train_run(teacher, tdir)
+        log(f"[{objective} seed {seed}] teacher {tres.final_eval} ({tres.wall_s:.0f}s)")
+    while mode == "wait" and not _finished(tdir):
+        time.sleep(30)
+    if not _finished(tdir):
+        return {"seed": seed, "objective": objective, "setting": asdict(setting), "missing": "teacher"}
     rows = read_metrics(tdir)
     phases = detect_teacher_phases(tdir)
     transition = teacher_transition_of(tdir, teacher.task["name"])
     target = thresholds(rows, transition)
-    log(f"[{objective} seed {seed}] teacher {tres.final_eval} ({tres.wall_s:.0f}s); targets {target}")
-    curves = teacher_ngram_curves(exp, setting.ngram_sentences, setting.ngram_every) if objective == "mlm" else {}
+    log(f"[{objective} seed {seed}] targets {target}")
+    curves = {}
+    if objective == "mlm" and mode != "report" and ngram:
+        curves = teacher_ngram_curves(exp, setting.ngram_sentences, setting.ngram_every)
+    elif objective == "mlm" and (exp / C.RESULTS_DB).is_file():
+        curves = read_ngram_curves(exp)
     students = {}
     for method, cfg in student_runs(preset, exp, teacher, seed, setting):
-        sres = train_run(cfg, exp / C.RUNS_DIR / cfg.name)
-        srows = read_metrics(exp / C.RUNS_DIR / cfg.name)
+        sdir = exp / C.RUNS_DIR / cfg.name
+        if mode == "report" or method not in methods:
+            if not _finished(sdir):
+                continue
+        sres = train_run(cfg, sdir)
+        srows = read_metrics(sdir)
         st, sl, sa = [r["step"] for r in srows], [r["eval_loss"] for r in srows], [r["eval_acc"] for r in srows]
         students[method] = {
             "run": cfg.name,
@@ -214,9 +236,10 @@ def run_seed(seed: int, setting_name: str, objective: str, out: Path, log) -> di
         "close3": rise_and_fall(curves.get("close_n3", {}), phases),
         "students": students,
         "wall_s": time.time() - t0,
+        "train_wall_s": read_json(tdir / C.DONE_FILE)["wall_s"] + sum(
+            read_json(exp / C.RUNS_DIR / st["run"] / C.DONE_FILE)["wall_s"] for st in students.values()),
         "loadavg": os.getloadavg(),
     }
-    write_json(cached, res)
     return res
 
 
@@ -285,18 +308,17 @@ def report(results: list[dict], setting_name: str) -> str:
                 st = r["students"].get(m)
                 if st is None:
                     continue
-                ce = r["students"]["ce"]
-                per.append((r["seed"], st, ce))
+                per.append((r["seed"], st, r["students"].get("ce", {})))
             if not per:
                 continue
             cells = "  ".join(
                 f"s{seed}: {st['steps_to_loss'] or '-'}/{st['steps_to_acc'] or '-'} L{st['final_loss']:.3f} A{st['final_acc']:.3f}"
                 for seed, st, _ in per
             )
-            lr_steps = [_ratio(st["steps_to_loss"], ce["steps_to_loss"]) for _, st, ce in per]
-            ar_steps = [_ratio(st["steps_to_acc"], ce["steps_to_acc"]) for _, st, ce in per]
-            loss_r = [_ratio(st["final_loss"], ce["final_loss"]) for _, st, ce in per]
-            acc_d = [st["final_acc"] - ce["final_acc"] for _, st, ce in per]
+            lr_steps = [_ratio(st["steps_to_loss"], ce.get("steps_to_loss")) for _, st, ce in per]
+            ar_steps = [_ratio(st["steps_to_acc"], ce.get("steps_to_acc")) for _, st, ce in per]
+            loss_r = [_ratio(st["final_loss"], ce.get("final_loss")) for _, st, ce in per]
+            acc_d = [st["final_acc"] - ce["final_acc"] for _, st, ce in per if ce]
             extra = ""
             if m == "two-shot":
                 extra = "  (checkpoints " + ", ".join(str(st["two_shot_step"]) for _, st, _ in per) + ")"
@@ -306,9 +328,9 @@ def report(results: list[dict], setting_name: str) -> str:
                 f"vs ce: steps-to-loss ratio {_ms(lr_steps, '{:.2f}')}, steps-to-acc ratio {_ms(ar_steps, '{:.2f}')}, "
                 f"final-loss ratio {_ms(loss_r, '{:.3f}')}, acc difference {_ms(acc_d, '{:+.3f}')}"
             )
-        walls = [r["wall_s"] for r in rs]
-        lines.append(f"  wall per seed (this machine, as recorded): {_ms(walls, '{:.0f}')} s; load average at the end: "
-                     + ", ".join(f"{r['loadavg'][0]:.1f}" for r in rs))
+        walls = [r["train_wall_s"] for r in rs]
+        lines.append(f"  training wall per seed (this machine, as recorded by the runs; n-gram sweep excluded): {_ms(walls, '{:.0f}')} s; "
+                     "load average when reported: " + ", ".join(f"{r['loadavg'][0]:.1f}" for r in rs))
     return "\n".join(lines)
 
 
@@ -321,7 +343,12 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--report", default=str(ROOT / "benchmarks" / "results" / "pcfg_phenomenon.txt"),
                     help="write the report (and a .json beside it) here")
-    ap.add_argument("--no-report", action="store_true", help="only run the given seeds (their results are cached)")
+    ap.add_argument("--no-report", action="store_true", help="only train the given seeds (finished runs are reused)")
+    ap.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS, help="students to train (default all; none: the teacher only)")
+    ap.add_argument("--skip-ngram", action="store_true", help="do not run the n-gram sweep (another process does)")
+    ap.add_argument("--mode", choices=("train", "wait", "report"), default="train",
+                    help="train: the teacher, then the students; wait: the students once another process's teacher "
+                    "is done; report: only read finished runs (a run still training is left out)")
     args = ap.parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
@@ -329,8 +356,9 @@ def main(argv=None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    results = [run_seed(s, args.setting, "mlm", out, log) for s in args.seeds]
-    results += [run_seed(s, args.setting, "next", out, log) for s in args.next_seeds]
+    results = [run_seed(s, args.setting, "mlm", out, log, args.methods, args.mode, not args.skip_ngram) for s in args.seeds]
+    results += [run_seed(s, args.setting, "next", out, log, args.methods, args.mode, not args.skip_ngram) for s in args.next_seeds]
+    results = [r for r in results if "missing" not in r]
     if args.no_report:
         return 0
     text = report(results, args.setting)

@@ -3,8 +3,8 @@
 For each preset: train the teacher (the paper's model, batch, optimiser and lr schedule, but only
 ``--steps`` optimizer steps, so the cosine schedule is compressed into them) with a checkpoint
 every ``--save-every`` steps, then a progressive student (official masked-LM rule, R =
-``--save-every``) for ``--student-steps`` steps. Prints steps per second (training only, the
-held-out evaluations excluded) and the teacher's held-out loss curve, and writes
+``--save-every``) for ``--student-steps`` steps. Prints steps per second (wall clock from the
+first to the last evaluation, evaluations included) and the teacher's held-out loss curve, and writes
 ``benchmarks/results/gpu_pcfg.json`` and ``.txt``.
 
     bash benchmarks/gpu_pcfg.sh                       # on a GPU machine: the one command (< 10 min on one GPU)
