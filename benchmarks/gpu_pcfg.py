@@ -8,8 +8,8 @@ first to the last evaluation, evaluations included) and the teacher's held-out l
 ``benchmarks/results/gpu_pcfg.json`` and ``.txt``.
 
     bash benchmarks/gpu_pcfg.sh                       # on a GPU machine: the one command (< 10 min on one GPU)
-    python -m benchmarks.gpu_pcfg --device cpu --steps 4 --student-steps 2 --batch-size 4 --n-eval 8 \
-        --out /tmp/gpu_pcfg --results /tmp/gpu_pcfg/res    # the code path on a CPU (seconds)
+    python -m benchmarks.gpu_pcfg --device cpu --steps 4 --student-steps 2 --save-every 2 --eval-every 2 \
+        --batch-size 4 --n-eval 8 --n-generate 2 --out /tmp/gpu_pcfg --results /tmp/gpu_pcfg/res   # the code path on a CPU
 
 Budget on one GPU (not measured here: no GPU was available when this was written): 2 presets x
 (600 teacher + 200 student steps) at batch 512 of ~300-token cfg3b sentences.
@@ -45,6 +45,8 @@ def steps_per_second(rows: list[dict]) -> float:
 
 def run_preset(name: str, args, log) -> dict:
     overrides = {"n_eval": args.n_eval} if args.n_eval else {}
+    if name == "paper-gpt2" and args.n_generate >= 0:
+        overrides["n_generate"] = args.n_generate
     preset = get_preset(name, grammar="cfg3b", **overrides)
     preset = replace(
         preset, steps=args.steps, student_steps=args.student_steps, save_every=args.save_every,
@@ -101,6 +103,8 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--batch-size", type=int, default=0, help="0 = the preset's (512)")
     ap.add_argument("--n-eval", type=int, default=0, help="held-out sentences; 0 = the preset's (4096)")
+    ap.add_argument("--n-generate", type=int, default=-1, help="paper-gpt2: sentences generated per evaluation for "
+                    "eval_accept; -1 = the task's default (32)")
     ap.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "runs" / "gpu_pcfg"))
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "gpu_pcfg"), help="writes RESULTS.json and RESULTS.txt")
