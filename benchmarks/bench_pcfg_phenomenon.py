@@ -190,9 +190,10 @@ def run_seed(seed: int, setting_name: str, objective: str, out: Path, log, metho
         log(f"[{objective} seed {seed}] teacher {tres.final_eval} ({tres.wall_s:.0f}s)")
     while mode == "wait" and not _finished(tdir):
         time.sleep(30)
-    if not _finished(tdir):
+    done = _finished(tdir)
+    if not done and (mode != "report" or not (tdir / C.METRICS_FILE).is_file()):
         return {"seed": seed, "objective": objective, "setting": asdict(setting), "missing": "teacher"}
-    rows = read_metrics(tdir)
+    rows = read_metrics(tdir)  # report mode: an unfinished teacher is reported as far as it got
     phases = detect_teacher_phases(tdir)
     transition = teacher_transition_of(tdir, teacher.task["name"])
     target = thresholds(rows, transition)
@@ -203,7 +204,7 @@ def run_seed(seed: int, setting_name: str, objective: str, out: Path, log, metho
     elif objective == "mlm" and (exp / C.RESULTS_DB).is_file():
         curves = read_ngram_curves(exp)
     students = {}
-    for method, cfg in student_runs(preset, exp, teacher, seed, setting):
+    for method, cfg in student_runs(preset, exp, teacher, seed, setting) if done else []:
         sdir = exp / C.RUNS_DIR / cfg.name
         if mode == "report" or method not in methods:
             if not _finished(sdir):
@@ -236,7 +237,8 @@ def run_seed(seed: int, setting_name: str, objective: str, out: Path, log, metho
         "close3": rise_and_fall(curves.get("close_n3", {}), phases),
         "students": students,
         "wall_s": time.time() - t0,
-        "train_wall_s": read_json(tdir / C.DONE_FILE)["wall_s"] + sum(
+        "teacher_finished": done,
+        "train_wall_s": (read_json(tdir / C.DONE_FILE)["wall_s"] if done else rows[-1]["wall_s"]) + sum(
             read_json(exp / C.RUNS_DIR / st["run"] / C.DONE_FILE)["wall_s"] for st in students.values()),
         "loadavg": os.getloadavg(),
     }
@@ -276,8 +278,9 @@ def report(results: list[dict], setting_name: str) -> str:
             if p is None:
                 lines.append(f"  seed {r['seed']}: too few evaluations")
                 continue
+            unfinished = "" if r.get("teacher_finished", True) else f"  [UNFINISHED: stopped at step {final[0]} of {s.teacher_steps}]"
             lines.append(
-                f"  seed {r['seed']}: clear={p['clear']}  plateau {p['plateau_start']:.0f}-{p['plateau_end']:.0f} (loss {p['plateau_loss']:.3f})  "
+                f"  seed {r['seed']}{unfinished}: clear={p['clear']}  plateau {p['plateau_start']:.0f}-{p['plateau_end']:.0f} (loss {p['plateau_loss']:.3f})  "
                 f"drop {p['drop_start']:.0f}-{p['drop_end']:.0f} (-> {p['drop_end_loss']:.3f}, middle {p['mid_step']:.0f})  "
                 f"slow {p['slow_start']:.0f}-{p['slow_end']:.0f}  final loss {final[1]:.3f} acc {final[2]:.3f}"
                 + ("" if t else "  (no transition: the dashboard marks none)")
