@@ -56,10 +56,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# sqlite3 errors that come from the user's setup, not from a bug
+_ENV_SQLITE = ("database is locked", "readonly database", "unable to open database", "disk i/o error", "database or disk is full")
+
+
+def _error(message: str, prefix: str = "error: ") -> None:
+    """Print ``curriculens: error: ...`` on a line of its own (clearing an unfinished progress-bar line)."""
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\x1b[K")
+    print(f"curriculens: {prefix}{message}", file=sys.stderr)
+
+
+def _user_message(exc: CurriculensError) -> str:
+    """One line; an error listing several problems (a grammar) names the first, then lists all below."""
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    problems = getattr(exc, "problems", None) or []
+    if len(lines) == 1:
+        return lines[0]
+    head = lines[0].rstrip(":")
+    if problems:
+        head += f"; first: {problems[0]}"
+    return head + "\n" + "\n".join(lines[1:])
+
+
+def _environment_message(exc: Exception) -> str | None:
+    """One line for an error of the user's environment (a path that is a file or read-only,
+    permission denied, a port in use, a host that does not resolve, a locked database); None
+    for anything else."""
+    import sqlite3
+
+    if isinstance(exc, OSError):
+        what = exc.strerror or str(exc) or type(exc).__name__
+        where = exc.filename
+        return f"{what}: {where}" if where else what
+    if isinstance(exc, sqlite3.OperationalError) and any(k in str(exc).lower() for k in _ENV_SQLITE):
+        return f"results database: {exc} (another process may hold it; wait or retry)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     # Idle OpenMP threads sleep instead of spinning. On a shared or oversubscribed CPU, spinning
-    # threads made small-tensor work (probe fits) 10-100x slower. Must precede `import torch`,
-    # which build_parser triggers; an explicit OMP_WAIT_POLICY in the environment wins.
+    # threads made small-tensor work (probe fits) 10-100x slower. Must precede `import torch`
+    # (the commands import it lazily); an explicit OMP_WAIT_POLICY in the environment wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -73,18 +111,28 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         warnings.filterwarnings("ignore")
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:  # `curriculens summary | head`: the reader stopped; not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as other command-line tools
     except CurriculensError as exc:
-        print(f"curriculens: error: {exc}", file=sys.stderr)
+        _error(_user_message(exc))
         return 2
     except KeyboardInterrupt:
-        print("curriculens: interrupted (finished work is kept; rerun to resume)", file=sys.stderr)
+        _error("interrupted (finished work is kept; rerun to resume)", prefix="")
         return 130
     except Exception as exc:  # noqa: BLE001 - one line, not a traceback
         if args.debug:
             raise
+        env = _environment_message(exc)
+        if env is not None:
+            _error(env)
+            return 2
         msg = str(exc).strip().splitlines()
-        print(f"curriculens: internal error: {type(exc).__name__}: {msg[0] if msg else ''} (rerun with --debug for the traceback)", file=sys.stderr)
+        _error(f"internal error: {type(exc).__name__}: {msg[0] if msg else ''} (rerun with --debug for the traceback)")
         return 1
 
 

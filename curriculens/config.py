@@ -8,6 +8,8 @@ file must not be silently ignored).
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import types
 import typing
 from typing import Any, TypeVar
@@ -73,3 +75,39 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
         return cls(**kwargs)
     except TypeError as exc:
         raise CurriculensError(f"config {cls.__name__}: {exc}") from None
+
+
+def dataclass_default(cls: type, name: str) -> Any:
+    """The default of field ``name`` of dataclass ``cls`` (flags quote it instead of a copy)."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            if f.default is not dataclasses.MISSING:
+                return f.default
+            if f.default_factory is not dataclasses.MISSING:
+                return f.default_factory()
+            break
+    raise KeyError(f"{cls.__name__} has no field {name!r} with a default")
+
+
+def canonical_json(obj: Any) -> str:
+    """The one form in which configs are compared: sorted keys, no whitespace, tuples as lists.
+
+    Compare two configs (dataclasses or dicts, fresh or read back from JSON) with
+    ``canonical_json(a) == canonical_json(b)``, never with ``==`` on Python objects, where a
+    tuple in a fresh config and the list it became in a stored JSON file differ.
+    """
+    from curriculens.io import json_default
+
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=json_default)
+
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def check_name(name: Any, what: str = "run name") -> str:
+    """``name`` if it is one path component of letters, digits, ``.``, ``_``, ``-`` (not ``.``/``..``)."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or name in (".", ".."):
+        raise CurriculensError(
+            f"{what} {name!r} is not one path component of letters, digits, '.', '_' and '-'"
+        )
+    return name

@@ -9,12 +9,14 @@ RUNS_DIR = "runs"  # EXP/runs/<run name>/
 RESULTS_DB = "results.sqlite"  # EXP/results.sqlite: the probe results database
 FAILED_FILE = "failed.jsonl"  # EXP/failed.jsonl: probe units that raised
 PROBE_CONFIG_FILE = "probe_config.json"  # EXP/probe_config.json: the SweepConfig of the last sweep
+RESULTS_LOCK_FILE = ".results.sqlite.lock"  # EXP/.results.sqlite.lock: held by the one probe writer
 
 # --- one run --------------------------------------------------------------------------
 RUN_CONFIG_FILE = "config.json"  # the fully resolved RunConfig
 METRICS_FILE = "metrics.jsonl"  # one JSON object per evaluation
 CHECKPOINTS_DIR = "checkpoints"
 DONE_FILE = "done.json"  # written last: the run finished
+RUN_LOCK_FILE = ".lock"  # <run>/.lock: held by the one process writing the run (curriculens.lock)
 
 # --- one checkpoint -------------------------------------------------------------------
 CKPT_PREFIX = "step_"

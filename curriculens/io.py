@@ -19,7 +19,8 @@ from typing import Any, Iterator
 from curriculens.errors import CurriculensError
 
 
-def _default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """``json.dumps(default=...)`` for dataclasses, paths, numpy/torch scalars and sets."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return dataclasses.asdict(obj)
     if isinstance(obj, Path):
@@ -32,7 +33,7 @@ def _default(obj: Any) -> Any:
 
 
 def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True, default=_default)
+    return json.dumps(obj, indent=2, sort_keys=True, default=json_default)
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:
@@ -76,14 +77,14 @@ def append_jsonl(path: Path | str, row: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(row, sort_keys=True, default=_default) + "\n")
+        fh.write(json.dumps(row, sort_keys=True, default=json_default) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
 
 
 def write_jsonl(path: Path | str, rows: list[dict]) -> None:
     """Replace ``path`` with these rows, one JSON object a line, atomically."""
-    atomic_write_text(path, "".join(json.dumps(r, sort_keys=True, default=_default) + "\n" for r in rows))
+    atomic_write_text(path, "".join(json.dumps(r, sort_keys=True, default=json_default) + "\n" for r in rows))
 
 
 def read_jsonl(path: Path | str) -> list[dict]:

@@ -10,7 +10,15 @@
 """
 
 from models.configs import BertConfig, GPT2Config, HFConfig, MLPConfig, ModelConfig, model_config_from_dict
-from models.registry import build_model, hookable, logits_of
+
+
+def __getattr__(name: str):
+    # torch-heavy names are imported on first use, so `import models.configs` stays cheap
+    if name in ("build_model", "hookable", "logits_of"):
+        from models import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module 'models' has no attribute {name!r}")
 
 __all__ = [
     "BertConfig",

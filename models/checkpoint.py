@@ -106,16 +106,30 @@ def save_checkpoint(
         weights = tmp / C.WEIGHTS_FILE
         model_cpu_state = model.training
         save_model(model, str(weights), metadata={"format": "pt"})
+        os.chmod(weights, 0o644)  # like every other artifact (the writer may create it 0600)
         model.train(model_cpu_state)
         write_model_config(tmp, cfg)
         if optimizer is not None:
             tensors, scalars = _flatten_optim(optimizer if isinstance(optimizer, dict) else optimizer.state_dict())
             save_file(tensors, str(tmp / C.OPTIM_WEIGHTS_FILE))
+            os.chmod(tmp / C.OPTIM_WEIGHTS_FILE, 0o644)
             write_json(tmp / C.OPTIM_STATE_FILE, scalars)
         full_meta = dict(meta)
         full_meta.update(step=int(step), sha256=sha256_file(weights), saved_at=time.time())
         write_json(tmp / C.META_FILE, full_meta)
     return final
+
+
+def remove_stale_temp_dirs(root: Path | str) -> list[Path]:
+    """Delete ``.step_*.tmp-PID`` directories left in ``root`` by a writer that was killed
+    mid-save. Call it only while holding the run's lock (no other writer can be saving)."""
+    root = Path(root)
+    if root.name != C.CHECKPOINTS_DIR and (root / C.CHECKPOINTS_DIR).is_dir():
+        root = root / C.CHECKPOINTS_DIR
+    gone = [p for p in root.glob(f".{C.CKPT_PREFIX}*.tmp-*") if p.is_dir()] if root.is_dir() else []
+    for p in gone:
+        shutil.rmtree(p, ignore_errors=True)
+    return gone
 
 
 def list_checkpoints(path: Path | str) -> list[tuple[int, Path]]:
@@ -181,6 +195,28 @@ def load_weights_into(model: nn.Module, state: dict, where: Path | str) -> None:
         )
 
 
+def verify_checkpoint(
+    ckpt_dir: Path | str, expected: ModelConfig | None = None, hash_weights: bool = True
+) -> tuple[dict, ModelConfig]:
+    """``(meta, model config)`` of a checkpoint whose files are present, whose config equals
+    ``expected`` (if given) and whose weights match the sha256 in meta.json; else one-line
+    CurriculensError. Reads only."""
+    ckpt_dir = Path(ckpt_dir)
+    if not ckpt_dir.is_dir():
+        raise CurriculensError(f"checkpoint directory not found: {ckpt_dir}")
+    meta = read_meta(ckpt_dir) if (ckpt_dir / C.META_FILE).is_file() else {}
+    weights, fmt, layout = checked_weights_ref(ckpt_dir, meta)
+    meta = read_meta(ckpt_dir)
+    cfg = read_model_config(ckpt_dir)
+    if expected is not None and cfg != expected:
+        raise CurriculensError(
+            f"config mismatch in {ckpt_dir}: stored {asdict(cfg)} != expected {asdict(expected)}"
+        )
+    if hash_weights and meta.get("sha256") != sha256_file(weights):
+        raise CurriculensError(f"corrupted weights in {ckpt_dir}: sha256 does not match meta.json")
+    return meta, cfg
+
+
 def load_checkpoint(
     ckpt_dir: Path | str,
     expected: ModelConfig | None = None,
@@ -193,18 +229,8 @@ def load_checkpoint(
     differs from ``expected``, or weights that do not fit the config.
     """
     ckpt_dir = Path(ckpt_dir)
-    if not ckpt_dir.is_dir():
-        raise CurriculensError(f"checkpoint directory not found: {ckpt_dir}")
-    meta = read_meta(ckpt_dir) if (ckpt_dir / C.META_FILE).is_file() else {}
-    weights, fmt, layout = checked_weights_ref(ckpt_dir, meta)
-    meta = read_meta(ckpt_dir)
-    cfg = read_model_config(ckpt_dir)
-    if expected is not None and cfg != expected:
-        raise CurriculensError(
-            f"config mismatch in {ckpt_dir}: stored {asdict(cfg)} != expected {asdict(expected)}"
-        )
-    if verify and meta.get("sha256") != sha256_file(weights):
-        raise CurriculensError(f"corrupted weights in {ckpt_dir}: sha256 does not match meta.json")
+    meta, cfg = verify_checkpoint(ckpt_dir, expected, hash_weights=verify)
+    weights, fmt, layout = weights_ref(ckpt_dir, meta)
     model = build_model(cfg)
     load_weights_into(model, read_weights(weights, fmt, layout), ckpt_dir)
     model.to(device).eval()

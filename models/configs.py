@@ -9,6 +9,18 @@ from curriculens.config import from_dict
 from curriculens.errors import CurriculensError
 
 
+def _positive(cfg, *names: str) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or value <= 0:
+            raise CurriculensError(f"{cfg.kind} model: {name} must be a positive integer, got {value!r}")
+
+
+def _dropout(cfg) -> None:
+    if not isinstance(cfg.dropout, (int, float)) or not 0 <= cfg.dropout < 1:
+        raise CurriculensError(f"{cfg.kind} model: dropout must be in [0, 1), got {cfg.dropout!r}")
+
+
 @dataclass(frozen=True)
 class MLPConfig:
     """ReLU MLP: Linear(d_in->width) -> ReLU -> (depth-1) x [Linear(width->width) -> ReLU] -> Linear(width->n_classes).
@@ -25,6 +37,9 @@ class MLPConfig:
     width: int = 1000
     depth: int = 1
     n_classes: int = 2
+
+    def __post_init__(self) -> None:
+        _positive(self, "d_in", "width", "depth", "n_classes")
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,10 @@ class GPT2Config:
     head_dim: int = 8
     dropout: float = 0.0
     tie_word_embeddings: bool = False
+
+    def __post_init__(self) -> None:
+        _positive(self, "vocab_size", "n_positions", "n_layer", "n_head", "head_dim")
+        _dropout(self)
 
     @property
     def n_embd(self) -> int:
@@ -77,6 +96,14 @@ class BertConfig:
     max_position_embeddings: int = 512
     dropout: float = 0.0
     pad_token_id: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        _positive(self, "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings")
+        if self.hidden_size % self.num_attention_heads:
+            raise CurriculensError(
+                f"bert model: hidden_size {self.hidden_size} is not a multiple of num_attention_heads {self.num_attention_heads}"
+            )
+        _dropout(self)
 
 
 @dataclass(frozen=True)

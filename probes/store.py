@@ -366,6 +366,12 @@ class ResultsStore:
             raise CurriculensError(f"results database {self.path} is damaged ({first}); "
                                    "re-run `curriculens probe` into a fresh file")
 
+    def distinct(self, column: str) -> list:
+        """The distinct values of one ``probe_results`` column, sorted."""
+        if column not in COLUMNS:
+            raise ValueError(f"unknown column {column!r}")
+        return [v for (v,) in self.conn.execute(f"SELECT DISTINCT {column} FROM probe_results ORDER BY {column}")]
+
     def count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM probe_results").fetchone()[0])
 

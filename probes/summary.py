@@ -395,6 +395,11 @@ def _read(store: ResultsStore, db_path: Path, probes, metrics, runs, specs, regi
     where, params = [], []
     for col, vals in (("probe", probes), ("metric", metrics), ("run", runs)):
         vals = list(vals or [])
+        unknown = sorted(set(vals) - set(store.distinct(col))) if vals else []
+        if unknown:
+            raise CurriculensError(
+                f"unknown {col} {', '.join(unknown)} in {db_path} (known: {', '.join(map(str, store.distinct(col))) or 'none'})"
+            )
         if vals:
             where.append(f"{col} IN ({', '.join('?' * len(vals))})")
             params += vals

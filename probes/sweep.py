@@ -33,8 +33,8 @@ computed once, and the linear probes' warm starts from one checkpoint of a run t
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -45,10 +45,11 @@ import torch
 from tqdm.auto import tqdm
 
 from curriculens import constants as C
-from curriculens.config import from_dict, to_dict
+from curriculens.config import canonical_json, from_dict, to_dict
 from curriculens.errors import CurriculensError
 from curriculens.executor import LOCAL, ExecutorConfig, executor_session
 from curriculens.io import append_jsonl, read_json, sha256_file, write_json
+from curriculens.lock import exclusive_lock
 from models.checkpoint import list_checkpoints, load_checkpoint, read_meta, read_model_config, checked_weights_ref
 from models.configs import ModelConfig, model_config_from_dict
 from probes import registry
@@ -86,7 +87,7 @@ class SweepConfig:
     every: int = 1
     options: dict = field(default_factory=dict)
 
-    def validate(self) -> "SweepConfig":
+    def __post_init__(self) -> None:
         if self.every < 1:
             raise CurriculensError("--every must be >= 1")
         if self.device not in C.DEVICES:
@@ -96,14 +97,13 @@ class SweepConfig:
         for name in (*self.probes, *self.runs):
             if not isinstance(name, str) or not name:
                 raise CurriculensError(f"probe and run names must be non-empty strings, got {name!r}")
-        return self
 
     def to_dict(self) -> dict:
         return to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "SweepConfig":
-        return from_dict(cls, data, where="sweep config").validate()
+        return from_dict(cls, data, where="sweep config")
 
     def settings(self) -> dict:
         """The part of the config that changes probe values (seed and options)."""
@@ -190,7 +190,7 @@ def _task_name(root: Path, runs: list[RunInfo]) -> str:
     tasks = {r.name: r.config.task for r in runs}
     if is_experiment(root):
         exp_task = read_experiment(root).get("task")
-        bad = [name for name, t in tasks.items() if exp_task is not None and t != exp_task]
+        bad = [name for name, t in tasks.items() if exp_task is not None and canonical_json(t) != canonical_json(exp_task)]
         if bad:
             raise CurriculensError(f"run(s) {', '.join(bad)} have a different task than {root / C.EXPERIMENT_FILE}")
     names = {t.get("name") for t in tasks.values()}
@@ -249,7 +249,6 @@ def _done_units(db_path: Path) -> set[tuple[str, int, str]]:
 
 def plan_sweep(path: Path | str, cfg: SweepConfig) -> SweepPlan:
     """Resolve and validate everything a sweep needs; writes nothing."""
-    cfg.validate()
     root, runs = resolve_target(path)
     if cfg.runs:
         names = [r.name for r in runs]
@@ -285,11 +284,6 @@ def plan_sweep(path: Path | str, cfg: SweepConfig) -> SweepPlan:
     return SweepPlan(root, db_path, task_name, runs, probe_names, n_ckpts, n_units, n_skipped, pending)
 
 
-def _as_json(obj):
-    """Compare settings as JSON sees them (tuples and lists alike)."""
-    return json.loads(json.dumps(obj, sort_keys=True, default=str))
-
-
 def _check_settings(root: Path, cfg: SweepConfig, have_results: bool) -> None:
     """Refuse to mix probe values computed with different seeds/options (unless ``force``)."""
     stored_path = root / C.PROBE_CONFIG_FILE
@@ -297,7 +291,7 @@ def _check_settings(root: Path, cfg: SweepConfig, have_results: bool) -> None:
         return
     stored = read_json(stored_path)
     old = {"seed": stored.get("seed"), "options": stored.get("options", {})}
-    if _as_json(old) == _as_json(cfg.settings()):
+    if canonical_json(old) == canonical_json(cfg.settings()):
         return
     if cfg.force:
         if cfg.runs or cfg.probes or cfg.every > 1:
@@ -322,6 +316,10 @@ def _check_rows(probe: str, rows: list) -> None:
             raise TypeError(f"probe {probe} returned {type(r).__name__}, not ResultRow")
         if r.probe != probe:
             raise ValueError(f"probe {probe} returned a row of probe {r.probe!r}")
+        if r.value is None or not math.isfinite(r.value):
+            raise ValueError(
+                f"probe {probe} produced a non-finite value ({r.value}) for feature={r.feature} site={r.site} metric={r.metric}"
+            )
         key = (r.feature, r.site, r.metric)
         if key in seen:
             raise ValueError(f"probe {probe} returned two rows for feature={r.feature} site={r.site} metric={r.metric}")
@@ -437,19 +435,46 @@ def probe_block(
 
 
 # --- the sweep ----------------------------------------------------------------------------
+def _recheck_in_lock(plan: SweepPlan, cfg: SweepConfig) -> None:
+    """Inside the database lock: check the stored settings again and drop units that another
+    writer finished while this sweep was being planned."""
+    done = set() if cfg.force else _done_units(plan.db_path)
+    _check_settings(plan.root, cfg, bool(done))
+    if not done:
+        return
+    pending = []
+    for item in plan.pending:
+        todo = tuple(p for p in item.probes if (item.run.name, item.step, p) not in done)
+        plan.n_skipped += len(item.probes) - len(todo)
+        if todo:
+            pending.append(PlannedCheckpoint(item.run, item.step, item.ckpt_dir, todo))
+    plan.pending = pending
+
+
 def run_sweep(
-    path: Path | str, cfg: SweepConfig, progress: bool = False, executor: ExecutorConfig = LOCAL
+    path: Path | str, cfg: SweepConfig, progress: bool = False, executor: ExecutorConfig = LOCAL, wait: bool = False
 ) -> SweepResult:
     """Plan, validate, then run every pending unit under ``path``; see the module docstring.
 
     ``executor`` says where the units run (``curriculens.executor``); whatever it is, this
-    process is the only writer of the database, one transaction per unit."""
+    process is the only writer of the database, one transaction per unit. The experiment's
+    results database has one writer at a time: the sweep holds ``EXP/.results.sqlite.lock``
+    (``curriculens.lock``) while it writes; a second sweep is refused with one line naming the
+    holder, or queues with ``wait`` (and then checks the stored settings again)."""
     t_start = time.perf_counter()
     plan = plan_sweep(path, cfg)
-    result = SweepResult(plan.n_units, 0, plan.n_skipped, 0, plan.db_path)
-    if not plan.pending and plan.db_path.is_file():
-        result.wall_s = time.perf_counter() - t_start
-        return result
+    with exclusive_lock(plan.root / C.RESULTS_LOCK_FILE, f"results database {plan.db_path}", wait=wait):
+        _recheck_in_lock(plan, cfg)
+        result = SweepResult(plan.n_units, 0, plan.n_skipped, 0, plan.db_path)
+        if not plan.pending and plan.db_path.is_file():
+            result.wall_s = time.perf_counter() - t_start
+            return result
+        _run_pending(plan, cfg, executor, progress, result)
+    result.wall_s = time.perf_counter() - t_start
+    return result
+
+
+def _run_pending(plan: SweepPlan, cfg: SweepConfig, executor: ExecutorConfig, progress: bool, result: SweepResult) -> None:
     failed_path = plan.root / C.FAILED_FILE
     device = None if executor.is_ray else resolve_device(cfg.device)
     # connect to the executor before the first write: a bad --ray-address writes nothing
@@ -489,5 +514,3 @@ def run_sweep(
                 bar.update(1)
         finally:
             bar.close()
-    result.wall_s = time.perf_counter() - t_start
-    return result

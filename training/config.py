@@ -7,13 +7,24 @@ type serves every task and model family.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from curriculens import constants as C
-from curriculens.config import from_dict, to_dict
+from curriculens.config import check_name, from_dict, to_dict
 from curriculens.errors import CurriculensError
 from training.schedule import PROGRESSIVE_RULES
+
+
+def check(ok: bool, message: str) -> None:
+    """Raise CurriculensError(message) unless ``ok``: the configs' one-line validation."""
+    if not ok:
+        raise CurriculensError(message)
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,21 @@ class OptimConfig:
     min_lr_frac: float = 0.0
     grad_clip: float = 0.0
 
+    def __post_init__(self) -> None:
+        check(self.name in C.OPTIMIZERS, f"unknown optimizer {self.name!r} (one of {', '.join(C.OPTIMIZERS)})")
+        check(self.schedule in C.LR_SCHEDULES, f"unknown lr schedule {self.schedule!r} (one of {', '.join(C.LR_SCHEDULES)})")
+        check(_finite(self.lr) and self.lr > 0, f"lr must be a positive number, got {self.lr}")
+        check(_finite(self.weight_decay) and self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}")
+        check(_finite(self.warmup_frac) and 0 <= self.warmup_frac <= 1, f"warmup fraction must be in [0, 1], got {self.warmup_frac}")
+        check(_finite(self.min_lr_frac) and 0 <= self.min_lr_frac <= 1, f"min_lr_frac must be in [0, 1], got {self.min_lr_frac}")
+        check(_finite(self.grad_clip) and self.grad_clip >= 0, f"grad clip must be >= 0 (0 = off), got {self.grad_clip}")
+        check(_finite(self.eps) and self.eps > 0, f"eps must be > 0, got {self.eps}")
+        check(_finite(self.momentum) and 0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}")
+        check(
+            len(self.betas) == 2 and all(_finite(b) and 0 <= b < 1 for b in self.betas),
+            f"betas must be two numbers in [0, 1), got {list(self.betas)}",
+        )
+
 
 @dataclass(frozen=True)
 class CheckpointConfig:
@@ -56,6 +82,11 @@ class CheckpointConfig:
     log_early: int = 0
     eval_every: int = 0
     keep_optimizer: bool = False
+
+    def __post_init__(self) -> None:
+        check(self.save_every > 0, f"save every must be > 0 steps, got {self.save_every}")
+        check(self.log_early >= 0, f"log early must be >= 0 checkpoints, got {self.log_early}")
+        check(self.eval_every >= 0, f"eval every must be >= 0 steps (0 = only at checkpoints), got {self.eval_every}")
 
 
 @dataclass(frozen=True)
@@ -95,6 +126,25 @@ class DistillConfig:
     two_shot_T: int = 0
     extract_steps: int = 0
     extract_seed: int = 0
+
+    def __post_init__(self) -> None:
+        check(self.method in C.METHODS, f"unknown method {self.method!r} (one of {', '.join(C.METHODS)})")
+        check(self.method == "ce" or bool(self.teacher_dir), f"method {self.method} needs a teacher directory")
+        check(_finite(self.alpha) and 0 <= self.alpha <= 1, f"alpha must be in [0, 1], got {self.alpha}")
+        check(_finite(self.tau) and self.tau >= 0, f"tau must be >= 0, got {self.tau}")
+        check(_finite(self.speed) and self.speed > 0, f"speed must be > 0, got {self.speed}")
+        check(self.interval >= 0, f"interval must be >= 1 step (0 in a config = the teacher's save_every / speed), got {self.interval}")
+        if self.method == "two-shot":
+            check(
+                self.two_shot_step >= 0 and self.two_shot_T > 0,
+                "two-shot needs --two-shot-step >= 0 and --two-shot-T > 0",
+            )
+        if self.method == "curriculum-extraction":
+            check(self.extract_steps > 0, "curriculum-extraction needs --extract-steps > 0")
+        check(
+            self.progressive_rule in PROGRESSIVE_RULES,
+            f"unknown progressive rule {self.progressive_rule!r} (one of {', '.join(PROGRESSIVE_RULES)})",
+        )
 
 
 @dataclass(frozen=True)
@@ -141,49 +191,26 @@ class RunConfig:
         """The seed of the training data stream."""
         return self.seed if self.stream_seed is None else self.stream_seed
 
-    def validate(self) -> "RunConfig":
-        if self.role not in (C.ROLE_TEACHER, C.ROLE_STUDENT):
-            raise CurriculensError(f"unknown role {self.role!r} (teacher or student)")
-        if self.device not in C.DEVICES:
-            raise CurriculensError(f"unknown device {self.device!r} (one of {', '.join(C.DEVICES)})")
-        if self.steps <= 0 or self.batch_size <= 0:
-            raise CurriculensError("steps and batch_size must be positive")
-        if self.checkpoints.save_every <= 0:
-            raise CurriculensError("save_every must be positive")
-        if self.optim.name not in C.OPTIMIZERS:
-            raise CurriculensError(f"unknown optimizer {self.optim.name!r} ({', '.join(C.OPTIMIZERS)})")
-        if self.optim.schedule not in C.LR_SCHEDULES:
-            raise CurriculensError(f"unknown lr schedule {self.optim.schedule!r} ({', '.join(C.LR_SCHEDULES)})")
+    def __post_init__(self) -> None:
+        from models.configs import model_config_from_dict
+
+        check_name(self.name)
+        check(self.role in (C.ROLE_TEACHER, C.ROLE_STUDENT), f"unknown role {self.role!r} (teacher or student)")
+        check(self.device in C.DEVICES, f"unknown device {self.device!r} (one of {', '.join(C.DEVICES)})")
+        check(self.steps > 0, f"steps must be > 0, got {self.steps}")
+        check(self.batch_size > 0, f"batch size must be > 0, got {self.batch_size}")
+        check(_finite(self.stop_at_acc) and 0 <= self.stop_at_acc <= 1, f"stop_at_acc must be in [0, 1], got {self.stop_at_acc}")
+        check(isinstance(self.task, dict) and "name" in self.task, "task config has no 'name'")
+        model_config_from_dict(self.model)  # validates the model config
         if self.role == C.ROLE_STUDENT:
-            d = self.distill
-            if d is None:
-                raise CurriculensError("a student run needs a distill config")
-            if d.method not in C.METHODS:
-                raise CurriculensError(f"unknown method {d.method!r} (one of {', '.join(C.METHODS)})")
-            if d.method != "ce" and not d.teacher_dir:
-                raise CurriculensError(f"method {d.method} needs a teacher directory")
-            if d.method == "two-shot" and (d.two_shot_step < 0 or d.two_shot_T <= 0):
-                raise CurriculensError("two-shot needs --two-shot-step >= 0 and --two-shot-T > 0")
-            if d.method == "curriculum-extraction" and d.extract_steps <= 0:
-                raise CurriculensError("curriculum-extraction needs --extract-steps > 0")
-            if not 0.0 <= d.alpha <= 1.0:
-                raise CurriculensError("alpha must be in [0, 1]")
-            if d.speed <= 0:
-                raise CurriculensError("speed must be positive")
-            if d.progressive_rule not in PROGRESSIVE_RULES:
-                raise CurriculensError(
-                    f"unknown progressive rule {d.progressive_rule!r} (one of {', '.join(PROGRESSIVE_RULES)})"
-                )
-            if d.interval < 0:
-                raise CurriculensError("interval must be >= 0")
-        return self
+            check(self.distill is not None, "a student run needs a distill config")
 
     def to_dict(self) -> dict:
         return to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
-        return from_dict(cls, data).validate()
+        return from_dict(cls, data)
 
     def replace(self, **changes) -> "RunConfig":
         return replace(self, **changes)

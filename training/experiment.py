@@ -24,6 +24,7 @@ from typing import Optional
 
 from curriculens import __version__
 from curriculens import constants as C
+from curriculens.config import canonical_json
 from curriculens.curves import Transition, first_crossing, teacher_transition, transition_rule, two_shot_step
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json, read_jsonl, write_json
@@ -74,19 +75,30 @@ def two_shot_label(two_shot_step: int, two_shot_T: int = 0) -> str:
     return f"two-shot (teacher ckpt {two_shot_step:,}{steps})"
 
 
+def check_experiment(exp_dir: Path | str, task: dict) -> bool:
+    """True if ``exp_dir`` holds an experiment on ``task``, False if it holds none yet; raises
+    CurriculensError if it holds one on another task or cannot hold one. Writes nothing."""
+    exp_dir = Path(exp_dir)
+    if exp_dir.exists() and not exp_dir.is_dir():
+        raise CurriculensError(f"experiment directory {exp_dir} is a file")
+    path = exp_dir / C.EXPERIMENT_FILE
+    if not path.is_file():
+        return False
+    old = read_json(path)
+    if canonical_json(old.get("task")) != canonical_json(task):
+        raise CurriculensError(
+            f"{exp_dir} already holds an experiment on a different task ({canonical_json(old.get('task'))}); use another --out"
+        )
+    return True
+
+
 def init_experiment(exp_dir: Path | str, task: dict, notes: str = "") -> Path:
     """Create ``exp_dir`` with its ``experiment.json`` (kept if it exists with the same task)."""
     exp_dir = Path(exp_dir)
-    path = exp_dir / C.EXPERIMENT_FILE
-    if path.is_file():
-        old = read_json(path)
-        if old.get("task") != task:
-            raise CurriculensError(
-                f"{exp_dir} already holds an experiment on a different task ({old.get('task')}); use another --out"
-            )
+    if check_experiment(exp_dir, task):
         return exp_dir
     exp_dir.mkdir(parents=True, exist_ok=True)
-    write_json(path, {"task": task, "created_at": time.time(), "curriculens_version": __version__, "notes": notes})
+    write_json(exp_dir / C.EXPERIMENT_FILE, {"task": task, "created_at": time.time(), "curriculens_version": __version__, "notes": notes})
     return exp_dir
 
 

@@ -21,7 +21,7 @@ stream) in one loop:
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -32,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from curriculens import constants as C
+from curriculens.config import canonical_json
 from curriculens.errors import CurriculensError
 from curriculens.io import append_jsonl, read_json
 from models.checkpoint import load_checkpoint, read_optimizer_state, save_checkpoint, strip_optimizer_state
@@ -39,19 +40,22 @@ from models.configs import MLPConfig, model_config_from_dict
 from models.registry import build_model
 from training.config import RunConfig
 from training.device import resolve_device
+from training.experiment import check_experiment, init_experiment
 from training.extraction import METHOD as EXTRACTION
 from training.extraction import check_models as check_extraction_models
 from training.extraction import extraction_loss, projection
 from training.loop import (
     RunResult,
     TeacherProvider,
+    check_run_dir,
+    check_teacher,
     checkpoint_meta,
     evaluate,
     finished_result,
     metrics_row,
     prepare_run_dir,
-    resolve_teacher_dir,
     resumable_checkpoints,
+    run_lock,
     teacher_outputs,
     truncate_metrics,
     write_done,
@@ -68,10 +72,6 @@ log = logging.getLogger(__name__)
 SHARED_FIELDS = ("task", "steps", "batch_size", "checkpoints", "device", "amp")
 
 
-def _canon(obj) -> str:
-    return json.dumps(obj, sort_keys=True, default=str)
-
-
 def check_grid(cfgs: list[RunConfig]) -> None:
     """Raise CurriculensError unless ``cfgs`` can be trained as one grid."""
     if not cfgs:
@@ -81,13 +81,12 @@ def check_grid(cfgs: list[RunConfig]) -> None:
         dup = sorted({n for n in names if names.count(n) > 1})
         raise CurriculensError(f"two students of the grid have the same run name: {', '.join(dup)}")
     first = cfgs[0].to_dict()
-    for cfg in cfgs:
-        cfg.validate()
+    for cfg in cfgs:  # each config validated itself on construction
         if cfg.role != C.ROLE_STUDENT:
             raise CurriculensError(f"grid run {cfg.name} is not a student")
         d = cfg.to_dict()
         for key in SHARED_FIELDS:
-            if _canon(d[key]) != _canon(first[key]):
+            if canonical_json(d[key]) != canonical_json(first[key]):
                 raise CurriculensError(f"grid students must share {key}; {cfg.name} differs from {cfgs[0].name}")
         if cfg.data_seed != cfgs[0].data_seed:
             raise CurriculensError(f"grid students share one data stream; {cfg.name} has stream seed {cfg.data_seed}")
@@ -111,12 +110,16 @@ class _Student:
 
 
 def _group_key(cfg: RunConfig) -> str:
-    return _canon({"model": cfg.model, "optim": cfg.to_dict()["optim"]})
+    return canonical_json({"model": cfg.model, "optim": cfg.to_dict()["optim"]})
 
 
-def train_grid(cfgs: list[RunConfig], runs_dir: Path | str, *, force: bool = False, progress: bool = False) -> list[RunResult]:
+def train_grid(
+    cfgs: list[RunConfig], runs_dir: Path | str, *, force: bool = False, progress: bool = False, wait: bool = False
+) -> list[RunResult]:
     """Train the student configs ``cfgs`` together into ``runs_dir/<name>/``; returns one
-    RunResult per config (in order). Finished students are skipped; rerunning resumes."""
+    RunResult per config (in order). Finished students are skipped; rerunning resumes.
+    Everything is checked before the first write; every student's run directory is then
+    locked (``training.loop.run_lock``; ``wait`` queues behind another writer)."""
     check_grid(cfgs)
     runs_dir = Path(runs_dir)
     t0 = time.time()
@@ -124,26 +127,32 @@ def train_grid(cfgs: list[RunConfig], runs_dir: Path | str, *, force: bool = Fal
     device = resolve_device(base.device)
     task = build_task(base.task)
     teacher = None
-    t_dir = next((c.distill.teacher_dir for c in cfgs if c.distill.method != "ce"), None)
-    if t_dir is not None:
-        teacher = TeacherProvider(resolve_teacher_dir(t_dir, runs_dir / base.name), device, keep=64)
+    first = next((c for c in cfgs if c.distill.method != "ce"), None)
+    if first is not None:
+        teacher = TeacherProvider(check_teacher(first, runs_dir / first.name), device, keep=64)
     model_cfgs = {c.name: model_config_from_dict(c.model) for c in cfgs}
     for c in cfgs:
         if hasattr(task, "check_model"):
             task.check_model(model_cfgs[c.name])
         if c.distill.method == EXTRACTION:
             check_extraction_models(model_cfgs[c.name], teacher.model_config())
-
-    if not force:  # a run directory holding another config refuses the whole grid, before any write
+    exp_dir = runs_dir.parent if runs_dir.name == C.RUNS_DIR else None
+    if exp_dir is not None:
+        check_experiment(exp_dir, base.task)
+    for c in cfgs:
+        check_run_dir(c, runs_dir / c.name, force)
+    with contextlib.ExitStack() as locks:
         for c in cfgs:
-            stored = runs_dir / c.name / C.RUN_CONFIG_FILE
-            if stored.is_file() and RunConfig.from_dict(read_json(stored)) != c:
-                raise CurriculensError(
-                    f"{runs_dir / c.name} holds a run with a different config; pass --force to overwrite it or change the grid"
-                )
+            locks.enter_context(run_lock(runs_dir / c.name, wait))
+        if exp_dir is not None:
+            init_experiment(exp_dir, base.task)
+        return _train_grid(cfgs, runs_dir, force, progress, t0, base, device, task, teacher, model_cfgs)
+
+
+def _train_grid(cfgs, runs_dir, force, progress, t0, base, device, task, teacher, model_cfgs) -> list[RunResult]:
     results: dict[str, RunResult] = {}
     students: list[_Student] = []
-    for c in cfgs:  # everything is validated above: from here on the grid writes
+    for c in cfgs:  # everything is validated and locked: from here on the grid writes
         run_dir = runs_dir / c.name
         prepare_run_dir(c, run_dir, force)
         done = finished_result(c, run_dir)
@@ -253,10 +262,10 @@ def train_grid(cfgs: list[RunConfig], runs_dir: Path | str, *, force: bool = Fal
         return stopped
 
     def finish(s: _Student, steps_run: int) -> None:
-        if s.last_ckpt is not None and not s.cfg.checkpoints.keep_optimizer:
-            strip_optimizer_state(s.last_ckpt)
         wall = time.time() - t0
         final = write_done(s.run_dir, steps_run, s.stopped_at is not None, s.last_row, wall, grid=len(cfgs))
+        if s.last_ckpt is not None and not s.cfg.checkpoints.keep_optimizer:  # after done.json
+            strip_optimizer_state(s.last_ckpt)
         results[s.cfg.name] = RunResult(s.run_dir, steps_run, final, wall, resumed_from=s.resumed_from)
 
     def drop(done: list[_Student]) -> None:

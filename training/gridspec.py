@@ -202,7 +202,7 @@ def grid_configs(exp_dir: Path | str, spec: GridSpec) -> list[RunConfig]:
                                     stop_at_acc=spec.stop_at_acc,
                                     stream_seed=None if stream == seed else stream,
                                 )
-                                out.append(cfg.validate())
+                                out.append(cfg)  # validated on construction
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -20,20 +21,26 @@ import torch
 from tqdm.auto import tqdm
 
 from curriculens import constants as C
+from curriculens.config import canonical_json
 from curriculens.errors import CurriculensError
 from curriculens.io import append_jsonl, read_json, read_jsonl, write_json, write_jsonl
+from curriculens.lock import exclusive_lock
 from models.checkpoint import (
     list_checkpoints,
     load_checkpoint,
     load_optimizer_state,
+    read_meta,
     read_model_config,
+    remove_stale_temp_dirs,
     save_checkpoint,
     strip_optimizer_state,
+    verify_checkpoint,
 )
 from models.configs import ModelConfig, model_config_from_dict
 from models.registry import build_model, logits_of
 from training.config import RunConfig
 from training.device import resolve_device
+from training.experiment import check_experiment, init_experiment
 from training.losses import distillation_loss
 from training.optim import make_optimizer, set_lr
 from training.extraction import METHOD as EXTRACTION
@@ -88,14 +95,8 @@ class TeacherProvider:
     """Loads teacher checkpoints on demand and keeps the last ``keep`` used ones in memory."""
 
     def __init__(self, teacher_dir: Path | str, device: torch.device, keep: int = 1) -> None:
-        self.dir = Path(teacher_dir)
-        if not (self.dir / C.RUN_CONFIG_FILE).is_file():
-            raise CurriculensError(f"teacher run not found: {self.dir} (no {C.RUN_CONFIG_FILE})")
-        if not (self.dir / C.DONE_FILE).is_file():
-            raise CurriculensError(f"teacher run {self.dir} has not finished (no {C.DONE_FILE}); train it first")
+        self.dir = Path(teacher_dir)  # checked by check_teacher before anything was written
         self.ckpts = dict(list_checkpoints(self.dir))
-        if not self.ckpts:
-            raise CurriculensError(f"teacher run {self.dir} has no checkpoints")
         self.steps = sorted(self.ckpts)
         self.save_every = read_json(self.dir / C.RUN_CONFIG_FILE)["checkpoints"]["save_every"]
         self.device = device
@@ -139,28 +140,104 @@ def resolve_teacher_dir(teacher_dir: str, run_dir: Path) -> Path:
     return p if p.is_absolute() else (run_dir / p).resolve()
 
 
-def prepare_run_dir(cfg: RunConfig, run_dir: Path, force: bool) -> None:
-    """Create ``run_dir`` with its config.json, or check that the stored config is ``cfg``."""
+def check_teacher(cfg: RunConfig, run_dir: Path) -> Optional[Path]:
+    """The teacher directory of a distilling student, after checking (reading only) that it is
+    a finished run on the same task, distinct from ``run_dir``, whose checkpoints are intact,
+    and that a two-shot checkpoint lies in its range. None for teachers and ``ce`` students."""
+    dist = cfg.distill
+    if cfg.role != C.ROLE_STUDENT or dist.method == "ce":
+        return None
+    tdir = resolve_teacher_dir(dist.teacher_dir, run_dir)
+    if tdir == run_dir.resolve():
+        raise CurriculensError(f"a student cannot take its teacher's run directory {tdir}; choose another --name")
+    if not (tdir / C.RUN_CONFIG_FILE).is_file():
+        raise CurriculensError(f"teacher run not found: {tdir} (no {C.RUN_CONFIG_FILE})")
+    tcfg = RunConfig.from_dict(read_json(tdir / C.RUN_CONFIG_FILE))
+    if not (tdir / C.DONE_FILE).is_file():
+        raise CurriculensError(f"teacher run {tdir} has not finished (no {C.DONE_FILE}); train it first")
+    if canonical_json(tcfg.task) != canonical_json(cfg.task):
+        raise CurriculensError(f"teacher run {tdir} was trained on another task than this student's")
+    ckpts = list_checkpoints(tdir)
+    if not ckpts:
+        raise CurriculensError(f"teacher run {tdir} has no checkpoints")
+    expected = model_config_from_dict(tcfg.model)
+    for _, path in ckpts:
+        verify_checkpoint(path, expected)
+    first, last = ckpts[0][0], ckpts[-1][0]
+    if dist.method == "two-shot" and not first <= dist.two_shot_step <= last:
+        raise CurriculensError(f"two-shot step {dist.two_shot_step} is outside the teacher's checkpoints ({first}..{last})")
+    return tdir
+
+
+def check_run_dir(cfg: RunConfig, run_dir: Path, force: bool) -> bool:
+    """Whether ``run_dir`` already holds this run (False: nothing there yet, or ``force``);
+    raises CurriculensError if it holds another config or is not a curriculens run directory
+    (which ``force`` never deletes). Reads only."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise CurriculensError(f"run directory {run_dir} is a file")
+    if not run_dir.is_dir() or not any(p.name != C.RUN_LOCK_FILE for p in run_dir.iterdir()):
+        return False
     cfg_path = run_dir / C.RUN_CONFIG_FILE
-    if force and run_dir.exists():
-        shutil.rmtree(run_dir)
-    if cfg_path.is_file():
-        stored = RunConfig.from_dict(read_json(cfg_path))
-        if stored != cfg:
-            raise CurriculensError(
-                f"{run_dir} holds a run with a different config; pass --force to overwrite it or choose another name"
-            )
-    else:
+    if not cfg_path.is_file():
+        raise CurriculensError(f"{run_dir} exists and is not a curriculens run (no {C.RUN_CONFIG_FILE}); choose another name")
+    if force:  # deletes only a curriculens run (the CLI's run directories all lie in EXP/runs/)
+        RunConfig.from_dict(read_json(cfg_path))
+        return False
+    if canonical_json(read_json(cfg_path)) != canonical_json(cfg.to_dict()):
+        raise CurriculensError(
+            f"{run_dir} holds a run with a different config; pass --force to overwrite it or choose another name"
+        )
+    return True
+
+
+def run_lock(run_dir: Path, wait: bool = False):
+    """The exclusive lock of one run directory (``curriculens.lock``): one writer at a time."""
+    return exclusive_lock(run_dir / C.RUN_LOCK_FILE, f"run directory {run_dir}", wait=wait)
+
+
+def prepare_run_dir(cfg: RunConfig, run_dir: Path, force: bool) -> None:
+    """Inside the run's lock: check ``run_dir`` again (``check_run_dir``), then create it with
+    its config.json (``force``: first delete what it holds, except the lock), and remove the
+    temporary checkpoint directories a killed writer left."""
+    exists = check_run_dir(cfg, run_dir, force)
+    if force and run_dir.is_dir():
+        for child in run_dir.iterdir():
+            if child.name != C.RUN_LOCK_FILE:
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    if not exists:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(cfg_path, cfg.to_dict())
+        write_json(run_dir / C.RUN_CONFIG_FILE, cfg.to_dict())
+    if remove_stale_temp_dirs(run_dir):
+        log.info("removed unfinished checkpoint directories of a killed writer in %s", run_dir)
 
 
 def finished_result(cfg: RunConfig, run_dir: Path) -> Optional[RunResult]:
-    """The RunResult of a run that has its done.json, else None."""
-    if not (run_dir / C.DONE_FILE).is_file():
+    """The RunResult of a finished run, else None. A run whose last checkpoint ends it (its
+    final step, or where ``stop_at_acc`` was reached) but that was killed before done.json is
+    marked done here, not retrained. Call it inside the run's lock."""
+    if (run_dir / C.DONE_FILE).is_file():
+        done = read_json(run_dir / C.DONE_FILE)
+        _strip_all(cfg, run_dir)  # a kill right after done.json leaves the last optimizer state
+        return RunResult(run_dir, done.get("steps", cfg.steps), done.get("final_eval", {}), 0.0, skipped=True)
+    ckpts = list_checkpoints(run_dir)
+    if not ckpts:
         return None
-    done = read_json(run_dir / C.DONE_FILE)
-    return RunResult(run_dir, done.get("steps", cfg.steps), done.get("final_eval", {}), 0.0, skipped=True)
+    step, path = ckpts[-1]
+    meta = read_meta(path)
+    stopped = bool(cfg.stop_at_acc) and 0 < step < cfg.steps and meta.get("eval_acc", 0.0) >= cfg.stop_at_acc
+    if step < cfg.steps and not stopped:
+        return None
+    truncate_metrics(run_dir / C.METRICS_FILE, step)
+    final_eval = write_done(run_dir, step, stopped, meta, meta.get("wall_time_s", 0.0))
+    _strip_all(cfg, run_dir)
+    log.info("run %s had finished at step %d without %s; marked done", run_dir, step, C.DONE_FILE)
+    return RunResult(run_dir, step, final_eval, 0.0, resumed_from=step)
+
+
+def _strip_all(cfg: RunConfig, run_dir: Path) -> None:
+    if not cfg.checkpoints.keep_optimizer:
+        for _, path in list_checkpoints(run_dir):
+            strip_optimizer_state(path)
 
 
 def truncate_metrics(path: Path, last_step: int) -> None:
@@ -208,7 +285,8 @@ def metrics_row(cfg: RunConfig, step: int, train_loss, lr: float, teacher_step, 
 
 
 def write_done(run_dir: Path, steps_run: int, stopped: bool, last_row: dict, wall_s: float, **extra) -> dict:
-    """Write ``done.json`` (last: it marks the run finished); returns the final eval."""
+    """Write ``done.json`` (it marks the run finished; drop the optimizer state after it, so a
+    kill in between leaves only extra bytes); returns the final eval."""
     final_eval = {k: v for k, v in last_row.items() if k.startswith("eval_")}
     write_json(
         run_dir / C.DONE_FILE,
@@ -217,22 +295,45 @@ def write_done(run_dir: Path, steps_run: int, stopped: bool, last_row: dict, wal
     return final_eval
 
 
-def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progress: bool = False) -> RunResult:
-    """Train one run (teacher or student) into ``run_dir``; resume if it was interrupted."""
-    cfg.validate()
+def train_run(
+    cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progress: bool = False, wait: bool = False
+) -> RunResult:
+    """Train one run (teacher or student) into ``run_dir``; resume if it was interrupted.
+
+    Everything is checked before the first write (task, model, teacher, the experiment's task,
+    what ``run_dir`` holds). The run directory is then locked (``run_lock``: a second writer is
+    refused, or queues with ``wait``) and checked again inside the lock. A run inside
+    ``EXP/runs/`` creates ``EXP/experiment.json`` if needed. Raises ``TrainingDiverged`` (a
+    CurriculensError) when the loss stops being finite; the last finite checkpoint is kept.
+    """
     run_dir = Path(run_dir)
     t0 = time.time()
-    prepare_run_dir(cfg, run_dir, force)
-    done = finished_result(cfg, run_dir)
-    if done is not None:
-        log.info("run %s already finished; skipping", run_dir)
-        return done
-
-    device = resolve_device(cfg.device)
+    exp_dir = run_dir.parent.parent if run_dir.parent.name == C.RUNS_DIR else None
+    # --- validate: nothing is written before this block has passed
     task = build_task(cfg.task)
     model_cfg = model_config_from_dict(cfg.model)
     if hasattr(task, "check_model"):
         task.check_model(model_cfg)
+    teacher_dir = check_teacher(cfg, run_dir)
+    if teacher_dir is not None and cfg.distill.method == EXTRACTION:
+        check_extraction_models(model_cfg, read_model_config(list_checkpoints(teacher_dir)[-1][1]))
+    if exp_dir is not None:
+        check_experiment(exp_dir, cfg.task)
+    check_run_dir(cfg, run_dir, force)
+    device = resolve_device(cfg.device)
+
+    with run_lock(run_dir, wait):
+        prepare_run_dir(cfg, run_dir, force)  # checks again: another writer may have finished meanwhile
+        if exp_dir is not None:
+            init_experiment(exp_dir, cfg.task)
+        done = finished_result(cfg, run_dir)
+        if done is not None:
+            log.info("run %s already finished; skipping", run_dir)
+            return done
+        return _train(cfg, run_dir, task, model_cfg, teacher_dir, device, t0, progress)
+
+
+def _train(cfg, run_dir, task, model_cfg, teacher_dir, device, t0, progress) -> RunResult:
     torch.manual_seed(cfg.seed)
     model = build_model(model_cfg).to(device)
     model.train()
@@ -241,11 +342,10 @@ def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progr
     teacher = None
     dist = cfg.distill
     extract_target = None  # curriculum extraction: the random projection of the teacher's hidden layer
-    if cfg.role == C.ROLE_STUDENT and dist.method != "ce":
-        teacher = TeacherProvider(resolve_teacher_dir(dist.teacher_dir, run_dir), device)
+    if teacher_dir is not None:
+        teacher = TeacherProvider(teacher_dir, device)
         if dist.method == EXTRACTION:
             t_model_cfg = teacher.model_config()
-            check_extraction_models(model_cfg, t_model_cfg)
             extract_target = projection(dist.extract_seed, t_model_cfg.width, model_cfg.width, device)
 
     start, resumed_from = 0, None
@@ -284,6 +384,8 @@ def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progr
     def checkpoint_and_eval(step: int, save: bool) -> dict:
         nonlocal running, n_running
         ev = evaluate(model, model_cfg, task, device, cfg.amp)
+        if not math.isfinite(ev["eval_loss"]):
+            raise _diverged(cfg, "held-out loss", ev["eval_loss"], step, last_ckpt)
         train_loss = running / n_running if n_running else None
         row = metrics_row(cfg, step, train_loss, optimizer.param_groups[0]["lr"], teacher_step, time.time() - t0, save, ev)
         running, n_running = 0.0, 0
@@ -303,50 +405,67 @@ def train_run(cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progr
     bar = tqdm(
         total=cfg.steps, initial=start, disable=not progress, desc=cfg.name, unit="step", dynamic_ncols=True, leave=False
     )
-    for step in range(start, cfg.steps):
-        batch = to_device(task.train_batch(step, cfg.batch_size, cfg.data_seed), device)
-        inp, kw = task.model_input(batch, model_cfg)
-        teacher_logits = None
-        extracting = extract_target is not None and step < dist.extract_steps
-        if teacher is not None:
-            teacher_step = teacher_step_of(dist, step, teacher.steps, teacher.save_every)
-            t_model, t_cfg = teacher.get(teacher_step)
-            teacher_logits, t_hidden = teacher_outputs(t_model, t_cfg, task, batch, device, cfg.amp, hidden=extracting)
-        set_lr(optimizer, step, cfg.steps, cfg.optim)
-        if extracting:
-            _, pre, _ = mlp_forward_hidden(model, inp)
-            loss = extraction_loss(pre, t_hidden @ extract_target)
-        else:
-            with _autocast(device, cfg.amp):
-                logits, targets = task.scored(logits_of(model(inp, **kw)), batch, model_cfg)
-            if dist is not None and teacher_logits is not None:
-                loss = distillation_loss(logits, targets, teacher_logits, alpha=dist.alpha, tau=dist.tau)
+    try:  # the bar is closed (its line cleared) before any error reaches the terminal
+        for step in range(start, cfg.steps):
+            batch = to_device(task.train_batch(step, cfg.batch_size, cfg.data_seed), device)
+            inp, kw = task.model_input(batch, model_cfg)
+            teacher_logits = None
+            extracting = extract_target is not None and step < dist.extract_steps
+            if teacher is not None:
+                teacher_step = teacher_step_of(dist, step, teacher.steps, teacher.save_every)
+                t_model, t_cfg = teacher.get(teacher_step)
+                teacher_logits, t_hidden = teacher_outputs(t_model, t_cfg, task, batch, device, cfg.amp, hidden=extracting)
+            set_lr(optimizer, step, cfg.steps, cfg.optim)
+            if extracting:
+                _, pre, _ = mlp_forward_hidden(model, inp)
+                loss = extraction_loss(pre, t_hidden @ extract_target)
             else:
-                loss = distillation_loss(logits, targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.optim.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        optimizer.step()
-        running += loss.item()
-        n_running += 1
-        done_steps = step + 1
-        if done_steps in saves or (eval_every and done_steps % eval_every == 0):
-            last_row = checkpoint_and_eval(done_steps, save=done_steps in saves)
-            bar.set_postfix(acc=f"{last_row['eval_acc']:.3f}", loss=f"{last_row['eval_loss']:.3f}")
-            log.debug("%s step %d: %s", cfg.name, done_steps, last_row)
-            if cfg.stop_at_acc and last_row["eval_acc"] >= cfg.stop_at_acc:
-                if not last_row["checkpoint"]:
-                    save_checkpoint_at(done_steps, last_row)
-                stopped_at = done_steps
-                bar.update(1)
-                break
-        bar.update(1)
-    bar.close()
-    if last_ckpt is not None and not cfg.checkpoints.keep_optimizer:
-        strip_optimizer_state(last_ckpt)
+                with _autocast(device, cfg.amp):
+                    logits, targets = task.scored(logits_of(model(inp, **kw)), batch, model_cfg)
+                if dist is not None and teacher_logits is not None:
+                    loss = distillation_loss(logits, targets, teacher_logits, alpha=dist.alpha, tau=dist.tau)
+                else:
+                    loss = distillation_loss(logits, targets)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):  # before the update: the weights stay as they were
+                raise _diverged(cfg, "training loss", loss_value, step, last_ckpt)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.optim.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+            optimizer.step()
+            running += loss_value
+            n_running += 1
+            done_steps = step + 1
+            if done_steps in saves or (eval_every and done_steps % eval_every == 0):
+                last_row = checkpoint_and_eval(done_steps, save=done_steps in saves)
+                bar.set_postfix(acc=f"{last_row['eval_acc']:.3f}", loss=f"{last_row['eval_loss']:.3f}")
+                log.debug("%s step %d: %s", cfg.name, done_steps, last_row)
+                if cfg.stop_at_acc and last_row["eval_acc"] >= cfg.stop_at_acc:
+                    if not last_row["checkpoint"]:
+                        save_checkpoint_at(done_steps, last_row)
+                    stopped_at = done_steps
+                    bar.update(1)
+                    break
+            bar.update(1)
+    finally:
+        bar.close()
     wall = time.time() - t0
     steps_run = stopped_at if stopped_at is not None else cfg.steps
     final_eval = write_done(run_dir, steps_run, stopped_at is not None, last_row, wall)
+    if last_ckpt is not None and not cfg.checkpoints.keep_optimizer:
+        strip_optimizer_state(last_ckpt)
     return RunResult(run_dir, steps_run, final_eval, wall, resumed_from=resumed_from)
+
+
+class TrainingDiverged(CurriculensError):
+    """The loss stopped being finite: the run stops, keeps its checkpoints and is not marked done."""
+
+
+def _diverged(cfg: RunConfig, what: str, value: float, step: int, last_ckpt: Optional[Path]) -> TrainingDiverged:
+    kept = f"the last finite checkpoint {last_ckpt.name} is kept" if last_ckpt is not None else "no checkpoint was saved"
+    return TrainingDiverged(
+        f"run {cfg.name} diverged: {what} is {value} at step {step}; {kept}, no {C.DONE_FILE} written "
+        f"(lower the learning rate, now {cfg.optim.lr:g}, and rerun with --force)"
+    )
 

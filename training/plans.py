@@ -146,6 +146,7 @@ def train_runs(
     *,
     executor: ExecutorConfig = LOCAL,
     progress: bool = False,
+    wait: bool = False,
     on_run: Optional[Callable[[RunConfig, object], None]] = None,
 ) -> list:
     """Train ``configs`` into ``exp_dir/runs/<name>``; return their ``RunResult``s in order.
@@ -162,7 +163,7 @@ def train_runs(
         args = [(cfg, exp_abs / C.RUNS_DIR / cfg.name) for cfg in configs]
         finished = map_tasks(executor, train_run, args, must_see=str(exp_abs / C.EXPERIMENT_FILE))
     else:
-        finished = ((i, train_run(cfg, run_dirs[i], progress=progress)) for i, cfg in enumerate(configs))
+        finished = ((i, train_run(cfg, run_dirs[i], progress=progress, wait=wait)) for i, cfg in enumerate(configs))
     for i, res in finished:
         res.run_dir = run_dirs[i]  # as the caller named it (a Ray worker reports the absolute path)
         results[i] = res
@@ -177,6 +178,7 @@ def run_plan(
     students_for: Callable[[Path, RunConfig], list[RunConfig]],
     *,
     progress: bool = False,
+    wait: bool = False,
     on_run: Optional[Callable[[RunConfig, object], None]] = None,
     executor: ExecutorConfig = LOCAL,
     grid: bool = False,
@@ -186,16 +188,16 @@ def run_plan(
     as grids (``run_grid``), one per data stream."""
     with executor_session(executor):  # connect before the first write
         exp_dir = init_experiment(exp_dir, teacher.task)
-        results = train_runs(exp_dir, [teacher], executor=executor, progress=progress, on_run=on_run)
+        results = train_runs(exp_dir, [teacher], executor=executor, progress=progress, wait=wait, on_run=on_run)
         # after the teacher: two-shot reads its metrics
         students = students_for(exp_dir, teacher)
         if not grid:
-            return results + train_runs(exp_dir, students, executor=executor, progress=progress, on_run=on_run)
+            return results + train_runs(exp_dir, students, executor=executor, progress=progress, wait=wait, on_run=on_run)
         streams: dict[int, list[RunConfig]] = {}
         for cfg in students:
             streams.setdefault(cfg.data_seed, []).append(cfg)
         for cfgs in streams.values():
-            for cfg, res in zip(cfgs, run_grid(cfgs, exp_dir / C.RUNS_DIR, executor=executor, progress=progress)):
+            for cfg, res in zip(cfgs, run_grid(cfgs, exp_dir / C.RUNS_DIR, executor=executor, progress=progress, wait=wait)):
                 results.append(res)
                 if on_run:
                     on_run(cfg, res)
@@ -228,6 +230,7 @@ def run_grid(
     executor: ExecutorConfig = LOCAL,
     force: bool = False,
     progress: bool = False,
+    wait: bool = False,
 ) -> list:
     """``training.grid.train_grid`` locally (one batched loop), or on Ray: one task per
     sub-grid (``split_grid`` with ``executor.block`` students at most), each writing its
@@ -238,7 +241,7 @@ def run_grid(
 
     runs_dir = Path(runs_dir)
     if not executor.is_ray:
-        return train_grid(list(cfgs), runs_dir, force=force, progress=progress)
+        return train_grid(list(cfgs), runs_dir, force=force, progress=progress, wait=wait)
     check_grid(list(cfgs))  # one-line errors before any task starts
     chunks = split_grid(cfgs, executor.block)
     runs_abs = runs_dir.resolve()

@@ -31,8 +31,10 @@ _MODEL_FLAGS = {
 }
 
 
-def add_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", choices=C.DEVICES, default="auto", help="where to compute (default: auto = cuda if available)")
+def add_device(p: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    """``--device``; ``default=None`` lets a ``--config`` file's device stand when the flag is absent."""
+    where = "auto" if default else "--config's device, else auto"
+    p.add_argument("--device", choices=C.DEVICES, default=default, help=f"where to compute (default: {where}; auto = cuda if available)")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:

@@ -24,12 +24,30 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def check_bind(host: str, port: int) -> None:
+    """Raise CurriculensError (one line) unless ``host`` resolves and ``port`` is free on it
+    (checked before the app is built; the server itself exits without a usable message)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise CurriculensError(f"--host {host} does not resolve: {exc.strerror}") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            raise CurriculensError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+
+
 def run(args) -> int:
     root = Path(args.runs_dir)
     if not root.is_dir():
         raise CurriculensError(f"runs directory {root} does not exist or is not a directory")
     if not 0 < args.port < 65536:
         raise CurriculensError(f"--port must be in 1..65535, not {args.port}")
+    check_bind(args.host, args.port)
     from dashboard.app import make_app
 
     app = make_app(root)

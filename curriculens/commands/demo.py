@@ -74,6 +74,7 @@ def register(sub) -> None:
     p.add_argument("--size", default="demo", help="parity: tiny | small | demo | bench; pcfg: tiny | demo (default demo)")
     p.add_argument("--seeds", type=int, default=1, help="student seeds per method (default 1)")
     p.add_argument("--grammar", help="pcfg: a grammar JSON file or a bundled grammar's name (cfg3b) instead of a generated grammar")
+    p.add_argument("--wait", action="store_true", help="if another process is writing a run or the results database, wait for it instead of refusing")
     p.add_argument("--no-probe", action="store_true", help="train only; skip the probe sweep and the summary")
     add_device(p)
     add_executor_args(p)
@@ -126,7 +127,7 @@ def _run(args, executor) -> int:
         print(f"  trained {cfg.name:<22} final eval acc {acc:.3f}  [{state}]")
 
     print(f"curriculens demo ({args.task}, size {args.size}) -> {out}")
-    run_plan(out, teacher, students_for, progress=not args.quiet, on_run=on_run, executor=executor,
+    run_plan(out, teacher, students_for, progress=not args.quiet, wait=args.wait, on_run=on_run, executor=executor,
              grid=args.task == "parity")
     if args.no_probe:
         print(f"done in {time.time() - t0:.0f}s (probes skipped)")
@@ -135,7 +136,7 @@ def _run(args, executor) -> int:
     from probes.sweep import SweepConfig, run_sweep
     from training.experiment import list_runs
 
-    res = run_sweep(out, SweepConfig(device=args.device), progress=not args.quiet, executor=executor)
+    res = run_sweep(out, SweepConfig(device=args.device), progress=not args.quiet, executor=executor, wait=args.wait)
     print(f"  probed {res.n_done} units ({res.n_skipped} already done, {res.n_failed} failed) -> {res.db_path}")
     print()
     _print_students(out)

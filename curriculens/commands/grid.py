@@ -61,6 +61,7 @@ def register(sub) -> None:
     p.add_argument("--lr", type=float, help="student learning rate (default: the teacher's)")
     p.add_argument("--teacher", help="the teacher run's name in EXP/runs/ (default teacher)")
     p.add_argument("--force", action="store_true", help="delete and retrain the grid's runs that exist (default: resume)")
+    p.add_argument("--wait", action="store_true", help="if another process is writing one of the grid's runs, wait for it instead of refusing")
     p.add_argument("--dry-run", action="store_true", help="list the students and exit")
     add_device(p)
     add_executor_args(p, block="at most K students per Ray task (default 0 = one task per group of students that stack into one model)")
@@ -114,7 +115,7 @@ def run(args) -> int:
     from training.plans import run_grid
 
     t0 = time.time()
-    results = run_grid(cfgs, exp / "runs", executor=executor, force=args.force, progress=not args.quiet)
+    results = run_grid(cfgs, exp / "runs", executor=executor, force=args.force, progress=not args.quiet, wait=args.wait)
     for c, r in zip(cfgs, results):
         acc = r.final_eval.get("eval_acc")
         state = "kept (already done)" if r.skipped else f"{r.steps} steps"

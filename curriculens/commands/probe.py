@@ -41,6 +41,7 @@ def register(sub) -> None:
         help="a probe option (VALUE is JSON, else a string), e.g. --option n_off=50 --option 'sites=[\"blocks.0.hook_pre\"]'; repeatable",
     )
     p.add_argument("--export", default=None, metavar="OUT", help="after the sweep, write every row to OUT (.csv or .parquet)")
+    p.add_argument("--wait", action="store_true", help="if another process is writing this results database, wait for it instead of refusing")
     p.add_argument("--dry-run", action="store_true", help="validate, print the unit grid size and exit without probing")
     p.add_argument("--config", default=None, metavar="FILE", help="a JSON SweepConfig (file or inline); flags given on the command line override it")
     add_executor_args(p, block="at most K checkpoints of one run per Ray task (default 0 = the whole run)")
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             f"{plan.n_pending} to run -> {plan.db_path}"
         )
         return 0
-    res = run_sweep(args.path, cfg, progress=not args.quiet and sys.stderr.isatty(), executor=executor)
+    res = run_sweep(args.path, cfg, progress=not args.quiet and sys.stderr.isatty(), executor=executor, wait=args.wait)
     print(
         f"probe: {res.n_units} units: {res.n_done} done, {res.n_skipped} skipped, {res.n_failed} failed; "
         f"{res.n_rows} rows in {res.wall_s:.1f} s -> {res.db_path}"

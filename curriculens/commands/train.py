@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from curriculens import constants as C
 from curriculens.commands._common import (
@@ -18,11 +19,13 @@ from curriculens.commands._common import (
     model_from_args,
     optim_from_args,
 )
+from curriculens.config import check_name, dataclass_default
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json
-from training.config import DistillConfig, RunConfig
-from training.experiment import init_experiment, is_experiment, read_run, student_run_name
-from training.tasks import build_task
+from training.experiment import is_experiment, read_run, student_run_name
+
+if TYPE_CHECKING:
+    from training.config import RunConfig
 
 
 def _parse_set(items: list[str] | None) -> dict:
@@ -38,40 +41,68 @@ def _parse_set(items: list[str] | None) -> dict:
     return out
 
 
-def _task_from_args(args: argparse.Namespace) -> dict:
-    task = load_json_arg(args.task_json, "--task-json") or {"name": args.task}
-    if task.get("name") == "parity":
-        for flag, key in (("n", "n"), ("k", "k"), ("n_eval", "n_eval"), ("data_seed", "data_seed")):
-            if getattr(args, flag) is not None:
-                task[key] = getattr(args, flag)
-        if args.support:
-            try:
-                task["support"] = [int(s) for s in args.support.split(",")]
-            except ValueError:
-                raise CurriculensError(f"--support must be comma-separated integers, got {args.support!r}") from None
+_PARITY_FLAGS = ("n", "k", "n_eval", "data_seed", "support")
+
+
+def merge_task(base: dict | None, args: argparse.Namespace) -> dict:
+    """The task config dict: ``--task-json``, else the base config's task (when ``--task``
+    names the same task or is not given), else ``{"name": --task}``; then the explicit task
+    flags and ``--task-set`` on top. Not yet normalised (see ``teacher_config_from_args``)."""
+    given = load_json_arg(args.task_json, "--task-json")
+    name = args.task or (given or base or {}).get("name") or "parity"
+    if given is not None:
+        task = dict(given)
+        task.setdefault("name", name)
+    elif base is not None and base.get("name") == name:
+        task = dict(base)
+    else:
+        task = {"name": name}
+    parity = {f: getattr(args, f) for f in _PARITY_FLAGS if getattr(args, f) is not None}
+    if parity and task["name"] != "parity":
+        raise CurriculensError(f"--{next(iter(parity)).replace('_', '-')} applies to the parity task only, not {task['name']}")
+    if "support" in parity:
+        try:
+            parity["support"] = [int(s) for s in parity["support"].split(",")]
+        except ValueError:
+            raise CurriculensError(f"--support must be comma-separated integers, got {args.support!r}") from None
+    if "k" in parity and "support" not in parity:
+        task.pop("support", None)  # a new k with the base's support of another size: the first k again
+    task.update(parity)
     task.update(_parse_set(args.task_set))
     return task
 
 
+def _default_help(cls, name: str, text: str) -> str:
+    """Flag help that quotes the dataclass field's default (one default per parameter)."""
+    return f"{text} (default {dataclass_default(cls, name)})"
+
+
 def _common_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="a run config.json to start from (flags given here override it)")
-    p.add_argument("--name", help="run name inside EXP/runs/")
-    p.add_argument("--force", action="store_true", help="delete and retrain a run that exists (default: resume it)")
-    add_device(p)
+    p.add_argument("--name", help="run name inside EXP/runs/: one path component of letters, digits, '.', '_', '-'")
+    p.add_argument(
+        "--force", action="store_true",
+        help="delete and retrain a run that exists with another config (default: resume or skip it; refuse a different config)",
+    )
+    p.add_argument("--wait", action="store_true", help="if another process is writing this run, wait for it instead of refusing")
+    add_device(p, default=None)
     add_model_args(p)
     add_optim_args(p)
 
 
 def register(sub) -> None:
+    from training.config import DistillConfig
+    from training.schedule import PROGRESSIVE_RULES
+
     p = sub.add_parser(
         "train-teacher",
         help="train a teacher with cross-entropy, saving checkpoints",
         description="Train a teacher (cross-entropy) into EXP/runs/<name>/, saving checkpoints and metrics. "
-        "Rerunning the same command resumes an interrupted run. "
+        "Rerunning the same command resumes an interrupted run and skips a finished one. "
         "Example: curriculens train-teacher --out exp/parity --n 40 --k 4 --width 4000 --steps 8000 --save-every 500",
     )
     p.add_argument("--out", default="experiment", help="experiment directory (created if needed; default ./experiment)")
-    p.add_argument("--task", default="parity", help="task name: parity or pcfg (default parity)")
+    p.add_argument("--task", default=None, help="task name: parity or pcfg (default: --config's task, else parity)")
     p.add_argument("--task-json", help="full task config as JSON (string or file)")
     p.add_argument("--task-set", action="append", metavar="KEY=VALUE", help="set one task config field (JSON value), repeatable")
     t = p.add_argument_group("sparse parity")
@@ -87,65 +118,94 @@ def register(sub) -> None:
         "distill",
         help="train a student: ce, one-shot, progressive or two-shot",
         description="Train a student beside its teacher (EXP/runs/<method>-s<seed>/). "
+        "Rerunning the same command resumes an interrupted run and skips a finished one. "
         "Example: curriculens distill --teacher exp/parity --method progressive --width 50 --steps 12000",
     )
     d.add_argument("--teacher", required=True, help="the teacher run directory, or the experiment directory holding it")
     d.add_argument("--method", required=True, help="ce | one-shot | progressive | two-shot")
-    d.add_argument("--alpha", type=float, default=0.0, help="weight of the label CE term (default 0 = pure distillation)")
-    d.add_argument("--tau", type=float, default=1.0, help="teacher temperature; <= 1e-6 means hard teacher labels (default 1)")
-    d.add_argument("--speed", type=float, default=1.0, help="progressive: student step t uses teacher step t x speed (default 1)")
-    d.add_argument("--interval", type=int, default=0, help="progressive: reselect the teacher every N steps (default: teacher save_every / speed; pcfg rule: R = save_every)")
+    d.add_argument("--alpha", type=float, help=_default_help(DistillConfig, "alpha", "weight of the label CE term, in [0, 1]; 0 = pure distillation"))
+    d.add_argument("--tau", type=float, help=_default_help(DistillConfig, "tau", "teacher temperature, >= 0; <= 1e-6 means hard teacher labels"))
+    d.add_argument("--speed", type=float, help=_default_help(DistillConfig, "speed", "progressive: student step t uses teacher step t x speed"))
+    d.add_argument("--interval", type=int, help="progressive: reselect the teacher every N >= 1 steps (default: teacher save_every / speed)")
+    d.add_argument("--two-shot-step", type=int, help="two-shot: the intermediate teacher checkpoint step (within the teacher's checkpoints)")
+    d.add_argument("--two-shot-T", type=int, help="two-shot: student steps on that checkpoint before switching to the final one")
     d.add_argument(
         "--progressive-rule",
-        choices=("parity", "pcfg"),
-        default="parity",
+        choices=PROGRESSIVE_RULES,
         help="progressive: parity = first checkpoint at or after t x speed (the parity scripts); pcfg = largest checkpoint "
-        "at or below speed x (1 + floor(t / interval)) x interval (the official masked-LM trainer, one interval ahead)",
+        "at or below speed x (1 + floor(t / interval)) x interval (the official masked-LM trainer, one interval ahead) "
+        f"(default {dataclass_default(DistillConfig, 'progressive_rule')})",
     )
-    d.add_argument("--two-shot-step", type=int, default=-1, help="two-shot: the intermediate teacher checkpoint step")
-    d.add_argument("--two-shot-T", type=int, default=0, help="two-shot: student steps on that checkpoint before switching to the final one")
     _common_flags(d)
     d.set_defaults(func=run_distill)
 
 
 def _base_config(args) -> RunConfig | None:
+    from training.config import RunConfig
+
     return RunConfig.from_dict(read_json(args.config)) if args.config else None
 
 
-def _resolve(args, base: RunConfig | None, task: dict, role: str, name: str, default_model, teacher_kind=None) -> RunConfig:
-    model = model_from_args(args, default_model)
-    optim = optim_from_args(args, model.kind, base.optim if base else None)
-    ckpts = checkpoints_from_args(args, base.checkpoints if base else None)
-    cfg = base or RunConfig(name=name, role=role, task=task, model=asdict(model))
-    return replace(
-        cfg,
-        name=args.name or (base.name if base else name),
-        task=task,
+def _training_fields(args, base: RunConfig, model, kind_changed: bool) -> dict:
+    """The fields every run takes from (base, flags): model, optim, checkpoints, sizes, device."""
+    return dict(
         model=asdict(model),
-        optim=optim,
-        checkpoints=ckpts,
-        steps=args.steps if args.steps is not None else cfg.steps,
-        batch_size=args.batch_size if args.batch_size is not None else cfg.batch_size,
-        seed=args.seed if args.seed is not None else cfg.seed,
-        device=args.device,
-        amp=args.amp or cfg.amp,
+        optim=optim_from_args(args, model.kind, None if kind_changed else base.optim),
+        checkpoints=checkpoints_from_args(args, base.checkpoints),
+        steps=args.steps if args.steps is not None else base.steps,
+        batch_size=args.batch_size if args.batch_size is not None else base.batch_size,
+        seed=args.seed if args.seed is not None else base.seed,
+        device=args.device or base.device,
+        amp=args.amp or base.amp,
+    )
+
+
+def _follow_task(model, task_obj):
+    """An MLP's input width follows the parity task's n (a base config's n may have changed)."""
+    from models.configs import MLPConfig
+
+    default = task_obj.default_model("teacher")
+    if isinstance(model, MLPConfig) and isinstance(default, MLPConfig) and model.d_in != default.d_in:
+        return replace(model, d_in=default.d_in)
+    return model
+
+
+def teacher_config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The teacher's RunConfig: the ``--config`` file (if any) with every explicit flag on top.
+    Validated (configs check themselves on construction); writes nothing."""
+    from models.configs import model_config_from_dict
+    from training.config import RunConfig
+
+    from training.tasks import build_task
+
+    base = _base_config(args)
+    task_obj = build_task(merge_task(base.task if base else None, args))
+    task = asdict(task_obj.cfg)
+    if base is not None and base.task.get("name") == task["name"]:
+        default_model = _follow_task(model_config_from_dict(base.model), task_obj)
+    else:
+        default_model = task_obj.default_model("teacher")
+    model = model_from_args(args, default_model)
+    if base is None:
+        base = RunConfig(name="teacher", role=C.ROLE_TEACHER, task=task, model=asdict(model))
+    kind_changed = model.kind != model_config_from_dict(base.model).kind
+    return replace(
+        base,
+        name=args.name or base.name,
+        role=C.ROLE_TEACHER,
+        task=task,
+        distill=None,
+        **_training_fields(args, base, model, kind_changed),
     )
 
 
 def run_teacher(args) -> int:
-    from models.configs import model_config_from_dict
     from training.loop import train_run
 
-    base = _base_config(args)
-    task = base.task if (base and not args.task_json and not args.task_set and args.task == "parity" and args.n is None) else _task_from_args(args)
-    task_obj = build_task(task)
-    task = asdict(task_obj.cfg)
-    default_model = model_config_from_dict(base.model) if base else task_obj.default_model("teacher")
-    cfg = _resolve(args, base, task, C.ROLE_TEACHER, "teacher", default_model).replace(role=C.ROLE_TEACHER, distill=None).validate()
-    exp = init_experiment(args.out, task)
-    run_dir = exp / C.RUNS_DIR / cfg.name
+    cfg = teacher_config_from_args(args)
+    run_dir = Path(args.out) / C.RUNS_DIR / cfg.name
     print(f"teacher -> {run_dir}")
-    result = train_run(cfg, run_dir, force=args.force, progress=not args.quiet)
+    result = train_run(cfg, run_dir, force=args.force, progress=not args.quiet, wait=args.wait)
     _report(result)
     return 0
 
@@ -164,45 +224,79 @@ def _teacher_dir(path: str) -> Path:
     return p
 
 
-def run_distill(args) -> int:
+def student_config_from_args(args: argparse.Namespace, teacher_dir: Path) -> RunConfig:
+    """A student's RunConfig: the ``--config`` file (if any; else the teacher's task, optimiser,
+    checkpoints and budget with the task's student model) with every explicit flag on top.
+    Validated; writes nothing. The teacher's path is stored relative to the student's run."""
     from models.configs import model_config_from_dict
+    from training.config import DistillConfig, RunConfig
+
+    teacher = read_run(teacher_dir).config
+    if args.method not in C.METHODS:
+        raise CurriculensError(f"unknown method {args.method!r} (one of {', '.join(C.METHODS)})")
+    if args.interval is not None and args.interval < 1:
+        raise CurriculensError(f"--interval must be >= 1 step, got {args.interval}")
+    from training.tasks import build_task
+
+    base = _base_config(args)
+    task_obj = build_task(teacher.task)
+    t_model = model_config_from_dict(teacher.model)
+    if base is not None:
+        default_model = model_config_from_dict(base.model)
+    else:
+        default_model = task_obj.default_model("student")
+        if default_model.kind != t_model.kind:
+            default_model = t_model
+    model = model_from_args(args, default_model)
+    dist = base.distill if base is not None and base.distill is not None else DistillConfig()
+    given = {
+        k: v
+        for k, v in {
+            "alpha": args.alpha, "tau": args.tau, "speed": args.speed, "interval": args.interval,
+            "progressive_rule": args.progressive_rule,
+            "two_shot_step": args.two_shot_step, "two_shot_T": args.two_shot_T,
+        }.items()
+        if v is not None
+    }
+    if args.method != "two-shot":  # a two-shot base's checkpoint does not carry over to another method
+        given.setdefault("two_shot_step", dataclass_default(DistillConfig, "two_shot_step"))
+        given.setdefault("two_shot_T", dataclass_default(DistillConfig, "two_shot_T"))
+    seed = args.seed if args.seed is not None else (base.seed if base else 0)
+    two_shot_step = given.get("two_shot_step", dist.two_shot_step)
+    two_shot_T = given.get("two_shot_T", dist.two_shot_T)
+    name = args.name or student_run_name(
+        args.method, seed, two_shot_step, two_shot_T=two_shot_T, exp_dir=teacher_dir.parent.parent
+    )
+    check_name(name)
+    dist = DistillConfig(
+        **{
+            **asdict(dist),
+            **given,
+            "method": args.method,
+            "teacher_dir": os.path.relpath(teacher_dir.resolve(), (teacher_dir.parent / name).resolve()),
+        }
+    )
+    if base is None:
+        base = replace(teacher, name=name, role=C.ROLE_STUDENT, distill=dist, model=asdict(model))
+    kind_changed = model.kind != model_config_from_dict(base.model).kind
+    return replace(
+        base,
+        name=name,
+        role=C.ROLE_STUDENT,
+        task=teacher.task,
+        distill=dist,
+        **_training_fields(args, base, model, kind_changed),
+    )
+
+
+def run_distill(args) -> int:
     from training.loop import train_run
 
     teacher_dir = _teacher_dir(args.teacher)
-    teacher = read_run(teacher_dir)
-    if args.method not in C.METHODS:
-        raise CurriculensError(f"unknown method {args.method!r} (one of {', '.join(C.METHODS)})")
-    base = _base_config(args)
-    task_obj = build_task(teacher.config.task)
-    t_model = model_config_from_dict(teacher.config.model)
-    default_model = model_config_from_dict(base.model) if base else task_obj.default_model("student")
-    if default_model.kind != t_model.kind and not args.model and not args.model_json:
-        default_model = t_model
-    name = student_run_name(args.method, args.seed if args.seed is not None else (base.seed if base else 0),
-                            args.two_shot_step, two_shot_T=args.two_shot_T, exp_dir=teacher_dir.parent.parent)
-    dist = DistillConfig(
-        method=args.method,
-        teacher_dir=os.path.relpath(teacher_dir.resolve(), (teacher_dir.parent / name).resolve()),
-        alpha=args.alpha,
-        tau=args.tau,
-        speed=args.speed,
-        interval=args.interval,
-        progressive_rule=args.progressive_rule,
-        two_shot_step=args.two_shot_step,
-        two_shot_T=args.two_shot_T,
-    )
-    if base is None:
-        base = RunConfig(
-            name=name, role=C.ROLE_STUDENT, task=teacher.config.task, model={}, optim=teacher.config.optim,
-            checkpoints=teacher.config.checkpoints, steps=teacher.config.steps, batch_size=teacher.config.batch_size,
-        )
-    cfg = _resolve(args, base, teacher.config.task, C.ROLE_STUDENT, name, default_model)
-    if args.name and args.name != name:
-        dist = replace(dist, teacher_dir=os.path.relpath(teacher_dir.resolve(), (teacher_dir.parent / args.name).resolve()))
-    cfg = cfg.replace(role=C.ROLE_STUDENT, distill=dist, name=args.name or name).validate()
+    cfg = student_config_from_args(args, teacher_dir)
     run_dir = teacher_dir.parent / cfg.name
     print(f"{cfg.method} student -> {run_dir}")
-    result = train_run(cfg, run_dir, force=args.force, progress=not args.quiet)
+    result = train_run(cfg, run_dir, force=args.force, progress=not args.quiet, wait=args.wait)
     _report(result)
     return 0
 

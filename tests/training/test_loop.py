@@ -172,8 +172,32 @@ def test_resume_drops_a_torn_metrics_line(tmp_path, monkeypatch):
 
 
 def test_restart_without_a_resumable_checkpoint_starts_clean(tmp_path):
+    import shutil
+
     cfg = teacher_cfg(steps=200)
     train_run(cfg, tmp_path / "t")
-    (tmp_path / "t" / C.DONE_FILE).unlink()  # finished checkpoints carry no optimizer state
+    (tmp_path / "t" / C.DONE_FILE).unlink()
+    shutil.rmtree(tmp_path / "t" / C.CHECKPOINTS_DIR / "step_000000200")  # the rest carry no optimizer state
     assert train_run(cfg, tmp_path / "t").resumed_from is None
     assert [r["step"] for r in read_jsonl(tmp_path / "t" / C.METRICS_FILE)] == [0, 100, 200]
+
+
+def test_finished_but_unmarked_run_is_completed_not_retrained(tmp_path, monkeypatch):
+    """A kill after the final checkpoint lost its optimizer state but before done.json (the old
+    order) must not retrain: the run is recognised as finished and marked done."""
+    cfg = teacher_cfg(steps=200)
+    first = train_run(cfg, tmp_path / "t")
+    done = json.loads((tmp_path / "t" / C.DONE_FILE).read_text())
+    metrics = (tmp_path / "t" / C.METRICS_FILE).read_text()
+    (tmp_path / "t" / C.DONE_FILE).unlink()
+    stale = tmp_path / "t" / C.CHECKPOINTS_DIR / ".step_000000300.tmp-999999"
+    stale.mkdir()
+    import training.loop as loop
+
+    monkeypatch.setattr(loop, "save_checkpoint", lambda *a, **k: pytest.fail("retrained"))
+    res = train_run(cfg, tmp_path / "t")
+    assert res.resumed_from == 200 and res.final_eval == first.final_eval
+    again = json.loads((tmp_path / "t" / C.DONE_FILE).read_text())
+    assert again["steps"] == done["steps"] and again["final_eval"] == done["final_eval"]
+    assert (tmp_path / "t" / C.METRICS_FILE).read_text() == metrics
+    assert not stale.exists()  # a killed writer's temp directory is cleaned on resume

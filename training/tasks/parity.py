@@ -36,6 +36,17 @@ class ParityConfig:
     n_eval: int = 4096
     data_seed: int = 0
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.n, int) or self.n <= 0:
+            raise CurriculensError(f"parity n must be a positive integer, got {self.n!r}")
+        if not isinstance(self.k, int) or not 0 < self.k <= self.n:
+            raise CurriculensError(f"parity k (support size) must be in 1..n = 1..{self.n}, got {self.k!r}")
+        if not isinstance(self.n_eval, int) or self.n_eval <= 0:
+            raise CurriculensError(f"parity n_eval must be a positive number of held-out examples, got {self.n_eval!r}")
+        s = self.support_coords
+        if len(s) != self.k or len(set(s)) != self.k or min(s) < 0 or max(s) >= self.n:
+            raise CurriculensError(f"parity support {s} must be {self.k} distinct coordinates in [0, {self.n})")
+
     @property
     def support_coords(self) -> tuple[int, ...]:
         return tuple(sorted(self.support)) if self.support else tuple(range(self.k))
@@ -47,8 +58,6 @@ class ParityTask(Task):
     def __init__(self, cfg: ParityConfig) -> None:
         super().__init__(cfg)
         s = cfg.support_coords
-        if len(s) != cfg.k or len(set(s)) != cfg.k or min(s) < 0 or max(s) >= cfg.n:
-            raise CurriculensError(f"parity support {s} must be {cfg.k} distinct coordinates in [0, {cfg.n})")
         self.support = s
         g = torch.Generator().manual_seed(cfg.data_seed * 7919 + _EVAL_SEED_OFFSET)
         self._eval_x = sample_pm1(cfg.n_eval, cfg.n, g)
