@@ -15,12 +15,14 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# Debian chromium + chromedriver for the browser tests and figure export (root only; skipped if present)
+# Debian chromium + chromedriver for the browser tests and figure export (root only; skipped if present).
+# apt waits up to APT_LOCK_WAIT seconds for another apt/dpkg process to release its lock.
+APT_LOCK_WAIT ?= 600
 browser:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+			DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=$(APT_LOCK_WAIT) update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=$(APT_LOCK_WAIT) install -y -qq chromium chromium-driver >/dev/null; \
 		else echo "browser tests need: sudo apt-get install chromium chromium-driver"; fi; \
 	fi
 
