@@ -64,6 +64,7 @@ def cpu_until_line(cmd: list[str], marker: str, timeout_s: float = 120.0) -> flo
 
 def make_experiment(root: Path) -> Path:
     """A small parity experiment directory with a results database (no training)."""
+    from probes import registry
     from probes.store import ResultRow, ResultsStore, UnitKey
 
     exp = root / "exp"
@@ -72,6 +73,7 @@ def make_experiment(root: Path) -> Path:
     (exp / "experiment.json").write_text(json.dumps({"task": task}))
     with ResultsStore(exp / "results.sqlite") as store:
         store.upsert_run("teacher", "teacher", "teacher", 0, str(exp / "runs" / "teacher"), {"task": task})
+        store.write_metric_specs(registry.metric_specs("parity"))  # as the sweep does
         for step in range(0, 2000, 100):
             rows = [ResultRow("model", "task", "output", "accuracy", min(1.0, 0.5 + step / 2000))]
             unit = UnitKey("teacher", "teacher", "teacher", 0, step, "model")

@@ -16,8 +16,6 @@ import pytest
 
 from curriculens import constants as C
 from curriculens.cli import build_parser, main
-from curriculens.config import canonical_json
-from curriculens.lock import exclusive_lock
 
 TEACHER = ["--n", 6, "--k", 2, "--width", 8, "--steps", 20, "--save-every", 10, "--n-eval", 64, "--device", "cpu"]
 STUDENT = ["--width", 4, "--steps", 10, "--save-every", 10, "--device", "cpu"]
@@ -192,6 +190,7 @@ def _args(*argv):
 
 def test_teacher_config_merges_base_config_and_explicit_flags(exp):
     from curriculens.commands.train import teacher_config_from_args
+    from curriculens.config import canonical_json
 
     base = exp / "runs/teacher/config.json"
     cfg = teacher_config_from_args(_args("train-teacher", "--config", base))
@@ -258,6 +257,7 @@ def _holder(lock: Path, seconds: float) -> subprocess.Popen:
 
 def test_lock_refuses_a_second_writer_naming_the_holder_and_wait_queues(tmp_path):
     from curriculens.errors import CurriculensError
+    from curriculens.lock import exclusive_lock
 
     lock = tmp_path / ".lock"
     proc = _holder(lock, 1.5)
@@ -273,6 +273,8 @@ def test_lock_refuses_a_second_writer_naming_the_holder_and_wait_queues(tmp_path
 
 
 def test_a_lock_left_by_a_dead_process_does_not_block(tmp_path):
+    from curriculens.lock import exclusive_lock
+
     lock = tmp_path / ".lock"
     proc = _holder(lock, 0)
     proc.wait()
@@ -282,6 +284,8 @@ def test_a_lock_left_by_a_dead_process_does_not_block(tmp_path):
 
 
 def test_a_second_trainer_or_prober_is_refused(exp, tmp_path, capsys):
+    from curriculens.lock import exclusive_lock
+
     run_dir = exp / "runs" / "teacher"
     with exclusive_lock(run_dir / C.RUN_LOCK_FILE, "held by the test"):
         code, _, err = run(capsys, "train-teacher", "--out", exp, *TEACHER)
