@@ -135,17 +135,56 @@ def test_bad_input_is_refused_with_one_line_and_nothing_written(exp, probed, tmp
     assert {p: snapshot(p) for p in (tmp_path, exp, probed)} == before, "something was written"
 
 
-def test_read_only_output_is_a_user_error(tmp_path, capsys):
-    if os.geteuid() == 0:
-        pytest.skip("root writes into read-only directories")
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o555)
+def test_an_output_path_the_user_may_not_write_is_a_user_error(tmp_path, capsys):
+    if os.geteuid() == 0:  # root writes into read-only directories, but not into sysfs
+        target = Path("/sys/curriculens-test/exp")
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        target = ro / "exp"
     try:
-        code, _, err = run(capsys, "train-teacher", "--out", ro / "exp", *TEACHER)
+        code, _, err = run(capsys, "train-teacher", "--out", target, *TEACHER)
     finally:
-        ro.chmod(0o755)
-    assert code == 2 and "Permission denied" in err and err.count("\n") == 1
+        if os.geteuid() != 0:
+            (tmp_path / "ro").chmod(0o755)
+    assert code == 2 and ("not permitted" in err or "denied" in err), err
+    assert err.count("\n") == 1 and "internal error" not in err and not target.exists()
+
+
+def test_a_database_locked_past_its_timeout_is_a_user_error(capsys, monkeypatch):
+    import sqlite3
+
+    from curriculens.commands import summary
+
+    def locked(args):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(summary, "run", locked)
+    code, _, err = run(capsys, "summary", ".")
+    assert code == 2 and "database is locked" in err and err.count("\n") == 1 and "internal error" not in err
+
+
+def test_an_error_never_lands_on_an_unfinished_progress_bar_line(capsys, monkeypatch):
+    from curriculens import cli
+
+    class Tty:
+        def __init__(self):
+            self.text = ""
+
+        def isatty(self):
+            return True
+
+        def write(self, s):
+            self.text += s
+
+        def flush(self):
+            pass
+
+    tty = Tty()
+    monkeypatch.setattr(sys, "stderr", tty)
+    cli._error("boom")
+    assert tty.text == "\r\x1b[Kcurriculens: error: boom\n"  # the bar's line is cleared first
 
 
 # --- reruns ---------------------------------------------------------------------------------
@@ -381,3 +420,9 @@ def test_cli_start_up_imports_neither_torch_nor_transformer_lens():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_make_test_waits_for_the_dpkg_lock():
+    repo = Path(__file__).resolve().parents[2]
+    recipe = subprocess.run(["make", "-n", "browser"], cwd=repo, capture_output=True, text=True, check=True).stdout
+    assert recipe.count("DPkg::Lock::Timeout=") == 2  # apt-get update and install both wait
