@@ -12,6 +12,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from training.config import DistillConfig
+
 HARD_TAU = 1e-6  # the paper's scripts use tau = 1e-20, i.e. hard labels
 
 
@@ -28,8 +30,8 @@ def distillation_loss(
     targets: torch.Tensor,
     teacher_logits: Optional[torch.Tensor] = None,
     *,
-    alpha: float = 0.0,
-    tau: float = 1.0,
+    alpha: float = DistillConfig.alpha,
+    tau: float = DistillConfig.tau,
 ) -> torch.Tensor:
     """Mean loss over N scored positions.
 

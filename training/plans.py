@@ -81,7 +81,7 @@ def student_configs(
     methods: Sequence[str] = C.METHODS,
     two_shot_step: int = -1,
     two_shot_T: int = 0,
-    tau: float = 1.0,
+    tau: float = DistillConfig.tau,  # the one default, DistillConfig's
     optim: Optional[OptimConfig] = None,
     extract_steps: int = 0,
     exp_dir: Optional[Path] = None,
