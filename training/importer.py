@@ -241,7 +241,7 @@ def import_trajectory(cfg: ImportConfig) -> ImportResult:
         ),
         steps=max(steps[-1], 1),
         seed=cfg.seed,
-    ).validate()
+    )  # validated on construction
     init_experiment(out, cfg.task, notes="")
     final = out / C.RUNS_DIR / cfg.run_name
     dups = {p.ckpt.step: p.duplicate_of for p in planned if p.duplicate_of is not None}
