@@ -18,7 +18,9 @@ directory named ``step_*`` is always complete. Loading verifies the sha256 and t
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path

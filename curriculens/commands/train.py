@@ -229,7 +229,7 @@ def student_config_from_args(args: argparse.Namespace, teacher_dir: Path) -> Run
     checkpoints and budget with the task's student model) with every explicit flag on top.
     Validated; writes nothing. The teacher's path is stored relative to the student's run."""
     from models.configs import model_config_from_dict
-    from training.config import DistillConfig, RunConfig
+    from training.config import DistillConfig
 
     teacher = read_run(teacher_dir).config
     if args.method not in C.METHODS:
