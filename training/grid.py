@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from curriculens import constants as C
 from curriculens.config import canonical_json
 from curriculens.errors import CurriculensError
-from curriculens.io import append_jsonl, read_json
+from curriculens.io import append_jsonl
 from models.checkpoint import load_checkpoint, read_optimizer_state, save_checkpoint, strip_optimizer_state
 from models.configs import MLPConfig, model_config_from_dict
 from models.registry import build_model
