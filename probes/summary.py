@@ -377,20 +377,18 @@ def summarize(
     (``probes.registry.metric_specs``). ``check``: verify the file first
     (``ResultsStore.check``; a damaged database raises ``CurriculensError``).
     """
-    from probes import registry
-
     db_path = Path(db_path)
     with ResultsStore(db_path, readonly=True) as store:
         if check:
             store.check()
         try:
-            rows, specs = _read(store, db_path, probes, metrics, runs, specs, registry)
+            rows, specs = _read(store, db_path, probes, metrics, runs, specs)
         except sqlite3.DatabaseError as exc:
             raise CurriculensError(f"results database {db_path} cannot be read: {str(exc).splitlines()[0]}") from None
     return summarize_frame(rows, specs, metrics=list(metrics) if metrics else None)
 
 
-def _read(store: ResultsStore, db_path: Path, probes, metrics, runs, specs, registry) -> tuple[pd.DataFrame, dict]:
+def _read(store: ResultsStore, db_path: Path, probes, metrics, runs, specs) -> tuple[pd.DataFrame, dict]:
     """The rows asked for and the metric specs (given, else those the tasks' probes declare)."""
     where, params = [], []
     for col, vals in (("probe", probes), ("metric", metrics), ("run", runs)):
@@ -406,6 +404,8 @@ def _read(store: ResultsStore, db_path: Path, probes, metrics, runs, specs, regi
     rows = store.query(" AND ".join(where), tuple(params))
     specs = store.metric_specs() if specs is None else dict(specs)  # default: what the sweep stored
     if not specs:  # a database from before specs were stored: what its task's probes declare
+        from probes import registry  # imports the probes (torch): only for such old databases
+
         for task in _task_names(store, db_path):
             specs.update(registry.metric_specs(task))
     return rows, specs

@@ -426,3 +426,9 @@ def test_make_test_waits_for_the_dpkg_lock():
     repo = Path(__file__).resolve().parents[2]
     recipe = subprocess.run(["make", "-n", "browser"], cwd=repo, capture_output=True, text=True, check=True).stdout
     assert recipe.count("DPkg::Lock::Timeout=") == 2  # apt-get update and install both wait
+
+
+def test_summary_of_a_swept_database_imports_no_torch(probed):
+    code = f"import sys; from curriculens.cli import main; main(['-q', 'summary', {str(probed)!r}]); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False"
