@@ -85,7 +85,7 @@ def bench_speed(n_ckpts: int, work: Path, lines: list[str]) -> dict:
 
     # baseline: bare from_pretrained + one forward over the same probe inputs, per checkpoint
     from models.configs import HFConfig
-    from probes.pcfg import PCFGProbeOptions
+    from probes.pcfg.common import PCFGProbeOptions
     from transformers import AutoModelForCausalLM
 
     text_task = build_task(task)

@@ -3,12 +3,12 @@
 ``probes() -> {"ngram", "context"}``. Each probe binds the task to the checkpoint's own tokenizer
 (``training.tasks.text.TextTask.bind``) and runs the PCFG probe machinery on the bound task:
 
-- ``ngram``: masked LMs get the paper's M_robust / M_close (``probes.ngram.NgramProbe``, MASK
-  from the tokenizer); causal LMs get the M_close analogue (``probes.ngram.causal_close_distances``:
+- ``ngram``: masked LMs get the paper's M_robust / M_close (``probes.pcfg.ngram.NgramProbe``, MASK
+  from the tokenizer); causal LMs get the M_close analogue (``probes.pcfg.ngram.causal_close_distances``:
   the next-token distribution after the full prefix vs after only the last n - 1 tokens),
   rows ``close_n{n}`` only.
 - ``context``: linear decoding of the token at offset +/-j from each layer
-  (``probes.context.ContextProbe``).
+  (``probes.pcfg.context.ContextProbe``).
 
 Options are the PCFG probe options (``probes.pcfg.PCFGProbeOptions``; "sentences" are corpus
 chunks). Rows have the same shape as the PCFG probes' rows.
@@ -22,9 +22,9 @@ import torch
 
 from models.registry import logits_of
 from probes.base import Probe, ProbeContext
-from probes.context import ContextProbe
-from probes.ngram import NgramProbe, auto_stride, causal_close_distances, ngram_rows
-from probes.pcfg import PCFGProbeOptions
+from probes.pcfg.context import ContextProbe
+from probes.pcfg.ngram import NgramProbe, auto_stride, causal_close_distances, ngram_rows
+from probes.pcfg.common import PCFGProbeOptions
 from probes.pcfg import check_options as check_options  # noqa: F401 - the registry's option check
 from probes.store import ResultRow
 

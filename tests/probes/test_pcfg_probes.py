@@ -8,11 +8,11 @@ from torch import nn
 from models.configs import model_config_from_dict
 from models.registry import build_model
 from probes.base import ProbeContext
-from probes.context import context_rows, offsets_for
+from probes.pcfg.context import context_rows, offsets_for
 from probes.linear import LinearProbeConfig, fit_linear_probes
-from probes.ngram import NgramProbe, ngram_distances, variants, window
-from probes.pcfg import PCFGProbeOptions, fit_by_group, pcfg_sites, select_tokens, token_activations
-from probes.pcfg_spans import informative_columns, span_rows
+from probes.pcfg.ngram import NgramProbe, ngram_distances, variants, window
+from probes.pcfg.common import PCFGProbeOptions, fit_by_group, pcfg_sites, select_tokens, token_activations
+from probes.pcfg.spans import informative_columns, span_rows
 from probes.registry import check_options, probes_for_task
 from probes.store import ResultsStore, UnitKey
 from training.tasks import build_task
@@ -275,8 +275,8 @@ def test_pcfg_probes_and_training_run_on_cuda(tmp_path):
 
 def test_ngram_positions_are_capped_and_the_default_sample_is_the_papers():
     """Paper: 1024 probe sentences, p in {30, 60, ..., 420} (14 positions) below the length."""
-    from probes.ngram import probe_positions
-    from probes.pcfg import PCFGProbeOptions
+    from probes.pcfg.ngram import probe_positions
+    from probes.pcfg.common import PCFGProbeOptions
 
     opts = PCFGProbeOptions()
     assert opts.ngram_sentences >= 1024 and opts.ngram_max_positions == 14

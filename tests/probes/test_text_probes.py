@@ -11,7 +11,7 @@ import torch
 
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
-from probes.ngram import causal_close_distances
+from probes.pcfg.ngram import causal_close_distances
 from training.fabricate import sample_text, write_hub_cache, write_trainer_dir
 from training.importer import ImportConfig, import_trajectory
 

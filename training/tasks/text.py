@@ -141,7 +141,7 @@ class ProbeChunks:
 
 
 class BoundText:
-    """The text task bound to one tokenizer: the interface ``probes.ngram`` / ``probes.context``
+    """The text task bound to one tokenizer: the interface ``probes.pcfg.ngram`` / ``probes.pcfg.context``
     read (``probe_corpus``, ``plain_batch``, ``special``, ``max_terminals``, ``cfg``,
     ``expected_length``)."""
 

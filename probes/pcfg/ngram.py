@@ -36,7 +36,7 @@ import torch
 
 from models.registry import logits_of
 from probes.base import MetricSpec, Probe, ProbeContext
-from probes.pcfg import PCFGProbeOptions, expected_length, probe_corpus
+from probes.pcfg.common import PCFGProbeOptions, expected_length, probe_corpus
 from probes.store import ResultRow
 from training.data.pcfg_mlm import position_ids
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from probes.base import Probe, ProbeContext
-from probes.pcfg import LINEAR_PRIMARY, PCFGProbeOptions, grouped_probe_rows, pcfg_sites, select_tokens, token_activations, probe_corpus, warm_slots
+from probes.pcfg.common import LINEAR_PRIMARY, PCFGProbeOptions, grouped_probe_rows, pcfg_sites, select_tokens, token_activations, probe_corpus, warm_slots
 from probes.store import ResultRow
 
 log = logging.getLogger(__name__)

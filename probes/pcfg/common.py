@@ -1,9 +1,9 @@
 """PCFG probes for the registry: ``probes() -> {"nt_span", "ngram", "context"}``.
 
-- ``nt_span`` (``probes.pcfg_spans``): linear probes for each token's ancestor non-terminal and
+- ``nt_span`` (``probes.pcfg.spans``): linear probes for each token's ancestor non-terminal and
   its span ends, per level and layer.
-- ``ngram`` (``probes.ngram``): the paper's M_robust / M_close n-gram dependence (masked LM).
-- ``context`` (``probes.context``): linear decoding of the token at offset +/-j.
+- ``ngram`` (``probes.pcfg.ngram``): the paper's M_robust / M_close n-gram dependence (masked LM).
+- ``context`` (``probes.pcfg.context``): linear decoding of the token at offset +/-j.
 
 Shared here: the probe options (read from ``ProbeContext.options``, unknown keys ignored since
 the options dict is shared by every probe family), the probed sites, token-level activation
@@ -25,7 +25,7 @@ import torch
 
 from curriculens.errors import CurriculensError
 from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig, d_model, n_layers
-from probes.base import MetricSpec, Probe
+from probes.base import MetricSpec
 from probes.store import ResultRow
 from training.data.pcfg_mlm import position_ids
 
@@ -290,24 +290,3 @@ def probe_corpus(ctx, n_sentences: int):
 def warm_slots(ctx, probe: str):
     """``site -> WarmStart`` of this run and probe (``ctx.memo``), for ``grouped_probe_rows``."""
     return lambda site: ctx.memo.warm_start((ctx.run, probe, site))
-
-
-def check_options(options: dict) -> None:
-    """Raise ``CurriculensError`` on unknown or bad PCFG probe options (before a sweep writes)."""
-    known = {f.name for f in fields(PCFGProbeOptions)} | {"n_probe"}
-    unknown = sorted(set(options or {}) - known)
-    if unknown:
-        raise CurriculensError(f"unknown PCFG probe option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    try:
-        PCFGProbeOptions.from_options(options)
-    except TypeError as exc:
-        raise CurriculensError(f"bad PCFG probe options: {exc}") from None
-
-
-def probes() -> dict[str, Probe]:
-    """The PCFG probe families, by name (the ``probe`` column of their rows)."""
-    from probes.context import ContextProbe
-    from probes.ngram import NgramProbe
-    from probes.pcfg_spans import NTSpanProbe
-
-    return {"nt_span": NTSpanProbe(), "ngram": NgramProbe(), "context": ContextProbe()}
