@@ -20,7 +20,9 @@ from typing import Any, Iterable
 
 import torch
 
+from curriculens import constants as C
 from curriculens.errors import CurriculensError
+from curriculens.io import read_json
 from models.configs import HFConfig, MLPConfig, ModelConfig
 
 FORMATS = ("safetensors", "torch")
@@ -169,3 +171,21 @@ def describe_model(cfg: ModelConfig) -> str:
 
     name = cfg.architecture if isinstance(cfg, HFConfig) else cfg.kind
     return f"{name} ({n_layers(cfg)} layers, width {d_model(cfg)})"
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+                   "vocab.json", "merges.txt", "added_tokens.json")
+
+
+def tokenizer_dir(ckpt_dir: Path | str) -> Path:
+    """Where a checkpoint's tokenizer lives: the checkpoint directory itself (native or copied),
+    else the foreign directory an imported checkpoint came from."""
+    ckpt_dir = Path(ckpt_dir)
+    if any((ckpt_dir / n).is_file() for n in TOKENIZER_FILES):
+        return ckpt_dir
+    meta_path = ckpt_dir / C.META_FILE
+    if meta_path.is_file():
+        src = read_json(meta_path).get("source", {}).get("dir")
+        if src:
+            return Path(src)
+    return ckpt_dir

@@ -39,7 +39,7 @@ from curriculens.errors import CurriculensError
 from curriculens.io import atomic_dir, read_json, sha256_file, write_json, write_jsonl
 from models.checkpoint import ckpt_dirname, load_weights_into, write_model_config
 from models.configs import ModelConfig
-from models.foreign import canonical_hf_config, hf_model_config, mlp_state, read_weights, weights_format
+from models.foreign import TOKENIZER_FILES, canonical_hf_config, hf_model_config, mlp_state, read_weights, weights_format
 from training.config import CheckpointConfig, DistillConfig, RunConfig
 from training.experiment import init_experiment, read_experiment, student_run_name
 from training.sources import ForeignCheckpoint, discover
@@ -293,32 +293,14 @@ def _write_checkpoint(root: Path, p: _Planned, model_cfg: ModelConfig, layout: s
     return {"step": c.step, **source, **({"duplicate_of": dup_of} if dup_of is not None else {})}
 
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
-                   "vocab.json", "merges.txt", "added_tokens.json")
-
-
 def _copy_tokenizer(src: Path, dst: Path) -> None:
     for name in TOKENIZER_FILES:
         if (src / name).is_file():
             shutil.copyfile(src / name, dst / name)
 
 
-def tokenizer_dir(ckpt_dir: Path | str) -> Path:
-    """Where a checkpoint's tokenizer lives: the checkpoint directory itself (native or copied),
-    else the foreign directory an imported checkpoint came from."""
-    ckpt_dir = Path(ckpt_dir)
-    if any((ckpt_dir / n).is_file() for n in TOKENIZER_FILES):
-        return ckpt_dir
-    meta_path = ckpt_dir / C.META_FILE
-    if meta_path.is_file():
-        src = read_json(meta_path).get("source", {}).get("dir")
-        if src:
-            return Path(src)
-    return ckpt_dir
-
-
 def is_imported(run_dir: Path | str) -> bool:
     return (Path(run_dir) / IMPORT_FILE).is_file()
 
 
-__all__ = ["ImportConfig", "ImportResult", "import_trajectory", "plan_import", "tokenizer_dir", "is_imported"]
+__all__ = ["ImportConfig", "ImportResult", "import_trajectory", "plan_import", "is_imported"]

@@ -44,6 +44,54 @@ def stream_seed(*keys: int) -> int:
     return (int(state[0]) << 31) ^ int(state[1])
 
 
+# (layers, heads, head_dim, dropout) of each size; BERT intermediate = 4 x hidden
+SIZES = {
+    "teacher": (4, 32, 8, 0.1),  # paper teacher: hidden 256
+    "student": (4, 8, 8, 0.1),  # paper student: hidden 64
+    "cpu-teacher": (4, 4, 16, 0.0),  # calibration: hidden 64
+    "cpu-student": (4, 4, 8, 0.0),  # hidden 32: half the CPU teacher's width, same depth
+    "demo-teacher": (2, 4, 8, 0.0),  # hidden 32
+    "demo-student": (2, 2, 4, 0.0),  # hidden 8
+    "tiny-teacher": (2, 2, 8, 0.0),  # hidden 16
+    "tiny-student": (1, 2, 4, 0.0),  # hidden 8
+}
+
+
+def model_dict(objective: str, size: str, vocab_size: int, seq_len: int, pad_id: Optional[int] = None) -> dict:
+    """A model config dict for ``size`` (a key of ``SIZES``): BERT for ``mlm``, GPT-2 for ``next``.
+
+    Positions: 1024 for the paper sizes (as in the paper), else ``seq_len`` rounded up to 64.
+    ``pad_id``: the grammar's PAD id, BERT's ``pad_token_id`` (its embedding's padding row).
+    """
+    if size not in SIZES:
+        raise CurriculensError(f"unknown model size {size!r} (one of {', '.join(SIZES)})")
+    layers, heads, head_dim, dropout = SIZES[size]
+    pos = max(1024, seq_len) if size in ("teacher", "student") else -(-seq_len // 64) * 64
+    if objective == "mlm":
+        hidden = heads * head_dim
+        return {
+            "kind": "bert",
+            "vocab_size": vocab_size,
+            "hidden_size": hidden,
+            "num_hidden_layers": layers,
+            "num_attention_heads": heads,
+            "intermediate_size": 4 * hidden,
+            "max_position_embeddings": pos,
+            "dropout": dropout,
+            "pad_token_id": pad_id,
+        }
+    return {
+        "kind": "gpt2",
+        "vocab_size": vocab_size,
+        "n_positions": pos,
+        "n_layer": layers,
+        "n_head": heads,
+        "head_dim": head_dim,
+        "dropout": dropout,
+        "tie_word_embeddings": False,
+    }
+
+
 @dataclass(frozen=True)
 class PCFGConfig:
     """A PCFG language-modelling task.
@@ -266,7 +314,6 @@ class PCFGTask(Task):
         """``teacher`` / ``student``: the paper's sizes (4 layers; 32 x 8 = 256 / 8 x 8 = 64 wide,
         dropout 0.1); ``cpu-teacher`` / ``cpu-student``: the CPU sizes of the presets."""
         from models.configs import model_config_from_dict
-        from training.tasks.pcfg_presets import model_dict
 
         return model_config_from_dict(model_dict(self.cfg.objective, size, self.vocab_size, self.seq_len, self.special.pad))
 

@@ -215,7 +215,7 @@ class TextTask(Task):
 
     def bind(self, ckpt_dir: Path | str, model_cfg: ModelConfig) -> BoundText:
         """The task with the tokenizer of checkpoint ``ckpt_dir`` (cached per tokenizer content)."""
-        from training.importer import tokenizer_dir
+        from models.foreign import tokenizer_dir
 
         directory = tokenizer_dir(ckpt_dir)
         objective = self.objective_of(model_cfg)
