@@ -52,7 +52,7 @@ from curriculens.curves import first_crossing  # noqa: E402
 from curriculens.io import read_json  # noqa: E402
 from training.experiment import init_experiment, read_metrics, teacher_transition_of, two_shot_checkpoint  # noqa: E402
 from training.loop import train_run  # noqa: E402
-from training.tasks.pcfg_presets import detect_teacher_phases, get_preset, student_configs_for, teacher_config  # noqa: E402
+from training.plans.pcfg import detect_teacher_phases, get_preset, student_configs_for, teacher_config  # noqa: E402
 
 METHODS = ("ce", "one-shot", "progressive-x1", "progressive-x2", "two-shot")
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from curriculens import constants as C  # noqa: E402
 from training.experiment import init_experiment, read_metrics  # noqa: E402
 from training.loop import train_run  # noqa: E402
-from training.tasks.pcfg_presets import get_preset, student_configs_for, teacher_config  # noqa: E402
+from training.plans.pcfg import get_preset, student_configs_for, teacher_config  # noqa: E402
 
 PRESETS = ("paper-bert", "paper-gpt2")
 

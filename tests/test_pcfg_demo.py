@@ -9,7 +9,7 @@ from probes.summary import summarize
 from probes.sweep import SweepConfig, run_sweep
 from training.experiment import list_runs
 from training.plans import run_plan
-from training.tasks.pcfg_presets import demo_probe_options, pcfg_demo_plan
+from training.plans.pcfg import demo_probe_options, pcfg_demo_plan
 
 
 @pytest.mark.slow

@@ -82,26 +82,10 @@ def register(sub) -> None:
 
 
 def _plan(args):
-    """(teacher config, students_for(exp_dir, teacher) -> configs)."""
-    from dataclasses import replace
+    """(teacher config, students_for(exp_dir, teacher) -> configs): ``training.plans.demo_plan``."""
+    from training.plans import demo_plan
 
-    if args.task == "parity":
-        from training.plans import PARITY_SIZES, parity_students_for, parity_teacher_config
-
-        if args.grammar:
-            raise CurriculensError("--grammar applies to --task pcfg only")
-        if args.size not in PARITY_SIZES:
-            raise CurriculensError(f"unknown parity size {args.size!r} (one of {', '.join(PARITY_SIZES)})")
-        size = PARITY_SIZES[args.size]
-        teacher = parity_teacher_config(size, device=args.device)
-
-        def students_for(exp_dir, t):
-            return [replace(s, device=args.device) for s in parity_students_for(exp_dir, size, t, seeds=range(args.seeds))]
-
-        return teacher, students_for
-    from training.tasks.pcfg_presets import pcfg_demo_plan
-
-    return pcfg_demo_plan(args.out, grammar_path=args.grammar, size=args.size, seeds=range(args.seeds), device=args.device)
+    return demo_plan(args.task, args.size, out=args.out, seeds=range(args.seeds), device=args.device, grammar=args.grammar)
 
 
 def run(args) -> int:

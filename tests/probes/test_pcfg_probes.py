@@ -16,7 +16,7 @@ from probes.pcfg.spans import informative_columns, span_rows
 from probes.registry import check_options, probes_for_task
 from probes.store import ResultsStore, UnitKey
 from training.tasks import build_task
-from training.tasks.pcfg_presets import model_dict
+from training.plans.pcfg import model_dict
 
 TINY = {"name": "pcfg", "gen_levels": 4, "gen_seed": 1, "n_eval": 16}
 OPTS = PCFGProbeOptions(n_sentences=24, max_tokens=600, offsets=2, ngram_sentences=6, ngram_stride=4)
@@ -260,7 +260,7 @@ def test_bad_probe_options_are_refused():
 @pytest.mark.gpu
 def test_pcfg_probes_and_training_run_on_cuda(tmp_path):
     from training.loop import train_run
-    from training.tasks.pcfg_presets import get_preset, teacher_config
+    from training.plans.pcfg import get_preset, teacher_config
 
     cfg_run = teacher_config(get_preset("cpu-tiny"), device="cuda").replace(steps=10)
     res = train_run(cfg_run, tmp_path / "teacher")

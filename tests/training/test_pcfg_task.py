@@ -17,7 +17,7 @@ from training.experiment import list_runs, read_metrics
 from curriculens.curves import detect_phases, nearest_step
 from training.tasks import build_task
 from training.tasks.pcfg import PCFGTask
-from training.tasks.pcfg_presets import PRESETS, SIZES, get_preset, model_dict, pcfg_demo_plan, teacher_config
+from training.plans.pcfg import PRESETS, SIZES, get_preset, model_dict, pcfg_demo_plan, teacher_config
 
 CFG3B = Path(__file__).resolve().parents[2] / "training" / "data" / "pcfg" / "grammars" / "cfg3b.json"
 SPECIAL = SpecialIds(bos=3, eos=4, pad=5, mask=6, terminals=(0, 1, 2))
@@ -286,7 +286,7 @@ def test_every_preset_builds_a_valid_teacher(name):
 
 
 def test_progressive_walks_the_whole_teacher_within_a_shorter_student_budget():
-    from training.tasks.pcfg_presets import progressive_speed, student_configs_for
+    from training.plans.pcfg import progressive_speed, student_configs_for
 
     p = get_preset("cpu-demo")
     assert (p.steps, p.student_steps) == (600, 400) and progressive_speed(p) == 1.5
@@ -429,7 +429,7 @@ def test_the_bridge_sees_the_models_positions_when_the_mask_hides_real_tokens(ob
 
 
 def test_pcfg_students_use_the_official_progressive_rule():
-    from training.tasks.pcfg_presets import student_configs_for
+    from training.plans.pcfg import student_configs_for
 
     for name, R in (("paper-bert", 1000), ("cpu-demo", PRESETS["cpu-demo"].save_every)):
         p = get_preset(name, grammar="cfg3b" if name.startswith("paper") else None)

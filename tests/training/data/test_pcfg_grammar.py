@@ -319,7 +319,7 @@ def test_cfg3b_ships_as_package_data_and_loads_by_name(tmp_path, monkeypatch):
     config, the presets and the CLI's --task-set; other grammar files keep working by path."""
     from training.data.pcfg import BUNDLED_GRAMMARS, grammar_path
     from training.tasks import build_task
-    from training.tasks.pcfg_presets import get_preset
+    from training.plans.pcfg import get_preset
 
     monkeypatch.chdir(tmp_path)
     assert "cfg3b" in BUNDLED_GRAMMARS

@@ -227,7 +227,7 @@ def student_configs_for(
 
     ``two_shot_step`` None = ``training.experiment.two_shot_checkpoint`` of the teacher run."""
     from training.experiment import two_shot_checkpoint
-    from training.plans import student_configs
+    from training.plans.base import student_configs
     from training.tasks import build_task
 
     _, student_model = preset.models_for(build_task(preset.task))
