@@ -31,6 +31,7 @@ import pandas as pd
 
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
+from curriculens.layout import ckpt_dirname
 from probes.store import ResultsStore
 from training.experiment import (find_experiments, is_experiment, is_run, read_experiment, read_metrics, read_run,
                                  two_shot_label)
@@ -49,12 +50,6 @@ class ResultsUnavailable(CurriculensError):
 
 class NoResultsYet(ResultsUnavailable):
     """There is no results database, or it holds no ``probe_results`` table yet (not damage)."""
-
-
-def ckpt_name(step: int) -> str:
-    """``step_000001000``: the checkpoint directory name (the format of ``models.checkpoint``,
-    spelled from ``curriculens.constants`` so the dashboard does not import torch)."""
-    return f"{C.CKPT_PREFIX}{int(step):0{C.CKPT_STEP_DIGITS}d}"
 
 
 # --- experiments --------------------------------------------------------------------------
@@ -111,7 +106,7 @@ class ExperimentSummary:
     def ckpt_display(self, run: str, step: int | None = None) -> str:
         """The checkpoint path as shown in hovers, relative to the runs root."""
         base = f"{self.key}/" if self.key != ROOT_KEY else ""
-        tail = ckpt_name(step) if step is not None else ""
+        tail = ckpt_dirname(step) if step is not None else ""
         return f"{base}{C.RUNS_DIR}/{run}/{C.CHECKPOINTS_DIR}/{tail}"
 
 

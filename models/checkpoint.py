@@ -19,7 +19,6 @@ directory named ``step_*`` is always complete. Loading verifies the sha256 and t
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
 from dataclasses import asdict
@@ -32,16 +31,13 @@ from torch import nn
 
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
+from curriculens.layout import CKPT_RE, ckpt_dirname
 from curriculens.io import atomic_dir, read_json, sha256_file, write_json
 from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig, model_config_from_dict
 from models.foreign import load_foreign_torch, read_weights  # noqa: F401 - load_foreign_torch is re-exported
 from models.registry import build_model
 
-_STEP_RE = re.compile(rf"^{C.CKPT_PREFIX}(\d+)$")
-
-
-def ckpt_dirname(step: int) -> str:
-    return f"{C.CKPT_PREFIX}{step:0{C.CKPT_STEP_DIGITS}d}"
+_STEP_RE = CKPT_RE
 
 
 def _config_json(cfg: ModelConfig) -> dict:

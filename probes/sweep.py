@@ -57,7 +57,7 @@ from probes.base import ProbeContext
 from probes.dispatch import dispatch_blocks
 from probes.memo import SweepMemo
 from probes.store import ResultRow, ResultsStore, UnitKey
-from training.device import resolve_device
+from curriculens.device import resolve_device
 from training.experiment import RunInfo, is_experiment, is_run, list_runs, read_experiment, read_run
 from training.tasks import Task, build_task
 

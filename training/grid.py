@@ -39,7 +39,7 @@ from models.checkpoint import load_checkpoint, read_optimizer_state, save_checkp
 from models.configs import MLPConfig, model_config_from_dict
 from models.registry import build_model
 from training.config import RunConfig
-from training.device import resolve_device
+from curriculens.device import resolve_device
 from training.experiment import check_experiment, init_experiment
 from training.extraction import METHOD as EXTRACTION
 from training.extraction import check_models as check_extraction_models

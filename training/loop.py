@@ -39,7 +39,7 @@ from models.checkpoint import (
 from models.configs import ModelConfig, model_config_from_dict
 from models.registry import build_model, logits_of
 from training.config import RunConfig
-from training.device import resolve_device
+from curriculens.device import resolve_device
 from training.experiment import check_experiment, init_experiment
 from training.losses import distillation_loss
 from training.optim import make_optimizer, set_lr

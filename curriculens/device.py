@@ -1,14 +1,19 @@
-"""``--device auto|cpu|cuda``."""
+"""``--device auto|cpu|cuda`` -> a ``torch.device`` (torch is imported when called)."""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
 
+if TYPE_CHECKING:
+    import torch
+
 
 def resolve_device(name: str = "auto") -> torch.device:
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
