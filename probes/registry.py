@@ -8,7 +8,7 @@ A task named ``T`` registers its probes by providing a module ``probes/T.py`` wi
   probe options, so a sweep fails before it writes anything.
 
 Each ``Probe`` may declare ``primary_metrics`` (``{metric: MetricSpec}``) for the summary.
-``probes/parity.py`` is the reference; ``probes/pcfg.py`` follows the same contract.
+``probes/parity.py`` is the reference; ``probes/pcfg/`` (a package) follows the same contract.
 """
 
 from __future__ import annotations
