@@ -155,7 +155,7 @@ def test_an_output_path_the_user_may_not_write_is_a_user_error(tmp_path, capsys)
 def test_a_database_locked_past_its_timeout_is_a_user_error(capsys, monkeypatch):
     import sqlite3
 
-    from curriculens.commands import summary
+    from curriculens.cli import summary
 
     def locked(args):
         raise sqlite3.OperationalError("database is locked")
@@ -166,7 +166,7 @@ def test_a_database_locked_past_its_timeout_is_a_user_error(capsys, monkeypatch)
 
 
 def test_an_error_never_lands_on_an_unfinished_progress_bar_line(capsys, monkeypatch):
-    from curriculens import cli
+    from curriculens.cli import entry as cli
 
     class Tty:
         def __init__(self):
@@ -227,7 +227,7 @@ def _args(*argv):
 
 
 def test_teacher_config_merges_base_config_and_explicit_flags(exp):
-    from curriculens.commands.train import teacher_config_from_args
+    from curriculens.cli.train import teacher_config_from_args
     from curriculens.config import canonical_json
 
     base = exp / "runs/teacher/config.json"
@@ -241,7 +241,7 @@ def test_teacher_config_merges_base_config_and_explicit_flags(exp):
 
 
 def test_teacher_config_keeps_the_pcfg_fields_of_its_base(tmp_path):
-    from curriculens.commands.train import teacher_config_from_args
+    from curriculens.cli.train import teacher_config_from_args
     from training.config import RunConfig
 
     fields = {"name": "pcfg", "gen_levels": 3, "gen_symbols": 2, "gen_rules": 2, "gen_seed": 7, "n_eval": 16, "mask_rate": 0.2}
@@ -255,7 +255,7 @@ def test_teacher_config_keeps_the_pcfg_fields_of_its_base(tmp_path):
 
 
 def test_student_config_merges_base_and_flags_with_one_default(exp, tmp_path):
-    from curriculens.commands.train import student_config_from_args
+    from curriculens.cli.train import student_config_from_args
     from training.config import DistillConfig
 
     teacher = exp / "runs" / "teacher"
@@ -415,7 +415,7 @@ def test_grammar_errors_start_with_a_one_line_summary(tmp_path, capsys):
 def test_cli_start_up_imports_neither_torch_nor_transformer_lens():
     code = (
         "import sys; from curriculens.cli import build_parser; build_parser();"
-        "import curriculens.commands.summary, curriculens.commands.dashboard;"
+        "import curriculens.cli.summary, curriculens.cli.dashboard;"
         "print(sorted(m for m in ('torch', 'transformer_lens', 'transformers') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curriculens import constants as C
-from curriculens.commands._common import (
+from curriculens.cli._common import (
     add_device,
     add_model_args,
     add_optim_args,

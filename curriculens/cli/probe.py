@@ -8,7 +8,7 @@ import logging
 import sys
 
 from curriculens import constants as C
-from curriculens.commands._common import add_executor_args, executor_from_args, load_json_arg
+from curriculens.cli._common import add_executor_args, executor_from_args, load_json_arg
 from curriculens.errors import CurriculensError
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from curriculens import constants as C
-from curriculens.commands._common import add_device, add_executor_args, executor_from_args
+from curriculens.cli._common import add_device, add_executor_args, executor_from_args
 from curriculens.errors import CurriculensError
 
 

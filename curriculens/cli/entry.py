@@ -1,6 +1,6 @@
 """The ``curriculens`` command line: parse, then run.
 
-Each subcommand lives in ``curriculens/commands/<name>.py`` and exposes
+Each subcommand lives in ``curriculens/cli/<name>.py`` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func(args) -> int``.
 Errors the user can fix (``CurriculensError``) print one line and exit 2; an unexpected
 error prints one line too (``--debug`` shows the traceback) and exits 1.
@@ -47,9 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         try:
-            module = importlib.import_module(f"curriculens.commands.{name}")
+            module = importlib.import_module(f"curriculens.cli.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name == f"curriculens.commands.{name}":
+            if exc.name == f"curriculens.cli.{name}":
                 continue
             raise
         module.register(sub)

@@ -41,8 +41,8 @@ def register(sub) -> None:
 
 def task_config(args) -> dict:
     """The task dict from --task / --task-json / --task-set; a text corpus path is made absolute."""
-    from curriculens.commands._common import load_json_arg
-    from curriculens.commands.train import _parse_set
+    from curriculens.cli._common import load_json_arg
+    from curriculens.cli.train import _parse_set
 
     task = load_json_arg(args.task_json, "--task-json") or {}
     task.setdefault("name", args.task)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from curriculens.commands._common import add_device, add_executor_args, executor_from_args
+from curriculens.cli._common import add_device, add_executor_args, executor_from_args
 from curriculens.errors import CurriculensError
 
 
