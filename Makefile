@@ -35,9 +35,10 @@ test: setup browser
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not browser" $(PYTEST_ARGS)
 
-# ruff: pyflakes/pycodestyle, blind excepts, no print() outside the CLI, benchmarks and scripts
+# ruff: pyflakes/pycodestyle, blind excepts, no print() outside the CLI, benchmarks and scripts; the format
 lint: setup
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 clean:
 	rm -rf demo_out .pytest_cache

@@ -49,21 +49,34 @@ REPO = Path(__file__).resolve().parents[1]
 def build(root: Path, n_ckpt: int, n_feat: int, n_students: int) -> Path:
     exp = root / "big"
     write_json(exp / C.EXPERIMENT_FILE, {"task": {"name": "parity", "n": 100, "k": 6}})
-    teacher = RunConfig(name="teacher", role="teacher", task={"name": "parity", "n": 100, "k": 6},
-                        model={"kind": "mlp", "d_in": 100, "width": 1000}, steps=n_ckpt * 100,
-                        checkpoints=CheckpointConfig(save_every=100))
+    teacher = RunConfig(
+        name="teacher",
+        role="teacher",
+        task={"name": "parity", "n": 100, "k": 6},
+        model={"kind": "mlp", "d_in": 100, "width": 1000},
+        steps=n_ckpt * 100,
+        checkpoints=CheckpointConfig(save_every=100),
+    )
     methods = ["progressive", "one-shot", "ce", "two-shot"]
     runs = [teacher] + [
-        teacher.replace(name=f"{methods[i % 4]}-s{i // 4}", role="student", seed=i // 4,
-                        distill=DistillConfig(method=methods[i % 4], teacher_dir="../teacher",
-                                              two_shot_step=5000 if methods[i % 4] == "two-shot" else -1,
-                                              two_shot_T=2000 if methods[i % 4] == "two-shot" else 0))
+        teacher.replace(
+            name=f"{methods[i % 4]}-s{i // 4}",
+            role="student",
+            seed=i // 4,
+            distill=DistillConfig(
+                method=methods[i % 4],
+                teacher_dir="../teacher",
+                two_shot_step=5000 if methods[i % 4] == "two-shot" else -1,
+                two_shot_T=2000 if methods[i % 4] == "two-shot" else 0,
+            ),
+        )
         for i in range(n_students)
     ]
     rng = np.random.default_rng(0)
     steps = [i * 100 for i in range(n_ckpt)]
-    feats = [(f"{i}", 1, i < 6) for i in range(n_feat // 3)] + \
-            [(f"{i}_{i + 1}", 2, i < 5) for i in range(n_feat - n_feat // 3)]
+    feats = [(f"{i}", 1, i < 6) for i in range(n_feat // 3)] + [
+        (f"{i}_{i + 1}", 2, i < 5) for i in range(n_feat - n_feat // 3)
+    ]
     with ResultsStore(exp / C.RESULTS_DB) as store:
         store.write_metric_specs(metric_specs("parity"))  # as the sweep does
         store.conn.execute("PRAGMA synchronous=OFF")  # building only
@@ -74,31 +87,58 @@ def build(root: Path, n_ckpt: int, n_feat: int, n_students: int) -> Path:
             acc = 0.5 + 0.5 / (1 + np.exp(-(np.arange(n_ckpt) - n_ckpt / 2) / 5))
             with open(run_dir / C.METRICS_FILE, "w") as fh:
                 for s, a in zip(steps, acc):
-                    fh.write(json.dumps({"step": s, "samples": s * 32, "eval_acc": float(a), "eval_loss": float(1 - a),
-                                         "train_loss": float(1 - a), "lr": 0.05, "teacher_step": None,
-                                         "checkpoint": True}) + "\n")
+                    fh.write(
+                        json.dumps(
+                            {
+                                "step": s,
+                                "samples": s * 32,
+                                "eval_acc": float(a),
+                                "eval_loss": float(1 - a),
+                                "train_loss": float(1 - a),
+                                "lr": 0.05,
+                                "teacher_step": None,
+                                "checkpoint": True,
+                            }
+                        )
+                        + "\n"
+                    )
             (run_dir / C.DONE_FILE).write_text("{}")
             for s in steps:
                 base = dict(run=cfg.name, role=cfg.role, method=cfg.method, seed=cfg.seed, step=s)
                 vals = rng.uniform(0, 0.01, len(feats))
-                store.write_unit(UnitKey(probe="fourier", **base),
-                                 [ResultRow("fourier", f, "output", "corr", float(v), degree=d, in_support=ins)
-                                  for (f, d, ins), v in zip(feats, vals)])
-                store.write_unit(UnitKey(probe="linear", **base),
-                                 [ResultRow("linear", f"{i}", site, "test_acc", float(rng.uniform(0.5, 1)), degree=1,
-                                            in_support=i < 6)
-                                  for site in ("blocks.0.hook_pre", "blocks.0.hook_post") for i in range(60)])
-                store.write_unit(UnitKey(probe="model", **base),
-                                 [ResultRow("model", "label", "output", "accuracy", float(rng.uniform(0.5, 1)))])
+                store.write_unit(
+                    UnitKey(probe="fourier", **base),
+                    [
+                        ResultRow("fourier", f, "output", "corr", float(v), degree=d, in_support=ins)
+                        for (f, d, ins), v in zip(feats, vals)
+                    ],
+                )
+                store.write_unit(
+                    UnitKey(probe="linear", **base),
+                    [
+                        ResultRow(
+                            "linear", f"{i}", site, "test_acc", float(rng.uniform(0.5, 1)), degree=1, in_support=i < 6
+                        )
+                        for site in ("blocks.0.hook_pre", "blocks.0.hook_post")
+                        for i in range(60)
+                    ],
+                )
+                store.write_unit(
+                    UnitKey(probe="model", **base),
+                    [ResultRow("model", "label", "output", "accuracy", float(rng.uniform(0.5, 1)))],
+                )
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return exp
 
 
 def _post(client, output: str, outputs, inputs, state=()) -> dict:
-    payload = {"output": output, "outputs": [{"id": i, "property": p} for i, p in outputs],
-               "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
-               "changedPropIds": [f"{inputs[0][0]}.{inputs[0][1]}"],
-               "state": [{"id": i, "property": p, "value": v} for i, p, v in state]}
+    payload = {
+        "output": output,
+        "outputs": [{"id": i, "property": p} for i, p in outputs],
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+        "changedPropIds": [f"{inputs[0][0]}.{inputs[0][1]}"],
+        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
+    }
     r = client.post("/_dash-update-component", json=payload)
     if r.status_code == 204:
         return {}
@@ -110,54 +150,112 @@ def page_requests(client, key: str) -> dict[str, float]:
     """The requests a browser makes: page load (default tab), then each tab; seconds each."""
     t = {}
     t0 = time.perf_counter()
-    _post(client, "..experiment.options...experiment.value...page-note.children..",
-          [("experiment", "options"), ("experiment", "value"), ("page-note", "children")],
-          [("reload", "n_clicks", 0)], [("experiment", "value", None)])
-    ov = _post(client, "..experiment-summary.children...family.options...family.value...run.options...run.value...experiment-note.children..",
-               [("experiment-summary", "children"), ("family", "options"), ("family", "value"), ("run", "options"),
-                ("run", "value"), ("experiment-note", "children")],
-               [("experiment", "value", key), ("reload", "n_clicks", 0)])
+    _post(
+        client,
+        "..experiment.options...experiment.value...page-note.children..",
+        [("experiment", "options"), ("experiment", "value"), ("page-note", "children")],
+        [("reload", "n_clicks", 0)],
+        [("experiment", "value", None)],
+    )
+    ov = _post(
+        client,
+        "..experiment-summary.children...family.options...family.value...run.options...run.value...experiment-note.children..",
+        [
+            ("experiment-summary", "children"),
+            ("family", "options"),
+            ("family", "value"),
+            ("run", "options"),
+            ("run", "value"),
+            ("experiment-note", "children"),
+        ],
+        [("experiment", "value", key), ("reload", "n_clicks", 0)],
+    )
     family = ov["family"]["value"]
-    fc = _post(client, "..site.options...site.value...degree.options...degree.value...degree-label.children..",
-               [("site", "options"), ("site", "value"), ("degree", "options"), ("degree", "value"),
-                ("degree-label", "children")],
-               [("experiment", "value", key), ("family", "value", family), ("run", "value", "teacher")])
+    fc = _post(
+        client,
+        "..site.options...site.value...degree.options...degree.value...degree-label.children..",
+        [
+            ("site", "options"),
+            ("site", "value"),
+            ("degree", "options"),
+            ("degree", "value"),
+            ("degree-label", "children"),
+        ],
+        [("experiment", "value", key), ("family", "value", family), ("run", "value", "teacher")],
+    )
     site, degree = fc["site"]["value"], fc["degree"]["value"]
-    out = _post(client, "..teacher-graph.figure...teacher-note.children...teacher-graph.config..",
-                [("teacher-graph", "figure"), ("teacher-note", "children"), ("teacher-graph", "config")],
-                [("experiment", "value", key), ("axis", "value", "linear"), ("tabs", "value", "teacher"),
-                 ("image-format", "value", "png"), ("reload", "n_clicks", 0)])
+    out = _post(
+        client,
+        "..teacher-graph.figure...teacher-note.children...teacher-graph.config..",
+        [("teacher-graph", "figure"), ("teacher-note", "children"), ("teacher-graph", "config")],
+        [
+            ("experiment", "value", key),
+            ("axis", "value", "linear"),
+            ("tabs", "value", "teacher"),
+            ("image-format", "value", "png"),
+            ("reload", "n_clicks", 0),
+        ],
+    )
     assert out["teacher-graph"]["figure"]["data"], "teacher figure empty"
     t["first render (default tab)"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     g = ("timeline-graph", "sites-graph", "heatmap-graph")
-    out = _post(client, "..timeline-graph.figure...sites-graph.figure...heatmap-graph.figure...features-note.children..."
-                "timeline-graph.config...sites-graph.config...heatmap-graph.config..",
-                [(x, "figure") for x in g] + [("features-note", "children")] + [(x, "config") for x in g],
-                [("experiment", "value", key), ("run", "value", "teacher"), ("family", "value", family),
-                 ("site", "value", site), ("degree", "value", degree), ("axis", "value", "linear"),
-                 ("ylog", "value", []), ("tabs", "value", "features"), ("image-format", "value", "png"),
-                 ("reload", "n_clicks", 0)])
+    out = _post(
+        client,
+        "..timeline-graph.figure...sites-graph.figure...heatmap-graph.figure...features-note.children..."
+        "timeline-graph.config...sites-graph.config...heatmap-graph.config..",
+        [(x, "figure") for x in g] + [("features-note", "children")] + [(x, "config") for x in g],
+        [
+            ("experiment", "value", key),
+            ("run", "value", "teacher"),
+            ("family", "value", family),
+            ("site", "value", site),
+            ("degree", "value", degree),
+            ("axis", "value", "linear"),
+            ("ylog", "value", []),
+            ("tabs", "value", "features"),
+            ("image-format", "value", "png"),
+            ("reload", "n_clicks", 0),
+        ],
+    )
     assert len(out["timeline-graph"]["figure"]["data"]) > 3
     t["features tab"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     g = ("students-graph", "side-graph", "twoshot-graph")
-    out = _post(client, "..students-graph.figure...side-graph.figure...twoshot-graph.figure...students-note.children..."
-                "students-graph.config...side-graph.config...twoshot-graph.config..",
-                [(x, "figure") for x in g] + [("students-note", "children")] + [(x, "config") for x in g],
-                [("experiment", "value", key), ("family", "value", family), ("site", "value", site),
-                 ("degree", "value", degree), ("axis", "value", "linear"), ("ylog", "value", []),
-                 ("tabs", "value", "students"), ("image-format", "value", "png"), ("reload", "n_clicks", 0)])
+    out = _post(
+        client,
+        "..students-graph.figure...side-graph.figure...twoshot-graph.figure...students-note.children..."
+        "students-graph.config...side-graph.config...twoshot-graph.config..",
+        [(x, "figure") for x in g] + [("students-note", "children")] + [(x, "config") for x in g],
+        [
+            ("experiment", "value", key),
+            ("family", "value", family),
+            ("site", "value", site),
+            ("degree", "value", degree),
+            ("axis", "value", "linear"),
+            ("ylog", "value", []),
+            ("tabs", "value", "students"),
+            ("image-format", "value", "png"),
+            ("reload", "n_clicks", 0),
+        ],
+    )
     assert out["students-graph"]["figure"]["data"]
     t["students tab"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    out = _post(client, "..emergence-table.data...emergence-table.columns...emergence-note.children..",
-                [("emergence-table", "data"), ("emergence-table", "columns"), ("emergence-note", "children")],
-                [("experiment", "value", key), ("tabs", "value", "emergence"), ("emergence-off-support", "value", []),
-                 ("reload", "n_clicks", 0)])
+    out = _post(
+        client,
+        "..emergence-table.data...emergence-table.columns...emergence-note.children..",
+        [("emergence-table", "data"), ("emergence-table", "columns"), ("emergence-note", "children")],
+        [
+            ("experiment", "value", key),
+            ("tabs", "value", "emergence"),
+            ("emergence-off-support", "value", []),
+            ("reload", "n_clicks", 0),
+        ],
+    )
     assert out["emergence-table"]["data"]
     t["emergence tab"] = time.perf_counter() - t0
     return t
@@ -201,12 +299,16 @@ def main(argv=None) -> int:
         exp = build(root, args.checkpoints, args.features, args.students)
         with ResultsStore(exp / C.RESULTS_DB, readonly=True) as s:
             n_rows = s.count()
-        print(f"built {n_rows:,} rows ({1 + args.students} runs x {args.checkpoints} checkpoints x "
-              f"{args.features} Fourier features + linear + model) in {time.perf_counter() - t0:.1f}s")
+        print(
+            f"built {n_rows:,} rows ({1 + args.students} runs x {args.checkpoints} checkpoints x "
+            f"{args.features} Fourier features + linear + model) in {time.perf_counter() - t0:.1f}s"
+        )
         pk_only = Path(tmp) / "pk-only"  # baseline 1: the primary keys, no secondary indexes
         shutil.copytree(root, pk_only)
         with sqlite3.connect(pk_only / exp.name / C.RESULTS_DB) as conn:
-            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='index' AND sql IS NOT NULL").fetchall():
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='index' AND sql IS NOT NULL"
+            ).fetchall():
                 conn.execute(f"DROP INDEX {name}")
         heap = Path(tmp) / "no-index"  # baseline 2: probe_results without any index (a heap table)
         shutil.copytree(pk_only, heap)
@@ -224,7 +326,9 @@ def main(argv=None) -> int:
                     out.setdefault(k, []).append(v)
             return out
 
-        page_requests(make_app(root, prefetch=False).server.test_client(), exp.name)  # warm imports (plotly, pandas, probes)
+        page_requests(
+            make_app(root, prefetch=False).server.test_client(), exp.name
+        )  # warm imports (plotly, pandas, probes)
         results = {"indexed": timed(root), "PK only": timed(pk_only), "no index": timed(heap)}
         naive = [naive_first_render(root / exp.name) for _ in range(args.repeats)]
         med = {name: {k: statistics.median(v) for k, v in r.items()} for name, r in results.items()}
@@ -236,10 +340,14 @@ def main(argv=None) -> int:
             print(f"{k:<28}{ours[k]:>9.3f}{pk:>9.3f}{pk / ours[k]:>6.1f}x{nx:>10.3f}{nx / ours[k]:>6.1f}x")
         n = statistics.median(naive)
         first = ours["first render (default tab)"]
-        print(f"\nnaive first render (full-table read with ResultsStore.query + pandas filter): {n:.3f}s = "
-              f"{n / first:.1f}x the dashboard's {first:.3f}s")
-        print(f"all four tabs, first open each: {sum(ours.values()):.3f}s "
-              "(the app also prefetches the emergence table in the background after the first render)")
+        print(
+            f"\nnaive first render (full-table read with ResultsStore.query + pandas filter): {n:.3f}s = "
+            f"{n / first:.1f}x the dashboard's {first:.3f}s"
+        )
+        print(
+            f"all four tabs, first open each: {sum(ours.values()):.3f}s "
+            "(the app also prefetches the emergence table in the background after the first render)"
+        )
     return 0
 
 

@@ -54,8 +54,9 @@ def writer(db: str, start_step: int, n_feat: int, every: float, stop, counter) -
     import numpy as np
 
     rng = np.random.default_rng(1)
-    feats = [(f"{i}", 1, i < 6) for i in range(n_feat // 3)] + \
-            [(f"{i}_{i + 1}", 2, i < 5) for i in range(n_feat - n_feat // 3)]
+    feats = [(f"{i}", 1, i < 6) for i in range(n_feat // 3)] + [
+        (f"{i}_{i + 1}", 2, i < 5) for i in range(n_feat - n_feat // 3)
+    ]
     methods = {"progressive-s0": "progressive", "one-shot-s0": "one-shot", "ce-s0": "ce", "two-shot-s0": "two-shot"}
     with ResultsStore(Path(db)) as store:
         i = 0
@@ -64,9 +65,13 @@ def writer(db: str, start_step: int, n_feat: int, every: float, stop, counter) -
             run = STUDENTS[i % len(STUDENTS)]
             step = start_step + 100 * (i // len(STUDENTS))
             vals = rng.uniform(0, 0.01, len(feats))
-            store.write_unit(UnitKey(run, "student", methods[run], 0, step, "fourier"),
-                             [ResultRow("fourier", f, "output", "corr", float(v), degree=d, in_support=ins)
-                              for (f, d, ins), v in zip(feats, vals)])
+            store.write_unit(
+                UnitKey(run, "student", methods[run], 0, step, "fourier"),
+                [
+                    ResultRow("fourier", f, "output", "corr", float(v), degree=d, in_support=ins)
+                    for (f, d, ins), v in zip(feats, vals)
+                ],
+            )
             counter.value += 1
             i += 1
             t_next += every
@@ -90,40 +95,94 @@ def client_pass(client, key: str, run: str) -> dict[str, float]:
         t[name] = time.perf_counter() - t0
         return out
 
-    ov = timed("overview", "..experiment-summary.children...family.options...family.value...run.options...run.value..."
-               "experiment-note.children..",
-               [("experiment-summary", "children"), ("family", "options"), ("family", "value"), ("run", "options"),
-                ("run", "value"), ("experiment-note", "children")],
-               [("experiment", "value", key), ("reload", "n_clicks", 1)])
+    ov = timed(
+        "overview",
+        "..experiment-summary.children...family.options...family.value...run.options...run.value..."
+        "experiment-note.children..",
+        [
+            ("experiment-summary", "children"),
+            ("family", "options"),
+            ("family", "value"),
+            ("run", "options"),
+            ("run", "value"),
+            ("experiment-note", "children"),
+        ],
+        [("experiment", "value", key), ("reload", "n_clicks", 1)],
+    )
     family = ov["family"]["value"]
-    fc = timed("probe controls", "..site.options...site.value...degree.options...degree.value...degree-label.children..",
-               [("site", "options"), ("site", "value"), ("degree", "options"), ("degree", "value"),
-                ("degree-label", "children")],
-               [("experiment", "value", key), ("family", "value", family), ("run", "value", "teacher")])
+    fc = timed(
+        "probe controls",
+        "..site.options...site.value...degree.options...degree.value...degree-label.children..",
+        [
+            ("site", "options"),
+            ("site", "value"),
+            ("degree", "options"),
+            ("degree", "value"),
+            ("degree-label", "children"),
+        ],
+        [("experiment", "value", key), ("family", "value", family), ("run", "value", "teacher")],
+    )
     site, degree = fc["site"]["value"], fc["degree"]["value"]
-    timed("teacher tab", "..teacher-graph.figure...teacher-note.children...teacher-graph.config..",
-          [("teacher-graph", "figure"), ("teacher-note", "children"), ("teacher-graph", "config")],
-          [("experiment", "value", key), ("axis", "value", "linear"), ("tabs", "value", "teacher"),
-           ("image-format", "value", "png"), ("reload", "n_clicks", 1)])
+    timed(
+        "teacher tab",
+        "..teacher-graph.figure...teacher-note.children...teacher-graph.config..",
+        [("teacher-graph", "figure"), ("teacher-note", "children"), ("teacher-graph", "config")],
+        [
+            ("experiment", "value", key),
+            ("axis", "value", "linear"),
+            ("tabs", "value", "teacher"),
+            ("image-format", "value", "png"),
+            ("reload", "n_clicks", 1),
+        ],
+    )
     g = ("timeline-graph", "sites-graph", "heatmap-graph")
-    timed("features tab", "..timeline-graph.figure...sites-graph.figure...heatmap-graph.figure...features-note.children..."
-          "timeline-graph.config...sites-graph.config...heatmap-graph.config..",
-          [(x, "figure") for x in g] + [("features-note", "children")] + [(x, "config") for x in g],
-          [("experiment", "value", key), ("run", "value", run), ("family", "value", family),
-           ("site", "value", site), ("degree", "value", degree), ("axis", "value", "linear"),
-           ("ylog", "value", []), ("tabs", "value", "features"), ("image-format", "value", "png"),
-           ("reload", "n_clicks", 1)])
+    timed(
+        "features tab",
+        "..timeline-graph.figure...sites-graph.figure...heatmap-graph.figure...features-note.children..."
+        "timeline-graph.config...sites-graph.config...heatmap-graph.config..",
+        [(x, "figure") for x in g] + [("features-note", "children")] + [(x, "config") for x in g],
+        [
+            ("experiment", "value", key),
+            ("run", "value", run),
+            ("family", "value", family),
+            ("site", "value", site),
+            ("degree", "value", degree),
+            ("axis", "value", "linear"),
+            ("ylog", "value", []),
+            ("tabs", "value", "features"),
+            ("image-format", "value", "png"),
+            ("reload", "n_clicks", 1),
+        ],
+    )
     g = ("students-graph", "side-graph", "twoshot-graph")
-    timed("students tab", "..students-graph.figure...side-graph.figure...twoshot-graph.figure...students-note.children..."
-          "students-graph.config...side-graph.config...twoshot-graph.config..",
-          [(x, "figure") for x in g] + [("students-note", "children")] + [(x, "config") for x in g],
-          [("experiment", "value", key), ("family", "value", family), ("site", "value", site),
-           ("degree", "value", degree), ("axis", "value", "linear"), ("ylog", "value", []),
-           ("tabs", "value", "students"), ("image-format", "value", "png"), ("reload", "n_clicks", 1)])
-    out = timed("emergence table", "..emergence-table.data...emergence-table.columns...emergence-note.children..",
-                [("emergence-table", "data"), ("emergence-table", "columns"), ("emergence-note", "children")],
-                [("experiment", "value", key), ("tabs", "value", "emergence"), ("emergence-off-support", "value", []),
-                 ("reload", "n_clicks", 1)])
+    timed(
+        "students tab",
+        "..students-graph.figure...side-graph.figure...twoshot-graph.figure...students-note.children..."
+        "students-graph.config...side-graph.config...twoshot-graph.config..",
+        [(x, "figure") for x in g] + [("students-note", "children")] + [(x, "config") for x in g],
+        [
+            ("experiment", "value", key),
+            ("family", "value", family),
+            ("site", "value", site),
+            ("degree", "value", degree),
+            ("axis", "value", "linear"),
+            ("ylog", "value", []),
+            ("tabs", "value", "students"),
+            ("image-format", "value", "png"),
+            ("reload", "n_clicks", 1),
+        ],
+    )
+    out = timed(
+        "emergence table",
+        "..emergence-table.data...emergence-table.columns...emergence-note.children..",
+        [("emergence-table", "data"), ("emergence-table", "columns"), ("emergence-note", "children")],
+        [
+            ("experiment", "value", key),
+            ("tabs", "value", "emergence"),
+            ("emergence-off-support", "value", []),
+            ("reload", "n_clicks", 1),
+        ],
+    )
     assert out["emergence-table"]["data"], "emergence table empty"
     return t
 
@@ -152,8 +211,11 @@ def run_phase(name: str, source, exp: Path, args) -> dict:
     app = make_app(exp.parent, source=source)
     ctx = mp.get_context("spawn")
     stop, counter = ctx.Event(), ctx.Value("i", 0)
-    proc = ctx.Process(target=writer, args=(str(exp / C.RESULTS_DB), args.checkpoints * 100, args.features,
-                                            args.commit_every, stop, counter), daemon=True)
+    proc = ctx.Process(
+        target=writer,
+        args=(str(exp / C.RESULTS_DB), args.checkpoints * 100, args.features, args.commit_every, stop, counter),
+        daemon=True,
+    )
     warm_client = app.server.test_client()  # imports (plotly, probes, torch) and cold caches, timed apart
     t_cold = client_pass(warm_client, exp.name, "teacher")
     proc.start()
@@ -189,20 +251,28 @@ def run_phase(name: str, source, exp: Path, args) -> dict:
     proc.join(30)
     commits, write_s = counter.value, time.monotonic() - t_write
     warm = [m for t, m in rss if t >= min(args.seconds / 4, 15)]
-    print(f"\n{name}: {args.clients} clients for {time.monotonic() - t0:.0f} s, writer committed {commits} units "
-          f"in {write_s:.0f} s ({commits / max(write_s, 1e-9):.2f}/s)")
-    print(f"{'callback':<20}{'n':>6}{'median s':>10}{'p95 s':>9}{'max s':>8}   cold (no writer)   each client's first pass (median s)")
+    print(
+        f"\n{name}: {args.clients} clients for {time.monotonic() - t0:.0f} s, writer committed {commits} units "
+        f"in {write_s:.0f} s ({commits / max(write_s, 1e-9):.2f}/s)"
+    )
+    print(
+        f"{'callback':<20}{'n':>6}{'median s':>10}{'p95 s':>9}{'max s':>8}   cold (no writer)   each client's first pass (median s)"
+    )
     out = {}
     for k in lat or cold:
         v = sorted(lat.get(k, []))
         p95 = v[min(len(v) - 1, int(round(0.95 * (len(v) - 1))))] if v else float("nan")
         out[k] = p95
         c = statistics.median(cold[k]) if cold.get(k) else float("nan")
-        print(f"{k:<20}{len(v):>6}{statistics.median(v) if v else float('nan'):>10.3f}{p95:>9.3f}"
-              f"{max(v) if v else float('nan'):>8.3f}   {t_cold[k]:>8.3f}            {c:.3f}")
+        print(
+            f"{k:<20}{len(v):>6}{statistics.median(v) if v else float('nan'):>10.3f}{p95:>9.3f}"
+            f"{max(v) if v else float('nan'):>8.3f}   {t_cold[k]:>8.3f}            {c:.3f}"
+        )
     if warm:
-        print(f"memory (VmRSS): {warm[0]:.0f} MB after warm-up, {warm[-1]:.0f} MB at the end, "
-              f"max {max(warm):.0f} MB (growth {warm[-1] - warm[0]:+.0f} MB over {rss[-1][0] - rss[len(rss) - len(warm)][0]:.0f} s)")
+        print(
+            f"memory (VmRSS): {warm[0]:.0f} MB after warm-up, {warm[-1]:.0f} MB at the end, "
+            f"max {max(warm):.0f} MB (growth {warm[-1] - warm[0]:+.0f} MB over {rss[-1][0] - rss[len(rss) - len(warm)][0]:.0f} s)"
+        )
     return {"p95": out, "rss": (warm[0], warm[-1], max(warm)) if warm else None, "commits": commits}
 
 

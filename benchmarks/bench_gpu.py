@@ -45,10 +45,16 @@ from training.loop import train_run  # noqa: E402
 
 def teacher_config(n: int, k: int, width: int, steps: int, device: str, name: str = "teacher") -> RunConfig:
     return RunConfig(
-        name=name, role=C.ROLE_TEACHER, task={"name": "parity", "n": n, "k": k, "n_eval": 1024},
+        name=name,
+        role=C.ROLE_TEACHER,
+        task={"name": "parity", "n": n, "k": k, "n_eval": 1024},
         model={"kind": "mlp", "d_in": n, "width": width, "depth": 1, "n_classes": 2},
-        optim=OptimConfig(name="sgd", lr=1e-3), checkpoints=CheckpointConfig(save_every=max(1, steps // 4)),
-        steps=steps, batch_size=1, seed=0, device=device,
+        optim=OptimConfig(name="sgd", lr=1e-3),
+        checkpoints=CheckpointConfig(save_every=max(1, steps // 4)),
+        steps=steps,
+        batch_size=1,
+        seed=0,
+        device=device,
     )
 
 
@@ -82,7 +88,9 @@ def main() -> int:
     try:
         exp = work / "exp"
         init_experiment(exp, {"name": "parity", "n": n, "k": k, "n_eval": 1024})
-        train_run(teacher_config(n, k, t_width, 20, device, "warmup"), exp / C.RUNS_DIR / "warmup")  # CUDA init, kernels
+        train_run(
+            teacher_config(n, k, t_width, 20, device, "warmup"), exp / C.RUNS_DIR / "warmup"
+        )  # CUDA init, kernels
         shutil.rmtree(exp / C.RUNS_DIR / "warmup")
         _sync(device)
         t0 = time.perf_counter()
@@ -90,16 +98,35 @@ def main() -> int:
         _sync(device)
         dt = time.perf_counter() - t0
         sps = t_steps / dt
-        out["teacher"] = {"n": n, "k": k, "width": t_width, "batch": 1, "steps": t_steps, "wall_s": dt,
-                          "steps_per_s": sps, "hours_per_20M_steps": 20e6 / sps / 3600}
-        say(f"teacher ({n}, {k}) width {t_width:,} batch 1: {sps:,.0f} steps/s (incl. {4} checkpoints and evals) "
-            f"-> {20e6 / sps / 3600:.1f} h per 20M steps")
+        out["teacher"] = {
+            "n": n,
+            "k": k,
+            "width": t_width,
+            "batch": 1,
+            "steps": t_steps,
+            "wall_s": dt,
+            "steps_per_s": sps,
+            "hours_per_20M_steps": 20e6 / sps / 3600,
+        }
+        say(
+            f"teacher ({n}, {k}) width {t_width:,} batch 1: {sps:,.0f} steps/s (incl. {4} checkpoints and evals) "
+            f"-> {20e6 / sps / 3600:.1f} h per 20M steps"
+        )
         base = None
         for e in sizes:
             methods = ("one-shot", "progressive")
             seeds = tuple(range((e + 1) // 2))
-            spec = GridSpec(methods=methods, seeds=seeds, widths=(s_width,), steps=s_steps, save_every=s_steps,
-                            eval_every=0, batch_size=1, device=args.device, stream_seed=0)
+            spec = GridSpec(
+                methods=methods,
+                seeds=seeds,
+                widths=(s_width,),
+                steps=s_steps,
+                save_every=s_steps,
+                eval_every=0,
+                batch_size=1,
+                device=args.device,
+                stream_seed=0,
+            )
             cfgs = [replace(c, name=f"E{e}-{c.name}") for c in grid_configs(exp, spec)[:e]]
             cfgs = [replace(c, distill=replace(c.distill, teacher_dir="../teacher")) for c in cfgs]
             _sync(device)
@@ -109,7 +136,9 @@ def main() -> int:
             dt = time.perf_counter() - t0
             rate = e * s_steps / dt
             base = base or rate
-            out["grid"].append({"E": e, "steps": s_steps, "wall_s": dt, "student_steps_per_s": rate, "vs_E1": rate / base})
+            out["grid"].append(
+                {"E": e, "steps": s_steps, "wall_s": dt, "student_steps_per_s": rate, "vs_E1": rate / base}
+            )
             say(f"grid E={e:>4}: {rate:,.0f} student-steps/s ({rate / base:.1f}x E=1), {dt:.1f}s for {s_steps} steps")
     finally:
         shutil.rmtree(work, ignore_errors=True)

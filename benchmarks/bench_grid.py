@@ -53,8 +53,16 @@ def configs(exp: Path, mix: str, e: int, steps: int, device: str):
     methods = MIXES[mix]
     seeds = tuple(range((e + len(methods) - 1) // len(methods)))
     spec = GridSpec(
-        methods=methods, seeds=seeds, widths=(50,), steps=steps, save_every=steps, eval_every=0,
-        two_shot_steps=(100,), two_shot_T=steps // 2, device=device, stream_seed=0,
+        methods=methods,
+        seeds=seeds,
+        widths=(50,),
+        steps=steps,
+        save_every=steps,
+        eval_every=0,
+        two_shot_steps=(100,),
+        two_shot_T=steps // 2,
+        device=device,
+        stream_seed=0,
     )
     return grid_configs(exp, spec)[:e]
 
@@ -103,12 +111,20 @@ def main() -> int:
                 for c in cfgs:
                     shutil.rmtree(exp / C.RUNS_DIR / c.name)
                 n = e * args.steps
-                row = {"mix": mix, "E": e, "grid_s": grid_s, "sequential_s": seq_s,
-                       "grid_student_steps_per_s": n / grid_s, "sequential_student_steps_per_s": n / seq_s,
-                       "speedup": seq_s / grid_s}
+                row = {
+                    "mix": mix,
+                    "E": e,
+                    "grid_s": grid_s,
+                    "sequential_s": seq_s,
+                    "grid_student_steps_per_s": n / grid_s,
+                    "sequential_student_steps_per_s": n / seq_s,
+                    "speedup": seq_s / grid_s,
+                }
                 rows.append(row)
-                say(f"  {mix:<9} E={e:>3}: grid {n / grid_s:8.0f} student-steps/s, {e} sequential runs "
-                    f"{n / seq_s:7.0f}/s -> {seq_s / grid_s:5.1f}x")
+                say(
+                    f"  {mix:<9} E={e:>3}: grid {n / grid_s:8.0f} student-steps/s, {e} sequential runs "
+                    f"{n / seq_s:7.0f}/s -> {seq_s / grid_s:5.1f}x"
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     stem = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / "grid_throughput"

@@ -103,15 +103,23 @@ def bench_speed(n_ckpts: int, work: Path, lines: list[str]) -> dict:
 
     n = len(steps)
     out = {
-        "n_checkpoints": n, "fabricate_s": t_fab, "import_s": t_import, "sweep_s": t_sweep, "bare_s": t_bare,
-        "per_probe_s": per_probe, "probe_inputs": {"sequences": len(chunks), "tokens": int(batch["attention_mask"].sum())},
+        "n_checkpoints": n,
+        "fabricate_s": t_fab,
+        "import_s": t_import,
+        "sweep_s": t_sweep,
+        "bare_s": t_bare,
+        "per_probe_s": per_probe,
+        "probe_inputs": {"sequences": len(chunks), "tokens": int(batch["attention_mask"].sum())},
     }
     _log(lines, f"== speed: {n} GPT-2 checkpoints (2 layers, width 32), text probes at default options, 1 process")
     _log(lines, f"probe inputs of the bare forward: {len(chunks)} sequences, {out['probe_inputs']['tokens']} tokens")
     _log(lines, f"{'step':<34}{'s / checkpoint':>16}{'x bare forward':>16}")
     bare = t_bare / n
-    for label, total in [("bare from_pretrained + forward", t_bare), ("import (load + check + sha256)", t_import),
-                         ("probe sweep (all units)", t_sweep)] + [(f"  probe {k} (unit wall)", v) for k, v in sorted(per_probe.items())]:
+    for label, total in [
+        ("bare from_pretrained + forward", t_bare),
+        ("import (load + check + sha256)", t_import),
+        ("probe sweep (all units)", t_sweep),
+    ] + [(f"  probe {k} (unit wall)", v) for k, v in sorted(per_probe.items())]:
         _log(lines, f"{label:<34}{total / n:>16.3f}{total / n / bare:>16.1f}")
     return out
 
@@ -165,8 +173,12 @@ def train_lm(kind: str, text: str, out: Path, steps: int, seed: int, lines: list
         if step in save_at:
             ev = evaluate()
             history.append({"step": step, "eval_loss": ev})
-            save_checkpoint_dir(out / f"checkpoint-{step}", model.eval(), tok,
-                                trainer_state={"global_step": step, "log_history": list(history)})
+            save_checkpoint_dir(
+                out / f"checkpoint-{step}",
+                model.eval(),
+                tok,
+                trainer_state={"global_step": step, "log_history": list(history)},
+            )
             model.train()
             _log(lines, f"  {kind} step {step:>5}: held-out loss {ev:.3f} ({time.perf_counter() - t0:.0f} s)")
         if step == steps:
@@ -198,7 +210,9 @@ def bench_science(kinds: list[str], text: str, desc: str, train_steps: int, work
         import sqlite3
 
         with sqlite3.connect(f"file:{exp / 'results.sqlite'}?mode=ro", uri=True) as conn:
-            rows = conn.execute("SELECT step, feature, value FROM probe_results WHERE metric='p50' ORDER BY step").fetchall()
+            rows = conn.execute(
+                "SELECT step, feature, value FROM probe_results WHERE metric='p50' ORDER BY step"
+            ).fetchall()
         table: dict[str, dict[int, float]] = {}
         for step, feature, value in rows:
             table.setdefault(feature, {})[int(step)] = float(value)
@@ -209,7 +223,11 @@ def bench_science(kinds: list[str], text: str, desc: str, train_steps: int, work
             _log(lines, f"{s:>7}" + "".join(f"{table[f].get(s, math.nan):>12.4g}" for f in feats))
         ratios = {f: table[f][steps[-1]] / max(table[f][0], 1e-12) for f in feats}
         _log(lines, "trained / untrained: " + ", ".join(f"{f} x{r:.1f}" for f, r in ratios.items()))
-        out[kind] = {"steps": steps, "p50": {f: {str(k): v for k, v in table[f].items()} for f in feats}, "ratio": ratios}
+        out[kind] = {
+            "steps": steps,
+            "p50": {f: {str(k): v for k, v in table[f].items()} for f in feats},
+            "ratio": ratios,
+        }
     return out
 
 
@@ -228,7 +246,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     lines: list[str] = []
     load = os.getloadavg()[0]
-    _log(lines, f"bench_import: torch threads {args.threads}, load average at start {load:.1f} on {os.cpu_count()} CPUs")
+    _log(
+        lines, f"bench_import: torch threads {args.threads}, load average at start {load:.1f} on {os.cpu_count()} CPUs"
+    )
     result: dict = {"load_at_start": load, "threads": args.threads}
     work = Path(tempfile.mkdtemp(prefix="bench_import_"))
     try:

@@ -91,7 +91,12 @@ def run_seed(out: Path, size_name: str, seed: int, max_student_steps: int | None
     exp = out / f"seed{seed}"
     wall = sum(json.loads((p / C.DONE_FILE).read_text())["wall_s"] for p in (exp / C.RUNS_DIR).iterdir())
     t_rows = read_metrics(exp / C.RUNS_DIR / "teacher")
-    result = {"seed": seed, "teacher_steps_to_95": steps_to_acc(t_rows, TARGET), "teacher_steps_to_99": steps_to_acc(t_rows, 0.99), "wall_s": wall}
+    result = {
+        "seed": seed,
+        "teacher_steps_to_95": steps_to_acc(t_rows, TARGET),
+        "teacher_steps_to_99": steps_to_acc(t_rows, 0.99),
+        "wall_s": wall,
+    }
     for run_dir in sorted((exp / C.RUNS_DIR).iterdir()):
         if run_dir.name == "teacher":
             continue
@@ -149,7 +154,9 @@ def main() -> int:
         summary["progressive/one-shot"] = {"mean": statistics.mean(pr), "n": len(pr)}
         print(f"  progressive / one-shot: {statistics.mean(pr):.2f} over {len(pr)} seed(s)")
     out = ROOT / "benchmarks" / "results" / f"parity_{args.size}.json"
-    write_json(out, {"size": args.size, "config": size.__dict__, "target": TARGET, "seeds": results, "summary": summary})
+    write_json(
+        out, {"size": args.size, "config": size.__dict__, "target": TARGET, "seeds": results, "summary": summary}
+    )
     print(f"\nwrote {out}")
     return 0
 

@@ -52,13 +52,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "runs" / "grid"))
-    ap.add_argument("--no-baseline", action="store_true", help="skip the per-run re-training of progressive and two-shot")
+    ap.add_argument(
+        "--no-baseline", action="store_true", help="skip the per-run re-training of progressive and two-shot"
+    )
     ap.add_argument("--report-only", action="store_true", help="train nothing: report the finished runs under --out")
     args = ap.parse_args()
     size = PARITY_SIZES["bench"]
     ref_path = ROOT / "benchmarks" / "results" / "parity_bench.json"
     ref = {r["seed"]: r for r in read_json(ref_path)["seeds"]} if ref_path.is_file() else {}
-    lines = [f"parity grid benchmark (60, 5), seeds {args.seeds}; machine: 2 shared CPU cores (nice -n 5, other jobs running)"]
+    lines = [
+        f"parity grid benchmark (60, 5), seeds {args.seeds}; machine: 2 shared CPU cores (nice -n 5, other jobs running)"
+    ]
 
     def say(msg: str) -> None:
         print(msg, flush=True)
@@ -83,10 +87,17 @@ def main() -> int:
             m = c.distill.method
             hit = steps_to_acc(read_metrics(exp / C.RUNS_DIR / c.name), TARGET)
             steps_run = read_json(exp / C.RUNS_DIR / c.name / C.DONE_FILE)["steps"]
-            rec["students"][m] = {"run": c.name, "steps_to_95": hit, "steps_run": steps_run, "per_run_ref": ref.get(seed, {}).get(m, "n/a")}
+            rec["students"][m] = {
+                "run": c.name,
+                "steps_to_95": hit,
+                "steps_run": steps_run,
+                "per_run_ref": ref.get(seed, {}).get(m, "n/a"),
+            }
         say(f"seed {seed}: teacher {t_wall:.0f}s; grid of {len(cfgs)} students {g_wall:.0f}s")
         for m, s in rec["students"].items():
-            say(f"  {m:<22} steps to 95%: {s['steps_to_95']}  (per-run loop, committed parity_bench.json: {s['per_run_ref']})")
+            say(
+                f"  {m:<22} steps to 95%: {s['steps_to_95']}  (per-run loop, committed parity_bench.json: {s['per_run_ref']})"
+            )
         if not args.no_baseline and (not args.report_only or (exp / "baseline").is_dir()):
             base_dir = exp / "baseline"
             init_experiment(base_dir, teacher.task)
@@ -107,15 +118,19 @@ def main() -> int:
             rec["baseline"] = {"per_run_wall_s": b_wall, "steps_to_95": b, "grid_wall_at_their_stop_s": g_pt}
             same = all(b[m] == rec["students"][m]["steps_to_95"] for m in b)
             done_b = ", ".join(f"{m} {v}" for m, v in b.items())
-            say(f"  per-run loop, same run: steps to 95% {done_b} ({'equal to' if same else 'DIFFERENT from'} the grid); "
+            say(
+                f"  per-run loop, same run: steps to 95% {done_b} ({'equal to' if same else 'DIFFERENT from'} the grid); "
                 f"per-run wall {b_wall:.0f}s; the grid had finished {', '.join(b)} after "
-                f"{max(g_pt.values(), default=0):.0f}s while training all {len(cfgs)} students")
+                f"{max(g_pt.values(), default=0):.0f}s while training all {len(cfgs)} students"
+            )
         out["seeds"].append(rec)
         say(f"  seed {seed} total (teacher + grid): {t_wall + g_wall:.0f}s")
     tot_teacher = sum(r["teacher_wall_s"] for r in out["seeds"])
     tot_grid = sum(r["grid_wall_s"] for r in out["seeds"])
-    say(f"total: teachers {tot_teacher:.0f}s + student grids {tot_grid:.0f}s = {tot_teacher + tot_grid:.0f}s "
-        f"(the committed per-run benchmark, teacher + 4 students: 504s, 551s, 585s for seeds 0, 1, 2 on a less loaded machine)")
+    say(
+        f"total: teachers {tot_teacher:.0f}s + student grids {tot_grid:.0f}s = {tot_teacher + tot_grid:.0f}s "
+        f"(the committed per-run benchmark, teacher + 4 students: 504s, 551s, 585s for seeds 0, 1, 2 on a less loaded machine)"
+    )
     res_dir = ROOT / "benchmarks" / "results"
     write_json(res_dir / "parity_grid.json", out)
     (res_dir / "parity_grid.txt").write_text("\n".join(lines) + "\n")

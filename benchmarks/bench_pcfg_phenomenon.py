@@ -81,18 +81,45 @@ class Setting:
 
 SETTINGS = {
     "cpu": Setting("cfg3b", 2, 32, 3e-3, 800, 300, 25, 25, 256, 32, 2, refresh=50, two_shot_T=100),
-    "smoke": Setting("cfg3b", 3, 16, 1e-2, 40, 30, 10, 10, 32, 8, 1, refresh=10, two_shot_T=10,
-                     teacher_size="tiny-teacher", student_size="tiny-student"),
+    "smoke": Setting(
+        "cfg3b",
+        3,
+        16,
+        1e-2,
+        40,
+        30,
+        10,
+        10,
+        32,
+        8,
+        1,
+        refresh=10,
+        two_shot_T=10,
+        teacher_size="tiny-teacher",
+        student_size="tiny-student",
+    ),
 }
 
 
 def _preset(setting: Setting, objective: str):
-    p = get_preset("cpu-small", grammar=setting.grammar, start_level=setting.start_level, n_eval=setting.n_eval,
-                   objective=objective)
+    p = get_preset(
+        "cpu-small",
+        grammar=setting.grammar,
+        start_level=setting.start_level,
+        n_eval=setting.n_eval,
+        objective=objective,
+    )
     return replace(
-        p, steps=setting.teacher_steps, student_steps=setting.student_steps, batch_size=setting.batch_size,
-        save_every=setting.save_every, eval_every=setting.eval_every, optim=replace(p.optim, lr=setting.lr),
-        teacher=setting.teacher_size, student=setting.student_size, refresh=setting.refresh,
+        p,
+        steps=setting.teacher_steps,
+        student_steps=setting.student_steps,
+        batch_size=setting.batch_size,
+        save_every=setting.save_every,
+        eval_every=setting.eval_every,
+        optim=replace(p.optim, lr=setting.lr),
+        teacher=setting.teacher_size,
+        student=setting.student_size,
+        refresh=setting.refresh,
     )
 
 
@@ -109,7 +136,9 @@ def teacher_ngram_curves(exp: Path, n_sentences: int, every: int) -> dict:
     """{feature: {step: median}} of M_robust / M_close over every ``every``-th teacher checkpoint (probe sweep)."""
     from probes.sweep import SweepConfig, run_sweep
 
-    cfg = SweepConfig(probes=("ngram",), runs=("teacher",), device="cpu", every=every, options={"ngram_sentences": n_sentences})
+    cfg = SweepConfig(
+        probes=("ngram",), runs=("teacher",), device="cpu", every=every, options={"ngram_sentences": n_sentences}
+    )
     run_sweep(exp, cfg, progress=False)
     return read_ngram_curves(exp)
 
@@ -121,7 +150,9 @@ def rise_and_fall(curve: dict, phases) -> dict:
     if phases is None or not curve:
         return {"rises_in_drop": None, "falls_after": None}
     steps = sorted(curve)
-    plateau = [curve[s] for s in steps if phases.plateau_start <= s < phases.drop_start] or [curve[steps[1 if len(steps) > 1 else 0]]]
+    plateau = [curve[s] for s in steps if phases.plateau_start <= s < phases.drop_start] or [
+        curve[steps[1 if len(steps) > 1 else 0]]
+    ]
     drop = [(curve[s], s) for s in steps if phases.drop_start <= s <= phases.drop_end]
     peak_value, peak_step = max((v, s) for s, v in curve.items() if s > 0) if len(curve) > 1 else (math.nan, None)
     if not drop:
@@ -130,9 +161,15 @@ def rise_and_fall(curve: dict, phases) -> dict:
     base = statistics.median(plateau)
     last = curve[steps[-1]]
     return {
-        "plateau_median": base, "drop_max": in_drop, "drop_max_step": at, "final": last,
-        "peak_step": peak_step, "peak_value": peak_value, "peak_phase": phases.phase_of(peak_step),
-        "rises_in_drop": bool(in_drop >= 2 * base), "falls_after": bool(last <= 0.5 * in_drop),
+        "plateau_median": base,
+        "drop_max": in_drop,
+        "drop_max_step": at,
+        "final": last,
+        "peak_step": peak_step,
+        "peak_value": peak_value,
+        "peak_phase": phases.phase_of(peak_step),
+        "rises_in_drop": bool(in_drop >= 2 * base),
+        "falls_after": bool(last <= 0.5 * in_drop),
     }
 
 
@@ -155,8 +192,14 @@ def thresholds(rows: list[dict], transition) -> dict:
 def student_runs(preset, exp: Path, teacher, seed: int, setting: Setting) -> list:
     """ce, one-shot, progressive (official rule) at speeds 1 and 2, two-shot at the middle of the drop."""
     two_shot = two_shot_checkpoint(exp / C.RUNS_DIR / teacher.name, teacher.task["name"])
-    base = student_configs_for(preset, exp, teacher, seeds=(seed,), methods=("ce", "one-shot", "progressive", "two-shot"),
-                               two_shot_step=two_shot)
+    base = student_configs_for(
+        preset,
+        exp,
+        teacher,
+        seeds=(seed,),
+        methods=("ce", "one-shot", "progressive", "two-shot"),
+        two_shot_step=two_shot,
+    )
     out = []
     for cfg in base:
         if cfg.method == "progressive":
@@ -174,8 +217,16 @@ def _finished(run_dir: Path) -> bool:
     return (run_dir / C.DONE_FILE).is_file()
 
 
-def run_seed(seed: int, setting_name: str, objective: str, out: Path, log, methods=METHODS, mode: str = "train",
-             ngram: bool = True) -> dict:
+def run_seed(
+    seed: int,
+    setting_name: str,
+    objective: str,
+    out: Path,
+    log,
+    methods=METHODS,
+    mode: str = "train",
+    ngram: bool = True,
+) -> dict:
     """Train (``mode`` train), wait for another process's teacher (``wait``), or only read
     finished runs (``report``) of one seed; returns its result (missing runs: absent)."""
     setting = SETTINGS[setting_name]
@@ -230,7 +281,11 @@ def run_seed(seed: int, setting_name: str, objective: str, out: Path, log, metho
         "setting": asdict(setting),
         "teacher_curve": [(r["step"], r["eval_loss"], r["eval_acc"]) for r in rows],
         "phases": phases.to_dict() if phases else None,
-        "transition": None if transition is None else {k: getattr(transition, k) for k in ("start", "mid", "end", "start_level", "end_level", "mid_step", "metric")},
+        "transition": None
+        if transition is None
+        else {
+            k: getattr(transition, k) for k in ("start", "mid", "end", "start_level", "end_level", "mid_step", "metric")
+        },
         "targets": target,
         "ngram_curves": curves,
         "robust3": rise_and_fall(curves.get("robust_n3", {}), phases),
@@ -238,8 +293,8 @@ def run_seed(seed: int, setting_name: str, objective: str, out: Path, log, metho
         "students": students,
         "wall_s": time.time() - t0,
         "teacher_finished": done,
-        "train_wall_s": (read_json(tdir / C.DONE_FILE)["wall_s"] if done else rows[-1]["wall_s"]) + sum(
-            read_json(exp / C.RUNS_DIR / st["run"] / C.DONE_FILE)["wall_s"] for st in students.values()),
+        "train_wall_s": (read_json(tdir / C.DONE_FILE)["wall_s"] if done else rows[-1]["wall_s"])
+        + sum(read_json(exp / C.RUNS_DIR / st["run"] / C.DONE_FILE)["wall_s"] for st in students.values()),
         "loadavg": os.getloadavg(),
     }
     return res
@@ -271,28 +326,45 @@ def report(results: list[dict], setting_name: str) -> str:
         rs = [r for r in results if r["objective"] == objective]
         if not rs:
             continue
-        lines += ["", f"=== objective {objective}, seeds {[r['seed'] for r in rs]} ===", "", "Teacher loss phases (curriculens.curves.detect_phases):"]
+        lines += [
+            "",
+            f"=== objective {objective}, seeds {[r['seed'] for r in rs]} ===",
+            "",
+            "Teacher loss phases (curriculens.curves.detect_phases):",
+        ]
         for r in rs:
             p, t = r["phases"], r["transition"]
             final = r["teacher_curve"][-1]
             if p is None:
                 lines.append(f"  seed {r['seed']}: too few evaluations")
                 continue
-            unfinished = "" if r.get("teacher_finished", True) else f"  [UNFINISHED: stopped at step {final[0]} of {s.teacher_steps}]"
+            unfinished = (
+                ""
+                if r.get("teacher_finished", True)
+                else f"  [UNFINISHED: stopped at step {final[0]} of {s.teacher_steps}]"
+            )
             lines.append(
                 f"  seed {r['seed']}{unfinished}: clear={p['clear']}  plateau {p['plateau_start']:.0f}-{p['plateau_end']:.0f} (loss {p['plateau_loss']:.3f})  "
                 f"drop {p['drop_start']:.0f}-{p['drop_end']:.0f} (-> {p['drop_end_loss']:.3f}, middle {p['mid_step']:.0f})  "
                 f"slow {p['slow_start']:.0f}-{p['slow_end']:.0f}  final loss {final[1]:.3f} acc {final[2]:.3f}"
                 + ("" if t else "  (no transition: the dashboard marks none)")
             )
-        lines.append("  targets (teacher's loss halfway through its drop / its accuracy there): " + "; ".join(
-            f"seed {r['seed']}: loss {r['targets']['loss']:.3f}, acc {r['targets']['acc']:.3f} (teacher step {r['targets']['teacher_step']})" for r in rs))
+        lines.append(
+            "  targets (teacher's loss halfway through its drop / its accuracy there): "
+            + "; ".join(
+                f"seed {r['seed']}: loss {r['targets']['loss']:.3f}, acc {r['targets']['acc']:.3f} (teacher step {r['targets']['teacher_step']})"
+                for r in rs
+            )
+        )
         if objective == "mlm":
             for feat, key in (("robust_n3", "robust3"), ("close_n3", "close3")):
                 lines += ["", f"M_{feat.split('_')[0]}(3) median per teacher checkpoint:"]
                 for r in rs:
                     c = r["ngram_curves"].get(feat, {})
-                    lines.append(f"  seed {r['seed']}: " + " ".join(f"{int(st)}:{v:.3g}" for st, v in sorted(c.items(), key=lambda kv: int(kv[0]))))
+                    lines.append(
+                        f"  seed {r['seed']}: "
+                        + " ".join(f"{int(st)}:{v:.3g}" for st, v in sorted(c.items(), key=lambda kv: int(kv[0])))
+                    )
                 for r in rs:
                     rf = r[key]
                     if rf.get("rises_in_drop") is None:
@@ -303,8 +375,11 @@ def report(results: list[dict], setting_name: str) -> str:
                         f"overall peak {rf['peak_value']:.3g} at {rf['peak_step']} ({rf['peak_phase']}), final {rf['final']:.3g}; "
                         f"rises in drop (>= 2x plateau): {rf['rises_in_drop']}; falls after (final <= half the in-drop max): {rf['falls_after']}"
                     )
-        lines += ["", f"Students ({s.student_steps} steps): steps to the loss target / accuracy target ('-' = not reached), "
-                  "final loss and accuracy; ratios against ce of the same seed (steps: method / ce; loss: method / ce)"]
+        lines += [
+            "",
+            f"Students ({s.student_steps} steps): steps to the loss target / accuracy target ('-' = not reached), "
+            "final loss and accuracy; ratios against ce of the same seed (steps: method / ce; loss: method / ce)",
+        ]
         for m in METHODS:
             per = []
             for r in rs:
@@ -332,8 +407,10 @@ def report(results: list[dict], setting_name: str) -> str:
                 f"final-loss ratio {_ms(loss_r, '{:.3f}')}, acc difference {_ms(acc_d, '{:+.3f}')}"
             )
         walls = [r["train_wall_s"] for r in rs]
-        lines.append(f"  training wall per seed (this machine, as recorded by the runs; n-gram sweep excluded): {_ms(walls, '{:.0f}')} s; "
-                     "load average when reported: " + ", ".join(f"{r['loadavg'][0]:.1f}" for r in rs))
+        lines.append(
+            f"  training wall per seed (this machine, as recorded by the runs; n-gram sweep excluded): {_ms(walls, '{:.0f}')} s; "
+            "load average when reported: " + ", ".join(f"{r['loadavg'][0]:.1f}" for r in rs)
+        )
     return "\n".join(lines)
 
 
@@ -344,14 +421,27 @@ def main(argv=None) -> int:
     ap.add_argument("--next-seeds", type=int, nargs="*", default=[0], help="next-token (GPT-2) seeds")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "runs" / "pcfg_phenomenon"), help="experiment root")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    ap.add_argument("--report", default=str(ROOT / "benchmarks" / "results" / "pcfg_phenomenon.txt"),
-                    help="write the report (and a .json beside it) here")
+    ap.add_argument(
+        "--report",
+        default=str(ROOT / "benchmarks" / "results" / "pcfg_phenomenon.txt"),
+        help="write the report (and a .json beside it) here",
+    )
     ap.add_argument("--no-report", action="store_true", help="only train the given seeds (finished runs are reused)")
-    ap.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS, help="students to train (default all; none: the teacher only)")
+    ap.add_argument(
+        "--methods",
+        nargs="*",
+        default=list(METHODS),
+        choices=METHODS,
+        help="students to train (default all; none: the teacher only)",
+    )
     ap.add_argument("--skip-ngram", action="store_true", help="do not run the n-gram sweep (another process does)")
-    ap.add_argument("--mode", choices=("train", "wait", "report"), default="train",
-                    help="train: the teacher, then the students; wait: the students once another process's teacher "
-                    "is done; report: only read finished runs (a run still training is left out)")
+    ap.add_argument(
+        "--mode",
+        choices=("train", "wait", "report"),
+        default="train",
+        help="train: the teacher, then the students; wait: the students once another process's teacher "
+        "is done; report: only read finished runs (a run still training is left out)",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
@@ -359,8 +449,13 @@ def main(argv=None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    results = [run_seed(s, args.setting, "mlm", out, log, args.methods, args.mode, not args.skip_ngram) for s in args.seeds]
-    results += [run_seed(s, args.setting, "next", out, log, args.methods, args.mode, not args.skip_ngram) for s in args.next_seeds]
+    results = [
+        run_seed(s, args.setting, "mlm", out, log, args.methods, args.mode, not args.skip_ngram) for s in args.seeds
+    ]
+    results += [
+        run_seed(s, args.setting, "next", out, log, args.methods, args.mode, not args.skip_ngram)
+        for s in args.next_seeds
+    ]
     results = [r for r in results if "missing" not in r]
     if args.no_report:
         return 0

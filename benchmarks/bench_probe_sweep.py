@@ -66,7 +66,13 @@ def _sweep(exp: Path, runs: list[str], pythonpath: str | None) -> dict:
         env["PYTHONPATH"] = pythonpath
     # cwd outside the repository: ``python -c`` puts the cwd first on sys.path, before PYTHONPATH
     out = subprocess.run(
-        [sys.executable, "-c", _SWEEP + "import probes; print(probes.__file__, file=sys.stderr)", str(exp), json.dumps(runs)],
+        [
+            sys.executable,
+            "-c",
+            _SWEEP + "import probes; print(probes.__file__, file=sys.stderr)",
+            str(exp),
+            json.dumps(runs),
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -88,7 +94,9 @@ def _table(exp: Path):
 def bench_sweep(exp: Path, runs: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        blob = subprocess.run(["git", "-C", str(REPO), "archive", PREVIOUS, "probes"], capture_output=True, check=True).stdout
+        blob = subprocess.run(
+            ["git", "-C", str(REPO), "archive", PREVIOUS, "probes"], capture_output=True, check=True
+        ).stdout
         with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
             tar.extractall(tmp / "old_src", filter="data")
         old = _sweep(_copy(exp, tmp / "old"), runs, str(tmp / "old_src"))
@@ -203,7 +211,17 @@ def bench_extraction(exp: Path) -> dict:
         out["mlp_teacher"] = {"bare_s": tb, "extract_s": tf, "ratio": tf / tb, "inputs": 2048, "width": cfg.width}
     for name, cfg in (
         ("gpt2", GPT2Config(vocab_size=64, n_positions=256, n_layer=4, n_head=4, head_dim=16)),
-        ("bert", BertConfig(vocab_size=64, hidden_size=64, num_hidden_layers=4, num_attention_heads=4, intermediate_size=256, max_position_embeddings=256)),
+        (
+            "bert",
+            BertConfig(
+                vocab_size=64,
+                hidden_size=64,
+                num_hidden_layers=4,
+                num_attention_heads=4,
+                intermediate_size=256,
+                max_position_embeddings=256,
+            ),
+        ),
     ):
         torch.manual_seed(0)
         model = build_model(cfg).eval()
@@ -236,7 +254,9 @@ def main() -> None:
     torch.set_num_threads(1)
     if not args.exp.is_dir():
         print(f"training the demo experiment into {args.exp} (curriculens demo --no-probe) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "curriculens.cli", "-q", "demo", "--out", str(args.exp), "--no-probe"], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "curriculens.cli", "-q", "demo", "--out", str(args.exp), "--no-probe"], check=True
+        )
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} at start; one torch thread per process")
     result: dict = {"load_start": load, "cpus": os.cpu_count(), "previous": PREVIOUS, "exp": str(args.exp)}
@@ -264,9 +284,13 @@ def main() -> None:
     result["extraction"] = e
     for name, r in e.items():
         base = r.get("bare_s", r.get("bare_hidden_states_s"))
-        print(f"\n== extraction, {name}: bare forward {base:.3f} s, extraction {r['extract_s']:.3f} s: {r['ratio']:.2f}x")
+        print(
+            f"\n== extraction, {name}: bare forward {base:.3f} s, extraction {r['extract_s']:.3f} s: {r['ratio']:.2f}x"
+        )
     result["load_end"] = os.getloadavg()
-    print(f"\nload average {result['load_end'][0]:.1f} at the end (shared machine: both sides of each ratio ran under it)")
+    print(
+        f"\nload average {result['load_end'][0]:.1f} at the end (shared machine: both sides of each ratio ran under it)"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
 

@@ -97,10 +97,14 @@ def main() -> None:
         t0 = time.perf_counter()
         run_plan(exp, parity_teacher_config(size, device="cpu"), lambda e, t: parity_students_for(e, size, t))
         n_ckpt = sum(1 for _ in exp.glob("runs/*/checkpoints/step_*"))
-        say(f"experiment: parity {args.size}, 5 runs, {n_ckpt} checkpoints (trained in {time.perf_counter() - t0:.0f} s)")
+        say(
+            f"experiment: parity {args.size}, 5 runs, {n_ckpt} checkpoints (trained in {time.perf_counter() - t0:.0f} s)"
+        )
         cfg = SweepConfig(device="cpu", options={"n_probe": args.n_probe})
         t_local, n_units, ref = sweep(exp, root / "local", cfg, ExecutorConfig())
-        say(f"sweep: probes model, fourier, linear; n_probe {args.n_probe}; {n_units} units, 1 torch thread per process")
+        say(
+            f"sweep: probes model, fourier, linear; n_probe {args.n_probe}; {n_units} units, 1 torch thread per process"
+        )
         say("")
         say(f"{'executor':<10} {'startup s':>10} {'sweep s':>8} {'units/s':>8} {'vs local':>9}")
         say(f"{'local':<10} {'-':>10} {t_local:8.2f} {n_units / t_local:8.2f} {1.0:8.2f}x")
@@ -108,7 +112,13 @@ def main() -> None:
         noop = {}
         for workers in (1, 2):
             t0 = time.perf_counter()
-            ray.init(address="local", num_cpus=workers, object_store_memory=128 * 2**20, include_dashboard=False, logging_level="WARNING")
+            ray.init(
+                address="local",
+                num_cpus=workers,
+                object_store_memory=128 * 2**20,
+                include_dashboard=False,
+                logging_level="WARNING",
+            )
             try:
                 pids = set(ray.get([ray.remote(_warm).remote() for _ in range(4 * workers)]))
                 startup = time.perf_counter() - t0
@@ -116,16 +126,27 @@ def main() -> None:
                 pd.testing.assert_frame_equal(df, ref)
                 walls[workers] = wall
                 t0 = time.perf_counter()
-                assert sum(1 for _ in stream_tasks(ExecutorConfig(kind="ray"), _noop, [(args.noop_items,)])) == args.noop_items
+                assert (
+                    sum(1 for _ in stream_tasks(ExecutorConfig(kind="ray"), _noop, [(args.noop_items,)]))
+                    == args.noop_items
+                )
                 noop[workers] = (time.perf_counter() - t0) / args.noop_items
             finally:
                 ray.shutdown()
-            say(f"{f'ray-{workers}':<10} {startup:10.1f} {wall:8.2f} {n / wall:8.2f} {t_local / wall:8.2f}x   ({len(pids)} worker processes; table == local)")
+            say(
+                f"{f'ray-{workers}':<10} {startup:10.1f} {wall:8.2f} {n / wall:8.2f} {t_local / wall:8.2f}x   ({len(pids)} worker processes; table == local)"
+            )
         say("")
-        say(f"Ray overhead per unit (ray-1 sweep - local sweep) / units: {1000 * (walls[1] - t_local) / n_units:.1f} ms")
-        say(f"bare per-item cost of a streaming task ({args.noop_items} no-op items): {1000 * noop[1]:.2f} ms (ray-1), {1000 * noop[2]:.2f} ms (ray-2)")
+        say(
+            f"Ray overhead per unit (ray-1 sweep - local sweep) / units: {1000 * (walls[1] - t_local) / n_units:.1f} ms"
+        )
+        say(
+            f"bare per-item cost of a streaming task ({args.noop_items} no-op items): {1000 * noop[1]:.2f} ms (ray-1), {1000 * noop[2]:.2f} ms (ray-2)"
+        )
         load1 = os.getloadavg()
-        say(f"machine: {os.cpu_count()} CPUs shared with other jobs; load average {load0[0]:.1f} at start, {load1[0]:.1f} at end")
+        say(
+            f"machine: {os.cpu_count()} CPUs shared with other jobs; load average {load0[0]:.1f} at start, {load1[0]:.1f} at end"
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
     RESULTS.mkdir(exist_ok=True)

@@ -79,7 +79,9 @@ def make_experiment(root: Path) -> Path:
             unit = UnitKey("teacher", "teacher", "teacher", 0, step, "model")
             store.write_unit(unit, rows)
             rows = [
-                ResultRow("fourier", f"f{i}", "output", "corr", (i % 7) * step / 1e5, degree=1 + i % 2, in_support=i < 3)
+                ResultRow(
+                    "fourier", f"f{i}", "output", "corr", (i % 7) * step / 1e5, degree=1 + i % 2, in_support=i < 3
+                )
                 for i in range(40)
             ]
             store.write_unit(UnitKey("teacher", "teacher", "teacher", 0, step, "fourier"), rows)
@@ -103,16 +105,22 @@ def main() -> None:
             "python -c pass": lambda: child_cpu([sys.executable, "-c", "pass"]),
             "curriculens --help": lambda: child_cpu([*CLI, "--help"]),
             "curriculens summary EXP": lambda: child_cpu([*CLI, "summary", str(exp)]),
-            "curriculens dashboard EXP": lambda: cpu_until_line([*CLI, "dashboard", str(exp), "--port", str(free_port())], "serving"),
+            "curriculens dashboard EXP": lambda: cpu_until_line(
+                [*CLI, "dashboard", str(exp), "--port", str(free_port())], "serving"
+            ),
         }
         results = {}
         for name, measure in cases.items():
             measure()  # warm the file cache
             results[name] = statistics.median(measure() for _ in range(args.repeats))
         base = results["python -c pass"]
-        print(f"start-up CPU time (user + sys), median of {args.repeats}; machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+        print(
+            f"start-up CPU time (user + sys), median of {args.repeats}; machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+        )
         for name, cpu in results.items():
-            goal = "" if name == "python -c pass" else ("  (goal < 1 s: met)" if cpu < 1.0 else "  (goal < 1 s: NOT met)")
+            goal = (
+                "" if name == "python -c pass" else ("  (goal < 1 s: met)" if cpu < 1.0 else "  (goal < 1 s: NOT met)")
+            )
             print(f"  {name:<28} {cpu:6.2f} s   {cpu / base:6.1f}x python -c pass{goal}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

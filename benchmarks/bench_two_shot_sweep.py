@@ -43,9 +43,11 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "runs" / "sweep"))
     args = ap.parse_args()
     size = PARITY_SIZES[args.size]
-    lines = [f"two-shot sweep, parity size {args.size} ({size.n}, {size.k}), teacher width {size.teacher_width}, "
-             f"students width {size.student_width}, T = {size.two_shot_T}, up to {size.student_steps} steps, "
-             f"target {TARGET:.0%}; machine: 2 shared CPU cores under heavy load (nice -n 5)"]
+    lines = [
+        f"two-shot sweep, parity size {args.size} ({size.n}, {size.k}), teacher width {size.teacher_width}, "
+        f"students width {size.student_width}, T = {size.two_shot_T}, up to {size.student_steps} steps, "
+        f"target {TARGET:.0%}; machine: 2 shared CPU cores under heavy load (nice -n 5)"
+    ]
 
     def say(msg: str) -> None:
         print(msg, flush=True)
@@ -57,9 +59,18 @@ def main() -> int:
         teacher = parity_teacher_config(size, seed=seed, device="cpu")
         init_experiment(exp, teacher.task)
         train_run(teacher, exp / C.RUNS_DIR / "teacher")
-        spec = GridSpec(methods=("two-shot",), seeds=(seed,), widths=(size.student_width,), two_shot_steps="all",
-                        two_shot_T=size.two_shot_T, steps=size.student_steps, save_every=size.student_save_every,
-                        eval_every=size.eval_every, stop_at_acc=TARGET, device="cpu")
+        spec = GridSpec(
+            methods=("two-shot",),
+            seeds=(seed,),
+            widths=(size.student_width,),
+            two_shot_steps="all",
+            two_shot_T=size.two_shot_T,
+            steps=size.student_steps,
+            save_every=size.student_save_every,
+            eval_every=size.eval_every,
+            stop_at_acc=TARGET,
+            device="cpu",
+        )
         cfgs = grid_configs(exp, spec)
         train_grid(cfgs, exp / C.RUNS_DIR)
         wall = max(read_json(exp / C.RUNS_DIR / c.name / C.DONE_FILE)["wall_s"] for c in cfgs)
@@ -67,18 +78,35 @@ def main() -> int:
         score = score_sweep(exp, rec["pick"], TARGET)
         speeds = sweep_speeds(exp, TARGET)[seed]
         s = score["seeds"][0]
-        say(f"seed {seed}: {len(cfgs)} two-shot students in one grid, {wall:.0f}s; teacher transition "
+        say(
+            f"seed {seed}: {len(cfgs)} two-shot students in one grid, {wall:.0f}s; teacher transition "
             f"{rec['transition']}; pick {rec['pick']} ranks {s['rank']} of {s['n_checkpoints']} "
             f"(steps {s['pick_steps']}); best {s['best']} (steps {s['best_steps']}); pick/best "
-            f"{s['pick_over_best'] if s['pick_over_best'] is None else round(s['pick_over_best'], 2)}")
-        say("  steps to 95% by teacher checkpoint: " + ", ".join(
-            f"{k}: {'-' if v[0] == float('inf') else v[0]}" for k, v in sorted(speeds.items())))
-        out["seeds"].append({"seed": seed, "grid_wall_s": wall, "recommendation": rec, "score": s,
-                             "speeds": {str(k): (None if v[0] == float("inf") else v[0]) for k, v in speeds.items()}})
+            f"{s['pick_over_best'] if s['pick_over_best'] is None else round(s['pick_over_best'], 2)}"
+        )
+        say(
+            "  steps to 95% by teacher checkpoint: "
+            + ", ".join(f"{k}: {'-' if v[0] == float('inf') else v[0]}" for k, v in sorted(speeds.items()))
+        )
+        out["seeds"].append(
+            {
+                "seed": seed,
+                "grid_wall_s": wall,
+                "recommendation": rec,
+                "score": s,
+                "speeds": {str(k): (None if v[0] == float("inf") else v[0]) for k, v in speeds.items()},
+            }
+        )
     ranks = [r["score"]["rank"] for r in out["seeds"]]
     ratios = [r["score"]["pick_over_best"] for r in out["seeds"] if r["score"]["pick_over_best"] is not None]
-    say(f"pick rank per seed {ranks} (1 = fastest of its sweep); pick steps / best steps: "
-        + (f"mean {statistics.mean(ratios):.2f} over {len(ratios)} seed(s)" if ratios else "pick never reached the target"))
+    say(
+        f"pick rank per seed {ranks} (1 = fastest of its sweep); pick steps / best steps: "
+        + (
+            f"mean {statistics.mean(ratios):.2f} over {len(ratios)} seed(s)"
+            if ratios
+            else "pick never reached the target"
+        )
+    )
     res = ROOT / "benchmarks" / "results"
     write_json(res / "two_shot_sweep.json", out)
     (res / "two_shot_sweep.txt").write_text("\n".join(lines) + "\n")

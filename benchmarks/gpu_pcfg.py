@@ -49,8 +49,13 @@ def run_preset(name: str, args, log) -> dict:
         overrides["n_generate"] = args.n_generate
     preset = get_preset(name, grammar="cfg3b", **overrides)
     preset = replace(
-        preset, steps=args.steps, student_steps=args.student_steps, save_every=args.save_every,
-        eval_every=args.eval_every, refresh=args.save_every, batch_size=args.batch_size or preset.batch_size,
+        preset,
+        steps=args.steps,
+        student_steps=args.student_steps,
+        save_every=args.save_every,
+        eval_every=args.eval_every,
+        refresh=args.save_every,
+        batch_size=args.batch_size or preset.batch_size,
     )
     exp = Path(args.out) / name
     teacher = teacher_config(preset, seed=0, device=args.device).replace(amp=args.amp)
@@ -103,17 +108,28 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--batch-size", type=int, default=0, help="0 = the preset's (512)")
     ap.add_argument("--n-eval", type=int, default=0, help="held-out sentences; 0 = the preset's (4096)")
-    ap.add_argument("--n-generate", type=int, default=-1, help="paper-gpt2: sentences generated per evaluation for "
-                    "eval_accept; -1 = the task's default (32)")
+    ap.add_argument(
+        "--n-generate",
+        type=int,
+        default=-1,
+        help="paper-gpt2: sentences generated per evaluation for eval_accept; -1 = the task's default (32)",
+    )
     ap.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "runs" / "gpu_pcfg"))
-    ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "gpu_pcfg"), help="writes RESULTS.json and RESULTS.txt")
+    ap.add_argument(
+        "--results",
+        default=str(ROOT / "benchmarks" / "results" / "gpu_pcfg"),
+        help="writes RESULTS.json and RESULTS.txt",
+    )
     args = ap.parse_args(argv)
     if args.device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
-            print("no CUDA device: run with --device cpu (and small --steps/--batch-size) to check the code path", file=sys.stderr)
+            print(
+                "no CUDA device: run with --device cpu (and small --steps/--batch-size) to check the code path",
+                file=sys.stderr,
+            )
             return 2
 
     def log(msg: str) -> None:

@@ -48,9 +48,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if tp is int and isinstance(value, float) and value.is_integer():
         return int(value)
     if tp in (int, float, str, bool) and not isinstance(value, tp):
-        raise CurriculensError(
-            f"config field {where}: expected {tp.__name__}, got {type(value).__name__} {value!r}"
-        )
+        raise CurriculensError(f"config field {where}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
     return value
 
 
@@ -63,8 +61,7 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
     unknown = sorted(set(data) - names)
     if unknown:
         raise CurriculensError(
-            f"unknown config key(s) {', '.join(unknown)} for {cls.__name__}"
-            + (f" at {where}" if where else "")
+            f"unknown config key(s) {', '.join(unknown)} for {cls.__name__}" + (f" at {where}" if where else "")
         )
     kwargs = {}
     for name in names:
@@ -107,7 +104,5 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 def check_name(name: Any, what: str = "run name") -> str:
     """``name`` if it is one path component of letters, digits, ``.``, ``_``, ``-`` (not ``.``/``..``)."""
     if not isinstance(name, str) or not _NAME_RE.match(name) or name in (".", ".."):
-        raise CurriculensError(
-            f"{what} {name!r} is not one path component of letters, digits, '.', '_' and '-'"
-        )
+        raise CurriculensError(f"{what} {name!r} is not one path component of letters, digits, '.', '_' and '-'")
     return name

@@ -91,8 +91,9 @@ def _first_at_or_above(z: np.ndarray, level: float) -> Optional[int]:
     return int(hit[0]) if hit.size else None
 
 
-def first_crossing(steps: Sequence[float], values: Sequence[float], level: float, *,
-                   increasing: bool = True) -> Optional[int]:
+def first_crossing(
+    steps: Sequence[float], values: Sequence[float], level: float, *, increasing: bool = True
+) -> Optional[int]:
     """The first evaluated step (in step order) at which the curve is at or above ``level``
     (at or below it with ``increasing=False``); None if it never is."""
     x, y = _points(steps, values)
@@ -100,8 +101,9 @@ def first_crossing(steps: Sequence[float], values: Sequence[float], level: float
     return None if i is None else int(x[i])
 
 
-def crossing(steps: Sequence[float], values: Sequence[float], level: float, *, increasing: bool = True,
-             after: float = -math.inf) -> Optional[float]:
+def crossing(
+    steps: Sequence[float], values: Sequence[float], level: float, *, increasing: bool = True, after: float = -math.inf
+) -> Optional[float]:
     """The step at which the curve first reaches ``level`` at or after step ``after``, linearly
     interpolated between that evaluation and the one before it (a float).
 
@@ -136,15 +138,27 @@ def half_rise(steps: Sequence[float], values: Sequence[float], *, direction: int
     and ``n_steps``; values are NaN and steps None for an empty curve.
     """
     x, v = _points(steps, values)
-    out = {"step": None, "peak_step": None, "peak_value": math.nan, "baseline": math.nan,
-           "final_value": math.nan, "effect": math.nan, "n_steps": int(x.size)}
+    out = {
+        "step": None,
+        "peak_step": None,
+        "peak_value": math.nan,
+        "baseline": math.nan,
+        "final_value": math.nan,
+        "effect": math.nan,
+        "n_steps": int(x.size),
+    }
     if x.size == 0:
         return out
     rel = (1.0 if direction >= 0 else -1.0) * (v - v[0])
     i_peak = int(np.argmax(rel))
     effect = float(rel[i_peak])
-    out.update(peak_step=int(x[i_peak]), peak_value=float(v[i_peak]), baseline=float(v[0]),
-               final_value=float(v[-1]), effect=effect)
+    out.update(
+        peak_step=int(x[i_peak]),
+        peak_value=float(v[i_peak]),
+        baseline=float(v[0]),
+        final_value=float(v[-1]),
+        effect=effect,
+    )
     if x.size >= 2 and effect > 0:
         out["step"] = int(x[_first_at_or_above(rel, 0.5 * effect)])
     return out
@@ -181,8 +195,9 @@ class Transition:
         )
 
 
-def _middle(x: np.ndarray, z: np.ndarray, start_level: float, end_level: float, i_start: int,
-            i_end: int) -> tuple[int, float]:
+def _middle(
+    x: np.ndarray, z: np.ndarray, start_level: float, end_level: float, i_start: int, i_end: int
+) -> tuple[int, float]:
     """(nearest evaluated step, crossing step) of the half level, searched from ``i_start``;
     the start itself if the curve is already past the half level there."""
     half = start_level + 0.5 * (end_level - start_level)
@@ -444,11 +459,15 @@ def transition_rule(task_name: Optional[str]) -> str:
 def describe_rule(rule: str) -> str:
     """One sentence saying how ``teacher_transition`` finds the window under ``rule``."""
     if rule == RULE_LOSS_DROP:
-        return ("Rule: the sharp drop of the held-out loss between its plateau and its slow phase "
-                "(a continuous 5-segment linear fit); the middle is where the loss crosses half the drop.")
-    return ("Rule: 10% to 90% of the move between the median of the first and of the last tenth of the "
-            "evaluations (accuracy; the loss if accuracy moves by less than 0.05); the middle is where "
-            "the curve crosses half the move.")
+        return (
+            "Rule: the sharp drop of the held-out loss between its plateau and its slow phase "
+            "(a continuous 5-segment linear fit); the middle is where the loss crosses half the drop."
+        )
+    return (
+        "Rule: 10% to 90% of the move between the median of the first and of the last tenth of the "
+        "evaluations (accuracy; the loss if accuracy moves by less than 0.05); the middle is where "
+        "the curve crosses half the move."
+    )
 
 
 def teacher_transition(
@@ -478,9 +497,14 @@ def teacher_transition(
         x, _ = _points(steps, loss)
         inside = x[(x >= ph.drop_start) & (x <= ph.drop_end)]
         return Transition(
-            start=int(ph.drop_start), mid=nearest_step(inside, ph.mid_step), end=int(ph.drop_end),
-            start_level=ph.plateau_loss, end_level=ph.drop_end_loss, metric="eval_loss",
-            mid_step=ph.mid_step, rule=RULE_LOSS_DROP,
+            start=int(ph.drop_start),
+            mid=nearest_step(inside, ph.mid_step),
+            end=int(ph.drop_end),
+            start_level=ph.plateau_loss,
+            end_level=ph.drop_end_loss,
+            metric="eval_loss",
+            mid_step=ph.mid_step,
+            rule=RULE_LOSS_DROP,
         )
     if acc is not None:
         found = window(steps, acc, increasing=True, min_change=min_change, metric="eval_acc")
@@ -491,8 +515,7 @@ def teacher_transition(
     return None
 
 
-def two_shot_step(transition: Optional[Transition], checkpoint_steps: Sequence[int],
-                  fallback_frac: float = 0.5) -> int:
+def two_shot_step(transition: Optional[Transition], checkpoint_steps: Sequence[int], fallback_frac: float = 0.5) -> int:
     """The teacher checkpoint a two-shot student starts from: the saved step (after step 0 when
     there is one) nearest the middle of ``transition``; without a transition, the one nearest
     ``fallback_frac`` of the last saved step."""

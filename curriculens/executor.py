@@ -81,7 +81,6 @@ class ExecutorConfig:
         return self.kind == "ray"
 
 
-
 def _is_host_port(address: str) -> bool:
     return address not in ("", "auto", "local") and not address.startswith("ray://")
 
@@ -150,7 +149,9 @@ def ray_session(cfg: ExecutorConfig) -> Iterator[Any]:
         ray.init(**kwargs)
     except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        where = "start a local Ray instance" if kwargs["address"] == "local" else f"join the Ray cluster at {cfg.address}"
+        where = (
+            "start a local Ray instance" if kwargs["address"] == "local" else f"join the Ray cluster at {cfg.address}"
+        )
         raise CurriculensError(f"cannot {where}: {first}") from None
     try:
         yield ray
@@ -224,7 +225,9 @@ def map_tasks(
                 ray.cancel(ref, force=True)
 
 
-def stream_tasks(cfg: ExecutorConfig, fn: Callable, arg_tuples: Sequence[tuple], must_see: Sequence[str] = ()) -> Iterator[Any]:
+def stream_tasks(
+    cfg: ExecutorConfig, fn: Callable, arg_tuples: Sequence[tuple], must_see: Sequence[str] = ()
+) -> Iterator[Any]:
     """Run the generator function ``fn(*args)`` for every tuple as one Ray streaming task; yield
     the items of all of them as each arrives (items of one task stay in order).
 
@@ -234,7 +237,8 @@ def stream_tasks(cfg: ExecutorConfig, fn: Callable, arg_tuples: Sequence[tuple],
     with ray_session(cfg) as ray:
         remote = _options(ray, cfg, _stream)
         gens = [
-            remote.remote(fn, must_see[i] if i < len(must_see) else "", tuple(args)) for i, args in enumerate(arg_tuples)
+            remote.remote(fn, must_see[i] if i < len(must_see) else "", tuple(args))
+            for i, args in enumerate(arg_tuples)
         ]
         pending = list(gens)
         try:

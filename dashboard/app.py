@@ -29,8 +29,16 @@ from dashboard.selection import ALL_DEGREES
 
 log = logging.getLogger(__name__)
 
-def make_app(runs_dir: Path | str, *, title: str = "curriculens", db_timeout_s: float = 2.0,
-             cache_size: int = 64, prefetch: bool = True, source: Optional[DataSource] = None) -> Dash:
+
+def make_app(
+    runs_dir: Path | str,
+    *,
+    title: str = "curriculens",
+    db_timeout_s: float = 2.0,
+    cache_size: int = 64,
+    prefetch: bool = True,
+    source: Optional[DataSource] = None,
+) -> Dash:
     """Build the dashboard for the experiments at or below ``runs_dir``.
 
     Args:
@@ -58,66 +66,116 @@ def _register(app: Dash, source: DataSource) -> None:
 
     # Reload -> experiment picker
     app.callback(
-        Output(L.EXPERIMENT, "options"), Output(L.EXPERIMENT, "value"), Output(L.PAGE_NOTE, "children"),
-        Input(L.RELOAD, "n_clicks"), State(L.EXPERIMENT, "value"),
+        Output(L.EXPERIMENT, "options"),
+        Output(L.EXPERIMENT, "value"),
+        Output(L.PAGE_NOTE, "children"),
+        Input(L.RELOAD, "n_clicks"),
+        State(L.EXPERIMENT, "value"),
     )(_bind(cb.list_experiments, source, lambda msg: ([], None, msg)))
 
     # Experiment -> summary, probe families, runs
     app.callback(
-        Output(L.SUMMARY, "children"), Output(L.FAMILY, "options"), Output(L.FAMILY, "value"),
-        Output(L.RUN, "options"), Output(L.RUN, "value"), Output(L.EXPERIMENT_NOTE, "children"),
-        Input(L.EXPERIMENT, "value"), Input(L.RELOAD, "n_clicks"),
+        Output(L.SUMMARY, "children"),
+        Output(L.FAMILY, "options"),
+        Output(L.FAMILY, "value"),
+        Output(L.RUN, "options"),
+        Output(L.RUN, "value"),
+        Output(L.EXPERIMENT_NOTE, "children"),
+        Input(L.EXPERIMENT, "value"),
+        Input(L.RELOAD, "n_clicks"),
     )(_bind(_drop_last(cb.experiment_overview), source, lambda msg: ("", [], None, [], None, msg)))
 
     # Probe family -> sites, degrees
     app.callback(
-        Output(L.SITE, "options"), Output(L.SITE, "value"), Output(L.DEGREE, "options"), Output(L.DEGREE, "value"),
+        Output(L.SITE, "options"),
+        Output(L.SITE, "value"),
+        Output(L.DEGREE, "options"),
+        Output(L.DEGREE, "value"),
         Output(L.DEGREE_LABEL, "children"),
-        Input(L.EXPERIMENT, "value"), Input(L.FAMILY, "value"), Input(L.RUN, "value"),
-    )(_bind(cb.family_controls, source,
-            lambda msg: ([], None, [{"label": "all", "value": ALL_DEGREES}], ALL_DEGREES, "Degree")))
+        Input(L.EXPERIMENT, "value"),
+        Input(L.FAMILY, "value"),
+        Input(L.RUN, "value"),
+    )(
+        _bind(
+            cb.family_controls,
+            source,
+            lambda msg: ([], None, [{"label": "all", "value": ALL_DEGREES}], ALL_DEGREES, "Degree"),
+        )
+    )
 
     # Teacher tab (each view also sends its graphs' configs: the download format and file name)
     teacher = (L.TEACHER_GRAPH,)
     app.callback(
-        Output(L.TEACHER_GRAPH, "figure"), Output(L.TEACHER_NOTE, "children"), *_configs(teacher),
-        Input(L.EXPERIMENT, "value"), Input(L.AXIS, "value"), Input(L.TABS, "value"),
-        Input(L.IMAGE_FORMAT, "value"), Input(L.RELOAD, "n_clicks"),
+        Output(L.TEACHER_GRAPH, "figure"),
+        Output(L.TEACHER_NOTE, "children"),
+        *_configs(teacher),
+        Input(L.EXPERIMENT, "value"),
+        Input(L.AXIS, "value"),
+        Input(L.TABS, "value"),
+        Input(L.IMAGE_FORMAT, "value"),
+        Input(L.RELOAD, "n_clicks"),
     )(_bind(_view(cb.teacher_view, teacher), source, lambda msg: (ef(msg), msg, *_no(teacher))))
 
     # Curriculum-features tab
     features = (L.TIMELINE_GRAPH, L.SITES_GRAPH, L.HEATMAP_GRAPH)
     app.callback(
-        *[Output(g, "figure") for g in features], Output(L.FEATURES_NOTE, "children"), *_configs(features),
-        Input(L.EXPERIMENT, "value"), Input(L.RUN, "value"), Input(L.FAMILY, "value"), Input(L.SITE, "value"),
-        Input(L.DEGREE, "value"), Input(L.AXIS, "value"), Input(L.YLOG, "value"), Input(L.TABS, "value"),
-        Input(L.IMAGE_FORMAT, "value"), Input(L.RELOAD, "n_clicks"),
+        *[Output(g, "figure") for g in features],
+        Output(L.FEATURES_NOTE, "children"),
+        *_configs(features),
+        Input(L.EXPERIMENT, "value"),
+        Input(L.RUN, "value"),
+        Input(L.FAMILY, "value"),
+        Input(L.SITE, "value"),
+        Input(L.DEGREE, "value"),
+        Input(L.AXIS, "value"),
+        Input(L.YLOG, "value"),
+        Input(L.TABS, "value"),
+        Input(L.IMAGE_FORMAT, "value"),
+        Input(L.RELOAD, "n_clicks"),
     )(_bind(_view(cb.features_view, features), source, lambda msg: (ef(msg), ef(""), ef(""), msg, *_no(features))))
 
     # Students tab
     students = (L.STUDENTS_GRAPH, L.SIDE_GRAPH, L.TWOSHOT_GRAPH)
     app.callback(
-        *[Output(g, "figure") for g in students], Output(L.STUDENTS_NOTE, "children"), *_configs(students),
-        Input(L.EXPERIMENT, "value"), Input(L.FAMILY, "value"), Input(L.SITE, "value"), Input(L.DEGREE, "value"),
-        Input(L.AXIS, "value"), Input(L.YLOG, "value"), Input(L.TABS, "value"),
-        Input(L.IMAGE_FORMAT, "value"), Input(L.RELOAD, "n_clicks"),
+        *[Output(g, "figure") for g in students],
+        Output(L.STUDENTS_NOTE, "children"),
+        *_configs(students),
+        Input(L.EXPERIMENT, "value"),
+        Input(L.FAMILY, "value"),
+        Input(L.SITE, "value"),
+        Input(L.DEGREE, "value"),
+        Input(L.AXIS, "value"),
+        Input(L.YLOG, "value"),
+        Input(L.TABS, "value"),
+        Input(L.IMAGE_FORMAT, "value"),
+        Input(L.RELOAD, "n_clicks"),
     )(_bind(_view(cb.students_view, students), source, lambda msg: (ef(msg), ef(""), ef(""), msg, *_no(students))))
 
     # Emergence tab
     app.callback(
-        Output(L.EMERGENCE_TABLE, "data"), Output(L.EMERGENCE_TABLE, "columns"), Output(L.EMERGENCE_NOTE, "children"),
-        Input(L.EXPERIMENT, "value"), Input(L.TABS, "value"), Input(L.EMERGENCE_OFF, "value"),
+        Output(L.EMERGENCE_TABLE, "data"),
+        Output(L.EMERGENCE_TABLE, "columns"),
+        Output(L.EMERGENCE_NOTE, "children"),
+        Input(L.EXPERIMENT, "value"),
+        Input(L.TABS, "value"),
+        Input(L.EMERGENCE_OFF, "value"),
         Input(L.RELOAD, "n_clicks"),
     )(_bind(_drop_last(cb.emergence_view), source, lambda msg: ([], [], msg)))
 
     # CSV downloads
     app.callback(
-        Output(L.EMERGENCE_DOWNLOAD, "data"), Output(L.EMERGENCE_CSV_NOTE, "children"),
-        Input(L.EMERGENCE_CSV, "n_clicks"), State(L.EXPERIMENT, "value"), prevent_initial_call=True,
+        Output(L.EMERGENCE_DOWNLOAD, "data"),
+        Output(L.EMERGENCE_CSV_NOTE, "children"),
+        Input(L.EMERGENCE_CSV, "n_clicks"),
+        State(L.EXPERIMENT, "value"),
+        prevent_initial_call=True,
     )(_bind(cb.download_emergence, source, lambda msg: (no_update, msg)))
     app.callback(
-        Output(L.ROWS_DOWNLOAD, "data"), Output(L.ROWS_CSV_NOTE, "children"),
-        Input(L.ROWS_CSV, "n_clicks"), State(L.EXPERIMENT, "value"), prevent_initial_call=True,
+        Output(L.ROWS_DOWNLOAD, "data"),
+        Output(L.ROWS_CSV_NOTE, "children"),
+        Input(L.ROWS_CSV, "n_clicks"),
+        State(L.EXPERIMENT, "value"),
+        prevent_initial_call=True,
     )(_bind(cb.download_rows, source, lambda msg: (no_update, msg)))
 
 

@@ -86,8 +86,14 @@ def list_experiments(source: DataSource, _n_clicks: Any, current: Optional[str])
     """Reload button -> experiment options, the selected one, and a page note."""
     exps = source.experiments()
     if not exps:
-        return [], None, (f"No experiments found under {source.root}. Train one first (for example "
-                          f"`curriculens demo`), then press Reload.")
+        return (
+            [],
+            None,
+            (
+                f"No experiments found under {source.root}. Train one first (for example "
+                f"`curriculens demo`), then press Reload."
+            ),
+        )
     options = []
     for e in exps:
         status = "probe results" if e.has_results else "no probe results"
@@ -105,16 +111,28 @@ def experiment_overview(source: DataSource, key: Optional[str]) -> tuple:
     metrics = source.metrics(key)
     notes = list(exp.problems)
     header = [
-        html.B(exp.name), f" — task: {exp.task_label}", html.Br(),
+        html.B(exp.name),
+        f" — task: {exp.task_label}",
+        html.Br(),
     ]
     rows = []
     for r in exp.runs:
         m = metrics[metrics["run"] == r.name] if not metrics.empty else metrics
         last = m.iloc[-1] if len(m) else None
         acc = f"{last['eval_acc']:.3f}" if last is not None and "eval_acc" in m and pd.notna(last["eval_acc"]) else "—"
-        state = "done" if r.done else (f"running (step {int(last['step']):,} of {r.steps:,})" if last is not None else "not started")
-        rows.append(html.Tr([html.Td(x, style=_CELL) for x in
-                             (r.name, r.role, r.label, str(r.seed), r.model, f"{r.steps:,}", state, acc)]))
+        state = (
+            "done"
+            if r.done
+            else (f"running (step {int(last['step']):,} of {r.steps:,})" if last is not None else "not started")
+        )
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(x, style=_CELL)
+                    for x in (r.name, r.role, r.label, str(r.seed), r.model, f"{r.steps:,}", state, acc)
+                ]
+            )
+        )
     head = ("run", "role", "method", "seed", "model", "steps", "status", "last acc")
     table = html.Table(
         [html.Thead(html.Tr([html.Th(h, style={**_CELL, "borderBottom": "1px solid #999"}) for h in head]))]
@@ -153,8 +171,9 @@ def family_controls(source: DataSource, key: Optional[str], family: Optional[str
     site_opts = [{"label": s, "value": s} for s in sites]
     site_val = "output" if "output" in sites else (sites[0] if sites else None)
     degrees = sorted({d for ds in rows["degrees"] for d in ds})
-    deg_opts = [{"label": f"all ({word}s apart)" if degrees else "all", "value": ALL_DEGREES}] + \
-        [{"label": f"{word} {d}", "value": str(d)} for d in degrees]
+    deg_opts = [{"label": f"all ({word}s apart)" if degrees else "all", "value": ALL_DEGREES}] + [
+        {"label": f"{word} {d}", "value": str(d)} for d in degrees
+    ]
     deg_val = str(degrees[0]) if degrees else ALL_DEGREES
     return site_opts, site_val, deg_opts, deg_val, word[0].upper() + word[1:]
 
@@ -176,17 +195,28 @@ def teacher_view(source: DataSource, key: Optional[str], axis: str, tab: str) ->
     window = window_of(metrics, task_name)
     fig = F.teacher_overview(metrics, window, log_x=is_log(axis), uirevision=uirev(key, "teacher", axis))
     if window is None:
-        text = (f"No phase transition detected in the teacher's curves. {describe_rule(rule)} "
-                "Under the accuracy rule the curve must move by at least 0.05 between its first and last tenth; "
-                "under the loss-drop rule the loss must show a plateau, a sharp drop and a slow phase.")
+        text = (
+            f"No phase transition detected in the teacher's curves. {describe_rule(rule)} "
+            "Under the accuracy rule the curve must move by at least 0.05 between its first and last tenth; "
+            "under the loss-drop rule the loss must show a plateau, a sharp drop and a slow phase."
+        )
     else:
         text = f"Transition window (shaded): {window.describe()}. {describe_rule(rule)}"
     source.prefetch_emergence(key)  # the page is drawn: warm the emergence tab in the background
     return fig, text
 
 
-def features_view(source: DataSource, key: Optional[str], run: Optional[str], family: Optional[str],
-                  site: Optional[str], degree: Any, axis: str, ylog: Sequence[str], tab: str) -> tuple:
+def features_view(
+    source: DataSource,
+    key: Optional[str],
+    run: Optional[str],
+    family: Optional[str],
+    site: Optional[str],
+    degree: Any,
+    axis: str,
+    ylog: Sequence[str],
+    tab: str,
+) -> tuple:
     if tab != L.TAB_FEATURES:
         raise PreventUpdate
     probe, metric = split_family(family)
@@ -205,12 +235,29 @@ def features_view(source: DataSource, key: Optional[str], run: Optional[str], fa
     all_sites = source.rows(key, probe, metric, runs=[run], degree=deg)  # one query for the three graphs
     rows = all_sites[all_sites["site"] == site] if site is not None else all_sites
     rev = uirev(key, "features", run, family, site, degree, axis, log_y)
-    timeline = F.feature_timeline(rows, title=f"{run}: {sel}", window=window, log_x=log_x, log_y=log_y,
-                                  ckpt_prefix=prefix, y_title=metric, uirevision=rev)
-    sites = F.site_timeline(all_sites, title=f"{run}: {probe} · {metric} per site", window=window, log_x=log_x,
-                            ckpt_prefix=prefix, y_title=metric, uirevision=rev, degree_word=degree_name(probe))
-    heat = F.feature_heatmap(rows, title=f"{run}: {sel}, feature x step", log_x=log_x, ckpt_prefix=prefix,
-                             uirevision=rev)
+    timeline = F.feature_timeline(
+        rows,
+        title=f"{run}: {sel}",
+        window=window,
+        log_x=log_x,
+        log_y=log_y,
+        ckpt_prefix=prefix,
+        y_title=metric,
+        uirevision=rev,
+    )
+    sites = F.site_timeline(
+        all_sites,
+        title=f"{run}: {probe} · {metric} per site",
+        window=window,
+        log_x=log_x,
+        ckpt_prefix=prefix,
+        y_title=metric,
+        uirevision=rev,
+        degree_word=degree_name(probe),
+    )
+    heat = F.feature_heatmap(
+        rows, title=f"{run}: {sel}, feature x step", log_x=log_x, ckpt_prefix=prefix, uirevision=rev
+    )
     text = "" if not rows.empty else f"No {sel} rows for run {run} yet."
     if window is not None and not rows.empty:
         text = f"Shaded: the teacher's transition window (steps {window.start:,} to {window.end:,})."
@@ -218,8 +265,16 @@ def features_view(source: DataSource, key: Optional[str], run: Optional[str], fa
     return timeline, sites, heat, text
 
 
-def students_view(source: DataSource, key: Optional[str], family: Optional[str], site: Optional[str], degree: Any,
-                  axis: str, ylog: Sequence[str], tab: str) -> tuple:
+def students_view(
+    source: DataSource,
+    key: Optional[str],
+    family: Optional[str],
+    site: Optional[str],
+    degree: Any,
+    axis: str,
+    ylog: Sequence[str],
+    tab: str,
+) -> tuple:
     if tab != L.TAB_STUDENTS:
         raise PreventUpdate
     if not key:
@@ -256,12 +311,22 @@ def students_view(source: DataSource, key: Optional[str], family: Optional[str],
             side = F.empty_figure(str(exc))
             notes.append(str(exc))
         else:
-            side = F.students_features(panels, title=f"Students' features side by side: {sel}", window=window,
-                                       log_x=log_x, log_y=log_y, ckpt_prefixes=prefixes, y_title=metric,
-                                       uirevision=uirev(key, "side", family, site, degree, axis, log_y))
+            side = F.students_features(
+                panels,
+                title=f"Students' features side by side: {sel}",
+                window=window,
+                log_x=log_x,
+                log_y=log_y,
+                ckpt_prefixes=prefixes,
+                y_title=metric,
+                uirevision=uirev(key, "side", family, site, degree, axis, log_y),
+            )
             if all(p.empty for p in panels.values()):
-                notes.append(_no_student_rows(source, key, probe, metric, site_v, sel,
-                                              [r.name for r in students if r.label in panels]))
+                notes.append(
+                    _no_student_rows(
+                        source, key, probe, metric, site_v, sel, [r.name for r in students if r.label in panels]
+                    )
+                )
     if window is not None:
         notes.append(f"Shaded: the teacher's transition window (teacher steps {window.start:,} to {window.end:,}).")
     if probe is not None:
@@ -269,8 +334,9 @@ def students_view(source: DataSource, key: Optional[str], family: Optional[str],
     return acc, side, two, " ".join(notes)
 
 
-def _no_student_rows(source: DataSource, key: str, probe: str, metric: str, site: Optional[str], sel: str,
-                     runs: Sequence[str]) -> str:
+def _no_student_rows(
+    source: DataSource, key: str, probe: str, metric: str, site: Optional[str], sel: str, runs: Sequence[str]
+) -> str:
     """Why the students' panel is empty: a site their models do not have (it can never fill),
     or rows not probed yet."""
     fam = _family_rows(source.catalog(key), f"{probe}{FAMILY_SEP}{metric}")
@@ -282,8 +348,9 @@ def _no_student_rows(source: DataSource, key: str, probe: str, metric: str, site
     return f"No {sel} rows for the students yet (the sweep may not have probed them)."
 
 
-def emergence_view(source: DataSource, key: Optional[str], tab: str,
-                   off_support: Optional[Sequence[str]] = ()) -> tuple[list, list, str]:
+def emergence_view(
+    source: DataSource, key: Optional[str], tab: str, off_support: Optional[Sequence[str]] = ()
+) -> tuple[list, list, str]:
     """The emergence table; off-support series (the null that sets each in-support threshold)
     are hidden unless ``off_support`` is ticked, as in ``curriculens summary``. Rows come in the
     summary's order (feature ids in natural order)."""
@@ -301,13 +368,17 @@ def emergence_view(source: DataSource, key: Optional[str], tab: str,
         if numeric and pd.api.types.is_float_dtype(df[c]):
             col["format"] = {"specifier": ".4g"}
         cols.append(col)
-    text = (f"{len(df):,} trajectories of primary metrics. appear_step = the first step at which the value has made "
-            "half of its largest move away from the first checkpoint (if that move exceeds threshold); empty = "
-            "never. peak_step / peak_value = that largest move. Type in the header row to filter "
-            "(e.g. > 100), click a column name to sort.")
+    text = (
+        f"{len(df):,} trajectories of primary metrics. appear_step = the first step at which the value has made "
+        "half of its largest move away from the first checkpoint (if that move exceeds threshold); empty = "
+        "never. peak_step / peak_value = that largest move. Type in the header row to filter "
+        "(e.g. > 100), click a column name to sort."
+    )
     if not off_support and hidden.any():
-        text += (f" {int(hidden.sum()):,} off-support series are hidden: they are the null that sets each in-support "
-                 "threshold (tick \"show off-support series\" to list them).")
+        text += (
+            f" {int(hidden.sum()):,} off-support series are hidden: they are the null that sets each in-support "
+            'threshold (tick "show off-support series" to list them).'
+        )
     if df.empty:
         text = "No probe rows yet, so no emergence table."
     return table_records(df), cols, text

@@ -33,15 +33,31 @@ from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from curriculens.layout import ckpt_dirname
 from probes.store import ResultsStore
-from training.experiment import (find_experiments, is_experiment, is_run, read_experiment, read_metrics, read_run,
-                                 two_shot_label)
+from training.experiment import (
+    find_experiments,
+    is_experiment,
+    is_run,
+    read_experiment,
+    read_metrics,
+    read_run,
+    two_shot_label,
+)
 
 log = logging.getLogger(__name__)
 
 ROOT_KEY = "."
 SWEEP_ACTIVE_S = 120.0  # a unit finished this recently (and a non-empty WAL): a sweep is probably running
 ROW_COLUMNS = ("run", "step", "feature", "site", "value", "degree", "in_support")
-_MODEL_KEYS = ("width", "depth", "n_layer", "n_head", "n_embd", "num_hidden_layers", "num_attention_heads", "hidden_size")
+_MODEL_KEYS = (
+    "width",
+    "depth",
+    "n_layer",
+    "n_head",
+    "n_embd",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "hidden_size",
+)
 
 
 class ResultsUnavailable(CurriculensError):
@@ -162,21 +178,35 @@ def load_experiment(path: Path | str, root: Path | str) -> ExperimentSummary:
             try:
                 info = read_run(p)
             except Exception as exc:  # noqa: BLE001 - a broken run must not hide the others
-                problems.append(f"run {p.name} could not be read: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+                problems.append(
+                    f"run {p.name} could not be read: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                )
                 continue
             d = info.config.distill
             two = int(d.two_shot_step) if d is not None and info.method == "two-shot" else -1
             two_T = int(d.two_shot_T) if d is not None and info.method == "two-shot" else 0
             runs.append(
                 RunSummary(
-                    name=info.name, role=info.role, method=info.method, seed=int(info.seed), two_shot_step=two, two_shot_T=two_T,
-                    steps=int(info.config.steps), done=info.done, model=_model_label(info.config.model),
-                    path=p, label=run_label(info.method, two, two_T),
+                    name=info.name,
+                    role=info.role,
+                    method=info.method,
+                    seed=int(info.seed),
+                    two_shot_step=two,
+                    two_shot_T=two_T,
+                    steps=int(info.config.steps),
+                    done=info.done,
+                    model=_model_label(info.config.model),
+                    path=p,
+                    label=run_label(info.method, two, two_T),
                 )
             )
     runs.sort(key=lambda r: (r.role != C.ROLE_TEACHER, r.name))
     return ExperimentSummary(
-        key=rel, path=path, task=task, runs=tuple(runs), problems=tuple(problems),
+        key=rel,
+        path=path,
+        task=task,
+        runs=tuple(runs),
+        problems=tuple(problems),
         has_results=(path / C.RESULTS_DB).is_file(),
     )
 
@@ -193,8 +223,14 @@ def _unreadable(path: Path, root: Path, exc: BaseException) -> ExperimentSummary
     key = experiment_key(path, root)
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     first = first.replace(str(path.resolve()), key).replace(str(path), key)
-    return ExperimentSummary(key=key, path=path, task={}, runs=(), problems=(f"experiment {key} could not be read: {first}",),
-                             has_results=False)
+    return ExperimentSummary(
+        key=key,
+        path=path,
+        task={},
+        runs=(),
+        problems=(f"experiment {key} could not be read: {first}",),
+        has_results=False,
+    )
 
 
 def discover(root: Path | str) -> list[ExperimentSummary]:
@@ -229,8 +265,10 @@ def load_metrics(exp: ExperimentSummary) -> pd.DataFrame:
         except (KeyError, TypeError):  # a row without a step: keep the well-formed ones
             from curriculens.io import read_jsonl
 
-            rows = sorted((r for r in read_jsonl(run.path / C.METRICS_FILE) if isinstance(r.get("step"), (int, float))),
-                          key=lambda r: r["step"])
+            rows = sorted(
+                (r for r in read_jsonl(run.path / C.METRICS_FILE) if isinstance(r.get("step"), (int, float))),
+                key=lambda r: r["step"],
+            )
         if not rows:
             continue
         df = pd.DataFrame.from_records(rows)
@@ -246,7 +284,9 @@ def load_metrics(exp: ExperimentSummary) -> pd.DataFrame:
         df.insert(0, "run", run.name)
         frames.append(df)
     if not frames:
-        return pd.DataFrame(columns=["run", "role", "method", "label", "seed", "two_shot_step", "two_shot_T", "step", "ckpt"])
+        return pd.DataFrame(
+            columns=["run", "role", "method", "label", "seed", "two_shot_step", "two_shot_T", "step", "ckpt"]
+        )
     out = pd.concat(frames, ignore_index=True)
     for col in ("eval_acc", "eval_loss", "train_loss", "lr"):
         if col in out:
@@ -268,8 +308,10 @@ class ResultsStatus:
         text = f"{self.n_rows:,} probe values from {self.n_units:,} finished units"
         if self.writing and self.last_finished:
             ago = max(0.0, (now or time.time()) - self.last_finished)
-            text += (f"; a probe sweep seems to be running (last unit finished {ago:.0f} s ago): "
-                     "the figures show what is finished, press Reload for more")
+            text += (
+                f"; a probe sweep seems to be running (last unit finished {ago:.0f} s ago): "
+                "the figures show what is finished, press Reload for more"
+            )
         return text
 
 
@@ -345,8 +387,9 @@ class ResultsReader:
         # a writer's open WAL holds data; a sweep that closed cleanly folds it back and removes it
         wal = _stat(Path(str(self.path) + "-wal"))
         recent = last is not None and (now or time.time()) - float(last) < SWEEP_ACTIVE_S
-        return ResultsStatus(n_rows=n_rows, n_units=n_units, last_finished=last,
-                             writing=bool(recent and wal is not None and wal[1] > 0))
+        return ResultsStatus(
+            n_rows=n_rows, n_units=n_units, last_finished=last, writing=bool(recent and wal is not None and wal[1] > 0)
+        )
 
     def catalog(self) -> pd.DataFrame:
         """One row per (probe, metric, site): n_features, degrees (sorted tuple), has_in_support,
@@ -358,15 +401,26 @@ class ResultsReader:
         """
 
         cols = ["probe", "metric", "site", "n_features", "degrees", "has_in_support", "runs"]
-        df = pd.DataFrame(self._run(lambda store: store.catalog_rows()),
-                          columns=["probe", "metric", "site", "feature", "degree", "in_support", "run"])
+        df = pd.DataFrame(
+            self._run(lambda store: store.catalog_rows()),
+            columns=["probe", "metric", "site", "feature", "degree", "in_support", "run"],
+        )
         if df.empty:
             return pd.DataFrame(columns=cols)
         out = []
         for (probe, metric, site), g in df.groupby(["probe", "metric", "site"], sort=True):
             degs = tuple(sorted(int(d) for d in g["degree"].dropna().unique()))
-            out.append((probe, metric, site, int(g["feature"].nunique()), degs, bool(g["in_support"].notna().any()),
-                        tuple(sorted(g["run"].unique()))))
+            out.append(
+                (
+                    probe,
+                    metric,
+                    site,
+                    int(g["feature"].nunique()),
+                    degs,
+                    bool(g["in_support"].notna().any()),
+                    tuple(sorted(g["run"].unique())),
+                )
+            )
         return pd.DataFrame(out, columns=cols)
 
     def rows(
@@ -384,7 +438,9 @@ class ResultsReader:
         """
         if runs is not None and not list(runs):
             return pd.DataFrame(columns=list(ROW_COLUMNS))
-        data = self._run(lambda store: store.family_rows(probe, metric, ROW_COLUMNS, runs=runs, site=site, degree=degree))
+        data = self._run(
+            lambda store: store.family_rows(probe, metric, ROW_COLUMNS, runs=runs, site=site, degree=degree)
+        )
         df = pd.DataFrame.from_records(data, columns=list(ROW_COLUMNS))
         if not df.empty:
             df["step"] = df["step"].astype("int64")
@@ -404,8 +460,20 @@ class ResultsReader:
     def unit_rows(self, run: str, probe: str, steps: Optional[Sequence[int]] = None) -> pd.DataFrame:
         """Every row of one (run, probe) (only of ``steps`` when given) without ``extra`` (the
         columns ``table`` has)."""
-        cols = ["run", "role", "method", "seed", "step", "probe", "feature", "site", "metric", "value", "degree",
-                "in_support"]
+        cols = [
+            "run",
+            "role",
+            "method",
+            "seed",
+            "step",
+            "probe",
+            "feature",
+            "site",
+            "metric",
+            "value",
+            "degree",
+            "in_support",
+        ]
         data = self._run(lambda store: store.unit_rows(run, probe, cols, steps))
         df = pd.DataFrame.from_records(data, columns=cols)
         for c in ("value", "degree", "in_support"):
@@ -427,15 +495,29 @@ class ResultsReader:
         the constant ones filled in after: about half the Python objects of a plain
         ``SELECT *``, which is what reading 400k rows costs.
         """
-        cols = ["run", "role", "method", "seed", "step", "probe", "feature", "site", "metric", "value", "degree",
-                "in_support"]
+        cols = [
+            "run",
+            "role",
+            "method",
+            "seed",
+            "step",
+            "probe",
+            "feature",
+            "site",
+            "metric",
+            "value",
+            "degree",
+            "in_support",
+        ]
 
         def q(store):
             runs = store.run_identities()
             parts = []
             for probe, metric, site in store.families():
-                d = pd.DataFrame.from_records(store.site_rows(probe, metric, site),
-                                              columns=["run", "step", "feature", "value", "degree", "in_support"])
+                d = pd.DataFrame.from_records(
+                    store.site_rows(probe, metric, site),
+                    columns=["run", "step", "feature", "value", "degree", "in_support"],
+                )
                 d["probe"], d["metric"], d["site"] = probe, metric, site
                 parts.append(d)
             return parts, runs
@@ -478,8 +560,15 @@ def _experiment_fp(path: Path) -> tuple:
     runs_dir = path / C.RUNS_DIR
     if runs_dir.is_dir():
         for p in sorted(runs_dir.iterdir()):
-            runs.append((p.name, _stat(p / C.RUN_CONFIG_FILE), _stat(p / C.DONE_FILE), (p / C.CHECKPOINTS_DIR).is_dir(),
-                         (p / C.METRICS_FILE).is_file()))
+            runs.append(
+                (
+                    p.name,
+                    _stat(p / C.RUN_CONFIG_FILE),
+                    _stat(p / C.DONE_FILE),
+                    (p / C.CHECKPOINTS_DIR).is_dir(),
+                    (p / C.METRICS_FILE).is_file(),
+                )
+            )
     return (_stat(path / C.EXPERIMENT_FILE), (path / C.RESULTS_DB).is_file(), tuple(runs))
 
 
@@ -491,7 +580,6 @@ class _Piece:
     steps: dict
     rows: pd.DataFrame
     summary: pd.DataFrame
-
 
 
 class DataSource:
@@ -513,8 +601,9 @@ class DataSource:
         Concurrent requests for the same uncached value compute it once (the others wait).
     """
 
-    def __init__(self, root: Path | str, cache_size: int = 64, db_timeout_s: float = 2.0,
-                 prefetch: bool = False) -> None:
+    def __init__(
+        self, root: Path | str, cache_size: int = 64, db_timeout_s: float = 2.0, prefetch: bool = False
+    ) -> None:
         self.root = Path(root)
         self.db_timeout_s = db_timeout_s
         self.prefetch = prefetch
@@ -567,8 +656,9 @@ class DataSource:
         if not key:
             raise CurriculensError("no experiment selected")
         parts = Path(key).parts
-        if key != ROOT_KEY and (Path(key).is_absolute() or not parts or any(p in ("..", ".", "") for p in parts)
-                                or "\\" in key):
+        if key != ROOT_KEY and (
+            Path(key).is_absolute() or not parts or any(p in ("..", ".", "") for p in parts) or "\\" in key
+        ):
             raise CurriculensError(f"no experiment {key!r} under {self.root}; press Reload")
         path = self.root if key == ROOT_KEY else self.root.joinpath(*parts)
         if not is_experiment(path):
@@ -619,12 +709,23 @@ class DataSource:
         fp = tuple(sorted(units.items())) if units else r.fingerprint()
         return self._cached(("catalog", key), fp, r.catalog)
 
-    def rows(self, key: str, probe: str, metric: str, *, runs: Optional[Sequence[str]] = None,
-             site: Optional[str] = None, degree: Optional[int] = None) -> pd.DataFrame:
+    def rows(
+        self,
+        key: str,
+        probe: str,
+        metric: str,
+        *,
+        runs: Optional[Sequence[str]] = None,
+        site: Optional[str] = None,
+        degree: Optional[int] = None,
+    ) -> pd.DataFrame:
         r = self.reader(key)
         runs_t = None if runs is None else tuple(runs)
-        return self._cached(("rows", key, probe, metric, runs_t, site, degree), self._rows_fp(key, r, probe, runs_t),
-                            lambda: r.rows(probe, metric, runs=runs_t, site=site, degree=degree))
+        return self._cached(
+            ("rows", key, probe, metric, runs_t, site, degree),
+            self._rows_fp(key, r, probe, runs_t),
+            lambda: r.rows(probe, metric, runs=runs_t, site=site, degree=degree),
+        )
 
     def emergence(self, key: str) -> pd.DataFrame:
         """The emergence table (``emergence_table``) of every row of the experiment, built
@@ -634,7 +735,9 @@ class DataSource:
         specs = self._cached(("specs", key), r.fingerprint(), r.metric_specs)  # what the sweep stored
         units = self._units(key, r)
         if not units:
-            return self._cached(("emergence", key), ("file", r.fingerprint()), lambda: emergence_table(r.table(), specs))
+            return self._cached(
+                ("emergence", key), ("file", r.fingerprint()), lambda: emergence_table(r.table(), specs)
+            )
 
         def combine() -> pd.DataFrame:
             from probes.summary import sort_summary  # noqa: PLC0415

@@ -114,34 +114,69 @@ def experiment_figures(source: DataSource, key: str, *, log_x: bool = False) -> 
                         continue
                     sel = selection_title(probe, metric, site, d)
                     tag = f"{degree_tag(probe)}{d}" if d is not None else ""
-                    out.append((safe_stem("features", run.name, probe, metric, site, tag),
-                                F.feature_timeline(rows, title=f"{run.name}: {sel}", window=window, log_x=log_x,
-                                                   ckpt_prefix=prefix, y_title=metric)))
-                    out.append((safe_stem("heatmap", run.name, probe, metric, site, tag),
-                                F.feature_heatmap(rows, title=f"{run.name}: {sel}, feature x step", log_x=log_x,
-                                                  ckpt_prefix=prefix)))
+                    out.append(
+                        (
+                            safe_stem("features", run.name, probe, metric, site, tag),
+                            F.feature_timeline(
+                                rows,
+                                title=f"{run.name}: {sel}",
+                                window=window,
+                                log_x=log_x,
+                                ckpt_prefix=prefix,
+                                y_title=metric,
+                            ),
+                        )
+                    )
+                    out.append(
+                        (
+                            safe_stem("heatmap", run.name, probe, metric, site, tag),
+                            F.feature_heatmap(
+                                rows, title=f"{run.name}: {sel}, feature x step", log_x=log_x, ckpt_prefix=prefix
+                            ),
+                        )
+                    )
             if len(run_sites) > 1:
                 rows = source.rows(key, probe, metric, runs=[run.name])
-                out.append((safe_stem("sites", run.name, probe, metric),
-                            F.site_timeline(rows, title=f"{run.name}: {probe} · {metric} per site", window=window,
-                                            log_x=log_x, ckpt_prefix=prefix, y_title=metric,
-                                            degree_word=degree_name(probe))))
+                out.append(
+                    (
+                        safe_stem("sites", run.name, probe, metric),
+                        F.site_timeline(
+                            rows,
+                            title=f"{run.name}: {probe} · {metric} per site",
+                            window=window,
+                            log_x=log_x,
+                            ckpt_prefix=prefix,
+                            y_title=metric,
+                            degree_word=degree_name(probe),
+                        ),
+                    )
+                )
         if side_labels:
             runs_of = {lab: [r.name for r in students if r.label == lab] for lab in side_labels}
             for site in sites:
                 row = fam[fam["site"] == site].iloc[0]
                 for d in list(row["degrees"]) or [None]:
-                    panels = {lab: source.rows(key, probe, metric, runs=runs, site=site, degree=d)
-                              for lab, runs in runs_of.items()}
+                    panels = {
+                        lab: source.rows(key, probe, metric, runs=runs, site=site, degree=d)
+                        for lab, runs in runs_of.items()
+                    }
                     if all(p.empty for p in panels.values()):
                         continue
                     sel = selection_title(probe, metric, site, d)
                     tag = f"{degree_tag(probe)}{d}" if d is not None else ""
-                    out.append((safe_stem("students", probe, metric, site, tag),
-                                F.students_features(panels, title=f"Students' features side by side: {sel}",
-                                                    window=window, log_x=log_x, y_title=metric,
-                                                    ckpt_prefixes={lab: ckpt_prefix(exp, runs)
-                                                                   for lab, runs in runs_of.items()})))
+                    out.append(
+                        (
+                            safe_stem("students", probe, metric, site, tag),
+                            F.students_features(
+                                panels,
+                                title=f"Students' features side by side: {sel}",
+                                window=window,
+                                log_x=log_x,
+                                y_title=metric,
+                                ckpt_prefixes={lab: ckpt_prefix(exp, runs) for lab, runs in runs_of.items()},
+                            ),
+                        )
+                    )
     return out
 
 
@@ -151,7 +186,9 @@ def _render_images(figs: list[tuple[str, go.Figure]], fmt: str, browser: str) ->
     try:
         import kaleido
     except ImportError:
-        raise CurriculensError(f"{fmt.upper()} export needs kaleido: pip install 'kaleido>=1.0', and {INSTALL_HINT}") from None
+        raise CurriculensError(
+            f"{fmt.upper()} export needs kaleido: pip install 'kaleido>=1.0', and {INSTALL_HINT}"
+        ) from None
 
     width, height = IMAGE_SIZE
 
@@ -160,8 +197,11 @@ def _render_images(figs: list[tuple[str, go.Figure]], fmt: str, browser: str) ->
         async with kaleido.Kaleido(n=1, path=browser, mathjax=False, timeout=120) as k:
             for _, fig in figs:
                 h = int(fig.layout.height or height)
-                out.append(await k.calc_fig(fig, opts={"format": fmt, "width": width, "height": h,
-                                                      "scale": 2 if fmt == "png" else 1}))
+                out.append(
+                    await k.calc_fig(
+                        fig, opts={"format": fmt, "width": width, "height": h, "scale": 2 if fmt == "png" else 1}
+                    )
+                )
         return out
 
     try:
@@ -170,8 +210,9 @@ def _render_images(figs: list[tuple[str, go.Figure]], fmt: str, browser: str) ->
         raise
     except Exception as exc:  # noqa: BLE001 - kaleido/choreographer raise many kinds
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CurriculensError(f"{fmt.upper()} export failed while driving {browser}: {first}; check that it runs, or "
-                               f"{INSTALL_HINT}") from None
+        raise CurriculensError(
+            f"{fmt.upper()} export failed while driving {browser}: {first}; check that it runs, or {INSTALL_HINT}"
+        ) from None
 
 
 def write_figures(figs: Iterable[tuple[str, go.Figure]], out_dir: Path | str, fmt: str) -> list[Path]:

@@ -56,12 +56,27 @@ WINDOW_FILL = "rgba(255, 160, 0, 0.18)"
 WINDOW_NAME = "teacher transition window"
 MARK_NAMES = ("start", "middle", "end")
 MAX_POINTS = 400  # per trace / heatmap column count before thinning
-_AXIS = {"gridcolor": "#EBF0F8", "linecolor": "#EBF0F8", "zerolinecolor": "#EBF0F8", "zerolinewidth": 2,
-         "ticks": "", "automargin": True, "title": {"standoff": 12}}
+_AXIS = {
+    "gridcolor": "#EBF0F8",
+    "linecolor": "#EBF0F8",
+    "zerolinecolor": "#EBF0F8",
+    "zerolinewidth": 2,
+    "ticks": "",
+    "automargin": True,
+    "title": {"standoff": 12},
+}
 # The look of plotly_white, small: assigning plotly's own templates deep-copies ~6 kB per figure
 # (~25 ms), which dominated the server time of a page with many figures.
-TEMPLATE = {"layout": {"paper_bgcolor": "white", "plot_bgcolor": "white", "font": {"color": "#2a3f5f"},
-                       "hoverlabel": {"align": "left"}, "xaxis": _AXIS, "yaxis": _AXIS}}
+TEMPLATE = {
+    "layout": {
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "font": {"color": "#2a3f5f"},
+        "hoverlabel": {"align": "left"},
+        "xaxis": _AXIS,
+        "yaxis": _AXIS,
+    }
+}
 
 
 def new_figure(data=None) -> go.Figure:
@@ -71,6 +86,8 @@ def new_figure(data=None) -> go.Figure:
 
 def new_subplots(**kwargs) -> go.Figure:
     return make_subplots(figure=new_figure(), **kwargs)
+
+
 METHOD_ORDER = C.METHODS
 
 
@@ -118,16 +135,23 @@ def _thin_frame(df: pd.DataFrame, log_x: bool, max_points: int = MAX_POINTS) -> 
 def empty_figure(message: str, *, height: int = 320, title: str = "") -> go.Figure:
     """A figure with no axes that says ``message`` in the middle."""
     fig = new_figure()
-    fig.add_annotation(text=message, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
-                       font=dict(size=14, color="#555"))
+    fig.add_annotation(
+        text=message, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False, font=dict(size=14, color="#555")
+    )
     fig.update_layout(
-        title=title or None, height=height, margin=dict(l=30, r=30, t=50 if title else 20, b=30),
-        xaxis=dict(visible=False), yaxis=dict(visible=False), meta={"empty": True, "message": message},
+        title=title or None,
+        height=height,
+        margin=dict(l=30, r=30, t=50 if title else 20, b=30),
+        xaxis=dict(visible=False),
+        yaxis=dict(visible=False),
+        meta={"empty": True, "message": message},
     )
     return fig
 
 
-def _style(fig: go.Figure, *, title: str, log_x: bool, uirevision: str = "", height: int = 420, x_title: str = "step") -> go.Figure:
+def _style(
+    fig: go.Figure, *, title: str, log_x: bool, uirevision: str = "", height: int = 420, x_title: str = "step"
+) -> go.Figure:
     fig.update_layout(
         title=dict(text=title, x=0.01, xanchor="left"),
         height=height,
@@ -140,8 +164,15 @@ def _style(fig: go.Figure, *, title: str, log_x: bool, uirevision: str = "", hei
     return fig
 
 
-def shade_window(fig: go.Figure, window: Optional[Transition], *, row=None, col=None, log_x: bool = False,
-                 label: str = "teacher transition") -> go.Figure:
+def shade_window(
+    fig: go.Figure,
+    window: Optional[Transition],
+    *,
+    row=None,
+    col=None,
+    log_x: bool = False,
+    label: str = "teacher transition",
+) -> go.Figure:
     """Shade ``[window.start, window.end]`` on the step axis (a layout shape named
     ``WINDOW_NAME``). On a log axis a start at step 0 is drawn from step 1."""
     if window is None:
@@ -150,7 +181,12 @@ def shade_window(fig: go.Figure, window: Optional[Transition], *, row=None, col=
     x1 = max(window.end, x0)
     kw = {} if row is None else dict(row=row, col=col)
     fig.add_vrect(
-        x0=x0, x1=x1, fillcolor=WINDOW_FILL, line_width=0, layer="below", name=WINDOW_NAME,
+        x0=x0,
+        x1=x1,
+        fillcolor=WINDOW_FILL,
+        line_width=0,
+        layer="below",
+        name=WINDOW_NAME,
         label=dict(text=label, textposition="top center", font=dict(size=10, color="#a05a00")) if label else None,
         **kw,
     )
@@ -171,8 +207,13 @@ def _teacher_rows(metrics: pd.DataFrame) -> pd.DataFrame:
 def _curve(m: pd.DataFrame, col: str, name: str, color: str, log_x: bool, dash: str = "solid") -> go.Scatter:
     m = m.dropna(subset=[col])
     return go.Scatter(
-        x=m["step"], y=m[col], mode="lines+markers", name=name, line=dict(color=color, dash=dash, width=2),
-        marker=dict(size=4), customdata=_hover_ckpt_column(m["ckpt"]) if "ckpt" in m else None,
+        x=m["step"],
+        y=m[col],
+        mode="lines+markers",
+        name=name,
+        line=dict(color=color, dash=dash, width=2),
+        marker=dict(size=4),
+        customdata=_hover_ckpt_column(m["ckpt"]) if "ckpt" in m else None,
         hovertemplate=f"{name}<br>step %{{x:,}}<br>{col} %{{y:.4f}}<br>%{{customdata}}<extra></extra>",
     )
 
@@ -188,12 +229,19 @@ def _marks(m: pd.DataFrame, window: Transition, col: str) -> Optional[go.Scatter
         hit = m.loc[m["step"] == s, "ckpt"] if "ckpt" in m else pd.Series(dtype=str)
         ck.append(hit.iloc[0] if len(hit) and hit.iloc[0] else "eval only (no checkpoint saved)")
     return go.Scatter(
-        x=steps, y=vals, mode="markers+text", name="transition checkpoints",
-        text=["1", "2", "3"], textposition="top left", textfont=dict(size=13, color="#a05a00"),
+        x=steps,
+        y=vals,
+        mode="markers+text",
+        name="transition checkpoints",
+        text=["1", "2", "3"],
+        textposition="top left",
+        textfont=dict(size=13, color="#a05a00"),
         cliponaxis=False,  # the "3" sits near the top of a 0..1 accuracy axis: draw it past the plot edge
         marker=dict(size=11, color="#a05a00", symbol="circle-open", line=dict(width=2)),
         customdata=[[n, c] for n, c in zip(MARK_NAMES, ck)],
-        hovertemplate="%{customdata[0]} of the transition<br>step %{x:,}<br>" + col + " %{y:.4f}<br>%{customdata[1]}<extra></extra>",
+        hovertemplate="%{customdata[0]} of the transition<br>step %{x:,}<br>"
+        + col
+        + " %{y:.4f}<br>%{customdata[1]}<extra></extra>",
     )
 
 
@@ -211,14 +259,25 @@ def _two_shot_marks(metrics: pd.DataFrame, m: pd.DataFrame, col: str) -> Optiona
     curve = m.dropna(subset=[col])
     vals = [float(np.interp(s, curve["step"], curve[col])) if len(curve) else None for s in used]
     return go.Scatter(
-        x=used, y=vals, mode="markers", name=TWO_SHOT_MARK,
+        x=used,
+        y=vals,
+        mode="markers",
+        name=TWO_SHOT_MARK,
         marker=dict(size=12, color="#1f77b4", symbol="diamond-open", line=dict(width=2)),
-        hovertemplate="teacher checkpoint a two-shot student used<br>step %{x:,}<br>" + col + " %{y:.4f}<extra></extra>",
+        hovertemplate="teacher checkpoint a two-shot student used<br>step %{x:,}<br>"
+        + col
+        + " %{y:.4f}<extra></extra>",
     )
 
 
-def teacher_accuracy(metrics: pd.DataFrame, window: Optional[Transition], *, log_x: bool = False,
-                     title: str = "Teacher accuracy, transition window shaded", uirevision: str = "") -> go.Figure:
+def teacher_accuracy(
+    metrics: pd.DataFrame,
+    window: Optional[Transition],
+    *,
+    log_x: bool = False,
+    title: str = "Teacher accuracy, transition window shaded",
+    uirevision: str = "",
+) -> go.Figure:
     """F2a: the teacher's held-out accuracy vs step, the window shaded, its checkpoints marked."""
     m = _teacher_rows(metrics)
     if m.empty or "eval_acc" not in m or m["eval_acc"].notna().sum() == 0:
@@ -235,14 +294,16 @@ def teacher_accuracy(metrics: pd.DataFrame, window: Optional[Transition], *, log
     return fig
 
 
-def teacher_overview(metrics: pd.DataFrame, window: Optional[Transition], *, log_x: bool = False,
-                     uirevision: str = "") -> go.Figure:
+def teacher_overview(
+    metrics: pd.DataFrame, window: Optional[Transition], *, log_x: bool = False, uirevision: str = ""
+) -> go.Figure:
     """Teacher accuracy (top) and loss (bottom) on one step axis, the window shaded in both."""
     m = _teacher_rows(metrics)
     if m.empty:
         return empty_figure("No teacher run with metrics in this experiment.", title="Teacher")
-    fig = new_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=("held-out accuracy", "held-out loss"))
+    fig = new_subplots(
+        rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=("held-out accuracy", "held-out loss")
+    )
     if "eval_acc" in m and m["eval_acc"].notna().any():
         fig.add_trace(_curve(m, "eval_acc", "teacher accuracy", METHOD_COLORS["teacher"], log_x), row=1, col=1)
         if window is not None:
@@ -298,32 +359,54 @@ def split_features(rows: pd.DataFrame, max_lines: int = 12) -> tuple[list[str], 
     return [f for f in feats if f in top], [f for f in feats if f not in top], f"Rest ({len(feats) - max_lines} others)"
 
 
-def _band_traces(agg: pd.DataFrame, pooled: Sequence[str], label: str, color: str, hover_prefix: str,
-                 legendgroup: str, showlegend: bool = True) -> list[go.Scatter]:
+def _band_traces(
+    agg: pd.DataFrame,
+    pooled: Sequence[str],
+    label: str,
+    color: str,
+    hover_prefix: str,
+    legendgroup: str,
+    showlegend: bool = True,
+) -> list[go.Scatter]:
     sub = agg[agg["feature"].isin(pooled)]
     if sub.empty:
         return []
     stats = sub.groupby("step")["value"].agg(["mean", "std", "count"]).reset_index().sort_values("step")
     stats["std"] = stats["std"].fillna(0.0)
     lo, hi = stats["mean"] - stats["std"], stats["mean"] + stats["std"]
-    common = dict(x=stats["step"], legendgroup=legendgroup, hoverinfo="skip", showlegend=False,
-                  line=dict(width=0), mode="lines")
+    common = dict(
+        x=stats["step"], legendgroup=legendgroup, hoverinfo="skip", showlegend=False, line=dict(width=0), mode="lines"
+    )
     return [
         go.Scatter(y=hi, name=f"{label} +1 sd", **common),
         go.Scatter(y=lo, name=f"{label} -1 sd", fill="tonexty", fillcolor=_rgba(color, 0.2), **common),
         go.Scatter(
-            x=stats["step"], y=stats["mean"], mode="lines", name=label, legendgroup=legendgroup,
-            showlegend=showlegend, line=dict(color=color, width=2, dash="dash"),
+            x=stats["step"],
+            y=stats["mean"],
+            mode="lines",
+            name=label,
+            legendgroup=legendgroup,
+            showlegend=showlegend,
+            line=dict(color=color, width=2, dash="dash"),
             customdata=np.stack([stats["std"], stats["count"]], axis=-1),
-            hovertemplate=(f"{label}: mean of %{{customdata[1]}} features<br>step %{{x:,}}<br>value %{{y:.4g}}"
-                           f" +- %{{customdata[0]:.2g}}{hover_prefix}<extra></extra>"),
+            hovertemplate=(
+                f"{label}: mean of %{{customdata[1]}} features<br>step %{{x:,}}<br>value %{{y:.4g}}"
+                f" +- %{{customdata[0]:.2g}}{hover_prefix}<extra></extra>"
+            ),
         ),
     ]
 
 
-def _timeline_traces(rows: pd.DataFrame, *, log_x: bool, max_lines: int, ckpt_prefix: Optional[str],
-                     showlegend: bool = True, colors: Optional[dict] = None,
-                     split: Optional[tuple[list[str], list[str], str]] = None) -> list[go.Scatter]:
+def _timeline_traces(
+    rows: pd.DataFrame,
+    *,
+    log_x: bool,
+    max_lines: int,
+    ckpt_prefix: Optional[str],
+    showlegend: bool = True,
+    colors: Optional[dict] = None,
+    split: Optional[tuple[list[str], list[str], str]] = None,
+) -> list[go.Scatter]:
     agg = _thin_frame(_per_feature_step(rows), log_x)
     lines, pooled, band_label = split or split_features(rows, max_lines)
     present = set(agg["feature"].unique())
@@ -333,19 +416,36 @@ def _timeline_traces(rows: pd.DataFrame, *, log_x: bool, max_lines: int, ckpt_pr
     colors = colors or {f: PALETTE[i % len(PALETTE)] for i, f in enumerate(lines)}
     for f in lines:
         d = agg[agg["feature"] == f].sort_values("step")
-        traces.append(go.Scatter(
-            x=d["step"], y=d["value"], mode="lines+markers", name=str(f), legendgroup=f"f:{f}", showlegend=showlegend,
-            line=dict(color=colors.get(f, REST_COLOR), width=2), marker=dict(size=4),
-            hovertemplate=f"feature {f}<br>step %{{x:,}}<br>value %{{y:.4g}}{hover}<extra></extra>",
-        ))
+        traces.append(
+            go.Scatter(
+                x=d["step"],
+                y=d["value"],
+                mode="lines+markers",
+                name=str(f),
+                legendgroup=f"f:{f}",
+                showlegend=showlegend,
+                line=dict(color=colors.get(f, REST_COLOR), width=2),
+                marker=dict(size=4),
+                hovertemplate=f"feature {f}<br>step %{{x:,}}<br>value %{{y:.4g}}{hover}<extra></extra>",
+            )
+        )
     if pooled:
         traces += _band_traces(agg, pooled, band_label, REST_COLOR, hover, "rest", showlegend)
     return traces
 
 
-def feature_timeline(rows: pd.DataFrame, *, title: str, window: Optional[Transition] = None, log_x: bool = False,
-                     log_y: bool = False, max_lines: int = 12, ckpt_prefix: Optional[str] = None,
-                     y_title: str = "value", uirevision: str = "") -> go.Figure:
+def feature_timeline(
+    rows: pd.DataFrame,
+    *,
+    title: str,
+    window: Optional[Transition] = None,
+    log_x: bool = False,
+    log_y: bool = False,
+    max_lines: int = 12,
+    ckpt_prefix: Optional[str] = None,
+    y_title: str = "value",
+    uirevision: str = "",
+) -> go.Figure:
     """F2b-style timelines of one (probe, metric, site[, degree]) for one run (or the mean of
     several runs): columns ``step, feature, value`` and optionally ``in_support, degree``."""
     if rows is None or rows.empty:
@@ -357,9 +457,18 @@ def feature_timeline(rows: pd.DataFrame, *, title: str, window: Optional[Transit
     return fig
 
 
-def site_timeline(rows: pd.DataFrame, *, title: str, window: Optional[Transition] = None, log_x: bool = False,
-                  ckpt_prefix: Optional[str] = None, y_title: str = "value", uirevision: str = "",
-                  degree_word: str = "degree", max_lines: int = 24) -> go.Figure:
+def site_timeline(
+    rows: pd.DataFrame,
+    *,
+    title: str,
+    window: Optional[Transition] = None,
+    log_x: bool = False,
+    ckpt_prefix: Optional[str] = None,
+    y_title: str = "value",
+    uirevision: str = "",
+    degree_word: str = "degree",
+    max_lines: int = 24,
+) -> go.Figure:
     """The metric per site, never averaging values of different meaning in one line.
 
     With ``in_support`` (parity monomials): one line per (site, degree), the mean over that
@@ -371,15 +480,18 @@ def site_timeline(rows: pd.DataFrame, *, title: str, window: Optional[Transition
     by_degree = "in_support" in rows and rows["in_support"].notna().any()
     if by_degree:
         scope = rows[rows["in_support"] == 1].assign(
-            _line=lambda d: d["degree"].map(lambda x: "" if pd.isna(x) else f"{degree_word} {int(x)}"))
+            _line=lambda d: d["degree"].map(lambda x: "" if pd.isna(x) else f"{degree_word} {int(x)}")
+        )
         title = f"{title} (mean over the in-support features of each {degree_word})"
     else:
         scope = rows.assign(_line=rows["feature"].astype(str))
         title = f"{title} (one line per site and feature)"
     agg = scope.groupby(["site", "_line", "step"])["value"].agg(["mean", "count"]).reset_index()
     agg = _thin_frame(agg, log_x)
-    keys = sorted(agg[["site", "_line"]].drop_duplicates().itertuples(index=False, name=None),
-                  key=lambda k: (natural_key(k[0]), natural_key(k[1])))
+    keys = sorted(
+        agg[["site", "_line"]].drop_duplicates().itertuples(index=False, name=None),
+        key=lambda k: (natural_key(k[0]), natural_key(k[1])),
+    )
     if len(keys) > max_lines:
         peaks = agg.groupby(["site", "_line"])["mean"].max()
         top = set(peaks.sort_values(ascending=False, kind="stable").index[:max_lines])
@@ -391,19 +503,33 @@ def site_timeline(rows: pd.DataFrame, *, title: str, window: Optional[Transition
         d = agg[(agg["site"] == site) & (agg["_line"] == line)].sort_values("step")
         name = f"{site} · {line}" if line else str(site)
         what = f"mean over %{{customdata}} features of {line}" if by_degree else f"feature {line}"
-        fig.add_trace(go.Scatter(
-            x=d["step"], y=d["mean"], mode="lines+markers", name=name, marker=dict(size=4),
-            line=dict(color=PALETTE[i % len(PALETTE)], width=2), customdata=d["count"],
-            hovertemplate=f"site {site}<br>step %{{x:,}}<br>%{{y:.4g}}: {what}{hover}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=d["step"],
+                y=d["mean"],
+                mode="lines+markers",
+                name=name,
+                marker=dict(size=4),
+                line=dict(color=PALETTE[i % len(PALETTE)], width=2),
+                customdata=d["count"],
+                hovertemplate=f"site {site}<br>step %{{x:,}}<br>%{{y:.4g}}: {what}{hover}<extra></extra>",
+            )
+        )
     shade_window(fig, window, log_x=log_x)
     _style(fig, title=title, log_x=log_x, uirevision=uirevision, height=380)
     fig.update_yaxes(title_text=y_title)
     return fig
 
 
-def feature_heatmap(rows: pd.DataFrame, *, title: str, log_x: bool = False, ckpt_prefix: Optional[str] = None,
-                    max_steps: int = MAX_POINTS, uirevision: str = "") -> go.Figure:
+def feature_heatmap(
+    rows: pd.DataFrame,
+    *,
+    title: str,
+    log_x: bool = False,
+    ckpt_prefix: Optional[str] = None,
+    max_steps: int = MAX_POINTS,
+    uirevision: str = "",
+) -> go.Figure:
     """Feature x step heatmap of the value (mean over runs). In-support features first, marked
     ``*``; then by degree and name."""
     if rows is None or rows.empty:
@@ -425,15 +551,28 @@ def feature_heatmap(rows: pd.DataFrame, *, title: str, log_x: bool = False, ckpt
     feats = sorted(agg["feature"].unique(), key=order)
     z = agg.pivot(index="feature", columns="step", values="value").reindex(feats)
     labels = [f"{f} *" if has_in and meta.at[f, "in_support"] == 1 else str(f) for f in feats]
-    fig = new_figure(go.Heatmap(
-        x=z.columns.to_numpy(), y=labels, z=z.to_numpy(), colorscale="Viridis", colorbar=dict(title="value"),
-        hovertemplate=f"feature %{{y}}<br>step %{{x:,}}<br>value %{{z:.4g}}{ckpt_hover(ckpt_prefix)}<extra></extra>",
-    ))
+    fig = new_figure(
+        go.Heatmap(
+            x=z.columns.to_numpy(),
+            y=labels,
+            z=z.to_numpy(),
+            colorscale="Viridis",
+            colorbar=dict(title="value"),
+            hovertemplate=f"feature %{{y}}<br>step %{{x:,}}<br>value %{{z:.4g}}{ckpt_hover(ckpt_prefix)}<extra></extra>",
+        )
+    )
     height = int(min(1400, max(320, 140 + 12 * len(feats))))
-    _style(fig, title=title + (" (* = in support)" if has_in else ""), log_x=log_x, uirevision=uirevision, height=height)
+    _style(
+        fig, title=title + (" (* = in support)" if has_in else ""), log_x=log_x, uirevision=uirevision, height=height
+    )
     # categorical: plotly would read labels like "3" as numbers and drop the "0 *" rows
-    fig.update_yaxes(type="category", autorange="reversed", showticklabels=len(feats) <= 120, title_text="feature",
-                     tickfont=dict(size=10 if len(feats) <= 60 else 8))
+    fig.update_yaxes(
+        type="category",
+        autorange="reversed",
+        showticklabels=len(feats) <= 120,
+        title_text="feature",
+        tickfont=dict(size=10 if len(feats) <= 60 else 8),
+    )
     return fig
 
 
@@ -459,31 +598,66 @@ def _seed_band(m: pd.DataFrame, col: str, name: str, color: str, legendgroup: st
     g = m.groupby("step")
     stats = g[col].agg(["mean", "std", "count"]).reset_index().sort_values("step")
     stats["std"] = stats["std"].fillna(0.0)
-    ck = g["ckpt"].agg(lambda s: "<br>".join([c for c in s if c][:3]) or "eval only (no checkpoint saved)") if "ckpt" in m else None
+    ck = (
+        g["ckpt"].agg(lambda s: "<br>".join([c for c in s if c][:3]) or "eval only (no checkpoint saved)")
+        if "ckpt" in m
+        else None
+    )
     traces = []
     if stats["count"].max() > 1:
-        common = dict(x=stats["step"], mode="lines", line=dict(width=0), hoverinfo="skip", showlegend=False,
-                      legendgroup=legendgroup)
+        common = dict(
+            x=stats["step"],
+            mode="lines",
+            line=dict(width=0),
+            hoverinfo="skip",
+            showlegend=False,
+            legendgroup=legendgroup,
+        )
         traces += [
             go.Scatter(y=stats["mean"] + stats["std"], name=f"{name} +1 sd", **common),
-            go.Scatter(y=stats["mean"] - stats["std"], name=f"{name} -1 sd", fill="tonexty",
-                       fillcolor=_rgba(color, 0.18), **common),
+            go.Scatter(
+                y=stats["mean"] - stats["std"],
+                name=f"{name} -1 sd",
+                fill="tonexty",
+                fillcolor=_rgba(color, 0.18),
+                **common,
+            ),
         ]
-    custom = np.stack([stats["count"].astype(str), ck.reindex(stats["step"]).to_numpy() if ck is not None
-                       else np.full(len(stats), "")], axis=-1)
-    traces.append(go.Scatter(
-        x=stats["step"], y=stats["mean"], mode="lines", name=name, legendgroup=legendgroup,
-        line=dict(color=color, width=2.5, dash="dash" if name == "teacher" else "solid"), customdata=custom,
-        hovertemplate=(f"{name}: mean over %{{customdata[0]}} seed(s)<br>step %{{x:,}}<br>{col} %{{y:.4f}}"
-                       f"<br>%{{customdata[1]}}<extra></extra>"),
-    ))
+    custom = np.stack(
+        [
+            stats["count"].astype(str),
+            ck.reindex(stats["step"]).to_numpy() if ck is not None else np.full(len(stats), ""),
+        ],
+        axis=-1,
+    )
+    traces.append(
+        go.Scatter(
+            x=stats["step"],
+            y=stats["mean"],
+            mode="lines",
+            name=name,
+            legendgroup=legendgroup,
+            line=dict(color=color, width=2.5, dash="dash" if name == "teacher" else "solid"),
+            customdata=custom,
+            hovertemplate=(
+                f"{name}: mean over %{{customdata[0]}} seed(s)<br>step %{{x:,}}<br>{col} %{{y:.4f}}"
+                f"<br>%{{customdata[1]}}<extra></extra>"
+            ),
+        )
+    )
     return traces
 
 
-def students_accuracy(metrics: pd.DataFrame, window: Optional[Transition] = None, *, log_x: bool = False,
-                      include_teacher: bool = True, labels: Optional[Sequence[str]] = None,
-                      title: str = "Students: held-out accuracy by method (mean +- sd over seeds)",
-                      uirevision: str = "") -> go.Figure:
+def students_accuracy(
+    metrics: pd.DataFrame,
+    window: Optional[Transition] = None,
+    *,
+    log_x: bool = False,
+    include_teacher: bool = True,
+    labels: Optional[Sequence[str]] = None,
+    title: str = "Students: held-out accuracy by method (mean +- sd over seeds)",
+    uirevision: str = "",
+) -> go.Figure:
     """F1a: every method's accuracy vs step; ``labels`` restricts to some groups (``method`` or
     ``two-shot T=<step>``)."""
     if metrics.empty or "eval_acc" not in metrics:
@@ -509,9 +683,13 @@ def students_accuracy(metrics: pd.DataFrame, window: Optional[Transition] = None
     return fig
 
 
-def two_shot_accuracy(metrics: pd.DataFrame, *, log_x: bool = False,
-                      title: str = "Two-shot students: accuracy per first-stage teacher checkpoint",
-                      uirevision: str = "") -> go.Figure:
+def two_shot_accuracy(
+    metrics: pd.DataFrame,
+    *,
+    log_x: bool = False,
+    title: str = "Two-shot students: accuracy per first-stage teacher checkpoint",
+    uirevision: str = "",
+) -> go.Figure:
     """F2c: one curve per (teacher checkpoint, first-stage length T) of the two-shot students
     (mean +- sd over seeds), named in the legend (``two_shot_label``), and a dotted line, also
     in the legend, where the students switch to the final teacher (student step T)."""
@@ -532,11 +710,17 @@ def two_shot_accuracy(metrics: pd.DataFrame, *, log_x: bool = False,
         for tr in _seed_band(d, "eval_acc", name, color, f"T{tstep}-{T}"):
             fig.add_trace(tr)
         if T and T > 0:
-            fig.add_trace(go.Scatter(
-                x=[T, T], y=[0, 1], mode="lines", line=dict(color=color, dash="dot", width=1),
-                name=f"switch to the final teacher (student step {int(T):,})", legendgroup=f"T{tstep}-{T}",
-                hovertemplate=f"student step {int(T):,}: switch to the final teacher<extra></extra>",
-            ))
+            fig.add_trace(
+                go.Scatter(
+                    x=[T, T],
+                    y=[0, 1],
+                    mode="lines",
+                    line=dict(color=color, dash="dot", width=1),
+                    name=f"switch to the final teacher (student step {int(T):,})",
+                    legendgroup=f"T{tstep}-{T}",
+                    hovertemplate=f"student step {int(T):,}: switch to the final teacher<extra></extra>",
+                )
+            )
     _style(fig, title=title, log_x=log_x, uirevision=uirevision)
     fig.update_layout(showlegend=True)  # one student is one trace: plotly would hide the legend naming it
     fig.update_xaxes(title_text="student step")
@@ -544,23 +728,37 @@ def two_shot_accuracy(metrics: pd.DataFrame, *, log_x: bool = False,
     return fig
 
 
-def students_features(panels: Mapping[str, pd.DataFrame], *, title: str, window: Optional[Transition] = None,
-                      log_x: bool = False, log_y: bool = False, max_lines: int = 12,
-                      ckpt_prefixes: Optional[Mapping[str, str]] = None, y_title: str = "value",
-                      uirevision: str = "") -> go.Figure:
+def students_features(
+    panels: Mapping[str, pd.DataFrame],
+    *,
+    title: str,
+    window: Optional[Transition] = None,
+    log_x: bool = False,
+    log_y: bool = False,
+    max_lines: int = 12,
+    ckpt_prefixes: Optional[Mapping[str, str]] = None,
+    y_title: str = "value",
+    uirevision: str = "",
+) -> go.Figure:
     """Feature timelines of several students side by side (one panel per key of ``panels``,
     e.g. progressive and one-shot), shared x and y axes, same colour per feature, the
     teacher's transition window shaded in each panel."""
     names = [k for k in panels]
     if not names or all(p is None or p.empty for p in panels.values()):
         return empty_figure("No probe rows for these students.", title=title)
+
     def n_runs(df: Optional[pd.DataFrame]) -> int:
         if df is None or df.empty:
             return 0
         return int(df["run"].nunique()) if "run" in df else 1
 
-    fig = new_subplots(rows=1, cols=len(names), shared_yaxes=True, horizontal_spacing=0.04,
-                        subplot_titles=[f"{n} (mean of {n_runs(panels[n])} run(s))" for n in names])
+    fig = new_subplots(
+        rows=1,
+        cols=len(names),
+        shared_yaxes=True,
+        horizontal_spacing=0.04,
+        subplot_titles=[f"{n} (mean of {n_runs(panels[n])} run(s))" for n in names],
+    )
     all_rows = pd.concat([p for p in panels.values() if p is not None and not p.empty])
     split = split_features(all_rows, max_lines)  # the same lines and band in every panel
     colors = {f: PALETTE[i % len(PALETTE)] for i, f in enumerate(split[0])}
@@ -568,8 +766,15 @@ def students_features(panels: Mapping[str, pd.DataFrame], *, title: str, window:
         rows = panels[n]
         if rows is None or rows.empty:
             continue
-        for tr in _timeline_traces(rows, log_x=log_x, max_lines=max_lines, showlegend=(j == 1), colors=colors,
-                                   ckpt_prefix=(ckpt_prefixes or {}).get(n), split=split):
+        for tr in _timeline_traces(
+            rows,
+            log_x=log_x,
+            max_lines=max_lines,
+            showlegend=(j == 1),
+            colors=colors,
+            ckpt_prefix=(ckpt_prefixes or {}).get(n),
+            split=split,
+        ):
             fig.add_trace(tr, row=1, col=j)
         shade_window(fig, window, row=1, col=j, log_x=log_x, label="teacher transition" if j == 1 else "")
     _style(fig, title=title, log_x=log_x, uirevision=uirevision, height=440)

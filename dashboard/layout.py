@@ -53,8 +53,13 @@ GRAPHS = (TEACHER_GRAPH, TIMELINE_GRAPH, SITES_GRAPH, HEATMAP_GRAPH, STUDENTS_GR
 _BOX = {"display": "flex", "flexWrap": "wrap", "gap": "18px", "alignItems": "flex-end"}
 _LABEL = {"fontSize": "12px", "color": "#555", "marginBottom": "2px"}
 _NOTE = {"color": "#7a4b00", "margin": "6px 0", "whiteSpace": "pre-wrap"}
-_BUTTON = {"padding": "6px 12px", "border": "1px solid #bbb", "borderRadius": "4px", "background": "#f7f7f7",
-           "cursor": "pointer"}
+_BUTTON = {
+    "padding": "6px 12px",
+    "border": "1px solid #bbb",
+    "borderRadius": "4px",
+    "background": "#f7f7f7",
+    "cursor": "pointer",
+}
 
 
 def _control(label: str, component, width: str = "auto") -> html.Div:
@@ -76,9 +81,15 @@ def graph_config(gid: str, image_format: str = "png", key: Optional[str] = None)
         together with its figure.
     """
     fmt = image_format if image_format in ("png", "svg") else "png"
-    return {"displaylogo": False, "modeBarButtonsToRemove": ["sendChartToCloud", "lasso2d", "select2d"],
-            "toImageButtonOptions": {"format": fmt, "filename": f"{file_stem(key)}_{gid.removesuffix('-graph')}",
-                                     "scale": 2}}
+    return {
+        "displaylogo": False,
+        "modeBarButtonsToRemove": ["sendChartToCloud", "lasso2d", "select2d"],
+        "toImageButtonOptions": {
+            "format": fmt,
+            "filename": f"{file_stem(key)}_{gid.removesuffix('-graph')}",
+            "scale": 2,
+        },
+    }
 
 
 def graph(gid: str) -> dcc.Graph:
@@ -95,23 +106,48 @@ def build_layout(title: str = "curriculens") -> html.Div:
         [
             _control("Experiment", dcc.Dropdown(id=EXPERIMENT, clearable=False, placeholder="no experiment"), "420px"),
             html.Button("Reload", id=RELOAD, n_clicks=0, style=_BUTTON, title="look for new experiments and results"),
-            _control("Step axis", dcc.RadioItems(id=AXIS, options=[{"label": " linear", "value": "linear"},
-                                                                  {"label": " log", "value": "log"}],
-                                                 value="linear", inline=True, inputStyle={"marginLeft": "8px"})),
-            _control("Feature values", dcc.Checklist(id=YLOG, options=[{"label": " log axis", "value": "log"}], value=[],
-                                                     inputStyle={"marginLeft": "8px"})),
-            _control("Graph download", dcc.RadioItems(id=IMAGE_FORMAT, options=[{"label": " PNG", "value": "png"},
-                                                                               {"label": " SVG", "value": "svg"}],
-                                                      value="png", inline=True, inputStyle={"marginLeft": "8px"})),
+            _control(
+                "Step axis",
+                dcc.RadioItems(
+                    id=AXIS,
+                    options=[{"label": " linear", "value": "linear"}, {"label": " log", "value": "log"}],
+                    value="linear",
+                    inline=True,
+                    inputStyle={"marginLeft": "8px"},
+                ),
+            ),
+            _control(
+                "Feature values",
+                dcc.Checklist(
+                    id=YLOG,
+                    options=[{"label": " log axis", "value": "log"}],
+                    value=[],
+                    inputStyle={"marginLeft": "8px"},
+                ),
+            ),
+            _control(
+                "Graph download",
+                dcc.RadioItems(
+                    id=IMAGE_FORMAT,
+                    options=[{"label": " PNG", "value": "png"}, {"label": " SVG", "value": "svg"}],
+                    value="png",
+                    inline=True,
+                    inputStyle={"marginLeft": "8px"},
+                ),
+            ),
         ],
         style=_BOX,
     )
     family = html.Div(
         [
-            _control("Probe and metric", dcc.Dropdown(id=FAMILY, clearable=False, placeholder="no probe results"), "260px"),
+            _control(
+                "Probe and metric", dcc.Dropdown(id=FAMILY, clearable=False, placeholder="no probe results"), "260px"
+            ),
             _control("Site", dcc.Dropdown(id=SITE, clearable=False), "220px"),
-            html.Div([html.Div("Degree", id=DEGREE_LABEL, style=_LABEL), dcc.Dropdown(id=DEGREE, clearable=False)],
-                     style={"minWidth": "180px"}),
+            html.Div(
+                [html.Div("Degree", id=DEGREE_LABEL, style=_LABEL), dcc.Dropdown(id=DEGREE, clearable=False)],
+                style={"minWidth": "180px"},
+            ),
         ],
         style={**_BOX, "marginTop": "10px"},
     )
@@ -120,41 +156,76 @@ def build_layout(title: str = "curriculens") -> html.Div:
         value=TAB_TEACHER,
         children=[
             dcc.Tab(label="Teacher", value=TAB_TEACHER, children=[note(TEACHER_NOTE), graph(TEACHER_GRAPH)]),
-            dcc.Tab(label="Curriculum features", value=TAB_FEATURES, children=[
-                html.Div([_control("Run", dcc.Dropdown(id=RUN, clearable=False), "260px")], style={**_BOX, "marginTop": "8px"}),
-                note(FEATURES_NOTE), graph(TIMELINE_GRAPH), graph(SITES_GRAPH), graph(HEATMAP_GRAPH),
-            ]),
-            dcc.Tab(label="Students", value=TAB_STUDENTS, children=[
-                note(STUDENTS_NOTE), graph(STUDENTS_GRAPH), graph(SIDE_GRAPH), graph(TWOSHOT_GRAPH),
-            ]),
-            dcc.Tab(label="Emergence table", value=TAB_EMERGENCE, children=[
-                html.Div([
-                    html.Button("Download table (CSV)", id=EMERGENCE_CSV, n_clicks=0, style=_BUTTON),
-                    html.Span(id=EMERGENCE_CSV_NOTE, style={"fontSize": "12px", "color": "#555"}),
-                    html.Button("Download all probe rows (CSV)", id=ROWS_CSV, n_clicks=0, style=_BUTTON),
-                    html.Span(id=ROWS_CSV_NOTE, style={"fontSize": "12px", "color": "#555"}),
-                    dcc.Checklist(id=EMERGENCE_OFF, options=[{"label": " show off-support series (the null)",
-                                                              "value": "show"}], value=[],
-                                  inputStyle={"marginLeft": "8px"}),
-                    dcc.Download(id=EMERGENCE_DOWNLOAD),
-                    dcc.Download(id=ROWS_DOWNLOAD),
-                ], style={**_BOX, "marginTop": "8px", "alignItems": "center"}),
-                note(EMERGENCE_NOTE),
-                dash_table.DataTable(
-                    id=EMERGENCE_TABLE, data=[], columns=[], sort_action="native", filter_action="native",
-                    page_action="native", page_size=25, sort_mode="multi",
-                    style_table={"overflowX": "auto"}, style_cell={"fontFamily": "sans-serif", "fontSize": "12px",
-                                                                   "padding": "3px 6px"},
-                    style_header={"fontWeight": "bold", "background": "#f2f2f2"},
-                ),
-            ]),
+            dcc.Tab(
+                label="Curriculum features",
+                value=TAB_FEATURES,
+                children=[
+                    html.Div(
+                        [_control("Run", dcc.Dropdown(id=RUN, clearable=False), "260px")],
+                        style={**_BOX, "marginTop": "8px"},
+                    ),
+                    note(FEATURES_NOTE),
+                    graph(TIMELINE_GRAPH),
+                    graph(SITES_GRAPH),
+                    graph(HEATMAP_GRAPH),
+                ],
+            ),
+            dcc.Tab(
+                label="Students",
+                value=TAB_STUDENTS,
+                children=[
+                    note(STUDENTS_NOTE),
+                    graph(STUDENTS_GRAPH),
+                    graph(SIDE_GRAPH),
+                    graph(TWOSHOT_GRAPH),
+                ],
+            ),
+            dcc.Tab(
+                label="Emergence table",
+                value=TAB_EMERGENCE,
+                children=[
+                    html.Div(
+                        [
+                            html.Button("Download table (CSV)", id=EMERGENCE_CSV, n_clicks=0, style=_BUTTON),
+                            html.Span(id=EMERGENCE_CSV_NOTE, style={"fontSize": "12px", "color": "#555"}),
+                            html.Button("Download all probe rows (CSV)", id=ROWS_CSV, n_clicks=0, style=_BUTTON),
+                            html.Span(id=ROWS_CSV_NOTE, style={"fontSize": "12px", "color": "#555"}),
+                            dcc.Checklist(
+                                id=EMERGENCE_OFF,
+                                options=[{"label": " show off-support series (the null)", "value": "show"}],
+                                value=[],
+                                inputStyle={"marginLeft": "8px"},
+                            ),
+                            dcc.Download(id=EMERGENCE_DOWNLOAD),
+                            dcc.Download(id=ROWS_DOWNLOAD),
+                        ],
+                        style={**_BOX, "marginTop": "8px", "alignItems": "center"},
+                    ),
+                    note(EMERGENCE_NOTE),
+                    dash_table.DataTable(
+                        id=EMERGENCE_TABLE,
+                        data=[],
+                        columns=[],
+                        sort_action="native",
+                        filter_action="native",
+                        page_action="native",
+                        page_size=25,
+                        sort_mode="multi",
+                        style_table={"overflowX": "auto"},
+                        style_cell={"fontFamily": "sans-serif", "fontSize": "12px", "padding": "3px 6px"},
+                        style_header={"fontWeight": "bold", "background": "#f2f2f2"},
+                    ),
+                ],
+            ),
         ],
     )
     return html.Div(
         [
             html.H2(title, style={"margin": "4px 0"}),
-            html.Div("When does each curriculum feature appear in the teacher, and do students pick it up earlier?",
-                     style={"color": "#666", "marginBottom": "10px"}),
+            html.Div(
+                "When does each curriculum feature appear in the teacher, and do students pick it up earlier?",
+                style={"color": "#666", "marginBottom": "10px"},
+            ),
             controls,
             note(PAGE_NOTE),
             html.Div(id=SUMMARY, style={"margin": "8px 0", "fontSize": "13px"}),

@@ -20,8 +20,11 @@ ALL_DEGREES = "all"  # the degree dropdown's value for every degree
 PREFERRED_METRICS = ("corr", "test_acc", "acc", "accuracy", "p50")  # the first family shown, best first
 SIDE_BY_SIDE = (C.METHOD_PROGRESSIVE, C.METHOD_ONE_SHOT)  # the students compared feature by feature
 # what a probe's ``degree`` column means: (name in the page, file-name tag); parity's default
-DEGREE_NAMES = {"nt_span": ("tree level", "level"), "context": ("context offset", "offset"),
-                "ngram": ("n-gram window", "n")}
+DEGREE_NAMES = {
+    "nt_span": ("tree level", "level"),
+    "context": ("context offset", "offset"),
+    "ngram": ("n-gram window", "n"),
+}
 
 
 def degree_name(probe: Optional[str]) -> str:
@@ -92,7 +95,9 @@ def default_family(catalog: pd.DataFrame) -> Optional[str]:
 
 def family_options(catalog: pd.DataFrame) -> list[dict]:
     pairs = catalog[["probe", "metric"]].drop_duplicates().itertuples(index=False)
-    return [{"label": f"{p} · {m}", "value": f"{p}{FAMILY_SEP}{m}"} for p, m in sorted(pairs, key=lambda t: (t[0], t[1]))]
+    return [
+        {"label": f"{p} · {m}", "value": f"{p}{FAMILY_SEP}{m}"} for p, m in sorted(pairs, key=lambda t: (t[0], t[1]))
+    ]
 
 
 def _family_rows(catalog: pd.DataFrame, family: Optional[str]) -> pd.DataFrame:
@@ -123,4 +128,6 @@ def selection_title(probe: str, metric: str, site: Optional[str], degree: Option
 def table_records(df: pd.DataFrame) -> list[dict]:
     """JSON-ready records: missing values (NaN, pd.NA) become None, numpy scalars plain."""
     out = df.astype(object).where(df.notna(), None)
-    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()} for rec in out.to_dict("records")]
+    return [
+        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()} for rec in out.to_dict("records")
+    ]

@@ -36,16 +36,27 @@ def sweep_table(metrics: pd.DataFrame, target: float = 0.95) -> pd.DataFrame:
     for run, m in two.groupby("run", sort=False):
         m = m.sort_values("step")
         hit = first_crossing(m["step"], m["eval_acc"], target)
-        rows.append({
-            "run": run, "seed": int(m["seed"].iloc[0]), "two_shot_step": int(m["two_shot_step"].iloc[0]),
-            "steps_to_target": math.nan if hit is None else float(hit),
-            "budget": int(m["step"].iloc[-1]), "final_loss": float(m["eval_loss"].iloc[-1]),
-        })
+        rows.append(
+            {
+                "run": run,
+                "seed": int(m["seed"].iloc[0]),
+                "two_shot_step": int(m["two_shot_step"].iloc[0]),
+                "steps_to_target": math.nan if hit is None else float(hit),
+                "budget": int(m["step"].iloc[-1]),
+                "final_loss": float(m["eval_loss"].iloc[-1]),
+            }
+        )
     return pd.DataFrame(rows, columns=cols).sort_values(["two_shot_step", "seed"], ignore_index=True)
 
 
-def two_shot_sweep(metrics: pd.DataFrame, features: Optional[pd.DataFrame] = None, *, target: float = 0.95,
-                   recommended: Optional[int] = None, uirevision: str = "") -> go.Figure:
+def two_shot_sweep(
+    metrics: pd.DataFrame,
+    features: Optional[pd.DataFrame] = None,
+    *,
+    target: float = 0.95,
+    recommended: Optional[int] = None,
+    uirevision: str = "",
+) -> go.Figure:
     """Student steps to ``target`` vs the teacher checkpoint it used (left axis) with the
     teacher's accuracy and feature spikes (right axis, 0-1).
 
@@ -62,42 +73,88 @@ def two_shot_sweep(metrics: pd.DataFrame, features: Optional[pd.DataFrame] = Non
         budget = float(table["budget"].max())
         reached = table[table["steps_to_target"].notna()]
         missed = table[table["steps_to_target"].isna()]
-        fig.add_trace(go.Scatter(
-            x=reached["two_shot_step"], y=reached["steps_to_target"], mode="markers", name="student (one per seed)",
-            marker={"color": color, "size": 7, "opacity": 0.6}, customdata=reached[["run"]],
-            hovertemplate="teacher ckpt %{x}<br>steps to target %{y}<br>%{customdata[0]}<extra></extra>",
-        ), secondary_y=False)
+        fig.add_trace(
+            go.Scatter(
+                x=reached["two_shot_step"],
+                y=reached["steps_to_target"],
+                mode="markers",
+                name="student (one per seed)",
+                marker={"color": color, "size": 7, "opacity": 0.6},
+                customdata=reached[["run"]],
+                hovertemplate="teacher ckpt %{x}<br>steps to target %{y}<br>%{customdata[0]}<extra></extra>",
+            ),
+            secondary_y=False,
+        )
         if not missed.empty:
-            fig.add_trace(go.Scatter(
-                x=missed["two_shot_step"], y=[budget] * len(missed), mode="markers", name=f"not reached in {budget:,.0f}",
-                marker={"color": color, "size": 8, "symbol": "circle-open"}, customdata=missed[["run"]],
-                hovertemplate="teacher ckpt %{x}<br>not reached<br>%{customdata[0]}<extra></extra>",
-            ), secondary_y=False)
+            fig.add_trace(
+                go.Scatter(
+                    x=missed["two_shot_step"],
+                    y=[budget] * len(missed),
+                    mode="markers",
+                    name=f"not reached in {budget:,.0f}",
+                    marker={"color": color, "size": 8, "symbol": "circle-open"},
+                    customdata=missed[["run"]],
+                    hovertemplate="teacher ckpt %{x}<br>not reached<br>%{customdata[0]}<extra></extra>",
+                ),
+                secondary_y=False,
+            )
         mean = table.fillna({"steps_to_target": budget}).groupby("two_shot_step")["steps_to_target"].mean()
-        fig.add_trace(go.Scatter(x=mean.index, y=mean.values, mode="lines", name="mean over seeds (missed = budget)",
-                                 line={"color": color, "width": 2}), secondary_y=False)
+        fig.add_trace(
+            go.Scatter(
+                x=mean.index,
+                y=mean.values,
+                mode="lines",
+                name="mean over seeds (missed = budget)",
+                line={"color": color, "width": 2},
+            ),
+            secondary_y=False,
+        )
     teacher = metrics[metrics["role"] == C.ROLE_TEACHER].sort_values("step") if not metrics.empty else metrics
     if not teacher.empty:
-        fig.add_trace(go.Scatter(x=teacher["step"], y=teacher["eval_acc"], mode="lines", name="teacher accuracy",
-                                 line={"color": METHOD_COLORS["teacher"], "dash": "dash"}), secondary_y=True)
+        fig.add_trace(
+            go.Scatter(
+                x=teacher["step"],
+                y=teacher["eval_acc"],
+                mode="lines",
+                name="teacher accuracy",
+                line={"color": METHOD_COLORS["teacher"], "dash": "dash"},
+            ),
+            secondary_y=True,
+        )
     if features is not None and not features.empty:
         for i, (label, f) in enumerate(features.groupby("label", sort=True)):
             f = f.sort_values("step")
             peak = float(f["value"].abs().max()) or 1.0
-            fig.add_trace(go.Scatter(x=f["step"], y=f["value"] / peak, mode="lines", name=f"teacher {label} (/ peak)",
-                                     line={"color": PALETTE[(i + 1) % len(PALETTE)], "width": 1}), secondary_y=True)
+            fig.add_trace(
+                go.Scatter(
+                    x=f["step"],
+                    y=f["value"] / peak,
+                    mode="lines",
+                    name=f"teacher {label} (/ peak)",
+                    line={"color": PALETTE[(i + 1) % len(PALETTE)], "width": 1},
+                ),
+                secondary_y=True,
+            )
     if recommended is not None:
         fig.add_vline(x=recommended, line={"color": "#d62728", "dash": "dot"}, annotation_text="recommended")
     fig.update_layout(
         title=f"Two-shot sweep: student steps to {target:.0%} vs the teacher checkpoint used",
-        height=460, uirevision=uirevision or None, legend={"orientation": "h", "y": -0.2},
+        height=460,
+        uirevision=uirevision or None,
+        legend={"orientation": "h", "y": -0.2},
     )
     fig.update_xaxes(title_text="teacher checkpoint (step)")
     fig.update_yaxes(title_text=f"student steps to {target:.0%}", secondary_y=False)
     fig.update_yaxes(title_text="teacher accuracy / feature (scaled)", range=[0, 1.05], secondary_y=True)
     if table.empty:
-        fig.add_annotation(text="No two-shot students: run `curriculens grid EXP --two-shot-steps all --two-shot-T T`",
-                           showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+        fig.add_annotation(
+            text="No two-shot students: run `curriculens grid EXP --two-shot-steps all --two-shot-T T`",
+            showarrow=False,
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+        )
     return fig
 
 

@@ -20,6 +20,7 @@ def __getattr__(name: str):
         return getattr(registry, name)
     raise AttributeError(f"module 'models' has no attribute {name!r}")
 
+
 __all__ = [
     "BertConfig",
     "GPT2Config",

@@ -168,7 +168,9 @@ def checked_weights_ref(ckpt_dir: Path, meta: dict) -> tuple[Path, str, str]:
     weights, fmt, layout = weights_ref(ckpt_dir, meta)
     if not weights.is_file():
         if "weights" in meta:
-            raise CurriculensError(f"imported checkpoint {ckpt_dir}: its weights {weights} are gone (moved or deleted?)")
+            raise CurriculensError(
+                f"imported checkpoint {ckpt_dir}: its weights {weights} are gone (moved or deleted?)"
+            )
         raise CurriculensError(f"checkpoint {ckpt_dir} has no {C.WEIGHTS_FILE}")
     return weights, fmt, layout
 
@@ -207,9 +209,7 @@ def verify_checkpoint(
     meta = read_meta(ckpt_dir)
     cfg = read_model_config(ckpt_dir)
     if expected is not None and cfg != expected:
-        raise CurriculensError(
-            f"config mismatch in {ckpt_dir}: stored {asdict(cfg)} != expected {asdict(expected)}"
-        )
+        raise CurriculensError(f"config mismatch in {ckpt_dir}: stored {asdict(cfg)} != expected {asdict(expected)}")
     if hash_weights and meta.get("sha256") != sha256_file(weights):
         raise CurriculensError(f"corrupted weights in {ckpt_dir}: sha256 does not match meta.json")
     return meta, cfg
@@ -249,11 +249,7 @@ def read_optimizer_state(ckpt_dir: Path | str) -> dict | None:
     ckpt_dir = Path(ckpt_dir)
     if not (ckpt_dir / C.OPTIM_STATE_FILE).is_file():
         return None
-    tensors = (
-        load_file(str(ckpt_dir / C.OPTIM_WEIGHTS_FILE))
-        if (ckpt_dir / C.OPTIM_WEIGHTS_FILE).is_file()
-        else {}
-    )
+    tensors = load_file(str(ckpt_dir / C.OPTIM_WEIGHTS_FILE)) if (ckpt_dir / C.OPTIM_WEIGHTS_FILE).is_file() else {}
     return _unflatten_optim(tensors, read_json(ckpt_dir / C.OPTIM_STATE_FILE))
 
 

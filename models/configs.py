@@ -98,7 +98,15 @@ class BertConfig:
     pad_token_id: Optional[int] = None
 
     def __post_init__(self) -> None:
-        _positive(self, "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings")
+        _positive(
+            self,
+            "vocab_size",
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "intermediate_size",
+            "max_position_embeddings",
+        )
         if self.hidden_size % self.num_attention_heads:
             raise CurriculensError(
                 f"bert model: hidden_size {self.hidden_size} is not a multiple of num_attention_heads {self.num_attention_heads}"

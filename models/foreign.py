@@ -28,8 +28,15 @@ from models.configs import HFConfig, MLPConfig, ModelConfig
 FORMATS = ("safetensors", "torch")
 LAYOUTS = ("hf", "mlp")
 # config.json keys that change between saves of one model without changing the model
-VOLATILE_CONFIG_KEYS = ("_name_or_path", "transformers_version", "_commit_hash", "torch_dtype", "dtype",
-                        "_attn_implementation_autoset", "auto_map")
+VOLATILE_CONFIG_KEYS = (
+    "_name_or_path",
+    "transformers_version",
+    "_commit_hash",
+    "torch_dtype",
+    "dtype",
+    "_attn_implementation_autoset",
+    "auto_map",
+)
 
 
 def load_foreign_torch(path: Path | str) -> Any:
@@ -128,8 +135,12 @@ def mlp_state(state: dict[str, torch.Tensor], where: Path | str) -> tuple[MLPCon
     widths = {int(w.shape[0]) for w, _ in layers[:-1]}
     if len(widths) != 1:
         raise CurriculensError(f"{where}: MLP hidden layers differ in width {sorted(widths)}")
-    cfg = MLPConfig(d_in=int(layers[0][0].shape[1]), width=widths.pop(), depth=len(layers) - 1,
-                    n_classes=int(layers[-1][0].shape[0]))
+    cfg = MLPConfig(
+        d_in=int(layers[0][0].shape[1]),
+        width=widths.pop(),
+        depth=len(layers) - 1,
+        n_classes=int(layers[-1][0].shape[0]),
+    )
     out: dict[str, torch.Tensor] = {}
     for d, (w, b) in enumerate(layers[:-1]):
         out[f"blocks.{d}.fc.weight"], out[f"blocks.{d}.fc.bias"] = w, b
@@ -173,8 +184,15 @@ def describe_model(cfg: ModelConfig) -> str:
     return f"{name} ({n_layers(cfg)} layers, width {d_model(cfg)})"
 
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
-                   "vocab.json", "merges.txt", "added_tokens.json")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+)
 
 
 def tokenizer_dir(ckpt_dir: Path | str) -> Path:

@@ -40,7 +40,9 @@ def foreign_hf_config(cfg: HFConfig) -> transformers.PretrainedConfig:
     try:
         return klass.config_class.from_dict(dict(cfg.config))
     except Exception as exc:  # noqa: BLE001 - a bad foreign config is the user's input
-        raise CurriculensError(f"config of {cfg.architecture} rejected by transformers: {exc}".splitlines()[0]) from None
+        raise CurriculensError(
+            f"config of {cfg.architecture} rejected by transformers: {exc}".splitlines()[0]
+        ) from None
 
 
 def _hf_class(architecture: str):

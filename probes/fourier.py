@@ -82,9 +82,7 @@ def off_support_monomials(
     pool = math.comb(n, degree) - math.comb(len(s), degree)
     if pool <= count:
         return [
-            Monomial(a, False, not (set(a) & s))
-            for a in itertools.combinations(range(n), degree)
-            if not set(a) <= s
+            Monomial(a, False, not (set(a) & s)) for a in itertools.combinations(range(n), degree) if not set(a) <= s
         ]
     seen: set[tuple[int, ...]] = set()
     out: list[Monomial] = []
@@ -218,7 +216,11 @@ def class1_probability(
 
 
 def correlation_rows(
-    coefs: torch.Tensor, monomials: Sequence[Monomial], n_samples: int, probe: str = "fourier", noise: float | None = None
+    coefs: torch.Tensor,
+    monomials: Sequence[Monomial],
+    n_samples: int,
+    probe: str = "fourier",
+    noise: float | None = None,
 ) -> list[ResultRow]:
     """One ``corr`` row per monomial: value |coef|, degree, in_support; extra: signed, disjoint,
     n_samples and, when given, ``noise`` (the coefficient's sampling sd, ``sampling_noise``)."""

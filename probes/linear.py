@@ -220,7 +220,9 @@ class ProbeTargets:
     majority: torch.Tensor  # [M]
 
 
-def prepare_targets(labels: torch.Tensor, n_features_total: int, cfg: LinearProbeConfig = LinearProbeConfig()) -> ProbeTargets:
+def prepare_targets(
+    labels: torch.Tensor, n_features_total: int, cfg: LinearProbeConfig = LinearProbeConfig()
+) -> ProbeTargets:
     """The feature-independent part of ``fit_linear_probes`` for labels [N] or [N, M] and a
     feature width ``n_features_total`` (it decides the seeded neuron subset)."""
     cfg.validate()
@@ -323,6 +325,8 @@ def fit_linear_probes(
     ]
 
 
-def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, cfg: LinearProbeConfig = LinearProbeConfig()) -> ProbeFit:
+def fit_linear_probe(
+    features: torch.Tensor, labels: torch.Tensor, cfg: LinearProbeConfig = LinearProbeConfig()
+) -> ProbeFit:
     """One probe: ``labels`` [N]."""
     return fit_linear_probes(features, labels.reshape(-1), cfg)[0]

@@ -24,7 +24,9 @@ T = TypeVar("T")
 
 def key_of(*parts: Any) -> str:
     """Canonical JSON of configs / option dicts (dataclasses via ``to_dict``), for memo keys."""
-    return json.dumps([to_dict(p) if hasattr(p, "__dataclass_fields__") else p for p in parts], sort_keys=True, default=str)
+    return json.dumps(
+        [to_dict(p) if hasattr(p, "__dataclass_fields__") else p for p in parts], sort_keys=True, default=str
+    )
 
 
 @dataclass

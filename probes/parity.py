@@ -168,7 +168,9 @@ class FourierProbe(Probe):
         if not data.monomials:
             return []
         p = class1_probability(ctx.model, ctx.model_cfg, ctx.task, data.x, _support(ctx), opts.batch_size, ctx.device)
-        return correlation_rows(coefficients(p, data.chi), data.monomials, data.x.shape[0], self.name, noise=sampling_noise(p))
+        return correlation_rows(
+            coefficients(p, data.chi), data.monomials, data.x.shape[0], self.name, noise=sampling_noise(p)
+        )
 
 
 def linear_monomials(n: int, support, degrees, opts: ParityProbeOptions, seed: int):
@@ -272,7 +274,9 @@ def linear_data(ctx: ProbeContext) -> LinearData:
         n = ctx.task.cfg.n
         monomials = linear_monomials(n, support, _degrees(opts, len(support)), opts, ctx.seed)
         x = _probe_x(ctx.seed, _LINEAR_STREAM, opts.n_linear, n)
-        labels = (monomial_values(x, monomials) < 0).long() if monomials else torch.zeros(x.shape[0], 0, dtype=torch.long)
+        labels = (
+            (monomial_values(x, monomials) < 0).long() if monomials else torch.zeros(x.shape[0], 0, dtype=torch.long)
+        )
         inp, kw = ctx.task.model_input({"x": x, "y": parity_labels(x, support)}, ctx.model_cfg)
         return LinearData(monomials, labels, inp, dict(kw))
 

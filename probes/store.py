@@ -54,7 +54,21 @@ from curriculens.errors import CurriculensError
 from curriculens.io import atomic_write_bytes
 
 SCHEMA_VERSION = 1
-COLUMNS = ("run", "role", "method", "seed", "step", "probe", "feature", "site", "metric", "value", "degree", "in_support", "extra")
+COLUMNS = (
+    "run",
+    "role",
+    "method",
+    "seed",
+    "step",
+    "probe",
+    "feature",
+    "site",
+    "metric",
+    "value",
+    "degree",
+    "in_support",
+    "extra",
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -192,7 +206,9 @@ class ResultsStore:
         return self._conn
 
     # --- writing ------------------------------------------------------------------------
-    def upsert_run(self, run: str, role: str, method: str, seed: int, path: str = "", config: Optional[dict] = None) -> None:
+    def upsert_run(
+        self, run: str, role: str, method: str, seed: int, path: str = "", config: Optional[dict] = None
+    ) -> None:
         with self.conn:
             self.conn.execute(
                 "INSERT OR REPLACE INTO runs (run, role, method, seed, path, config) VALUES (?, ?, ?, ?, ?, ?)",
@@ -207,8 +223,10 @@ class ResultsStore:
             self.conn.executemany("DELETE FROM metric_specs WHERE probe = ?", [(p,) for p in probes])
             self.conn.executemany(
                 "INSERT INTO metric_specs (probe, metric, min_effect, direction, off_support_null) VALUES (?, ?, ?, ?, ?)",
-                [(probe, metric, float(s.min_effect), int(s.direction), int(bool(s.off_support_null)))
-                 for (probe, metric), s in sorted(specs.items())],
+                [
+                    (probe, metric, float(s.min_effect), int(s.direction), int(bool(s.off_support_null)))
+                    for (probe, metric), s in sorted(specs.items())
+                ],
             )
 
     def write_unit(self, unit: UnitKey, rows: Iterable[ResultRow], wall_s: float = 0.0) -> int:
@@ -216,8 +234,15 @@ class ResultsStore:
         rows = list(rows)
         payload = [
             (
-                unit.run, unit.role, unit.method, int(unit.seed), int(unit.step),
-                r.probe, r.feature, r.site, r.metric,
+                unit.run,
+                unit.role,
+                unit.method,
+                int(unit.seed),
+                int(unit.step),
+                r.probe,
+                r.feature,
+                r.site,
+                r.metric,
                 None if r.value is None else float(r.value),
                 None if r.degree is None else int(r.degree),
                 None if r.in_support is None else int(bool(r.in_support)),
@@ -259,7 +284,8 @@ class ResultsStore:
         before specs were stored (no ``metric_specs`` table in a read-only file)."""
         try:
             data = self.conn.execute(
-                "SELECT probe, metric, min_effect, direction, off_support_null FROM metric_specs").fetchall()
+                "SELECT probe, metric, min_effect, direction, off_support_null FROM metric_specs"
+            ).fetchall()
         except sqlite3.OperationalError:
             return {}
         return {(p, m): MetricSpec(float(e), int(d), bool(n)) for p, m, e, d, n in data}
@@ -268,7 +294,8 @@ class ResultsStore:
     def unit_totals(self) -> tuple[int, int, Optional[float]]:
         """(finished units, rows they wrote, last ``finished_at``) over the ``units`` table."""
         n_units, n_rows, last = self.conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(n_rows), 0), MAX(finished_at) FROM units").fetchone()
+            "SELECT COUNT(*), COALESCE(SUM(n_rows), 0), MAX(finished_at) FROM units"
+        ).fetchone()
         return int(n_units), int(n_rows), last
 
     def catalog_rows(self) -> list[tuple]:
@@ -277,16 +304,29 @@ class ResultsStore:
         reps = self.conn.execute("SELECT run, probe, MAX(step) FROM units GROUP BY run, probe").fetchall()
         if not reps:
             return self.conn.execute(
-                "SELECT DISTINCT probe, metric, site, feature, degree, in_support, run FROM probe_results").fetchall()
+                "SELECT DISTINCT probe, metric, site, feature, degree, in_support, run FROM probe_results"
+            ).fetchall()
         rows: list[tuple] = []
         for run, probe, step in reps:
-            rows += [(probe, *r, run) for r in self.conn.execute(
-                "SELECT metric, site, feature, degree, in_support FROM probe_results WHERE run = ? AND step = ? AND probe = ?",
-                (run, step, probe))]
+            rows += [
+                (probe, *r, run)
+                for r in self.conn.execute(
+                    "SELECT metric, site, feature, degree, in_support FROM probe_results WHERE run = ? AND step = ? AND probe = ?",
+                    (run, step, probe),
+                )
+            ]
         return rows
 
-    def family_rows(self, probe: str, metric: str, columns: Sequence[str], *, runs: Optional[Sequence[str]] = None,
-                    site: Optional[str] = None, degree: Optional[int] = None) -> list[tuple]:
+    def family_rows(
+        self,
+        probe: str,
+        metric: str,
+        columns: Sequence[str],
+        *,
+        runs: Optional[Sequence[str]] = None,
+        site: Optional[str] = None,
+        degree: Optional[int] = None,
+    ) -> list[tuple]:
         """``columns`` of the rows of one (probe, metric), optionally of some runs, one site, one
         degree (index ``(probe, metric, run, step)``). ``runs=[]`` gives no rows."""
         where, params = ["probe = ?", "metric = ?"], [probe, metric]
@@ -303,7 +343,8 @@ class ResultsStore:
             where.append("degree = ?")
             params.append(int(degree))
         return self.conn.execute(
-            f"SELECT {', '.join(_checked(columns))} FROM probe_results WHERE {' AND '.join(where)}", params).fetchall()
+            f"SELECT {', '.join(_checked(columns))} FROM probe_results WHERE {' AND '.join(where)}", params
+        ).fetchall()
 
     def unit_fingerprints(self) -> dict[tuple[str, str], tuple]:
         """``{(run, probe): (units, rows, last finished_at)}``: what changes when a sweep commits a
@@ -318,7 +359,9 @@ class ResultsStore:
         data = self.conn.execute("SELECT step, finished_at FROM units WHERE run = ? AND probe = ?", (run, probe))
         return {int(step): at for step, at in data.fetchall()}
 
-    def unit_rows(self, run: str, probe: str, columns: Sequence[str], steps: Optional[Sequence[int]] = None) -> list[tuple]:
+    def unit_rows(
+        self, run: str, probe: str, columns: Sequence[str], steps: Optional[Sequence[int]] = None
+    ) -> list[tuple]:
         """``columns`` of every row of one (run, probe), only of ``steps`` when given."""
         sql = f"SELECT {', '.join(_checked(columns))} FROM probe_results WHERE run = ? AND probe = ?"
         params: list = [run, probe]
@@ -330,7 +373,9 @@ class ResultsStore:
 
     def all_rows(self) -> pd.DataFrame:
         """Every row of ``probe_results``, sorted by its key (the raw download)."""
-        return pd.read_sql_query("SELECT * FROM probe_results ORDER BY run, step, probe, feature, site, metric", self.conn)
+        return pd.read_sql_query(
+            "SELECT * FROM probe_results ORDER BY run, step, probe, feature, site, metric", self.conn
+        )
 
     def families(self) -> list[tuple[str, str, str]]:
         """The distinct (probe, metric, site) of ``probe_results``."""
@@ -340,7 +385,9 @@ class ResultsStore:
         """``(run, step, feature, value, degree, in_support)`` of one (probe, metric, site)."""
         return self.conn.execute(
             "SELECT run, step, feature, value, degree, in_support FROM probe_results "
-            "WHERE probe = ? AND metric = ? AND site = ?", (probe, metric, site)).fetchall()
+            "WHERE probe = ? AND metric = ? AND site = ?",
+            (probe, metric, site),
+        ).fetchall()
 
     def run_identities(self, runs: Optional[Iterable[str]] = None) -> dict[str, tuple]:
         """``{run: (role, method, seed)}`` of the runs with finished units (or of ``runs``), from
@@ -349,7 +396,9 @@ class ResultsStore:
             runs = [r for (r,) in self.conn.execute("SELECT DISTINCT run FROM units").fetchall()]
         out = {}
         for run in runs:
-            row = self.conn.execute("SELECT role, method, seed FROM probe_results WHERE run = ? LIMIT 1", (run,)).fetchone()
+            row = self.conn.execute(
+                "SELECT role, method, seed FROM probe_results WHERE run = ? LIMIT 1", (run,)
+            ).fetchone()
             if row is not None:
                 out[run] = row
         return out
@@ -363,8 +412,9 @@ class ResultsStore:
             problems = [str(exc)]
         if problems != ["ok"]:
             first = " ".join(" ".join(problems).split())[:200]  # quick_check's lines, as one line
-            raise CurriculensError(f"results database {self.path} is damaged ({first}); "
-                                   "re-run `curriculens probe` into a fresh file")
+            raise CurriculensError(
+                f"results database {self.path} is damaged ({first}); re-run `curriculens probe` into a fresh file"
+            )
 
     def distinct(self, column: str) -> list:
         """The distinct values of one ``probe_results`` column, sorted."""

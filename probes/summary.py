@@ -72,7 +72,9 @@ SUMMARY_COLUMNS = KEYS + [
 ]
 
 
-def appearance(steps: Iterable[int], values: Iterable[float], spec: MetricSpec, threshold: Optional[float] = None) -> dict:
+def appearance(
+    steps: Iterable[int], values: Iterable[float], spec: MetricSpec, threshold: Optional[float] = None
+) -> dict:
     """Apply the rule to one series (``threshold`` defaults to ``spec.min_effect``): the
     half-rise of ``curriculens.curves.half_rise``, kept when its effect reaches the threshold.
 
@@ -249,8 +251,9 @@ def summarize_frame(
     return sort_summary(res)
 
 
-def _series_noise(rows: pd.DataFrame, idx: np.ndarray, gid: np.ndarray, noisy: np.ndarray, keys: list[str],
-                  n_series: int) -> np.ndarray:
+def _series_noise(
+    rows: pd.DataFrame, idx: np.ndarray, gid: np.ndarray, noisy: np.ndarray, keys: list[str], n_series: int
+) -> np.ndarray:
     """Per series, the largest sampling sd in its rows' ``extra[key]`` (NaN if none); the JSON
     is parsed once per (run, probe, step), since the sd belongs to the checkpoint."""
     pick = noisy[gid]
@@ -258,7 +261,10 @@ def _series_noise(rows: pd.DataFrame, idx: np.ndarray, gid: np.ndarray, noisy: n
     sub["gid"] = gid[pick]
     sub["key"] = [keys[g] for g in sub["gid"]]
     uniq = sub.drop_duplicates(["run", "probe", "step", "key"])
-    sd_of = {(r, p, st, k): _extra_value(e, k) for r, p, st, e, k in uniq[["run", "probe", "step", "extra", "key"]].itertuples(index=False)}
+    sd_of = {
+        (r, p, st, k): _extra_value(e, k)
+        for r, p, st, e, k in uniq[["run", "probe", "step", "extra", "key"]].itertuples(index=False)
+    }
     sub["sd"] = [sd_of[(r, p, st, k)] for r, p, st, k in sub[["run", "probe", "step", "key"]].itertuples(index=False)]
     out = np.full(n_series, np.nan)
     if len(sub):
@@ -308,8 +314,16 @@ def summarize_series_loop(rows: pd.DataFrame, specs: Mapping[tuple[str, str], Me
         if spec is not None:
             chosen[(probe, metric)] = spec
     df = rows[[(p, m) in chosen for p, m in zip(rows["probe"], rows["metric"])]]
-    group = lambda rec: (rec["run"], rec["probe"], rec["site"], rec["metric"],  # noqa: E731
-                         None if pd.isna(rec["degree"]) else int(rec["degree"]))
+
+    def group(rec: dict) -> tuple:
+        return (
+            rec["run"],
+            rec["probe"],
+            rec["site"],
+            rec["metric"],
+            None if pd.isna(rec["degree"]) else int(rec["degree"]),
+        )
+
     series = []
     for key, grp in df.groupby(KEYS, sort=False, dropna=False):
         rec = dict(zip(KEYS, key))
@@ -319,7 +333,12 @@ def summarize_series_loop(rows: pd.DataFrame, specs: Mapping[tuple[str, str], Me
         series.append((rec, spec, grp))
     null = {}
     for rec, spec, _ in series:
-        if spec.off_support_null and pd.notna(rec["in_support"]) and not rec["in_support"] and np.isfinite(rec["effect"]):
+        if (
+            spec.off_support_null
+            and pd.notna(rec["in_support"])
+            and not rec["in_support"]
+            and np.isfinite(rec["effect"])
+        ):
             null.setdefault(group(rec), []).append(rec["effect"])
     # noise floor: the sampling sd is one number per (run, probe, step) checkpoint; parse it once there
     noise_at: dict[tuple, float] = {}
@@ -425,8 +444,36 @@ def format_summary(df: pd.DataFrame, off_support: bool = False) -> str:
     if df.empty:
         return "no primary-metric series to summarise"
     shown = df if off_support else df[df["in_support"].isna() | (df["in_support"] == 1)]
-    cols = ["run", "probe", "metric", "site", "degree", "feature", "in_support", "appear_step", "peak_step", "peak_value", "baseline", "final_value", "threshold"]
-    head = ["run", "probe", "metric", "site", "deg", "feature", "in_S", "appears", "peak_step", "peak", "baseline", "final", "threshold"]
+    cols = [
+        "run",
+        "probe",
+        "metric",
+        "site",
+        "degree",
+        "feature",
+        "in_support",
+        "appear_step",
+        "peak_step",
+        "peak_value",
+        "baseline",
+        "final_value",
+        "threshold",
+    ]
+    head = [
+        "run",
+        "probe",
+        "metric",
+        "site",
+        "deg",
+        "feature",
+        "in_S",
+        "appears",
+        "peak_step",
+        "peak",
+        "baseline",
+        "final",
+        "threshold",
+    ]
     body = []
     for rec in shown[cols].itertuples(index=False):
         vals = [_fmt(v) for v in rec]
@@ -456,8 +503,14 @@ def earliest(df: pd.DataFrame, per_run: int, run_order: Optional[Iterable[str]] 
     shown = _shown(df[df["appear_step"].notna()], off_support=False)
     order = {name: i for i, name in enumerate(run_order or [])}
     rank = shown["run"].map(order).fillna(len(order)) if order else (shown["role"] != C.ROLE_TEACHER).astype(int)
-    return (shown.assign(_order=rank).sort_values(["_order", "run", "appear_step"], kind="stable")
-            .groupby("run", sort=False).head(per_run).drop(columns="_order").reset_index(drop=True))
+    return (
+        shown.assign(_order=rank)
+        .sort_values(["_order", "run", "appear_step"], kind="stable")
+        .groupby("run", sort=False)
+        .head(per_run)
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
 
 
 PIVOT_INDEX = ["probe", "metric", "site", "degree", "feature"]
@@ -475,12 +528,15 @@ def pivot_by_method(df: pd.DataFrame, off_support: bool = False) -> pd.DataFrame
     methods = [m for m in known if m in set(shown["method"])] + sorted(set(shown["method"]) - set(known))
     if shown.empty:
         return pd.DataFrame(columns=PIVOT_INDEX + methods)
-    keyed = shown.assign(degree=shown["degree"].astype("float64").fillna(-1), _appear=shown["appear_step"].astype("float64"))
+    keyed = shown.assign(
+        degree=shown["degree"].astype("float64").fillna(-1), _appear=shown["appear_step"].astype("float64")
+    )
     g = keyed.groupby(PIVOT_INDEX + ["method"], sort=False, dropna=False)["_appear"]
     stats = pd.DataFrame({"median": g.median(), "hit": g.count(), "n": g.size()}).reset_index()
     med = stats.pivot(index=PIVOT_INDEX, columns="method", values="median")
     hits = stats.assign(frac=stats["hit"].astype(str) + "/" + stats["n"].astype(str)).pivot(
-        index=PIVOT_INDEX, columns="method", values="frac")
+        index=PIVOT_INDEX, columns="method", values="frac"
+    )
     out = pd.DataFrame(index=med.index)
     for m in methods:
         out[m] = pd.array(med[m].round(), dtype="Int64") if m in med else pd.array([pd.NA] * len(med), dtype="Int64")
@@ -489,7 +545,9 @@ def pivot_by_method(df: pd.DataFrame, off_support: bool = False) -> pd.DataFrame
     out = out.reset_index()
     out["degree"] = pd.array(out["degree"].where(out["degree"] >= 0).round(), dtype="Int64")
     key = out["feature"].map(_natural)
-    out = out.assign(_f=key).sort_values(["probe", "metric", "site", "degree", "_f"], kind="stable", na_position="first")
+    out = out.assign(_f=key).sort_values(
+        ["probe", "metric", "site", "degree", "_f"], kind="stable", na_position="first"
+    )
     return out.drop(columns="_f").reset_index(drop=True)
 
 
@@ -523,8 +581,10 @@ def format_pivot(pivot: pd.DataFrame) -> str:
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in body]
     lines.append("")
-    lines.append("cells: the median step at which the feature appears in that method's runs; (k/n): it appeared in "
-                 "k of n runs; - : no such series")
+    lines.append(
+        "cells: the median step at which the feature appears in that method's runs; (k/n): it appeared in "
+        "k of n runs; - : no such series"
+    )
     return "\n".join(lines)
 
 

@@ -190,7 +190,9 @@ def _task_name(root: Path, runs: list[RunInfo]) -> str:
     tasks = {r.name: r.config.task for r in runs}
     if is_experiment(root):
         exp_task = read_experiment(root).get("task")
-        bad = [name for name, t in tasks.items() if exp_task is not None and canonical_json(t) != canonical_json(exp_task)]
+        bad = [
+            name for name, t in tasks.items() if exp_task is not None and canonical_json(t) != canonical_json(exp_task)
+        ]
         if bad:
             raise CurriculensError(f"run(s) {', '.join(bad)} have a different task than {root / C.EXPERIMENT_FILE}")
     names = {t.get("name") for t in tasks.values()}
@@ -213,7 +215,9 @@ def validate_checkpoint(ckpt_dir: Path, expected: ModelConfig) -> None:
     meta = read_meta(ckpt_dir)
     cfg = read_model_config(ckpt_dir)
     if cfg != expected:
-        raise CurriculensError(f"config mismatch in {ckpt_dir}: {C.MODEL_CONFIG_FILE} differs from the run's model config")
+        raise CurriculensError(
+            f"config mismatch in {ckpt_dir}: {C.MODEL_CONFIG_FILE} differs from the run's model config"
+        )
     if meta.get("sha256") != sha256_file(weights):
         raise CurriculensError(f"corrupted weights in {ckpt_dir}: sha256 does not match {C.META_FILE}")
     if fmt == "safetensors" and layout == "hf":  # imported .bin/.pt: shapes were checked at import (same sha256)
@@ -408,7 +412,9 @@ def probe_checkpoint(
 ) -> list[UnitOutcome]:
     """The work unit as a function: all of ``probe_names`` on one checkpoint (see ``iter_probe_checkpoint``)."""
     return list(
-        iter_probe_checkpoint(run, step, ckpt_dir, probe_names, cfg, task=task, device=device, memo=memo, verified=verified)
+        iter_probe_checkpoint(
+            run, step, ckpt_dir, probe_names, cfg, task=task, device=device, memo=memo, verified=verified
+        )
     )
 
 
@@ -430,7 +436,15 @@ def probe_block(
         if task_key not in tasks:
             tasks[task_key] = build_task(item.run.config.task)
         yield from iter_probe_checkpoint(
-            item.run, item.step, item.ckpt_dir, item.probes, cfg, task=tasks[task_key], device=device, memo=memo, verified=True
+            item.run,
+            item.step,
+            item.ckpt_dir,
+            item.probes,
+            cfg,
+            task=tasks[task_key],
+            device=device,
+            memo=memo,
+            verified=True,
         )
 
 
@@ -474,7 +488,9 @@ def run_sweep(
     return result
 
 
-def _run_pending(plan: SweepPlan, cfg: SweepConfig, executor: ExecutorConfig, progress: bool, result: SweepResult) -> None:
+def _run_pending(
+    plan: SweepPlan, cfg: SweepConfig, executor: ExecutorConfig, progress: bool, result: SweepResult
+) -> None:
     failed_path = plan.root / C.FAILED_FILE
     device = None if executor.is_ray else resolve_device(cfg.device)
     # connect to the executor before the first write: a bad --ray-address writes nothing

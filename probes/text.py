@@ -50,8 +50,12 @@ class TextNgramProbe(NgramProbe):
             return logits_of(ctx.model(ids.to(device), attention_mask=attn.to(device)))
 
         dist = causal_close_distances(
-            forward, seqs, pad_id=task.special.pad, stride=opts.ngram_stride or auto_stride(task),
-            windows=opts.ngram_windows, batch_size=max(opts.batch_size, 1),
+            forward,
+            seqs,
+            pad_id=task.special.pad,
+            stride=opts.ngram_stride or auto_stride(task),
+            windows=opts.ngram_windows,
+            batch_size=max(opts.batch_size, 1),
         )
         return ngram_rows(dist) if any(v.size for v in dist.values()) else []
 

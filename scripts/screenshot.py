@@ -52,13 +52,24 @@ def driver(width: int, height: int):
     from selenium.webdriver.chrome.service import Service
 
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    chromedriver = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None)
+    chromedriver = shutil.which("chromedriver") or (
+        "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None
+    )
     if not browser or not chromedriver:
         return None
     opts = Options()
     opts.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--window-size={width},{height}",
-                "--disable-background-networking", "--disable-component-update", "--hide-scrollbars", "--force-device-scale-factor=1"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+    ):
         opts.add_argument(arg)
     return webdriver.Chrome(service=Service(chromedriver), options=opts)
 
@@ -91,8 +102,15 @@ def _pick(drv, dropdown_id: str, text: str) -> None:
     opt[0].click()
 
 
-def take(runs_dir: Path, out: Path, tab: str = "features", experiment: str | None = None,
-         width: int = 1400, height: int = 1700, degree: int | None = None) -> Path:
+def take(
+    runs_dir: Path,
+    out: Path,
+    tab: str = "features",
+    experiment: str | None = None,
+    width: int = 1400,
+    height: int = 1700,
+    degree: int | None = None,
+) -> Path:
     """Serve ``runs_dir``, screenshot ``tab``, write ``out``; returns ``out``."""
     from selenium.webdriver.common.by import By
 

@@ -95,7 +95,9 @@ def ray_cluster():
     1-CPU tasks), a small object store, no dashboard. Yields its GCS address (HOST:PORT)
     for drivers in other processes; this process stays connected, so executors reuse it."""
     ray = pytest.importorskip("ray")
-    ray.init(address="local", num_cpus=2, object_store_memory=96 * 2**20, include_dashboard=False, logging_level="WARNING")
+    ray.init(
+        address="local", num_cpus=2, object_store_memory=96 * 2**20, include_dashboard=False, logging_level="WARNING"
+    )
     try:
         yield ray.get_runtime_context().gcs_address
     finally:

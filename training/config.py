@@ -52,12 +52,25 @@ class OptimConfig:
 
     def __post_init__(self) -> None:
         check(self.name in C.OPTIMIZERS, f"unknown optimizer {self.name!r} (one of {', '.join(C.OPTIMIZERS)})")
-        check(self.schedule in C.LR_SCHEDULES, f"unknown lr schedule {self.schedule!r} (one of {', '.join(C.LR_SCHEDULES)})")
+        check(
+            self.schedule in C.LR_SCHEDULES,
+            f"unknown lr schedule {self.schedule!r} (one of {', '.join(C.LR_SCHEDULES)})",
+        )
         check(_finite(self.lr) and self.lr > 0, f"lr must be a positive number, got {self.lr}")
-        check(_finite(self.weight_decay) and self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}")
-        check(_finite(self.warmup_frac) and 0 <= self.warmup_frac <= 1, f"warmup fraction must be in [0, 1], got {self.warmup_frac}")
-        check(_finite(self.min_lr_frac) and 0 <= self.min_lr_frac <= 1, f"min_lr_frac must be in [0, 1], got {self.min_lr_frac}")
-        check(_finite(self.grad_clip) and self.grad_clip >= 0, f"grad clip must be >= 0 (0 = off), got {self.grad_clip}")
+        check(
+            _finite(self.weight_decay) and self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"
+        )
+        check(
+            _finite(self.warmup_frac) and 0 <= self.warmup_frac <= 1,
+            f"warmup fraction must be in [0, 1], got {self.warmup_frac}",
+        )
+        check(
+            _finite(self.min_lr_frac) and 0 <= self.min_lr_frac <= 1,
+            f"min_lr_frac must be in [0, 1], got {self.min_lr_frac}",
+        )
+        check(
+            _finite(self.grad_clip) and self.grad_clip >= 0, f"grad clip must be >= 0 (0 = off), got {self.grad_clip}"
+        )
         check(_finite(self.eps) and self.eps > 0, f"eps must be > 0, got {self.eps}")
         check(_finite(self.momentum) and 0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}")
         check(
@@ -133,7 +146,10 @@ class DistillConfig:
         check(_finite(self.alpha) and 0 <= self.alpha <= 1, f"alpha must be in [0, 1], got {self.alpha}")
         check(_finite(self.tau) and self.tau >= 0, f"tau must be >= 0, got {self.tau}")
         check(_finite(self.speed) and self.speed > 0, f"speed must be > 0, got {self.speed}")
-        check(self.interval >= 0, f"interval must be >= 1 step (0 in a config = the teacher's save_every / speed), got {self.interval}")
+        check(
+            self.interval >= 0,
+            f"interval must be >= 1 step (0 in a config = the teacher's save_every / speed), got {self.interval}",
+        )
         if self.method == "two-shot":
             check(
                 self.two_shot_step >= 0 and self.two_shot_T > 0,
@@ -199,7 +215,10 @@ class RunConfig:
         check(self.device in C.DEVICES, f"unknown device {self.device!r} (one of {', '.join(C.DEVICES)})")
         check(self.steps > 0, f"steps must be > 0, got {self.steps}")
         check(self.batch_size > 0, f"batch size must be > 0, got {self.batch_size}")
-        check(_finite(self.stop_at_acc) and 0 <= self.stop_at_acc <= 1, f"stop_at_acc must be in [0, 1], got {self.stop_at_acc}")
+        check(
+            _finite(self.stop_at_acc) and 0 <= self.stop_at_acc <= 1,
+            f"stop_at_acc must be in [0, 1], got {self.stop_at_acc}",
+        )
         check(isinstance(self.task, dict) and "name" in self.task, "task config has no 'name'")
         model_config_from_dict(self.model)  # validates the model config
         if self.role == C.ROLE_STUDENT:

@@ -46,8 +46,15 @@ class RunInfo:
     done: bool
 
 
-def student_run_name(method: str, seed: int, two_shot_step: int = -1, tags: str = "", *, two_shot_T: int = 0,
-                     exp_dir: Optional[Path | str] = None) -> str:
+def student_run_name(
+    method: str,
+    seed: int,
+    two_shot_step: int = -1,
+    tags: str = "",
+    *,
+    two_shot_T: int = 0,
+    exp_dir: Optional[Path | str] = None,
+) -> str:
     """A student's run directory name: ``<method><tags>-s<seed>``, and for two-shot
     ``two-shot-ckpt<teacher checkpoint step>-T<student steps on it><tags>-s<seed>`` (T as in
     the paper's (2, T) and ``--two-shot-T``); ``tags`` name the other settings a grid varies
@@ -98,7 +105,10 @@ def init_experiment(exp_dir: Path | str, task: dict, notes: str = "") -> Path:
     if check_experiment(exp_dir, task):
         return exp_dir
     exp_dir.mkdir(parents=True, exist_ok=True)
-    write_json(exp_dir / C.EXPERIMENT_FILE, {"task": task, "created_at": time.time(), "curriculens_version": __version__, "notes": notes})
+    write_json(
+        exp_dir / C.EXPERIMENT_FILE,
+        {"task": task, "created_at": time.time(), "curriculens_version": __version__, "notes": notes},
+    )
     return exp_dir
 
 

@@ -74,24 +74,50 @@ def make_tokenizer(kind: str, words: Sequence[str] = WORDS):
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     if kind == "bert":
-        return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]",
-                                       cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                   unk_token="<unk>", pad_token="<|endoftext|>")
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tok,
+            pad_token="[PAD]",
+            unk_token="[UNK]",
+            cls_token="[CLS]",
+            sep_token="[SEP]",
+            mask_token="[MASK]",
+        )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        unk_token="<unk>",
+        pad_token="<|endoftext|>",
+    )
 
 
-def make_model(kind: str, vocab_size: int, seed: int = 0, n_layer: int = 2, width: int = 32, n_positions: int = 64) -> nn.Module:
+def make_model(
+    kind: str, vocab_size: int, seed: int = 0, n_layer: int = 2, width: int = 32, n_positions: int = 64
+) -> nn.Module:
     """A small ``GPT2LMHeadModel`` or ``BertForMaskedLM`` (eval mode), seeded."""
     import transformers
 
     torch.manual_seed(seed)
     if kind == "gpt2":
-        cfg = transformers.GPT2Config(vocab_size=vocab_size, n_embd=width, n_layer=n_layer, n_head=4,
-                                      n_positions=n_positions, bos_token_id=0, eos_token_id=0)
+        cfg = transformers.GPT2Config(
+            vocab_size=vocab_size,
+            n_embd=width,
+            n_layer=n_layer,
+            n_head=4,
+            n_positions=n_positions,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
     elif kind == "bert":
-        cfg = transformers.BertConfig(vocab_size=vocab_size, hidden_size=width, num_hidden_layers=n_layer,
-                                      num_attention_heads=4, intermediate_size=2 * width,
-                                      max_position_embeddings=n_positions, pad_token_id=0)
+        cfg = transformers.BertConfig(
+            vocab_size=vocab_size,
+            hidden_size=width,
+            num_hidden_layers=n_layer,
+            num_attention_heads=4,
+            intermediate_size=2 * width,
+            max_position_embeddings=n_positions,
+            pad_token_id=0,
+        )
     else:
         raise ValueError(f"unknown kind {kind!r} (gpt2 or bert)")
     cfg.architectures = [KINDS[kind]]
@@ -108,8 +134,9 @@ def _trainer_state(step: int, steps: Sequence[int]) -> dict:
     return {"global_step": step, "log_history": history, "epoch": step / 100}
 
 
-def save_checkpoint_dir(d: Path, model: nn.Module, tokenizer=None, fmt: str = "safetensors",
-                        trainer_state: Optional[dict] = None) -> Path:
+def save_checkpoint_dir(
+    d: Path, model: nn.Module, tokenizer=None, fmt: str = "safetensors", trainer_state: Optional[dict] = None
+) -> Path:
     """``model.save_pretrained`` (+ tokenizer, trainer_state.json) into ``d``; ``fmt='bin'``
     writes ``pytorch_model.bin`` with ``torch.save`` (as older Trainers did)."""
     d.mkdir(parents=True, exist_ok=True)
@@ -127,9 +154,16 @@ def save_checkpoint_dir(d: Path, model: nn.Module, tokenizer=None, fmt: str = "s
     return d
 
 
-def write_trainer_dir(out: Path | str, kind: str = "gpt2", steps: Sequence[int] = (0, 10, 20), fmt: str = "safetensors",
-                      seed: int = 0, tokenizer: bool = True, models: Optional[Mapping[int, nn.Module]] = None,
-                      **model_kw) -> Path:
+def write_trainer_dir(
+    out: Path | str,
+    kind: str = "gpt2",
+    steps: Sequence[int] = (0, 10, 20),
+    fmt: str = "safetensors",
+    seed: int = 0,
+    tokenizer: bool = True,
+    models: Optional[Mapping[int, nn.Module]] = None,
+    **model_kw,
+) -> Path:
     """A Trainer output directory ``out/checkpoint-N/`` for each step (see the module docstring)."""
     out = Path(out)
     tok = make_tokenizer(kind)
@@ -139,8 +173,15 @@ def write_trainer_dir(out: Path | str, kind: str = "gpt2", steps: Sequence[int] 
     return out
 
 
-def write_hub_cache(root: Path | str, kind: str = "gpt2", steps: Sequence[int] = (0, 10, 20), repo: str = "fake/tiny-lm",
-                    seed: int = 0, same_as: Optional[Mapping[int, int]] = None, revision: str = "step{}") -> Path:
+def write_hub_cache(
+    root: Path | str,
+    kind: str = "gpt2",
+    steps: Sequence[int] = (0, 10, 20),
+    repo: str = "fake/tiny-lm",
+    seed: int = 0,
+    same_as: Optional[Mapping[int, int]] = None,
+    revision: str = "step{}",
+) -> Path:
     """A local hub cache ``root/models--org--name`` with a ``refs/<revision>`` per step.
 
     ``same_as = {b: a}`` gives step b byte-identical weights to step a in a separate commit (the
@@ -177,8 +218,14 @@ def write_hub_cache(root: Path | str, kind: str = "gpt2", steps: Sequence[int] =
     return repo_dir
 
 
-def write_mlp_pt(out: Path | str, steps: Sequence[int] = (0, 100, 200), d_in: int = 12, width: int = 16,
-                 seed: int = 0, name: str = "step{}.pt") -> Path:
+def write_mlp_pt(
+    out: Path | str,
+    steps: Sequence[int] = (0, 100, 200),
+    d_in: int = 12,
+    width: int = 16,
+    seed: int = 0,
+    name: str = "step{}.pt",
+) -> Path:
     """The paper's parity MLP checkpoints: ``nn.Sequential(Linear, ReLU, Linear)`` state dicts."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -187,4 +234,3 @@ def write_mlp_pt(out: Path | str, steps: Sequence[int] = (0, 100, 200), d_in: in
         net = nn.Sequential(nn.Linear(d_in, width), nn.ReLU(), nn.Linear(width, 2))
         torch.save(net.state_dict(), out / name.format(s))
     return out
-

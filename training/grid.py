@@ -292,7 +292,9 @@ def _train_grid(cfgs, runs_dir, force, progress, t0, base, device, task, teacher
         drop(evaluate_all(0, save=True))
 
     ext_index: dict[tuple, tuple] = {}
-    bar = tqdm(total=base.steps, initial=start, disable=not progress, desc=f"grid x{len(students)}", unit="step", leave=False)
+    bar = tqdm(
+        total=base.steps, initial=start, disable=not progress, desc=f"grid x{len(students)}", unit="step", leave=False
+    )
     amp = base.amp
     for step in range(start, base.steps):
         if not active:

@@ -83,9 +83,13 @@ class GridSpec:
         if any(w <= 0 for w in self.widths):
             raise CurriculensError("grid widths must be positive")
         if "two-shot" in self.methods and (not self.two_shot_steps or self.two_shot_T <= 0):
-            raise CurriculensError("two-shot in a grid needs two_shot_steps (a list, 'all' or 'mid') and two_shot_T > 0")
+            raise CurriculensError(
+                "two-shot in a grid needs two_shot_steps (a list, 'all' or 'mid') and two_shot_T > 0"
+            )
         if isinstance(self.two_shot_steps, str) and self.two_shot_steps not in ("all", "mid"):
-            raise CurriculensError(f"two_shot_steps must be a list of steps, 'all' or 'mid', not {self.two_shot_steps!r}")
+            raise CurriculensError(
+                f"two_shot_steps must be a list of steps, 'all' or 'mid', not {self.two_shot_steps!r}"
+            )
         if "curriculum-extraction" in self.methods and self.extract_steps <= 0:
             raise CurriculensError("curriculum-extraction in a grid needs extract_steps > 0")
         if min(self.steps, self.batch_size, self.save_every, self.eval_every) < 0:
@@ -150,7 +154,9 @@ def grid_configs(exp_dir: Path | str, spec: GridSpec) -> list[RunConfig]:
         two_shot = list(spec.two_shot_steps)
         missing = [s for s in two_shot if s not in t_steps]
         if missing:
-            raise CurriculensError(f"the teacher has no checkpoint at step(s) {missing} (it has {t_steps[0]}..{t_steps[-1]})")
+            raise CurriculensError(
+                f"the teacher has no checkpoint at step(s) {missing} (it has {t_steps[0]}..{t_steps[-1]})"
+            )
     optim = replace(teacher.optim, **spec.optim) if spec.optim else teacher.optim
     ckpts = CheckpointConfig(
         save_every=spec.save_every or teacher.checkpoints.save_every,
@@ -174,11 +180,19 @@ def grid_configs(exp_dir: Path | str, spec: GridSpec) -> list[RunConfig]:
                                 tags += f"-tau{_num(tau)}" if distilling and len(spec.taus) > 1 else ""
                                 tags += f"-a{_num(alpha)}" if distilling and len(spec.alphas) > 1 else ""
                                 tags += f"-x{_num(speed)}" if method == "progressive" and len(spec.speeds) > 1 else ""
-                                name = student_run_name(method, seed, ts, tags, two_shot_T=spec.two_shot_T if method == "two-shot" else 0,
-                                                        exp_dir=exp_dir)
+                                name = student_run_name(
+                                    method,
+                                    seed,
+                                    ts,
+                                    tags,
+                                    two_shot_T=spec.two_shot_T if method == "two-shot" else 0,
+                                    exp_dir=exp_dir,
+                                )
                                 dist = DistillConfig(
                                     method=method,
-                                    teacher_dir=os.path.relpath(t_dir, exp_dir / C.RUNS_DIR / name) if distilling else "",
+                                    teacher_dir=os.path.relpath(t_dir, exp_dir / C.RUNS_DIR / name)
+                                    if distilling
+                                    else "",
                                     alpha=alpha,
                                     tau=tau,
                                     speed=speed,

@@ -39,7 +39,14 @@ from curriculens.errors import CurriculensError
 from curriculens.io import atomic_dir, read_json, sha256_file, write_json, write_jsonl
 from models.checkpoint import ckpt_dirname, load_weights_into, write_model_config
 from models.configs import ModelConfig
-from models.foreign import TOKENIZER_FILES, canonical_hf_config, hf_model_config, mlp_state, read_weights, weights_format
+from models.foreign import (
+    TOKENIZER_FILES,
+    canonical_hf_config,
+    hf_model_config,
+    mlp_state,
+    read_weights,
+    weights_format,
+)
 from training.config import CheckpointConfig, DistillConfig, RunConfig
 from training.experiment import init_experiment, read_experiment, student_run_name
 from training.sources import ForeignCheckpoint, discover
@@ -126,7 +133,9 @@ def _model_config(ckpts: list[ForeignCheckpoint]) -> tuple[ModelConfig, str]:
         try:
             cfg, _ = mlp_state(read_weights(first.weights, weights_format(first.weights)), first.weights)
         except CurriculensError as exc:
-            raise CurriculensError(f"missing config.json in {first.dir}, and the weights are not a parity MLP ({exc})") from None
+            raise CurriculensError(
+                f"missing config.json in {first.dir}, and the weights are not a parity MLP ({exc})"
+            ) from None
         return cfg, "mlp"
     if len(with_cfg) < len(ckpts):
         missing = next(c for c in ckpts if c.config is None)
@@ -235,9 +244,13 @@ def import_trajectory(cfg: ImportConfig) -> ImportResult:
         task=cfg.task,
         model=asdict(model_cfg),
         checkpoints=CheckpointConfig(save_every=_save_every(steps)),
-        distill=None if cfg.role == C.ROLE_TEACHER else DistillConfig(
-            method=cfg.method, teacher_dir=f"../{C.ROLE_TEACHER}",
-            two_shot_step=cfg.two_shot_step, two_shot_T=cfg.two_shot_T,
+        distill=None
+        if cfg.role == C.ROLE_TEACHER
+        else DistillConfig(
+            method=cfg.method,
+            teacher_dir=f"../{C.ROLE_TEACHER}",
+            two_shot_step=cfg.two_shot_step,
+            two_shot_T=cfg.two_shot_T,
         ),
         steps=max(steps[-1], 1),
         seed=cfg.seed,
@@ -252,10 +265,16 @@ def import_trajectory(cfg: ImportConfig) -> ImportResult:
         rows = _trainer_metrics([p.ckpt for p in planned])
         if rows:
             write_jsonl(tmp / C.METRICS_FILE, rows)
-        write_json(tmp / IMPORT_FILE, {
-            "config": to_dict(cfg), "layout": layout, "weights_layout": weights_layout,
-            "checkpoints": provenance, "duplicates": {str(k): v for k, v in dups.items()},
-        })
+        write_json(
+            tmp / IMPORT_FILE,
+            {
+                "config": to_dict(cfg),
+                "layout": layout,
+                "weights_layout": weights_layout,
+                "checkpoints": provenance,
+                "duplicates": {str(k): v for k, v in dups.items()},
+            },
+        )
         write_json(tmp / C.DONE_FILE, {"steps": steps[-1], "imported": True, "n_checkpoints": len(steps)})
         write_json(tmp / C.RUN_CONFIG_FILE, run_cfg.to_dict())  # last: only now does the temp dir look like a run
     from models.foreign import describe_model
@@ -263,24 +282,39 @@ def import_trajectory(cfg: ImportConfig) -> ImportResult:
     return ImportResult(final, layout, describe_model(model_cfg), steps, dups)
 
 
-def _write_checkpoint(root: Path, p: _Planned, model_cfg: ModelConfig, layout: str, cfg: ImportConfig,
-                      dups: dict[int, int]) -> dict:
+def _write_checkpoint(
+    root: Path, p: _Planned, model_cfg: ModelConfig, layout: str, cfg: ImportConfig, dups: dict[int, int]
+) -> dict:
     c = p.ckpt
     d = root / ckpt_dirname(c.step)
     d.mkdir(parents=True)
     write_model_config(d, model_cfg)
     source = {
-        "dir": str(c.dir.resolve()), "weights": str(c.weights.absolute()), "revision": c.revision,
-        "commit": c.commit, "sha256": p.sha256, "format": p.fmt,
+        "dir": str(c.dir.resolve()),
+        "weights": str(c.weights.absolute()),
+        "revision": c.revision,
+        "commit": c.commit,
+        "sha256": p.sha256,
+        "format": p.fmt,
     }
-    meta = {"step": c.step, "role": cfg.role, "method": cfg.method or C.METHOD_TEACHER, "run": cfg.run_name,
-            "seed": cfg.seed, "imported": True, "source": source}
+    meta = {
+        "step": c.step,
+        "role": cfg.role,
+        "method": cfg.method or C.METHOD_TEACHER,
+        "run": cfg.run_name,
+        "seed": cfg.seed,
+        "imported": True,
+        "source": source,
+    }
     if cfg.copy:
         from safetensors.torch import save_file
 
         state = read_weights(c.weights, p.fmt, layout)
-        save_file({k: v.detach().clone().contiguous() for k, v in state.items()}, str(d / C.WEIGHTS_FILE),
-                  metadata={"format": "pt"})
+        save_file(
+            {k: v.detach().clone().contiguous() for k, v in state.items()},
+            str(d / C.WEIGHTS_FILE),
+            metadata={"format": "pt"},
+        )
         meta["sha256"] = sha256_file(d / C.WEIGHTS_FILE)
         _copy_tokenizer(c.dir, d)
     else:

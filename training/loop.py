@@ -165,7 +165,9 @@ def check_teacher(cfg: RunConfig, run_dir: Path) -> Optional[Path]:
         verify_checkpoint(path, expected)
     first, last = ckpts[0][0], ckpts[-1][0]
     if dist.method == "two-shot" and not first <= dist.two_shot_step <= last:
-        raise CurriculensError(f"two-shot step {dist.two_shot_step} is outside the teacher's checkpoints ({first}..{last})")
+        raise CurriculensError(
+            f"two-shot step {dist.two_shot_step} is outside the teacher's checkpoints ({first}..{last})"
+        )
     return tdir
 
 
@@ -179,7 +181,9 @@ def check_run_dir(cfg: RunConfig, run_dir: Path, force: bool) -> bool:
         return False
     cfg_path = run_dir / C.RUN_CONFIG_FILE
     if not cfg_path.is_file():
-        raise CurriculensError(f"{run_dir} exists and is not a curriculens run (no {C.RUN_CONFIG_FILE}); choose another name")
+        raise CurriculensError(
+            f"{run_dir} exists and is not a curriculens run (no {C.RUN_CONFIG_FILE}); choose another name"
+        )
     if force:  # deletes only a curriculens run (the CLI's run directories all lie in EXP/runs/)
         RunConfig.from_dict(read_json(cfg_path))
         return False
@@ -270,7 +274,9 @@ def checkpoint_meta(cfg: RunConfig, step: int, teacher_step, wall_s: float, ev: 
     }
 
 
-def metrics_row(cfg: RunConfig, step: int, train_loss, lr: float, teacher_step, wall_s: float, save: bool, ev: dict) -> dict:
+def metrics_row(
+    cfg: RunConfig, step: int, train_loss, lr: float, teacher_step, wall_s: float, save: bool, ev: dict
+) -> dict:
     """One ``metrics.jsonl`` row."""
     return {
         "step": step,
@@ -387,7 +393,9 @@ def _train(cfg, run_dir, task, model_cfg, teacher_dir, device, t0, progress) -> 
         if not math.isfinite(ev["eval_loss"]):
             raise _diverged(cfg, "held-out loss", ev["eval_loss"], step, last_ckpt)
         train_loss = running / n_running if n_running else None
-        row = metrics_row(cfg, step, train_loss, optimizer.param_groups[0]["lr"], teacher_step, time.time() - t0, save, ev)
+        row = metrics_row(
+            cfg, step, train_loss, optimizer.param_groups[0]["lr"], teacher_step, time.time() - t0, save, ev
+        )
         running, n_running = 0.0, 0
         # metrics first: a crash while saving leaves a row that the resume truncates away
         append_jsonl(metrics_path, row)
@@ -403,7 +411,13 @@ def _train(cfg, run_dir, task, model_cfg, teacher_dir, device, t0, progress) -> 
         last_row = checkpoint_and_eval(0, save=True)
 
     bar = tqdm(
-        total=cfg.steps, initial=start, disable=not progress, desc=cfg.name, unit="step", dynamic_ncols=True, leave=False
+        total=cfg.steps,
+        initial=start,
+        disable=not progress,
+        desc=cfg.name,
+        unit="step",
+        dynamic_ncols=True,
+        leave=False,
     )
     try:  # the bar is closed (its line cleared) before any error reaches the terminal
         for step in range(start, cfg.steps):
@@ -414,7 +428,9 @@ def _train(cfg, run_dir, task, model_cfg, teacher_dir, device, t0, progress) -> 
             if teacher is not None:
                 teacher_step = teacher_step_of(dist, step, teacher.steps, teacher.save_every)
                 t_model, t_cfg = teacher.get(teacher_step)
-                teacher_logits, t_hidden = teacher_outputs(t_model, t_cfg, task, batch, device, cfg.amp, hidden=extracting)
+                teacher_logits, t_hidden = teacher_outputs(
+                    t_model, t_cfg, task, batch, device, cfg.amp, hidden=extracting
+                )
             set_lr(optimizer, step, cfg.steps, cfg.optim)
             if extracting:
                 _, pre, _ = mlp_forward_hidden(model, inp)
@@ -463,9 +479,10 @@ class TrainingDiverged(CurriculensError):
 
 
 def _diverged(cfg: RunConfig, what: str, value: float, step: int, last_ckpt: Optional[Path]) -> TrainingDiverged:
-    kept = f"the last finite checkpoint {last_ckpt.name} is kept" if last_ckpt is not None else "no checkpoint was saved"
+    kept = (
+        f"the last finite checkpoint {last_ckpt.name} is kept" if last_ckpt is not None else "no checkpoint was saved"
+    )
     return TrainingDiverged(
         f"run {cfg.name} diverged: {what} is {value} at step {step}; {kept}, no {C.DONE_FILE} written "
         f"(lower the learning rate, now {cfg.optim.lr:g}, and rerun with --force)"
     )
-

@@ -58,8 +58,11 @@ def recommend(exp_dir: Path | str, teacher: str = "teacher") -> dict:
     rule = transition_rule(task_name)
     return {
         "rule": "rank checkpoints by distance to the middle of the teacher's transition (nearest first). "
-        + describe_rule(rule) + ("" if tr is not None else " No transition found: distance to half of training."),
-        "transition": None if tr is None else {"start": tr.start, "mid_step": tr.mid_step, "end": tr.end, "metric": tr.metric},
+        + describe_rule(rule)
+        + ("" if tr is not None else " No transition found: distance to half of training."),
+        "transition": None
+        if tr is None
+        else {"start": tr.start, "mid_step": tr.mid_step, "end": tr.end, "metric": tr.metric},
         "target_step": target,
         "ranking": ranking,
         "pick": ranked[0],
@@ -90,16 +93,20 @@ def score_sweep(exp_dir: Path | str, pick: int, target: float = 0.95) -> Optiona
         best_step = min(speeds, key=lambda s: (speeds[s], s))
         rank = 1 + sum(1 for s in speeds if speeds[s] < speeds[pick])
         best_steps, pick_steps = speeds[best_step][0], speeds[pick][0]
-        per_seed.append({
-            "seed": seed,
-            "n_checkpoints": len(speeds),
-            "pick": pick,
-            "pick_steps": None if math.isinf(pick_steps) else pick_steps,
-            "best": best_step,
-            "best_steps": None if math.isinf(best_steps) else best_steps,
-            "rank": rank,
-            "pick_over_best": (pick_steps / best_steps) if math.isfinite(pick_steps) and math.isfinite(best_steps) else None,
-        })
+        per_seed.append(
+            {
+                "seed": seed,
+                "n_checkpoints": len(speeds),
+                "pick": pick,
+                "pick_steps": None if math.isinf(pick_steps) else pick_steps,
+                "best": best_step,
+                "best_steps": None if math.isinf(best_steps) else best_steps,
+                "rank": rank,
+                "pick_over_best": (pick_steps / best_steps)
+                if math.isfinite(pick_steps) and math.isfinite(best_steps)
+                else None,
+            }
+        )
     if not per_seed:
         return None
     return {"target": target, "seeds": per_seed}

@@ -104,7 +104,9 @@ def _trainer_step(d: Path) -> Optional[int]:
 def _dir_checkpoint(d: Path, step: int, revision: str, commit: str = "") -> ForeignCheckpoint:
     weights = _weights_in(d)
     if weights is None:
-        raise CurriculensError(f"{d}: no weights file ({', '.join(PREFERRED_WEIGHTS)}, or one *.safetensors/*.bin/*.pt)")
+        raise CurriculensError(
+            f"{d}: no weights file ({', '.join(PREFERRED_WEIGHTS)}, or one *.safetensors/*.bin/*.pt)"
+        )
     return ForeignCheckpoint(step, d, weights, _optional(d / HF_CONFIG), revision, commit, _optional(d / TRAINER_STATE))
 
 
@@ -114,7 +116,9 @@ def hub_repo_dir(src: Path) -> Optional[Path]:
         return src
     repos = [p for p in src.glob("models--*") if (p / "refs").is_dir() and (p / "snapshots").is_dir()]
     if len(repos) > 1:
-        raise CurriculensError(f"{src} is a hub cache with {len(repos)} models; give one models--<org>--<name> directory")
+        raise CurriculensError(
+            f"{src} is a hub cache with {len(repos)} models; give one models--<org>--<name> directory"
+        )
     return repos[0] if repos else None
 
 
@@ -131,10 +135,14 @@ def _hub(repo: Path) -> list[ForeignCheckpoint]:
         commit = ref.read_text(encoding="utf-8", errors="replace").strip()
         snap = repo / "snapshots" / commit
         if not re.fullmatch(r"[0-9a-fA-F]{7,64}", commit) or not snap.is_dir():
-            raise CurriculensError(f"{repo}: revision {name} points to commit {commit[:12]!r}, which has no snapshot here")
+            raise CurriculensError(
+                f"{repo}: revision {name} points to commit {commit[:12]!r}, which has no snapshot here"
+            )
         out.append(_dir_checkpoint(snap, step, name, commit))
     if bad:
-        raise CurriculensError(f"{repo}: cannot read a step from revision name(s) {', '.join(bad[:5])} (expected stepN, stepN-tokens..., checkpoint-N)")
+        raise CurriculensError(
+            f"{repo}: cannot read a step from revision name(s) {', '.join(bad[:5])} (expected stepN, stepN-tokens..., checkpoint-N)"
+        )
     return out
 
 
@@ -172,7 +180,9 @@ def _files(src: Path) -> list[ForeignCheckpoint]:
             continue
         out.append(ForeignCheckpoint(step, src, f, _optional(src / HF_CONFIG), f.name))
     if bad:
-        raise CurriculensError(f"{src}: cannot read a step from weights file name(s) {', '.join(bad[:5])} (expected e.g. step1000.pt, checkpoint-500.bin)")
+        raise CurriculensError(
+            f"{src}: cannot read a step from weights file name(s) {', '.join(bad[:5])} (expected e.g. step1000.pt, checkpoint-500.bin)"
+        )
     return out
 
 

@@ -108,7 +108,10 @@ class StackedMLPGroup:
     def optim_state(self, e: int) -> dict:
         sd = self.optimizer.state_dict()
         n = self.size
-        return {"state": {pid: _slice_state(s, e, n) for pid, s in sd["state"].items()}, "param_groups": sd["param_groups"]}
+        return {
+            "state": {pid: _slice_state(s, e, n) for pid, s in sd["state"].items()},
+            "param_groups": sd["param_groups"],
+        }
 
     def keep(self, indices: list[int]) -> None:
         """Keep only the students at ``indices`` (in that order), with their optimizer state."""

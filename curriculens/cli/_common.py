@@ -34,13 +34,22 @@ _MODEL_FLAGS = {
 def add_device(p: argparse.ArgumentParser, default: str | None = "auto") -> None:
     """``--device``; ``default=None`` lets a ``--config`` file's device stand when the flag is absent."""
     where = "auto" if default else "--config's device, else auto"
-    p.add_argument("--device", choices=C.DEVICES, default=default, help=f"where to compute (default: {where}; auto = cuda if available)")
+    p.add_argument(
+        "--device",
+        choices=C.DEVICES,
+        default=default,
+        help=f"where to compute (default: {where}; auto = cuda if available)",
+    )
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model (defaults: the task's default for this role)")
-    g.add_argument("--model", choices=tuple(_MODEL_CLASSES), default=None, help="model family: mlp (parity), gpt2, bert")
-    g.add_argument("--model-json", default=None, help="full model config as JSON (string or file); other model flags override it")
+    g.add_argument(
+        "--model", choices=tuple(_MODEL_CLASSES), default=None, help="model family: mlp (parity), gpt2, bert"
+    )
+    g.add_argument(
+        "--model-json", default=None, help="full model config as JSON (string or file); other model flags override it"
+    )
     g.add_argument("--width", type=int, help="MLP hidden width")
     g.add_argument("--depth", type=int, help="MLP hidden layers")
     g.add_argument("--n-layer", dest="n_layer", type=int, help="GPT-2 layers")
@@ -59,8 +68,12 @@ def add_optim_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--optimizer", choices=C.OPTIMIZERS, help="default: sgd for the MLP, adamw for Transformers")
     g.add_argument("--lr", type=float, help="peak learning rate (default: 0.05 sgd, 1e-3 adam/adamw)")
     g.add_argument("--weight-decay", type=float, help="weight decay (default 0)")
-    g.add_argument("--schedule", choices=C.LR_SCHEDULES, help="lr schedule (default: constant for sgd, cosine for adam/adamw)")
-    g.add_argument("--warmup-frac", type=float, help="linear warmup as a fraction of the run (cosine only; default 0.06)")
+    g.add_argument(
+        "--schedule", choices=C.LR_SCHEDULES, help="lr schedule (default: constant for sgd, cosine for adam/adamw)"
+    )
+    g.add_argument(
+        "--warmup-frac", type=float, help="linear warmup as a fraction of the run (cosine only; default 0.06)"
+    )
     g.add_argument("--grad-clip", type=float, help="max grad norm, 0 = off (default 0)")
     g.add_argument("--batch-size", type=int, help="examples per step (default 32)")
     g.add_argument("--steps", type=int, help="optimizer steps (default 10000)")
@@ -69,7 +82,9 @@ def add_optim_args(p: argparse.ArgumentParser) -> None:
     c = p.add_argument_group("checkpoints")
     c.add_argument("--save-every", type=int, help="save a checkpoint every N steps (default 1000)")
     c.add_argument("--log-early", type=int, help="extra log-spaced checkpoints before the first save (default 0)")
-    c.add_argument("--eval-every", type=int, help="evaluate every N steps between checkpoints (default: only at checkpoints)")
+    c.add_argument(
+        "--eval-every", type=int, help="evaluate every N steps between checkpoints (default: only at checkpoints)"
+    )
 
 
 def load_json_arg(value: str | None, what: str) -> dict | None:
@@ -110,12 +125,16 @@ def model_from_args(args: argparse.Namespace, default: ModelConfig) -> ModelConf
 def optim_from_args(args: argparse.Namespace, kind: str, base: OptimConfig | None = None) -> OptimConfig:
     name = args.optimizer or (base.name if base else ("sgd" if kind == "mlp" else "adamw"))
     adam = name != "sgd"
-    cfg = base if base is not None and base.name == name else OptimConfig(
-        name=name,
-        lr=1e-3 if adam else 0.05,
-        schedule="cosine" if adam else "constant",
-        warmup_frac=0.06 if adam else 0.0,
-        betas=(0.9, 0.95) if adam else (0.9, 0.999),
+    cfg = (
+        base
+        if base is not None and base.name == name
+        else OptimConfig(
+            name=name,
+            lr=1e-3 if adam else 0.05,
+            schedule="cosine" if adam else "constant",
+            warmup_frac=0.06 if adam else 0.0,
+            betas=(0.9, 0.95) if adam else (0.9, 0.999),
+        )
     )
     changes = {
         k: v
@@ -155,7 +174,12 @@ def add_executor_args(p: argparse.ArgumentParser, block: str = "") -> None:
     g = p.add_argument_group("executor (where the work units run; docs/cluster.md)")
     from curriculens.executor import EXECUTORS
 
-    g.add_argument("--executor", choices=EXECUTORS, default="local", help="local: this process (default); ray: Ray tasks (needs the ray extra)")
+    g.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local: this process (default); ray: Ray tasks (needs the ray extra)",
+    )
     g.add_argument(
         "--ray-address",
         default=None,
@@ -163,7 +187,13 @@ def add_executor_args(p: argparse.ArgumentParser, block: str = "") -> None:
         help="default: start a private local Ray instance; auto: join the cluster running on this machine; HOST:PORT or ray://HOST:PORT",
     )
     g.add_argument("--ray-cpus", type=float, default=None, metavar="N", help="CPUs Ray reserves per task (default 1)")
-    g.add_argument("--ray-gpus", type=float, default=None, metavar="F", help="GPUs Ray reserves per task; fractions share a GPU (default 0)")
+    g.add_argument(
+        "--ray-gpus",
+        type=float,
+        default=None,
+        metavar="F",
+        help="GPUs Ray reserves per task; fractions share a GPU (default 0)",
+    )
     if block:
         g.add_argument("--ray-block", type=int, default=None, metavar="K", help=block)
 

@@ -18,7 +18,9 @@ def register(sub) -> None:
         "It only reads: experiment.json, each run's metrics.jsonl and results.sqlite (opened read-only). "
         "Example: curriculens dashboard runs/ then open http://127.0.0.1:8050",
     )
-    p.add_argument("runs_dir", metavar="RUNS_DIR", help="a directory holding experiment directories (or one experiment)")
+    p.add_argument(
+        "runs_dir", metavar="RUNS_DIR", help="a directory holding experiment directories (or one experiment)"
+    )
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8050, help="port (default 8050)")
     p.set_defaults(func=run)

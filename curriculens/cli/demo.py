@@ -37,10 +37,14 @@ def _closing(out: Path) -> list[str]:
     lines = ["What you are looking at:"]
     tr = teacher_transition_of(t.path, t.config.task.get("name"))
     model = t.config.model
-    what = f"a width-{model.get('width')} MLP teacher" if model.get("kind") == "mlp" else f"a {model.get('kind')} teacher"
+    what = (
+        f"a width-{model.get('width')} MLP teacher" if model.get("kind") == "mlp" else f"a {model.get('kind')} teacher"
+    )
     if tr is not None:
-        lines.append(f"- {what} learned the task through a transition: its held-out {tr.metric.removeprefix('eval_')} "
-                     f"moved from {tr.start_level:.2f} to {tr.end_level:.2f} between steps {tr.start:,} and {tr.end:,}.")
+        lines.append(
+            f"- {what} learned the task through a transition: its held-out {tr.metric.removeprefix('eval_')} "
+            f"moved from {tr.start_level:.2f} to {tr.end_level:.2f} between steps {tr.start:,} and {tr.end:,}."
+        )
     reached, missed = [], []
     for run in list_runs(out):
         if run.role != C.ROLE_STUDENT:
@@ -52,11 +56,16 @@ def _closing(out: Path) -> list[str]:
         order = ", then ".join(f"{m} ({h:,} steps)" for h, m, _ in sorted(reached))
         lines.append(f"- students reached {TARGET_ACC:.0%} in this order: {order}.")
     if missed:
-        lines.append("- " + ", ".join(f"{m}" for _, m, _ in missed)
-                     + f" did not reach {TARGET_ACC:.0%} within {max(n for _, _, n in missed):,} steps.")
-    lines.append("- the paper's claim: intermediate teacher checkpoints carry an implicit curriculum (low-degree "
-                 "in-support features spike during the teacher's transition), so progressive and two-shot students "
-                 "learn faster than one-shot and ce. The order above is measured on this run, one seed.")
+        lines.append(
+            "- "
+            + ", ".join(f"{m}" for _, m, _ in missed)
+            + f" did not reach {TARGET_ACC:.0%} within {max(n for _, _, n in missed):,} steps."
+        )
+    lines.append(
+        "- the paper's claim: intermediate teacher checkpoints carry an implicit curriculum (low-degree "
+        "in-support features spike during the teacher's transition), so progressive and two-shot students "
+        "learn faster than one-shot and ce. The order above is measured on this run, one seed."
+    )
     return lines
 
 
@@ -71,10 +80,18 @@ def register(sub) -> None:
     )
     p.add_argument("--task", choices=("parity", "pcfg"), default="parity", help="which sandbox (default parity)")
     p.add_argument("--out", default="demo_out", help="experiment directory to write (default ./demo_out)")
-    p.add_argument("--size", default="demo", help="parity: tiny | small | demo | bench; pcfg: tiny | demo (default demo)")
+    p.add_argument(
+        "--size", default="demo", help="parity: tiny | small | demo | bench; pcfg: tiny | demo (default demo)"
+    )
     p.add_argument("--seeds", type=int, default=1, help="student seeds per method (default 1)")
-    p.add_argument("--grammar", help="pcfg: a grammar JSON file or a bundled grammar's name (cfg3b) instead of a generated grammar")
-    p.add_argument("--wait", action="store_true", help="if another process is writing a run or the results database, wait for it instead of refusing")
+    p.add_argument(
+        "--grammar", help="pcfg: a grammar JSON file or a bundled grammar's name (cfg3b) instead of a generated grammar"
+    )
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another process is writing a run or the results database, wait for it instead of refusing",
+    )
     p.add_argument("--no-probe", action="store_true", help="train only; skip the probe sweep and the summary")
     add_device(p)
     add_executor_args(p)
@@ -85,7 +102,9 @@ def _plan(args):
     """(teacher config, students_for(exp_dir, teacher) -> configs): ``training.plans.demo_plan``."""
     from training.plans import demo_plan
 
-    return demo_plan(args.task, args.size, out=args.out, seeds=range(args.seeds), device=args.device, grammar=args.grammar)
+    return demo_plan(
+        args.task, args.size, out=args.out, seeds=range(args.seeds), device=args.device, grammar=args.grammar
+    )
 
 
 def run(args) -> int:
@@ -111,8 +130,16 @@ def _run(args, executor) -> int:
         print(f"  trained {cfg.name:<22} final eval acc {acc:.3f}  [{state}]")
 
     print(f"curriculens demo ({args.task}, size {args.size}) -> {out}")
-    run_plan(out, teacher, students_for, progress=not args.quiet, wait=args.wait, on_run=on_run, executor=executor,
-             grid=args.task == "parity")
+    run_plan(
+        out,
+        teacher,
+        students_for,
+        progress=not args.quiet,
+        wait=args.wait,
+        on_run=on_run,
+        executor=executor,
+        grid=args.task == "parity",
+    )
     if args.no_probe:
         print(f"done in {time.time() - t0:.0f}s (probes skipped)")
         return 0
@@ -127,7 +154,9 @@ def _run(args, executor) -> int:
     table = summarize(out / C.RESULTS_DB)
     appeared = table[table["appear_step"].notna()]
     shown = earliest(table, PER_RUN, [r.name for r in list_runs(out)])  # the earliest few of each run, teacher first
-    print(f"earliest features to appear, per run ({len(appeared)} of {len(table)} series appear; full table: curriculens summary {out}):")
+    print(
+        f"earliest features to appear, per run ({len(appeared)} of {len(table)} series appear; full table: curriculens summary {out}):"
+    )
     print(format_summary(shown))
     print()
     for line in _closing(out):

@@ -57,7 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # sqlite3 errors that come from the user's setup, not from a bug
-_ENV_SQLITE = ("database is locked", "readonly database", "unable to open database", "disk i/o error", "database or disk is full")
+_ENV_SQLITE = (
+    "database is locked",
+    "readonly database",
+    "unable to open database",
+    "disk i/o error",
+    "database or disk is full",
+)
 
 
 def _error(message: str, prefix: str = "error: ") -> None:

@@ -15,7 +15,9 @@ def register(sub) -> None:
         "Example: curriculens export runs/parity --format pdf --out figures/",
     )
     p.add_argument("experiment", metavar="EXPERIMENT_DIR", help="the experiment directory (holds experiment.json)")
-    p.add_argument("--format", dest="fmt", choices=("png", "svg", "pdf", "html"), default="png", help="file format (default png)")
+    p.add_argument(
+        "--format", dest="fmt", choices=("png", "svg", "pdf", "html"), default="png", help="file format (default png)"
+    )
     p.add_argument("--out", required=True, help="output directory (created if missing)")
     p.add_argument("--log-steps", action="store_true", help="log-scale step axes")
     p.set_defaults(func=run)

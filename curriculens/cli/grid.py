@@ -44,27 +44,45 @@ def register(sub) -> None:
     p.add_argument("--spec", help="a grid.json (fields of training.gridspec.GridSpec)")
     p.add_argument("--methods", help="comma-separated: ce,one-shot,progressive,two-shot,curriculum-extraction")
     p.add_argument("--seeds", help="comma-separated initialisation seeds (default 0)")
-    p.add_argument("--widths", "--width", dest="widths", help="comma-separated MLP student widths (default: the task's student)")
+    p.add_argument(
+        "--widths", "--width", dest="widths", help="comma-separated MLP student widths (default: the task's student)"
+    )
     p.add_argument("--taus", "--tau", dest="taus", help="comma-separated teacher temperatures (default 1)")
     p.add_argument("--alphas", "--alpha", dest="alphas", help="comma-separated label-CE weights (default 0)")
     p.add_argument("--speeds", "--speed", dest="speeds", help="comma-separated progressive speed factors (default 1)")
-    p.add_argument("--two-shot-steps", help="two-shot teacher checkpoints: comma-separated steps, 'all' (the (2, T) sweep) or 'mid'")
+    p.add_argument(
+        "--two-shot-steps",
+        help="two-shot teacher checkpoints: comma-separated steps, 'all' (the (2, T) sweep) or 'mid'",
+    )
     p.add_argument("--two-shot-T", type=int, help="two-shot: student steps on the intermediate checkpoint")
-    p.add_argument("--extract-steps", type=int, help="curriculum-extraction: steps fitting the teacher's hidden-layer projection")
+    p.add_argument(
+        "--extract-steps", type=int, help="curriculum-extraction: steps fitting the teacher's hidden-layer projection"
+    )
     p.add_argument("--extract-seed", type=int, help="curriculum-extraction: seed of the random projection (default 0)")
     p.add_argument("--steps", type=int, help="student steps (default: the teacher's)")
     p.add_argument("--batch-size", type=int, help="default: the teacher's")
     p.add_argument("--save-every", type=int, help="checkpoint interval (default: the teacher's)")
     p.add_argument("--eval-every", type=int, help="evaluation interval (default: the teacher's)")
     p.add_argument("--stream-seed", type=int, help="seed of the shared training data stream (default: the first seed)")
-    p.add_argument("--stop-at-acc", type=float, help="end each student at its first evaluation at or above this accuracy")
+    p.add_argument(
+        "--stop-at-acc", type=float, help="end each student at its first evaluation at or above this accuracy"
+    )
     p.add_argument("--lr", type=float, help="student learning rate (default: the teacher's)")
     p.add_argument("--teacher", help="the teacher run's name in EXP/runs/ (default teacher)")
-    p.add_argument("--force", action="store_true", help="delete and retrain the grid's runs that exist (default: resume)")
-    p.add_argument("--wait", action="store_true", help="if another process is writing one of the grid's runs, wait for it instead of refusing")
+    p.add_argument(
+        "--force", action="store_true", help="delete and retrain the grid's runs that exist (default: resume)"
+    )
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another process is writing one of the grid's runs, wait for it instead of refusing",
+    )
     p.add_argument("--dry-run", action="store_true", help="list the students and exit")
     add_device(p)
-    add_executor_args(p, block="at most K students per Ray task (default 0 = one task per group of students that stack into one model)")
+    add_executor_args(
+        p,
+        block="at most K students per Ray task (default 0 = one task per group of students that stack into one model)",
+    )
     p.set_defaults(func=run)
 
 
@@ -86,8 +104,18 @@ def spec_from_args(args):
         data["two_shot_steps"] = v if v in ("all", "mid") else _list(int)(v)
         if "methods" not in data and not args.spec:
             data["methods"] = ["two-shot"]
-    for dest in ("two_shot_T", "extract_steps", "extract_seed", "steps", "batch_size", "save_every", "eval_every",
-                 "stream_seed", "stop_at_acc", "teacher"):
+    for dest in (
+        "two_shot_T",
+        "extract_steps",
+        "extract_seed",
+        "steps",
+        "batch_size",
+        "save_every",
+        "eval_every",
+        "stream_seed",
+        "stop_at_acc",
+        "teacher",
+    ):
         if getattr(args, dest) is not None:
             data[dest] = getattr(args, dest)
     if args.lr is not None:
@@ -122,4 +150,3 @@ def run(args) -> int:
         print(f"  {c.name:<32} final eval acc {acc:.3f}  [{state}]" if acc is not None else f"  {c.name}  [{state}]")
     print(f"done in {time.time() - t0:.0f}s. Next: curriculens summary {exp} | curriculens probe {exp}")
     return 0
-

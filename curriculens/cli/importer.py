@@ -27,14 +27,18 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="experiment directory (created if needed)")
     p.add_argument("--task", required=True, help="task name: text, pcfg or parity")
     p.add_argument("--task-json", help="full task config as JSON (string or file)")
-    p.add_argument("--task-set", action="append", metavar="KEY=VALUE", help="set one task config field (JSON value), repeatable")
+    p.add_argument(
+        "--task-set", action="append", metavar="KEY=VALUE", help="set one task config field (JSON value), repeatable"
+    )
     p.add_argument("--role", choices=(C.ROLE_TEACHER, C.ROLE_STUDENT), default=C.ROLE_TEACHER, help="default teacher")
     p.add_argument("--method", default="", help="a student's method: " + " | ".join(C.METHODS))
     p.add_argument("--name", default="", help="run name (default: teacher, or <method>-s<seed>)")
     p.add_argument("--seed", type=int, default=0, help="the run's seed label (default 0)")
     p.add_argument("--two-shot-step", type=int, default=-1, help="two-shot students: the teacher checkpoint used first")
     p.add_argument("--two-shot-T", type=int, default=0, help="two-shot students: the step where they switched")
-    p.add_argument("--copy", action="store_true", help="copy the weights into the run as safetensors (default: reference in place)")
+    p.add_argument(
+        "--copy", action="store_true", help="copy the weights into the run as safetensors (default: reference in place)"
+    )
     p.add_argument("--force", action="store_true", help="replace a run of the same name")
     p.set_defaults(func=run)
 
@@ -58,12 +62,22 @@ def run(args) -> int:
     from training.importer import ImportConfig, import_trajectory
 
     cfg = ImportConfig(
-        src=args.src, out=args.out, task=task_config(args), role=args.role, method=args.method,
-        name=args.name, seed=args.seed, copy=args.copy, force=args.force,
-        two_shot_step=args.two_shot_step, two_shot_T=args.two_shot_T,
+        src=args.src,
+        out=args.out,
+        task=task_config(args),
+        role=args.role,
+        method=args.method,
+        name=args.name,
+        seed=args.seed,
+        copy=args.copy,
+        force=args.force,
+        two_shot_step=args.two_shot_step,
+        two_shot_T=args.two_shot_T,
     )
     res = import_trajectory(cfg)
-    print(f"imported {len(res.steps)} checkpoints ({res.layout}, {res.model}), steps {res.steps[0]}..{res.steps[-1]} -> {res.run_dir}")
+    print(
+        f"imported {len(res.steps)} checkpoints ({res.layout}, {res.model}), steps {res.steps[0]}..{res.steps[-1]} -> {res.run_dir}"
+    )
     if res.duplicates:
         pairs = ", ".join(f"{s}={first}" for s, first in sorted(res.duplicates.items()))
         print(f"{len(res.duplicates)} step(s) with byte-identical weights, marked duplicate_of: {pairs}")

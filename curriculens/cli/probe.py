@@ -25,14 +25,38 @@ def register(sub) -> None:
             "failed.jsonl and the exit status is 1."
         ),
     )
-    p.add_argument("path", metavar="PATH", help="experiment directory, one run directory, or a run's checkpoints/ directory")
-    p.add_argument("--probes", default=None, help="comma-separated probe names (default: all probes of the task, e.g. model,fourier,linear)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the probe data and splits, the same for every checkpoint (default 0)")
-    p.add_argument("--every", type=int, default=None, help="probe every K-th checkpoint of each run, always the first and last (default 1)")
+    p.add_argument(
+        "path", metavar="PATH", help="experiment directory, one run directory, or a run's checkpoints/ directory"
+    )
+    p.add_argument(
+        "--probes",
+        default=None,
+        help="comma-separated probe names (default: all probes of the task, e.g. model,fourier,linear)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the probe data and splits, the same for every checkpoint (default 0)",
+    )
+    p.add_argument(
+        "--every",
+        type=int,
+        default=None,
+        help="probe every K-th checkpoint of each run, always the first and last (default 1)",
+    )
     p.add_argument("--runs", default=None, help="comma-separated run names to probe (default: all runs)")
     p.add_argument("--force", action="store_true", default=None, help="recompute units already in the database")
-    p.add_argument("--device", choices=C.DEVICES, default=None, help="where to compute (default: auto = cuda if available)")
-    p.add_argument("--n-probe", dest="n_probe", type=int, default=None, help="fresh probe inputs per checkpoint (option n_probe; parity default 20000)")
+    p.add_argument(
+        "--device", choices=C.DEVICES, default=None, help="where to compute (default: auto = cuda if available)"
+    )
+    p.add_argument(
+        "--n-probe",
+        dest="n_probe",
+        type=int,
+        default=None,
+        help="fresh probe inputs per checkpoint (option n_probe; parity default 20000)",
+    )
     p.add_argument(
         "--option",
         action="append",
@@ -40,10 +64,21 @@ def register(sub) -> None:
         metavar="KEY=VALUE",
         help="a probe option (VALUE is JSON, else a string), e.g. --option n_off=50 --option 'sites=[\"blocks.0.hook_pre\"]'; repeatable",
     )
-    p.add_argument("--export", default=None, metavar="OUT", help="after the sweep, write every row to OUT (.csv or .parquet)")
-    p.add_argument("--wait", action="store_true", help="if another process is writing this results database, wait for it instead of refusing")
+    p.add_argument(
+        "--export", default=None, metavar="OUT", help="after the sweep, write every row to OUT (.csv or .parquet)"
+    )
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another process is writing this results database, wait for it instead of refusing",
+    )
     p.add_argument("--dry-run", action="store_true", help="validate, print the unit grid size and exit without probing")
-    p.add_argument("--config", default=None, metavar="FILE", help="a JSON SweepConfig (file or inline); flags given on the command line override it")
+    p.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="a JSON SweepConfig (file or inline); flags given on the command line override it",
+    )
     add_executor_args(p, block="at most K checkpoints of one run per Ray task (default 0 = the whole run)")
     p.set_defaults(func=run)
 
@@ -111,9 +146,14 @@ def run(args: argparse.Namespace) -> int:
         f"{res.n_rows} rows in {res.wall_s:.1f} s -> {res.db_path}"
     )
     for failure in res.failures[:5]:
-        print(f"  failed: {failure['run']} step {failure['step']} {failure['probe']}: {failure['error']}", file=sys.stderr)
+        print(
+            f"  failed: {failure['run']} step {failure['step']} {failure['probe']}: {failure['error']}", file=sys.stderr
+        )
     if res.n_failed:
-        print(f"  ({res.n_failed} failed units listed in {res.db_path.parent / C.FAILED_FILE}; rerun to retry them)", file=sys.stderr)
+        print(
+            f"  ({res.n_failed} failed units listed in {res.db_path.parent / C.FAILED_FILE}; rerun to retry them)",
+            file=sys.stderr,
+        )
     if args.export:
         with ResultsStore(res.db_path, readonly=True) as store:
             out = store.export(args.export)

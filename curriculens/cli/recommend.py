@@ -19,7 +19,9 @@ def register(sub) -> None:
     p.add_argument("exp", metavar="EXP", help="the experiment directory")
     p.add_argument("--teacher", default="teacher", help="the teacher run's name (default teacher)")
     p.add_argument("--top", type=int, default=5, help="how many ranked checkpoints to print (default 5)")
-    p.add_argument("--target", type=float, default=0.95, help="the sweep's speed: steps to this held-out accuracy (default 0.95)")
+    p.add_argument(
+        "--target", type=float, default=0.95, help="the sweep's speed: steps to this held-out accuracy (default 0.95)"
+    )
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.set_defaults(func=run)
 
@@ -56,6 +58,8 @@ def run(args) -> int:
     for s in sweep["seeds"]:
         fmt = lambda v: "not reached" if v is None else f"{v:,}"  # noqa: E731
         ratio = "" if s["pick_over_best"] is None else f", {s['pick_over_best']:.2f}x the best's steps"
-        print(f"  seed {s['seed']}: pick {s['pick']:,} ranks {s['rank']} of {s['n_checkpoints']} (steps: {fmt(s['pick_steps'])}); "
-              f"best {s['best']:,} (steps: {fmt(s['best_steps'])}){ratio}")
+        print(
+            f"  seed {s['seed']}: pick {s['pick']:,} ranks {s['rank']} of {s['n_checkpoints']} (steps: {fmt(s['pick_steps'])}); "
+            f"best {s['best']:,} (steps: {fmt(s['best_steps'])}){ratio}"
+        )
     return 0

@@ -23,14 +23,25 @@ def register(sub) -> None:
         ),
     )
     p.add_argument("path", metavar="PATH", help="experiment directory, run directory, or a results.sqlite file")
-    p.add_argument("--json", action="store_true", help="print JSON records (all series, off-support included) instead of a table")
+    p.add_argument(
+        "--json", action="store_true", help="print JSON records (all series, off-support included) instead of a table"
+    )
     p.add_argument("--probe", default=None, help="only these probes (comma-separated), e.g. fourier")
-    p.add_argument("--metric", default=None, help="only these metrics (comma-separated), e.g. corr; also summarises non-primary ones")
+    p.add_argument(
+        "--metric",
+        default=None,
+        help="only these metrics (comma-separated), e.g. corr; also summarises non-primary ones",
+    )
     p.add_argument("--runs", default=None, help="only these runs (comma-separated)")
-    p.add_argument("--off-support", action="store_true", help="also list off-support series in the table (default: a count line)")
-    p.add_argument("--by-method", action="store_true",
-                   help="pivot: one row per feature, one column per method (teacher, ce, one-shot, progressive, "
-                        "two-shot) holding its appearance step (median over seeds)")
+    p.add_argument(
+        "--off-support", action="store_true", help="also list off-support series in the table (default: a count line)"
+    )
+    p.add_argument(
+        "--by-method",
+        action="store_true",
+        help="pivot: one row per feature, one column per method (teacher, ce, one-shot, progressive, "
+        "two-shot) holding its appearance step (median over seeds)",
+    )
     p.set_defaults(func=run)
 
 

@@ -59,7 +59,9 @@ def merge_task(base: dict | None, args: argparse.Namespace) -> dict:
         task = {"name": name}
     parity = {f: getattr(args, f) for f in _PARITY_FLAGS if getattr(args, f) is not None}
     if parity and task["name"] != "parity":
-        raise CurriculensError(f"--{next(iter(parity)).replace('_', '-')} applies to the parity task only, not {task['name']}")
+        raise CurriculensError(
+            f"--{next(iter(parity)).replace('_', '-')} applies to the parity task only, not {task['name']}"
+        )
     if "support" in parity:
         try:
             parity["support"] = [int(s) for s in parity["support"].split(",")]
@@ -81,10 +83,13 @@ def _common_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="a run config.json to start from (flags given here override it)")
     p.add_argument("--name", help="run name inside EXP/runs/: one path component of letters, digits, '.', '_', '-'")
     p.add_argument(
-        "--force", action="store_true",
+        "--force",
+        action="store_true",
         help="delete and retrain a run that exists with another config (default: resume or skip it; refuse a different config)",
     )
-    p.add_argument("--wait", action="store_true", help="if another process is writing this run, wait for it instead of refusing")
+    p.add_argument(
+        "--wait", action="store_true", help="if another process is writing this run, wait for it instead of refusing"
+    )
     add_device(p, default=None)
     add_model_args(p)
     add_optim_args(p)
@@ -104,7 +109,9 @@ def register(sub) -> None:
     p.add_argument("--out", default="experiment", help="experiment directory (created if needed; default ./experiment)")
     p.add_argument("--task", default=None, help="task name: parity or pcfg (default: --config's task, else parity)")
     p.add_argument("--task-json", help="full task config as JSON (string or file)")
-    p.add_argument("--task-set", action="append", metavar="KEY=VALUE", help="set one task config field (JSON value), repeatable")
+    p.add_argument(
+        "--task-set", action="append", metavar="KEY=VALUE", help="set one task config field (JSON value), repeatable"
+    )
     t = p.add_argument_group("sparse parity")
     t.add_argument("--n", type=int, help="input length n (default 100)")
     t.add_argument("--k", type=int, help="support size k (default 6)")
@@ -123,12 +130,34 @@ def register(sub) -> None:
     )
     d.add_argument("--teacher", required=True, help="the teacher run directory, or the experiment directory holding it")
     d.add_argument("--method", required=True, help="ce | one-shot | progressive | two-shot")
-    d.add_argument("--alpha", type=float, help=_default_help(DistillConfig, "alpha", "weight of the label CE term, in [0, 1]; 0 = pure distillation"))
-    d.add_argument("--tau", type=float, help=_default_help(DistillConfig, "tau", "teacher temperature, >= 0; <= 1e-6 means hard teacher labels"))
-    d.add_argument("--speed", type=float, help=_default_help(DistillConfig, "speed", "progressive: student step t uses teacher step t x speed"))
-    d.add_argument("--interval", type=int, help="progressive: reselect the teacher every N >= 1 steps (default: teacher save_every / speed)")
-    d.add_argument("--two-shot-step", type=int, help="two-shot: the intermediate teacher checkpoint step (within the teacher's checkpoints)")
-    d.add_argument("--two-shot-T", type=int, help="two-shot: student steps on that checkpoint before switching to the final one")
+    d.add_argument(
+        "--alpha",
+        type=float,
+        help=_default_help(DistillConfig, "alpha", "weight of the label CE term, in [0, 1]; 0 = pure distillation"),
+    )
+    d.add_argument(
+        "--tau",
+        type=float,
+        help=_default_help(DistillConfig, "tau", "teacher temperature, >= 0; <= 1e-6 means hard teacher labels"),
+    )
+    d.add_argument(
+        "--speed",
+        type=float,
+        help=_default_help(DistillConfig, "speed", "progressive: student step t uses teacher step t x speed"),
+    )
+    d.add_argument(
+        "--interval",
+        type=int,
+        help="progressive: reselect the teacher every N >= 1 steps (default: teacher save_every / speed)",
+    )
+    d.add_argument(
+        "--two-shot-step",
+        type=int,
+        help="two-shot: the intermediate teacher checkpoint step (within the teacher's checkpoints)",
+    )
+    d.add_argument(
+        "--two-shot-T", type=int, help="two-shot: student steps on that checkpoint before switching to the final one"
+    )
     d.add_argument(
         "--progressive-rule",
         choices=PROGRESSIVE_RULES,
@@ -252,9 +281,13 @@ def student_config_from_args(args: argparse.Namespace, teacher_dir: Path) -> Run
     given = {
         k: v
         for k, v in {
-            "alpha": args.alpha, "tau": args.tau, "speed": args.speed, "interval": args.interval,
+            "alpha": args.alpha,
+            "tau": args.tau,
+            "speed": args.speed,
+            "interval": args.interval,
             "progressive_rule": args.progressive_rule,
-            "two_shot_step": args.two_shot_step, "two_shot_T": args.two_shot_T,
+            "two_shot_step": args.two_shot_step,
+            "two_shot_T": args.two_shot_T,
         }.items()
         if v is not None
     }

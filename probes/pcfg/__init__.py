@@ -15,6 +15,7 @@ from curriculens.errors import CurriculensError
 from probes.base import Probe
 from probes.pcfg.common import PCFGProbeOptions
 
+
 def check_options(options: dict) -> None:
     """Raise ``CurriculensError`` on unknown or bad PCFG probe options (before a sweep writes)."""
     known = {f.name for f in fields(PCFGProbeOptions)} | {"n_probe"}

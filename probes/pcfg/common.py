@@ -114,9 +114,7 @@ def pcfg_sites(model_cfg: ModelConfig, opts: Optional[PCFGProbeOptions] = None) 
     return [EMBED_SITE] + [f"blocks.{layer}.hook_out" for layer in range(n)]
 
 
-def select_tokens(
-    lengths: Sequence[int], max_tokens: int, seed: int, valid=None
-) -> tuple[np.ndarray, np.ndarray]:
+def select_tokens(lengths: Sequence[int], max_tokens: int, seed: int, valid=None) -> tuple[np.ndarray, np.ndarray]:
     """A seeded subset of token positions, at most ``max_tokens``, spread evenly over sentences.
 
     Args:

@@ -22,7 +22,17 @@ import numpy as np
 import torch
 
 from probes.base import Probe, ProbeContext
-from probes.pcfg.common import LINEAR_PRIMARY, PCFGProbeOptions, expected_length, grouped_probe_rows, pcfg_sites, select_tokens, token_activations, probe_corpus, warm_slots
+from probes.pcfg.common import (
+    LINEAR_PRIMARY,
+    PCFGProbeOptions,
+    expected_length,
+    grouped_probe_rows,
+    pcfg_sites,
+    select_tokens,
+    token_activations,
+    probe_corpus,
+    warm_slots,
+)
 from probes.store import ResultRow
 
 log = logging.getLogger(__name__)
@@ -63,6 +73,7 @@ def context_rows(
     columns = [(offset_feature(j), j, labels[:, i]) for i, j in enumerate(offsets)]
     return grouped_probe_rows(PROBE, acts, columns, groups, opts, seed, device, warm)
 
+
 class ContextProbe(Probe):
     """Decode the token at offsets +/-1..J from each position's hidden state."""
 
@@ -89,4 +100,6 @@ class ContextProbe(Probe):
         acts = token_activations(
             ctx.model, ctx.model_cfg, ctx.task, corpus.tokens, sent, tok, sites, opts.batch_size, ctx.extractor()
         )
-        return context_rows(acts, labels, offsets, sent, opts, ctx.seed, device=str(ctx.device), warm=warm_slots(ctx, PROBE))
+        return context_rows(
+            acts, labels, offsets, sent, opts, ctx.seed, device=str(ctx.device), warm=warm_slots(ctx, PROBE)
+        )

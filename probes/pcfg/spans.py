@@ -32,7 +32,16 @@ import numpy as np
 import torch
 
 from probes.base import Probe, ProbeContext
-from probes.pcfg.common import LINEAR_PRIMARY, PCFGProbeOptions, grouped_probe_rows, pcfg_sites, select_tokens, token_activations, probe_corpus, warm_slots
+from probes.pcfg.common import (
+    LINEAR_PRIMARY,
+    PCFGProbeOptions,
+    grouped_probe_rows,
+    pcfg_sites,
+    select_tokens,
+    token_activations,
+    probe_corpus,
+    warm_slots,
+)
 from probes.store import ResultRow
 
 log = logging.getLogger(__name__)
@@ -84,6 +93,7 @@ def span_rows(
 ) -> list[ResultRow]:
     """Fit every column on every site's activations [N, d]; one row per (site, feature, metric)."""
     return grouped_probe_rows(probe, acts, columns, groups, opts, seed, device, warm)
+
 
 class NTSpanProbe(Probe):
     """Ancestor non-terminal and span-end linear probes, per level and site."""

@@ -23,7 +23,10 @@ def test_parity_demo_end_to_end(tmp_path, capsys):
     assert set(df.method) == {"teacher", "ce", "one-shot", "progressive", "two-shot"}
     # the model probe agrees with the accuracy the run logged at each checkpoint
     acc = df[(df.probe == "model") & (df.metric == "accuracy") & (df.run == "teacher")].set_index("step").value
-    logged = {json.loads(line)["step"]: json.loads(line)["eval_acc"] for line in (out / "runs/teacher/metrics.jsonl").read_text().splitlines()}
+    logged = {
+        json.loads(line)["step"]: json.loads(line)["eval_acc"]
+        for line in (out / "runs/teacher/metrics.jsonl").read_text().splitlines()
+    }
     assert all(abs(acc[s] - logged[s]) < 1e-9 for s in acc.index)
     # a rerun trains nothing and probes nothing new
     assert main(["-q", "demo", "--size", "tiny", "--out", str(out), "--device", "cpu"]) == 0

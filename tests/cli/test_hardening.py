@@ -87,8 +87,14 @@ BAD_INPUTS = [
     (["train-teacher", "--out", NEW, *TEACHER, "--lr", 0], "lr must be a positive number"),
     (["train-teacher", "--out", NEW, *TEACHER, "--lr", -0.1], "lr must be a positive number"),
     (["train-teacher", "--out", NEW, *TEACHER, "--weight-decay", -1], "weight decay must be >= 0"),
-    (["train-teacher", "--out", NEW, "--n", 6, "--k", 2, "--model", "gpt2", "--dropout", 1.0, "--device", "cpu"], "dropout must be in [0, 1)"),
-    (["train-teacher", "--out", NEW, "--n", 6, "--k", 2, "--model", "gpt2", "--dropout", -0.5, "--device", "cpu"], "dropout must be in [0, 1)"),
+    (
+        ["train-teacher", "--out", NEW, "--n", 6, "--k", 2, "--model", "gpt2", "--dropout", 1.0, "--device", "cpu"],
+        "dropout must be in [0, 1)",
+    ),
+    (
+        ["train-teacher", "--out", NEW, "--n", 6, "--k", 2, "--model", "gpt2", "--dropout", -0.5, "--device", "cpu"],
+        "dropout must be in [0, 1)",
+    ),
     (["train-teacher", "--out", NEW, *TEACHER, "--name", "{tmp}/elsewhere"], "not one path component"),
     (["train-teacher", "--out", NEW, *TEACHER, "--name", "../x", "--force"], "not one path component"),
     (["train-teacher", "--out", NEW, *TEACHER, "--name", "a/b"], "not one path component"),
@@ -97,15 +103,33 @@ BAD_INPUTS = [
     (["train-teacher", "--out", "{exp}", *TEACHER, "--k", 3], "different task"),
     (["train-teacher", "--out", "{exp}", *TEACHER, "--lr", 0.5], "different config"),
     # distill: loss, schedule, names, teacher
-    (["distill", "--teacher", "{exp}", "--method", "progressive", *STUDENT, "--interval", 0], "--interval must be >= 1"),
+    (
+        ["distill", "--teacher", "{exp}", "--method", "progressive", *STUDENT, "--interval", 0],
+        "--interval must be >= 1",
+    ),
     (["distill", "--teacher", "{exp}", "--method", "progressive", *STUDENT, "--tau", -1], "tau must be >= 0"),
     (["distill", "--teacher", "{exp}", "--method", "progressive", *STUDENT, "--alpha", 1.5], "alpha must be in [0, 1]"),
-    (["distill", "--teacher", "{exp}", "--method", "progressive", *STUDENT, "--alpha", -0.1], "alpha must be in [0, 1]"),
-    (["distill", "--teacher", "{exp}", "--method", "progressive", *STUDENT, "--lr", -1], "lr must be a positive number"),
+    (
+        ["distill", "--teacher", "{exp}", "--method", "progressive", *STUDENT, "--alpha", -0.1],
+        "alpha must be in [0, 1]",
+    ),
+    (
+        ["distill", "--teacher", "{exp}", "--method", "progressive", *STUDENT, "--lr", -1],
+        "lr must be a positive number",
+    ),
     (["distill", "--teacher", "{exp}", "--method", "progressive", *STUDENT, "--dropout", 0.1], "does not apply"),
-    (["distill", "--teacher", "{exp}", "--method", "two-shot", *STUDENT, "--two-shot-step", 500, "--two-shot-T", 5], "outside the teacher's checkpoints"),
-    (["distill", "--teacher", "{exp}", "--method", "one-shot", *STUDENT, "--name", "teacher", "--force"], "cannot take its teacher's run directory"),
-    (["distill", "--teacher", "{exp}", "--method", "one-shot", *STUDENT, "--name", "{tmp}/x", "--force"], "not one path component"),
+    (
+        ["distill", "--teacher", "{exp}", "--method", "two-shot", *STUDENT, "--two-shot-step", 500, "--two-shot-T", 5],
+        "outside the teacher's checkpoints",
+    ),
+    (
+        ["distill", "--teacher", "{exp}", "--method", "one-shot", *STUDENT, "--name", "teacher", "--force"],
+        "cannot take its teacher's run directory",
+    ),
+    (
+        ["distill", "--teacher", "{exp}", "--method", "one-shot", *STUDENT, "--name", "{tmp}/x", "--force"],
+        "not one path component",
+    ),
     (["distill", "--teacher", "{unfinished}", "--method", "one-shot", *STUDENT], "has not finished"),
     (["distill", "--teacher", "{corrupt}", "--method", "one-shot", *STUDENT], "corrupted weights"),
     # summary filters
@@ -125,7 +149,14 @@ def test_bad_input_is_refused_with_one_line_and_nothing_written(exp, probed, tmp
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
-        fill = dict(tmp=tmp_path, exp=exp, probed=probed, unfinished=unfinished, corrupt=corrupt, busy_port=busy.getsockname()[1])
+        fill = dict(
+            tmp=tmp_path,
+            exp=exp,
+            probed=probed,
+            unfinished=unfinished,
+            corrupt=corrupt,
+            busy_port=busy.getsockname()[1],
+        )
         argv = [str(a).format(**fill) for a in argv]
         before = {p: snapshot(p) for p in (tmp_path, exp, probed)}
         code, out, err = run(capsys, *argv)
@@ -195,7 +226,19 @@ def test_every_command_run_twice_resumes_or_skips(tmp_path, capsys):
         assert code == 0, err
     assert "already finished" in out
     for _ in range(2):
-        code, out, err = run(capsys, "distill", "--teacher", exp, "--method", "two-shot", "--two-shot-step", 10, "--two-shot-T", 5, *STUDENT)
+        code, out, err = run(
+            capsys,
+            "distill",
+            "--teacher",
+            exp,
+            "--method",
+            "two-shot",
+            "--two-shot-step",
+            10,
+            "--two-shot-T",
+            5,
+            *STUDENT,
+        )
         assert code == 0, err
     assert "already finished" in out
     for _ in range(2):
@@ -244,8 +287,18 @@ def test_teacher_config_keeps_the_pcfg_fields_of_its_base(tmp_path):
     from curriculens.cli.train import teacher_config_from_args
     from training.config import RunConfig
 
-    fields = {"name": "pcfg", "gen_levels": 3, "gen_symbols": 2, "gen_rules": 2, "gen_seed": 7, "n_eval": 16, "mask_rate": 0.2}
-    base = teacher_config_from_args(_args("train-teacher", "--task", "pcfg", "--task-json", json.dumps(fields), "--device", "cpu"))
+    fields = {
+        "name": "pcfg",
+        "gen_levels": 3,
+        "gen_symbols": 2,
+        "gen_rules": 2,
+        "gen_seed": 7,
+        "n_eval": 16,
+        "mask_rate": 0.2,
+    }
+    base = teacher_config_from_args(
+        _args("train-teacher", "--task", "pcfg", "--task-json", json.dumps(fields), "--device", "cpu")
+    )
     path = tmp_path / "config.json"
     path.write_text(json.dumps(base.to_dict()))
     cfg = teacher_config_from_args(_args("train-teacher", "--config", path, "--task", "pcfg", "--steps", 7))
@@ -264,9 +317,13 @@ def test_student_config_merges_base_and_flags_with_one_default(exp, tmp_path):
     assert cfg.name == "progressive-s0" and cfg.distill.teacher_dir == "../teacher"
     path = tmp_path / "student.json"
     path.write_text(json.dumps(cfg.to_dict()))
-    again = student_config_from_args(_args("distill", "--teacher", exp, "--method", "progressive", "--config", path, "--tau", 2), teacher)
+    again = student_config_from_args(
+        _args("distill", "--teacher", exp, "--method", "progressive", "--config", path, "--tau", 2), teacher
+    )
     assert again.distill.tau == 2.0 and again.model == cfg.model and again.steps == cfg.steps
-    other = student_config_from_args(_args("distill", "--teacher", exp, "--method", "one-shot", "--config", path), teacher)
+    other = student_config_from_args(
+        _args("distill", "--teacher", exp, "--method", "one-shot", "--config", path), teacher
+    )
     assert other.name == "one-shot-s0" and other.distill.method == "one-shot"
     assert "(default 1.0)" in next(a.help for a in _subparser("distill")._actions if a.dest == "tau")
 
@@ -361,8 +418,26 @@ def test_a_diverging_run_stops_keeps_finite_checkpoints_and_is_not_done(tmp_path
     from models.checkpoint import list_checkpoints, load_checkpoint
 
     exp = tmp_path / "exp"
-    code, _, err = run(capsys, "train-teacher", "--out", exp, "--n", 6, "--k", 2, "--width", 64, "--steps", 200,
-                       "--save-every", 5, "--lr", 1e6, "--device", "cpu")
+    code, _, err = run(
+        capsys,
+        "train-teacher",
+        "--out",
+        exp,
+        "--n",
+        6,
+        "--k",
+        2,
+        "--width",
+        64,
+        "--steps",
+        200,
+        "--save-every",
+        5,
+        "--lr",
+        1e6,
+        "--device",
+        "cpu",
+    )
     assert code == 2 and "diverged" in err and err.count("\n") == 1, err
     run_dir = exp / "runs" / "teacher"
     assert not (run_dir / C.DONE_FILE).exists()
@@ -404,9 +479,20 @@ def test_summary_into_a_closed_pipe_prints_no_traceback(probed):
 
 def test_grammar_errors_start_with_a_one_line_summary(tmp_path, capsys):
     bad = tmp_path / "g.json"
-    bad.write_text(json.dumps({"start_symbol": "s", "terminals": ["a"], "nonterminals": ["s", "t"], "rules": [
-        {"lhs": "s", "rhs": ["u"], "prob": 0.5}], "token_map": {"a": 0}}))
-    code, _, err = run(capsys, "train-teacher", "--out", tmp_path / "e", "--task", "pcfg", "--task-set", f"grammar={bad}")
+    bad.write_text(
+        json.dumps(
+            {
+                "start_symbol": "s",
+                "terminals": ["a"],
+                "nonterminals": ["s", "t"],
+                "rules": [{"lhs": "s", "rhs": ["u"], "prob": 0.5}],
+                "token_map": {"a": 0},
+            }
+        )
+    )
+    code, _, err = run(
+        capsys, "train-teacher", "--out", tmp_path / "e", "--task", "pcfg", "--task-set", f"grammar={bad}"
+    )
     first = err.splitlines()[0]
     assert code == 2 and first.startswith("curriculens: error: grammar") and "problem(s); first: " in first
     assert not (tmp_path / "e").exists()

@@ -28,7 +28,9 @@ def trainer_dir(tmp_path_factory) -> Path:
 def test_import_probe_summary_export(trainer_dir, tmp_path, capsys, one_thread):
     exp = tmp_path / "exp"
     corpus = trainer_dir / "corpus.txt"
-    assert main(["import", str(trainer_dir), "--out", str(exp), "--task", "text", "--task-set", f"corpus={corpus}"]) == 0
+    assert (
+        main(["import", str(trainer_dir), "--out", str(exp), "--task", "text", "--task-set", f"corpus={corpus}"]) == 0
+    )
     out = capsys.readouterr().out
     assert "imported 2 checkpoints (dirs, BertForMaskedLM" in out
     assert main(["-q", "probe", str(exp), *SMALL]) == 0
@@ -75,8 +77,14 @@ def test_readme_foreign_quickstart_runs_as_written(tmp_path):
     (tmp_path / ".venv").symlink_to(REPO / ".venv")
     (tmp_path / "scripts").symlink_to(REPO / "scripts")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", _readme_snippet()], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", _readme_snippet()],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "imported 3 checkpoints" in proc.stdout and "close_n3" in proc.stdout
     assert (tmp_path / "demo_out" / "foreign" / C.RESULTS_DB).is_file()

@@ -17,7 +17,18 @@ from models.checkpoint import list_checkpoints
 from probes import parity
 from probes.store import ResultsStore
 
-SMALL = ["--n-probe", "2048", "--option", "n_linear=384", "--option", "n_off=8", "--option", "max_iter=40", "--device", "cpu"]
+SMALL = [
+    "--n-probe",
+    "2048",
+    "--option",
+    "n_linear=384",
+    "--option",
+    "n_off=8",
+    "--option",
+    "max_iter=40",
+    "--device",
+    "cpu",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +45,11 @@ def _one_torch_thread():
 @pytest.fixture
 def exp(tiny_parity_experiment: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "exp"
-    shutil.copytree(tiny_parity_experiment, dst, ignore=shutil.ignore_patterns("results.sqlite*", "probe_config.json", "failed.jsonl"))
+    shutil.copytree(
+        tiny_parity_experiment,
+        dst,
+        ignore=shutil.ignore_patterns("results.sqlite*", "probe_config.json", "failed.jsonl"),
+    )
     return dst
 
 

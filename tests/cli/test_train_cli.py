@@ -25,8 +25,24 @@ def test_every_subcommand_has_help(capsys):
 
 def test_teacher_then_student_from_flags_and_from_config(tmp_path, capsys):
     exp = tmp_path / "exp"
-    code, out, _ = run(capsys, "train-teacher", "--out", exp, "--n", 8, "--k", 2, "--width", 32,
-                       "--steps", 60, "--save-every", 20, "--device", "cpu")
+    code, out, _ = run(
+        capsys,
+        "train-teacher",
+        "--out",
+        exp,
+        "--n",
+        8,
+        "--k",
+        2,
+        "--width",
+        32,
+        "--steps",
+        60,
+        "--save-every",
+        20,
+        "--device",
+        "cpu",
+    )
     assert code == 0 and "teacher" in out
     cfg = json.loads((exp / "runs" / "teacher" / "config.json").read_text())
     assert cfg["task"]["n"] == 8 and cfg["model"]["width"] == 32 and cfg["steps"] == 60
@@ -37,8 +53,18 @@ def test_teacher_then_student_from_flags_and_from_config(tmp_path, capsys):
     assert student["distill"]["method"] == "progressive" and student["model"]["width"] == 8
     assert student["distill"]["teacher_dir"] == "../teacher"
     # the saved config reruns the same run: finished, so it is kept
-    code, out, _ = run(capsys, "distill", "--teacher", exp, "--method", "progressive",
-                       "--config", exp / "runs" / "progressive-s0" / "config.json", "--device", "cpu")
+    code, out, _ = run(
+        capsys,
+        "distill",
+        "--teacher",
+        exp,
+        "--method",
+        "progressive",
+        "--config",
+        exp / "runs" / "progressive-s0" / "config.json",
+        "--device",
+        "cpu",
+    )
     assert code == 0 and "already finished" in out
     # a config file with different flags on top is a different run: refused without --force
     code, _, err = run(capsys, "distill", "--teacher", exp, "--method", "progressive", "--width", 9, "--device", "cpu")
@@ -56,14 +82,51 @@ def test_teacher_then_student_from_flags_and_from_config(tmp_path, capsys):
         (["train-teacher", "--out", "{tmp}/x", "--model-json", "{{bad"], "neither a file nor valid JSON"),
         (["train-teacher", "--out", "{tmp}/x", "--n", "5", "--k", "2", "--n-layer", "2"], "does not apply"),
         (["train-teacher", "--out", "{tmp}/x", "--config", "{tmp}/missing.json"], "missing file"),
-        (["train-teacher", "--out", "{tmp}/x", "--device", "cuda", "--n", "5", "--k", "2", "--width", "4", "--steps", "1"], None),
+        (
+            [
+                "train-teacher",
+                "--out",
+                "{tmp}/x",
+                "--device",
+                "cuda",
+                "--n",
+                "5",
+                "--k",
+                "2",
+                "--width",
+                "4",
+                "--steps",
+                "1",
+            ],
+            None,
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     import torch
 
     exp = tmp_path / "exp"
-    assert run(capsys, "train-teacher", "--out", exp, "--n", 6, "--k", 2, "--width", 8, "--steps", 10, "--save-every", 5, "--device", "cpu")[0] == 0
+    assert (
+        run(
+            capsys,
+            "train-teacher",
+            "--out",
+            exp,
+            "--n",
+            6,
+            "--k",
+            2,
+            "--width",
+            8,
+            "--steps",
+            10,
+            "--save-every",
+            5,
+            "--device",
+            "cpu",
+        )[0]
+        == 0
+    )
     argv = [a.format(tmp=tmp_path, exp=exp) for a in argv]
     code, _, err = run(capsys, *argv)
     if message is None:  # --device cuda: works with a GPU, a clear error without one

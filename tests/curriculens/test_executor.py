@@ -18,7 +18,11 @@ from probes.dispatch import split_blocks
 @pytest.fixture
 def exp(tiny_parity_experiment: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "exp"
-    shutil.copytree(tiny_parity_experiment, dst, ignore=shutil.ignore_patterns("results.sqlite*", "probe_config.json", "failed.jsonl"))
+    shutil.copytree(
+        tiny_parity_experiment,
+        dst,
+        ignore=shutil.ignore_patterns("results.sqlite*", "probe_config.json", "failed.jsonl"),
+    )
     return dst
 
 

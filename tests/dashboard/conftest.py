@@ -25,7 +25,9 @@ from curriculens import constants as C
 def chromium_paths() -> tuple[str | None, str | None]:
     """(browser, driver) found on PATH or at the Debian locations, else None."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    driver = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None)
+    driver = shutil.which("chromedriver") or (
+        "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None
+    )
     return browser, driver
 
 
@@ -37,9 +39,17 @@ def pytest_setup_options():
     opts = Options()
     if browser:
         opts.binary_location = browser
-    for arg in ("--headless=new", "--window-size=1400,1800", "--disable-background-networking",
-                "--disable-component-update", "--disable-default-apps", "--disable-extensions",
-                "--disable-sync", "--no-first-run", "--hide-scrollbars"):
+    for arg in (
+        "--headless=new",
+        "--window-size=1400,1800",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-default-apps",
+        "--disable-extensions",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+    ):
         opts.add_argument(arg)
     return opts
 
@@ -131,12 +141,25 @@ def build_experiment(root: Path, *, with_results: bool = True) -> Fixture:
     import torch
 
     exp = root / "parity-small"
-    size = replace(PARITY_SIZES["tiny"], teacher_steps=400, student_steps=240, save_every=20,
-                   student_save_every=40, eval_every=20, lr=0.2, two_shot_T=120, n_eval=512)
+    size = replace(
+        PARITY_SIZES["tiny"],
+        teacher_steps=400,
+        student_steps=240,
+        save_every=20,
+        student_save_every=40,
+        eval_every=20,
+        lr=0.2,
+        two_shot_T=120,
+        n_eval=512,
+    )
     teacher = parity_teacher_config(size, device="cpu")
 
     def students(e, t):  # ce, one-shot, progressive x 2 seeds; two-shot x 1 seed
-        return [s for s in parity_students_for(e, size, t, seeds=(0, 1)) if not (s.seed == 1 and s.distill.method == "two-shot")]
+        return [
+            s
+            for s in parity_students_for(e, size, t, seeds=(0, 1))
+            if not (s.seed == 1 and s.distill.method == "two-shot")
+        ]
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny models: threads only add overhead
@@ -168,10 +191,20 @@ def build_experiment(root: Path, *, with_results: bool = True) -> Fixture:
                     store.write_unit(UnitKey(probe="fourier", **base), _corr_rows(r.name, s, spike, rng, off_values))
                     store.write_unit(UnitKey(probe="linear", **base), _linear_rows(s, appear_of))
                     acc = next(m["eval_acc"] for m in read_metrics(r.path) if m["step"] == s)
-                    store.write_unit(UnitKey(probe="model", **base),
-                                     [ResultRow("model", "label", "output", "accuracy", acc)])
-    return Fixture(root=root, exp=exp, key=exp.name, teacher_steps=tuple(t_steps), student_steps=tuple(s_steps),
-                   spike_step=spike_step, progressive_spike=prog_spike, appear=appear, off_values=off_values)
+                    store.write_unit(
+                        UnitKey(probe="model", **base), [ResultRow("model", "label", "output", "accuracy", acc)]
+                    )
+    return Fixture(
+        root=root,
+        exp=exp,
+        key=exp.name,
+        teacher_steps=tuple(t_steps),
+        student_steps=tuple(s_steps),
+        spike_step=spike_step,
+        progressive_spike=prog_spike,
+        appear=appear,
+        off_values=off_values,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -123,8 +123,10 @@ def test_running_sweep_is_seen_and_cache_refreshes(fresh_copy, dash_fixture):
     before = src.rows(dash_fixture.key, "fourier", "corr", runs=["teacher"], site="output", degree=1)
     writer = ResultsStore(db)  # a sweep: WAL mode, one open writer
     try:
-        writer.write_unit(UnitKey("teacher", "teacher", "teacher", 0, 999_999, "fourier"),
-                          [ResultRow("fourier", "0", "output", "corr", 0.5, degree=1, in_support=True)])
+        writer.write_unit(
+            UnitKey("teacher", "teacher", "teacher", 0, 999_999, "fourier"),
+            [ResultRow("fourier", "0", "output", "corr", 0.5, degree=1, in_support=True)],
+        )
         writer.conn.execute("BEGIN IMMEDIATE")  # and a unit in progress, not committed
         writer.conn.execute("DELETE FROM probe_results WHERE run = 'teacher'")
         after = src.rows(dash_fixture.key, "fourier", "corr", runs=["teacher"], site="output", degree=1)
@@ -183,16 +185,22 @@ def test_the_app_never_writes_results(dash_fixture, fresh_copy):
     with sqlite3.connect(db) as conn:  # a finished sweep: everything folded into the main file
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before_db, before_mtime = digest(db), db.stat().st_mtime_ns
-    before_files = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in exp.rglob("*") if p.is_file()
-                    and not p.name.startswith(C.RESULTS_DB + "-")}
+    before_files = {
+        p: (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in exp.rglob("*")
+        if p.is_file() and not p.name.startswith(C.RESULTS_DB + "-")
+    }
     src = DataSource(root)
     all_views(src, dash_fixture.key)
     cb.download_emergence(src, 1, dash_fixture.key)
     app = make_app(root)
     app.server.test_client().get("/")
     assert digest(db) == before_db and db.stat().st_mtime_ns == before_mtime
-    after_files = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in exp.rglob("*") if p.is_file()
-                   and not p.name.startswith(C.RESULTS_DB + "-")}
+    after_files = {
+        p: (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in exp.rglob("*")
+        if p.is_file() and not p.name.startswith(C.RESULTS_DB + "-")
+    }
     assert after_files == before_files
     # SQLite's WAL companions may exist (readers of a WAL database need them) but stay empty
     assert all(p.stat().st_size == 0 for p in exp.glob(C.RESULTS_DB + "-wal"))

@@ -23,7 +23,9 @@ pytest.importorskip("selenium", reason="needs dash[testing] (selenium)")
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not all(chromium_paths()), reason="needs chromium and chromedriver (apt-get install chromium chromium-driver)"),
+    pytest.mark.skipif(
+        not all(chromium_paths()), reason="needs chromium and chromedriver (apt-get install chromium chromium-driver)"
+    ),
 ]
 
 
@@ -44,22 +46,28 @@ def wait_until(fn, timeout=30.0, what="condition"):
 def plot(dash_duo, gid: str, expr: str):
     """Evaluate ``expr`` on the plotly div of graph ``gid`` (``p`` in the expression)."""
     return dash_duo.driver.execute_script(
-        f"const p = document.querySelector('#{gid} .js-plotly-plot'); return p && p.data ? ({expr}) : null;")
+        f"const p = document.querySelector('#{gid} .js-plotly-plot'); return p && p.data ? ({expr}) : null;"
+    )
 
 
 def pick(dash_duo, selector: str, starts_with: str) -> None:
     """Open a dcc.Dropdown and click the option whose label starts with ``starts_with``."""
     dash_duo.find_element(selector).click()
-    options = wait_until(lambda: dash_duo.driver.find_elements("css selector", ".dash-dropdown-options .dash-dropdown-option"),
-                         what="dropdown options")
+    options = wait_until(
+        lambda: dash_duo.driver.find_elements("css selector", ".dash-dropdown-options .dash-dropdown-option"),
+        what="dropdown options",
+    )
     match = [o for o in options if o.text.startswith(starts_with)]
     assert match, [o.text for o in options]
     match[0].click()
 
 
 def downloaded(folder: Path, name: str, timeout=20.0) -> Path:
-    return wait_until(lambda: (folder / name) if (folder / name).is_file() and not list(folder.glob("*.crdownload")) else None,
-                      timeout, f"download {name}")
+    return wait_until(
+        lambda: (folder / name) if (folder / name).is_file() and not list(folder.glob("*.crdownload")) else None,
+        timeout,
+        f"download {name}",
+    )
 
 
 @pytest.fixture
@@ -89,7 +97,9 @@ def test_db001_pick_draw_log_axis_download(dash_duo, dash_fixture, two_experimen
     dash_duo.wait_for_contains_text("#experiment-summary", "probe values from", timeout=20)
     names = wait_until(lambda: plot(dash_duo, "teacher-graph", "p.data.map(t => t.name)"), what="teacher traces")
     assert {"teacher accuracy", "transition checkpoints", "teacher loss"} <= set(names)
-    shapes = plot(dash_duo, "teacher-graph", "(p.layout.shapes || []).filter(s => s.name === 'teacher transition window').length")
+    shapes = plot(
+        dash_duo, "teacher-graph", "(p.layout.shapes || []).filter(s => s.name === 'teacher transition window').length"
+    )
     assert shapes == 2
     dash_duo.wait_for_contains_text("#teacher-note", "Transition window (shaded)", timeout=10)
 
@@ -99,15 +109,19 @@ def test_db001_pick_draw_log_axis_download(dash_duo, dash_fixture, two_experimen
     wait_until(lambda: plot(dash_duo, "teacher-graph", "p.layout.xaxis.type") == "log", what="log x axis")
 
     # the modebar's download button saves the graph (PNG, then SVG after switching the format)
-    dash_duo.driver.execute_script("arguments[0].click()",
-                                   dash_duo.find_element("#teacher-graph .modebar-btn[data-title^='Download plot']"))
+    dash_duo.driver.execute_script(
+        "arguments[0].click()", dash_duo.find_element("#teacher-graph .modebar-btn[data-title^='Download plot']")
+    )
     png = downloaded(download_dir, f"{dash_fixture.key}_teacher.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     dash_duo.find_element("#image-format input[value='svg']").click()
-    wait_until(lambda: plot(dash_duo, "teacher-graph", "p._context.toImageButtonOptions.format") == "svg",
-               what="svg download format")
-    dash_duo.driver.execute_script("arguments[0].click()",
-                                   dash_duo.find_element("#teacher-graph .modebar-btn[data-title^='Download plot']"))
+    wait_until(
+        lambda: plot(dash_duo, "teacher-graph", "p._context.toImageButtonOptions.format") == "svg",
+        what="svg download format",
+    )
+    dash_duo.driver.execute_script(
+        "arguments[0].click()", dash_duo.find_element("#teacher-graph .modebar-btn[data-title^='Download plot']")
+    )
     svg = downloaded(download_dir, f"{dash_fixture.key}_teacher.svg")
     assert b"<svg" in svg.read_bytes()[:400]
 
@@ -122,7 +136,9 @@ def test_db001_pick_draw_log_axis_download(dash_duo, dash_fixture, two_experimen
     dash_duo.find_element("#tabs .tab:nth-child(3)").click()
     names = wait_until(lambda: plot(dash_duo, "students-graph", "p.data.map(t => t.name)"), what="student traces")
     assert {"ce", "one-shot", "progressive", "teacher"} <= set(names)
-    titles = wait_until(lambda: plot(dash_duo, "side-graph", "p.layout.annotations.map(a => a.text)"), what="side panels")
+    titles = wait_until(
+        lambda: plot(dash_duo, "side-graph", "p.layout.annotations.map(a => a.text)"), what="side panels"
+    )
     assert "progressive (mean of 2 run(s))" in titles and "one-shot (mean of 2 run(s))" in titles
 
     # emergence table, sortable and filterable, and its CSV download
@@ -152,7 +168,7 @@ def test_db003_corrupt_database_keeps_the_page_working(dash_duo, dash_fixture, f
     db.write_bytes(b"garbage" * 500)
     dash_duo.start_server(make_app(root))
     dash_duo.wait_for_contains_text("#experiment-summary", "cannot be read", timeout=30)
-    wait_until(lambda: plot(dash_duo, "teacher-graph", "p.data.length") , what="teacher graph still drawn")
+    wait_until(lambda: plot(dash_duo, "teacher-graph", "p.data.length"), what="teacher graph still drawn")
     dash_duo.find_element("#tabs .tab:nth-child(4)").click()
     dash_duo.wait_for_contains_text("#emergence-note", "cannot be read", timeout=20)
     assert "Traceback" not in dash_duo.driver.page_source

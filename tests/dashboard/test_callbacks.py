@@ -43,7 +43,12 @@ def test_list_experiments_picks_the_fixture(src, dash_fixture):
 def test_overview_defaults_to_the_in_support_probe(src, dash_fixture):
     summary, fam_opts, fam_val, run_opts, run_val, note = cb.experiment_overview(src, dash_fixture.key)
     assert fam_val == "fourier::corr"  # in-support + degree info beats linear and the model's accuracy
-    assert {o["value"] for o in fam_opts} == {"fourier::corr", "linear::test_acc", "linear::control_acc", "model::accuracy"}
+    assert {o["value"] for o in fam_opts} == {
+        "fourier::corr",
+        "linear::test_acc",
+        "linear::control_acc",
+        "model::accuracy",
+    }
     assert run_val == "teacher" and len(run_opts) == 8
     with ResultsStore(dash_fixture.exp / C.RESULTS_DB, readonly=True) as store:
         n = store.count()
@@ -82,27 +87,41 @@ def test_teacher_view_log_axis_and_window_text(src, dash_fixture):
 
 
 def test_features_view_traces(src, dash_fixture):
-    timeline, sites, heat, note = cb.features_view(src, dash_fixture.key, "teacher", "fourier::corr", "output", "1",
-                                                   "linear", ["log"], L.TAB_FEATURES)
+    timeline, sites, heat, note = cb.features_view(
+        src, dash_fixture.key, "teacher", "fourier::corr", "output", "1", "linear", ["log"], L.TAB_FEATURES
+    )
     assert names(timeline)[:3] == list(PLANT.in_deg1) and "Rest (off-support)" in names(timeline)
     assert timeline.layout.yaxis.type == "log"
     assert names(sites) == ["output · degree 1"]
     assert len(heat.data[0].y) == len(PLANT.in_deg1 + PLANT.off_deg1)
     assert "teacher's transition window" in note
     # all degrees: degree-2 features join the lines
-    timeline_all, *_ = cb.features_view(src, dash_fixture.key, "teacher", "fourier::corr", "output", L.ALL_DEGREES,
-                                        "linear", [], L.TAB_FEATURES)
+    timeline_all, *_ = cb.features_view(
+        src, dash_fixture.key, "teacher", "fourier::corr", "output", L.ALL_DEGREES, "linear", [], L.TAB_FEATURES
+    )
     assert set(PLANT.in_deg2) <= set(names(timeline_all))
     # a student run, another probe
-    tl, sites, _, _ = cb.features_view(src, dash_fixture.key, "progressive-s0", "linear::test_acc", "blocks.0.hook_post",
-                                       "1", "linear", [], L.TAB_FEATURES)
-    assert names(tl)[:3] == list(PLANT.in_deg1) and sorted(names(sites)) == sorted(f"{s} · degree 1" for s in PLANT.sites)
+    tl, sites, _, _ = cb.features_view(
+        src,
+        dash_fixture.key,
+        "progressive-s0",
+        "linear::test_acc",
+        "blocks.0.hook_post",
+        "1",
+        "linear",
+        [],
+        L.TAB_FEATURES,
+    )
+    assert names(tl)[:3] == list(PLANT.in_deg1) and sorted(names(sites)) == sorted(
+        f"{s} · degree 1" for s in PLANT.sites
+    )
     assert "progressive-s0/checkpoints/step_%{x:09d}" in tl.data[0].hovertemplate
 
 
 def test_students_view_overlays_methods_and_compares_features(src, dash_fixture):
-    acc, side, two, note = cb.students_view(src, dash_fixture.key, "fourier::corr", "output", "1", "linear", [],
-                                            L.TAB_STUDENTS)
+    acc, side, two, note = cb.students_view(
+        src, dash_fixture.key, "fourier::corr", "output", "1", "linear", [], L.TAB_STUDENTS
+    )
     assert {"ce", "one-shot", "progressive", "teacher"} <= set(names(acc))
     titles = [a.text for a in side.layout.annotations if a.text and "run(s)" in a.text]
     assert titles == ["progressive (mean of 2 run(s))", "one-shot (mean of 2 run(s))"]
@@ -121,10 +140,15 @@ def test_emergence_view_hides_off_support_series_and_orders_features_naturally(s
 
     table = src.emergence(dash_fixture.key)
     shuffled = table.sample(frac=1.0, random_state=0).assign(
-        feature=lambda d: d["feature"].where(d["feature"] != "9", "10"))  # a two-digit id among 0..8
+        feature=lambda d: d["feature"].where(d["feature"] != "9", "10")
+    )  # a two-digit id among 0..8
     ordered = sort_summary(shuffled)
-    teacher_off = ordered[(ordered["run"] == "teacher") & (ordered["probe"] == "fourier") & (ordered["degree"] == 1)
-                          & (ordered["in_support"] == 0)]["feature"].tolist()
+    teacher_off = ordered[
+        (ordered["run"] == "teacher")
+        & (ordered["probe"] == "fourier")
+        & (ordered["degree"] == 1)
+        & (ordered["in_support"] == 0)
+    ]["feature"].tolist()
     assert teacher_off == ["3", "4", "5", "6", "7", "8", "10"]
 
 
@@ -181,16 +205,23 @@ def test_guarded_turns_errors_into_plain_messages():
     def skip(*_):
         raise PreventUpdate
 
-    assert cb.guarded(boom, lambda m: m)() == "This view could not be drawn (ValueError: bad). The server log has the details."
+    assert (
+        cb.guarded(boom, lambda m: m)()
+        == "This view could not be drawn (ValueError: bad). The server log has the details."
+    )
     assert cb.guarded(user, lambda m: m)() == "the results database is locked"
     with pytest.raises(PreventUpdate):
         cb.guarded(skip, lambda m: m)()
 
 
 def _post(client, output, outputs, inputs):
-    payload = {"output": output, "outputs": [{"id": i, "property": p} for i, p in outputs],
-               "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
-               "changedPropIds": [f"{inputs[0][0]}.{inputs[0][1]}"], "state": []}
+    payload = {
+        "output": output,
+        "outputs": [{"id": i, "property": p} for i, p in outputs],
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+        "changedPropIds": [f"{inputs[0][0]}.{inputs[0][1]}"],
+        "state": [],
+    }
     return client.post("/_dash-update-component", json=payload)
 
 
@@ -201,21 +232,45 @@ def test_http_callbacks_answer_without_tracebacks(dash_fixture):
     out = "..teacher-graph.figure...teacher-note.children...teacher-graph.config.."
     outs = [("teacher-graph", "figure"), ("teacher-note", "children"), ("teacher-graph", "config")]
     assert out in app.callback_map
-    ok = _post(client, out, outs, [("experiment", "value", dash_fixture.key), ("axis", "value", "log"),
-                                   ("tabs", "value", "teacher"), ("image-format", "value", "svg"),
-                                   ("reload", "n_clicks", 0)])
+    ok = _post(
+        client,
+        out,
+        outs,
+        [
+            ("experiment", "value", dash_fixture.key),
+            ("axis", "value", "log"),
+            ("tabs", "value", "teacher"),
+            ("image-format", "value", "svg"),
+            ("reload", "n_clicks", 0),
+        ],
+    )
     assert ok.status_code == 200
     body = ok.get_json()["response"]
     assert body["teacher-graph"]["figure"]["layout"]["xaxis"]["type"] == "log"
     assert body["teacher-graph"]["config"]["toImageButtonOptions"] == {
-        "format": "svg", "filename": f"{dash_fixture.key}_teacher", "scale": 2}
+        "format": "svg",
+        "filename": f"{dash_fixture.key}_teacher",
+        "scale": 2,
+    }
     assert "Transition window" in body["teacher-note"]["children"]
-    bad = _post(client, out, outs, [("experiment", "value", "../../etc"), ("axis", "value", "log"),
-                                    ("tabs", "value", "teacher"), ("image-format", "value", "png"),
-                                    ("reload", "n_clicks", 0)])
+    bad = _post(
+        client,
+        out,
+        outs,
+        [
+            ("experiment", "value", "../../etc"),
+            ("axis", "value", "log"),
+            ("tabs", "value", "teacher"),
+            ("image-format", "value", "png"),
+            ("reload", "n_clicks", 0),
+        ],
+    )
     assert bad.status_code == 200
     text = bad.get_data(as_text=True)
-    assert "Traceback" not in text and "no experiment '../../etc'" in bad.get_json()["response"]["teacher-note"]["children"]
+    assert (
+        "Traceback" not in text
+        and "no experiment '../../etc'" in bad.get_json()["response"]["teacher-note"]["children"]
+    )
     broken = client.post("/_dash-update-component", json={"output": "nonsense"})  # not even a callback
     assert broken.status_code == 500 and "Traceback" not in broken.get_data(as_text=True)
 
@@ -249,7 +304,9 @@ def test_emergence_prefetch_and_single_flight(dash_fixture, monkeypatch):
     # each (run, probe) piece computed once, shared by the waiting request
     pieces = [c[1] for c in calls]
     stored = src.reader(dash_fixture.key).metric_specs()  # the specs the database holds
-    assert len(pieces) == len(set(pieces)) == 8 * 3 and all(len(p) == 1 and c[0] == stored for c, p in zip(calls, pieces))
+    assert len(pieces) == len(set(pieces)) == 8 * 3 and all(
+        len(p) == 1 and c[0] == stored for c, p in zip(calls, pieces)
+    )
     assert len(results[0]) > 0
     pd.testing.assert_frame_equal(results[0], D.emergence_table(src.reader(dash_fixture.key).table(), stored))
     assert DataSource(dash_fixture.root).prefetch_emergence(dash_fixture.key) is None  # off by default
@@ -262,16 +319,21 @@ def test_views_serve_features_without_degree_or_support(dash_fixture, fresh_copy
     root = fresh_copy()
     with ResultsStore(root / dash_fixture.key / C.RESULTS_DB) as store:
         for i, s in enumerate(dash_fixture.teacher_steps):
-            store.write_unit(UnitKey("teacher", "teacher", "teacher", 0, s, "ngram"), [
-                ResultRow("ngram", f, "output", "m_robust_p50", 10.0 ** (-3 + (i == 5) * 2 + k))
-                for k, f in enumerate(("n3", "n5", "n10"))])
+            store.write_unit(
+                UnitKey("teacher", "teacher", "teacher", 0, s, "ngram"),
+                [
+                    ResultRow("ngram", f, "output", "m_robust_p50", 10.0 ** (-3 + (i == 5) * 2 + k))
+                    for k, f in enumerate(("n3", "n5", "n10"))
+                ],
+            )
     src = DataSource(root)
     options = {o["value"] for o in cb.experiment_overview(src, dash_fixture.key)[1]}
     assert "ngram::m_robust_p50" in options
     site_opts, site, deg_opts, deg, word = cb.family_controls(src, dash_fixture.key, "ngram::m_robust_p50")
     assert site == "output" and [o["value"] for o in deg_opts] == [L.ALL_DEGREES] and deg == L.ALL_DEGREES
-    timeline, sites, heat, _ = cb.features_view(src, dash_fixture.key, "teacher", "ngram::m_robust_p50", site, deg,
-                                                "log", ["log"], L.TAB_FEATURES)
+    timeline, sites, heat, _ = cb.features_view(
+        src, dash_fixture.key, "teacher", "ngram::m_robust_p50", site, deg, "log", ["log"], L.TAB_FEATURES
+    )
     assert names(timeline) == ["n3", "n5", "n10"]  # natural order, no band
     assert timeline.layout.yaxis.type == "log" and timeline.layout.xaxis.type == "log"
     assert list(heat.data[0].y) == ["n3", "n5", "n10"] and "in support" not in heat.layout.title.text
@@ -285,13 +347,19 @@ def test_pcfg_controls_name_the_level_and_offer_only_the_runs_sites(dash_fixture
 
     root = fresh_copy()
     with ResultsStore(root / dash_fixture.key / C.RESULTS_DB) as store:
-        for run, role, method, sites in (("teacher", "teacher", "teacher", ("blocks.0.hook_in", "blocks.0.hook_out",
-                                                                             "blocks.1.hook_out")),
-                                         ("ce-s0", "student", "ce", ("blocks.0.hook_in", "blocks.0.hook_out"))):
+        for run, role, method, sites in (
+            ("teacher", "teacher", "teacher", ("blocks.0.hook_in", "blocks.0.hook_out", "blocks.1.hook_out")),
+            ("ce-s0", "student", "ce", ("blocks.0.hook_in", "blocks.0.hook_out")),
+        ):
             for s in (0, 20, 40):
-                store.write_unit(UnitKey(run, role, method, 0, s, "nt_span"), [
-                    ResultRow("nt_span", f"level{d}", site, "test_acc", 0.5 + 0.1 * d, degree=d)
-                    for d in (2, 3) for site in sites])
+                store.write_unit(
+                    UnitKey(run, role, method, 0, s, "nt_span"),
+                    [
+                        ResultRow("nt_span", f"level{d}", site, "test_acc", 0.5 + 0.1 * d, degree=d)
+                        for d in (2, 3)
+                        for site in sites
+                    ],
+                )
     src = DataSource(root)
     site_opts, site, deg_opts, deg, label = cb.family_controls(src, dash_fixture.key, "nt_span::test_acc", "ce-s0")
     assert [o["value"] for o in site_opts] == ["blocks.0.hook_in", "blocks.0.hook_out"]  # no blocks.1 in the student
@@ -300,10 +368,23 @@ def test_pcfg_controls_name_the_level_and_offer_only_the_runs_sites(dash_fixture
     assert teacher_sites == ["blocks.0.hook_in", "blocks.0.hook_out", "blocks.1.hook_out"]
     assert cb.family_controls(src, dash_fixture.key, "fourier::corr", "teacher")[4] == "Degree"
     assert cb.selection_title("context", "test_acc", "b0", -2) == "context · test_acc, site b0, context offset -2"
-    _, sites_fig, _, _ = cb.features_view(src, dash_fixture.key, "ce-s0", "nt_span::test_acc", "blocks.0.hook_in",
-                                          L.ALL_DEGREES, "linear", [], L.TAB_FEATURES)
-    assert sorted(t.name for t in sites_fig.data) == ["blocks.0.hook_in · level2", "blocks.0.hook_in · level3",
-                                                      "blocks.0.hook_out · level2", "blocks.0.hook_out · level3"]
+    _, sites_fig, _, _ = cb.features_view(
+        src,
+        dash_fixture.key,
+        "ce-s0",
+        "nt_span::test_acc",
+        "blocks.0.hook_in",
+        L.ALL_DEGREES,
+        "linear",
+        [],
+        L.TAB_FEATURES,
+    )
+    assert sorted(t.name for t in sites_fig.data) == [
+        "blocks.0.hook_in · level2",
+        "blocks.0.hook_in · level3",
+        "blocks.0.hook_out · level2",
+        "blocks.0.hook_out · level3",
+    ]
 
 
 def test_students_panel_says_when_a_site_can_never_have_rows(dash_fixture, fresh_copy):
@@ -311,11 +392,15 @@ def test_students_panel_says_when_a_site_can_never_have_rows(dash_fixture, fresh
 
     root = fresh_copy()
     with ResultsStore(root / dash_fixture.key / C.RESULTS_DB) as store:
-        for run, role, method, sites in (("teacher", "teacher", "teacher", ("b0", "b1")),
-                                         ("progressive-s0", "student", "progressive", ("b0",)),
-                                         ("one-shot-s0", "student", "one-shot", ("b0",))):
-            store.write_unit(UnitKey(run, role, method, 0, 0, "nt_span"),
-                             [ResultRow("nt_span", "level2", s, "test_acc", 0.5, degree=2) for s in sites])
+        for run, role, method, sites in (
+            ("teacher", "teacher", "teacher", ("b0", "b1")),
+            ("progressive-s0", "student", "progressive", ("b0",)),
+            ("one-shot-s0", "student", "one-shot", ("b0",)),
+        ):
+            store.write_unit(
+                UnitKey(run, role, method, 0, 0, "nt_span"),
+                [ResultRow("nt_span", "level2", s, "test_acc", 0.5, degree=2) for s in sites],
+            )
     src = DataSource(root)
     note = cb.students_view(src, dash_fixture.key, "nt_span::test_acc", "b1", "2", "linear", [], L.TAB_STUDENTS)[3]
     assert "The students have no site b1" in note and "may not have probed" not in note

@@ -17,7 +17,7 @@ def captured_run(monkeypatch):
 
 def test_serves_on_localhost_without_debug(tmp_path, captured_run, capsys):
     assert main(["dashboard", str(tmp_path)]) == 0
-    (app, kw), = captured_run
+    ((app, kw),) = captured_run
     assert kw == {"host": "127.0.0.1", "port": 8050, "debug": False}
     assert isinstance(app, dash.Dash)
     assert "http://127.0.0.1:8050" in capsys.readouterr().out
@@ -28,10 +28,13 @@ def test_host_and_port_flags(tmp_path, captured_run):
     assert captured_run[0][1] == {"host": "0.0.0.0", "port": 9000, "debug": False}
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["dashboard", "{missing}"], "does not exist or is not a directory"),
-    (["dashboard", "{tmp}", "--port", "70000"], "--port must be in 1..65535"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["dashboard", "{missing}"], "does not exist or is not a directory"),
+        (["dashboard", "{tmp}", "--port", "70000"], "--port must be in 1..65535"),
+    ],
+)
 def test_bad_arguments_are_one_line_errors(tmp_path, captured_run, capsys, argv, message):
     argv = [a.format(missing=tmp_path / "nope", tmp=tmp_path) for a in argv]
     assert main(argv) == 2

@@ -19,7 +19,20 @@ def _plain(db, sql):
 
 def test_table_equals_a_plain_select(dash_fixture):
     db = dash_fixture.exp / C.RESULTS_DB
-    cols = ["run", "role", "method", "seed", "step", "probe", "feature", "site", "metric", "value", "degree", "in_support"]
+    cols = [
+        "run",
+        "role",
+        "method",
+        "seed",
+        "step",
+        "probe",
+        "feature",
+        "site",
+        "metric",
+        "value",
+        "degree",
+        "in_support",
+    ]
     ours = ResultsReader(db).table()
     plain = _plain(db, f"SELECT {', '.join(cols)} FROM probe_results")
     key = ["run", "step", "probe", "feature", "site", "metric"]
@@ -33,8 +46,11 @@ def test_table_equals_a_plain_select(dash_fixture):
 def test_catalog_matches_a_full_scan(dash_fixture):
     db = dash_fixture.exp / C.RESULTS_DB
     cat = ResultsReader(db).catalog()
-    full = _plain(db, "SELECT probe, metric, site, COUNT(DISTINCT feature) AS n, MIN(degree) AS dmin, MAX(degree) AS dmax, "
-                      "MAX(in_support IS NOT NULL) AS has_in FROM probe_results GROUP BY probe, metric, site")
+    full = _plain(
+        db,
+        "SELECT probe, metric, site, COUNT(DISTINCT feature) AS n, MIN(degree) AS dmin, MAX(degree) AS dmax, "
+        "MAX(in_support IS NOT NULL) AS has_in FROM probe_results GROUP BY probe, metric, site",
+    )
     merged = cat.merge(full, on=["probe", "metric", "site"], how="outer", validate="one_to_one")
     assert len(merged) == len(cat) == len(full)
     for r in merged.itertuples():
@@ -87,10 +103,20 @@ def test_a_committed_unit_invalidates_only_what_reads_its_run_and_probe(dash_fix
     src = DataSource(root)
     pieces, reads = [], []
     real_table, real_rows = D.emergence_table, D.ResultsReader.rows
-    monkeypatch.setattr(D, "emergence_table", lambda rows, task: (
-        pieces.append(tuple(sorted(set(zip(rows["run"], rows["probe"]))))), real_table(rows, task))[1])
-    monkeypatch.setattr(D.ResultsReader, "rows", lambda self, probe, metric, **kw: (
-        reads.append((probe, kw.get("runs"))), real_rows(self, probe, metric, **kw))[1])
+    monkeypatch.setattr(
+        D,
+        "emergence_table",
+        lambda rows, task: (pieces.append(tuple(sorted(set(zip(rows["run"], rows["probe"]))))), real_table(rows, task))[
+            1
+        ],
+    )
+    monkeypatch.setattr(
+        D.ResultsReader,
+        "rows",
+        lambda self, probe, metric, **kw: (reads.append((probe, kw.get("runs"))), real_rows(self, probe, metric, **kw))[
+            1
+        ],
+    )
 
     def views():
         src.emergence(key)
@@ -107,9 +133,13 @@ def test_a_committed_unit_invalidates_only_what_reads_its_run_and_probe(dash_fix
             pieces.clear()
             reads.clear()
             step = 10_000 + i
-            store.write_unit(UnitKey("teacher", "teacher", "teacher", 0, step, "fourier"),
-                             [ResultRow("fourier", f, "output", "corr", 0.5, degree=1, in_support=f in PLANT.in_deg1)
-                              for f in PLANT.in_deg1 + PLANT.off_deg1])
+            store.write_unit(
+                UnitKey("teacher", "teacher", "teacher", 0, step, "fourier"),
+                [
+                    ResultRow("fourier", f, "output", "corr", 0.5, degree=1, in_support=f in PLANT.in_deg1)
+                    for f in PLANT.in_deg1 + PLANT.off_deg1
+                ],
+            )
             views()
             assert pieces == [(("teacher", "fourier"),)]  # one piece recomputed, not the whole table
             assert reads == [("fourier", ("teacher",))]  # the other runs' and probes' rows stay cached
@@ -117,7 +147,11 @@ def test_a_committed_unit_invalidates_only_what_reads_its_run_and_probe(dash_fix
             rows = src.rows(key, "fourier", "corr", runs=["teacher"], site="output", degree=1)
             assert rows["step"].max() == step
     table = src.emergence(key)
-    fresh = real_table(ResultsReader(root / key / C.RESULTS_DB).table(), ResultsReader(root / key / C.RESULTS_DB).metric_specs())
+    fresh = real_table(
+        ResultsReader(root / key / C.RESULTS_DB).table(), ResultsReader(root / key / C.RESULTS_DB).metric_specs()
+    )
     pd.testing.assert_frame_equal(table, fresh)
-    assert table[(table["run"] == "teacher") & (table["probe"] == "fourier")]["n_steps"].max() == \
-        len(dash_fixture.teacher_steps) + 5
+    assert (
+        table[(table["run"] == "teacher") & (table["probe"] == "fourier")]["n_steps"].max()
+        == len(dash_fixture.teacher_steps) + 5
+    )

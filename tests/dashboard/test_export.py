@@ -26,11 +26,20 @@ def _figs(dash_fixture):
 
 def test_experiment_figures_cover_the_paper_panels(dash_fixture):
     stems = [s for s, _ in X.experiment_figures(DataSource(dash_fixture.exp), ".")]
-    for need in ("teacher_accuracy", "teacher_accuracy_loss", "students_accuracy", "two_shot_accuracy",
-                 "features_teacher_fourier_corr_output_deg1", "features_teacher_fourier_corr_output_deg2",
-                 "heatmap_teacher_fourier_corr_output_deg1", "heatmap_teacher_fourier_corr_output_deg2",
-                 "students_fourier_corr_output_deg1", "students_fourier_corr_output_deg2",
-                 "sites_teacher_linear_test_acc", "students_linear_test_acc_blocks.0.hook_pre_deg1"):
+    for need in (
+        "teacher_accuracy",
+        "teacher_accuracy_loss",
+        "students_accuracy",
+        "two_shot_accuracy",
+        "features_teacher_fourier_corr_output_deg1",
+        "features_teacher_fourier_corr_output_deg2",
+        "heatmap_teacher_fourier_corr_output_deg1",
+        "heatmap_teacher_fourier_corr_output_deg2",
+        "students_fourier_corr_output_deg1",
+        "students_fourier_corr_output_deg2",
+        "sites_teacher_linear_test_acc",
+        "students_linear_test_acc_blocks.0.hook_pre_deg1",
+    ):
         assert need in stems
     runs = [r.name for r in DataSource(dash_fixture.exp).experiment(".").runs]
     for run in runs:  # every run, not only the teacher, at every degree and site
@@ -76,9 +85,16 @@ def test_blank_png_is_caught(tmp_path):
     """The not-blank check itself must fail on a white image."""
     w, h = 800, 400
     raw = b"".join(b"\x00" + b"\xff" * (w * 3) for _ in range(h))
+
     def chunk(kind, body):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    png = PNG_SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+    png = (
+        PNG_SIGNATURE
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
     (tmp_path / "blank.png").write_bytes(png)
     with pytest.raises(AssertionError):
         assert_png_not_blank(tmp_path / "blank.png")
@@ -113,7 +129,9 @@ def test_cli_exports_every_figure_as_png(dash_fixture, tmp_path, capsys):
 
 
 def test_safe_stem():
-    assert X.safe_stem("features", "teacher", "linear", "test_acc", "blocks.0.hook_post", "deg1") == \
-        "features_teacher_linear_test_acc_blocks.0.hook_post_deg1"
+    assert (
+        X.safe_stem("features", "teacher", "linear", "test_acc", "blocks.0.hook_post", "deg1")
+        == "features_teacher_linear_test_acc_blocks.0.hook_post_deg1"
+    )
     assert X.safe_stem("a b/c", "", None) == "a-b-c"
     assert C.RESULTS_DB == "results.sqlite"

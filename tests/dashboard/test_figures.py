@@ -49,7 +49,9 @@ def test_teacher_accuracy_traces_window_and_marks(metrics, window, dash_fixture)
     np.testing.assert_allclose(line.y, t["eval_acc"])
     # hover names the checkpoint directory of each saved step
     ck = dict(zip(line.x, line.customdata))
-    assert ck[dash_fixture.teacher_steps[-1]].endswith(f"parity-small/runs/teacher/checkpoints/step_{dash_fixture.teacher_steps[-1]:09d}")
+    assert ck[dash_fixture.teacher_steps[-1]].endswith(
+        f"parity-small/runs/teacher/checkpoints/step_{dash_fixture.teacher_steps[-1]:09d}"
+    )
     (shape,) = window_shapes(fig)
     assert (shape.x0, shape.x1) == (window.start, window.end)
     marks = trace(fig, "transition checkpoints")
@@ -98,8 +100,9 @@ def test_feature_timeline_in_support_lines_and_rest_band(src, dash_fixture, wind
 
 def test_feature_timeline_without_in_support_pools_beyond_max_lines():
     steps = np.arange(0, 50, 10)
-    rows = pd.DataFrame([{"step": s, "feature": f"n{i}", "value": i * 0.1 + s * 0.001}
-                         for i in range(6) for s in steps])
+    rows = pd.DataFrame(
+        [{"step": s, "feature": f"n{i}", "value": i * 0.1 + s * 0.001} for i in range(6) for s in steps]
+    )
     fig = F.feature_timeline(rows, title="t", max_lines=3)
     names = [t.name for t in fig.data]
     assert names[:3] == ["n3", "n4", "n5"]  # the three with the highest peak
@@ -126,10 +129,22 @@ def test_site_timeline_means_in_support_features_per_site(src, dash_fixture):
 
 def test_site_timeline_never_averages_features_of_different_meaning():
     """PCFG rows (no in_support): tree levels at two sites stay separate lines, values as given."""
-    rows = pd.DataFrame([dict(run="teacher", step=s, feature=f, site=site, value=v + (site == "b1") * 0.1,
-                              degree=int(f[-1]), in_support=np.nan)
-                         for s in (0, 10, 20) for f, v in (("level2", 0.3), ("level3", 0.9))
-                         for site in ("b0", "b1")])
+    rows = pd.DataFrame(
+        [
+            dict(
+                run="teacher",
+                step=s,
+                feature=f,
+                site=site,
+                value=v + (site == "b1") * 0.1,
+                degree=int(f[-1]),
+                in_support=np.nan,
+            )
+            for s in (0, 10, 20)
+            for f, v in (("level2", 0.3), ("level3", 0.9))
+            for site in ("b0", "b1")
+        ]
+    )
     fig = F.site_timeline(rows, title="t", degree_word="tree level")
     assert [t.name for t in fig.data] == ["b0 · level2", "b0 · level3", "b1 · level2", "b1 · level3"]
     assert list(trace(fig, "b1 · level3").y) == pytest.approx([1.0] * 3)  # not the 0.6 mean of the two levels
@@ -145,7 +160,9 @@ def test_heatmap_matches_rows_and_orders_in_support_first(src, dash_fixture):
     z = np.asarray(hm.z, dtype=float)
     col = list(hm.x).index(dash_fixture.spike_step)
     assert z[0, col] == pytest.approx(PLANT.spike_value)
-    assert z[labels.index("3"), col] == pytest.approx(dash_fixture.off_values[("teacher", dash_fixture.spike_step, "3")])
+    assert z[labels.index("3"), col] == pytest.approx(
+        dash_fixture.off_values[("teacher", dash_fixture.spike_step, "3")]
+    )
     assert 0 in list(hm.x)
     assert fig.layout.yaxis.type == "category"  # "3", "4" are names, not numbers; "0 *" rows stay
     fig_log = F.feature_heatmap(rows, title="t", log_x=True)
@@ -186,8 +203,17 @@ def test_two_shot_curve_per_checkpoint_and_switch_line(metrics):
 
 def test_students_features_side_by_side_share_axes_and_colours(src, dash_fixture, window):
     exp = src.experiment(dash_fixture.key)
-    panels = {lab: src.rows(dash_fixture.key, "fourier", "corr", site="output", degree=1,
-                            runs=[r.name for r in exp.runs if r.label == lab]) for lab in ("progressive", "one-shot")}
+    panels = {
+        lab: src.rows(
+            dash_fixture.key,
+            "fourier",
+            "corr",
+            site="output",
+            degree=1,
+            runs=[r.name for r in exp.runs if r.label == lab],
+        )
+        for lab in ("progressive", "one-shot")
+    }
     fig = F.students_features(panels, title="t", window=window)
     prog = [t for t in fig.data if t.xaxis == "x" and t.name == "0"][0]
     one = [t for t in fig.data if t.xaxis == "x2" and t.name == "0"][0]

@@ -28,7 +28,7 @@ def _damage(db):
     data = bytearray(db.read_bytes())
     page = 4096
     assert len(data) > 12 * page
-    data[4 * page: 10 * page] = b"\x13" * (6 * page)
+    data[4 * page : 10 * page] = b"\x13" * (6 * page)
     db.write_bytes(bytes(data))
 
 
@@ -53,7 +53,11 @@ def test_a_damaged_database_is_an_error_and_nothing_is_written(dash_fixture, tmp
     shutil.copytree(dash_fixture.exp, exp, symlinks=True)
     _damage(exp / C.RESULTS_DB)
     out_dir = tmp_path / "fig"
-    argv = ["summary", str(exp)] if command == "summary" else ["export", str(exp), "--format", "html", "--out", str(out_dir)]
+    argv = (
+        ["summary", str(exp)]
+        if command == "summary"
+        else ["export", str(exp), "--format", "html", "--out", str(out_dir)]
+    )
     assert main(argv) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "damaged" in err[0], err

@@ -20,7 +20,14 @@ from models.checkpoint import (
 CONFIGS = [
     MLPConfig(d_in=12, width=32, depth=2),
     GPT2Config(vocab_size=2, n_positions=16, n_layer=1, n_head=2, head_dim=4),
-    BertConfig(vocab_size=8, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_position_embeddings=32),
+    BertConfig(
+        vocab_size=8,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+    ),
 ]
 
 

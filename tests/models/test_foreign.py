@@ -45,13 +45,27 @@ def test_old_list_of_layer_dicts_and_nested_state_dict(tmp_path):
 
 def test_bad_mlp_and_non_tensor_files(tmp_path):
     with pytest.raises(CurriculensError, match="do not chain"):
-        mlp_state({"0.weight": torch.zeros(4, 3), "0.bias": torch.zeros(4), "2.weight": torch.zeros(2, 5), "2.bias": torch.zeros(2)}, "x")
+        mlp_state(
+            {
+                "0.weight": torch.zeros(4, 3),
+                "0.bias": torch.zeros(4),
+                "2.weight": torch.zeros(2, 5),
+                "2.bias": torch.zeros(2),
+            },
+            "x",
+        )
     with pytest.raises(CurriculensError, match="state dict of tensors"):
         flat_state_dict({"a": 1}, "x")
 
 
 def test_hf_config_acceptance():
-    cfg = {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_layer": 2, "transformers_version": "5.0", "_name_or_path": "x"}
+    cfg = {
+        "architectures": ["GPT2LMHeadModel"],
+        "model_type": "gpt2",
+        "n_layer": 2,
+        "transformers_version": "5.0",
+        "_name_or_path": "x",
+    }
     hf = hf_model_config(cfg, "c", supported={"GPT2LMHeadModel"})
     assert hf.architecture == "GPT2LMHeadModel" and hf.n_layers == 2 and hf.objective == "next"
     assert "transformers_version" not in hf.config and canonical_hf_config(cfg) == hf.config

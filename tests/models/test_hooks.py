@@ -10,7 +10,13 @@ def test_mlp_hook_names_and_shapes():
     model = build_model(cfg).eval()
     x = torch.randn(5, 10)
     names = model.site_names()
-    assert names == ["blocks.0.hook_pre", "blocks.0.hook_post", "blocks.1.hook_pre", "blocks.1.hook_post", "hook_logits"]
+    assert names == [
+        "blocks.0.hook_pre",
+        "blocks.0.hook_post",
+        "blocks.1.hook_pre",
+        "blocks.1.hook_post",
+        "hook_logits",
+    ]
     assert set(names) <= set(model.hook_dict)
     out, cache = model.run_with_cache(x, names_filter=["blocks.1.hook_post", "hook_logits"])
     assert set(cache.keys()) == {"blocks.1.hook_post", "hook_logits"}
@@ -39,7 +45,14 @@ def test_gpt2_bridge_matches_hf_and_filters_sites():
 
 
 def test_bert_bridge_matches_hf():
-    cfg = BertConfig(vocab_size=8, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
+    cfg = BertConfig(
+        vocab_size=8,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+    )
     torch.manual_seed(0)
     model = build_model(cfg).eval()
     x = torch.randint(0, 8, (2, 9))

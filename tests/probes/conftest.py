@@ -17,7 +17,11 @@ SMALL_OPTIONS = {"n_probe": 4096, "n_linear": 512, "n_off": 12, "max_iter": 50}
 def exp_copy(tiny_parity_experiment: Path, tmp_path: Path) -> Path:
     """A writable copy of the tiny experiment (sweeps write results.sqlite into it)."""
     dst = tmp_path / "exp"
-    shutil.copytree(tiny_parity_experiment, dst, ignore=shutil.ignore_patterns("results.sqlite*", "probe_config.json", "failed.jsonl"))
+    shutil.copytree(
+        tiny_parity_experiment,
+        dst,
+        ignore=shutil.ignore_patterns("results.sqlite*", "probe_config.json", "failed.jsonl"),
+    )
     return dst
 
 
@@ -48,7 +52,11 @@ def local_reference(tiny_parity_experiment: Path, tmp_path_factory):
 
     cfg = SweepConfig(device="cpu", options=dict(SMALL_OPTIONS))
     exp = tmp_path_factory.mktemp("ref") / "exp"
-    shutil.copytree(tiny_parity_experiment, exp, ignore=shutil.ignore_patterns("results.sqlite*", "probe_config.json", "failed.jsonl"))
+    shutil.copytree(
+        tiny_parity_experiment,
+        exp,
+        ignore=shutil.ignore_patterns("results.sqlite*", "probe_config.json", "failed.jsonl"),
+    )
     res = run_sweep(exp, cfg)
     assert res.n_failed == 0
     with ResultsStore(exp / C.RESULTS_DB, readonly=True) as store:
@@ -82,7 +90,9 @@ def rows_close(a: pd.DataFrame, b: pd.DataFrame, acc_tol: float = LINEAR_ACC_TOL
             assert ea.keys() == eb.keys(), (ea, eb)
             for k in ea:
                 x, y = ea[k], eb[k]
-                same = x == y or (isinstance(x, float) and isinstance(y, float) and (abs(x - y) <= value_tol or x != x and y != y))
+                same = x == y or (
+                    isinstance(x, float) and isinstance(y, float) and (abs(x - y) <= value_tol or x != x and y != y)
+                )
                 assert same, (k, ea, eb)
         else:
             assert ea == eb or (pd.isna(ea) and pd.isna(eb)), (ea, eb)

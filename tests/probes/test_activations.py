@@ -105,7 +105,14 @@ def test_extractor_matches_the_bridge_and_never_modifies_the_model(kind):
     if kind == "gpt2":
         cfg = GPT2Config(vocab_size=7, n_positions=16, n_layer=2, n_head=2, head_dim=4)
     else:
-        cfg = BertConfig(vocab_size=7, hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=16, max_position_embeddings=16)
+        cfg = BertConfig(
+            vocab_size=7,
+            hidden_size=8,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=16,
+            max_position_embeddings=16,
+        )
     torch.manual_seed(0)
     model = build_model(cfg).eval()
     tokens = torch.randint(1, 7, (9, 12))
@@ -114,7 +121,9 @@ def test_extractor_matches_the_bridge_and_never_modifies_the_model(kind):
     before = _footprint(model)
     ex = ActivationExtractor(model, cfg)
     sites = ["blocks.0.hook_in", "blocks.0.hook_out", "blocks.1.hook_in", "blocks.1.hook_out"]
-    fast = [ex.extract(tokens, sites, batch_size=4, position=p, kwargs={"attention_mask": mask}) for p in ("all", "last")]
+    fast = [
+        ex.extract(tokens, sites, batch_size=4, position=p, kwargs={"attention_mask": mask}) for p in ("all", "last")
+    ]
     assert _footprint(model) == before  # no hooks or modules left behind
     assert "blocks.0.attn.hook_pattern" in ex.sites() and _footprint(model) == before  # the bridge wraps a copy
     ref_model = build_model(cfg).eval()

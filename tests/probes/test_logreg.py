@@ -13,6 +13,7 @@ import torch
 from probes.linear import LinearProbeConfig, WarmStart, fit_linear_probes, prepare_targets
 from probes.logreg import fit_logistic
 
+
 @pytest.fixture(autouse=True)
 def _one_blas_thread():
     """scikit-learn's BLAS threads spin on a shared machine (a 3 s fit took 0.1 s on one)."""
@@ -72,7 +73,9 @@ def test_multiclass_with_absent_classes_matches_sklearn():
         assert np.abs(sol.w[:, j, :kj].numpy() - ref.coef_.T).max() < 1e-3
         assert np.abs(sol.b[j, :kj].numpy() - ref.intercept_).max() < 1e-3
         assert float(sol.w[:, j, kj:].abs().sum()) == 0.0  # padded classes carry no weight
-    assert torch.equal(sol.predict(x, torch.tensor([4, 3]))[:, 1].clamp(max=2), sol.predict(x, torch.tensor([4, 3]))[:, 1])
+    assert torch.equal(
+        sol.predict(x, torch.tensor([4, 3]))[:, 1].clamp(max=2), sol.predict(x, torch.tensor([4, 3]))[:, 1]
+    )
 
 
 def test_probe_accuracy_and_coefficients_match_sklearn_at_default_tolerance():

@@ -55,7 +55,9 @@ def test_span_probe_recovers_a_planted_ancestor_and_its_control_stays_at_chance(
     assert 0.25 < majority < 0.5
     assert got[("planted", "control_acc")] < majority + 0.1
     assert got[("noise", "test_acc")] < majority + 0.1
-    assert abs(got[("planted", "selectivity")] - (got[("planted", "test_acc")] - got[("planted", "control_acc")])) < 1e-9
+    assert (
+        abs(got[("planted", "selectivity")] - (got[("planted", "test_acc")] - got[("planted", "control_acc")])) < 1e-9
+    )
     assert {r.feature for r in rows} == {"level2"} and {r.degree for r in rows} == {2}
 
 
@@ -75,7 +77,9 @@ def test_probe_split_is_by_sentence_so_a_memorised_sentence_code_does_not_leak()
 
 def test_informative_columns_skip_levels_above_the_root_and_token_determined_ones():
     tokens = np.array([0, 1, 2, 0, 2, 1])
-    nt = np.array([[-1, 20, 10, 1], [-1, 20, 10, 2], [-1, 20, 11, 3], [-1, 21, 11, 1], [-1, 21, 12, 3], [-1, 21, 12, 2]])
+    nt = np.array(
+        [[-1, 20, 10, 1], [-1, 20, 10, 2], [-1, 20, 11, 3], [-1, 21, 11, 1], [-1, 21, 12, 3], [-1, 21, 12, 2]]
+    )
     ends = np.zeros_like(nt, dtype=bool)
     ends[:, 3] = True
     ends[[2, 5], 1] = True
@@ -185,7 +189,16 @@ def test_ngram_windows_and_variants_follow_the_paper():
 
 def test_ngram_probe_rows_through_a_probe_context():
     task = build_task(TINY)
-    ctx = ProbeContext(_LookBack(1), None, task, torch.device("cpu"), 0, None, seed=0, options={"ngram_stride": 3, "ngram_sentences": 4})
+    ctx = ProbeContext(
+        _LookBack(1),
+        None,
+        task,
+        torch.device("cpu"),
+        0,
+        None,
+        seed=0,
+        options={"ngram_stride": 3, "ngram_sentences": 4},
+    )
     rows = NgramProbe().run(ctx)
     feats = {r.feature for r in rows}
     assert feats == {"robust_n3", "robust_n5", "close_n3", "close_n5"}
@@ -268,7 +281,9 @@ def test_pcfg_probes_and_training_run_on_cuda(tmp_path):
     task = build_task(cfg_run.task)
     cfg = model_config_from_dict(cfg_run.model)
     model = build_model(cfg).to("cuda").eval()
-    ctx = ProbeContext(model, cfg, task, torch.device("cuda"), 0, tmp_path, seed=0, options={"n_sentences": 16, "max_tokens": 300})
+    ctx = ProbeContext(
+        model, cfg, task, torch.device("cuda"), 0, tmp_path, seed=0, options={"n_sentences": 16, "max_tokens": 300}
+    )
     for name, probe in probes_for_task("pcfg").items():
         assert probe.run(ctx), name
 
@@ -283,6 +298,13 @@ def test_ngram_positions_are_capped_and_the_default_sample_is_the_papers():
     assert probe_positions(433, 30, 14) == list(range(30, 421, 30))
     assert probe_positions(100, 30, 14) == [30, 60, 90] and len(probe_positions(433, 30, 0)) == 14
     assert len(probe_positions(1000, 30, 14)) == 14 and len(probe_positions(1000, 30, 0)) == 33
-    n_long = ngram_distances(lambda i, a: _LookBack(1)(i, a), [torch.zeros(40, dtype=torch.int64)], mask_id=MASK, pad_id=PAD,
-                             stride=2, windows=(3,), max_positions=5)
+    n_long = ngram_distances(
+        lambda i, a: _LookBack(1)(i, a),
+        [torch.zeros(40, dtype=torch.int64)],
+        mask_id=MASK,
+        pad_id=PAD,
+        stride=2,
+        windows=(3,),
+        max_positions=5,
+    )
     assert n_long[("robust", 3)].size == 5

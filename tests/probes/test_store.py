@@ -14,8 +14,10 @@ from probes.store import ResultRow, ResultsStore, UnitKey
 def _write(db, n_steps=3):
     with ResultsStore(db) as store:
         for s in range(n_steps):
-            store.write_unit(UnitKey("teacher", "teacher", "teacher", 0, s * 10, "fourier"),
-                             [ResultRow("fourier", "0", "output", "corr", 0.1 * s, degree=1, in_support=True)])
+            store.write_unit(
+                UnitKey("teacher", "teacher", "teacher", 0, s * 10, "fourier"),
+                [ResultRow("fourier", "0", "output", "corr", 0.1 * s, degree=1, in_support=True)],
+            )
 
 
 def _journal_byte(db) -> int:
@@ -77,7 +79,7 @@ def test_check_reports_a_damaged_file(tmp_path):
     _write(db, n_steps=200)
     data = bytearray(db.read_bytes())
     page = 4096
-    data[3 * page: 5 * page] = b"\x13" * (2 * page)
+    data[3 * page : 5 * page] = b"\x13" * (2 * page)
     db.write_bytes(bytes(data))
     with pytest.raises(CurriculensError, match="is damaged"):
         with ResultsStore(db, readonly=True) as store:

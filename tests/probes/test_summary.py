@@ -11,7 +11,14 @@ import pytest
 
 from probes.base import MetricSpec
 from probes.store import ResultRow, ResultsStore, UnitKey
-from probes.summary import appearance, format_summary, summarize, summarize_frame, summarize_series_loop, summary_records
+from probes.summary import (
+    appearance,
+    format_summary,
+    summarize,
+    summarize_frame,
+    summarize_series_loop,
+    summary_records,
+)
 
 STEPS = list(range(0, 2100, 100))
 
@@ -65,14 +72,31 @@ def _frame(series: dict, run="teacher", role="teacher", method="teacher"):
     rows = []
     for (probe, feature, site, metric, degree, ins), values in series.items():
         for s, v in zip(STEPS, values):
-            rows.append(dict(run=run, role=role, method=method, seed=0, step=s, probe=probe, feature=feature, site=site,
-                             metric=metric, value=v, degree=degree, in_support=ins, extra=None))
+            rows.append(
+                dict(
+                    run=run,
+                    role=role,
+                    method=method,
+                    seed=0,
+                    step=s,
+                    probe=probe,
+                    feature=feature,
+                    site=site,
+                    metric=metric,
+                    value=v,
+                    degree=degree,
+                    in_support=ins,
+                    extra=None,
+                )
+            )
     return pd.DataFrame(rows)
 
 
 def test_threshold_comes_from_the_off_support_null():
     rise = [0.002 + 0.025 / (1 + math.exp(-(s - 1000) / 40)) for s in STEPS]  # +0.025
-    quiet = {("fourier", f"{j}", "output", "corr", 1, 0): [0.002 + 0.001 * (s == 500) for s in STEPS] for j in range(3, 23)}
+    quiet = {
+        ("fourier", f"{j}", "output", "corr", 1, 0): [0.002 + 0.001 * (s == 500) for s in STEPS] for j in range(3, 23)
+    }
     # off-support monomials that rise as much as 0.01 .. 0.05 (transient non-selective correlations)
     busy = {
         ("fourier", f"{j}", "output", "corr", 1, 0): [0.002 + (0.01 + 0.002 * (j - 3)) * (s >= 800) for s in STEPS]
@@ -99,12 +123,22 @@ def _write_db(path, task="parity"):
             store.upsert_run(run, role, method, 0, "", {"task": {"name": task}})
             for s, acc, loss in zip(STEPS, sigmoid_series(mid), [1 - a for a in sigmoid_series(mid)]):
                 key = UnitKey(run, role, method, 0, s, "model")
-                store.write_unit(key, [ResultRow("model", "task", "output", "accuracy", acc),
-                                       ResultRow("model", "task", "output", "loss", loss)])
+                store.write_unit(
+                    key,
+                    [
+                        ResultRow("model", "task", "output", "accuracy", acc),
+                        ResultRow("model", "task", "output", "loss", loss),
+                    ],
+                )
                 corr = 0.1 if s == mid + 100 else 0.003
                 key = UnitKey(run, role, method, 0, s, "fourier")
-                store.write_unit(key, [ResultRow("fourier", "0", "output", "corr", corr, 1, True),
-                                       ResultRow("fourier", "5", "output", "corr", 0.003, 1, False)])
+                store.write_unit(
+                    key,
+                    [
+                        ResultRow("fourier", "0", "output", "corr", corr, 1, True),
+                        ResultRow("fourier", "5", "output", "corr", 0.003, 1, False),
+                    ],
+                )
 
 
 def test_summarize_database(tmp_path):
@@ -139,8 +173,12 @@ def test_stored_metric_specs_describe_the_results_of_any_task(tmp_path):
     db = tmp_path / "results.sqlite"
     _write_db(db, task="no-such-task")
     with ResultsStore(db) as store:  # what a sweep stores: the specs its probes declare
-        store.write_metric_specs({("model", "accuracy"): MetricSpec(min_effect=0.05),
-                                  ("fourier", "corr"): MetricSpec(min_effect=0.02, off_support_null=True)})
+        store.write_metric_specs(
+            {
+                ("model", "accuracy"): MetricSpec(min_effect=0.05),
+                ("fourier", "corr"): MetricSpec(min_effect=0.02, off_support_null=True),
+            }
+        )
     with ResultsStore(db, readonly=True) as store:
         assert store.metric_specs()[("fourier", "corr")] == MetricSpec(0.02, 1, True)
     df = summarize(db)
@@ -153,10 +191,28 @@ def _planted_table() -> pd.DataFrame:
     rows = []
 
     def add(run, method, seed, feature, appear, in_support, degree=1):
-        rows.append(dict(run=run, role="teacher" if method == "teacher" else "student", method=method, seed=seed,
-                         probe="fourier", feature=feature, site="output", metric="corr", degree=degree,
-                         in_support=in_support, appear_step=appear, peak_step=appear, peak_value=0.1, baseline=0.0,
-                         final_value=0.0, effect=0.1, threshold=0.02, n_steps=10))
+        rows.append(
+            dict(
+                run=run,
+                role="teacher" if method == "teacher" else "student",
+                method=method,
+                seed=seed,
+                probe="fourier",
+                feature=feature,
+                site="output",
+                metric="corr",
+                degree=degree,
+                in_support=in_support,
+                appear_step=appear,
+                peak_step=appear,
+                peak_value=0.1,
+                baseline=0.0,
+                final_value=0.0,
+                effect=0.1,
+                threshold=0.02,
+                n_steps=10,
+            )
+        )
 
     for f, a in (("0", 300), ("1", 500), ("10", 700), ("2", None)):
         add("teacher", "teacher", 0, f, a, 1)
@@ -177,8 +233,14 @@ def test_earliest_drops_off_support_rows_before_taking_each_runs_first():
     from probes.summary import earliest
 
     got = earliest(_planted_table(), 2, ["teacher", "progressive-s0", "progressive-s1", "ce-s0"])
-    assert got["run"].tolist() == ["teacher", "teacher", "progressive-s0", "progressive-s0", "progressive-s1",
-                                   "progressive-s1"]
+    assert got["run"].tolist() == [
+        "teacher",
+        "teacher",
+        "progressive-s0",
+        "progressive-s0",
+        "progressive-s1",
+        "progressive-s1",
+    ]
     assert got["feature"].tolist() == ["0", "1", "10", "0", "10", "0"]
     assert (got["in_support"] == 1).all()
 
@@ -206,12 +268,16 @@ def test_summary_cli_by_method(tmp_path, capsys):
     db = tmp_path / "results.sqlite"
     with ResultsStore(db) as store:
         store.write_metric_specs({("linear", "test_acc"): MetricSpec(min_effect=0.05)})  # as a sweep does
-        for run, method, mid in (("teacher", "teacher", 400), ("progressive-s0", "progressive", 700),
-                                 ("one-shot-s0", "one-shot", 1500)):
+        for run, method, mid in (
+            ("teacher", "teacher", 400),
+            ("progressive-s0", "progressive", 700),
+            ("one-shot-s0", "one-shot", 1500),
+        ):
             for s, v in zip(STEPS, sigmoid_series(mid)):
-                store.write_unit(UnitKey(run, "teacher" if method == "teacher" else "student", method, 0, s, "linear"),
-                                 [ResultRow("linear", "0_1", "blocks.0.hook_post", "test_acc", v, degree=2,
-                                            in_support=True)])
+                store.write_unit(
+                    UnitKey(run, "teacher" if method == "teacher" else "student", method, 0, s, "linear"),
+                    [ResultRow("linear", "0_1", "blocks.0.hook_post", "test_acc", v, degree=2, in_support=True)],
+                )
     assert main(["summary", str(db), "--by-method"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["probe", "metric", "site", "deg", "feature", "teacher", "one-shot", "progressive"]
@@ -219,7 +285,7 @@ def test_summary_cli_by_method(tmp_path, capsys):
     teacher, one_shot, progressive = (int(x) for x in lines[1].split()[5:])
     assert abs(teacher - 400) <= 100 and abs(progressive - 700) <= 100 and abs(one_shot - 1500) <= 100
     assert main(["summary", str(db), "--by-method", "--json"]) == 0
-    rec, = json.loads(capsys.readouterr().out)
+    (rec,) = json.loads(capsys.readouterr().out)
     assert rec["progressive"] == progressive and rec["progressive appeared"] == "1/1"
 
 
@@ -229,13 +295,22 @@ def _planted_rows(seed: int) -> pd.DataFrame:
     degrees, off-support nulls per (run, site, degree), metrics without a spec."""
     rng = np.random.default_rng(seed)
     recs = []
-    for run, role, method, rseed in (("teacher", "teacher", "teacher", 0), ("progressive-s0", "student", "progressive", 0),
-                                     ("progressive-s1", "student", "progressive", 1), ("ce-s0", "student", "ce", 0)):
+    for run, role, method, rseed in (
+        ("teacher", "teacher", "teacher", 0),
+        ("progressive-s0", "student", "progressive", 0),
+        ("progressive-s1", "student", "progressive", 1),
+        ("ce-s0", "student", "ce", 0),
+    ):
         n_steps = int(rng.integers(1, 12)) if run == "ce-s0" else 12
         steps = rng.permutation(np.arange(n_steps) * 50)
-        for probe, metric, site, n_feat in (("fourier", "corr", "output", 30), ("linear", "test_acc", "b0", 8),
-                                            ("linear", "selectivity", "b1", 8), ("model", "accuracy", "output", 1),
-                                            ("model", "loss", "output", 1), ("other", "m", "output", 3)):
+        for probe, metric, site, n_feat in (
+            ("fourier", "corr", "output", 30),
+            ("linear", "test_acc", "b0", 8),
+            ("linear", "selectivity", "b1", 8),
+            ("model", "accuracy", "output", 1),
+            ("model", "loss", "output", 1),
+            ("other", "m", "output", 3),
+        ):
             for j in range(n_feat):
                 degree = None if probe in ("model", "other") else int(1 + j % 3)
                 ins = None if probe in ("model", "other") else bool(j % 4 == 0)
@@ -243,15 +318,31 @@ def _planted_rows(seed: int) -> pd.DataFrame:
                 base = rng.uniform(0, 0.5)
                 for st in steps:
                     x = st / 550
-                    v = {0: base + rng.uniform(0, 0.1) * (x > rng.uniform()),
-                         1: base + 0.3 * (abs(x - 0.5) < 0.1),
-                         2: base - 0.2 * x,
-                         3: base,
-                         4: np.nan if rng.uniform() < 0.5 else base + rng.normal(0, 0.05),
-                         5: round(base + rng.uniform(0, 0.2), 1)}[int(kind)]
-                    recs.append(dict(run=run, role=role, method=method, seed=rseed, step=int(st), probe=probe,
-                                     feature=str(j), site=site, metric=metric, value=float(v), degree=degree,
-                                     in_support=ins, extra=None))
+                    v = {
+                        0: base + rng.uniform(0, 0.1) * (x > rng.uniform()),
+                        1: base + 0.3 * (abs(x - 0.5) < 0.1),
+                        2: base - 0.2 * x,
+                        3: base,
+                        4: np.nan if rng.uniform() < 0.5 else base + rng.normal(0, 0.05),
+                        5: round(base + rng.uniform(0, 0.2), 1),
+                    }[int(kind)]
+                    recs.append(
+                        dict(
+                            run=run,
+                            role=role,
+                            method=method,
+                            seed=rseed,
+                            step=int(st),
+                            probe=probe,
+                            feature=str(j),
+                            site=site,
+                            metric=metric,
+                            value=float(v),
+                            degree=degree,
+                            in_support=ins,
+                            extra=None,
+                        )
+                    )
     df = pd.DataFrame(recs)
     return df.sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
@@ -259,11 +350,13 @@ def _planted_rows(seed: int) -> pd.DataFrame:
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_vectorised_summary_matches_the_per_series_rule(seed):
     rows = _planted_rows(seed)
-    specs = {("fourier", "corr"): MetricSpec(min_effect=0.02, off_support_null=True),
-             ("linear", "test_acc"): MetricSpec(min_effect=0.05),
-             ("linear", "selectivity"): MetricSpec(min_effect=0.05, off_support_null=True),
-             ("model", "accuracy"): MetricSpec(min_effect=0.05),
-             ("model", "loss"): MetricSpec(min_effect=0.05, direction=-1)}
+    specs = {
+        ("fourier", "corr"): MetricSpec(min_effect=0.02, off_support_null=True),
+        ("linear", "test_acc"): MetricSpec(min_effect=0.05),
+        ("linear", "selectivity"): MetricSpec(min_effect=0.05, off_support_null=True),
+        ("model", "accuracy"): MetricSpec(min_effect=0.05),
+        ("model", "loss"): MetricSpec(min_effect=0.05, direction=-1),
+    }
     got = summarize_frame(rows, specs)
     want = summarize_series_loop(rows, specs)
     assert len(got) == len(want) > 100 and want["appear_step"].notna().sum() > 10
@@ -272,8 +365,9 @@ def test_vectorised_summary_matches_the_per_series_rule(seed):
     # the rule per run: a table built run by run is the same table
     parts = pd.concat([summarize_frame(r, specs) for _, r in rows.groupby("run")], ignore_index=True)
     pd.testing.assert_frame_equal(summarize_frame(rows, specs), got)
-    assert sorted(map(tuple, parts[["run", "feature", "metric"]].astype(str).values)) == \
-        sorted(map(tuple, got[["run", "feature", "metric"]].astype(str).values))
+    assert sorted(map(tuple, parts[["run", "feature", "metric"]].astype(str).values)) == sorted(
+        map(tuple, got[["run", "feature", "metric"]].astype(str).values)
+    )
 
 
 def test_sampling_noise_is_not_reported_as_an_appearing_feature():
@@ -285,17 +379,30 @@ def test_sampling_noise_is_not_reported_as_an_appearing_feature():
 
     sd = 0.7 / math.sqrt(5000)  # ~0.0099: a learnt model probed on N = 5000 inputs
     rng = np.random.default_rng(1)
-    noise_only = {("fourier", f"{j}", "output", "corr", 1, 0): list(np.abs(rng.normal(0, sd, len(STEPS))) * 0.8) for j in range(5, 25)}
+    noise_only = {
+        ("fourier", f"{j}", "output", "corr", 1, 0): list(np.abs(rng.normal(0, sd, len(STEPS))) * 0.8)
+        for j in range(5, 25)
+    }
     wiggle = [0.0] * len(STEPS)
     wiggle[7] = 2.8 * sd  # one 2.8-sigma excursion: above min_effect 0.02 and above the off-support null
     feature = [0.0] * 10 + [8 * sd] * (len(STEPS) - 10)
-    frame = _frame({("fourier", "0", "output", "corr", 1, 1): wiggle, ("fourier", "1", "output", "corr", 1, 1): feature, **noise_only})
+    frame = _frame(
+        {
+            ("fourier", "0", "output", "corr", 1, 1): wiggle,
+            ("fourier", "1", "output", "corr", 1, 1): feature,
+            **noise_only,
+        }
+    )
     frame["extra"] = json.dumps({"n_samples": 5000, "noise": sd})
     spec = {("fourier", "corr"): MetricSpec(min_effect=0.02, off_support_null=True)}
-    old = summarize_frame(frame.assign(extra=json.dumps({"n_samples": 5000})), spec).set_index("feature")  # no sd recorded
+    old = summarize_frame(frame.assign(extra=json.dumps({"n_samples": 5000})), spec).set_index(
+        "feature"
+    )  # no sd recorded
     new = summarize_frame(frame, spec).set_index("feature")
     loop = summarize_series_loop(frame, spec).set_index("feature")
-    assert loop.loc["0", "threshold"] == pytest.approx(new.loc["0", "threshold"]) and pd.isna(loop.loc["0", "appear_step"])
+    assert loop.loc["0", "threshold"] == pytest.approx(new.loc["0", "threshold"]) and pd.isna(
+        loop.loc["0", "appear_step"]
+    )
     assert pd.notna(old.loc["0", "appear_step"]), "the planted noise excursion passes the rule without a noise floor"
     z = NormalDist().inv_cdf(1 - 0.025 / len(STEPS))
     assert new.loc["0", "threshold"] == pytest.approx(z * sd) and pd.isna(new.loc["0", "appear_step"])

@@ -91,11 +91,15 @@ def test_rerun_skips_finished_units(exp_copy, small_options):
     assert not after.duplicated(["run", "step", "probe", "feature", "site", "metric"]).any()
 
 
-def test_killed_sweep_resumes_to_the_same_table(tiny_parity_experiment, tmp_path, monkeypatch, small_options, assert_rows_close):
+def test_killed_sweep_resumes_to_the_same_table(
+    tiny_parity_experiment, tmp_path, monkeypatch, small_options, assert_rows_close
+):
     cfg = SweepConfig(device="cpu", options=small_options)
     ref_exp, cut_exp = tmp_path / "ref", tmp_path / "cut"
     for dst in (ref_exp, cut_exp):
-        shutil.copytree(tiny_parity_experiment, dst, ignore=shutil.ignore_patterns("results.sqlite*", "probe_config.json"))
+        shutil.copytree(
+            tiny_parity_experiment, dst, ignore=shutil.ignore_patterns("results.sqlite*", "probe_config.json")
+        )
     run_sweep(ref_exp, cfg)
 
     real_run = parity.FourierProbe.run
@@ -131,13 +135,17 @@ def test_failing_unit_is_logged_and_the_sweep_goes_on(exp_copy, monkeypatch, sma
         raise RuntimeError(f"planted failure at step {ctx.step}")
 
     real = parity.LinearProbe.run
-    monkeypatch.setattr(parity.LinearProbe, "run", lambda self, ctx: broken(self, ctx) if ctx.step == 200 else real(self, ctx))
+    monkeypatch.setattr(
+        parity.LinearProbe, "run", lambda self, ctx: broken(self, ctx) if ctx.step == 200 else real(self, ctx)
+    )
     res = run_sweep(exp_copy, cfg)
     n_at_200 = sum(200 in dict(list_checkpoints(r.path)) for r in list_runs(exp_copy))
     assert res.n_failed == n_at_200 > 0 and res.n_done == res.n_units - n_at_200
     failed = read_jsonl(exp_copy / C.FAILED_FILE)
     assert len(failed) == n_at_200
-    assert all(f["step"] == 200 and f["probe"] == "linear" and "planted failure" in f["error"] and f["run"] for f in failed)
+    assert all(
+        f["step"] == 200 and f["probe"] == "linear" and "planted failure" in f["error"] and f["run"] for f in failed
+    )
     df = table(exp_copy)
     assert df[(df.step == 200) & (df.probe == "linear")].empty
     assert not df[(df.step == 200) & (df.probe == "model")].empty
@@ -265,10 +273,16 @@ def test_transformer_parity_sweep(tmp_path, small_options):
     task = {"name": "parity", "n": 8, "k": 3, "n_eval": 256}
     exp = init_experiment(tmp_path / "gpt", task)
     cfg = RunConfig(
-        name="teacher", role="teacher", task=task,
+        name="teacher",
+        role="teacher",
+        task=task,
         model={"kind": "gpt2", "n_positions": 8, "n_layer": 2, "n_head": 2, "head_dim": 4},
-        optim=OptimConfig(name="adam", lr=1e-3), checkpoints=CheckpointConfig(save_every=10),
-        steps=20, batch_size=16, seed=0, device="cpu",
+        optim=OptimConfig(name="adam", lr=1e-3),
+        checkpoints=CheckpointConfig(save_every=10),
+        steps=20,
+        batch_size=16,
+        seed=0,
+        device="cpu",
     )
     train_run(cfg, exp / C.RUNS_DIR / "teacher")
     res = run_sweep(exp, SweepConfig(device="cpu", options={**small_options, "n_probe": 2048, "n_linear": 256}))
@@ -283,7 +297,9 @@ def test_transformer_parity_sweep(tmp_path, small_options):
 def test_cuda_sweep_matches_cpu(tiny_parity_experiment, tmp_path, small_options):
     a, b = tmp_path / "cpu", tmp_path / "cuda"
     for dst in (a, b):
-        shutil.copytree(tiny_parity_experiment, dst, ignore=shutil.ignore_patterns("results.sqlite*", "probe_config.json"))
+        shutil.copytree(
+            tiny_parity_experiment, dst, ignore=shutil.ignore_patterns("results.sqlite*", "probe_config.json")
+        )
     run_sweep(a, SweepConfig(device="cpu", options=small_options))
     res = run_sweep(b, SweepConfig(device="cuda", options=small_options))
     assert res.n_failed == 0 and torch.cuda.is_available()

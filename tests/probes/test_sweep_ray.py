@@ -114,10 +114,22 @@ def test_killed_worker_is_retried_without_duplicates(ray_cluster, local_referenc
     pd.testing.assert_frame_equal(df, ref)
 
 
-def test_killed_driver_rerun_completes(ray_cluster, local_reference, tiny_parity_experiment, tmp_path, assert_rows_close):
+def test_killed_driver_rerun_completes(
+    ray_cluster, local_reference, tiny_parity_experiment, tmp_path, assert_rows_close
+):
     cfg, ref, n_units = local_reference
     exp = copy_exp(tiny_parity_experiment, tmp_path / "exp")
-    argv = ["-q", "probe", str(exp), "--config", json.dumps(cfg.to_dict()), "--executor", "ray", "--ray-address", ray_cluster]
+    argv = [
+        "-q",
+        "probe",
+        str(exp),
+        "--config",
+        json.dumps(cfg.to_dict()),
+        "--executor",
+        "ray",
+        "--ray-address",
+        ray_cluster,
+    ]
     driver = subprocess.Popen(
         [sys.executable, "-c", "import sys; from curriculens.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
         stdout=subprocess.DEVNULL,

@@ -73,7 +73,11 @@ def test_rows_equal_the_previous_sweep(tiny_parity_experiment, tmp_path, assert_
     old_exp, new_exp = _copy(tiny_parity_experiment, tmp_path / "old"), _copy(tiny_parity_experiment, tmp_path / "new")
     env = dict(os.environ, PYTHONPATH=str(old_src), OMP_WAIT_POLICY="PASSIVE")
     old_run = subprocess.run(
-        [sys.executable, "-c", _OLD_SWEEP, str(old_exp), json.dumps(options)], env=env, cwd=tmp_path, capture_output=True, text=True
+        [sys.executable, "-c", _OLD_SWEEP, str(old_exp), json.dumps(options)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     if old_run.returncode != 0:
         last = (old_run.stderr.strip().splitlines() or ["?"])[-1]

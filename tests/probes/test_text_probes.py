@@ -156,8 +156,10 @@ def test_chunks_fit_the_model_positions(tmp_path):
     bound = task.bind(src / "checkpoint-0", cfg)
     chunks = bound.probe_corpus(100, seed=0).tokens
     assert max(len(c) for c in chunks) == 31
-    roberta = HFConfig(architecture="RobertaForMaskedLM",
-                       config={"model_type": "roberta", "max_position_embeddings": 34, "pad_token_id": 1})
+    roberta = HFConfig(
+        architecture="RobertaForMaskedLM",
+        config={"model_type": "roberta", "max_position_embeddings": 34, "pad_token_id": 1},
+    )
     from training.tasks.text import usable_positions
 
     assert usable_positions(roberta) == 32 and usable_positions(cfg) == 32

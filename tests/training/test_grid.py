@@ -29,8 +29,16 @@ def teacher_exp(tmp_path_factory, one_thread):
 
 def spec(**kw):
     base = dict(
-        methods=ALL, seeds=(0, 1), widths=(16,), two_shot_steps=(100,), two_shot_T=50, extract_steps=100,
-        steps=200, eval_every=50, save_every=100, device="cpu",
+        methods=ALL,
+        seeds=(0, 1),
+        widths=(16,),
+        two_shot_steps=(100,),
+        two_shot_T=50,
+        extract_steps=100,
+        steps=200,
+        eval_every=50,
+        save_every=100,
+        device="cpu",
     )
     base.update(kw)
     return GridSpec(**base)
@@ -79,7 +87,9 @@ def test_grid_student_equals_the_student_trained_alone(grid_and_alone, method):
 def test_grid_students_share_one_stream_and_record_it(grid_and_alone):
     _, _, cfgs = grid_and_alone
     assert {c.data_seed for c in cfgs} == {0}
-    assert {c.stream_seed for c in cfgs if c.seed == 1} == {0} and {c.stream_seed for c in cfgs if c.seed == 0} == {None}
+    assert {c.stream_seed for c in cfgs if c.seed == 1} == {0} and {c.stream_seed for c in cfgs if c.seed == 0} == {
+        None
+    }
 
 
 def test_seeds_set_the_initialisation(grid_and_alone):
@@ -141,7 +151,9 @@ def test_students_that_reach_the_target_leave_the_grid(teacher_exp, tmp_path, on
 
     exp2 = tmp_path / "exp"
     shutil.copytree(teacher_exp, exp2, ignore=shutil.ignore_patterns("*-s*"))
-    s = spec(methods=("ce", "one-shot", "progressive"), seeds=(0,), widths=(32,), steps=1500, stop_at_acc=0.9, save_every=500)
+    s = spec(
+        methods=("ce", "one-shot", "progressive"), seeds=(0,), widths=(32,), steps=1500, stop_at_acc=0.9, save_every=500
+    )
     cfgs = grid_configs(exp2, s)
     res = train_grid(cfgs, exp2 / C.RUNS_DIR)
     assert any(r.steps < 1500 for r in res)
@@ -176,7 +188,9 @@ def test_two_shot_all_is_one_student_per_teacher_checkpoint(teacher_exp):
 
 
 def test_varied_dimensions_are_named(teacher_exp):
-    cfgs = grid_configs(teacher_exp, spec(methods=("ce", "progressive"), seeds=(0,), widths=(8, 16), taus=(1.0, 0.5), speeds=(1, 2)))
+    cfgs = grid_configs(
+        teacher_exp, spec(methods=("ce", "progressive"), seeds=(0,), widths=(8, 16), taus=(1.0, 0.5), speeds=(1, 2))
+    )
     names = [c.name for c in cfgs]
     assert "ce-w8-s0" in names and "progressive-w16-tau0.5-x2-s0" in names
     assert len(names) == len(set(names)) == 2 * (1 + 2 * 2)
@@ -211,12 +225,31 @@ def test_transformer_students_run_side_by_side_and_equal_alone(tmp_path, one_thr
     task = {"name": "parity", "n": 10, "k": 2, "n_eval": 256}
     exp = tmp_path / "exp"
     init_experiment(exp, task)
-    teacher = RunConfig(name="teacher", role="teacher", task=task, model=gpt, optim=OptimConfig(name="adam", lr=1e-3),
-                        checkpoints=CheckpointConfig(save_every=20), steps=40, batch_size=16, device="cpu")
+    teacher = RunConfig(
+        name="teacher",
+        role="teacher",
+        task=task,
+        model=gpt,
+        optim=OptimConfig(name="adam", lr=1e-3),
+        checkpoints=CheckpointConfig(save_every=20),
+        steps=40,
+        batch_size=16,
+        device="cpu",
+    )
     train_run(teacher, exp / C.RUNS_DIR / "teacher")
     student = {**gpt, "n_head": 1}
-    cfgs = grid_configs(exp, GridSpec(methods=("ce", "one-shot", "progressive"), seeds=(0,), model=student, steps=30,
-                                      save_every=30, eval_every=10, device="cpu"))
+    cfgs = grid_configs(
+        exp,
+        GridSpec(
+            methods=("ce", "one-shot", "progressive"),
+            seeds=(0,),
+            model=student,
+            steps=30,
+            save_every=30,
+            eval_every=10,
+            device="cpu",
+        ),
+    )
     train_grid(cfgs, exp / C.RUNS_DIR)
     t_dir = str((exp / C.RUNS_DIR / "teacher").resolve())
     for c in cfgs:

@@ -113,8 +113,9 @@ def test_hub_cache_revisions_and_duplicates(tmp_path, corpus):
 
 def test_paper_mlp_pt_state_dicts(tmp_path):
     src = write_mlp_pt(tmp_path / "mlp", steps=(0, 100), d_in=10, width=8)
-    res = import_trajectory(ImportConfig(src=str(src), out=str(tmp_path / "exp"),
-                                         task={"name": "parity", "n": 10, "k": 3}))
+    res = import_trajectory(
+        ImportConfig(src=str(src), out=str(tmp_path / "exp"), task={"name": "parity", "n": 10, "k": 3})
+    )
     model, cfg, _ = load_checkpoint(res.run_dir / C.CHECKPOINTS_DIR / "step_000000100")
     assert cfg == MLPConfig(d_in=10, width=8, depth=1, n_classes=2)
     theirs = torch.load(src / "step100.pt", weights_only=True)
@@ -129,14 +130,19 @@ def test_foreign_student_beside_native_teacher(tiny_parity_experiment, tmp_path)
     shutil.copytree(tiny_parity_experiment, exp)
     task = read_json(exp / C.EXPERIMENT_FILE)["task"]
     src = write_mlp_pt(tmp_path / "student", steps=(0, 10, 20), d_in=task["n"], width=6)
-    res = import_trajectory(ImportConfig(src=str(src), out=str(exp), task=task, role="student", method="progressive", seed=7))
+    res = import_trajectory(
+        ImportConfig(src=str(src), out=str(exp), task=task, role="student", method="progressive", seed=7)
+    )
     assert res.run_dir.name == "progressive-s7"
     from probes.sweep import SweepConfig, run_sweep
     from probes.summary import summarize
     from training.experiment import list_runs
 
     runs = {r.name: r for r in list_runs(exp)}
-    assert runs["teacher"].role == "teacher" and (runs["progressive-s7"].role, runs["progressive-s7"].method) == ("student", "progressive")
+    assert runs["teacher"].role == "teacher" and (runs["progressive-s7"].role, runs["progressive-s7"].method) == (
+        "student",
+        "progressive",
+    )
     out = run_sweep(exp, SweepConfig(probes=("fourier",), runs=("teacher", "progressive-s7"), device="cpu"))
     assert out.n_failed == 0
     table = summarize(exp / C.RESULTS_DB)
@@ -169,7 +175,9 @@ def test_missing_config(gpt_trainer, tmp_path, corpus):
     src = tmp_path / "src"
     shutil.copytree(gpt_trainer, src)
     (src / "checkpoint-5" / "config.json").unlink()
-    _refuses(ImportConfig(src=str(src), out=str(tmp_path / "exp"), task=_text(corpus)), "missing config.json for step 5")
+    _refuses(
+        ImportConfig(src=str(src), out=str(tmp_path / "exp"), task=_text(corpus)), "missing config.json for step 5"
+    )
     for d in src.iterdir():
         (d / "config.json").unlink(missing_ok=True)
     _refuses(ImportConfig(src=str(src), out=str(tmp_path / "exp"), task=_text(corpus)), "missing config.json")
@@ -184,8 +192,10 @@ def test_unparseable_step_names(gpt_trainer, tmp_path, corpus):
     loose = tmp_path / "loose"
     write_mlp_pt(loose, steps=(0,), name="weights{}.pt")  # weights0.pt: no step marker
     (loose / "weights0.pt").rename(loose / "weights.pt")
-    _refuses(ImportConfig(src=str(loose), out=str(tmp_path / "exp2"), task={"name": "parity", "n": 12, "k": 3}),
-             "cannot read a step")
+    _refuses(
+        ImportConfig(src=str(loose), out=str(tmp_path / "exp2"), task={"name": "parity", "n": 12, "k": 3}),
+        "cannot read a step",
+    )
 
 
 def test_trainer_state_names_the_step(gpt_trainer, tmp_path, corpus):
@@ -200,8 +210,10 @@ def test_pickled_objects_are_refused(tmp_path):
     src = write_mlp_pt(tmp_path / "mlp", steps=(0, 10), d_in=12)
     state = torch.load(src / "step10.pt", weights_only=True)
     torch.save({**state, "extra": Pickled()}, src / "step10.pt")
-    _refuses(ImportConfig(src=str(src), out=str(tmp_path / "exp"), task={"name": "parity", "n": 12, "k": 3}),
-             "weights_only=True")
+    _refuses(
+        ImportConfig(src=str(src), out=str(tmp_path / "exp"), task={"name": "parity", "n": 12, "k": 3}),
+        "weights_only=True",
+    )
 
 
 def test_unsupported_architecture(gpt_trainer, tmp_path, corpus):
@@ -211,8 +223,10 @@ def test_unsupported_architecture(gpt_trainer, tmp_path, corpus):
         cfg = read_json(d / "config.json")
         cfg["architectures"] = ["FancyNewForCausalLM"]
         (d / "config.json").write_text(json.dumps(cfg))
-    _refuses(ImportConfig(src=str(src), out=str(tmp_path / "exp"), task=_text(corpus)),
-             "FancyNewForCausalLM .*not supported by the TransformerLens 4 bridge")
+    _refuses(
+        ImportConfig(src=str(src), out=str(tmp_path / "exp"), task=_text(corpus)),
+        "FancyNewForCausalLM .*not supported by the TransformerLens 4 bridge",
+    )
 
 
 def test_bad_corpus_and_missing_tokenizer(gpt_trainer, tmp_path):
@@ -235,8 +249,10 @@ def test_existing_run_and_task_mismatch(gpt_trainer, corpus, tmp_path):
     exp = tmp_path / "exp"
     import_trajectory(ImportConfig(src=str(gpt_trainer), out=str(exp), task=_text(corpus)))
     _refuses(ImportConfig(src=str(gpt_trainer), out=str(exp), task=_text(corpus)), "already exists")
-    _refuses(ImportConfig(src=str(gpt_trainer), out=str(exp), task={**_text(corpus), "max_tokens": 64}, name="other"),
-             "different task")
+    _refuses(
+        ImportConfig(src=str(gpt_trainer), out=str(exp), task={**_text(corpus), "max_tokens": 64}, name="other"),
+        "different task",
+    )
     res = import_trajectory(ImportConfig(src=str(gpt_trainer), out=str(exp), task=_text(corpus), force=True))
     assert res.steps == [0, 5, 10]
 
@@ -251,11 +267,21 @@ def test_paper_pcfg_bert_trainer_dir_probes_with_the_pcfg_task(tmp_path, one_thr
     task = build_task(task_cfg)
     for s in (0, 7):
         model = make_model("bert", task.vocab_size, seed=s, n_positions=task.seq_len + 2)
-        save_checkpoint_dir(tmp_path / "paper" / f"checkpoint-{s}", model, trainer_state={"global_step": s, "log_history": []})
+        save_checkpoint_dir(
+            tmp_path / "paper" / f"checkpoint-{s}", model, trainer_state={"global_step": s, "log_history": []}
+        )
     exp = tmp_path / "exp"
     import_trajectory(ImportConfig(src=str(tmp_path / "paper"), out=str(exp), task=task_cfg))
-    res = run_sweep(exp, SweepConfig(probes=("ngram", "nt_span"), device="cpu",
-                                     options={"n_sentences": 8, "ngram_sentences": 4, "max_tokens": 100}))
+    res = run_sweep(
+        exp,
+        SweepConfig(
+            probes=("ngram", "nt_span"),
+            device="cpu",
+            options={"n_sentences": 8, "ngram_sentences": 4, "max_tokens": 100},
+        ),
+    )
     assert res.n_failed == 0 and res.n_done == 4
-    small = ImportConfig(src=str(tmp_path / "paper"), out=str(tmp_path / "exp2"), task={**task_cfg, "objective": "next"})
+    small = ImportConfig(
+        src=str(tmp_path / "paper"), out=str(tmp_path / "exp2"), task={**task_cfg, "objective": "next"}
+    )
     _refuses(small, "needs a causal LM, got BertForMaskedLM")

@@ -18,9 +18,16 @@ TASK = {"name": "parity", "n": 10, "k": 2, "n_eval": 512}
 
 def teacher_cfg(**kw):
     base = dict(
-        name="teacher", role="teacher", task=TASK, model={"kind": "mlp", "d_in": 10, "width": 128},
-        optim=OptimConfig(name="sgd", lr=0.1), checkpoints=CheckpointConfig(save_every=100),
-        steps=400, batch_size=32, seed=0, device="cpu",
+        name="teacher",
+        role="teacher",
+        task=TASK,
+        model={"kind": "mlp", "d_in": 10, "width": 128},
+        optim=OptimConfig(name="sgd", lr=0.1),
+        checkpoints=CheckpointConfig(save_every=100),
+        steps=400,
+        batch_size=32,
+        seed=0,
+        device="cpu",
     )
     base.update(kw)
     return RunConfig(**base)
@@ -110,7 +117,9 @@ def test_student_needs_a_finished_teacher(tmp_path):
 def test_hard_label_student_trains(tmp_path):
     train_run(teacher_cfg(), tmp_path / "teacher")
     student = teacher_cfg(
-        name="s", role="student", model={"kind": "mlp", "d_in": 10, "width": 32},
+        name="s",
+        role="student",
+        model={"kind": "mlp", "d_in": 10, "width": 32},
         distill=DistillConfig(method="progressive", teacher_dir="../teacher", tau=1e-20),
     )
     res = train_run(student, tmp_path / "s")
@@ -120,7 +129,8 @@ def test_hard_label_student_trains(tmp_path):
 def test_parity_transformer_trains_through_the_same_loop(tmp_path):
     cfg = teacher_cfg(
         model={"kind": "gpt2", "vocab_size": 2, "n_positions": 16, "n_layer": 1, "n_head": 2, "head_dim": 8},
-        optim=OptimConfig(name="adam", lr=1e-3), steps=100,
+        optim=OptimConfig(name="adam", lr=1e-3),
+        steps=100,
     )
     res = train_run(cfg, tmp_path / "gpt")
     rows = read_metrics(tmp_path / "gpt")
@@ -168,7 +178,7 @@ def test_resume_drops_a_torn_metrics_line(tmp_path, monkeypatch):
     assert train_run(cfg, tmp_path / "t").resumed_from == 100
     rows = read_jsonl(tmp_path / "t" / C.METRICS_FILE)
     assert [r["step"] for r in rows] == [0, 100, 200]
-    assert (tmp_path / "t" / C.METRICS_FILE).read_text().count("eval_ac\"") == 0
+    assert (tmp_path / "t" / C.METRICS_FILE).read_text().count('eval_ac"') == 0
 
 
 def test_restart_without_a_resumable_checkpoint_starts_clean(tmp_path):

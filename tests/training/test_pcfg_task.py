@@ -12,7 +12,15 @@ from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from models.checkpoint import list_checkpoints
 from models.configs import BertConfig, GPT2Config, model_config_from_dict
-from training.data.pcfg_mlm import IGNORE, SpecialIds, mlm_batch, mlm_mask, next_token_batch, pad_sequences, step_generator
+from training.data.pcfg_mlm import (
+    IGNORE,
+    SpecialIds,
+    mlm_batch,
+    mlm_mask,
+    next_token_batch,
+    pad_sequences,
+    step_generator,
+)
 from training.experiment import list_runs, read_metrics
 from curriculens.curves import detect_phases, nearest_step
 from training.tasks import build_task
@@ -440,7 +448,9 @@ def test_pcfg_students_use_the_official_progressive_rule():
 
 def test_next_token_supervision_only_at_span_ends_as_in_the_papers_gpt2_setting():
     """create_ce.py --desired_level L: only the last token of each level-L span is a target."""
-    task = build_task({"name": "pcfg", "grammar": "cfg3b", "start_level": 1, "objective": "next", "next_span_level": 3, "n_eval": 8})
+    task = build_task(
+        {"name": "pcfg", "grammar": "cfg3b", "start_level": 1, "objective": "next", "next_span_level": 3, "n_eval": 8}
+    )
     corpus = task.sentences(4, seed=11)
     batch = task._build(corpus.tokens, None, corpus.ends)
     for i, (toks, ends) in enumerate(zip(corpus.tokens, corpus.ends)):
@@ -450,7 +460,9 @@ def test_next_token_supervision_only_at_span_ends_as_in_the_papers_gpt2_setting(
         assert np.array_equal(batch["labels"][i].numpy()[scored], toks[want])
         assert task.special.eos not in batch["labels"][i].tolist()
     every = build_task({"name": "pcfg", "grammar": "cfg3b", "start_level": 1, "objective": "next", "n_eval": 8})
-    assert int((every._build(corpus.tokens, None, corpus.ends)["labels"] != IGNORE).sum()) == int(sum(len(t) + 1 for t in corpus.tokens))
+    assert int((every._build(corpus.tokens, None, corpus.ends)["labels"] != IGNORE).sum()) == int(
+        sum(len(t) + 1 for t in corpus.tokens)
+    )
     for bad in ({"next_span_level": 0}, {"next_span_level": 7}, {"objective": "mlm", "next_span_level": 3}):
         with pytest.raises(CurriculensError, match="next_span_level"):
             build_task({"name": "pcfg", "grammar": "cfg3b", "start_level": 1, "objective": "next", "n_eval": 8, **bad})

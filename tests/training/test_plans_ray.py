@@ -22,8 +22,11 @@ def test_ray_plan_matches_the_local_plan(ray_cluster, tiny_parity_experiment, tm
     exp = tmp_path / "ray-exp"
     finished = []
     results = run_plan(
-        exp, teacher, lambda e, t: parity_students_for(e, size, t),
-        executor=ExecutorConfig(kind="ray"), on_run=lambda cfg, res: finished.append(cfg.name),
+        exp,
+        teacher,
+        lambda e, t: parity_students_for(e, size, t),
+        executor=ExecutorConfig(kind="ray"),
+        on_run=lambda cfg, res: finished.append(cfg.name),
     )
     local = {r.name: r for r in list_runs(tiny_parity_experiment)}
     remote = {r.name: r for r in list_runs(exp)}
@@ -65,7 +68,15 @@ def test_grid_on_ray_matches_the_local_grid(ray_cluster, tmp_path):
     init_experiment(local, teacher.task)
     train_run(teacher, local / C.RUNS_DIR / "teacher")
     shutil.copytree(local, remote)
-    spec = GridSpec(methods=("ce", "progressive"), seeds=(0, 1), widths=(16, 24), steps=200, eval_every=50, save_every=100, device="cpu")
+    spec = GridSpec(
+        methods=("ce", "progressive"),
+        seeds=(0, 1),
+        widths=(16, 24),
+        steps=200,
+        eval_every=50,
+        save_every=100,
+        device="cpu",
+    )
     cfgs = grid_configs(local, spec)
     assert [len(c) for c in split_grid(cfgs, 3)] == [3, 1, 3, 1]  # two stacking groups (widths), cut at 3
     run_grid(cfgs, local / C.RUNS_DIR)

@@ -17,8 +17,16 @@ TASK = {"name": "parity", "n": 10, "k": 3, "n_eval": 64}
 
 def _run(exp, name, role, rows, distill=None, steps=(0,)):
     d = exp / C.RUNS_DIR / name
-    cfg = RunConfig(name=name, role=role, task=TASK, model={"kind": "mlp", "d_in": 10, "width": 8},
-                    checkpoints=CheckpointConfig(save_every=100), distill=distill, steps=1000, device="cpu")
+    cfg = RunConfig(
+        name=name,
+        role=role,
+        task=TASK,
+        model={"kind": "mlp", "d_in": 10, "width": 8},
+        checkpoints=CheckpointConfig(save_every=100),
+        distill=distill,
+        steps=1000,
+        device="cpu",
+    )
     write_json(d / C.RUN_CONFIG_FILE, cfg.to_dict())
     for s in steps:  # checkpoint directories as list_checkpoints sees them
         (d / C.CHECKPOINTS_DIR / f"step_{s:09d}").mkdir(parents=True)
@@ -32,14 +40,22 @@ def build_planted(tmp_path):
     exp = tmp_path / "exp"
     init_experiment(exp, TASK)
     # a teacher whose accuracy rises 0.5 -> 1.0 between steps 300 and 700 (middle at 500)
-    acc = {0: .5, 100: .5, 200: .5, 300: .5, 400: .6, 500: .75, 600: .9, 700: 1., 800: 1., 900: 1., 1000: 1.}
+    acc = {0: 0.5, 100: 0.5, 200: 0.5, 300: 0.5, 400: 0.6, 500: 0.75, 600: 0.9, 700: 1.0, 800: 1.0, 900: 1.0, 1000: 1.0}
     steps = sorted(acc)
-    _run(exp, "teacher", C.ROLE_TEACHER, [{"step": s, "eval_acc": a, "eval_loss": 1 - a, "checkpoint": True} for s, a in acc.items()],
-         steps=steps)
+    _run(
+        exp,
+        "teacher",
+        C.ROLE_TEACHER,
+        [{"step": s, "eval_acc": a, "eval_loss": 1 - a, "checkpoint": True} for s, a in acc.items()],
+        steps=steps,
+    )
     # two-shot students: planted steps to 95% per teacher checkpoint (None = never)
     planted_speed = {200: None, 400: 600, 500: 300, 600: 400, 800: None}
     for ck, hit in planted_speed.items():
-        rows = [{"step": s, "eval_acc": 0.96 if hit is not None and s >= hit else 0.5, "eval_loss": 0.5} for s in range(0, 1001, 100)]
+        rows = [
+            {"step": s, "eval_acc": 0.96 if hit is not None and s >= hit else 0.5, "eval_loss": 0.5}
+            for s in range(0, 1001, 100)
+        ]
         dist = DistillConfig(method="two-shot", teacher_dir="../teacher", two_shot_step=ck, two_shot_T=100)
         _run(exp, f"two-shot-T{ck}-s0", C.ROLE_STUDENT, rows, distill=dist)
     return exp

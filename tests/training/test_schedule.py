@@ -79,13 +79,19 @@ def test_parity_rule_table(speed):
 
     interval = progressive_interval("parity", 0, 500, speed)
     assert interval == 500 // speed
-    got = {t: teacher_step_for("progressive", t, PARITY_TEACHER, speed=speed, interval=interval, rule="parity") for t in PARITY_TABLE[speed]}
+    got = {
+        t: teacher_step_for("progressive", t, PARITY_TEACHER, speed=speed, interval=interval, rule="parity")
+        for t in PARITY_TABLE[speed]
+    }
     assert got == PARITY_TABLE[speed]
 
 
 @pytest.mark.parametrize("speed", [1, 2])
 def test_pcfg_rule_table(speed):
-    got = {t: teacher_step_for("progressive", t, PCFG_TEACHER, speed=speed, interval=1000, rule="pcfg") for t in PCFG_TABLE[speed]}
+    got = {
+        t: teacher_step_for("progressive", t, PCFG_TEACHER, speed=speed, interval=1000, rule="pcfg")
+        for t in PCFG_TABLE[speed]
+    }
     assert got == PCFG_TABLE[speed]
 
 
@@ -95,20 +101,31 @@ def test_pcfg_rule_is_one_interval_ahead_of_the_parity_rule():
     from training.schedule import progressive_interval
 
     assert progressive_interval("pcfg", 0, 200, 2.0) == 200  # R is not divided by the speed
-    ahead = [teacher_step_for("progressive", t, PCFG_TEACHER, interval=200, rule="pcfg") for t in (0, 199, 200, 399, 400)]
-    behind = [teacher_step_for("progressive", t, PCFG_TEACHER, interval=200, rule="parity") for t in (0, 199, 200, 399, 400)]
+    ahead = [
+        teacher_step_for("progressive", t, PCFG_TEACHER, interval=200, rule="pcfg") for t in (0, 199, 200, 399, 400)
+    ]
+    behind = [
+        teacher_step_for("progressive", t, PCFG_TEACHER, interval=200, rule="parity") for t in (0, 199, 200, 399, 400)
+    ]
     assert ahead == [200, 200, 400, 400, 600]
     assert behind == [200, 200, 200, 200, 400]
 
 
 def test_pcfg_rule_speed_below_one():
     # c = (1 + int(speed * floor(g / R))) * R: speed 0.5 moves one interval every 2 R student steps
-    got = [teacher_step_for("progressive", g, PCFG_TEACHER, speed=0.5, interval=1000, rule="pcfg") for g in (0, 1000, 1999, 2000, 3999, 4000)]
+    got = [
+        teacher_step_for("progressive", g, PCFG_TEACHER, speed=0.5, interval=1000, rule="pcfg")
+        for g in (0, 1000, 1999, 2000, 3999, 4000)
+    ]
     assert got == [1000, 1000, 1000, 2000, 2000, 3000]
 
 
 def test_pcfg_rule_takes_the_largest_saved_checkpoint_at_or_below():
     sparse = [0, 300, 1100, 2600]
-    assert [teacher_step_for("progressive", g, sparse, interval=1000, rule="pcfg") for g in (0, 1000, 2000)] == [300, 1100, 2600]
+    assert [teacher_step_for("progressive", g, sparse, interval=1000, rule="pcfg") for g in (0, 1000, 2000)] == [
+        300,
+        1100,
+        2600,
+    ]
     with pytest.raises(ValueError):
         teacher_step_for("progressive", 0, sparse, rule="bogus")

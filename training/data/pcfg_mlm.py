@@ -185,4 +185,3 @@ def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     """
     B, T = attention_mask.shape
     return torch.arange(T, device=attention_mask.device).expand(B, T)
-

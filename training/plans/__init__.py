@@ -24,8 +24,15 @@ from training.plans.parity import PARITY_SIZES, ParityDemoSize, parity_students_
 DEMO_TASKS = ("parity", "pcfg")
 
 
-def demo_plan(task: str, size: str, *, out: Path | str = "demo_out", seeds: Sequence[int] = (0,), device: str = "auto",
-              grammar: Optional[str] = None) -> tuple[RunConfig, Callable[[Path, RunConfig], list[RunConfig]]]:
+def demo_plan(
+    task: str,
+    size: str,
+    *,
+    out: Path | str = "demo_out",
+    seeds: Sequence[int] = (0,),
+    device: str = "auto",
+    grammar: Optional[str] = None,
+) -> tuple[RunConfig, Callable[[Path, RunConfig], list[RunConfig]]]:
     """The demo's plan for ``task`` at ``size``: (teacher config, students_for(exp_dir, teacher)).
 
     parity: a size of ``PARITY_SIZES``; pcfg: ``tiny`` | ``demo`` (``grammar``: a grammar file

@@ -39,10 +39,13 @@ def student_configs(
     out = []
     for seed in seeds:
         for method in methods:
-            if (method == "two-shot" and two_shot_step < 0) or (method == "curriculum-extraction" and extract_steps <= 0):
+            if (method == "two-shot" and two_shot_step < 0) or (
+                method == "curriculum-extraction" and extract_steps <= 0
+            ):
                 continue
-            name = student_run_name(method, seed, two_shot_step, two_shot_T=two_shot_T if method == "two-shot" else 0,
-                                    exp_dir=exp_dir)
+            name = student_run_name(
+                method, seed, two_shot_step, two_shot_T=two_shot_T if method == "two-shot" else 0, exp_dir=exp_dir
+            )
             out.append(
                 replace(
                     teacher,
@@ -118,12 +121,16 @@ def run_plan(
         # after the teacher: two-shot reads its metrics
         students = students_for(exp_dir, teacher)
         if not grid:
-            return results + train_runs(exp_dir, students, executor=executor, progress=progress, wait=wait, on_run=on_run)
+            return results + train_runs(
+                exp_dir, students, executor=executor, progress=progress, wait=wait, on_run=on_run
+            )
         streams: dict[int, list[RunConfig]] = {}
         for cfg in students:
             streams.setdefault(cfg.data_seed, []).append(cfg)
         for cfgs in streams.values():
-            for cfg, res in zip(cfgs, run_grid(cfgs, exp_dir / C.RUNS_DIR, executor=executor, progress=progress, wait=wait)):
+            for cfg, res in zip(
+                cfgs, run_grid(cfgs, exp_dir / C.RUNS_DIR, executor=executor, progress=progress, wait=wait)
+            ):
                 results.append(res)
                 if on_run:
                     on_run(cfg, res)

@@ -66,7 +66,11 @@ def parity_teacher_config(size: ParityDemoSize, seed: int = 0, device: str = "au
 
 
 def parity_students_for(
-    exp_dir: Path, size: ParityDemoSize, teacher: RunConfig, seeds: Sequence[int] = (0,), methods: Sequence[str] = C.METHODS
+    exp_dir: Path,
+    size: ParityDemoSize,
+    teacher: RunConfig,
+    seeds: Sequence[int] = (0,),
+    methods: Sequence[str] = C.METHODS,
 ) -> list[RunConfig]:
     """Students of the parity demo; two-shot starts from the teacher's checkpoint nearest the
     middle of its transition (``training.experiment.two_shot_checkpoint``)."""

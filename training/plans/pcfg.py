@@ -78,7 +78,9 @@ class PCFGPreset:
 _CPU_OPTIM = OptimConfig(
     name="adamw", lr=3e-3, betas=(0.9, 0.95), weight_decay=0.1, schedule="cosine", warmup_frac=0.06, grad_clip=1.0
 )
-_PAPER_OPTIM = OptimConfig(name="adamw", lr=5e-3, betas=(0.9, 0.95), weight_decay=0.0, schedule="cosine", warmup_frac=0.06)
+_PAPER_OPTIM = OptimConfig(
+    name="adamw", lr=5e-3, betas=(0.9, 0.95), weight_decay=0.0, schedule="cosine", warmup_frac=0.06
+)
 _SMALL_PROBES = {"n_sentences": 64, "max_tokens": 3000, "ngram_sentences": 32}
 
 PRESETS: dict[str, PCFGPreset] = {
@@ -177,7 +179,11 @@ def get_preset(name: str, grammar: Optional[str] = None, **task_overrides) -> PC
     task = dict(p.task)
     if grammar:
         path = grammar_path(grammar)  # GrammarError (a CurriculensError) when neither
-        task["grammar"] = str(grammar) if not Path(grammar).expanduser().is_file() and grammar in BUNDLED_GRAMMARS else str(path.resolve())
+        task["grammar"] = (
+            str(grammar)
+            if not Path(grammar).expanduser().is_file() and grammar in BUNDLED_GRAMMARS
+            else str(path.resolve())
+        )
     elif name in _NEEDS_GRAMMAR:
         raise CurriculensError(f"preset {name} needs a grammar (the paper's: cfg3b): pass --grammar cfg3b or a file")
     task.update(task_overrides)
@@ -232,7 +238,9 @@ def student_configs_for(
 
     _, student_model = preset.models_for(build_task(preset.task))
     if two_shot_step is None and "two-shot" in methods:
-        two_shot_step = two_shot_checkpoint(Path(exp_dir) / C.RUNS_DIR / teacher.name, teacher.task["name"], preset.two_shot_frac)
+        two_shot_step = two_shot_checkpoint(
+            Path(exp_dir) / C.RUNS_DIR / teacher.name, teacher.task["name"], preset.two_shot_frac
+        )
     students = student_configs(
         teacher,
         model=student_model,
@@ -246,10 +254,12 @@ def student_configs_for(
         tau=PAPER_TAU,
         exp_dir=Path(exp_dir),
     )
-    prog = {"speed": progressive_speed(preset), "progressive_rule": "pcfg", "interval": preset.refresh or preset.save_every}
-    return [
-        s.replace(distill=replace(s.distill, **prog)) if s.distill.method == "progressive" else s for s in students
-    ]
+    prog = {
+        "speed": progressive_speed(preset),
+        "progressive_rule": "pcfg",
+        "interval": preset.refresh or preset.save_every,
+    }
+    return [s.replace(distill=replace(s.distill, **prog)) if s.distill.method == "progressive" else s for s in students]
 
 
 def progressive_speed(preset: PCFGPreset) -> float:

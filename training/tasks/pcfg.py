@@ -231,7 +231,9 @@ class PCFGTask(Task):
         return next_token_batch(seqs, self.special, eos=c.use_eos, max_len=self.max_terminals, targets=targets)
 
     def train_batch(self, step: int, batch_size: int, seed: int) -> Batch:
-        corpus = self.sentences(batch_size, stream_seed(_TRAIN_SALT, seed, self.cfg.data_seed), offset=step * batch_size)
+        corpus = self.sentences(
+            batch_size, stream_seed(_TRAIN_SALT, seed, self.cfg.data_seed), offset=step * batch_size
+        )
         gen = step_generator(_MASK_SALT, seed, self.cfg.data_seed, step)
         return self._build(corpus.tokens, gen, corpus.ends)
 
@@ -315,7 +317,9 @@ class PCFGTask(Task):
         dropout 0.1); ``cpu-teacher`` / ``cpu-student``: the CPU sizes of the presets."""
         from models.configs import model_config_from_dict
 
-        return model_config_from_dict(model_dict(self.cfg.objective, size, self.vocab_size, self.seq_len, self.special.pad))
+        return model_config_from_dict(
+            model_dict(self.cfg.objective, size, self.vocab_size, self.seq_len, self.special.pad)
+        )
 
     # --- next-token extras -----------------------------------------------------------------
     def accepts(self, tokens: np.ndarray) -> bool:

@@ -118,7 +118,9 @@ def load_tokenizer(directory: Path | str):
 def _fingerprint(directory: Path) -> str:
     h = hashlib.sha256()
     for p in sorted(directory.iterdir()):
-        if p.is_file() and (p.name.startswith(("tokenizer", "vocab", "merges", "special_tokens", "added_tokens", "spiece"))):
+        if p.is_file() and (
+            p.name.startswith(("tokenizer", "vocab", "merges", "special_tokens", "added_tokens", "spiece"))
+        ):
             h.update(p.name.encode())
             h.update(p.read_bytes())
     return h.hexdigest()
@@ -155,8 +157,13 @@ class BoundText:
         if objective == "mlm" and mask is None:
             raise CurriculensError("the tokenizer of this masked LM has no mask token")
         eos = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
-        self.special = SpecialIds(bos=int(lead), eos=int(eos if eos is not None else pad), pad=int(pad),
-                                  mask=int(mask if mask is not None else pad), terminals=())
+        self.special = SpecialIds(
+            bos=int(lead),
+            eos=int(eos if eos is not None else pad),
+            pad=int(pad),
+            mask=int(mask if mask is not None else pad),
+            terminals=(),
+        )
         self.cfg = BoundTextConfig(objective, task.cfg.hide_masked_keys)
         longest = min(task.cfg.max_tokens, max_positions) if max_positions > 0 else task.cfg.max_tokens
         self.max_terminals = longest - 1
@@ -268,4 +275,3 @@ def usable_positions(model_cfg: ModelConfig) -> int:
     if n and ("roberta" in model_type or model_type == "camembert"):
         n -= int(model_cfg.config.get("pad_token_id") or 0) + 1
     return max(n, 0)
-

@@ -343,9 +343,35 @@ def test_cfg3b_by_name_through_the_cli(tmp_path):
     from curriculens.cli import main
 
     out = tmp_path / "exp"
-    args = ["train-teacher", "--out", str(out), "--task", "pcfg", "--task-set", "grammar=cfg3b", "--task-set", "start_level=3",
-            "--task-set", "n_eval=4", "--steps", "2", "--save-every", "2", "--batch-size", "2", "--device", "cpu",
-            "--layers", "1", "--heads", "1", "--hidden", "8", "--intermediate", "16"]
+    args = [
+        "train-teacher",
+        "--out",
+        str(out),
+        "--task",
+        "pcfg",
+        "--task-set",
+        "grammar=cfg3b",
+        "--task-set",
+        "start_level=3",
+        "--task-set",
+        "n_eval=4",
+        "--steps",
+        "2",
+        "--save-every",
+        "2",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+        "--layers",
+        "1",
+        "--heads",
+        "1",
+        "--hidden",
+        "8",
+        "--intermediate",
+        "16",
+    ]
     assert main(args) == 0
     cfg = json.loads((out / "runs" / "teacher" / "config.json").read_text())
     assert cfg["task"]["grammar"] == "cfg3b" and cfg["model"]["pad_token_id"] == 5

@@ -85,8 +85,7 @@ def random_grammar(
     token_map.update({sp: n_terminals + k for k, sp in enumerate(SPECIAL_TOKENS)})
     d = {
         "schema_version": 1,
-        "name": name
-        or f"random-L{n_levels}-S{symbols_per_level}-R{rules_per_symbol}-T{n_terminals}-seed{seed}",
+        "name": name or f"random-L{n_levels}-S{symbols_per_level}-R{rules_per_symbol}-T{n_terminals}-seed{seed}",
         "start_symbol": "s",
         "terminals": terminals,
         "nonterminals": nonterminals,

@@ -171,9 +171,7 @@ class Grammar:
     def require_layered(self, what: str) -> None:
         """Raise ``GrammarError`` (one line) unless the grammar is strictly layered."""
         if not self.strictly_layered:
-            raise GrammarError(
-                f"{what} needs a strictly layered grammar (cfg3 family); grammar {self.name!r} is not"
-            )
+            raise GrammarError(f"{what} needs a strictly layered grammar (cfg3 family); grammar {self.name!r} is not")
 
     @cached_property
     def _length_bounds(self) -> dict[str, tuple[int, float]]:

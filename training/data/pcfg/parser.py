@@ -57,9 +57,7 @@ def _rule_weight(prob: float, mode: str) -> float:
     return prob if mode == "prob" else 1.0
 
 
-def _chart(
-    grammar: Grammar, tab: LayeredTables, tokens: np.ndarray, top: int, mode: str
-) -> dict[int, Band]:
+def _chart(grammar: Grammar, tab: LayeredTables, tokens: np.ndarray, top: int, mode: str) -> dict[int, Band]:
     """Bands of every NT at levels top+1 .. D-1 (NT index -> Band)."""
     n = tokens.shape[0]
     depth = grammar.n_levels
