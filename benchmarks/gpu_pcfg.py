@@ -25,7 +25,6 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from curriculens import constants as C  # noqa: E402
 from training.experiment import init_experiment, read_metrics  # noqa: E402
