@@ -67,11 +67,14 @@ LINEAR_ACC_TOL = 0.02  # probes.linear's stated agreement of two solutions withi
 _SOLVER_EXTRA = ("n_iter", "control_n_iter", "train_acc", "control_train_acc", "converged", "control_converged")
 
 
-def rows_close(a: pd.DataFrame, b: pd.DataFrame, acc_tol: float = LINEAR_ACC_TOL, value_tol: float = 1e-9) -> None:
+def rows_close(
+    a: pd.DataFrame, b: pd.DataFrame, acc_tol: float = LINEAR_ACC_TOL, value_tol: float = 1e-9, new_extra: tuple = ()
+) -> None:
     """Assert the same rows; values equal within ``value_tol`` except linear-probe accuracies
     (rows whose ``extra`` has ``n_train``: within ``acc_tol``); ``extra`` equal except the
     solver's iteration counts, convergence flags and train accuracies (where and whether a fit
-    stopped depends on the solver)."""
+    stopped depends on the solver). ``new_extra``: ``extra`` keys that only ``a`` may carry
+    (fields added since ``b`` was written, e.g. the Fourier rows' ``noise``)."""
     key = ["run", "step", "probe", "feature", "site", "metric"]
     a, b = a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True)
     pd.testing.assert_frame_equal(a[key], b[key])
@@ -85,7 +88,11 @@ def rows_close(a: pd.DataFrame, b: pd.DataFrame, acc_tol: float = LINEAR_ACC_TOL
             return extra
         return {k: v for k, v in json.loads(extra).items() if k not in _SOLVER_EXTRA}
 
-    for ea, eb in zip(a["extra"].map(strip), b["extra"].map(strip)):
+    def strip_new(extra):
+        extra = strip(extra)
+        return {k: v for k, v in extra.items() if k not in new_extra} if isinstance(extra, dict) else extra
+
+    for ea, eb in zip(a["extra"].map(strip_new), b["extra"].map(strip)):
         if isinstance(ea, dict) and isinstance(eb, dict):
             assert ea.keys() == eb.keys(), (ea, eb)
             for k in ea:
