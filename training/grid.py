@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ from training.loop import (
     check_run_dir,
     check_teacher,
     checkpoint_meta,
+    diverged,
     evaluate,
     finished_result,
     metrics_row,
@@ -235,6 +237,8 @@ def _train_grid(cfgs, runs_dir, force, progress, t0, base, device, task, teacher
         for s in active:
             model = s.group.module(s.index)
             ev = evaluate(model, model_config_from_dict(s.cfg.model), task, device, s.cfg.amp)
+            if not math.isfinite(ev["eval_loss"]):  # before its checkpoint: the last saved one stays finite
+                raise diverged(s.cfg, "held-out loss", ev["eval_loss"], step, s.last_ckpt)
             gl = losses[id(s.group)]
             lr = s.group.optimizer.param_groups[0]["lr"]
             row = metrics_row(s.cfg, step, gl[s.index] if gl else None, lr, s.teacher_step, time.time() - t0, save, ev)

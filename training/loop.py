@@ -391,7 +391,7 @@ def _train(cfg, run_dir, task, model_cfg, teacher_dir, device, t0, progress) -> 
         nonlocal running, n_running
         ev = evaluate(model, model_cfg, task, device, cfg.amp)
         if not math.isfinite(ev["eval_loss"]):
-            raise _diverged(cfg, "held-out loss", ev["eval_loss"], step, last_ckpt)
+            raise diverged(cfg, "held-out loss", ev["eval_loss"], step, last_ckpt)
         train_loss = running / n_running if n_running else None
         row = metrics_row(
             cfg, step, train_loss, optimizer.param_groups[0]["lr"], teacher_step, time.time() - t0, save, ev
@@ -444,7 +444,7 @@ def _train(cfg, run_dir, task, model_cfg, teacher_dir, device, t0, progress) -> 
                     loss = distillation_loss(logits, targets)
             loss_value = loss.item()
             if not math.isfinite(loss_value):  # before the update: the weights stay as they were
-                raise _diverged(cfg, "training loss", loss_value, step, last_ckpt)
+                raise diverged(cfg, "training loss", loss_value, step, last_ckpt)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.optim.grad_clip > 0:
@@ -478,7 +478,7 @@ class TrainingDiverged(CurriculensError):
     """The loss stopped being finite: the run stops, keeps its checkpoints and is not marked done."""
 
 
-def _diverged(cfg: RunConfig, what: str, value: float, step: int, last_ckpt: Optional[Path]) -> TrainingDiverged:
+def diverged(cfg: RunConfig, what: str, value: float, step: int, last_ckpt: Optional[Path]) -> TrainingDiverged:
     kept = (
         f"the last finite checkpoint {last_ckpt.name} is kept" if last_ckpt is not None else "no checkpoint was saved"
     )

@@ -167,6 +167,24 @@ def test_students_that_reach_the_target_leave_the_grid(teacher_exp, tmp_path, on
         assert ra.steps == r.steps, c.name  # the same stopping step as alone, although others left the stack
 
 
+def test_a_diverging_grid_stops_with_finite_checkpoints_and_no_done(teacher_exp, tmp_path, one_thread):
+    import shutil
+
+    from training.loop import TrainingDiverged
+
+    exp2 = tmp_path / "exp"
+    shutil.copytree(teacher_exp, exp2, ignore=shutil.ignore_patterns("*-s*"))
+    cfgs = grid_configs(exp2, spec(methods=("ce", "one-shot"), seeds=(0,), optim={"lr": 1e6}, steps=200))
+    with pytest.raises(TrainingDiverged, match="diverged: held-out loss"):
+        train_grid(cfgs, exp2 / C.RUNS_DIR)
+    for c in cfgs:
+        run_dir = exp2 / C.RUNS_DIR / c.name
+        assert not (run_dir / C.DONE_FILE).exists()
+        for _, path in list_checkpoints(run_dir):
+            model, _, _ = load_checkpoint(path)
+            assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
 def test_bad_specs_write_nothing(teacher_exp):
     before = sorted(p.name for p in (teacher_exp / C.RUNS_DIR).iterdir())
     with pytest.raises(CurriculensError, match="unknown method"):
