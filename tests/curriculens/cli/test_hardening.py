@@ -509,7 +509,7 @@ def test_cli_start_up_imports_neither_torch_nor_transformer_lens():
 
 
 def test_make_test_waits_for_the_dpkg_lock():
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     recipe = subprocess.run(["make", "-n", "browser"], cwd=repo, capture_output=True, text=True, check=True).stdout
     assert recipe.count("DPkg::Lock::Timeout=") == 2  # apt-get update and install both wait
 
