@@ -32,7 +32,7 @@ import pandas as pd
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from curriculens.layout import ckpt_dirname
-from probes.store import ResultsStore
+from probes.store import COLUMNS, ResultsStore
 from training.experiment import (
     find_experiments,
     is_experiment,
@@ -44,6 +44,8 @@ from training.experiment import (
 )
 
 log = logging.getLogger(__name__)
+
+TABLE_COLUMNS = tuple(c for c in COLUMNS if c != "extra")  # what the views read
 
 ROOT_KEY = "."
 SWEEP_ACTIVE_S = 120.0  # a unit finished this recently (and a non-empty WAL): a sweep is probably running
@@ -460,20 +462,7 @@ class ResultsReader:
     def unit_rows(self, run: str, probe: str, steps: Optional[Sequence[int]] = None) -> pd.DataFrame:
         """Every row of one (run, probe) (only of ``steps`` when given) without ``extra`` (the
         columns ``table`` has)."""
-        cols = [
-            "run",
-            "role",
-            "method",
-            "seed",
-            "step",
-            "probe",
-            "feature",
-            "site",
-            "metric",
-            "value",
-            "degree",
-            "in_support",
-        ]
+        cols = list(TABLE_COLUMNS)
         data = self._run(lambda store: store.unit_rows(run, probe, cols, steps))
         df = pd.DataFrame.from_records(data, columns=cols)
         for c in ("value", "degree", "in_support"):
@@ -495,20 +484,7 @@ class ResultsReader:
         the constant ones filled in after: about half the Python objects of a plain
         ``SELECT *``, which is what reading 400k rows costs.
         """
-        cols = [
-            "run",
-            "role",
-            "method",
-            "seed",
-            "step",
-            "probe",
-            "feature",
-            "site",
-            "metric",
-            "value",
-            "degree",
-            "in_support",
-        ]
+        cols = list(TABLE_COLUMNS)
 
         def q(store):
             runs = store.run_identities()
