@@ -162,5 +162,7 @@ def _run(args, executor) -> int:
     for line in _closing(out):
         print(line)
     print()
-    print(f"done in {time.time() - t0:.0f}s. Next: curriculens summary {out} --by-method | curriculens dashboard {out}")
+    print(
+        f"done in {time.time() - t0:.0f}s. Next: curriculens summary {out} --by-method, or curriculens dashboard {out}"
+    )
     return 1 if res.n_failed else 0
