@@ -1,6 +1,6 @@
 """Which probes apply to which task, found by convention (no global registry state).
 
-A task named ``T`` registers its probes by providing a module ``probes/T.py`` with
+A task named ``T`` registers its probes by providing a module or package ``probes/T`` with
 
 - ``def probes() -> dict[str, Probe]``: its probes by name, in default sweep order (the
   default probe list of a sweep is all of them);
@@ -8,7 +8,9 @@ A task named ``T`` registers its probes by providing a module ``probes/T.py`` wi
   probe options, so a sweep fails before it writes anything.
 
 Each ``Probe`` may declare ``primary_metrics`` (``{metric: MetricSpec}``) for the summary.
-``probes/parity.py`` is the reference; ``probes/pcfg/`` (a package) follows the same contract.
+``probes/parity/`` and ``probes/pcfg/`` are packages of this shape: ``__init__`` holds
+``probes()`` and ``check_options``, a ``common`` module what the task's probes share, and one
+module per probe kind.
 """
 
 from __future__ import annotations

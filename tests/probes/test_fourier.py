@@ -1,17 +1,14 @@
-"""Fourier correlations: exact on planted functions, the paper's monomial sets, the probe path."""
+"""Fourier correlations: exact on planted functions, the paper's monomial sets, the sampled path."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from models.configs import MLPConfig
 from models.registry import build_model
-from probes.base import ProbeContext
 from probes.fourier import (
     class1_probability,
     fourier_coefficients,
@@ -22,7 +19,7 @@ from probes.fourier import (
     monomial_values,
     off_support_monomials,
 )
-from probes.parity import FourierProbe, expected_rows
+from probes.parity.fourier import expected_rows
 from training.tasks.parity import ParityConfig, ParityTask
 
 
@@ -103,41 +100,3 @@ def test_class1_probability_matches_manual_softmax():
     with torch.no_grad():
         ref = torch.softmax(model(x), -1)[:, 1].double()
     assert torch.allclose(p, ref, atol=1e-6)
-
-
-class PlantedModel(nn.Module):
-    """Logits [0, logit(p)] so that softmax(...)[:, 1] = p(x) = 0.5 + 0.1 x0 + 0.05 x1 x2."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.dummy = nn.Parameter(torch.zeros(1))
-
-    def forward(self, x):
-        p = planted(x).float()
-        return torch.stack([torch.zeros_like(p), torch.log(p / (1 - p))], dim=1) + 0 * self.dummy
-
-
-def test_fourier_probe_recovers_planted_coefficients():
-    task = ParityTask(ParityConfig(n=12, k=3, n_eval=64))
-    ctx = ProbeContext(
-        model=PlantedModel(),
-        model_cfg=MLPConfig(d_in=12, width=4),
-        task=task,
-        device=torch.device("cpu"),
-        step=0,
-        ckpt_dir=Path("."),
-        seed=0,
-        options={"n_probe": 100_000, "n_off": 30},
-    )
-    rows = FourierProbe().run(ctx)
-    by = {r.feature: r for r in rows}
-    assert {r.degree for r in rows} == {1, 2}
-    assert sum(r.in_support for r in rows) == 3 + 3
-    assert all(r.site == "output" and r.metric == "corr" and r.probe == "fourier" for r in rows)
-    noise = 4 * 0.6 / math.sqrt(100_000)
-    assert by["0"].value == pytest.approx(0.1, abs=noise) and by["0"].in_support
-    assert by["1_2"].value == pytest.approx(0.05, abs=noise) and by["1_2"].in_support
-    rest = [r.value for f, r in by.items() if f not in ("0", "1_2")]
-    assert max(rest) < noise
-    # the same seed gives the same probe data: identical values on a second call
-    assert [r.value for r in FourierProbe().run(ctx)] == [r.value for r in rows]

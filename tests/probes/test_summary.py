@@ -414,7 +414,7 @@ def test_fourier_rows_record_their_sampling_noise_and_the_paper_default_size():
     import torch
 
     from probes.fourier import correlation_rows, in_support_monomials, sampling_noise
-    from probes.parity import ParityProbeOptions
+    from probes.parity.common import ParityProbeOptions
 
     assert ParityProbeOptions().n_probe == 100_000  # the paper's N
     p = torch.full((40_000,), 0.5)

@@ -14,8 +14,8 @@ from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json, read_jsonl, write_json
 from models.checkpoint import list_checkpoints, read_meta
-from probes import parity
-from probes.parity import expected_rows
+from probes.parity.fourier import FourierProbe, expected_rows
+from probes.parity.linear import LinearProbe
 from probes.store import COLUMNS, ResultsStore
 from probes.sweep import SweepConfig, plan_sweep, probe_checkpoint, resolve_target, run_sweep
 from training.experiment import list_runs, read_run
@@ -102,7 +102,7 @@ def test_killed_sweep_resumes_to_the_same_table(
         )
     run_sweep(ref_exp, cfg)
 
-    real_run = parity.FourierProbe.run
+    real_run = FourierProbe.run
     calls = {"n": 0}
 
     def interrupted(self, ctx):
@@ -111,7 +111,7 @@ def test_killed_sweep_resumes_to_the_same_table(
             raise KeyboardInterrupt
         return real_run(self, ctx)
 
-    monkeypatch.setattr(parity.FourierProbe, "run", interrupted)
+    monkeypatch.setattr(FourierProbe, "run", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(cut_exp, cfg)
     monkeypatch.undo()
@@ -134,10 +134,8 @@ def test_failing_unit_is_logged_and_the_sweep_goes_on(exp_copy, monkeypatch, sma
     def broken(self, ctx):
         raise RuntimeError(f"planted failure at step {ctx.step}")
 
-    real = parity.LinearProbe.run
-    monkeypatch.setattr(
-        parity.LinearProbe, "run", lambda self, ctx: broken(self, ctx) if ctx.step == 200 else real(self, ctx)
-    )
+    real = LinearProbe.run
+    monkeypatch.setattr(LinearProbe, "run", lambda self, ctx: broken(self, ctx) if ctx.step == 200 else real(self, ctx))
     res = run_sweep(exp_copy, cfg)
     n_at_200 = sum(200 in dict(list_checkpoints(r.path)) for r in list_runs(exp_copy))
     assert res.n_failed == n_at_200 > 0 and res.n_done == res.n_units - n_at_200

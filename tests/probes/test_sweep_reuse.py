@@ -14,7 +14,9 @@ import pytest
 
 from curriculens import constants as C
 from models import checkpoint as ckpt_mod
-from probes import parity
+from probes.parity import common as parity_common
+from probes.parity import fourier as parity_fourier
+from probes.parity import linear as parity_linear
 from probes import sweep as sweep_mod
 from probes.memo import SweepMemo
 from probes.store import ResultsStore
@@ -95,7 +97,7 @@ def test_rows_equal_the_previous_sweep(tiny_parity_experiment, tmp_path, assert_
 
 def test_probe_data_are_computed_once_and_weights_hashed_once(exp_copy, small_options, monkeypatch):
     calls = {"x": 0, "hash": []}
-    real_x, real_hash = parity._probe_x, ckpt_mod.sha256_file
+    real_x, real_hash = parity_common._probe_x, ckpt_mod.sha256_file
 
     def count_x(*a, **k):
         calls["x"] += 1
@@ -105,7 +107,8 @@ def test_probe_data_are_computed_once_and_weights_hashed_once(exp_copy, small_op
         calls["hash"].append(str(path))
         return real_hash(path)
 
-    monkeypatch.setattr(parity, "_probe_x", count_x)
+    monkeypatch.setattr(parity_fourier, "_probe_x", count_x)
+    monkeypatch.setattr(parity_linear, "_probe_x", count_x)
     monkeypatch.setattr(ckpt_mod, "sha256_file", count_hash)
     monkeypatch.setattr(sweep_mod, "sha256_file", count_hash)
     res = run_sweep(exp_copy, SweepConfig(device="cpu", options=small_options))

@@ -449,14 +449,14 @@ def test_a_diverging_run_stops_keeps_finite_checkpoints_and_is_not_done(tmp_path
 
 
 def test_a_probe_producing_nan_is_a_failed_unit(exp, tmp_path, monkeypatch):
-    from probes import parity
+    from probes.model_probe import ModelProbe
     from probes.store import ResultRow, ResultsStore
     from probes.sweep import SweepConfig, run_sweep
 
     def nan_probe(self, ctx):
         return [ResultRow("model", "task", "output", "accuracy", float("nan"))]
 
-    monkeypatch.setattr(parity.ModelProbe, "run", nan_probe)
+    monkeypatch.setattr(ModelProbe, "run", nan_probe)
     dst = tmp_path / "exp"
     shutil.copytree(exp, dst)
     res = run_sweep(dst, SweepConfig(probes=("model",), device="cpu"))

@@ -14,7 +14,7 @@ from curriculens import constants as C
 from curriculens.cli import build_parser, main
 from curriculens.io import read_json, write_json
 from models.checkpoint import list_checkpoints
-from probes import parity
+from probes.parity.fourier import FourierProbe
 from probes.store import ResultsStore
 
 SMALL = [
@@ -148,7 +148,7 @@ def test_failed_unit_gives_exit_1(exp, monkeypatch, capsys):
     def boom(self, ctx):
         raise ValueError("planted")
 
-    monkeypatch.setattr(parity.FourierProbe, "run", boom)
+    monkeypatch.setattr(FourierProbe, "run", boom)
     code = main(["-q", "probe", str(exp), "--probes", "model,fourier", *SMALL])
     captured = capsys.readouterr()
     assert code == 1

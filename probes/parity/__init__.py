@@ -1,0 +1,28 @@
+"""The sparse-parity task's probes (``probes.registry`` finds them by the task's name).
+
+- ``model``: held-out accuracy and loss (``probes.model_probe``);
+- ``common``: the options (table there), support and degrees, seeded probe inputs and memo keys
+  the probes share;
+- ``fourier``: ``fourier``, |mean_x chi_A(x) p(x)| for in- and off-support monomials
+  (paper section 3.1);
+- ``linear``: ``linear``, logistic-regression probes for chi_A(x) at each hooked site.
+"""
+
+from __future__ import annotations
+
+from probes.base import Probe
+from probes.parity.common import parse_options
+
+
+def check_options(options: dict | None) -> None:
+    """Registry hook: raise CurriculensError on bad parity probe options (before a sweep)."""
+    parse_options(options)
+
+
+def probes() -> dict[str, Probe]:
+    """The parity probes, by name, in their default sweep order."""
+    from probes.model_probe import ModelProbe
+    from probes.parity.fourier import FourierProbe
+    from probes.parity.linear import LinearProbe
+
+    return {"model": ModelProbe(), "fourier": FourierProbe(), "linear": LinearProbe()}

@@ -1,0 +1,105 @@
+"""What the parity probes share: options, the support and degrees, seeded probe inputs, memo keys.
+
+Probe data are fresh x ~ U{-1, +1}^n drawn from generators seeded by the sweep seed only, so
+every checkpoint of every run sees the same inputs and the same monomials; they (and the
+monomials' parity matrix, the linear labels and their encodings) are computed once per sweep
+(``ctx.memo``). Linear probes warm-start from the same run's previous checkpoint.
+
+Options (``SweepConfig.options`` / ``curriculens probe --option KEY=VALUE``), with defaults:
+
+=================== ========= ==========================================================
+key                 default   meaning
+=================== ========= ==========================================================
+n_probe             100000    fresh inputs for the Fourier correlations (the paper's; batched)
+n_off               100       off-support monomials per degree (fewer if fewer exist)
+max_degree          0         highest monomial degree; 0 = k - 1
+n_linear            2048      fresh inputs for the linear probes (train + test)
+test_frac           0.25      linear probes' held-out fraction
+linear_per_degree   10        cap on in-support monomials per degree for linear probes
+sites               []        hook names for linear probes; [] = every hidden layer output
+position            "last"    Transformer sites: the last position or the mean over positions
+C                   1.0       inverse L2 strength of the linear probes
+max_iter            100       linear probe optimiser iterations
+max_features        256       wider sites use a seeded subset of this many neurons; 0 = all
+backend             "torch"   linear probe backend: torch (batched Newton-CG) | sklearn
+batch_size          1024      examples per forward pass
+=================== ========= ==========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from curriculens.config import from_dict
+from curriculens.errors import CurriculensError
+from probes.base import ProbeContext
+from probes.linear import BACKENDS, LinearProbeConfig
+from probes.memo import key_of
+from training.data.parity import sample_pm1
+
+_FOURIER_STREAM = 101
+_LINEAR_STREAM = 202
+
+
+@dataclass(frozen=True)
+class ParityProbeOptions:
+    """Parity probe options; see the module docstring for each key."""
+
+    n_probe: int = 100_000
+    n_off: int = 100
+    max_degree: int = 0
+    n_linear: int = 2048
+    test_frac: float = 0.25
+    linear_per_degree: int = 10
+    sites: tuple = ()
+    position: str = "last"
+    C: float = 1.0
+    max_iter: int = 100
+    max_features: int = 256
+    backend: str = "torch"
+    batch_size: int = 1024
+
+    def validate(self) -> "ParityProbeOptions":
+        for name in ("n_probe", "n_linear", "batch_size", "max_iter"):
+            if getattr(self, name) <= 0:
+                raise CurriculensError(f"parity probe option {name} must be positive")
+        for name in ("n_off", "max_degree", "linear_per_degree", "max_features"):
+            if getattr(self, name) < 0:
+                raise CurriculensError(f"parity probe option {name} must be >= 0")
+        if self.position not in ("last", "mean"):
+            raise CurriculensError("parity probe option position must be 'last' or 'mean'")
+        if self.backend not in BACKENDS:
+            raise CurriculensError(f"parity probe option backend must be one of {', '.join(BACKENDS)}")
+        if self.n_linear < 8:
+            raise CurriculensError("parity probe option n_linear must be at least 8")
+        LinearProbeConfig(C=self.C, test_frac=self.test_frac).validate()
+        return self
+
+
+def parse_options(options: dict | None) -> ParityProbeOptions:
+    """Parity options from the sweep's options dict (unknown keys are an error)."""
+    return from_dict(ParityProbeOptions, dict(options or {}), where="probe options").validate()
+
+
+def _support(ctx: ProbeContext) -> tuple[int, ...]:
+    support = getattr(ctx.task, "support", None)
+    if support is None:
+        raise CurriculensError(f"task {ctx.task.name!r} has no parity support")
+    return tuple(support)
+
+
+def _degrees(opts: ParityProbeOptions, k: int) -> range:
+    top = opts.max_degree or (k - 1)
+    return range(1, min(top, k - 1) + 1)
+
+
+def _probe_x(seed: int, stream: int, n_rows: int, n: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed * 1_000_003 + stream)
+    return sample_pm1(n_rows, n, g)
+
+
+def _data_key(ctx: ProbeContext, kind: str) -> tuple:
+    """Memo key of probe data that depend only on the task, the seed and the options."""
+    return (kind, key_of(ctx.task.cfg, ctx.seed, parse_options(ctx.options)))
