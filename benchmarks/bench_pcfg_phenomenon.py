@@ -40,6 +40,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -50,10 +51,12 @@ from curriculens import constants as C  # noqa: E402
 from curriculens.curves import first_crossing  # noqa: E402
 from curriculens.io import read_json  # noqa: E402
 from training.experiment import init_experiment, read_metrics, teacher_transition_of, two_shot_checkpoint  # noqa: E402
+from training.grid import train_grid  # noqa: E402
 from training.loop import train_run  # noqa: E402
 from training.plans.pcfg import detect_teacher_phases, get_preset, student_configs_for, teacher_config  # noqa: E402
 
 METHODS = ("ce", "one-shot", "progressive-x1", "progressive-x2", "two-shot")
+TARGET_FRACS = (0.25, 0.5)  # students' targets: a quarter and half of the way down the teacher's drop
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,10 @@ class Setting:
 
 
 SETTINGS = {
-    "cpu": Setting("cfg3b", 2, 32, 3e-3, 800, 300, 25, 25, 256, 32, 2, refresh=50, two_shot_T=100),
+    # round 2 (docs/pcfg.md, "The CPU regime"): batch 64, lr 6e-3, an 800-step teacher, 500-step students
+    "cpu": Setting("cfg3b", 2, 64, 6e-3, 800, 500, 25, 25, 256, 32, 2, refresh=50, two_shot_T=125),
+    # round 1: its teacher stopped at accuracy 0.65-0.70 and 300-step students stayed on the plateau
+    "cpu-r1": Setting("cfg3b", 2, 32, 3e-3, 800, 300, 25, 25, 256, 32, 2, refresh=50, two_shot_T=100),
     "smoke": Setting(
         "cfg3b",
         3,
@@ -119,6 +125,7 @@ def _preset(setting: Setting, objective: str):
         teacher=setting.teacher_size,
         student=setting.student_size,
         refresh=setting.refresh,
+        two_shot_T_frac=setting.two_shot_T / setting.student_steps,  # so the run's name states the same T
     )
 
 
@@ -172,20 +179,30 @@ def rise_and_fall(curve: dict, phases) -> dict:
     }
 
 
-def thresholds(rows: list[dict], transition) -> dict:
-    """The students' targets, from the teacher alone: the loss halfway through its drop (the
-    transition's start and end levels), and its accuracy at the evaluation nearest that middle.
-    Without a transition: halfway between its first evaluation after step 0 and its last."""
+def thresholds(rows: list[dict], transition, fracs=TARGET_FRACS) -> dict:
+    """The students' targets, from the teacher alone (fixed before any student trains): for each
+    fraction f of ``fracs``, the loss a fraction f of the way down the teacher's drop (from the
+    transition's start level to its end level) and the teacher's held-out accuracy at the
+    evaluation nearest the step where its loss first gets there. Without a transition: the same
+    between its first evaluation after step 0 and its last. Keys ``"q25"``, ``"q50"``, ...:
+    ``{"loss", "acc", "teacher_step"}``; ``"loss"``/``"acc"``/``"teacher_step"`` repeat the
+    half-way (or last) target."""
     steps = [r["step"] for r in rows]
+    losses = [r["eval_loss"] for r in rows]
     if transition is not None and transition.metric == "eval_loss":
-        loss = 0.5 * (transition.start_level + transition.end_level)
-        mid = transition.mid
+        top, bottom = transition.start_level, transition.end_level
     else:
         after = [r for r in rows if r["step"] > 0]
-        loss = 0.5 * (after[0]["eval_loss"] + rows[-1]["eval_loss"])
-        mid = min(steps, key=lambda s: abs([r for r in rows if r["step"] == s][0]["eval_loss"] - loss))
-    acc = [r["eval_acc"] for r in rows if r["step"] == mid][0]
-    return {"loss": float(loss), "acc": float(acc), "teacher_step": int(mid)}
+        top, bottom = after[0]["eval_loss"], rows[-1]["eval_loss"]
+    out = {}
+    for f in fracs:
+        loss = top - f * (top - bottom)
+        at = first_crossing(steps, losses, loss, increasing=False)
+        at = at if at is not None else steps[-1]
+        acc = [r["eval_acc"] for r in rows if r["step"] == at][0]
+        out[f"q{round(100 * f)}"] = {"loss": float(loss), "acc": float(acc), "teacher_step": int(at)}
+    out.update(out[f"q{round(100 * fracs[-1])}"])
+    return out
 
 
 def student_runs(preset, exp: Path, teacher, seed: int, setting: Setting) -> list:
@@ -206,7 +223,8 @@ def student_runs(preset, exp: Path, teacher, seed: int, setting: Setting) -> lis
                 d = replace(cfg.distill, speed=float(speed), progressive_rule="pcfg", interval=setting.refresh)
                 out.append((f"progressive-x{speed}", cfg.replace(name=f"progressive-x{speed}-s{seed}", distill=d)))
         elif cfg.method == "two-shot":
-            out.append(("two-shot", cfg.replace(distill=replace(cfg.distill, two_shot_T=setting.two_shot_T))))
+            assert cfg.distill.two_shot_T == setting.two_shot_T, (cfg.distill.two_shot_T, setting.two_shot_T)
+            out.append(("two-shot", cfg))
         else:
             out.append((cfg.method, cfg))
     return out
@@ -248,22 +266,36 @@ def run_seed(
     transition = teacher_transition_of(tdir, teacher.task["name"])
     target = thresholds(rows, transition)
     log(f"[{objective} seed {seed}] targets {target}")
-    curves = {}
+    curves, ngram_wall = {}, None
     if objective == "mlm" and mode != "report" and ngram:
+        t1 = time.time()
         curves = teacher_ngram_curves(exp, setting.ngram_sentences, setting.ngram_every)
+        ngram_wall = time.time() - t1
     elif objective == "mlm" and (exp / C.RESULTS_DB).is_file():
         curves = read_ngram_curves(exp)
+    runs = [(m, c) for m, c in (student_runs(preset, exp, teacher, seed, setting) if done else [])]
+    todo = [c for m, c in runs if m in methods and not _finished(exp / C.RUNS_DIR / c.name)]
+    if todo and mode != "report":  # one grid: shared batches and teacher forwards (training.grid)
+        t1 = time.time()
+        train_grid(todo, exp / C.RUNS_DIR)
+        log(f"[{objective} seed {seed}] {len(todo)} students as one grid ({time.time() - t1:.0f}s)")
     students = {}
-    for method, cfg in student_runs(preset, exp, teacher, seed, setting) if done else []:
+    for method, cfg in runs:
         sdir = exp / C.RUNS_DIR / cfg.name
-        if mode == "report" or method not in methods:
-            if not _finished(sdir):
-                continue
-        sres = train_run(cfg, sdir)
+        if not _finished(sdir):
+            continue
         srows = read_metrics(sdir)
         st, sl, sa = [r["step"] for r in srows], [r["eval_loss"] for r in srows], [r["eval_acc"] for r in srows]
         students[method] = {
             "run": cfg.name,
+            "targets": {
+                k: {
+                    "steps_to_loss": first_crossing(st, sl, v["loss"], increasing=False),
+                    "steps_to_acc": first_crossing(st, sa, v["acc"]),
+                }
+                for k, v in target.items()
+                if isinstance(v, dict)
+            },
             "steps_to_loss": first_crossing(st, sl, target["loss"], increasing=False),
             "steps_to_acc": first_crossing(st, sa, target["acc"]),
             "final_loss": sl[-1],
@@ -271,9 +303,9 @@ def run_seed(
             "curve": list(zip(st, sl, sa)),
             "teacher_steps_used": sorted({r["teacher_step"] for r in srows if r.get("teacher_step") is not None}),
             "two_shot_step": cfg.distill.two_shot_step if method == "two-shot" else None,
-            "wall_s": sres.wall_s,
+            "wall_s": read_json(sdir / C.DONE_FILE)["wall_s"],
         }
-        log(f"[{objective} seed {seed}] {cfg.name}: loss {sl[-1]:.4f} acc {sa[-1]:.4f} ({sres.wall_s:.0f}s)")
+        log(f"[{objective} seed {seed}] {cfg.name}: loss {sl[-1]:.4f} acc {sa[-1]:.4f}")
     res = {
         "seed": seed,
         "objective": objective,
@@ -293,7 +325,8 @@ def run_seed(
         "wall_s": time.time() - t0,
         "teacher_finished": done,
         "train_wall_s": (read_json(tdir / C.DONE_FILE)["wall_s"] if done else rows[-1]["wall_s"])
-        + sum(read_json(exp / C.RUNS_DIR / st["run"] / C.DONE_FILE)["wall_s"] for st in students.values()),
+        + max([st["wall_s"] for st in students.values()], default=0.0),  # the grid's wall: one loop
+        "ngram_wall_s": ngram_wall,
         "loadavg": os.getloadavg(),
     }
     return res
@@ -312,7 +345,7 @@ def _ratio(a, b):
     return None if a is None or b is None or b == 0 else a / b
 
 
-def report(results: list[dict], setting_name: str) -> str:
+def report(results: list[dict], setting_name: str, run_info: Optional[dict] = None) -> str:
     s = SETTINGS[setting_name]
     lines = [
         f"PCFG phenomenon benchmark, setting {setting_name}: grammar {s.grammar} from level {s.start_level}, batch {s.batch_size}, "
@@ -321,6 +354,13 @@ def report(results: list[dict], setting_name: str) -> str:
         f"official rule, R = {s.refresh}; two-shot: mid-drop checkpoint for {s.two_shot_T} steps, then the final one; "
         f"n-gram probe on {s.ngram_sentences} sentences, every {s.ngram_every} teacher checkpoint(s).",
     ]
+    if run_info:
+        lines.append(
+            f"This invocation ({run_info['mode']}): wall {run_info['wall_s']:.0f} s, {run_info['jobs']} parallel "
+            f"process(es) x {run_info['threads']} torch thread(s); machine load average (1 min) "
+            f"{run_info['loadavg_start'][0]:.1f} at the start, {run_info['loadavg_end'][0]:.1f} at the end "
+            "(2 cores, shared with other work: wall times are not idle times)."
+        )
     for objective in ("mlm", "next"):
         rs = [r for r in results if r["objective"] == objective]
         if not rs:
@@ -349,12 +389,18 @@ def report(results: list[dict], setting_name: str) -> str:
                 + ("" if t else "  (no transition: the dashboard marks none)")
             )
         lines.append(
-            "  targets (teacher's loss halfway through its drop / its accuracy there): "
-            + "; ".join(
-                f"seed {r['seed']}: loss {r['targets']['loss']:.3f}, acc {r['targets']['acc']:.3f} (teacher step {r['targets']['teacher_step']})"
-                for r in rs
-            )
+            "  targets (fixed from the teacher before any student trained: the loss a quarter (q25) and half (q50) "
+            "of the way down its drop, and its accuracy where its loss first got there):"
         )
+        for r in rs:
+            lines.append(
+                f"    seed {r['seed']}: "
+                + "; ".join(
+                    f"{k}: loss {v['loss']:.3f}, acc {v['acc']:.3f} (teacher step {v['teacher_step']})"
+                    for k, v in r["targets"].items()
+                    if isinstance(v, dict)
+                )
+            )
         if objective == "mlm":
             for feat, key in (("robust_n3", "robust3"), ("close_n3", "close3")):
                 lines += ["", f"M_{feat.split('_')[0]}(3) median per teacher checkpoint:"]
@@ -376,41 +422,63 @@ def report(results: list[dict], setting_name: str) -> str:
                     )
         lines += [
             "",
-            f"Students ({s.student_steps} steps): steps to the loss target / accuracy target ('-' = not reached), "
-            "final loss and accuracy; ratios against ce of the same seed (steps: method / ce; loss: method / ce)",
+            f"Students ({s.student_steps} steps): per seed, steps to the q25 and q50 targets as loss/accuracy "
+            "('-' = not reached in the budget), then held-out loss L and accuracy A at the budget. Ratios against "
+            "ce of the same seed: steps method / ce (< 1 = faster; only where both reached the target), final loss "
+            "method / ce, accuracy method - ce (mean +/- sd over seeds). Distilled students learn the teacher's "
+            "argmax (tau 1e-20), so their held-out cross-entropy is inflated by overconfidence: accuracy is the "
+            "fairer measure of the two.",
         ]
+        keys = [k for k, v in rs[0]["targets"].items() if isinstance(v, dict)]
         for m in METHODS:
-            per = []
-            for r in rs:
-                st = r["students"].get(m)
-                if st is None:
-                    continue
-                per.append((r["seed"], st, r["students"].get("ce", {})))
+            per = [(r["seed"], r["students"][m], r["students"].get("ce", {})) for r in rs if m in r["students"]]
             if not per:
                 continue
+
+            def hit(st, k, what):
+                return st.get("targets", {}).get(k, {}).get(what)
+
             cells = "  ".join(
-                f"s{seed}: {st['steps_to_loss'] or '-'}/{st['steps_to_acc'] or '-'} L{st['final_loss']:.3f} A{st['final_acc']:.3f}"
+                f"s{seed}: "
+                + " ".join(
+                    f"{k} {hit(st, k, 'steps_to_loss') or '-'}/{hit(st, k, 'steps_to_acc') or '-'}" for k in keys
+                )
+                + f" L{st['final_loss']:.3f} A{st['final_acc']:.3f}"
                 for seed, st, _ in per
             )
-            lr_steps = [_ratio(st["steps_to_loss"], ce.get("steps_to_loss")) for _, st, ce in per]
-            ar_steps = [_ratio(st["steps_to_acc"], ce.get("steps_to_acc")) for _, st, ce in per]
-            loss_r = [_ratio(st["final_loss"], ce.get("final_loss")) for _, st, ce in per]
-            acc_d = [st["final_acc"] - ce["final_acc"] for _, st, ce in per if ce]
             extra = ""
             if m == "two-shot":
-                extra = "  (checkpoints " + ", ".join(str(st["two_shot_step"]) for _, st, _ in per) + ")"
+                extra = "  (first-stage checkpoints " + ", ".join(str(st["two_shot_step"]) for _, st, _ in per) + ")"
             lines.append(f"  {m:<15} {cells}{extra}")
+            ratios = []
+            for k in keys:
+                for what, label in (("steps_to_loss", "loss"), ("steps_to_acc", "acc")):
+                    rr = [_ratio(hit(st, k, what), hit(ce, k, what)) for _, st, ce in per]
+                    ratios.append(f"{k}-{label} {_ms(rr, '{:.2f}')}")
+            loss_r = [_ratio(st["final_loss"], ce.get("final_loss")) for _, st, ce in per]
+            acc_d = [st["final_acc"] - ce["final_acc"] for _, st, ce in per if ce]
             lines.append(
                 f"  {'':<15} final loss {_ms([st['final_loss'] for _, st, _ in per])}, acc {_ms([st['final_acc'] for _, st, _ in per])}; "
-                f"vs ce: steps-to-loss ratio {_ms(lr_steps, '{:.2f}')}, steps-to-acc ratio {_ms(ar_steps, '{:.2f}')}, "
-                f"final-loss ratio {_ms(loss_r, '{:.3f}')}, acc difference {_ms(acc_d, '{:+.3f}')}"
+                f"vs ce: steps ratios {', '.join(ratios)}; final-loss ratio {_ms(loss_r, '{:.3f}')}, "
+                f"acc difference {_ms(acc_d, '{:+.3f}')}"
             )
         walls = [r["train_wall_s"] for r in rs]
         lines.append(
-            f"  training wall per seed (this machine, as recorded by the runs; n-gram sweep excluded): {_ms(walls, '{:.0f}')} s; "
+            f"  training wall per seed (teacher + the students' grid, as recorded by the runs; n-gram sweep excluded): {_ms(walls, '{:.0f}')} s; "
             "load average when reported: " + ", ".join(f"{r['loadavg'][0]:.1f}" for r in rs)
         )
     return "\n".join(lines)
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _job(job: tuple) -> dict:
+    """One (seed, objective) of ``main``, in this process or a pool worker."""
+    seed, objective, setting, out, methods, mode, ngram, threads = job
+    torch.set_num_threads(max(1, threads))
+    return run_seed(seed, setting, objective, out, _log, methods, mode, ngram)
 
 
 def main(argv=None) -> int:
@@ -419,7 +487,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2], help="masked-LM seeds")
     ap.add_argument("--next-seeds", type=int, nargs="*", default=[0], help="next-token (GPT-2) seeds")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "runs" / "pcfg_phenomenon"), help="experiment root")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
+    ap.add_argument("--jobs", type=int, default=2, help="seeds trained in parallel processes (default 2)")
     ap.add_argument(
         "--report",
         default=str(ROOT / "benchmarks" / "results" / "pcfg_phenomenon.txt"),
@@ -444,26 +513,34 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
+    jobs = [(s, "mlm") for s in args.seeds] + [(s, "next") for s in args.next_seeds]
+    t0, load0 = time.time(), os.getloadavg()
+    common = (args.setting, out, args.methods, args.mode, not args.skip_ngram, args.threads)
+    if args.jobs <= 1 or len(jobs) <= 1:
+        results = [_job((seed, objective) + common) for seed, objective in jobs]
+    else:  # seeds in parallel processes (one torch thread each by default)
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    results = [
-        run_seed(s, args.setting, "mlm", out, log, args.methods, args.mode, not args.skip_ngram) for s in args.seeds
-    ]
-    results += [
-        run_seed(s, args.setting, "next", out, log, args.methods, args.mode, not args.skip_ngram)
-        for s in args.next_seeds
-    ]
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
+            results = list(ex.map(_job, [(seed, objective) + common for seed, objective in jobs]))
     results = [r for r in results if "missing" not in r]
     if args.no_report:
         return 0
-    text = report(results, args.setting)
+    run_info = {
+        "wall_s": time.time() - t0,
+        "jobs": args.jobs,
+        "threads": args.threads,
+        "loadavg_start": load0,
+        "loadavg_end": os.getloadavg(),
+        "mode": args.mode,
+    }
+    text = report(results, args.setting, run_info)
     print(text)
     path = Path(args.report)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text + "\n")
-    path.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    path.with_suffix(".json").write_text(json.dumps({"run": run_info, "seeds": results}, indent=1, default=str) + "\n")
     return 0
 
 

@@ -1,0 +1,70 @@
+"""The PCFG phenomenon benchmark's own rules: the students' targets and the rise/fall verdict
+(planted curves), and (slow) its smoke setting end to end, resumed and reported."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import bench_pcfg_phenomenon as B
+from curriculens.curves import Phases, Transition
+
+
+def _rows(losses, accs, every=10):
+    return [{"step": i * every, "eval_loss": l, "eval_acc": a} for i, (l, a) in enumerate(zip(losses, accs))]
+
+
+def test_thresholds_are_fractions_of_the_teachers_drop():
+    # plateau 1.0, drop to 0.2; the quarter level 0.8 is first reached at step 40, half (0.6) at 50
+    rows = _rows([2.0, 1.0, 1.0, 1.0, 0.8, 0.6, 0.3, 0.2, 0.2], [0.1, 0.5, 0.5, 0.5, 0.6, 0.7, 0.8, 0.9, 0.9])
+    tr = Transition(start=30, mid=50, end=70, start_level=1.0, end_level=0.2, metric="eval_loss", mid_step=50)
+    t = B.thresholds(rows, tr)
+    assert t["q25"] == {"loss": pytest.approx(0.8), "acc": 0.6, "teacher_step": 40}
+    assert t["q50"] == {"loss": pytest.approx(0.6), "acc": 0.7, "teacher_step": 50}
+    assert (t["loss"], t["acc"], t["teacher_step"]) == (t["q50"]["loss"], 0.7, 50)
+
+
+def test_thresholds_without_a_transition_span_first_to_last():
+    rows = _rows([2.0, 1.2, 1.0, 0.8, 0.4], [0.1, 0.4, 0.5, 0.6, 0.8])
+    t = B.thresholds(rows, None)
+    assert t["q50"]["loss"] == pytest.approx(0.8)  # halfway between 1.2 (first after 0) and 0.4
+    assert t["q50"]["teacher_step"] == 30
+
+
+def _phases():
+    return Phases(10, 30, 30, 60, 60, 100, 45, 1.0, 0.4, 0.3, 0.0, -0.02, -0.001, True)
+
+
+def test_rise_and_fall_planted():
+    ph = _phases()
+    spike = {0: 0.0, 10: 0.01, 20: 0.01, 30: 0.02, 40: 0.2, 50: 0.3, 60: 0.1, 80: 0.02, 100: 0.01}
+    v = B.rise_and_fall(spike, ph)
+    assert v["rises_in_drop"] is True and v["falls_after"] is True
+    assert (v["drop_max"], v["drop_max_step"], v["peak_phase"]) == (0.3, 50, "drop")
+    climb = {0: 0.0, 10: 0.01, 20: 0.01, 30: 0.02, 40: 0.2, 50: 0.3, 60: 0.35, 80: 0.4, 100: 0.5}
+    v = B.rise_and_fall(climb, ph)
+    assert v["rises_in_drop"] is True and v["falls_after"] is False and v["peak_phase"] == "slow"
+    flat = {s: 0.5 for s in range(0, 101, 10)}
+    v = B.rise_and_fall(flat, ph)
+    assert v["rises_in_drop"] is False and v["falls_after"] is False
+    assert B.rise_and_fall({}, ph)["rises_in_drop"] is None
+
+
+@pytest.mark.slow
+def test_smoke_setting_end_to_end(tmp_path, one_thread):
+    out, rep = tmp_path / "runs", tmp_path / "res" / "r.txt"
+    argv = ["--setting", "smoke", "--out", str(out), "--seeds", "0", "--next-seeds", "0", "--jobs", "1"]
+    assert B.main(argv + ["--report", str(rep)]) == 0
+    res = json.loads(rep.with_suffix(".json").read_text())
+    mlm, nxt = res["seeds"]
+    assert set(mlm["students"]) == set(B.METHODS) == set(nxt["students"])
+    assert mlm["ngram_curves"]["robust_n3"] and not nxt["ngram_curves"]
+    ce = mlm["students"]["ce"]
+    assert ce["teacher_steps_used"] == [] and len(ce["curve"]) == B.SETTINGS["smoke"].student_steps // 10 + 1
+    assert mlm["students"]["progressive-x2"]["teacher_steps_used"][-1] == B.SETTINGS["smoke"].teacher_steps
+    text = rep.read_text()
+    assert "progressive-x2" in text and "q25" in text and "load average" in text
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("done.json")}
+    assert B.main(argv + ["--report", str(rep), "--mode", "report"]) == 0  # finished runs are reused, not retrained
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("done.json")} == before
