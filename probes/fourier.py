@@ -27,6 +27,7 @@ the summary's appearance rule requires a rise above it (``probes.summary``).
 
 from __future__ import annotations
 
+from curriculens.seeding import FOURIER_MONOMIALS, torch_generator
 import itertools
 import math
 from dataclasses import dataclass
@@ -99,7 +100,7 @@ def monomial_set(
     n: int, support: Sequence[int], degrees: Iterable[int], n_off: int = 100, seed: int = 0
 ) -> list[Monomial]:
     """In-support then off-support monomials of each degree; the same for a given seed."""
-    g = torch.Generator().manual_seed(seed * 1_000_003 + 7)
+    g = torch_generator(FOURIER_MONOMIALS, seed)
     out: list[Monomial] = []
     for d in degrees:
         out += in_support_monomials(support, d)

@@ -43,6 +43,7 @@ A column whose train split holds one class gets a constant predictor (``converge
 
 from __future__ import annotations
 
+from curriculens.seeding import LINEAR_SPLIT, LINEAR_TARGETS, torch_generator
 import warnings
 from dataclasses import dataclass
 
@@ -126,7 +127,7 @@ class ProbeFit:
 
 def split_indices(n: int, test_frac: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(train, test) index tensors from one seeded permutation of range(n); both non-empty."""
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7_368_787 + 11))
+    perm = torch.randperm(n, generator=torch_generator(LINEAR_SPLIT, seed))
     n_test = min(max(1, int(round(n * test_frac))), n - 1)
     return perm[n_test:], perm[:n_test]
 
@@ -232,7 +233,7 @@ def prepare_targets(
     n, m = y.shape
     if n < 4:
         raise CurriculensError("linear probe needs at least 4 examples")
-    g = torch.Generator().manual_seed(cfg.seed * 104_729 + 3)
+    g = torch_generator(LINEAR_TARGETS, cfg.seed)
     cols = None
     if cfg.max_features and n_features_total > cfg.max_features:
         cols = torch.randperm(n_features_total, generator=g)[: cfg.max_features].sort().values

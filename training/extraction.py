@@ -19,6 +19,7 @@ parity setting has one hidden layer, where the two agree). MLP teachers and stud
 
 from __future__ import annotations
 
+from curriculens.seeding import EXTRACTION_PROJECTION, torch_generator
 import torch
 
 from curriculens.errors import CurriculensError
@@ -34,7 +35,7 @@ def check_models(student: ModelConfig, teacher: ModelConfig) -> None:
 
 def projection(seed: int, d_teacher: int, d_student: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """The fixed random projection ``P`` ``[d_teacher, d_student]``, entries N(0, 1/d_teacher)."""
-    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + 17)
+    g = torch_generator(EXTRACTION_PROJECTION, seed)
     return (torch.randn(d_teacher, d_student, generator=g) / d_teacher**0.5).to(device)
 
 

@@ -16,6 +16,7 @@ Weights of step ``s`` are a fresh initialisation seeded ``seed + s`` unless ``mo
 
 from __future__ import annotations
 
+from curriculens.seeding import FABRICATED_TEXT, seed_init, torch_generator
 import hashlib
 import json
 import os
@@ -37,7 +38,7 @@ WORDS = (
 
 def sample_text(n_sentences: int = 200, seed: int = 0) -> str:
     """Sentences over ``WORDS`` with a little structure (det noun verb det noun [prep det noun])."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch_generator(FABRICATED_TEXT, seed)
 
     def pick(options: Sequence[str]) -> str:
         return options[int(torch.randint(len(options), (1,), generator=g))]
@@ -97,7 +98,7 @@ def make_model(
     """A small ``GPT2LMHeadModel`` or ``BertForMaskedLM`` (eval mode), seeded."""
     import transformers
 
-    torch.manual_seed(seed)
+    seed_init(seed)
     if kind == "gpt2":
         cfg = transformers.GPT2Config(
             vocab_size=vocab_size,
@@ -230,7 +231,7 @@ def write_mlp_pt(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for s in steps:
-        torch.manual_seed(seed + s)
+        seed_init(seed + s)
         net = nn.Sequential(nn.Linear(d_in, width), nn.ReLU(), nn.Linear(width, 2))
         torch.save(net.state_dict(), out / name.format(s))
     return out

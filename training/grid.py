@@ -21,6 +21,7 @@ stream) in one loop:
 
 from __future__ import annotations
 
+from curriculens.seeding import seed_init
 import contextlib
 import logging
 import math
@@ -184,7 +185,7 @@ def _train_grid(cfgs, runs_dir, force, progress, t0, base, device, task, teacher
         mcfg = model_config_from_dict(members[0].cfg.model)
         models, states = [], []
         for s in members:
-            torch.manual_seed(s.cfg.seed)
+            seed_init(s.cfg.seed)
             m = build_model(mcfg)
             if resuming:
                 path = dict(resumable_checkpoints(s.run_dir))[start]

@@ -8,6 +8,7 @@ It is resumable: rerun it on the same directory and it continues from the last c
 
 from __future__ import annotations
 
+from curriculens.seeding import seed_init
 import contextlib
 import logging
 import math
@@ -340,7 +341,7 @@ def train_run(
 
 
 def _train(cfg, run_dir, task, model_cfg, teacher_dir, device, t0, progress) -> RunResult:
-    torch.manual_seed(cfg.seed)
+    seed_init(cfg.seed)
     model = build_model(model_cfg).to(device)
     model.train()
     optimizer = make_optimizer(model.parameters(), cfg.optim)

@@ -28,6 +28,7 @@ batch_size          1024      examples per forward pass
 
 from __future__ import annotations
 
+from curriculens import seeding
 from dataclasses import dataclass
 
 import torch
@@ -39,8 +40,8 @@ from probes.linear import BACKENDS, LinearProbeConfig
 from probes.memo import key_of
 from training.data.parity import sample_pm1
 
-_FOURIER_STREAM = 101
-_LINEAR_STREAM = 202
+_FOURIER_STREAM = seeding.PARITY_FOURIER_X
+_LINEAR_STREAM = seeding.PARITY_LINEAR_X
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,8 @@ def _degrees(opts: ParityProbeOptions, k: int) -> range:
     return range(1, min(top, k - 1) + 1)
 
 
-def _probe_x(seed: int, stream: int, n_rows: int, n: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed * 1_000_003 + stream)
+def _probe_x(seed: int, stream: seeding.Affine, n_rows: int, n: int) -> torch.Tensor:
+    g = seeding.torch_generator(stream, seed)
     return sample_pm1(n_rows, n, g)
 
 

@@ -11,6 +11,7 @@ checkpoint (``ctx.memo.warm_start``).
 
 from __future__ import annotations
 
+from curriculens.seeding import PARITY_LINEAR_MONOMIALS, torch_generator
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -37,7 +38,7 @@ from training.data.parity import parity_labels
 def linear_monomials(n: int, support, degrees, opts: ParityProbeOptions, seed: int):
     """In-support monomials (capped per degree) and as many off-support ones, per degree."""
     pool = monomial_set(n, support, degrees, opts.n_off, seed)
-    g = torch.Generator().manual_seed(seed * 1_000_003 + _LINEAR_STREAM + 1)
+    g = torch_generator(PARITY_LINEAR_MONOMIALS, seed)
     chosen = []
     for d in degrees:
         ins = [m for m in pool if m.degree == d and m.in_support]

@@ -16,6 +16,7 @@ one is before the final LayerNorm).
 
 from __future__ import annotations
 
+from curriculens.seeding import PCFG_PROBE_SPLIT, PCFG_PROBE_TOKENS, numpy_rng
 from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Any, Callable, Optional, Sequence
@@ -124,7 +125,7 @@ def select_tokens(lengths: Sequence[int], max_tokens: int, seed: int, valid=None
     Returns:
         (sentence index [N], token index [N]) int64, sorted by sentence.
     """
-    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 7])
+    rng = numpy_rng(PCFG_PROBE_TOKENS, seed)
     rows, toks = [], []
     for s, n in enumerate(lengths):
         idx = np.arange(int(n))
@@ -259,7 +260,7 @@ def fit_by_group(
     ug = np.unique(groups)
     if ug.size < 2:
         raise CurriculensError("a grouped probe split needs at least 2 sentences")
-    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 11])
+    rng = numpy_rng(PCFG_PROBE_SPLIT, seed)
     n_test_groups = min(max(1, int(round(ug.size * opts.test_frac))), ug.size - 1)
     test_groups = set(rng.permutation(ug)[:n_test_groups].tolist())
     is_test = np.array([g in test_groups for g in groups])

@@ -1,5 +1,6 @@
 """The PCFG task: masking, padding, next-token targets, eval set, models, training, presets, phases."""
 
+from curriculens.seeding import Keyed, torch_generator
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +20,6 @@ from training.data.pcfg_mlm import (
     mlm_mask,
     next_token_batch,
     pad_sequences,
-    step_generator,
 )
 from training.experiment import list_runs, read_metrics
 from curriculens.curves import detect_phases, nearest_step
@@ -52,7 +52,7 @@ def test_pad_sequences_prepends_bos_pads_and_marks_real():
 def test_mlm_masking_statistics_follow_30_percent_and_80_10_10():
     seqs = _random_seqs(400, 80, 120)
     ids, real = pad_sequences(seqs, SPECIAL)
-    inp, labels, sel = mlm_mask(ids, real, SPECIAL, step_generator(1, 2, 3), mask_rate=0.3)
+    inp, labels, sel = mlm_mask(ids, real, SPECIAL, torch_generator(Keyed(1), 2, 3), mask_rate=0.3)
     n_real = int(real.sum())
     assert abs(sel.sum().item() / n_real - 0.3) < 0.01
     assert not (sel & ~real).any(), "PAD is never selected"
@@ -74,26 +74,26 @@ def test_mlm_masking_statistics_follow_30_percent_and_80_10_10():
 def test_bos_is_selectable_as_in_the_paper_or_excluded_on_request():
     seqs = _random_seqs(2000, 5, 10)
     ids, real = pad_sequences(seqs, SPECIAL)
-    _, _, sel = mlm_mask(ids, real, SPECIAL, step_generator(5), include_bos=True)
+    _, _, sel = mlm_mask(ids, real, SPECIAL, torch_generator(Keyed(5)), include_bos=True)
     assert abs(sel[:, 0].float().mean().item() - 0.3) < 0.04
-    _, _, sel = mlm_mask(ids, real, SPECIAL, step_generator(5), include_bos=False)
+    _, _, sel = mlm_mask(ids, real, SPECIAL, torch_generator(Keyed(5)), include_bos=False)
     assert not sel[:, 0].any()
 
 
 def test_every_row_gets_at_least_one_scored_position():
     seqs = [np.array([1])] * 300  # BOS + 1 token: P(no selection) = 0.49 without the rule
     ids, real = pad_sequences(seqs, SPECIAL)
-    _, labels, sel = mlm_mask(ids, real, SPECIAL, step_generator(0))
+    _, labels, sel = mlm_mask(ids, real, SPECIAL, torch_generator(Keyed(0)))
     assert sel.any(dim=1).all() and (labels != IGNORE).any(dim=1).all()
 
 
 def test_attention_mask_hides_pad_and_optionally_selected_keys():
     seqs = _random_seqs(64, 10, 30)
-    b = mlm_batch(seqs, SPECIAL, step_generator(7), hide_masked_keys=True)
+    b = mlm_batch(seqs, SPECIAL, torch_generator(Keyed(7)), hide_masked_keys=True)
     _, real = pad_sequences(seqs, SPECIAL)
     sel = b["labels"] != IGNORE
     assert torch.equal(b["attention_mask"].bool(), real & ~sel)
-    b2 = mlm_batch(seqs, SPECIAL, step_generator(7), hide_masked_keys=False)
+    b2 = mlm_batch(seqs, SPECIAL, torch_generator(Keyed(7)), hide_masked_keys=False)
     assert torch.equal(b2["attention_mask"].bool(), real)
     assert torch.equal(b2["input_ids"], b["input_ids"]), "the same generator gives the same masks"
 

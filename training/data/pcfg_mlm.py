@@ -57,12 +57,6 @@ class SpecialIds:
         )
 
 
-def step_generator(*keys: int) -> torch.Generator:
-    """A torch generator seeded from integer keys (e.g. ``(salt, seed, step)``), well mixed."""
-    state = np.random.SeedSequence([int(k) & 0xFFFFFFFF for k in keys]).generate_state(2, dtype=np.uint32)
-    return torch.Generator().manual_seed(int(state[0]) << 31 ^ int(state[1]))
-
-
 def pad_sequences(
     seqs: Sequence[np.ndarray], ids: SpecialIds, eos: bool = False, max_len: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from curriculens.seeding import PARITY_EVAL, PARITY_TRAIN, torch_generator
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -14,7 +15,6 @@ from training.data.parity import parity_labels, sample_pm1, to_tokens
 from training.tasks.base import Batch, Task
 
 _CHUNK = 64  # training batches generated together (per-step determinism is kept)
-_EVAL_SEED_OFFSET = 1_000_003
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class ParityTask(Task):
         super().__init__(cfg)
         s = cfg.support_coords
         self.support = s
-        g = torch.Generator().manual_seed(cfg.data_seed * 7919 + _EVAL_SEED_OFFSET)
+        g = torch_generator(PARITY_EVAL, cfg.data_seed)
         self._eval_x = sample_pm1(cfg.n_eval, cfg.n, g)
         self._eval_y = parity_labels(self._eval_x, s)
         self._chunk: tuple[int, int, int, torch.Tensor] | None = None
@@ -72,7 +72,7 @@ class ParityTask(Task):
         chunk = step // _CHUNK
         key = (seed, chunk, batch_size)
         if self._chunk is None or self._chunk[:3] != key:
-            g = torch.Generator().manual_seed(seed * 1_000_000_007 + chunk)
+            g = torch_generator(PARITY_TRAIN, seed, chunk)
             self._chunk = (*key, sample_pm1(_CHUNK * batch_size, self.cfg.n, g))
         i = (step % _CHUNK) * batch_size
         x = self._chunk[3][i : i + batch_size]

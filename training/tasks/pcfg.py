@@ -17,6 +17,16 @@ Data (see ``training.data.pcfg_mlm`` for the exact batch conventions):
 
 from __future__ import annotations
 
+from curriculens.seeding import (
+    PCFG_EVAL,
+    PCFG_EVAL_MASK,
+    PCFG_GENERATE,
+    PCFG_MASK,
+    PCFG_PROBE,
+    PCFG_TRAIN,
+    keyed_seed,
+    torch_generator,
+)
 import logging
 from dataclasses import dataclass
 from typing import Iterator, Optional
@@ -29,19 +39,12 @@ from curriculens.config import from_dict
 from curriculens.errors import CurriculensError
 from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig
 from models.registry import logits_of
-from training.data.pcfg_mlm import IGNORE, SpecialIds, mlm_batch, next_token_batch, position_ids, step_generator
+from training.data.pcfg_mlm import IGNORE, SpecialIds, mlm_batch, next_token_batch, position_ids
 from training.tasks.base import Batch, Task
 
 log = logging.getLogger(__name__)
 
 OBJECTIVES = ("mlm", "next")
-_TRAIN_SALT, _MASK_SALT, _EVAL_SALT, _EVAL_MASK_SALT, _GEN_SALT, _PROBE_SALT = 101, 202, 303, 404, 505, 606
-
-
-def stream_seed(*keys: int) -> int:
-    """A 63-bit sampler seed from integer keys (salt, seed, ...)."""
-    state = np.random.SeedSequence([int(k) & 0xFFFFFFFF for k in keys]).generate_state(2, dtype=np.uint32)
-    return (int(state[0]) << 31) ^ int(state[1])
 
 
 # (layers, heads, head_dim, dropout) of each size; BERT intermediate = 4 x hidden
@@ -231,18 +234,16 @@ class PCFGTask(Task):
         return next_token_batch(seqs, self.special, eos=c.use_eos, max_len=self.max_terminals, targets=targets)
 
     def train_batch(self, step: int, batch_size: int, seed: int) -> Batch:
-        corpus = self.sentences(
-            batch_size, stream_seed(_TRAIN_SALT, seed, self.cfg.data_seed), offset=step * batch_size
-        )
-        gen = step_generator(_MASK_SALT, seed, self.cfg.data_seed, step)
+        corpus = self.sentences(batch_size, keyed_seed(PCFG_TRAIN, seed, self.cfg.data_seed), offset=step * batch_size)
+        gen = torch_generator(PCFG_MASK, seed, self.cfg.data_seed, step)
         return self._build(corpus.tokens, gen, corpus.ends)
 
     def _eval_set(self) -> tuple[Batch, np.ndarray]:
         if self._eval is None:
-            corpus = self.sentences(self.cfg.n_eval, stream_seed(_EVAL_SALT, self.cfg.data_seed))
+            corpus = self.sentences(self.cfg.n_eval, keyed_seed(PCFG_EVAL, self.cfg.data_seed))
             order = np.argsort(-corpus.lengths, kind="stable")
             seqs = [corpus.tokens[i] for i in order]
-            gen = step_generator(_EVAL_MASK_SALT, self.cfg.data_seed)
+            gen = torch_generator(PCFG_EVAL_MASK, self.cfg.data_seed)
             self._eval = self._build(seqs, gen, [corpus.ends[i] for i in order])
             lens = np.minimum(corpus.lengths[order], self.max_terminals) + 1 + int(self.cfg.use_eos)
             self._eval_len = lens
@@ -265,7 +266,7 @@ class PCFGTask(Task):
     def probe_corpus(self, n: int, seed: int):
         """Probe sentences (with derivations), keyed by ``(data_seed, seed)``; disjoint stream
         from training and held-out data."""
-        return self.sentences(n, stream_seed(_PROBE_SALT, self.cfg.data_seed, seed))
+        return self.sentences(n, keyed_seed(PCFG_PROBE, self.cfg.data_seed, seed))
 
     # --- model interface -------------------------------------------------------------------
     def model_input(self, batch: Batch, model_cfg: ModelConfig) -> tuple[torch.Tensor, dict]:
@@ -335,7 +336,7 @@ class PCFGTask(Task):
         Returns the terminal ids before the first EOS, or None for a sentence that produced a
         special token or no EOS within ``max_terminals``.
         """
-        gen = step_generator(_GEN_SALT, self.cfg.data_seed, seed)
+        gen = torch_generator(PCFG_GENERATE, self.cfg.data_seed, seed)
         ids = torch.full((n, 1), self.special.bos, dtype=torch.int64)
         done = torch.zeros(n, dtype=torch.bool)
         was = model.training

@@ -19,6 +19,7 @@ sweep (``probes/text.py``) on a masked or causal LM trajectory brought in by ``c
 
 from __future__ import annotations
 
+from curriculens.seeding import TEXT_PROBE_CORPUS, numpy_rng
 import hashlib
 import json
 import logging
@@ -189,7 +190,7 @@ class BoundText:
 
     def probe_corpus(self, n: int, seed: int) -> ProbeChunks:
         """``n`` chunks (all if fewer), a seeded sample in corpus order."""
-        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 13])
+        rng = numpy_rng(TEXT_PROBE_CORPUS, seed)
         idx = np.arange(len(self._chunks))
         if len(idx) > n:
             idx = np.sort(rng.choice(idx, size=n, replace=False))
