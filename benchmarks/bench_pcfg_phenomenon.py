@@ -207,7 +207,7 @@ def thresholds(rows: list[dict], transition, fracs=TARGET_FRACS) -> dict:
 
 def student_runs(preset, exp: Path, teacher, seed: int, setting: Setting) -> list:
     """ce, one-shot, progressive (official rule) at speeds 1 and 2, two-shot at the middle of the drop."""
-    two_shot = two_shot_checkpoint(exp / C.RUNS_DIR / teacher.name, teacher.task["name"])
+    two_shot = two_shot_checkpoint(exp / C.RUNS_DIR / teacher.name, teacher.task.name)
     base = student_configs_for(
         preset,
         exp,
@@ -263,7 +263,7 @@ def run_seed(
         return {"seed": seed, "objective": objective, "setting": asdict(setting), "missing": "teacher"}
     rows = read_metrics(tdir)  # report mode: an unfinished teacher is reported as far as it got
     phases = detect_teacher_phases(tdir)
-    transition = teacher_transition_of(tdir, teacher.task["name"])
+    transition = teacher_transition_of(tdir, teacher.task.name)
     target = thresholds(rows, transition)
     log(f"[{objective} seed {seed}] targets {target}")
     curves, ngram_wall = {}, None

@@ -1,32 +1,114 @@
 """Frozen-dataclass configs <-> JSON dicts.
 
 ``to_dict`` and ``from_dict`` round-trip any frozen dataclass whose fields are JSON scalars,
-lists/tuples, dicts or nested dataclasses. Unknown keys are an error (a typo in a config
-file must not be silently ignored).
+lists/tuples, dicts, nested dataclasses or tagged unions. Unknown keys are an error (a typo in
+a config file must not be silently ignored).
+
+Tagged unions: a field typed ``Annotated[Union[A, B, ...], Tag("name", "task")]`` holds one
+of the dataclasses A, B, ..., each with a string field ``name`` whose default is its tag
+(``ParityConfig.name == "parity"``); ``from_dict`` picks the class by the dict's tag, so the
+package that defines the classes registers nothing here (this module imports no project
+package above it). Trap: a member read from a dict remembers the keys that dict held and
+``to_dict`` writes back exactly those keys, so a config file written with some fields left to
+their defaults reads and writes back byte for byte (old ``config.json`` files stay equal in
+``canonical_json``); a member built in code (or by ``dataclasses.replace``) writes every field.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import re
 import types
+from pathlib import Path
 import typing
-from typing import Any, TypeVar
+from typing import Any, Optional, TypeVar
 
 from curriculens.errors import CurriculensError
 
 T = TypeVar("T")
 
 
-def to_dict(cfg: Any) -> dict:
-    return dataclasses.asdict(cfg)
+_SOURCE_KEYS = "_curriculens_source_keys"
+
+
+@dataclasses.dataclass(frozen=True)
+class Tag:
+    """``Annotated`` metadata of a tagged union (see the module docstring).
+
+    Args:
+        field: the tag field every member has (``name`` for tasks, ``kind`` for models).
+        what: how errors name the tag (``task``, ``model kind``).
+        owner: how errors name the config (``task``, ``model``).
+    """
+
+    field: str
+    what: str
+    owner: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.owner or self.what
+
+
+def to_dict(cfg: Any) -> Any:
+    """A config as a JSON-ready dict (``dataclasses.asdict``, but a tagged-union member read
+    from a dict keeps that dict's keys; see the module docstring)."""
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        keys = getattr(cfg, _SOURCE_KEYS, None)
+        names = [f.name for f in dataclasses.fields(cfg)]
+        return {n: to_dict(getattr(cfg, n)) for n in names if keys is None or n in keys}
+    if isinstance(cfg, (list, tuple)):
+        return type(cfg)(to_dict(v) for v in cfg)
+    if isinstance(cfg, dict):
+        return {k: to_dict(v) for k, v in cfg.items()}
+    return copy.deepcopy(cfg)
+
+
+def tag_of(cls: type, tag: Tag) -> str:
+    """The tag of union member ``cls`` (its tag field's default)."""
+    value = dataclass_default(cls, tag.field)
+    if not isinstance(value, str):
+        raise TypeError(f"{cls.__name__}.{tag.field} needs a string default to be a tagged-union member")
+    return value
+
+
+def _union_members(union: Any) -> tuple[type, ...]:
+    return tuple(a for a in typing.get_args(union) if a is not type(None))
+
+
+def from_tagged(union: Any, tag: Tag, data: Any, where: str = "") -> Any:
+    """The member of ``union`` named by ``data[tag.field]``, built from ``data`` (validated by
+    its ``__post_init__``); a missing or unknown tag is a one-line CurriculensError."""
+    members = {tag_of(cls, tag): cls for cls in _union_members(union)}
+    if not isinstance(data, dict) or tag.field not in data:
+        raise CurriculensError(f"{tag.label} config has no {tag.field!r} (one of: {', '.join(members)})")
+    name = data[tag.field]
+    if not isinstance(name, str) or name not in members:
+        raise CurriculensError(f"unknown {tag.what} {name!r} (known: {', '.join(sorted(members))})")
+    cfg = from_dict(members[name], data, where=where or tag.label)
+    object.__setattr__(cfg, _SOURCE_KEYS, frozenset(data))
+    return cfg
+
+
+def _tag_of_annotation(tp: Any) -> tuple[Any, Optional[Tag]]:
+    if typing.get_origin(tp) is typing.Annotated:
+        args = typing.get_args(tp)
+        tags = [a for a in args[1:] if isinstance(a, Tag)]
+        return args[0], (tags[0] if tags else None)
+    return tp, None
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
+    tp, tag = _tag_of_annotation(tp)
     if value is None:
         return None
+    if tag is not None:
+        if isinstance(value, _union_members(tp)):
+            return value
+        return from_tagged(tp, tag, value, where)
+    origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
@@ -56,7 +138,7 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
     """Build ``cls`` from ``data``; unknown keys and wrong types raise CurriculensError."""
     if not isinstance(data, dict):
         raise CurriculensError(f"config {where or cls.__name__}: expected an object")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
@@ -74,6 +156,15 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
         raise CurriculensError(f"config {cls.__name__}: {exc}") from None
 
 
+def coerce_field(cfg: Any, name: str) -> None:
+    """In ``cfg.__post_init__``: parse field ``name`` of frozen ``cfg`` in place when it was
+    given as a dict (a tagged union or a nested dataclass); a typed value is kept as it is."""
+    value = getattr(cfg, name)
+    if isinstance(value, dict):
+        hint = typing.get_type_hints(type(cfg), include_extras=True)[name]
+        object.__setattr__(cfg, name, _coerce(hint, value, name))
+
+
 def dataclass_default(cls: type, name: str) -> Any:
     """The default of field ``name`` of dataclass ``cls`` (flags quote it instead of a copy)."""
     for f in dataclasses.fields(cls):
@@ -86,6 +177,19 @@ def dataclass_default(cls: type, name: str) -> Any:
     raise KeyError(f"{cls.__name__} has no field {name!r} with a default")
 
 
+def json_default(obj: Any) -> Any:
+    """``json.dumps(default=...)`` for configs (``to_dict``), paths, numpy/torch scalars and sets."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_dict(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item"):  # numpy / torch scalars
+        return obj.item()
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
 def canonical_json(obj: Any) -> str:
     """The one form in which configs are compared: sorted keys, no whitespace, tuples as lists.
 
@@ -93,8 +197,6 @@ def canonical_json(obj: Any) -> str:
     ``canonical_json(a) == canonical_json(b)``, never with ``==`` on Python objects, where a
     tuple in a fresh config and the list it became in a stored JSON file differ.
     """
-    from curriculens.io import json_default
-
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=json_default)
 
 

@@ -6,7 +6,6 @@ so a crash never leaves a half-written file behind.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -16,20 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from curriculens.config import json_default
 from curriculens.errors import CurriculensError
-
-
-def json_default(obj: Any) -> Any:
-    """``json.dumps(default=...)`` for dataclasses, paths, numpy/torch scalars and sets."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "item"):  # numpy / torch scalars
-        return obj.item()
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def dumps(obj: Any) -> str:

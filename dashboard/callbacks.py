@@ -190,7 +190,7 @@ def teacher_view(source: DataSource, key: Optional[str], axis: str, tab: str) ->
     if not key:
         return F.empty_figure("Pick an experiment."), ""
     metrics = source.metrics(key)
-    task_name = source.experiment(key).task.get("name")
+    task_name = source.experiment(key).task_name
     rule = transition_rule(task_name)
     window = window_of(metrics, task_name)
     fig = F.teacher_overview(metrics, window, log_x=is_log(axis), uirevision=uirev(key, "teacher", axis))
@@ -228,7 +228,7 @@ def features_view(
         return F.empty_figure(msg), F.empty_figure(""), F.empty_figure(""), msg if key else ""
     exp = source.experiment(key)
     log_x, log_y = is_log(axis), "log" in (ylog or [])
-    window = window_of(source.metrics(key), exp.task.get("name"))
+    window = window_of(source.metrics(key), exp.task_name)
     site, deg = site_value(site), degree_value(degree)
     prefix = exp.ckpt_display(run)
     sel = selection_title(probe, metric, site, deg)
@@ -282,7 +282,7 @@ def students_view(
         return F.empty_figure(msg), F.empty_figure(""), F.empty_figure(""), ""
     exp = source.experiment(key)
     metrics = source.metrics(key)
-    window = window_of(metrics, exp.task.get("name"))
+    window = window_of(metrics, exp.task_name)
     log_x, log_y = is_log(axis), "log" in (ylog or [])
     rev = uirev(key, "students", axis)
     acc = F.students_accuracy(metrics, window, log_x=log_x, uirevision=rev)

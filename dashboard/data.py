@@ -30,6 +30,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import pandas as pd
 
 from curriculens import constants as C
+from curriculens.config import to_dict
 from curriculens.errors import CurriculensError
 from curriculens.layout import ckpt_dirname
 from probes.store import COLUMNS, ResultsStore
@@ -102,6 +103,11 @@ class ExperimentSummary:
     @property
     def name(self) -> str:
         return self.path.name if self.key == ROOT_KEY else self.key
+
+    @property
+    def task_name(self) -> Optional[str]:
+        """The task's name (``parity``, ``pcfg``, ...); None when experiment.json names none."""
+        return self.task.get("name")
 
     @property
     def task_label(self) -> str:
@@ -197,7 +203,7 @@ def load_experiment(path: Path | str, root: Path | str) -> ExperimentSummary:
                     two_shot_T=two_T,
                     steps=int(info.config.steps),
                     done=info.done,
-                    model=_model_label(info.config.model),
+                    model=_model_label(to_dict(info.config.model)),
                     path=p,
                     label=run_label(info.method, two, two_T),
                 )

@@ -79,7 +79,7 @@ def experiment_figures(source: DataSource, key: str, *, log_x: bool = False) -> 
     """``[(file stem, figure)]`` for every panel of experiment ``key`` (see the module table)."""
     exp = source.experiment(key)
     metrics = source.metrics(key)
-    window = window_of(metrics, exp.task.get("name"))
+    window = window_of(metrics, exp.task_name)
     out: list[tuple[str, go.Figure]] = []
     if exp.teacher is not None:
         out.append(("teacher_accuracy", F.teacher_accuracy(metrics, window, log_x=log_x)))

@@ -1,11 +1,12 @@
-"""Frozen model configs. Each has a ``kind`` that selects its builder in ``models.registry``."""
+"""Frozen model configs. Each has a ``kind`` that selects its builder in ``models.registry``
+and tags it in the ``ModelConfig`` union (``curriculens.config`` tagged unions)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Annotated, Optional, Union
 
-from curriculens.config import from_dict
+from curriculens.config import Tag, from_tagged
 from curriculens.errors import CurriculensError
 
 
@@ -178,7 +179,8 @@ def lm_objective(architecture: str) -> Optional[str]:
 
 
 ModelConfig = Union[MLPConfig, GPT2Config, BertConfig, HFConfig]
-_KINDS: dict[str, type] = {"mlp": MLPConfig, "gpt2": GPT2Config, "bert": BertConfig, "hf": HFConfig}
+MODEL_TAG = Tag("kind", "model kind", "model")
+ModelField = Annotated[ModelConfig, MODEL_TAG]  # a config field holding any model config
 
 
 def n_layers(cfg: ModelConfig) -> int:
@@ -204,10 +206,5 @@ def d_model(cfg: ModelConfig) -> int:
 
 
 def model_config_from_dict(data: dict) -> ModelConfig:
-    """Parse a model config dict; its ``kind`` picks the class."""
-    if not isinstance(data, dict) or "kind" not in data:
-        raise CurriculensError("model config has no 'kind' (one of: " + ", ".join(_KINDS) + ")")
-    kind = data["kind"]
-    if kind not in _KINDS:
-        raise CurriculensError(f"unknown model kind {kind!r} (known: {', '.join(_KINDS)})")
-    return from_dict(_KINDS[kind], data, where="model")
+    """Parse a model config dict; its ``kind`` picks the class (one-line error if unknown)."""
+    return from_tagged(ModelConfig, MODEL_TAG, data)

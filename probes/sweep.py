@@ -51,7 +51,7 @@ from curriculens.executor import LOCAL, ExecutorConfig, executor_session
 from curriculens.io import append_jsonl, read_json, sha256_file, write_json
 from curriculens.lock import exclusive_lock
 from models.checkpoint import list_checkpoints, load_checkpoint, read_meta, read_model_config, checked_weights_ref
-from models.configs import ModelConfig, model_config_from_dict
+from models.configs import ModelConfig
 from probes import registry
 from probes.base import ProbeContext
 from probes.dispatch import dispatch_blocks
@@ -195,7 +195,7 @@ def _task_name(root: Path, runs: list[RunInfo]) -> str:
         ]
         if bad:
             raise CurriculensError(f"run(s) {', '.join(bad)} have a different task than {root / C.EXPERIMENT_FILE}")
-    names = {t.get("name") for t in tasks.values()}
+    names = {t.name for t in tasks.values()}
     if len(names) != 1:
         raise CurriculensError(f"runs of one sweep must share a task, found {sorted(map(str, names))}")
     return str(names.pop())
@@ -274,7 +274,7 @@ def plan_sweep(path: Path | str, cfg: SweepConfig) -> SweepPlan:
         if not ckpts:
             log.warning("run %s has no checkpoints; skipped", run.name)
             continue
-        expected = model_config_from_dict(run.config.model)
+        expected = run.config.model
         for step, ckpt_dir in _select(ckpts, cfg.every):
             n_ckpts += 1
             todo = tuple(p for p in probe_names if (run.name, step, p) not in done)
@@ -363,9 +363,7 @@ def iter_probe_checkpoint(
 
     t0 = time.perf_counter()
     try:
-        model, model_cfg, _ = load_checkpoint(
-            ckpt_dir, expected=model_config_from_dict(run.config.model), device=device, verify=not verified
-        )
+        model, model_cfg, _ = load_checkpoint(ckpt_dir, expected=run.config.model, device=device, verify=not verified)
     except Exception as exc:  # noqa: BLE001 - every unit of this checkpoint fails, the sweep goes on
         msg = f"{type(exc).__name__}: {exc}".splitlines()[0]
         for name in selected:
@@ -432,7 +430,7 @@ def probe_block(
     memo = memo if memo is not None else SweepMemo()
     tasks: dict[str, Task] = {}
     for item in items:
-        task_key = repr(sorted(item.run.config.task.items()))
+        task_key = canonical_json(item.run.config.task)
         if task_key not in tasks:
             tasks[task_key] = build_task(item.run.config.task)
         yield from iter_probe_checkpoint(
@@ -498,7 +496,7 @@ def _run_pending(
         write_json(plan.root / C.PROBE_CONFIG_FILE, cfg.to_dict())
         for run in plan.runs:
             store.upsert_run(run.name, run.role, run.method, run.seed, str(run.path), run.config.to_dict())
-        for task_name in sorted({run.config.task["name"] for run in plan.runs}):  # results describe themselves
+        for task_name in sorted({run.config.task.name for run in plan.runs}):  # results describe themselves
             store.write_metric_specs(registry.metric_specs(task_name))
         bar = tqdm(
             total=plan.n_pending, disable=not progress, desc="probe", unit="unit", dynamic_ncols=True, leave=False

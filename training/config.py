@@ -1,8 +1,9 @@
 """Frozen run configs, saved as ``config.json`` beside every run.
 
-A run is one teacher or one student. ``task`` and ``model`` are plain dicts parsed by the
-task registry (``training.tasks``) and ``models.model_config_from_dict``, so one RunConfig
-type serves every task and model family.
+A run is one teacher or one student. ``task`` and ``model`` are typed configs, tagged unions
+(``training.tasks.configs.TaskConfig`` by ``name``, ``models.configs.ModelConfig`` by
+``kind``) parsed once when the RunConfig is built (a dict given for either is parsed then),
+so one RunConfig type serves every task and model family.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from curriculens import constants as C
-from curriculens.config import check_name, from_dict, to_dict
+from curriculens.config import check_name, coerce_field, from_dict, to_dict
 from curriculens.errors import CurriculensError
+from models.configs import ModelField
 from training.schedule import PROGRESSIVE_RULES
+from training.tasks.configs import TaskField
 
 
 def check(ok: bool, message: str) -> None:
@@ -77,6 +80,22 @@ class OptimConfig:
             len(self.betas) == 2 and all(_finite(b) and 0 <= b < 1 for b in self.betas),
             f"betas must be two numbers in [0, 1), got {list(self.betas)}",
         )
+
+
+# The Adam family's defaults where they differ from OptimConfig's (which are SGD's).
+ADAM_DEFAULTS = {"lr": 1e-3, "schedule": "cosine", "warmup_frac": 0.06, "betas": (0.9, 0.95)}
+
+
+def default_optimizer(model_kind: str) -> str:
+    """The optimizer a model kind trains with unless told otherwise: SGD for the parity MLP
+    (the paper's), AdamW for Transformers."""
+    return "sgd" if model_kind == "mlp" else "adamw"
+
+
+def default_optim(name: str) -> OptimConfig:
+    """The OptimConfig of optimizer ``name`` with its family's defaults (``ADAM_DEFAULTS`` for
+    adam / adamw; OptimConfig's own for sgd)."""
+    return OptimConfig(name=name) if name == "sgd" else OptimConfig(name=name, **ADAM_DEFAULTS)
 
 
 @dataclass(frozen=True)
@@ -170,8 +189,8 @@ class RunConfig:
     Args:
         name: run directory name inside the experiment's ``runs/``.
         role: ``teacher`` | ``student``.
-        task: task config dict with a ``name`` (see ``training.tasks``).
-        model: model config dict with a ``kind`` (see ``models.configs``).
+        task: the task config (``training.tasks.configs``; a dict with a ``name`` is parsed).
+        model: the model config (``models.configs``; a dict with a ``kind`` is parsed).
         steps: optimizer steps; samples seen = steps x batch_size.
         seed: seeds model init, and the training data stream unless ``stream_seed`` is set
             (eval data come from the task).
@@ -185,8 +204,8 @@ class RunConfig:
 
     name: str
     role: str
-    task: dict
-    model: dict
+    task: TaskField
+    model: ModelField
     optim: OptimConfig = field(default_factory=OptimConfig)
     checkpoints: CheckpointConfig = field(default_factory=CheckpointConfig)
     distill: Optional[DistillConfig] = None
@@ -208,8 +227,8 @@ class RunConfig:
         return self.seed if self.stream_seed is None else self.stream_seed
 
     def __post_init__(self) -> None:
-        from models.configs import model_config_from_dict
-
+        coerce_field(self, "task")  # parsed once, here; validated by its own __post_init__
+        coerce_field(self, "model")
         check_name(self.name)
         check(self.role in (C.ROLE_TEACHER, C.ROLE_STUDENT), f"unknown role {self.role!r} (teacher or student)")
         check(self.device in C.DEVICES, f"unknown device {self.device!r} (one of {', '.join(C.DEVICES)})")
@@ -219,8 +238,6 @@ class RunConfig:
             _finite(self.stop_at_acc) and 0 <= self.stop_at_acc <= 1,
             f"stop_at_acc must be in [0, 1], got {self.stop_at_acc}",
         )
-        check(isinstance(self.task, dict) and "name" in self.task, "task config has no 'name'")
-        model_config_from_dict(self.model)  # validates the model config
         if self.role == C.ROLE_STUDENT:
             check(self.distill is not None, "a student run needs a distill config")
 

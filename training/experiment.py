@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +25,12 @@ from typing import Optional
 
 from curriculens import __version__
 from curriculens import constants as C
-from curriculens.config import canonical_json
+from curriculens.config import canonical_json, check_name, dataclass_default, to_dict
 from curriculens.curves import Transition, first_crossing, teacher_transition, transition_rule, two_shot_step
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json, read_jsonl, write_json
-from training.config import RunConfig
+from training.config import DistillConfig, RunConfig
+from training.tasks.configs import TaskConfig
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,40 @@ def student_run_name(
     return name
 
 
+def relative_teacher_dir(teacher_dir: Path | str, student_name: str) -> str:
+    """How a student's ``DistillConfig.teacher_dir`` names its teacher: relative to the
+    student's run directory, a sibling of the teacher's (``../teacher``), so an experiment
+    directory can be moved or copied whole."""
+    teacher_dir = Path(teacher_dir)
+    return os.path.relpath(teacher_dir.resolve(), (teacher_dir.parent / student_name).resolve())
+
+
+def student_distill(
+    method: str,
+    seed: int,
+    teacher_dir: Path | str,
+    base: Optional[DistillConfig] = None,
+    name: str = "",
+    **changes,
+) -> tuple[str, DistillConfig]:
+    """A student's run name and DistillConfig: ``base``'s fields (else DistillConfig's
+    defaults) with ``changes`` on top. A two-shot checkpoint carries over to two-shot
+    students only; ``name`` "" = ``student_run_name`` in the teacher's experiment (an
+    existing legacy name is kept); the teacher's path is stored relative to the student's run
+    (``relative_teacher_dir``). Validated (on construction); writes nothing."""
+    teacher_dir = Path(teacher_dir)
+    fields = {**to_dict(base or DistillConfig()), **changes, "method": method}
+    if method != "two-shot":  # a two-shot base's checkpoint does not carry over to another method
+        for key in ("two_shot_step", "two_shot_T"):
+            fields[key] = changes.get(key, dataclass_default(DistillConfig, key))
+    name = name or student_run_name(
+        method, seed, fields["two_shot_step"], two_shot_T=fields["two_shot_T"], exp_dir=teacher_dir.parent.parent
+    )
+    check_name(name)
+    fields["teacher_dir"] = relative_teacher_dir(teacher_dir, name)
+    return name, DistillConfig(**fields)
+
+
 def two_shot_label(two_shot_step: int, two_shot_T: int = 0) -> str:
     """How legends name two-shot students: ``two-shot (teacher ckpt 5,500, first 2,000 steps)``:
     the teacher checkpoint they learn from first, and for how many of their own steps."""
@@ -82,7 +118,7 @@ def two_shot_label(two_shot_step: int, two_shot_T: int = 0) -> str:
     return f"two-shot (teacher ckpt {two_shot_step:,}{steps})"
 
 
-def check_experiment(exp_dir: Path | str, task: dict) -> bool:
+def check_experiment(exp_dir: Path | str, task: TaskConfig) -> bool:
     """True if ``exp_dir`` holds an experiment on ``task``, False if it holds none yet; raises
     CurriculensError if it holds one on another task or cannot hold one. Writes nothing."""
     exp_dir = Path(exp_dir)
@@ -99,7 +135,7 @@ def check_experiment(exp_dir: Path | str, task: dict) -> bool:
     return True
 
 
-def init_experiment(exp_dir: Path | str, task: dict, notes: str = "") -> Path:
+def init_experiment(exp_dir: Path | str, task: TaskConfig | dict, notes: str = "") -> Path:
     """Create ``exp_dir`` with its ``experiment.json`` (kept if it exists with the same task)."""
     exp_dir = Path(exp_dir)
     if check_experiment(exp_dir, task):

@@ -38,7 +38,7 @@ from curriculens.config import canonical_json
 from curriculens.errors import CurriculensError
 from curriculens.io import append_jsonl
 from models.checkpoint import load_checkpoint, read_optimizer_state, save_checkpoint, strip_optimizer_state
-from models.configs import MLPConfig, model_config_from_dict
+from models.configs import MLPConfig
 from models.registry import build_model
 from training.config import RunConfig
 from curriculens.device import resolve_device
@@ -133,7 +133,7 @@ def train_grid(
     first = next((c for c in cfgs if c.distill.method != "ce"), None)
     if first is not None:
         teacher = TeacherProvider(check_teacher(first, runs_dir / first.name), device, keep=64)
-    model_cfgs = {c.name: model_config_from_dict(c.model) for c in cfgs}
+    model_cfgs = {c.name: c.model for c in cfgs}
     for c in cfgs:
         if hasattr(task, "check_model"):
             task.check_model(model_cfgs[c.name])
@@ -182,7 +182,7 @@ def _train_grid(cfgs, runs_dir, force, progress, t0, base, device, task, teacher
         by_key.setdefault(_group_key(s.cfg), []).append(s)
     groups = []
     for members in by_key.values():
-        mcfg = model_config_from_dict(members[0].cfg.model)
+        mcfg = members[0].cfg.model
         models, states = [], []
         for s in members:
             seed_init(s.cfg.seed)
@@ -237,7 +237,7 @@ def _train_grid(cfgs, runs_dir, force, progress, t0, base, device, task, teacher
         stopped = []
         for s in active:
             model = s.group.module(s.index)
-            ev = evaluate(model, model_config_from_dict(s.cfg.model), task, device, s.cfg.amp)
+            ev = evaluate(model, s.cfg.model, task, device, s.cfg.amp)
             if not math.isfinite(ev["eval_loss"]):  # before its checkpoint: the last saved one stays finite
                 raise diverged(s.cfg, "held-out loss", ev["eval_loss"], step, s.last_ckpt)
             gl = losses[id(s.group)]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from curriculens import constants as C
-from curriculens.config import from_dict
+from curriculens.config import from_dict, to_dict
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json
 from training.config import CheckpointConfig, DistillConfig, RunConfig
@@ -138,9 +138,9 @@ def grid_configs(exp_dir: Path | str, spec: GridSpec) -> list[RunConfig]:
         default = task.default_model("student")
         t_model = teacher.model
         if spec.widths:
-            if t_model.get("kind") != "mlp":
+            if t_model.kind != "mlp":
                 raise CurriculensError("grid widths apply to MLP students; give a full student 'model' for other kinds")
-            base = {k: v for k, v in t_model.items()}
+            base = to_dict(t_model)  # the teacher's model as its config.json holds it
             models = [({**base, "width": w}, f"-w{w}" if len(spec.widths) > 1 else "") for w in spec.widths]
         else:
             from dataclasses import asdict
@@ -149,7 +149,7 @@ def grid_configs(exp_dir: Path | str, spec: GridSpec) -> list[RunConfig]:
     if spec.two_shot_steps == "all":
         two_shot = t_steps[:-1]
     elif spec.two_shot_steps == "mid":
-        two_shot = [two_shot_checkpoint(t_dir, teacher.task.get("name"))]
+        two_shot = [two_shot_checkpoint(t_dir, teacher.task.name)]
     else:
         two_shot = list(spec.two_shot_steps)
         missing = [s for s in two_shot if s not in t_steps]

@@ -29,12 +29,12 @@ from __future__ import annotations
 import logging
 import shutil
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from curriculens import constants as C
-from curriculens.config import to_dict
+from curriculens.config import canonical_json, coerce_field, to_dict
 from curriculens.errors import CurriculensError
 from curriculens.io import atomic_dir, read_json, sha256_file, write_json, write_jsonl
 from models.checkpoint import ckpt_dirname, load_weights_into, write_model_config
@@ -50,6 +50,7 @@ from models.foreign import (
 from training.config import CheckpointConfig, DistillConfig, RunConfig
 from training.experiment import init_experiment, read_experiment, student_run_name
 from training.sources import ForeignCheckpoint, discover
+from training.tasks.configs import TaskConfig, TaskField
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ class ImportConfig:
     Args:
         src: the foreign trajectory (see ``training.sources``).
         out: the experiment directory (created if needed).
-        task: the task config dict (``{"name": "text", "corpus": ...}``, ``{"name": "pcfg", ...}``).
+        task: the task config (``training.tasks.configs``; a dict such as ``{"name": "text",
+            "corpus": ...}`` is parsed on construction).
         role: ``teacher`` | ``student``.
         method: a student's method (``ce``, ``one-shot``, ``progressive``, ``two-shot``).
         name: run name; "" = ``teacher`` or ``<method>-s<seed>``.
@@ -77,7 +79,7 @@ class ImportConfig:
 
     src: str
     out: str
-    task: dict = field(default_factory=dict)
+    task: TaskField = field(default_factory=dict)
     role: str = C.ROLE_TEACHER
     method: str = ""
     name: str = ""
@@ -94,8 +96,9 @@ class ImportConfig:
             raise CurriculensError("--method applies to students only (add --role student)")
         if self.role == C.ROLE_STUDENT and self.method not in C.METHODS:
             raise CurriculensError(f"a student needs --method, one of {', '.join(C.METHODS)}")
-        if not isinstance(self.task, dict) or not self.task.get("name"):
+        if isinstance(self.task, dict) and not self.task.get("name"):
             raise CurriculensError("the task config needs a name (--task)")
+        coerce_field(self, "task")
         if self.name and (self.name.startswith(".") or "/" in self.name or self.name != self.name.strip()):
             raise CurriculensError(f"bad run name {self.name!r}")
 
@@ -162,10 +165,10 @@ def _model_config(ckpts: list[ForeignCheckpoint]) -> tuple[ModelConfig, str]:
     return base, "hf"
 
 
-def _check_task(task_dict: dict, model_cfg: ModelConfig, first: ForeignCheckpoint):
+def _check_task(task_cfg: TaskConfig, model_cfg: ModelConfig, first: ForeignCheckpoint):
     from training.tasks import build_task
 
-    task = build_task(task_dict)
+    task = build_task(task_cfg)
     check = getattr(task, "check_model", None)
     if callable(check):
         check(model_cfg)
@@ -210,7 +213,7 @@ def plan_import(cfg: ImportConfig):
     out = Path(cfg.out)
     if (out / C.EXPERIMENT_FILE).is_file():
         old = read_experiment(out).get("task")
-        if old != cfg.task:
+        if canonical_json(old) != canonical_json(cfg.task):
             raise CurriculensError(f"{out} holds an experiment on a different task ({old}); use another --out")
     run_dir = out / C.RUNS_DIR / cfg.run_name
     if run_dir.exists() and not cfg.force:
@@ -242,7 +245,7 @@ def import_trajectory(cfg: ImportConfig) -> ImportResult:
         name=cfg.run_name,
         role=cfg.role,
         task=cfg.task,
-        model=asdict(model_cfg),
+        model=model_cfg,
         checkpoints=CheckpointConfig(save_every=_save_every(steps)),
         distill=None
         if cfg.role == C.ROLE_TEACHER

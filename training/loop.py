@@ -37,7 +37,7 @@ from models.checkpoint import (
     strip_optimizer_state,
     verify_checkpoint,
 )
-from models.configs import ModelConfig, model_config_from_dict
+from models.configs import ModelConfig
 from models.registry import build_model, logits_of
 from training.config import RunConfig
 from curriculens.device import resolve_device
@@ -161,7 +161,7 @@ def check_teacher(cfg: RunConfig, run_dir: Path) -> Optional[Path]:
     ckpts = list_checkpoints(tdir)
     if not ckpts:
         raise CurriculensError(f"teacher run {tdir} has no checkpoints")
-    expected = model_config_from_dict(tcfg.model)
+    expected = tcfg.model
     for _, path in ckpts:
         verify_checkpoint(path, expected)
     first, last = ckpts[0][0], ckpts[-1][0]
@@ -303,7 +303,13 @@ def write_done(run_dir: Path, steps_run: int, stopped: bool, last_row: dict, wal
 
 
 def train_run(
-    cfg: RunConfig, run_dir: Path | str, *, force: bool = False, progress: bool = False, wait: bool = False
+    cfg: RunConfig,
+    run_dir: Path | str,
+    *,
+    force: bool = False,
+    progress: bool = False,
+    wait: bool = False,
+    task: Optional[Task] = None,
 ) -> RunResult:
     """Train one run (teacher or student) into ``run_dir``; resume if it was interrupted.
 
@@ -312,13 +318,15 @@ def train_run(
     refused, or queues with ``wait``) and checked again inside the lock. A run inside
     ``EXP/runs/`` creates ``EXP/experiment.json`` if needed. Raises ``TrainingDiverged`` (a
     CurriculensError) when the loss stops being finite; the last finite checkpoint is kept.
+    ``task``: the task of ``cfg.task`` if the caller has built it (building a PCFG task loads
+    its grammar); None = built here.
     """
     run_dir = Path(run_dir)
     t0 = time.time()
     exp_dir = run_dir.parent.parent if run_dir.parent.name == C.RUNS_DIR else None
     # --- validate: nothing is written before this block has passed
-    task = build_task(cfg.task)
-    model_cfg = model_config_from_dict(cfg.model)
+    task = task if task is not None else build_task(cfg.task)
+    model_cfg = cfg.model
     if hasattr(task, "check_model"):
         task.check_model(model_cfg)
     teacher_dir = check_teacher(cfg, run_dir)

@@ -36,7 +36,7 @@ def recommend(exp_dir: Path | str, teacher: str = "teacher") -> dict:
     t_dir = Path(exp_dir) / C.RUNS_DIR / teacher
     if not (t_dir / C.RUN_CONFIG_FILE).is_file():
         raise CurriculensError(f"no teacher run {t_dir}")
-    task_name = read_run(t_dir).config.task.get("name")
+    task_name = read_run(t_dir).config.task.name
     steps = [s for s, _ in list_checkpoints(t_dir)]
     if not steps:
         raise CurriculensError(f"teacher run {t_dir} has no checkpoints")

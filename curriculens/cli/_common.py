@@ -8,10 +8,11 @@ from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from curriculens import constants as C
+from curriculens.config import dataclass_default
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json
 from models.configs import BertConfig, GPT2Config, MLPConfig, ModelConfig, model_config_from_dict
-from training.config import CheckpointConfig, OptimConfig
+from training.config import ADAM_DEFAULTS, CheckpointConfig, OptimConfig, RunConfig, default_optim, default_optimizer
 
 _MODEL_CLASSES = {"mlp": MLPConfig, "gpt2": GPT2Config, "bert": BertConfig}
 
@@ -29,6 +30,11 @@ _MODEL_FLAGS = {
     "intermediate_size": (("bert",), "intermediate_size"),
     "dropout": (("gpt2", "bert"), "dropout"),
 }
+
+
+def default_help(cls, name: str, text: str) -> str:
+    """Flag help quoting the default of field ``name`` of dataclass ``cls`` (one default per setting)."""
+    return f"{text} (default {dataclass_default(cls, name)})"
 
 
 def add_device(p: argparse.ArgumentParser, default: str | None = "auto") -> None:
@@ -60,28 +66,46 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--heads", dest="num_attention_heads", type=int, help="BERT attention heads")
     g.add_argument("--hidden", dest="hidden_size", type=int, help="BERT hidden size")
     g.add_argument("--intermediate", dest="intermediate_size", type=int, help="BERT MLP size")
-    g.add_argument("--dropout", type=float, help="Transformer dropout (default 0)")
+    g.add_argument("--dropout", type=float, help=default_help(GPT2Config, "dropout", "Transformer dropout"))
+
+
+def _per_family(name: str) -> str:
+    """``0.05 sgd, 0.001 adam/adamw``: an OptimConfig field's default per optimizer family."""
+    sgd = dataclass_default(OptimConfig, name)
+    return f"{sgd} sgd, {ADAM_DEFAULTS.get(name, sgd)} adam/adamw"
 
 
 def add_optim_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("optimisation")
-    g.add_argument("--optimizer", choices=C.OPTIMIZERS, help="default: sgd for the MLP, adamw for Transformers")
-    g.add_argument("--lr", type=float, help="peak learning rate (default: 0.05 sgd, 1e-3 adam/adamw)")
-    g.add_argument("--weight-decay", type=float, help="weight decay (default 0)")
     g.add_argument(
-        "--schedule", choices=C.LR_SCHEDULES, help="lr schedule (default: constant for sgd, cosine for adam/adamw)"
+        "--optimizer",
+        choices=C.OPTIMIZERS,
+        help=f"default: {default_optimizer('mlp')} for the MLP, {default_optimizer('gpt2')} for Transformers",
     )
+    g.add_argument("--lr", type=float, help=f"peak learning rate (default: {_per_family('lr')})")
+    g.add_argument("--weight-decay", type=float, help=default_help(OptimConfig, "weight_decay", "weight decay"))
+    g.add_argument("--schedule", choices=C.LR_SCHEDULES, help=f"lr schedule (default: {_per_family('schedule')})")
     g.add_argument(
-        "--warmup-frac", type=float, help="linear warmup as a fraction of the run (cosine only; default 0.06)"
+        "--warmup-frac",
+        type=float,
+        help=f"linear warmup as a fraction of the run (cosine only; default: {_per_family('warmup_frac')})",
     )
-    g.add_argument("--grad-clip", type=float, help="max grad norm, 0 = off (default 0)")
-    g.add_argument("--batch-size", type=int, help="examples per step (default 32)")
-    g.add_argument("--steps", type=int, help="optimizer steps (default 10000)")
-    g.add_argument("--seed", type=int, help="seed of the model init and the training stream (default 0)")
+    g.add_argument("--grad-clip", type=float, help=default_help(OptimConfig, "grad_clip", "max grad norm, 0 = off"))
+    g.add_argument("--batch-size", type=int, help=default_help(RunConfig, "batch_size", "examples per step"))
+    g.add_argument("--steps", type=int, help=default_help(RunConfig, "steps", "optimizer steps"))
+    g.add_argument(
+        "--seed", type=int, help=default_help(RunConfig, "seed", "seed of the model init and the training stream")
+    )
     g.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA")
     c = p.add_argument_group("checkpoints")
-    c.add_argument("--save-every", type=int, help="save a checkpoint every N steps (default 1000)")
-    c.add_argument("--log-early", type=int, help="extra log-spaced checkpoints before the first save (default 0)")
+    c.add_argument(
+        "--save-every", type=int, help=default_help(CheckpointConfig, "save_every", "save a checkpoint every N steps")
+    )
+    c.add_argument(
+        "--log-early",
+        type=int,
+        help=default_help(CheckpointConfig, "log_early", "extra log-spaced checkpoints before the first save"),
+    )
     c.add_argument(
         "--eval-every", type=int, help="evaluate every N steps between checkpoints (default: only at checkpoints)"
     )
@@ -123,19 +147,10 @@ def model_from_args(args: argparse.Namespace, default: ModelConfig) -> ModelConf
 
 
 def optim_from_args(args: argparse.Namespace, kind: str, base: OptimConfig | None = None) -> OptimConfig:
-    name = args.optimizer or (base.name if base else ("sgd" if kind == "mlp" else "adamw"))
-    adam = name != "sgd"
-    cfg = (
-        base
-        if base is not None and base.name == name
-        else OptimConfig(
-            name=name,
-            lr=1e-3 if adam else 0.05,
-            schedule="cosine" if adam else "constant",
-            warmup_frac=0.06 if adam else 0.0,
-            betas=(0.9, 0.95) if adam else (0.9, 0.999),
-        )
-    )
+    """``base`` (or the model kind's default optimizer, ``training.config.default_optim``) with
+    the optimisation flags on top; a new ``--optimizer`` starts from its own defaults."""
+    name = args.optimizer or (base.name if base else default_optimizer(kind))
+    cfg = base if base is not None and base.name == name else default_optim(name)
     changes = {
         k: v
         for k, v in {

@@ -35,11 +35,9 @@ def _closing(out: Path) -> list[str]:
     if t is None:
         return []
     lines = ["What you are looking at:"]
-    tr = teacher_transition_of(t.path, t.config.task.get("name"))
+    tr = teacher_transition_of(t.path, t.config.task.name)
     model = t.config.model
-    what = (
-        f"a width-{model.get('width')} MLP teacher" if model.get("kind") == "mlp" else f"a {model.get('kind')} teacher"
-    )
+    what = f"a width-{model.width} MLP teacher" if model.kind == "mlp" else f"a {model.kind} teacher"
     if tr is not None:
         lines.append(
             f"- {what} learned the task through a transition: its held-out {tr.metric.removeprefix('eval_')} "

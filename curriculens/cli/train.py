@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,10 +18,10 @@ from curriculens.cli._common import (
     model_from_args,
     optim_from_args,
 )
-from curriculens.config import check_name, dataclass_default
+from curriculens.config import dataclass_default, to_dict
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json
-from training.experiment import is_experiment, read_run, student_run_name
+from training.experiment import is_experiment, read_run
 
 if TYPE_CHECKING:
     from training.config import RunConfig
@@ -178,7 +177,7 @@ def _base_config(args) -> RunConfig | None:
 def _training_fields(args, base: RunConfig, model, kind_changed: bool) -> dict:
     """The fields every run takes from (base, flags): model, optim, checkpoints, sizes, device."""
     return dict(
-        model=asdict(model),
+        model=replace(model),  # a fresh copy: written with every field, as the CLI always has
         optim=optim_from_args(args, model.kind, None if kind_changed else base.optim),
         checkpoints=checkpoints_from_args(args, base.checkpoints),
         steps=args.steps if args.steps is not None else base.steps,
@@ -202,23 +201,27 @@ def _follow_task(model, task_obj):
 def teacher_config_from_args(args: argparse.Namespace) -> RunConfig:
     """The teacher's RunConfig: the ``--config`` file (if any) with every explicit flag on top.
     Validated (configs check themselves on construction); writes nothing."""
-    from models.configs import model_config_from_dict
-    from training.config import RunConfig
+    return _teacher_config_and_task(args)[0]
 
-    from training.tasks import build_task
+
+def _teacher_config_and_task(args: argparse.Namespace):
+    """``(teacher RunConfig, its built task)``: the task is built once, here (``train_run`` takes it)."""
+    from training.config import RunConfig
+    from training.tasks import build_task, task_config_from_dict
 
     base = _base_config(args)
-    task_obj = build_task(merge_task(base.task if base else None, args))
-    task = asdict(task_obj.cfg)
-    if base is not None and base.task.get("name") == task["name"]:
-        default_model = _follow_task(model_config_from_dict(base.model), task_obj)
+    task = task_config_from_dict(merge_task(to_dict(base.task) if base else None, args))
+    task = replace(task)  # a fresh copy: written with every field, as the CLI always has
+    built = build_task(task)
+    if base is not None and base.task.name == task.name:
+        default_model = _follow_task(base.model, built)
     else:
-        default_model = task_obj.default_model("teacher")
+        default_model = built.default_model("teacher")
     model = model_from_args(args, default_model)
     if base is None:
-        base = RunConfig(name="teacher", role=C.ROLE_TEACHER, task=task, model=asdict(model))
-    kind_changed = model.kind != model_config_from_dict(base.model).kind
-    return replace(
+        base = RunConfig(name="teacher", role=C.ROLE_TEACHER, task=task, model=model)
+    kind_changed = model.kind != base.model.kind
+    cfg = replace(
         base,
         name=args.name or base.name,
         role=C.ROLE_TEACHER,
@@ -226,15 +229,16 @@ def teacher_config_from_args(args: argparse.Namespace) -> RunConfig:
         distill=None,
         **_training_fields(args, base, model, kind_changed),
     )
+    return cfg, built
 
 
 def run_teacher(args) -> int:
     from training.loop import train_run
 
-    cfg = teacher_config_from_args(args)
+    cfg, task = _teacher_config_and_task(args)
     run_dir = Path(args.out) / C.RUNS_DIR / cfg.name
     print(f"teacher -> {run_dir}")
-    result = train_run(cfg, run_dir, force=args.force, progress=not args.quiet, wait=args.wait)
+    result = train_run(cfg, run_dir, force=args.force, progress=not args.quiet, wait=args.wait, task=task)
     _report(result)
     return 0
 
@@ -256,28 +260,25 @@ def _teacher_dir(path: str) -> Path:
 def student_config_from_args(args: argparse.Namespace, teacher_dir: Path) -> RunConfig:
     """A student's RunConfig: the ``--config`` file (if any; else the teacher's task, optimiser,
     checkpoints and budget with the task's student model) with every explicit flag on top.
-    Validated; writes nothing. The teacher's path is stored relative to the student's run."""
-    from models.configs import model_config_from_dict
-    from training.config import DistillConfig
+    Validated; writes nothing. Naming and the teacher's relative path: ``student_distill``."""
+    return _student_config_and_task(args, teacher_dir)[0]
+
+
+def _student_config_and_task(args: argparse.Namespace, teacher_dir: Path):
+    """``(student RunConfig, its built task)``."""
+    from training.experiment import student_distill
+    from training.plans.base import default_student_model
+    from training.tasks import build_task
 
     teacher = read_run(teacher_dir).config
     if args.method not in C.METHODS:
         raise CurriculensError(f"unknown method {args.method!r} (one of {', '.join(C.METHODS)})")
     if args.interval is not None and args.interval < 1:
         raise CurriculensError(f"--interval must be >= 1 step, got {args.interval}")
-    from training.tasks import build_task
-
     base = _base_config(args)
-    task_obj = build_task(teacher.task)
-    t_model = model_config_from_dict(teacher.model)
-    if base is not None:
-        default_model = model_config_from_dict(base.model)
-    else:
-        default_model = task_obj.default_model("student")
-        if default_model.kind != t_model.kind:
-            default_model = t_model
+    built = build_task(teacher.task)
+    default_model = base.model if base is not None else default_student_model(built, teacher.model)
     model = model_from_args(args, default_model)
-    dist = base.distill if base is not None and base.distill is not None else DistillConfig()
     given = {
         k: v
         for k, v in {
@@ -291,28 +292,14 @@ def student_config_from_args(args: argparse.Namespace, teacher_dir: Path) -> Run
         }.items()
         if v is not None
     }
-    if args.method != "two-shot":  # a two-shot base's checkpoint does not carry over to another method
-        given.setdefault("two_shot_step", dataclass_default(DistillConfig, "two_shot_step"))
-        given.setdefault("two_shot_T", dataclass_default(DistillConfig, "two_shot_T"))
     seed = args.seed if args.seed is not None else (base.seed if base else 0)
-    two_shot_step = given.get("two_shot_step", dist.two_shot_step)
-    two_shot_T = given.get("two_shot_T", dist.two_shot_T)
-    name = args.name or student_run_name(
-        args.method, seed, two_shot_step, two_shot_T=two_shot_T, exp_dir=teacher_dir.parent.parent
-    )
-    check_name(name)
-    dist = DistillConfig(
-        **{
-            **asdict(dist),
-            **given,
-            "method": args.method,
-            "teacher_dir": os.path.relpath(teacher_dir.resolve(), (teacher_dir.parent / name).resolve()),
-        }
+    name, dist = student_distill(
+        args.method, seed, teacher_dir, base.distill if base is not None else None, args.name or "", **given
     )
     if base is None:
-        base = replace(teacher, name=name, role=C.ROLE_STUDENT, distill=dist, model=asdict(model))
-    kind_changed = model.kind != model_config_from_dict(base.model).kind
-    return replace(
+        base = replace(teacher, name=name, role=C.ROLE_STUDENT, distill=dist, model=model)
+    kind_changed = model.kind != base.model.kind
+    cfg = replace(
         base,
         name=name,
         role=C.ROLE_STUDENT,
@@ -320,16 +307,17 @@ def student_config_from_args(args: argparse.Namespace, teacher_dir: Path) -> Run
         distill=dist,
         **_training_fields(args, base, model, kind_changed),
     )
+    return cfg, built
 
 
 def run_distill(args) -> int:
     from training.loop import train_run
 
     teacher_dir = _teacher_dir(args.teacher)
-    cfg = student_config_from_args(args, teacher_dir)
+    cfg, task = _student_config_and_task(args, teacher_dir)
     run_dir = teacher_dir.parent / cfg.name
     print(f"{cfg.method} student -> {run_dir}")
-    result = train_run(cfg, run_dir, force=args.force, progress=not args.quiet, wait=args.wait)
+    result = train_run(cfg, run_dir, force=args.force, progress=not args.quiet, wait=args.wait, task=task)
     _report(result)
     return 0
 

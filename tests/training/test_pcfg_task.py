@@ -23,7 +23,7 @@ from training.data.pcfg_mlm import (
 )
 from training.experiment import list_runs, read_metrics
 from curriculens.curves import detect_phases, nearest_step
-from training.tasks import build_task
+from training.tasks import build_task, task_config_from_dict
 from training.tasks.pcfg import PCFGTask
 from training.plans.pcfg import PRESETS, SIZES, get_preset, model_dict, pcfg_demo_plan, teacher_config
 
@@ -117,7 +117,7 @@ def test_train_batches_are_deterministic_per_seed_and_step():
     assert not _same(a, task.train_batch(6, 16, seed=3))
     assert not _same(a, task.train_batch(5, 16, seed=4))
     # a fresh task object (as after a resume) gives the same batch
-    assert _same(a, PCFGTask.from_config(TINY).train_batch(5, 16, seed=3))
+    assert _same(a, PCFGTask(task_config_from_dict(TINY)).train_batch(5, 16, seed=3))
 
 
 def test_eval_set_is_fixed_and_independent_of_the_batch_size():
@@ -287,7 +287,7 @@ def test_every_preset_builds_a_valid_teacher(name):
         p = get_preset(name)
     t = teacher_config(p, device="cpu")
     task = build_task(t.task)
-    task.check_model(model_config_from_dict(t.model))
+    task.check_model(t.model)
     _, student = p.models_for(task)
     task.check_model(model_config_from_dict(student))
     assert set(SIZES) >= {p.teacher, p.student}

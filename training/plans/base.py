@@ -13,10 +13,19 @@ from typing import Callable, Optional, Sequence
 
 from curriculens import constants as C
 from curriculens.executor import LOCAL, ExecutorConfig, executor_session, map_tasks
+from models.configs import ModelConfig
 from training.config import CheckpointConfig, DistillConfig, OptimConfig, RunConfig
-from training.experiment import init_experiment, student_run_name
+from training.experiment import init_experiment, relative_teacher_dir, student_run_name
 
 log = logging.getLogger(__name__)
+
+
+def default_student_model(task, teacher_model: ModelConfig) -> ModelConfig:
+    """The model a student of ``teacher_model`` gets unless told otherwise: the task's student
+    size (``Task.default_model("student")``), or the teacher's own model when the task's
+    student is of another kind (e.g. a GPT-2 teacher on parity)."""
+    default = task.default_model("student")
+    return default if default.kind == teacher_model.kind else teacher_model
 
 
 def student_configs(
@@ -58,7 +67,7 @@ def student_configs(
                     checkpoints=CheckpointConfig(save_every=save_every, eval_every=eval_every),
                     distill=DistillConfig(
                         method=method,
-                        teacher_dir=f"../{teacher.name}",
+                        teacher_dir=relative_teacher_dir(teacher.name, name),
                         tau=tau,
                         two_shot_step=two_shot_step if method == "two-shot" else -1,
                         two_shot_T=two_shot_T if method == "two-shot" else 0,

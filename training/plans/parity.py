@@ -74,7 +74,7 @@ def parity_students_for(
 ) -> list[RunConfig]:
     """Students of the parity demo; two-shot starts from the teacher's checkpoint nearest the
     middle of its transition (``training.experiment.two_shot_checkpoint``)."""
-    two_shot = two_shot_checkpoint(exp_dir / C.RUNS_DIR / teacher.name, teacher.task.get("name"))
+    two_shot = two_shot_checkpoint(exp_dir / C.RUNS_DIR / teacher.name, teacher.task.name)
     cfgs = student_configs(
         teacher,
         model={"kind": "mlp", "d_in": size.n, "width": size.student_width, "depth": 1, "n_classes": 2},

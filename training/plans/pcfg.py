@@ -190,11 +190,12 @@ def get_preset(name: str, grammar: Optional[str] = None, **task_overrides) -> PC
     return replace(p, task=task)
 
 
-def teacher_config(preset: PCFGPreset, seed: int = 0, device: str = "auto") -> RunConfig:
-    """The teacher run (named ``teacher``) of ``preset``."""
+def teacher_config(preset: PCFGPreset, seed: int = 0, device: str = "auto", task=None) -> RunConfig:
+    """The teacher run (named ``teacher``) of ``preset``; ``task``: ``preset``'s built task, if
+    the caller has it (building one loads the grammar)."""
     from training.tasks import build_task
 
-    teacher_model, _ = preset.models_for(build_task(preset.task))
+    teacher_model, _ = preset.models_for(task or build_task(preset.task))
     return RunConfig(
         name="teacher",
         role=C.ROLE_TEACHER,
@@ -227,19 +228,21 @@ def student_configs_for(
     seeds=(0,),
     methods=STUDENT_METHODS,
     two_shot_step: Optional[int] = None,
+    task=None,
 ) -> list[RunConfig]:
     """Students of a trained teacher (``exp_dir/runs/<teacher.name>``): one per (seed, method),
     distilling the teacher's argmax (tau 1e-20, alpha 0, the paper's PCFG setting).
 
-    ``two_shot_step`` None = ``training.experiment.two_shot_checkpoint`` of the teacher run."""
+    ``two_shot_step`` None = ``training.experiment.two_shot_checkpoint`` of the teacher run;
+    ``task``: ``preset``'s built task, if the caller has it."""
     from training.experiment import two_shot_checkpoint
     from training.plans.base import student_configs
     from training.tasks import build_task
 
-    _, student_model = preset.models_for(build_task(preset.task))
+    _, student_model = preset.models_for(task or build_task(preset.task))
     if two_shot_step is None and "two-shot" in methods:
         two_shot_step = two_shot_checkpoint(
-            Path(exp_dir) / C.RUNS_DIR / teacher.name, teacher.task["name"], preset.two_shot_frac
+            Path(exp_dir) / C.RUNS_DIR / teacher.name, teacher.task.name, preset.two_shot_frac
         )
     students = student_configs(
         teacher,
@@ -291,11 +294,14 @@ def pcfg_demo_plan(
     """
     if size not in DEMO_PRESETS:
         raise CurriculensError(f"unknown pcfg demo size {size!r} (one of {', '.join(DEMO_PRESETS)})")
+    from training.tasks import build_task
+
     preset = get_preset(DEMO_PRESETS[size], grammar=grammar_path)
-    teacher = teacher_config(preset, device=device)
+    task = build_task(preset.task)  # once, for both model sizes
+    teacher = teacher_config(preset, device=device, task=task)
 
     def students_for(exp_dir, t):
-        return student_configs_for(preset, exp_dir, t, seeds=tuple(seeds))
+        return student_configs_for(preset, exp_dir, t, seeds=tuple(seeds), task=task)
 
     return teacher, students_for
 

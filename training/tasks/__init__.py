@@ -1,28 +1,43 @@
-"""Task registry: a task config dict's ``name`` picks the task class."""
+"""Task registry: a task config's class picks the task class.
+
+Configs (torch-free) live in ``training.tasks.configs``; this package imports the torch-heavy
+task modules only on first use, so reading a run's config never imports torch.
+"""
 
 from __future__ import annotations
 
-from curriculens.errors import CurriculensError
-from training.tasks.base import Batch, Task, to_device
+from typing import TYPE_CHECKING, Union
+
+from training.tasks.configs import TaskConfig, task_config_from_dict
+
+if TYPE_CHECKING:
+    from training.tasks.base import Task
 
 
-def _registry() -> dict:
+def build_task(cfg: Union[TaskConfig, dict]) -> "Task":
+    """The task of a typed task config (a ``RunConfig.task``), used as it is; a dict
+    (``{"name": "parity", ...}``, from a preset or a test) is parsed first.
+
+    Loads what the task needs (a grammar, a corpus) and runs the checks that need it."""
     from training.tasks.parity import ParityTask
     from training.tasks.pcfg import PCFGTask
     from training.tasks.text import TextTask
 
-    return {"parity": ParityTask, "pcfg": PCFGTask, "text": TextTask}
+    if isinstance(cfg, dict):
+        cfg = task_config_from_dict(cfg)
+    for task_cls in (ParityTask, PCFGTask, TextTask):
+        if task_cls.name == cfg.name:
+            return task_cls(cfg)
+    raise TypeError(f"no task class for {type(cfg).__name__}")  # a TaskConfig member without a task
 
 
-def build_task(data: dict) -> Task:
-    """Build a task from its config dict (``{"name": "parity", ...}``)."""
-    if not isinstance(data, dict) or "name" not in data:
-        raise CurriculensError("task config has no 'name'")
-    tasks = _registry()
-    if data["name"] not in tasks:
-        raise CurriculensError(f"unknown task {data['name']!r} (known: {', '.join(sorted(tasks))})")
-    task = tasks[data["name"]].from_config(data)
-    return task
+def __getattr__(name: str):
+    # torch-heavy names are imported on first use, so `import training.tasks.configs` stays cheap
+    if name in ("Batch", "Task", "to_device"):
+        from training.tasks import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'training.tasks' has no attribute {name!r}")
 
 
-__all__ = ["Batch", "Task", "build_task", "to_device"]
+__all__ = ["Batch", "Task", "TaskConfig", "build_task", "task_config_from_dict", "to_device"]

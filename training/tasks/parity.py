@@ -3,53 +3,17 @@
 from __future__ import annotations
 
 from curriculens.seeding import PARITY_EVAL, PARITY_TRAIN, torch_generator
-from dataclasses import dataclass
 from typing import Iterator
 
 import torch
 
-from curriculens.config import from_dict
 from curriculens.errors import CurriculensError
 from models.configs import GPT2Config, MLPConfig, ModelConfig
 from training.data.parity import parity_labels, sample_pm1, to_tokens
 from training.tasks.base import Batch, Task
+from training.tasks.configs import ParityConfig
 
 _CHUNK = 64  # training batches generated together (per-step determinism is kept)
-
-
-@dataclass(frozen=True)
-class ParityConfig:
-    """(n, k)-sparse parity.
-
-    Args:
-        n: input length.
-        k: support size.
-        support: support coordinates; empty = the first k (the paper's choice).
-        n_eval: held-out examples (paper: 4096 for students).
-        data_seed: seeds the held-out set (shared by every run of an experiment).
-    """
-
-    name: str = "parity"
-    n: int = 100
-    k: int = 6
-    support: tuple = ()
-    n_eval: int = 4096
-    data_seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.n, int) or self.n <= 0:
-            raise CurriculensError(f"parity n must be a positive integer, got {self.n!r}")
-        if not isinstance(self.k, int) or not 0 < self.k <= self.n:
-            raise CurriculensError(f"parity k (support size) must be in 1..n = 1..{self.n}, got {self.k!r}")
-        if not isinstance(self.n_eval, int) or self.n_eval <= 0:
-            raise CurriculensError(f"parity n_eval must be a positive number of held-out examples, got {self.n_eval!r}")
-        s = self.support_coords
-        if len(s) != self.k or len(set(s)) != self.k or min(s) < 0 or max(s) >= self.n:
-            raise CurriculensError(f"parity support {s} must be {self.k} distinct coordinates in [0, {self.n})")
-
-    @property
-    def support_coords(self) -> tuple[int, ...]:
-        return tuple(sorted(self.support)) if self.support else tuple(range(self.k))
 
 
 class ParityTask(Task):
@@ -63,10 +27,6 @@ class ParityTask(Task):
         self._eval_x = sample_pm1(cfg.n_eval, cfg.n, g)
         self._eval_y = parity_labels(self._eval_x, s)
         self._chunk: tuple[int, int, int, torch.Tensor] | None = None
-
-    @classmethod
-    def from_config(cls, data: dict) -> "ParityTask":
-        return cls(from_dict(ParityConfig, data, where="task"))
 
     def train_batch(self, step: int, batch_size: int, seed: int) -> Batch:
         chunk = step // _CHUNK

@@ -28,23 +28,21 @@ from curriculens.seeding import (
     torch_generator,
 )
 import logging
-from dataclasses import dataclass
 from typing import Iterator, Optional
 
 import numpy as np
 import torch
 from torch import nn
 
-from curriculens.config import from_dict
 from curriculens.errors import CurriculensError
 from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig
 from models.registry import logits_of
 from training.data.pcfg_mlm import IGNORE, SpecialIds, mlm_batch, next_token_batch, position_ids
 from training.tasks.base import Batch, Task
+from training.tasks.configs import PCFGConfig
 
 log = logging.getLogger(__name__)
 
-OBJECTIVES = ("mlm", "next")
 
 
 # (layers, heads, head_dim, dropout) of each size; BERT intermediate = 4 x hidden
@@ -95,58 +93,6 @@ def model_dict(objective: str, size: str, vocab_size: int, seq_len: int, pad_id:
     }
 
 
-@dataclass(frozen=True)
-class PCFGConfig:
-    """A PCFG language-modelling task.
-
-    Args:
-        grammar: a bundled grammar's name (``cfg3b``, the paper's) or a path to a grammar JSON
-            (the same format), relative to the working directory; ``""`` = a grammar generated from the ``gen_*`` fields.
-        gen_levels, gen_symbols, gen_rules, gen_rhs, gen_terminals, gen_seed: arguments of
-            ``training.data.pcfg.random_grammar`` (levels include root and preterminals; the
-            mean sentence length is about mean(gen_rhs) ** (gen_levels - 1)).
-        start_level: sentences start from a symbol drawn uniformly at this level (cfg3b from
-            level 1: ~150 tokens, the CPU setting of the calibration notes).
-        objective: ``mlm`` (BERT, masked tokens scored) | ``next`` (GPT-2, every next token).
-        mask_rate, include_bos, hide_masked_keys: masked-LM options (paper: 0.3, True, True).
-        eos: append EOS to each sentence; None = True for ``next``, False for ``mlm``.
-        n_eval: held-out sentences (paper: 4096).
-        max_len: truncate sentences to this many terminals; 0 = the grammar's longest sentence.
-        data_seed: seeds the held-out set and the probe sentences.
-        eval_batch: sequences per held-out batch (bounds the attention memory).
-        next_span_level: ``next`` only: -1 = predict every next token (default); L >= 0 =
-            predict only the last token of each level-L span (the paper's GPT-2 setting,
-            ``create_ce.py --desired_level L``; cfg3b L = 3 labels ~16 of ~300 tokens); L must
-            be at least ``start_level`` (spans above the start do not exist).
-        n_generate: sentences generated for ``eval_accept`` (next-token only; 0 = off).
-    """
-
-    name: str = "pcfg"
-    grammar: str = ""
-    gen_levels: int = 6
-    gen_symbols: int = 3
-    gen_rules: int = 2
-    gen_rhs: tuple = (2, 3)
-    gen_terminals: int = 3
-    gen_seed: int = 0
-    start_level: int = 0
-    objective: str = "mlm"
-    mask_rate: float = 0.3
-    include_bos: bool = True
-    hide_masked_keys: bool = True
-    eos: Optional[bool] = None
-    n_eval: int = 512
-    max_len: int = 0
-    data_seed: int = 0
-    eval_batch: int = 64
-    n_generate: int = 32
-    next_span_level: int = -1
-
-    @property
-    def use_eos(self) -> bool:
-        return (self.objective == "next") if self.eos is None else bool(self.eos)
-
-
 def load_task_grammar(cfg: PCFGConfig):
     """The task's ``Grammar``: loaded from ``cfg.grammar`` or generated from ``gen_*``."""
     from training.data.pcfg import load_grammar, random_grammar
@@ -174,12 +120,6 @@ class PCFGTask(Task):
 
     def __init__(self, cfg: PCFGConfig) -> None:
         super().__init__(cfg)
-        if cfg.objective not in OBJECTIVES:
-            raise CurriculensError(f"unknown PCFG objective {cfg.objective!r} (mlm or next)")
-        if not 0.0 < cfg.mask_rate <= 1.0:
-            raise CurriculensError(f"mask_rate must be in (0, 1], got {cfg.mask_rate}")
-        if cfg.n_eval <= 0 or cfg.eval_batch <= 0:
-            raise CurriculensError("n_eval and eval_batch must be positive")
         self.grammar = load_task_grammar(cfg)
         self.grammar.require_layered("the PCFG task")
         if not 0 <= cfg.start_level < self.grammar.n_levels - 1:
@@ -201,10 +141,6 @@ class PCFGTask(Task):
         self.max_terminals = int(min(longest, cfg.max_len) if cfg.max_len else longest)
         self._eval: Optional[Batch] = None
         self._eval_len: Optional[np.ndarray] = None
-
-    @classmethod
-    def from_config(cls, data: dict) -> "PCFGTask":
-        return cls(from_dict(PCFGConfig, data, where="task"))
 
     # --- sizes ---------------------------------------------------------------------------
     @property

@@ -30,39 +30,15 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from curriculens.config import from_dict
 from curriculens.errors import CurriculensError
 from models.configs import HFConfig, ModelConfig
 from training.data.pcfg_mlm import SpecialIds, pad_sequences
 from training.tasks.base import Batch, Task
+from training.tasks.configs import TextConfig
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("auto", "text", "jsonl")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model")
-
-
-@dataclass(frozen=True)
-class TextConfig:
-    """A probing corpus.
-
-    Args:
-        corpus: path of the text or JSONL file (``curriculens import`` makes it absolute).
-        format: ``auto`` (``.jsonl`` suffix = JSONL), ``text`` or ``jsonl``.
-        field: the JSONL key holding each document's text.
-        max_tokens: longest model input, LEAD included (capped by the model's positions).
-        min_tokens: shortest chunk kept (tokens, LEAD excluded).
-        hide_masked_keys: masked positions are also hidden as attention keys (the paper's PCFG
-            convention); off by default, as standard masked LMs see MASK tokens as keys.
-    """
-
-    name: str = "text"
-    corpus: str = ""
-    format: str = "auto"
-    field: str = "text"
-    max_tokens: int = 128
-    min_tokens: int = 8
-    hide_masked_keys: bool = False
 
 
 def read_documents(cfg: TextConfig) -> list[str]:
@@ -210,16 +186,8 @@ class TextTask(Task):
 
     def __init__(self, cfg: TextConfig) -> None:
         super().__init__(cfg)
-        if cfg.format not in FORMATS:
-            raise CurriculensError(f"unknown text format {cfg.format!r} (one of {', '.join(FORMATS)})")
-        if cfg.max_tokens < 4 or cfg.min_tokens < 2 or cfg.min_tokens >= cfg.max_tokens:
-            raise CurriculensError("text task: need max_tokens >= 4 and 2 <= min_tokens < max_tokens")
         self.documents = read_documents(cfg)
         self._bound: dict[tuple[str, str], BoundText] = {}
-
-    @classmethod
-    def from_config(cls, data: dict) -> "TextTask":
-        return cls(from_dict(TextConfig, data, where="task"))
 
     def bind(self, ckpt_dir: Path | str, model_cfg: ModelConfig) -> BoundText:
         """The task with the tokenizer of checkpoint ``ckpt_dir`` (cached per tokenizer content)."""

@@ -277,9 +277,9 @@ def test_teacher_config_merges_base_config_and_explicit_flags(exp):
     cfg = teacher_config_from_args(_args("train-teacher", "--config", base))
     assert canonical_json(cfg) == canonical_json(json.loads(base.read_text()))
     cfg = teacher_config_from_args(_args("train-teacher", "--config", base, "--k", 3))
-    assert cfg.task["k"] == 3 and cfg.task["n"] == 6  # main ignored --k (only --n was looked at)
+    assert cfg.task.k == 3 and cfg.task.n == 6  # main ignored --k (only --n was looked at)
     cfg = teacher_config_from_args(_args("train-teacher", "--config", base, "--n", 9, "--lr", 0.2))
-    assert cfg.task["n"] == 9 and cfg.model["d_in"] == 9 and cfg.model["width"] == 8 and cfg.optim.lr == 0.2
+    assert cfg.task.n == 9 and cfg.model.d_in == 9 and cfg.model.width == 8 and cfg.optim.lr == 0.2
     assert cfg.steps == 20 and cfg.checkpoints.save_every == 10 and cfg.device == "cpu"
 
 
@@ -302,7 +302,7 @@ def test_teacher_config_keeps_the_pcfg_fields_of_its_base(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(base.to_dict()))
     cfg = teacher_config_from_args(_args("train-teacher", "--config", path, "--task", "pcfg", "--steps", 7))
-    assert {k: cfg.task[k] for k in fields} == fields  # main kept only {"name": "pcfg"}
+    assert {k: getattr(cfg.task, k) for k in fields} == fields  # main kept only {"name": "pcfg"}
     assert cfg.steps == 7 and cfg.model == base.model
     assert isinstance(cfg, RunConfig)
 

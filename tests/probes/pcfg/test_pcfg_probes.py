@@ -279,7 +279,7 @@ def test_pcfg_probes_and_training_run_on_cuda(tmp_path):
     res = train_run(cfg_run, tmp_path / "teacher")
     assert res.final_eval["eval_loss"] > 0
     task = build_task(cfg_run.task)
-    cfg = model_config_from_dict(cfg_run.model)
+    cfg = cfg_run.model
     model = build_model(cfg).to("cuda").eval()
     ctx = ProbeContext(
         model, cfg, task, torch.device("cuda"), 0, tmp_path, seed=0, options={"n_sentences": 16, "max_tokens": 300}
