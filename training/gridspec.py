@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Optional, Union
 
 from curriculens import constants as C
-from curriculens.config import from_dict, to_dict
+from curriculens.config import dataclass_default, from_dict, to_dict
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json
 from training.config import CheckpointConfig, DistillConfig, RunConfig
 from training.experiment import read_run, student_run_name, two_shot_checkpoint
-from models.checkpoint import list_checkpoints
 
 
 @dataclass(frozen=True)
@@ -53,9 +52,9 @@ class GridSpec:
     seeds: tuple = (0,)
     widths: tuple = ()
     model: dict = field(default_factory=dict)
-    taus: tuple = (1.0,)
-    alphas: tuple = (0.0,)
-    speeds: tuple = (1.0,)
+    taus: tuple = (dataclass_default(DistillConfig, "tau"),)
+    alphas: tuple = (dataclass_default(DistillConfig, "alpha"),)
+    speeds: tuple = (dataclass_default(DistillConfig, "speed"),)
     two_shot_steps: Union[tuple, str] = ()
     two_shot_T: int = 0
     extract_steps: int = 0
@@ -70,7 +69,7 @@ class GridSpec:
     teacher: str = "teacher"
     device: str = "auto"
 
-    def validate(self) -> "GridSpec":
+    def __post_init__(self) -> None:
         for m in self.methods:
             if m not in C.METHODS:
                 raise CurriculensError(f"unknown method {m!r} in the grid (one of {', '.join(C.METHODS)})")
@@ -96,7 +95,6 @@ class GridSpec:
             raise CurriculensError("steps, batch_size, save_every and eval_every must be >= 0")
         if self.device not in C.DEVICES:
             raise CurriculensError(f"unknown device {self.device!r}")
-        return self
 
     @classmethod
     def from_dict(cls, data: dict) -> "GridSpec":
@@ -106,10 +104,10 @@ class GridSpec:
                 data[key] = [data[key]]
         if isinstance(data.get("two_shot_steps"), int):
             data["two_shot_steps"] = [data["two_shot_steps"]]
-        spec = from_dict(cls, data, where="grid spec")
+        spec = from_dict(cls, data, where="grid spec")  # validated on construction
         if isinstance(spec.two_shot_steps, list):
             spec = replace(spec, two_shot_steps=tuple(spec.two_shot_steps))
-        return spec.validate()
+        return spec
 
 
 def _num(v: float) -> str:
@@ -119,7 +117,6 @@ def _num(v: float) -> str:
 def grid_configs(exp_dir: Path | str, spec: GridSpec) -> list[RunConfig]:
     """The student RunConfigs of ``spec`` for the teacher ``EXP/runs/<spec.teacher>``
     (validated; nothing is written)."""
-    spec.validate()
     exp_dir = Path(exp_dir)
     t_dir = exp_dir / C.RUNS_DIR / spec.teacher
     if not (t_dir / C.RUN_CONFIG_FILE).is_file():
@@ -127,6 +124,8 @@ def grid_configs(exp_dir: Path | str, spec: GridSpec) -> list[RunConfig]:
     if not (t_dir / C.DONE_FILE).is_file():
         raise CurriculensError(f"teacher run {t_dir} has not finished; rerun train-teacher to finish it")
     teacher = read_run(t_dir).config
+    from models.checkpoint import list_checkpoints  # torch: imported here, so flag help stays light
+
     t_steps = [s for s, _ in list_checkpoints(t_dir)]
 
     from training.tasks import build_task

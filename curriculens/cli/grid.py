@@ -30,6 +30,15 @@ _FLAGS = {
 }
 
 
+def _default(name: str) -> str:
+    """A GridSpec field's default as flag help quotes it (``1.0``, ``0,1``)."""
+    from curriculens.config import dataclass_default
+    from training.gridspec import GridSpec
+
+    value = dataclass_default(GridSpec, name)
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "grid",
@@ -43,13 +52,22 @@ def register(sub) -> None:
     p.add_argument("exp", metavar="EXP", help="the experiment directory (holding runs/teacher)")
     p.add_argument("--spec", help="a grid.json (fields of training.gridspec.GridSpec)")
     p.add_argument("--methods", help="comma-separated: ce,one-shot,progressive,two-shot,curriculum-extraction")
-    p.add_argument("--seeds", help="comma-separated initialisation seeds (default 0)")
+    p.add_argument("--seeds", help=f"comma-separated initialisation seeds (default {_default('seeds')})")
     p.add_argument(
         "--widths", "--width", dest="widths", help="comma-separated MLP student widths (default: the task's student)"
     )
-    p.add_argument("--taus", "--tau", dest="taus", help="comma-separated teacher temperatures (default 1)")
-    p.add_argument("--alphas", "--alpha", dest="alphas", help="comma-separated label-CE weights (default 0)")
-    p.add_argument("--speeds", "--speed", dest="speeds", help="comma-separated progressive speed factors (default 1)")
+    p.add_argument(
+        "--taus", "--tau", dest="taus", help=f"comma-separated teacher temperatures (default {_default('taus')})"
+    )
+    p.add_argument(
+        "--alphas", "--alpha", dest="alphas", help=f"comma-separated label-CE weights (default {_default('alphas')})"
+    )
+    p.add_argument(
+        "--speeds",
+        "--speed",
+        dest="speeds",
+        help=f"comma-separated progressive speed factors (default {_default('speeds')})",
+    )
     p.add_argument(
         "--two-shot-steps",
         help="two-shot teacher checkpoints: comma-separated steps, 'all' (the (2, T) sweep) or 'mid'",
@@ -58,7 +76,11 @@ def register(sub) -> None:
     p.add_argument(
         "--extract-steps", type=int, help="curriculum-extraction: steps fitting the teacher's hidden-layer projection"
     )
-    p.add_argument("--extract-seed", type=int, help="curriculum-extraction: seed of the random projection (default 0)")
+    p.add_argument(
+        "--extract-seed",
+        type=int,
+        help=f"curriculum-extraction: seed of the random projection (default {_default('extract_seed')})",
+    )
     p.add_argument("--steps", type=int, help="student steps (default: the teacher's)")
     p.add_argument("--batch-size", type=int, help="default: the teacher's")
     p.add_argument("--save-every", type=int, help="checkpoint interval (default: the teacher's)")
@@ -68,7 +90,7 @@ def register(sub) -> None:
         "--stop-at-acc", type=float, help="end each student at its first evaluation at or above this accuracy"
     )
     p.add_argument("--lr", type=float, help="student learning rate (default: the teacher's)")
-    p.add_argument("--teacher", help="the teacher run's name in EXP/runs/ (default teacher)")
+    p.add_argument("--teacher", help=f"the teacher run's name in EXP/runs/ (default {_default('teacher')})")
     p.add_argument(
         "--force", action="store_true", help="delete and retrain the grid's runs that exist (default: resume)"
     )

@@ -14,6 +14,7 @@ from curriculens.cli._common import (
     add_model_args,
     add_optim_args,
     checkpoints_from_args,
+    default_help,
     load_json_arg,
     model_from_args,
     optim_from_args,
@@ -73,11 +74,6 @@ def merge_task(base: dict | None, args: argparse.Namespace) -> dict:
     return task
 
 
-def _default_help(cls, name: str, text: str) -> str:
-    """Flag help that quotes the dataclass field's default (one default per parameter)."""
-    return f"{text} (default {dataclass_default(cls, name)})"
-
-
 def _common_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="a run config.json to start from (flags given here override it)")
     p.add_argument("--name", help="run name inside EXP/runs/: one path component of letters, digits, '.', '_', '-'")
@@ -97,6 +93,7 @@ def _common_flags(p: argparse.ArgumentParser) -> None:
 def register(sub) -> None:
     from training.config import DistillConfig
     from training.schedule import PROGRESSIVE_RULES
+    from training.tasks.configs import ParityConfig
 
     p = sub.add_parser(
         "train-teacher",
@@ -112,11 +109,16 @@ def register(sub) -> None:
         "--task-set", action="append", metavar="KEY=VALUE", help="set one task config field (JSON value), repeatable"
     )
     t = p.add_argument_group("sparse parity")
-    t.add_argument("--n", type=int, help="input length n (default 100)")
-    t.add_argument("--k", type=int, help="support size k (default 6)")
+    t.add_argument("--n", type=int, help=default_help(ParityConfig, "n", "input length n"))
+    t.add_argument("--k", type=int, help=default_help(ParityConfig, "k", "support size k"))
     t.add_argument("--support", help="support coordinates, comma-separated (default: the first k)")
-    t.add_argument("--n-eval", dest="n_eval", type=int, help="held-out examples (default 4096)")
-    t.add_argument("--data-seed", dest="data_seed", type=int, help="seed of the held-out set (default 0)")
+    t.add_argument("--n-eval", dest="n_eval", type=int, help=default_help(ParityConfig, "n_eval", "held-out examples"))
+    t.add_argument(
+        "--data-seed",
+        dest="data_seed",
+        type=int,
+        help=default_help(ParityConfig, "data_seed", "seed of the held-out set"),
+    )
     _common_flags(p)
     p.set_defaults(func=run_teacher)
 
@@ -132,17 +134,17 @@ def register(sub) -> None:
     d.add_argument(
         "--alpha",
         type=float,
-        help=_default_help(DistillConfig, "alpha", "weight of the label CE term, in [0, 1]; 0 = pure distillation"),
+        help=default_help(DistillConfig, "alpha", "weight of the label CE term, in [0, 1]; 0 = pure distillation"),
     )
     d.add_argument(
         "--tau",
         type=float,
-        help=_default_help(DistillConfig, "tau", "teacher temperature, >= 0; <= 1e-6 means hard teacher labels"),
+        help=default_help(DistillConfig, "tau", "teacher temperature, >= 0; <= 1e-6 means hard teacher labels"),
     )
     d.add_argument(
         "--speed",
         type=float,
-        help=_default_help(DistillConfig, "speed", "progressive: student step t uses teacher step t x speed"),
+        help=default_help(DistillConfig, "speed", "progressive: student step t uses teacher step t x speed"),
     )
     d.add_argument(
         "--interval",

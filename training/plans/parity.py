@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Sequence
 
 from curriculens import constants as C
+from curriculens.config import dataclass_default
 from training.config import CheckpointConfig, OptimConfig, RunConfig
 from training.experiment import two_shot_checkpoint
 from training.plans.base import student_configs
+from training.tasks.configs import ParityConfig
 
 
 @dataclass(frozen=True)
@@ -31,10 +33,10 @@ class ParityDemoSize:
     save_every: int
     student_save_every: int
     eval_every: int
-    lr: float = 0.05
-    batch_size: int = 32
+    lr: float = dataclass_default(OptimConfig, "lr")
+    batch_size: int = dataclass_default(RunConfig, "batch_size")
     two_shot_T: int = 2000
-    n_eval: int = 4096
+    n_eval: int = dataclass_default(ParityConfig, "n_eval")
     extract_steps: int = 0
     stop_at_acc: float = 0.0
 
