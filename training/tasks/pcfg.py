@@ -44,7 +44,6 @@ from training.tasks.configs import PCFGConfig
 log = logging.getLogger(__name__)
 
 
-
 # (layers, heads, head_dim, dropout) of each size; BERT intermediate = 4 x hidden
 SIZES = {
     "teacher": (4, 32, 8, 0.1),  # paper teacher: hidden 256
