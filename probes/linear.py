@@ -80,7 +80,7 @@ class LinearProbeConfig:
     max_features: int = 0
     device: str = "cpu"
 
-    def validate(self) -> "LinearProbeConfig":
+    def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise CurriculensError(f"unknown linear probe backend {self.backend!r} (one of {', '.join(BACKENDS)})")
         if not 0.0 < self.test_frac < 1.0:
@@ -91,7 +91,6 @@ class LinearProbeConfig:
             raise CurriculensError("linear probe l1_ratio must be in [0, 1]")
         if self.max_iter <= 0 or self.max_features < 0:
             raise CurriculensError("linear probe max_iter must be positive and max_features >= 0")
-        return self
 
 
 @dataclass(frozen=True)
@@ -226,7 +225,6 @@ def prepare_targets(
 ) -> ProbeTargets:
     """The feature-independent part of ``fit_linear_probes`` for labels [N] or [N, M] and a
     feature width ``n_features_total`` (it decides the seeded neuron subset)."""
-    cfg.validate()
     y = labels.detach().cpu().long()
     if y.dim() == 1:
         y = y[:, None]
@@ -269,7 +267,6 @@ def fit_linear_probes(
     Returns:
         M ``ProbeFit``s, in column order.
     """
-    cfg.validate()
     if features.dim() != 2:
         raise CurriculensError(f"linear probe features must be [N, D], got {tuple(features.shape)}")
     n, d = features.shape

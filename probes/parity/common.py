@@ -62,7 +62,7 @@ class ParityProbeOptions:
     backend: str = "torch"
     batch_size: int = 1024
 
-    def validate(self) -> "ParityProbeOptions":
+    def __post_init__(self) -> None:
         for name in ("n_probe", "n_linear", "batch_size", "max_iter"):
             if getattr(self, name) <= 0:
                 raise CurriculensError(f"parity probe option {name} must be positive")
@@ -75,13 +75,12 @@ class ParityProbeOptions:
             raise CurriculensError(f"parity probe option backend must be one of {', '.join(BACKENDS)}")
         if self.n_linear < 8:
             raise CurriculensError("parity probe option n_linear must be at least 8")
-        LinearProbeConfig(C=self.C, test_frac=self.test_frac).validate()
-        return self
+        LinearProbeConfig(C=self.C, test_frac=self.test_frac)  # checks the linear probe's part
 
 
 def parse_options(options: dict | None) -> ParityProbeOptions:
     """Parity options from the sweep's options dict (unknown keys are an error)."""
-    return from_dict(ParityProbeOptions, dict(options or {}), where="probe options").validate()
+    return from_dict(ParityProbeOptions, dict(options or {}), where="probe options")  # validated on construction
 
 
 def _support(ctx: ProbeContext) -> tuple[int, ...]:

@@ -79,20 +79,21 @@ class PCFGProbeOptions:
         for k in ("ngram_windows", "sites"):
             if k in kw:
                 kw[k] = tuple(kw[k])
-        opts = cls(**kw)
+        return cls(**kw)  # validated on construction
+
+    def __post_init__(self) -> None:
         if (
-            opts.n_sentences < 4
-            or opts.max_tokens < 8
-            or min(opts.offsets, opts.ngram_stride, opts.ngram_max_positions) < 0
-            or opts.ngram_sentences < 1
+            self.n_sentences < 4
+            or self.max_tokens < 8
+            or min(self.offsets, self.ngram_stride, self.ngram_max_positions) < 0
+            or self.ngram_sentences < 1
         ):
             raise CurriculensError(
                 "PCFG probe options: n_sentences >= 4, max_tokens >= 8, ngram_sentences >= 1, "
                 "offsets, ngram_stride, ngram_max_positions >= 0"
             )
-        if any(int(n) < 1 or int(n) % 2 == 0 for n in opts.ngram_windows):
-            raise CurriculensError(f"ngram_windows must be odd positive sizes, got {opts.ngram_windows}")
-        return opts
+        if any(int(n) < 1 or int(n) % 2 == 0 for n in self.ngram_windows):
+            raise CurriculensError(f"ngram_windows must be odd positive sizes, got {self.ngram_windows}")
 
 
 def expected_length(task) -> float:
