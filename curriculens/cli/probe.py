@@ -55,7 +55,7 @@ def register(sub) -> None:
         dest="n_probe",
         type=int,
         default=None,
-        help="fresh probe inputs per checkpoint (option n_probe; parity default 20000)",
+        help="fresh probe inputs per checkpoint (option n_probe; default: the probe's, docs/parity.md)",
     )
     p.add_argument(
         "--option",
