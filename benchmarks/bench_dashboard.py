@@ -86,7 +86,7 @@ def build(root: Path, n_ckpt: int, n_feat: int, n_students: int) -> Path:
             write_json(run_dir / C.RUN_CONFIG_FILE, cfg.to_dict())
             acc = 0.5 + 0.5 / (1 + np.exp(-(np.arange(n_ckpt) - n_ckpt / 2) / 5))
             with open(run_dir / C.METRICS_FILE, "w") as fh:
-                for s, a in zip(steps, acc):
+                for s, a in zip(steps, acc, strict=True):
                     fh.write(
                         json.dumps(
                             {
@@ -110,7 +110,7 @@ def build(root: Path, n_ckpt: int, n_feat: int, n_students: int) -> Path:
                     UnitKey(probe="fourier", **base),
                     [
                         ResultRow("fourier", f, "output", "corr", float(v), degree=d, in_support=ins)
-                        for (f, d, ins), v in zip(feats, vals)
+                        for (f, d, ins), v in zip(feats, vals, strict=True)
                     ],
                 )
                 store.write_unit(

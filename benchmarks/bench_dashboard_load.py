@@ -69,7 +69,7 @@ def writer(db: str, start_step: int, n_feat: int, every: float, stop, counter) -
                 UnitKey(run, "student", methods[run], 0, step, "fourier"),
                 [
                     ResultRow("fourier", f, "output", "corr", float(v), degree=d, in_support=ins)
-                    for (f, d, ins), v in zip(feats, vals)
+                    for (f, d, ins), v in zip(feats, vals, strict=True)
                 ],
             )
             counter.value += 1

@@ -135,7 +135,7 @@ def read_ngram_curves(exp: Path) -> dict:
 
     with ResultsStore(exp / C.RESULTS_DB, readonly=True) as store:
         df = store.query("run = 'teacher' AND probe = 'ngram' AND metric = 'p50'")
-    return {f: {int(s): float(v) for s, v in zip(g.step, g.value)} for f, g in df.groupby("feature")}
+    return {f: {int(s): float(v) for s, v in zip(g.step, g.value, strict=True)} for f, g in df.groupby("feature")}
 
 
 def teacher_ngram_curves(exp: Path, n_sentences: int, every: int) -> dict:
@@ -300,7 +300,7 @@ def run_seed(
             "steps_to_acc": first_crossing(st, sa, target["acc"]),
             "final_loss": sl[-1],
             "final_acc": sa[-1],
-            "curve": list(zip(st, sl, sa)),
+            "curve": list(zip(st, sl, sa, strict=True)),
             "teacher_steps_used": sorted({r["teacher_step"] for r in srows if r.get("teacher_step") is not None}),
             "two_shot_step": cfg.distill.two_shot_step if method == "two-shot" else None,
             "wall_s": read_json(sdir / C.DONE_FILE)["wall_s"],

@@ -57,9 +57,9 @@ def main() -> None:
 
     print("\n== sampler (sentences / s, best of", args.repeats, ")")
     for label, kw in (("full sentences", {}), ("from level 1", {"start_level": 1})):
-        t_vec = best_of(lambda: sample(g, args.n, seed=1, **kw), args.repeats)
-        t_tok = best_of(lambda: sample(g, args.n, seed=1, with_derivation=False, **kw), args.repeats)
-        t_ref = best_of(lambda: sample_reference(g, args.n_ref, seed=1, **kw), 1)
+        t_vec = best_of(lambda kw=kw: sample(g, args.n, seed=1, **kw), args.repeats)
+        t_tok = best_of(lambda kw=kw: sample(g, args.n, seed=1, with_derivation=False, **kw), args.repeats)
+        t_ref = best_of(lambda kw=kw: sample_reference(g, args.n_ref, seed=1, **kw), 1)
         v, v_tok, r = args.n / t_vec, args.n / t_tok, args.n_ref / t_ref
         mean_len = sample(g, 256, seed=1, with_derivation=False, **kw).lengths.mean()
         print(
@@ -72,8 +72,8 @@ def main() -> None:
     t_parse, t_acc = [], []
     for i in range(len(corpus)):
         toks = corpus.tokens[i]
-        t_parse.append(best_of(lambda: parse(g, toks), 1))
-        t_acc.append(best_of(lambda: accepts(g, toks), 1))
+        t_parse.append(best_of(lambda toks=toks: parse(g, toks), 1))
+        t_acc.append(best_of(lambda toks=toks: accepts(g, toks), 1))
         assert parse(g, toks) == corpus[i]
     print(
         f"full sentences (mean length {corpus.lengths.mean():.0f}, max {corpus.lengths.max()}): "
@@ -85,9 +85,9 @@ def main() -> None:
             continue
         short = sample(g, 5, seed=3, start_level=level)
         toks = short.tokens[int(short.lengths.argmax())] if level else corpus.tokens[0]
-        t_naive = best_of(lambda: cyk_reference(g, toks, start_level=level), 1)
-        t_count = best_of(lambda: count_parses(g, toks, start_level=level), args.repeats)
-        t_p = best_of(lambda: parse(g, toks, start_level=level), args.repeats)
+        t_naive = best_of(lambda toks=toks, level=level: cyk_reference(g, toks, start_level=level), 1)
+        t_count = best_of(lambda toks=toks, level=level: count_parses(g, toks, start_level=level), args.repeats)
+        t_p = best_of(lambda toks=toks, level=level: parse(g, toks, start_level=level), args.repeats)
         print(
             f"level-{level} sentence ({len(toks):3d} tokens): naive CYK {1e3 * t_naive:8.1f} ms; "
             f"chart count {1e3 * t_count:6.2f} ms (ratio {t_naive / t_count:6.0f}x); "

@@ -144,8 +144,8 @@ def _fit_pair(x: torch.Tensor, y: torch.Tensor) -> dict:
         "ratio": t_ref / t_new,
         "test_acc_torch": acc(new),
         "test_acc_sklearn": acc(ref),
-        "max_test_acc_diff": max(abs(a.test_acc - b.test_acc) for a, b in zip(new, ref)),
-        "max_control_acc_diff": max(abs(a.control_acc - b.control_acc) for a, b in zip(new, ref)),
+        "max_test_acc_diff": max(abs(a.test_acc - b.test_acc) for a, b in zip(new, ref, strict=True)),
+        "max_control_acc_diff": max(abs(a.control_acc - b.control_acc) for a, b in zip(new, ref, strict=True)),
         "mean_newton_iter": sum(f.n_iter + f.control_n_iter for f in new) / (2 * len(new)),
     }
 
@@ -231,12 +231,12 @@ def bench_extraction(exp: Path) -> dict:
         sites = ["blocks.0.hook_in"] + [f"blocks.{i}.hook_out" for i in range(n_layers)]
         ex = ActivationExtractor(model, cfg)
 
-        def bare():
+        def bare(model=model, tokens=tokens, mask=mask):
             with torch.inference_mode():
                 for i in range(0, 64, 32):
                     model(tokens[i : i + 32], attention_mask=mask[i : i + 32], output_hidden_states=True)
 
-        def fast():
+        def fast(ex=ex, tokens=tokens, sites=sites, mask=mask):
             ex.extract(tokens, sites, batch_size=32, position="all", kwargs={"attention_mask": mask})
 
         tb, tf = best_of(bare), best_of(fast)

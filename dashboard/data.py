@@ -24,6 +24,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -282,7 +283,7 @@ def load_metrics(exp: ExperimentSummary) -> pd.DataFrame:
         df = pd.DataFrame.from_records(rows)
         df["step"] = df["step"].astype("int64")
         is_ckpt = df["checkpoint"].fillna(False).astype(bool) if "checkpoint" in df else pd.Series(True, index=df.index)
-        df["ckpt"] = [exp.ckpt_display(run.name, s) if c else "" for s, c in zip(df["step"], is_ckpt)]
+        df["ckpt"] = [exp.ckpt_display(run.name, s) if c else "" for s, c in zip(df["step"], is_ckpt, strict=True)]
         df.insert(0, "two_shot_T", run.two_shot_T)
         df.insert(0, "two_shot_step", run.two_shot_step)
         df.insert(0, "seed", run.seed)
@@ -729,7 +730,7 @@ class DataSource:
                 pkey = ("emergence-part", key, run, probe)
                 with self._lock:
                     old = self._parts.get(pkey)
-                part = self._cached(pkey, fp, lambda: self._piece(r, run, probe, specs, old), store=self._parts)
+                part = self._cached(pkey, fp, partial(self._piece, r, run, probe, specs, old), store=self._parts)
                 parts.append(part.summary)
             with self._lock:  # pieces of (run, probe) pairs that are gone
                 for k in [k for k in self._parts if k[1] == key and (k[2], k[3]) not in units]:

@@ -227,7 +227,7 @@ def write_figures(figs: Iterable[tuple[str, go.Figure]], out_dir: Path | str, fm
         from plotly.offline import get_plotlyjs
 
         atomic_write_text(out_dir / PLOTLY_JS, get_plotlyjs())
-        for path, (_, fig) in zip(paths, figs):
+        for path, (_, fig) in zip(paths, figs, strict=True):
             atomic_write_text(path, fig.to_html(include_plotlyjs=PLOTLY_JS, full_html=True, include_mathjax=False))
         return [*paths, out_dir / PLOTLY_JS]
     return _write_images(figs, paths, fmt)
@@ -237,7 +237,7 @@ def _write_images(figs: list[tuple[str, go.Figure]], paths: list[Path], fmt: str
     browser = find_browser()
     if browser is None:
         raise CurriculensError(f"{fmt.upper()} export needs a Chromium browser, none found: {INSTALL_HINT}")
-    for path, data in zip(paths, _render_images(figs, fmt, browser)):
+    for path, data in zip(paths, _render_images(figs, fmt, browser), strict=True):
         atomic_write_bytes(path, data)
     return paths
 

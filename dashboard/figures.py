@@ -238,7 +238,7 @@ def _marks(m: pd.DataFrame, window: Transition, col: str) -> Optional[go.Scatter
         textfont=dict(size=13, color="#a05a00"),
         cliponaxis=False,  # the "3" sits near the top of a 0..1 accuracy axis: draw it past the plot edge
         marker=dict(size=11, color="#a05a00", symbol="circle-open", line=dict(width=2)),
-        customdata=[[n, c] for n, c in zip(MARK_NAMES, ck)],
+        customdata=[[n, c] for n, c in zip(MARK_NAMES, ck, strict=True)],
         hovertemplate="%{customdata[0]} of the transition<br>step %{x:,}<br>"
         + col
         + " %{y:.4f}<br>%{customdata[1]}<extra></extra>",

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -129,7 +130,7 @@ def mlp_state(state: dict[str, torch.Tensor], where: Path | str) -> tuple[MLPCon
         raise CurriculensError(f"{where}: an MLP needs at least 2 linear layers, found {len(layers)}")
     if any(b is None for _, b in layers):
         raise CurriculensError(f"{where}: every MLP layer needs a bias")
-    for (w0, _), (w1, _) in zip(layers[:-1], layers[1:]):
+    for (w0, _), (w1, _) in pairwise(layers):
         if w1.shape[1] != w0.shape[0]:
             raise CurriculensError(f"{where}: MLP layers do not chain ({tuple(w0.shape)} then {tuple(w1.shape)})")
     widths = {int(w.shape[0]) for w, _ in layers[:-1]}

@@ -11,6 +11,8 @@ Footgun: the input is float in {-1, +1}, not the {0, 1} token ids the Transforme
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 from torch import nn
 from transformer_lens import HookedRootModule
@@ -37,7 +39,7 @@ class ParityMLP(HookedRootModule):
         super().__init__()
         self.cfg = cfg
         dims = [cfg.d_in] + [cfg.width] * cfg.depth
-        self.blocks = nn.ModuleList(MLPBlock(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.blocks = nn.ModuleList(MLPBlock(a, b) for a, b in pairwise(dims))
         self.unembed = nn.Linear(dims[-1], cfg.n_classes)
         self.hook_logits = HookPoint()  # [batch, n_classes]
         self.setup()

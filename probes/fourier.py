@@ -27,7 +27,6 @@ the summary's appearance rule requires a rise above it (``probes.summary``).
 
 from __future__ import annotations
 
-from curriculens.seeding import FOURIER_MONOMIALS, torch_generator
 import itertools
 import math
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from typing import Callable, Iterable, Sequence
 import torch
 
 from curriculens import constants as C
+from curriculens.seeding import FOURIER_MONOMIALS, torch_generator
 from models.configs import ModelConfig
 from models.registry import logits_of
 from probes.store import ResultRow
@@ -237,7 +237,7 @@ def correlation_rows(
             in_support=m.in_support,
             extra={"signed": float(c), "disjoint": m.disjoint, "n_samples": int(n_samples), **more},
         )
-        for c, m in zip(coefs.tolist(), monomials)
+        for c, m in zip(coefs.tolist(), monomials, strict=True)
     ]
 
 

@@ -43,7 +43,6 @@ A column whose train split holds one class gets a constant predictor (``converge
 
 from __future__ import annotations
 
-from curriculens.seeding import LINEAR_SPLIT, LINEAR_TARGETS, torch_generator
 import warnings
 from dataclasses import dataclass
 
@@ -51,6 +50,7 @@ import numpy as np
 import torch
 
 from curriculens.errors import CurriculensError
+from curriculens.seeding import LINEAR_SPLIT, LINEAR_TARGETS, torch_generator
 from probes.logreg import fit_logistic
 
 BACKENDS = ("torch", "sklearn")

@@ -166,7 +166,7 @@ def summarize_frame(
     _, first = np.unique(gid, return_index=True)  # each series' first row, in the frame's order
     series = rows.iloc[idx[first]][KEYS + ["degree", "in_support"]].reset_index(drop=True)
     df = rows.iloc[idx][["step", "value"]]
-    spec_of = [chosen[(p, m)] for p, m in zip(series["probe"], series["metric"])]
+    spec_of = [chosen[(p, m)] for p, m in zip(series["probe"], series["metric"], strict=True)]
     direction = np.array([1.0 if sp.direction >= 0 else -1.0 for sp in spec_of])
     min_effect = np.array([float(sp.min_effect) for sp in spec_of])
     use_null = np.array([bool(sp.off_support_null) for sp in spec_of])
@@ -313,7 +313,7 @@ def summarize_series_loop(rows: pd.DataFrame, specs: Mapping[tuple[str, str], Me
         spec = _spec(probe, metric, specs, explicit=False)
         if spec is not None:
             chosen[(probe, metric)] = spec
-    df = rows[[(p, m) in chosen for p, m in zip(rows["probe"], rows["metric"])]]
+    df = rows[[(p, m) in chosen for p, m in zip(rows["probe"], rows["metric"], strict=True)]]
 
     def group(rec: dict) -> tuple:
         return (
@@ -326,7 +326,7 @@ def summarize_series_loop(rows: pd.DataFrame, specs: Mapping[tuple[str, str], Me
 
     series = []
     for key, grp in df.groupby(KEYS, sort=False, dropna=False):
-        rec = dict(zip(KEYS, key))
+        rec = dict(zip(KEYS, key, strict=True))
         spec = chosen[(rec["probe"], rec["metric"])]
         rec.update(degree=grp["degree"].iloc[0], in_support=grp["in_support"].iloc[0])
         rec.update(appearance(grp["step"], grp["value"], spec))
@@ -344,7 +344,7 @@ def summarize_series_loop(rows: pd.DataFrame, specs: Mapping[tuple[str, str], Me
     noise_at: dict[tuple, float] = {}
     for rec, spec, grp in series:
         if spec.off_support_null and "extra" in grp:
-            for step, extra in zip(grp["step"], grp["extra"]):
+            for step, extra in zip(grp["step"], grp["extra"], strict=True):
                 if (rec["run"], rec["probe"], step) not in noise_at:
                     noise_at[(rec["run"], rec["probe"], step)] = _extra_value(extra, NOISE_KEY)
     out = []
@@ -481,8 +481,8 @@ def format_summary(df: pd.DataFrame, off_support: bool = False) -> str:
         vals[6] = {"1": "yes", "0": "no"}.get(vals[6], "-")
         body.append(vals)
     widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(head)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in body]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in body]
     hidden = df[df["in_support"] == 0]
     if not off_support and not hidden.empty:
         lines.append("")
@@ -578,8 +578,8 @@ def format_pivot(pivot: pd.DataFrame) -> str:
             row.append(cell + (f" ({frac})" if 0 < hit < n or (n > 1 and hit == 0) else ""))
         body.append(row)
     widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(head)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in body]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in body]
     lines.append("")
     lines.append(
         "cells: the median step at which the feature appears in that method's runs; (k/n): it appeared in "

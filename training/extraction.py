@@ -19,10 +19,10 @@ parity setting has one hidden layer, where the two agree). MLP teachers and stud
 
 from __future__ import annotations
 
-from curriculens.seeding import EXTRACTION_PROJECTION, torch_generator
 import torch
 
 from curriculens.errors import CurriculensError
+from curriculens.seeding import EXTRACTION_PROJECTION, torch_generator
 from models.configs import MLPConfig, ModelConfig
 
 METHOD = "curriculum-extraction"

@@ -16,7 +16,6 @@ Weights of step ``s`` are a fresh initialisation seeded ``seed + s`` unless ``mo
 
 from __future__ import annotations
 
-from curriculens.seeding import FABRICATED_TEXT, seed_init, torch_generator
 import hashlib
 import json
 import os
@@ -26,6 +25,8 @@ from typing import Mapping, Optional, Sequence
 
 import torch
 from torch import nn
+
+from curriculens.seeding import FABRICATED_TEXT, seed_init, torch_generator
 
 KINDS = {"gpt2": "GPT2LMHeadModel", "bert": "BertForMaskedLM"}
 BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")

@@ -21,7 +21,6 @@ stream) in one loop:
 
 from __future__ import annotations
 
-from curriculens.seeding import seed_init
 import contextlib
 import logging
 import math
@@ -35,13 +34,14 @@ from tqdm.auto import tqdm
 
 from curriculens import constants as C
 from curriculens.config import canonical_json
+from curriculens.device import resolve_device
 from curriculens.errors import CurriculensError
 from curriculens.io import append_jsonl
+from curriculens.seeding import seed_init
 from models.checkpoint import load_checkpoint, read_optimizer_state, save_checkpoint, strip_optimizer_state
 from models.configs import MLPConfig
 from models.registry import build_model
 from training.config import RunConfig
-from curriculens.device import resolve_device
 from training.experiment import check_experiment, init_experiment
 from training.extraction import METHOD as EXTRACTION
 from training.extraction import check_models as check_extraction_models
@@ -197,7 +197,7 @@ def _train_grid(cfgs, runs_dir, force, progress, t0, base, device, task, teacher
         if isinstance(mcfg, MLPConfig):
             made = [(StackedMLPGroup(models, mcfg, members[0].cfg.optim, device), members)]
         else:
-            made = [(SingleGroup(m, mcfg, s.cfg.optim, device), [s]) for m, s in zip(models, members)]
+            made = [(SingleGroup(m, mcfg, s.cfg.optim, device), [s]) for m, s in zip(models, members, strict=True)]
         for g, mem in made:
             if resuming and any(st["state"] for st in states):
                 g.load_optim_states([states[members.index(s)] for s in mem])

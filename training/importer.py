@@ -30,6 +30,7 @@ import logging
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Optional
 
@@ -202,7 +203,7 @@ def _trainer_metrics(ckpts: list[ForeignCheckpoint]) -> list[dict]:
 
 
 def _save_every(steps: list[int]) -> int:
-    gaps = [b - a for a, b in zip(steps[:-1], steps[1:]) if b > a]
+    gaps = [b - a for a, b in pairwise(steps) if b > a]
     return Counter(gaps).most_common(1)[0][0] if gaps else max(steps[-1], 1)
 
 

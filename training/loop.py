@@ -8,7 +8,6 @@ It is resumable: rerun it on the same directory and it continues from the last c
 
 from __future__ import annotations
 
-from curriculens.seeding import seed_init
 import contextlib
 import logging
 import math
@@ -23,9 +22,11 @@ from tqdm.auto import tqdm
 
 from curriculens import constants as C
 from curriculens.config import canonical_json
+from curriculens.device import resolve_device
 from curriculens.errors import CurriculensError
 from curriculens.io import append_jsonl, read_json, read_jsonl, write_json, write_jsonl
 from curriculens.lock import exclusive_lock
+from curriculens.seeding import seed_init
 from models.checkpoint import (
     list_checkpoints,
     load_checkpoint,
@@ -40,13 +41,12 @@ from models.checkpoint import (
 from models.configs import ModelConfig
 from models.registry import build_model, logits_of
 from training.config import RunConfig
-from curriculens.device import resolve_device
 from training.experiment import check_experiment, init_experiment
-from training.losses import distillation_loss
-from training.optim import make_optimizer, set_lr
 from training.extraction import METHOD as EXTRACTION
 from training.extraction import check_models as check_extraction_models
 from training.extraction import extraction_loss, mlp_forward_hidden, projection
+from training.losses import distillation_loss
+from training.optim import make_optimizer, set_lr
 from training.schedule import save_steps, teacher_step_of
 from training.tasks import Task, build_task, to_device
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Optional
 
@@ -211,7 +212,7 @@ def discover(src: Path | str) -> tuple[str, list[ForeignCheckpoint]]:
     if not found:
         raise CurriculensError(f"no checkpoints found in {src} (see docs/import.md for the layouts)")
     found.sort(key=lambda c: c.step)
-    for a, b in zip(found[:-1], found[1:]):
+    for a, b in pairwise(found):
         if a.step == b.step:
             raise CurriculensError(f"{src}: two checkpoints claim step {a.step} ({a.revision}, {b.revision})")
     return layout, found

@@ -166,7 +166,7 @@ def run(args) -> int:
 
     t0 = time.time()
     results = run_grid(cfgs, exp / "runs", executor=executor, force=args.force, progress=not args.quiet, wait=args.wait)
-    for c, r in zip(cfgs, results):
+    for c, r in zip(cfgs, results, strict=True):
         acc = r.final_eval.get("eval_acc")
         state = "kept (already done)" if r.skipped else f"{r.steps} steps"
         print(f"  {c.name:<32} final eval acc {acc:.3f}  [{state}]" if acc is not None else f"  {c.name}  [{state}]")

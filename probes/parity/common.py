@@ -28,11 +28,11 @@ batch_size          1024      examples per forward pass
 
 from __future__ import annotations
 
-from curriculens import seeding
 from dataclasses import dataclass
 
 import torch
 
+from curriculens import seeding
 from curriculens.config import from_dict
 from curriculens.errors import CurriculensError
 from probes.base import ProbeContext

@@ -11,12 +11,12 @@ checkpoint (``ctx.memo.warm_start``).
 
 from __future__ import annotations
 
-from curriculens.seeding import PARITY_LINEAR_MONOMIALS, torch_generator
 from dataclasses import dataclass
 from types import MappingProxyType
 
 import torch
 
+from curriculens.seeding import PARITY_LINEAR_MONOMIALS, torch_generator
 from probes.activations import default_sites, site_width
 from probes.base import MetricSpec, Probe, ProbeContext
 from probes.fourier import monomial_set, monomial_values
@@ -24,11 +24,11 @@ from probes.linear import LinearProbeConfig, ProbeTargets, fit_linear_probes, pr
 from probes.memo import key_of
 from probes.parity.common import (
     _LINEAR_STREAM,
+    ParityProbeOptions,
     _data_key,
     _degrees,
     _probe_x,
     _support,
-    ParityProbeOptions,
     parse_options,
 )
 from probes.store import ResultRow
@@ -86,7 +86,7 @@ class LinearProbe(Probe):
             width = widths[site] if widths[site] is not None else int(feats.shape[1])
             tgt = targets.get(site) or _targets(ctx, data, width, cfg)
             warm = ctx.memo.warm_start((ctx.run, self.name, site))
-            for m, fit in zip(data.monomials, fit_linear_probes(feats, tgt, cfg, warm=warm)):
+            for m, fit in zip(data.monomials, fit_linear_probes(feats, tgt, cfg, warm=warm), strict=True):
                 extra = {
                     "train_acc": fit.train_acc,
                     "control_train_acc": fit.control_train_acc,

@@ -16,7 +16,6 @@ one is before the final LayerNorm).
 
 from __future__ import annotations
 
-from curriculens.seeding import PCFG_PROBE_SPLIT, PCFG_PROBE_TOKENS, numpy_rng
 from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Any, Callable, Optional, Sequence
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from curriculens.errors import CurriculensError
+from curriculens.seeding import PCFG_PROBE_SPLIT, PCFG_PROBE_TOKENS, numpy_rng
 from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig, d_model, n_layers
 from probes.base import MetricSpec
 from probes.store import ResultRow
@@ -223,7 +223,7 @@ def grouped_probe_rows(
     labels = torch.as_tensor(np.stack([c[2] for c in columns], axis=1))
     for site, x in acts.items():
         fits = fit_by_group(x, labels, groups, opts, seed, device, warm=warm(site) if warm else None)
-        for (feature, degree, _), fit in zip(columns, fits):
+        for (feature, degree, _), fit in zip(columns, fits, strict=True):
             extra = {
                 "n_train": fit.n_train,
                 "n_test": fit.n_test,

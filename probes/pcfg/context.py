@@ -56,7 +56,7 @@ def offsets_for(J: int) -> list[int]:
 
 def context_labels(seqs, sent: np.ndarray, tok: np.ndarray, offsets) -> np.ndarray:
     """[N, len(offsets)] token ids at ``tok + j`` of each selected sentence."""
-    return np.stack([[int(seqs[s][t + j]) for j in offsets] for s, t in zip(sent, tok)]).astype(np.int64)
+    return np.stack([[int(seqs[s][t + j]) for j in offsets] for s, t in zip(sent, tok, strict=True)]).astype(np.int64)
 
 
 def context_rows(

@@ -181,7 +181,7 @@ def causal_close_distances(
                 jobs.append((torch.cat([seq[:1], seq[start : p + 1]]), si, p, n))
     for i in range(0, len(jobs), batch_size):
         chunk = jobs[i : i + batch_size]
-        for (x, si, p, n), logits in zip(chunk, run([j[0] for j in chunk])):
+        for (x, si, p, n), logits in zip(chunk, run([j[0] for j in chunk]), strict=True):
             q = torch.softmax(logits[x.numel() - 1], dim=-1)
             out[("close", n)].append(float((q - base[(si, p)]).abs().sum()))
     return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}

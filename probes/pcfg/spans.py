@@ -107,9 +107,9 @@ class NTSpanProbe(Probe):
         limit = ctx.task.max_terminals
         lengths = np.minimum(corpus.lengths, limit)
         sent, tok = select_tokens(lengths, opts.max_tokens, ctx.seed)
-        nt = np.stack([corpus.nt[s][t] for s, t in zip(sent, tok)])
-        ends = np.stack([corpus.ends[s][t] for s, t in zip(sent, tok)])
-        tokens = np.array([corpus.tokens[s][t] for s, t in zip(sent, tok)])
+        nt = np.stack([corpus.nt[s][t] for s, t in zip(sent, tok, strict=True)])
+        ends = np.stack([corpus.ends[s][t] for s, t in zip(sent, tok, strict=True)])
+        tokens = np.array([corpus.tokens[s][t] for s, t in zip(sent, tok, strict=True)])
         columns = informative_columns(nt, ends, tokens)
         if not columns:
             log.info("nt_span: no informative level in the probe data")

@@ -12,7 +12,9 @@ from curriculens.curves import Phases, Transition
 
 
 def _rows(losses, accs, every=10):
-    return [{"step": i * every, "eval_loss": lo, "eval_acc": a} for i, (lo, a) in enumerate(zip(losses, accs))]
+    return [
+        {"step": i * every, "eval_loss": lo, "eval_acc": a} for i, (lo, a) in enumerate(zip(losses, accs, strict=True))
+    ]
 
 
 def test_thresholds_are_fractions_of_the_teachers_drop():

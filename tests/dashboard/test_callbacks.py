@@ -288,7 +288,7 @@ def test_emergence_prefetch_and_single_flight(dash_fixture, monkeypatch):
     gate = threading.Event()
 
     def slow(rows, specs):
-        calls.append((specs, tuple(sorted(set(zip(rows["run"], rows["probe"]))))))
+        calls.append((specs, tuple(sorted(set(zip(rows["run"], rows["probe"], strict=True))))))
         gate.wait(5)
         return real(rows, specs)
 
@@ -305,7 +305,7 @@ def test_emergence_prefetch_and_single_flight(dash_fixture, monkeypatch):
     pieces = [c[1] for c in calls]
     stored = src.reader(dash_fixture.key).metric_specs()  # the specs the database holds
     assert len(pieces) == len(set(pieces)) == 8 * 3 and all(
-        len(p) == 1 and c[0] == stored for c, p in zip(calls, pieces)
+        len(p) == 1 and c[0] == stored for c, p in zip(calls, pieces, strict=True)
     )
     assert len(results[0]) > 0
     pd.testing.assert_frame_equal(results[0], D.emergence_table(src.reader(dash_fixture.key).table(), stored))
@@ -338,7 +338,7 @@ def test_views_serve_features_without_degree_or_support(dash_fixture, fresh_copy
     assert timeline.layout.yaxis.type == "log" and timeline.layout.xaxis.type == "log"
     assert list(heat.data[0].y) == ["n3", "n5", "n10"] and "in support" not in heat.layout.title.text
     peak = dash_fixture.teacher_steps[5]
-    n3 = dict(zip(timeline.data[0].x, timeline.data[0].y))
+    n3 = dict(zip(timeline.data[0].x, timeline.data[0].y, strict=True))
     assert n3[peak] == pytest.approx(0.1)
 
 

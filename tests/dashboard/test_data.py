@@ -106,9 +106,10 @@ def test_a_committed_unit_invalidates_only_what_reads_its_run_and_probe(dash_fix
     monkeypatch.setattr(
         D,
         "emergence_table",
-        lambda rows, task: (pieces.append(tuple(sorted(set(zip(rows["run"], rows["probe"]))))), real_table(rows, task))[
-            1
-        ],
+        lambda rows, task: (
+            pieces.append(tuple(sorted(set(zip(rows["run"], rows["probe"], strict=True))))),
+            real_table(rows, task),
+        )[1],
     )
     monkeypatch.setattr(
         D.ResultsReader,

@@ -48,7 +48,7 @@ def test_teacher_accuracy_traces_window_and_marks(metrics, window, dash_fixture)
     np.testing.assert_array_equal(line.x, t["step"])
     np.testing.assert_allclose(line.y, t["eval_acc"])
     # hover names the checkpoint directory of each saved step
-    ck = dict(zip(line.x, line.customdata))
+    ck = dict(zip(line.x, line.customdata, strict=True))
     assert ck[dash_fixture.teacher_steps[-1]].endswith(
         f"parity-small/runs/teacher/checkpoints/step_{dash_fixture.teacher_steps[-1]:09d}"
     )
@@ -58,7 +58,7 @@ def test_teacher_accuracy_traces_window_and_marks(metrics, window, dash_fixture)
     assert marks.cliponaxis is False  # the "3" near the top of the axis is drawn whole
     assert list(marks.x) == [window.start, window.mid, window.end]
     assert list(marks.text) == ["1", "2", "3"]
-    acc = dict(zip(t["step"], t["eval_acc"]))
+    acc = dict(zip(t["step"], t["eval_acc"], strict=True))
     assert list(marks.y) == pytest.approx([acc[window.start], acc[window.mid], acc[window.end]])
     assert fig.layout.xaxis.type == "linear"
 
@@ -80,12 +80,12 @@ def test_feature_timeline_in_support_lines_and_rest_band(src, dash_fixture, wind
     spike = dash_fixture.spike_step
     for i, f in enumerate(PLANT.in_deg1):
         tr = trace(fig, f)
-        y = dict(zip(tr.x, tr.y))
+        y = dict(zip(tr.x, tr.y, strict=True))
         assert y[spike] == pytest.approx(PLANT.spike_value + 0.01 * i)  # the planted spike
         assert y[dash_fixture.teacher_steps[-1]] == pytest.approx(0.001)
         assert "step_%{x:09d}" in tr.hovertemplate
     rest = trace(fig, "Rest (off-support)")
-    for s, m in zip(rest.x, rest.y):
+    for s, m in zip(rest.x, rest.y, strict=True):
         vals = [dash_fixture.off_values[("teacher", s, f)] for f in PLANT.off_deg1]
         assert m == pytest.approx(np.mean(vals))
     hi = trace(fig, "Rest (off-support) +1 sd")
@@ -118,10 +118,10 @@ def test_site_timeline_means_in_support_features_per_site(src, dash_fixture):
     last = dash_fixture.teacher_steps[-1]
     post = trace(fig, "blocks.0.hook_post · degree 1")
     pre = trace(fig, "blocks.0.hook_pre · degree 1")
-    assert dict(zip(post.x, post.y))[last] == pytest.approx(1.0)
-    assert dict(zip(pre.x, pre.y))[last] == pytest.approx(0.9)
+    assert dict(zip(post.x, post.y, strict=True))[last] == pytest.approx(1.0)
+    assert dict(zip(pre.x, pre.y, strict=True))[last] == pytest.approx(0.9)
     # at the first step no in-support feature has appeared: all at 0.5
-    assert dict(zip(post.x, post.y))[0] == pytest.approx(0.5)
+    assert dict(zip(post.x, post.y, strict=True))[0] == pytest.approx(0.5)
     assert "in-support" in fig.layout.title.text
     both = F.site_timeline(src.rows(dash_fixture.key, "fourier", "corr", runs=["teacher"]), title="t")
     assert [t.name for t in both.data] == ["output · degree 1", "output · degree 2"]  # degrees never pooled
@@ -218,7 +218,7 @@ def test_students_features_side_by_side_share_axes_and_colours(src, dash_fixture
     prog = [t for t in fig.data if t.xaxis == "x" and t.name == "0"][0]
     one = [t for t in fig.data if t.xaxis == "x2" and t.name == "0"][0]
     assert prog.line.color == one.line.color
-    y = dict(zip(prog.x, prog.y))
+    y = dict(zip(prog.x, prog.y, strict=True))
     assert y[dash_fixture.progressive_spike] == pytest.approx(PLANT.spike_value)  # mean of two equal seeds
     assert max(one.y) == pytest.approx(0.004)  # the one-shot students carry no spike
     assert fig.layout.xaxis2.matches == "x" and fig.layout.yaxis2.matches == "y"

@@ -92,7 +92,7 @@ def rows_close(
         extra = strip(extra)
         return {k: v for k, v in extra.items() if k not in new_extra} if isinstance(extra, dict) else extra
 
-    for ea, eb in zip(a["extra"].map(strip_new), b["extra"].map(strip)):
+    for ea, eb in zip(a["extra"].map(strip_new), b["extra"].map(strip), strict=True):
         if isinstance(ea, dict) and isinstance(eb, dict):
             assert ea.keys() == eb.keys(), (ea, eb)
             for k in ea:

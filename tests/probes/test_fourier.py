@@ -55,7 +55,7 @@ def test_sampled_estimate_within_noise():
     monos = monomial_set(n, (0, 1, 2), degrees=(1, 2), n_off=20, seed=0)
     coefs = fourier_coefficients(planted(x), x, monos)
     se = 0.6 / math.sqrt(N)  # std(chi_A * p) = sqrt(E p^2) <= 0.6 for this p
-    for m, c in zip(monos, coefs.tolist()):
+    for m, c in zip(monos, coefs.tolist(), strict=True):
         truth = {"0": 0.1, "1_2": 0.05}.get(m.feature, 0.0)
         assert abs(c - truth) < 5 * se, (m.feature, c, truth)
 

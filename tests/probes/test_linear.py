@@ -52,7 +52,7 @@ def test_torch_backend_agrees_with_sklearn():
     )
     a = fit_linear_probes(x, y, LinearProbeConfig(backend="torch", max_iter=200))
     b = fit_linear_probes(x, y, LinearProbeConfig(backend="sklearn", max_iter=200))
-    for fa, fb in zip(a, b):
+    for fa, fb in zip(a, b, strict=True):
         assert abs(fa.test_acc - fb.test_acc) <= 0.02
         assert abs(fa.control_acc - fb.control_acc) <= 0.02
         assert abs(fa.train_acc - fb.train_acc) <= 0.02
@@ -67,7 +67,7 @@ def test_torch_agrees_with_sklearn_on_wide_subsampled_features():
     a = fit_linear_probes(x, y, LinearProbeConfig(backend="torch", **cfg))
     b = fit_linear_probes(x, y, LinearProbeConfig(backend="sklearn", **cfg))
     assert a[0].n_features == 128 and a[0].n_features == b[0].n_features
-    for fa, fb in zip(a, b):
+    for fa, fb in zip(a, b, strict=True):
         assert abs(fa.test_acc - fb.test_acc) <= 0.02
 
 

@@ -83,7 +83,7 @@ def test_probe_accuracy_and_coefficients_match_sklearn_at_default_tolerance():
     cfg = LinearProbeConfig()
     a = fit_linear_probes(x, y[:, :8], cfg)
     b = fit_linear_probes(x, y[:, :8], LinearProbeConfig(backend="sklearn"))
-    for fa, fb in zip(a, b):
+    for fa, fb in zip(a, b, strict=True):
         assert abs(fa.test_acc - fb.test_acc) <= 0.02 and abs(fa.control_acc - fb.control_acc) <= 0.02
         assert fa.converged and fa.n_iter > 0 and fb.n_iter > 0
     t = prepare_targets(y[:, :8], x.shape[1], cfg)
@@ -111,7 +111,7 @@ def test_real_activations_match_sklearn(tiny_parity_experiment):
     labels = (monomial_values(x, monomials) < 0).long()
     a = fit_linear_probes(acts, labels, LinearProbeConfig())
     b = fit_linear_probes(acts, labels, LinearProbeConfig(backend="sklearn"))
-    for fa, fb in zip(a, b):
+    for fa, fb in zip(a, b, strict=True):
         assert abs(fa.test_acc - fb.test_acc) <= 0.02, (fa, fb)
         assert abs(fa.control_acc - fb.control_acc) <= 0.02
 
@@ -126,7 +126,7 @@ def test_warm_start_reaches_the_same_solution_in_fewer_iterations():
     assert warm.solution is not None
     hot = fit_linear_probes(x2, y, LinearProbeConfig(tol=1e-6), warm=warm)
     assert sum(f.n_iter for f in hot) < sum(f.n_iter for f in cold)
-    for fc, fh in zip(cold, hot):
+    for fc, fh in zip(cold, hot, strict=True):
         assert fc.test_acc == fh.test_acc and fc.control_acc == fh.control_acc
 
 
@@ -155,5 +155,5 @@ def test_cuda_fit_matches_cpu():
     x, y = planted_binary(n=1500, d=64, m=10, seed=7)
     a = fit_linear_probes(x, y, LinearProbeConfig(device="cpu"))
     b = fit_linear_probes(x.cuda(), y, LinearProbeConfig(device="cuda"))
-    for fa, fb in zip(a, b):
+    for fa, fb in zip(a, b, strict=True):
         assert abs(fa.test_acc - fb.test_acc) <= 0.02 and fb.converged

@@ -71,7 +71,7 @@ def test_falling_metric_and_unordered_steps():
 def _frame(series: dict, run="teacher", role="teacher", method="teacher"):
     rows = []
     for (probe, feature, site, metric, degree, ins), values in series.items():
-        for s, v in zip(STEPS, values):
+        for s, v in zip(STEPS, values, strict=True):
             rows.append(
                 dict(
                     run=run,
@@ -121,7 +121,7 @@ def _write_db(path, task="parity"):
     with ResultsStore(path) as store:
         for run, (role, method, mid) in runs.items():
             store.upsert_run(run, role, method, 0, "", {"task": {"name": task}})
-            for s, acc, loss in zip(STEPS, sigmoid_series(mid), [1 - a for a in sigmoid_series(mid)]):
+            for s, acc, loss in zip(STEPS, sigmoid_series(mid), [1 - a for a in sigmoid_series(mid)], strict=True):
                 key = UnitKey(run, role, method, 0, s, "model")
                 store.write_unit(
                     key,
@@ -273,7 +273,7 @@ def test_summary_cli_by_method(tmp_path, capsys):
             ("progressive-s0", "progressive", 700),
             ("one-shot-s0", "one-shot", 1500),
         ):
-            for s, v in zip(STEPS, sigmoid_series(mid)):
+            for s, v in zip(STEPS, sigmoid_series(mid), strict=True):
                 store.write_unit(
                     UnitKey(run, "teacher" if method == "teacher" else "student", method, 0, s, "linear"),
                     [ResultRow("linear", "0_1", "blocks.0.hook_post", "test_acc", v, degree=2, in_support=True)],

@@ -133,6 +133,6 @@ def test_unit_function_warm_starts_along_a_run(exp_copy, small_options):
         iters["warm"] += sum(r.extra["n_iter"] for r in w.rows if r.metric == "test_acc")
         iters["cold"] += sum(r.extra["n_iter"] for r in c.rows if r.metric == "test_acc")
     assert iters["warm"] < iters["cold"]
-    for a, b in zip(warm_rows, cold_rows):
+    for a, b in zip(warm_rows, cold_rows, strict=True):
         assert (a.feature, a.site, a.metric) == (b.feature, b.site, b.metric)
         assert abs(a.value - b.value) <= 0.02

@@ -134,7 +134,7 @@ def test_bound_text_sample_is_seeded(corpus, tmp_path):
     bound = task.bind(src / "checkpoint-0", cfg)
     assert task.bind(src / "checkpoint-0", cfg) is bound  # one tokenization per tokenizer
     a, b = bound.probe_corpus(5, seed=3), bound.probe_corpus(5, seed=3)
-    assert all(np.array_equal(x, y) for x, y in zip(a.tokens, b.tokens)) and len(a.tokens) == 5
+    assert all(np.array_equal(x, y) for x, y in zip(a.tokens, b.tokens, strict=True)) and len(a.tokens) == 5
     assert all(4 <= len(t) <= 15 for t in a.tokens)
     batch = bound.plain_batch(a.tokens)
     assert (batch["input_ids"][:, 0] == bound.special.bos).all()

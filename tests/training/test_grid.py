@@ -75,7 +75,7 @@ def test_grid_student_equals_the_student_trained_alone(grid_and_alone, method):
         ra, rb = read_metrics(exp / C.RUNS_DIR / name), read_metrics(alone / name)
         assert [r["step"] for r in ra] == [r["step"] for r in rb] == [0, 50, 100, 150, 200]
         assert [r["teacher_step"] for r in ra] == [r["teacher_step"] for r in rb]
-        for x, y in zip(ra, rb):
+        for x, y in zip(ra, rb, strict=True):
             assert x["eval_loss"] == pytest.approx(y["eval_loss"], abs=1e-5)
             if x["train_loss"] is not None:
                 assert x["train_loss"] == pytest.approx(y["train_loss"], abs=1e-5)
@@ -159,7 +159,7 @@ def test_students_that_reach_the_target_leave_the_grid(teacher_exp, tmp_path, on
     assert any(r.steps < 1500 for r in res)
     alone = tmp_path / "alone"
     t_dir = str((exp2 / C.RUNS_DIR / "teacher").resolve())
-    for c, r in zip(cfgs, res):
+    for c, r in zip(cfgs, res, strict=True):
         rows = read_metrics(exp2 / C.RUNS_DIR / c.name)
         assert rows[-1]["step"] == r.steps == max(s for s, _ in list_checkpoints(exp2 / C.RUNS_DIR / c.name))
         d = replace(c.distill, teacher_dir=t_dir if c.distill.teacher_dir else "")

@@ -24,7 +24,7 @@ def test_soft_target_by_hand():
     pt = [p / sum(pt) for p in pt]
     z = sum(math.exp(v) for v in (1.0, 0.0, -1.0))
     log_ps = [v - math.log(z) for v in (1.0, 0.0, -1.0)]
-    soft = -sum(p * lq for p, lq in zip(pt, log_ps))
+    soft = -sum(p * lq for p, lq in zip(pt, log_ps, strict=True))
     ce = -log_ps[0]
     assert distillation_loss(s, y, t, alpha=0.0, tau=tau).item() == pytest.approx(soft, rel=1e-6)
     mix = distillation_loss(s, y, t, alpha=0.3, tau=tau).item()

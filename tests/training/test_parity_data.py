@@ -14,7 +14,7 @@ def test_labels_on_the_whole_cube():
     n, support = 5, (1, 3, 4)
     x = torch.tensor(list(itertools.product([-1.0, 1.0], repeat=n)))
     y = parity_labels(x, support)
-    for row, label in zip(x.tolist(), y.tolist()):
+    for row, label in zip(x.tolist(), y.tolist(), strict=True):
         chi = row[1] * row[3] * row[4]
         assert label == (0 if chi == 1 else 1)
     # y is the XOR of the support tokens, tokens = (1 - x) / 2

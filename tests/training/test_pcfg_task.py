@@ -1,6 +1,5 @@
 """The PCFG task: masking, padding, next-token targets, eval set, models, training, presets, phases."""
 
-from curriculens.seeding import Keyed, torch_generator
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +9,9 @@ import torch
 from torch import nn
 
 from curriculens import constants as C
+from curriculens.curves import detect_phases, nearest_step
 from curriculens.errors import CurriculensError
+from curriculens.seeding import Keyed, torch_generator
 from models.checkpoint import list_checkpoints
 from models.configs import BertConfig, GPT2Config, model_config_from_dict
 from training.data.pcfg_mlm import (
@@ -22,10 +23,9 @@ from training.data.pcfg_mlm import (
     pad_sequences,
 )
 from training.experiment import list_runs, read_metrics
-from curriculens.curves import detect_phases, nearest_step
+from training.plans.pcfg import PRESETS, SIZES, get_preset, model_dict, pcfg_demo_plan, teacher_config
 from training.tasks import build_task, task_config_from_dict
 from training.tasks.pcfg import PCFGTask
-from training.plans.pcfg import PRESETS, SIZES, get_preset, model_dict, pcfg_demo_plan, teacher_config
 
 CFG3B = Path(__file__).resolve().parents[2] / "training" / "data" / "pcfg" / "grammars" / "cfg3b.json"
 SPECIAL = SpecialIds(bos=3, eos=4, pad=5, mask=6, terminals=(0, 1, 2))
@@ -126,7 +126,7 @@ def test_eval_set_is_fixed_and_independent_of_the_batch_size():
     def flat(task, bs):
         out = []
         for b in task.eval_batches(bs):
-            for row_ids, row_lab, row_att in zip(b["input_ids"], b["labels"], b["attention_mask"]):
+            for row_ids, row_lab, row_att in zip(b["input_ids"], b["labels"], b["attention_mask"], strict=True):
                 n = int((row_ids != task.special.pad).sum())
                 out.append((row_ids[:n].tolist(), row_lab[:n].tolist(), row_att[:n].tolist()))
         return out
@@ -365,7 +365,7 @@ def test_two_shot_checkpoint_is_the_saved_step_nearest_the_middle_of_the_drop(tm
         return pick(path, "pcfg", fallback_frac)
 
     def fake_run(path, x, y):
-        for s, v in zip(x, y):
+        for s, v in zip(x, y, strict=True):
             append_jsonl(path / C.METRICS_FILE, {"step": int(s), "eval_loss": float(v), "eval_acc": 0.5})
         for s in range(0, 2001, 100):
             (path / C.CHECKPOINTS_DIR / ckpt_dirname(s)).mkdir(parents=True)
@@ -453,7 +453,7 @@ def test_next_token_supervision_only_at_span_ends_as_in_the_papers_gpt2_setting(
     )
     corpus = task.sentences(4, seed=11)
     batch = task._build(corpus.tokens, None, corpus.ends)
-    for i, (toks, ends) in enumerate(zip(corpus.tokens, corpus.ends)):
+    for i, (toks, ends) in enumerate(zip(corpus.tokens, corpus.ends, strict=True)):
         scored = np.nonzero(batch["labels"][i].numpy() != IGNORE)[0]
         want = np.nonzero(ends[:, 3])[0]  # terminal j is input position j + 1, predicted from position j
         assert np.array_equal(scored, want)

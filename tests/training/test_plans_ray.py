@@ -38,7 +38,7 @@ def test_ray_plan_matches_the_local_plan(ray_cluster, tiny_parity_experiment, tm
         a, b = read_metrics(local[name].path), read_metrics(remote[name].path)
         assert [r["step"] for r in a] == [r["step"] for r in b]
         # same seeds and data stream; the workers run torch single-threaded, so allow float noise
-        for ra, rb in zip(a, b):
+        for ra, rb in zip(a, b, strict=True):
             assert rb["eval_loss"] == pytest.approx(ra["eval_loss"], abs=1e-4), (name, ra["step"])
         assert [s for s, _ in list_checkpoints(local[name].path)] == [s for s, _ in list_checkpoints(remote[name].path)]
     # a rerun keeps every finished run
@@ -85,5 +85,5 @@ def test_grid_on_ray_matches_the_local_grid(ray_cluster, tmp_path):
     for cfg in cfgs:
         a, b = read_metrics(local / C.RUNS_DIR / cfg.name), read_metrics(remote / C.RUNS_DIR / cfg.name)
         assert [r["step"] for r in a] == [r["step"] for r in b] and len(a) > 1
-        for ra, rb in zip(a, b):
+        for ra, rb in zip(a, b, strict=True):
             assert rb["eval_loss"] == pytest.approx(ra["eval_loss"], abs=1e-4), (cfg.name, ra["step"])

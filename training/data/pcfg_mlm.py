@@ -75,7 +75,7 @@ def pad_sequences(
     lens = [min(len(s), max_len) if max_len else len(s) for s in seqs]
     T = max(lens) + extra if lens else extra
     out = np.full((len(seqs), T), ids.pad, dtype=np.int64)
-    for i, (s, n) in enumerate(zip(seqs, lens)):
+    for i, (s, n) in enumerate(zip(seqs, lens, strict=True)):
         out[i, 0] = ids.bos
         out[i, 1 : 1 + n] = np.asarray(s[:n], dtype=np.int64)
         if eos:
@@ -159,7 +159,7 @@ def next_token_batch(
     nxt_real[:, :-1] = real[:, 1:]
     if targets is not None:
         keep = np.zeros(tuple(ids.shape), dtype=bool)
-        for i, (s, f) in enumerate(zip(seqs, targets)):
+        for i, (s, f) in enumerate(zip(seqs, targets, strict=True)):
             n = min(len(s), max_len) if max_len else len(s)
             keep[i, :n] = np.asarray(f[:n], dtype=bool)  # position t predicts terminal t (input t + 1)
         nxt_real &= torch.from_numpy(keep)

@@ -138,7 +138,9 @@ def run_plan(
             streams.setdefault(cfg.data_seed, []).append(cfg)
         for cfgs in streams.values():
             for cfg, res in zip(
-                cfgs, run_grid(cfgs, exp_dir / C.RUNS_DIR, executor=executor, progress=progress, wait=wait)
+                cfgs,
+                run_grid(cfgs, exp_dir / C.RUNS_DIR, executor=executor, progress=progress, wait=wait),
+                strict=False,
             ):
                 results.append(res)
                 if on_run:
@@ -191,7 +193,7 @@ def run_grid(
     with executor_session(executor):
         args = [(chunk, runs_abs, force) for chunk in chunks]
         for i, results in map_tasks(executor, _train_subgrid, args, must_see=str(runs_abs.parent / C.EXPERIMENT_FILE)):
-            for cfg, res in zip(chunks[i], results):
+            for cfg, res in zip(chunks[i], results, strict=True):
                 res.run_dir = runs_dir / cfg.name
                 by_name[cfg.name] = res
     return [by_name[cfg.name] for cfg in cfgs]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from curriculens.seeding import PARITY_EVAL, PARITY_TRAIN, torch_generator
 from typing import Iterator
 
 import torch
 
 from curriculens.errors import CurriculensError
+from curriculens.seeding import PARITY_EVAL, PARITY_TRAIN, torch_generator
 from models.configs import GPT2Config, MLPConfig, ModelConfig
 from training.data.parity import parity_labels, sample_pm1, to_tokens
 from training.tasks.base import Batch, Task

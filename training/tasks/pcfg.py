@@ -17,6 +17,14 @@ Data (see ``training.data.pcfg_mlm`` for the exact batch conventions):
 
 from __future__ import annotations
 
+import logging
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from curriculens.errors import CurriculensError
 from curriculens.seeding import (
     PCFG_EVAL,
     PCFG_EVAL_MASK,
@@ -27,14 +35,6 @@ from curriculens.seeding import (
     keyed_seed,
     torch_generator,
 )
-import logging
-from typing import Iterator, Optional
-
-import numpy as np
-import torch
-from torch import nn
-
-from curriculens.errors import CurriculensError
 from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig
 from models.registry import logits_of
 from training.data.pcfg_mlm import IGNORE, SpecialIds, mlm_batch, next_token_batch, position_ids

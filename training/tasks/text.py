@@ -19,7 +19,6 @@ sweep (``probes/text.py``) on a masked or causal LM trajectory brought in by ``c
 
 from __future__ import annotations
 
-from curriculens.seeding import TEXT_PROBE_CORPUS, numpy_rng
 import hashlib
 import json
 import logging
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 
 from curriculens.errors import CurriculensError
+from curriculens.seeding import TEXT_PROBE_CORPUS, numpy_rng
 from models.configs import HFConfig, ModelConfig
 from training.data.pcfg_mlm import SpecialIds, pad_sequences
 from training.tasks.base import Batch, Task

@@ -95,10 +95,10 @@ def test_context_probe_decodes_offset_plus_one_from_states_that_hold_the_next_to
     seqs = [rng.integers(0, 3, 30) for _ in range(50)]
     J = 2
     sent, tok = select_tokens([30] * 50, 1200, 0, lambda s, n: (np.arange(n) >= J) & (np.arange(n) + J < n))
-    nxt = np.array([seqs[s][t + 1] for s, t in zip(sent, tok)])
+    nxt = np.array([seqs[s][t + 1] for s, t in zip(sent, tok, strict=True)])
     acts = np.concatenate([np.eye(3)[nxt] * 3.0, rng.normal(size=(nxt.size, 8))], axis=1)
     offsets = offsets_for(J)
-    labels = np.stack([[seqs[s][t + j] for j in offsets] for s, t in zip(sent, tok)])
+    labels = np.stack([[seqs[s][t + j] for j in offsets] for s, t in zip(sent, tok, strict=True)])
     rows = context_rows({"h": torch.tensor(acts, dtype=torch.float32)}, labels, offsets, sent, OPTS, seed=0)
     acc = {r.feature: r.value for r in rows if r.metric == "test_acc"}
     maj = {r.feature: r.value for r in rows if r.metric == "majority"}
@@ -111,7 +111,7 @@ def test_context_probe_decodes_offset_plus_one_from_states_that_hold_the_next_to
 def test_select_tokens_caps_spreads_and_is_deterministic():
     a = select_tokens([10, 20, 30], 25, seed=3)
     b = select_tokens([10, 20, 30], 25, seed=3)
-    assert all(np.array_equal(x, y) for x, y in zip(a, b)) and a[0].size == 25
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True)) and a[0].size == 25
     assert set(a[0].tolist()) == {0, 1, 2} and (a[1] < np.array([10, 20, 30])[a[0]]).all()
     full = select_tokens([3, 4], 100, seed=0)
     assert full[0].tolist() == [0, 0, 0, 1, 1, 1, 1] and full[1].tolist() == [0, 1, 2, 0, 1, 2, 3]
@@ -172,9 +172,7 @@ def test_ngram_metrics_of_planted_look_back_models(hide):
     }
     for k, want in expect.items():
         model = _LookBack(k)
-        dist = ngram_distances(
-            lambda i, a: model(i, a), _seqs(), mask_id=MASK, pad_id=PAD, stride=4, hide_masked_keys=hide, batch_size=7
-        )
+        dist = ngram_distances(model, _seqs(), mask_id=MASK, pad_id=PAD, stride=4, hide_masked_keys=hide, batch_size=7)
         for key, value in want.items():
             assert np.allclose(dist[key], value, atol=1e-6), (k, key)
 

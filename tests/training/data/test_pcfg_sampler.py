@@ -41,7 +41,7 @@ def skewed_grammar():
             r["prob"] = None
     for lhs in {r["lhs"] for r in d["rules"] if r["prob"] is None}:
         rs = [r for r in d["rules"] if r["lhs"] == lhs]
-        for r, p in zip(rs, (0.2, 0.3, 0.5) if lhs != "n1_0" else (0.9, 0.1, 0.0)):
+        for r, p in zip(rs, (0.2, 0.3, 0.5) if lhs != "n1_0" else (0.9, 0.1, 0.0), strict=True):
             r["prob"] = p
     return grammar_from_dict(d)
 
@@ -81,7 +81,7 @@ def test_without_derivation_same_tokens(cfg3b):
     a = sample(cfg3b, 30, seed=9, start_level=2)
     b = sample(cfg3b, 30, seed=9, start_level=2, with_derivation=False)
     assert b.nt is None and b.ends is None and b.flat_nt is None
-    assert all(np.array_equal(x, y) for x, y in zip(a.tokens, b.tokens))
+    assert all(np.array_equal(x, y) for x, y in zip(a.tokens, b.tokens, strict=True))
 
 
 # ------------------------------------------------------------------ distribution checks

@@ -69,7 +69,7 @@ class Rule:
         return len(self.rhs) == 1 and self.rhs_is_terminal[0]
 
     def __str__(self) -> str:
-        rhs = " ".join(f"'{s}'" if t else s for s, t in zip(self.rhs, self.rhs_is_terminal))
+        rhs = " ".join(f"'{s}'" if t else s for s, t in zip(self.rhs, self.rhs_is_terminal, strict=True))
         return f"{self.lhs} -> {rhs} [{self.prob:g}]"
 
 
@@ -180,7 +180,7 @@ class Grammar:
         while changed:  # Bellman-Ford style fixed point; terminates as all NTs are productive
             changed = False
             for r in self.rules:
-                v = sum(1 if t else lo[c] for c, t in zip(r.rhs, r.rhs_is_terminal))
+                v = sum(1 if t else lo[c] for c, t in zip(r.rhs, r.rhs_is_terminal, strict=True))
                 if v < lo[r.lhs]:
                     lo[r.lhs], changed = v, True
         hi: dict[str, float] = {}
@@ -194,7 +194,7 @@ class Grammar:
             state[s] = 1
             best = 0.0
             for r in self.rules_of(s):
-                best = max(best, sum(1 if t else visit(c) for c, t in zip(r.rhs, r.rhs_is_terminal)))
+                best = max(best, sum(1 if t else visit(c) for c, t in zip(r.rhs, r.rhs_is_terminal, strict=True)))
             state[s] = 2
             hi[s] = best
             return best
@@ -215,7 +215,7 @@ class Grammar:
         b = np.zeros(n)
         for r in self.rules:
             i = idx[r.lhs]
-            for c, t in zip(r.rhs, r.rhs_is_terminal):
+            for c, t in zip(r.rhs, r.rhs_is_terminal, strict=True):
                 if t:
                     b[i] += r.prob
                 else:
@@ -414,7 +414,7 @@ def _build(d: Mapping[str, Any], problems: list[str]) -> Grammar | None:
         todo = deque([start])
         edges: dict[str, list[tuple[str, bool]]] = {}
         for r in rules:
-            edges.setdefault(r.lhs, []).extend(zip(r.rhs, r.rhs_is_terminal))
+            edges.setdefault(r.lhs, []).extend(zip(r.rhs, r.rhs_is_terminal, strict=True))
         for lhs, rhs in loose:
             edges.setdefault(lhs, []).extend((c, c not in nt_set) for c in rhs)
         while todo:
@@ -435,7 +435,9 @@ def _build(d: Mapping[str, Any], problems: list[str]) -> Grammar | None:
     while changed:
         changed = False
         for r in rules:
-            if r.lhs not in productive and all(t or c in productive for c, t in zip(r.rhs, r.rhs_is_terminal)):
+            if r.lhs not in productive and all(
+                t or c in productive for c, t in zip(r.rhs, r.rhs_is_terminal, strict=True)
+            ):
                 productive.add(r.lhs)
                 changed = True
     for nt in nonterminals:
@@ -500,7 +502,7 @@ def _parse_rule(k: int, rr: Any, t_set: set[str], nt_set: set[str], problems: li
     elif not isinstance(flags, list) or len(flags) != len(rhs) or not all(isinstance(f, bool) for f in flags):
         problems.append(f"{where}: 'rhs_is_terminal' must be a list of {len(rhs)} booleans")
         return None
-    for s, t in zip(rhs, flags):
+    for s, t in zip(rhs, flags, strict=True):
         if t and s not in t_set:
             problems.append(f"{where}: unknown terminal {s!r}")
             ok = False
@@ -557,7 +559,7 @@ def _levels(
     while todo:
         s = todo.popleft()
         for r in by_lhs.get(s, ()):
-            for c, t in zip(r.rhs, r.rhs_is_terminal):
+            for c, t in zip(r.rhs, r.rhs_is_terminal, strict=True):
                 if not t and c not in depth:
                     depth[c] = depth[s] + 1
                     todo.append(c)

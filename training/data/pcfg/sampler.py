@@ -29,6 +29,7 @@ are the official flags AND-ed from the bottom: ``ends[:, d] == official[:, d:].a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Sequence
 
 import numpy as np
@@ -115,7 +116,7 @@ def spans(derivation: Derivation | tuple[np.ndarray, np.ndarray], level: int) ->
         return []
     stop = np.nonzero(ends[:, level])[0] + 1
     start = np.concatenate([[0], stop[:-1]])
-    return [(int(a), int(b), int(col[a])) for a, b in zip(start, stop)]
+    return [(int(a), int(b), int(col[a])) for a, b in zip(start, stop, strict=True)]
 
 
 @dataclass(frozen=True, eq=False)
@@ -341,7 +342,7 @@ def sample(
 def _split(flat: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
     """Views ``flat[offsets[i]:offsets[i + 1]]`` for each sentence."""
     bounds = offsets.tolist()
-    return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    return [flat[a:b] for a, b in pairwise(bounds)]
 
 
 def corpus_from_derivations(
@@ -395,39 +396,45 @@ def sample_reference(
             root = cands[0]
         else:
             root = cands[min(int(_uniform_int(key, _START_SLOT, 0) * len(cands)), len(cands) - 1)]
-        counters = [0] * depth
-        leaves: list[tuple[int, list[tuple[str, int]]]] = []  # (token, [(nt, node uid)] per level)
-
-        def expand(sym: str, level: int, path: list[tuple[str, int]]) -> None:
-            pos = counters[level]
-            counters[level] += 1
-            rules = grammar.rules_of(sym)
-            rule = rules[0]
-            if len(rules) > 1:
-                u = _uniform_int(key, level, pos)
-                for r, c in zip(rules, cum[sym]):
-                    if u < c:
-                        rule = r
-                        break
-            path = path + [(sym, pos)]
-            if rule.is_terminal_rule:
-                leaves.append((grammar.token_map[rule.rhs[0]], path))
-                return
-            for child in rule.rhs:
-                expand(child, level + 1, path)
-
-        expand(root, s, [])
-        length = len(leaves)
-        tokens = np.array([t for t, _ in leaves], dtype=np.int64)
-        nt = np.full((length, depth), -1, dtype=np.int64)
-        ends = np.zeros((length, depth), dtype=bool)
-        for i, (_, path) in enumerate(leaves):
-            nxt = leaves[i + 1][1] if i + 1 < length else None
-            for k, (sym, uid) in enumerate(path):
-                nt[i, s + k] = grammar.nt_ids[sym]
-                ends[i, s + k] = nxt is None or nxt[k][1] != uid
-        out.append(Derivation(tokens, nt, ends))
+        out.append(_reference_derivation(grammar, cum, key, root, s, depth))
     return corpus_from_derivations(out, s, depth, seed, offset)
+
+
+def _reference_derivation(grammar: Grammar, cum: dict, key: int, root: str, s: int, depth: int) -> Derivation:
+    """One sentence of ``sample_reference``: expand ``root`` (at level ``s``) recursively, the
+    rule of each node drawn with the sentence ``key`` at (level, position in level)."""
+    counters = [0] * depth
+    leaves: list[tuple[int, list[tuple[str, int]]]] = []  # (token, [(nt, node uid)] per level)
+
+    def expand(sym: str, level: int, path: list[tuple[str, int]]) -> None:
+        pos = counters[level]
+        counters[level] += 1
+        rules = grammar.rules_of(sym)
+        rule = rules[0]
+        if len(rules) > 1:
+            u = _uniform_int(key, level, pos)
+            for r, c in zip(rules, cum[sym], strict=False):  # cum is padded (inf) to the widest symbol
+                if u < c:
+                    rule = r
+                    break
+        path = path + [(sym, pos)]
+        if rule.is_terminal_rule:
+            leaves.append((grammar.token_map[rule.rhs[0]], path))
+            return
+        for child in rule.rhs:
+            expand(child, level + 1, path)
+
+    expand(root, s, [])
+    length = len(leaves)
+    tokens = np.array([t for t, _ in leaves], dtype=np.int64)
+    nt = np.full((length, depth), -1, dtype=np.int64)
+    ends = np.zeros((length, depth), dtype=bool)
+    for i, (_, path) in enumerate(leaves):
+        nxt = leaves[i + 1][1] if i + 1 < length else None
+        for k, (sym, uid) in enumerate(path):
+            nt[i, s + k] = grammar.nt_ids[sym]
+            ends[i, s + k] = nxt is None or nxt[k][1] != uid
+    return Derivation(tokens, nt, ends)
 
 
 def derivation_rules(grammar: Grammar, derivation: Derivation) -> list[int]:
