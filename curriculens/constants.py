@@ -40,9 +40,12 @@ PAPER_METHODS = (METHOD_CE, METHOD_ONE_SHOT, METHOD_PROGRESSIVE, METHOD_TWO_SHOT
 METHODS = PAPER_METHODS + (METHOD_CURRICULUM_EXTRACTION,)  # every student method the trainer knows
 
 # --- devices and optimizers -----------------------------------------------------------
-DEVICES = ("auto", "cpu", "cuda")  # --device; auto = cuda when available
-OPTIMIZERS = ("sgd", "adam", "adamw")
-LR_SCHEDULES = ("constant", "cosine")
+DEVICE_AUTO = "auto"  # cuda when available, else cpu (curriculens.device.resolve_device)
+DEVICES = (DEVICE_AUTO, "cpu", "cuda")  # --device
+OPTIM_SGD, OPTIM_ADAM, OPTIM_ADAMW = "sgd", "adam", "adamw"
+OPTIMIZERS = (OPTIM_SGD, OPTIM_ADAM, OPTIM_ADAMW)
+SCHEDULE_CONSTANT, SCHEDULE_COSINE = "constant", "cosine"
+LR_SCHEDULES = (SCHEDULE_CONSTANT, SCHEDULE_COSINE)
 
 # --- probes ---------------------------------------------------------------------------
 DEFAULT_PROBE_BATCH = 1024

@@ -11,10 +11,10 @@ if TYPE_CHECKING:
     import torch
 
 
-def resolve_device(name: str = "auto") -> torch.device:
+def resolve_device(name: str = C.DEVICE_AUTO) -> torch.device:
     import torch
 
-    if name == "auto":
+    if name == C.DEVICE_AUTO:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise CurriculensError("--device cuda was asked for but no CUDA device is available")

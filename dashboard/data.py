@@ -157,7 +157,7 @@ def _model_label(model: dict) -> str:
 
 def run_label(method: str, two_shot_step: int, two_shot_T: int = 0) -> str:
     """A run's curve group: its method; two-shot students by checkpoint and T (``two_shot_label``)."""
-    return two_shot_label(two_shot_step, two_shot_T) if method == "two-shot" else method
+    return two_shot_label(two_shot_step, two_shot_T) if method == C.METHOD_TWO_SHOT else method
 
 
 def load_experiment(path: Path | str, root: Path | str) -> ExperimentSummary:
@@ -192,8 +192,8 @@ def load_experiment(path: Path | str, root: Path | str) -> ExperimentSummary:
                 )
                 continue
             d = info.config.distill
-            two = int(d.two_shot_step) if d is not None and info.method == "two-shot" else -1
-            two_T = int(d.two_shot_T) if d is not None and info.method == "two-shot" else 0
+            two = int(d.two_shot_step) if d is not None and info.method == C.METHOD_TWO_SHOT else -1
+            two_T = int(d.two_shot_T) if d is not None and info.method == C.METHOD_TWO_SHOT else 0
             runs.append(
                 RunSummary(
                     name=info.name,

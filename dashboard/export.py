@@ -86,7 +86,7 @@ def experiment_figures(source: DataSource, key: str, *, log_x: bool = False) -> 
         out.append(("teacher_accuracy_loss", F.teacher_overview(metrics, window, log_x=log_x)))
     if not metrics.empty and (metrics["role"] == C.ROLE_STUDENT).any():
         out.append(("students_accuracy", F.students_accuracy(metrics, window, log_x=log_x)))
-    if not metrics.empty and (metrics["method"] == "two-shot").any():
+    if not metrics.empty and (metrics["method"] == C.METHOD_TWO_SHOT).any():
         out.append(("two_shot_accuracy", F.two_shot_accuracy(metrics, log_x=log_x)))
     if has_sweep(metrics):
         out.append(("two_shot_sweep", sweep_figure(source, key, metrics)))

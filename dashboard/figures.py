@@ -41,11 +41,11 @@ from curriculens.curves import Transition
 from training.experiment import two_shot_label
 
 METHOD_COLORS = {
-    "teacher": "#000000",
-    "ce": "#1f77b4",
-    "one-shot": "#ff7f0e",
-    "progressive": "#2ca02c",
-    "two-shot": "#9467bd",
+    C.METHOD_TEACHER: "#000000",
+    C.METHOD_CE: "#1f77b4",
+    C.METHOD_ONE_SHOT: "#ff7f0e",
+    C.METHOD_PROGRESSIVE: "#2ca02c",
+    C.METHOD_TWO_SHOT: "#9467bd",
 }
 PALETTE = (
     "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
@@ -253,7 +253,9 @@ def _two_shot_marks(metrics: pd.DataFrame, m: pd.DataFrame, col: str) -> Optiona
     ``distill.two_shot_step``), on the teacher's ``col`` curve; None when there are none."""
     if "method" not in metrics or "two_shot_step" not in metrics:
         return None
-    used = sorted({int(v) for v in metrics.loc[metrics["method"] == "two-shot", "two_shot_step"].dropna() if v >= 0})
+    used = sorted(
+        {int(v) for v in metrics.loc[metrics["method"] == C.METHOD_TWO_SHOT, "two_shot_step"].dropna() if v >= 0}
+    )
     if not used:
         return None
     curve = m.dropna(subset=[col])
@@ -282,7 +284,7 @@ def teacher_accuracy(
     m = _teacher_rows(metrics)
     if m.empty or "eval_acc" not in m or m["eval_acc"].notna().sum() == 0:
         return empty_figure("No teacher accuracy to show (the teacher has no metrics.jsonl rows yet).", title=title)
-    fig = new_figure(_curve(m, "eval_acc", "teacher", METHOD_COLORS["teacher"], log_x))
+    fig = new_figure(_curve(m, "eval_acc", "teacher", METHOD_COLORS[C.METHOD_TEACHER], log_x))
     if window is not None:
         fig.add_trace(_marks(m, window, "eval_acc"))
     two = _two_shot_marks(metrics, m, "eval_acc")
@@ -305,7 +307,7 @@ def teacher_overview(
         rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=("held-out accuracy", "held-out loss")
     )
     if "eval_acc" in m and m["eval_acc"].notna().any():
-        fig.add_trace(_curve(m, "eval_acc", "teacher accuracy", METHOD_COLORS["teacher"], log_x), row=1, col=1)
+        fig.add_trace(_curve(m, "eval_acc", "teacher accuracy", METHOD_COLORS[C.METHOD_TEACHER], log_x), row=1, col=1)
         if window is not None:
             fig.add_trace(_marks(m, window, "eval_acc"), row=1, col=1)
         two = _two_shot_marks(metrics, m, "eval_acc")
@@ -587,7 +589,7 @@ def _label_order(labels: Sequence[str]) -> list[str]:
 
 def _color_of(label: str, i: int = 0) -> str:
     base = label.split(" ")[0]
-    if base == "two-shot" and label != base:
+    if base == C.METHOD_TWO_SHOT and label != base:
         return PALETTE[(3 + i) % len(PALETTE)]
     return METHOD_COLORS.get(base, PALETTE[i % len(PALETTE)])
 
@@ -675,7 +677,7 @@ def students_accuracy(
     if include_teacher:
         t = _teacher_rows(metrics)
         if not t.empty:
-            for tr in _seed_band(t, "eval_acc", "teacher", METHOD_COLORS["teacher"], "teacher"):
+            for tr in _seed_band(t, "eval_acc", "teacher", METHOD_COLORS[C.METHOD_TEACHER], "teacher"):
                 fig.add_trace(tr)
     shade_window(fig, window, log_x=log_x, label="teacher transition (teacher steps)")
     _style(fig, title=title, log_x=log_x, uirevision=uirevision)
@@ -695,7 +697,7 @@ def two_shot_accuracy(
     in the legend, where the students switch to the final teacher (student step T)."""
     if metrics.empty or "method" not in metrics:
         return empty_figure("No evaluation rows in this experiment yet.", title=title)
-    two = metrics[metrics["method"] == "two-shot"]
+    two = metrics[metrics["method"] == C.METHOD_TWO_SHOT]
     if two.empty:
         return empty_figure("No two-shot students in this experiment.", title=title)
     teacher = _teacher_rows(metrics)

@@ -29,7 +29,7 @@ def sweep_table(metrics: pd.DataFrame, target: float = 0.95) -> pd.DataFrame:
     from curriculens.curves import first_crossing
 
     cols = ["run", "seed", "two_shot_step", "steps_to_target", "budget", "final_loss"]
-    two = metrics[metrics["method"] == "two-shot"] if not metrics.empty else metrics
+    two = metrics[metrics["method"] == C.METHOD_TWO_SHOT] if not metrics.empty else metrics
     if two.empty:
         return pd.DataFrame(columns=cols)
     rows = []
@@ -68,7 +68,7 @@ def two_shot_sweep(
     """
     table = sweep_table(metrics, target)
     fig = new_subplots(specs=[[{"secondary_y": True}]])
-    color = METHOD_COLORS["two-shot"]
+    color = METHOD_COLORS[C.METHOD_TWO_SHOT]
     if not table.empty:
         budget = float(table["budget"].max())
         reached = table[table["steps_to_target"].notna()]
@@ -117,7 +117,7 @@ def two_shot_sweep(
                 y=teacher["eval_acc"],
                 mode="lines",
                 name="teacher accuracy",
-                line={"color": METHOD_COLORS["teacher"], "dash": "dash"},
+                line={"color": METHOD_COLORS[C.METHOD_TEACHER], "dash": "dash"},
             ),
             secondary_y=True,
         )
@@ -190,4 +190,4 @@ def has_sweep(metrics: pd.DataFrame) -> bool:
     """True when the experiment holds two-shot students from at least two teacher checkpoints."""
     if metrics.empty or "two_shot_step" not in metrics:
         return False
-    return metrics.loc[metrics["method"] == "two-shot", "two_shot_step"].nunique() > 1
+    return metrics.loc[metrics["method"] == C.METHOD_TWO_SHOT, "two_shot_step"].nunique() > 1

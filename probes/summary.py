@@ -524,7 +524,7 @@ def pivot_by_method(df: pd.DataFrame, off_support: bool = False) -> pd.DataFrame
     in how many of its runs (``"2/3"``). Off-support series are dropped unless ``off_support``.
     """
     shown = _shown(df, off_support)
-    known = [C.ROLE_TEACHER, "ce", "one-shot", "progressive", "two-shot"]
+    known = [C.METHOD_TEACHER, *C.PAPER_METHODS]
     methods = [m for m in known if m in set(shown["method"])] + sorted(set(shown["method"]) - set(known))
     if shown.empty:
         return pd.DataFrame(columns=PIVOT_INDEX + methods)

@@ -48,9 +48,9 @@ from curriculens import constants as C
 from curriculens.config import canonical_json, from_dict, to_dict
 from curriculens.errors import CurriculensError
 from curriculens.executor import LOCAL, ExecutorConfig, executor_session
-from curriculens.io import append_jsonl, read_json, sha256_file, write_json
+from curriculens.io import append_jsonl, read_json, write_json
 from curriculens.lock import exclusive_lock
-from models.checkpoint import list_checkpoints, load_checkpoint, read_meta, read_model_config, checked_weights_ref
+from models.checkpoint import list_checkpoints, load_checkpoint, verify_checkpoint, weights_ref
 from models.configs import ModelConfig
 from probes import registry
 from probes.base import ProbeContext
@@ -81,7 +81,7 @@ class SweepConfig:
 
     probes: tuple = ()
     seed: int = 0
-    device: str = "auto"
+    device: str = C.DEVICE_AUTO
     force: bool = False
     runs: tuple = ()
     every: int = 1
@@ -208,18 +208,11 @@ def _select(ckpts: list[tuple[int, Path]], every: int) -> list[tuple[int, Path]]
 
 # --- validation ---------------------------------------------------------------------------
 def validate_checkpoint(ckpt_dir: Path, expected: ModelConfig) -> None:
-    """Raise CurriculensError unless the checkpoint's config equals ``expected``, its weights'
-    sha256 matches ``meta.json`` and the stored tensor shapes fit the config."""
-    meta = read_meta(ckpt_dir) if (ckpt_dir / C.META_FILE).is_file() else {}
-    weights, fmt, layout = checked_weights_ref(ckpt_dir, meta)
-    meta = read_meta(ckpt_dir)
-    cfg = read_model_config(ckpt_dir)
-    if cfg != expected:
-        raise CurriculensError(
-            f"config mismatch in {ckpt_dir}: {C.MODEL_CONFIG_FILE} differs from the run's model config"
-        )
-    if meta.get("sha256") != sha256_file(weights):
-        raise CurriculensError(f"corrupted weights in {ckpt_dir}: sha256 does not match {C.META_FILE}")
+    """Raise CurriculensError unless ``models.checkpoint.verify_checkpoint`` passes (files
+    present, config equal to ``expected``, weights' sha256 as in ``meta.json``) and the stored
+    tensor shapes fit the config. The sweep's one hash of each checkpoint is taken here."""
+    meta, cfg = verify_checkpoint(ckpt_dir, expected)
+    weights, fmt, layout = weights_ref(ckpt_dir, meta)
     if fmt == "safetensors" and layout == "hf":  # imported .bin/.pt: shapes were checked at import (same sha256)
         _check_shapes(weights, cfg, ckpt_dir)
 

@@ -65,7 +65,7 @@ def student_run_name(
     Experiments made before this naming hold ``two-shot-T<teacher checkpoint step><tags>-s<seed>``
     (T there meant the checkpoint): with ``exp_dir``, such a run directory is kept (resumed,
     skipped) when the new name does not exist yet."""
-    if method != "two-shot":
+    if method != C.METHOD_TWO_SHOT:
         return f"{method}{tags}-s{seed}"
     t_part = f"-T{two_shot_T}" if two_shot_T > 0 else ""
     name = f"two-shot-ckpt{two_shot_step}{t_part}{tags}-s{seed}"
@@ -100,7 +100,7 @@ def student_distill(
     (``relative_teacher_dir``). Validated (on construction); writes nothing."""
     teacher_dir = Path(teacher_dir)
     fields = {**to_dict(base or DistillConfig()), **changes, "method": method}
-    if method != "two-shot":  # a two-shot base's checkpoint does not carry over to another method
+    if method != C.METHOD_TWO_SHOT:  # a two-shot base's checkpoint does not carry over to another method
         for key in ("two_shot_step", "two_shot_T"):
             fields[key] = changes.get(key, dataclass_default(DistillConfig, key))
     name = name or student_run_name(

@@ -25,8 +25,6 @@ from curriculens.errors import CurriculensError
 from curriculens.seeding import EXTRACTION_PROJECTION, torch_generator
 from models.configs import MLPConfig, ModelConfig
 
-METHOD = "curriculum-extraction"
-
 
 def check_models(student: ModelConfig, teacher: ModelConfig) -> None:
     if not isinstance(student, MLPConfig) or not isinstance(teacher, MLPConfig):

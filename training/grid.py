@@ -43,7 +43,6 @@ from models.configs import MLPConfig
 from models.registry import build_model
 from training.config import RunConfig
 from training.experiment import check_experiment, init_experiment
-from training.extraction import METHOD as EXTRACTION
 from training.extraction import check_models as check_extraction_models
 from training.extraction import extraction_loss, projection
 from training.loop import (
@@ -93,7 +92,7 @@ def check_grid(cfgs: list[RunConfig]) -> None:
                 raise CurriculensError(f"grid students must share {key}; {cfg.name} differs from {cfgs[0].name}")
         if cfg.data_seed != cfgs[0].data_seed:
             raise CurriculensError(f"grid students share one data stream; {cfg.name} has stream seed {cfg.data_seed}")
-    dirs = {c.distill.teacher_dir for c in cfgs if c.distill.method != "ce"}
+    dirs = {c.distill.teacher_dir for c in cfgs if c.distill.method != C.METHOD_CE}
     if len(dirs) > 1:
         raise CurriculensError(f"grid students must follow one teacher, got {sorted(dirs)}")
 
@@ -130,14 +129,14 @@ def train_grid(
     device = resolve_device(base.device)
     task = build_task(base.task)
     teacher = None
-    first = next((c for c in cfgs if c.distill.method != "ce"), None)
+    first = next((c for c in cfgs if c.distill.method != C.METHOD_CE), None)
     if first is not None:
         teacher = TeacherProvider(check_teacher(first, runs_dir / first.name), device, keep=64)
     model_cfgs = {c.name: c.model for c in cfgs}
     for c in cfgs:
         if hasattr(task, "check_model"):
             task.check_model(model_cfgs[c.name])
-        if c.distill.method == EXTRACTION:
+        if c.distill.method == C.METHOD_CURRICULUM_EXTRACTION:
             check_extraction_models(model_cfgs[c.name], teacher.model_config())
     exp_dir = runs_dir.parent if runs_dir.name == C.RUNS_DIR else None
     if exp_dir is not None:
@@ -215,7 +214,7 @@ def _train_grid(cfgs, runs_dir, force, progress, t0, base, device, task, teacher
     if teacher is not None:
         t_width = getattr(teacher.model_config(), "width", None)
         for s in students:
-            if s.cfg.distill.method == EXTRACTION:
+            if s.cfg.distill.method == C.METHOD_CURRICULUM_EXTRACTION:
                 key = (s.cfg.distill.extract_seed, model_cfgs[s.cfg.name].width)
                 if key not in projections:
                     projections[key] = projection(key[0], t_width, key[1], device)
@@ -226,7 +225,7 @@ def _train_grid(cfgs, runs_dir, force, progress, t0, base, device, task, teacher
     n_running = 0
 
     def pick(s: _Student, step: int) -> Optional[int]:
-        if teacher is None or s.cfg.distill.method == "ce":
+        if teacher is None or s.cfg.distill.method == C.METHOD_CE:
             return None
         return teacher_step_of(s.cfg.distill, step, teacher.steps, teacher.save_every)
 
@@ -310,7 +309,7 @@ def _train_grid(cfgs, runs_dir, force, progress, t0, base, device, task, teacher
         for s in active:
             s.teacher_step = pick(s, step)
             if s.teacher_step is not None:
-                ext = s.cfg.distill.method == EXTRACTION and step < s.cfg.distill.extract_steps
+                ext = s.cfg.distill.method == C.METHOD_CURRICULUM_EXTRACTION and step < s.cfg.distill.extract_steps
                 need[s.teacher_step] = need.get(s.teacher_step, False) or ext
         t_out = {}
         for ts, hidden in need.items():
@@ -340,7 +339,11 @@ def _train_grid(cfgs, runs_dir, force, progress, t0, base, device, task, teacher
                     memo[key] = target_distribution(targets, n_classes, t_logits, d.alpha, d.tau)
                 dists.append(memo[key])
             losses = stacked_cross_entropy(logits, torch.stack(dists))
-            ext = [s for s in members if s.cfg.distill.method == EXTRACTION and step < s.cfg.distill.extract_steps]
+            ext = [
+                s
+                for s in members
+                if s.cfg.distill.method == C.METHOD_CURRICULUM_EXTRACTION and step < s.cfg.distill.extract_steps
+            ]
             if ext:
                 key = (g.size, tuple(s.index for s in ext))
                 if key not in ext_index:  # built once per membership, not per step (no host-to-device copy per step)

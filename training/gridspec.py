@@ -48,7 +48,7 @@ class GridSpec:
         device: ``auto`` | ``cpu`` | ``cuda``.
     """
 
-    methods: tuple = ("ce", "one-shot", "progressive")
+    methods: tuple = (C.METHOD_CE, C.METHOD_ONE_SHOT, C.METHOD_PROGRESSIVE)
     seeds: tuple = (0,)
     widths: tuple = ()
     model: dict = field(default_factory=dict)
@@ -67,7 +67,7 @@ class GridSpec:
     stop_at_acc: float = 0.0
     optim: dict = field(default_factory=dict)
     teacher: str = "teacher"
-    device: str = "auto"
+    device: str = C.DEVICE_AUTO
 
     def __post_init__(self) -> None:
         for m in self.methods:
@@ -81,7 +81,7 @@ class GridSpec:
                 raise CurriculensError(f"grid {name} has repeated values: {list(vals)}")
         if any(w <= 0 for w in self.widths):
             raise CurriculensError("grid widths must be positive")
-        if "two-shot" in self.methods and (not self.two_shot_steps or self.two_shot_T <= 0):
+        if C.METHOD_TWO_SHOT in self.methods and (not self.two_shot_steps or self.two_shot_T <= 0):
             raise CurriculensError(
                 "two-shot in a grid needs two_shot_steps (a list, 'all' or 'mid') and two_shot_T > 0"
             )
@@ -89,7 +89,7 @@ class GridSpec:
             raise CurriculensError(
                 f"two_shot_steps must be a list of steps, 'all' or 'mid', not {self.two_shot_steps!r}"
             )
-        if "curriculum-extraction" in self.methods and self.extract_steps <= 0:
+        if C.METHOD_CURRICULUM_EXTRACTION in self.methods and self.extract_steps <= 0:
             raise CurriculensError("curriculum-extraction in a grid needs extract_steps > 0")
         if min(self.steps, self.batch_size, self.save_every, self.eval_every) < 0:
             raise CurriculensError("steps, batch_size, save_every and eval_every must be >= 0")
@@ -166,11 +166,11 @@ def grid_configs(exp_dir: Path | str, spec: GridSpec) -> list[RunConfig]:
     for seed in spec.seeds:
         for model, wtag in models:
             for method in spec.methods:
-                distilling = method != "ce"
+                distilling = method != C.METHOD_CE
                 taus = spec.taus if distilling else (1.0,)
                 alphas = spec.alphas if distilling else (0.0,)
-                speeds = spec.speeds if method == "progressive" else (1.0,)
-                points = two_shot if method == "two-shot" else [-1]
+                speeds = spec.speeds if method == C.METHOD_PROGRESSIVE else (1.0,)
+                points = two_shot if method == C.METHOD_TWO_SHOT else [-1]
                 for tau in taus:
                     for alpha in alphas:
                         for speed in speeds:
@@ -178,13 +178,17 @@ def grid_configs(exp_dir: Path | str, spec: GridSpec) -> list[RunConfig]:
                                 tags = wtag
                                 tags += f"-tau{_num(tau)}" if distilling and len(spec.taus) > 1 else ""
                                 tags += f"-a{_num(alpha)}" if distilling and len(spec.alphas) > 1 else ""
-                                tags += f"-x{_num(speed)}" if method == "progressive" and len(spec.speeds) > 1 else ""
+                                tags += (
+                                    f"-x{_num(speed)}"
+                                    if method == C.METHOD_PROGRESSIVE and len(spec.speeds) > 1
+                                    else ""
+                                )
                                 name = student_run_name(
                                     method,
                                     seed,
                                     ts,
                                     tags,
-                                    two_shot_T=spec.two_shot_T if method == "two-shot" else 0,
+                                    two_shot_T=spec.two_shot_T if method == C.METHOD_TWO_SHOT else 0,
                                     exp_dir=exp_dir,
                                 )
                                 dist = DistillConfig(
@@ -195,10 +199,10 @@ def grid_configs(exp_dir: Path | str, spec: GridSpec) -> list[RunConfig]:
                                     alpha=alpha,
                                     tau=tau,
                                     speed=speed,
-                                    two_shot_step=ts if method == "two-shot" else -1,
-                                    two_shot_T=spec.two_shot_T if method == "two-shot" else 0,
-                                    extract_steps=spec.extract_steps if method == "curriculum-extraction" else 0,
-                                    extract_seed=spec.extract_seed if method == "curriculum-extraction" else 0,
+                                    two_shot_step=ts if method == C.METHOD_TWO_SHOT else -1,
+                                    two_shot_T=spec.two_shot_T if method == C.METHOD_TWO_SHOT else 0,
+                                    extract_steps=spec.extract_steps if method == C.METHOD_CURRICULUM_EXTRACTION else 0,
+                                    extract_seed=spec.extract_seed if method == C.METHOD_CURRICULUM_EXTRACTION else 0,
                                 )
                                 cfg = RunConfig(
                                     name=name,

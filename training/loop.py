@@ -42,7 +42,6 @@ from models.configs import ModelConfig
 from models.registry import build_model, logits_of
 from training.config import RunConfig
 from training.experiment import check_experiment, init_experiment
-from training.extraction import METHOD as EXTRACTION
 from training.extraction import check_models as check_extraction_models
 from training.extraction import extraction_loss, mlp_forward_hidden, projection
 from training.losses import distillation_loss
@@ -146,7 +145,7 @@ def check_teacher(cfg: RunConfig, run_dir: Path) -> Optional[Path]:
     a finished run on the same task, distinct from ``run_dir``, whose checkpoints are intact,
     and that a two-shot checkpoint lies in its range. None for teachers and ``ce`` students."""
     dist = cfg.distill
-    if cfg.role != C.ROLE_STUDENT or dist.method == "ce":
+    if cfg.role != C.ROLE_STUDENT or dist.method == C.METHOD_CE:
         return None
     tdir = resolve_teacher_dir(dist.teacher_dir, run_dir)
     if tdir == run_dir.resolve():
@@ -165,7 +164,7 @@ def check_teacher(cfg: RunConfig, run_dir: Path) -> Optional[Path]:
     for _, path in ckpts:
         verify_checkpoint(path, expected)
     first, last = ckpts[0][0], ckpts[-1][0]
-    if dist.method == "two-shot" and not first <= dist.two_shot_step <= last:
+    if dist.method == C.METHOD_TWO_SHOT and not first <= dist.two_shot_step <= last:
         raise CurriculensError(
             f"two-shot step {dist.two_shot_step} is outside the teacher's checkpoints ({first}..{last})"
         )
@@ -330,7 +329,7 @@ def train_run(
     if hasattr(task, "check_model"):
         task.check_model(model_cfg)
     teacher_dir = check_teacher(cfg, run_dir)
-    if teacher_dir is not None and cfg.distill.method == EXTRACTION:
+    if teacher_dir is not None and cfg.distill.method == C.METHOD_CURRICULUM_EXTRACTION:
         check_extraction_models(model_cfg, read_model_config(list_checkpoints(teacher_dir)[-1][1]))
     if exp_dir is not None:
         check_experiment(exp_dir, cfg.task)
@@ -359,7 +358,7 @@ def _train(cfg, run_dir, task, model_cfg, teacher_dir, device, t0, progress) -> 
     extract_target = None  # curriculum extraction: the random projection of the teacher's hidden layer
     if teacher_dir is not None:
         teacher = TeacherProvider(teacher_dir, device)
-        if dist.method == EXTRACTION:
+        if dist.method == C.METHOD_CURRICULUM_EXTRACTION:
             t_model_cfg = teacher.model_config()
             extract_target = projection(dist.extract_seed, t_model_cfg.width, model_cfg.width, device)
 

@@ -74,7 +74,7 @@ def sweep_speeds(exp_dir: Path | str, target: float = 0.95) -> dict[int, dict[in
     finished two-shot students of an experiment."""
     out: dict[int, dict[int, tuple]] = {}
     for run in list_runs(exp_dir):
-        if run.method != "two-shot" or not run.done:
+        if run.method != C.METHOD_TWO_SHOT or not run.done:
             continue
         rows = read_metrics(run.path)
         hit = steps_to_acc(rows, target)

@@ -21,6 +21,8 @@ import bisect
 import math
 from typing import Optional, Sequence
 
+from curriculens import constants as C
+
 
 def save_steps(total: int, save_every: int, log_early: int = 0) -> list[int]:
     """Sorted steps at which a run saves: 0, ``log_early`` log-spaced steps in (0, save_every),
@@ -79,15 +81,15 @@ def teacher_step_for(
       while t < two_shot_T, then the last one.
     - ``curriculum-extraction``: the last checkpoint (its hidden layer, then its outputs).
     """
-    if method == "ce":
+    if method == C.METHOD_CE:
         return None
     steps = sorted(teacher_steps)
     if not steps:
         raise ValueError("the teacher has no checkpoints")
     last = steps[-1]
-    if method in ("one-shot", "curriculum-extraction"):
+    if method in (C.METHOD_ONE_SHOT, C.METHOD_CURRICULUM_EXTRACTION):
         return last
-    if method == "progressive":
+    if method == C.METHOD_PROGRESSIVE:
         interval = max(1, int(interval))
         if rule == "pcfg":
             k = student_step // interval
@@ -100,7 +102,7 @@ def teacher_step_for(
         target = max(anchor, 1) * speed
         i = bisect.bisect_left(steps, target)
         return steps[i] if i < len(steps) else last
-    if method == "two-shot":
+    if method == C.METHOD_TWO_SHOT:
         if student_step < two_shot_T:
             i = bisect.bisect_right(steps, two_shot_step) - 1
             return steps[max(i, 0)]

@@ -17,7 +17,6 @@ from models import checkpoint as ckpt_mod
 from probes.parity import common as parity_common
 from probes.parity import fourier as parity_fourier
 from probes.parity import linear as parity_linear
-from probes import sweep as sweep_mod
 from probes.memo import SweepMemo
 from probes.store import ResultsStore
 from probes.sweep import SweepConfig, probe_checkpoint, run_sweep
@@ -110,7 +109,6 @@ def test_probe_data_are_computed_once_and_weights_hashed_once(exp_copy, small_op
     monkeypatch.setattr(parity_fourier, "_probe_x", count_x)
     monkeypatch.setattr(parity_linear, "_probe_x", count_x)
     monkeypatch.setattr(ckpt_mod, "sha256_file", count_hash)
-    monkeypatch.setattr(sweep_mod, "sha256_file", count_hash)
     res = run_sweep(exp_copy, SweepConfig(device="cpu", options=small_options))
     n_ckpts = sum(1 for r in list_runs(exp_copy) for _ in ckpt_mod.list_checkpoints(r.path))
     assert res.n_failed == 0 and n_ckpts > 2

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from training.config import RunConfig
 from training.plans.base import *  # noqa: F403 - the generic pieces, re-exported
@@ -30,7 +31,7 @@ def demo_plan(
     *,
     out: Path | str = "demo_out",
     seeds: Sequence[int] = (0,),
-    device: str = "auto",
+    device: str = C.DEVICE_AUTO,
     grammar: Optional[str] = None,
 ) -> tuple[RunConfig, Callable[[Path, RunConfig], list[RunConfig]]]:
     """The demo's plan for ``task`` at ``size``: (teacher config, students_for(exp_dir, teacher)).

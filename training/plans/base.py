@@ -48,12 +48,16 @@ def student_configs(
     out = []
     for seed in seeds:
         for method in methods:
-            if (method == "two-shot" and two_shot_step < 0) or (
-                method == "curriculum-extraction" and extract_steps <= 0
+            if (method == C.METHOD_TWO_SHOT and two_shot_step < 0) or (
+                method == C.METHOD_CURRICULUM_EXTRACTION and extract_steps <= 0
             ):
                 continue
             name = student_run_name(
-                method, seed, two_shot_step, two_shot_T=two_shot_T if method == "two-shot" else 0, exp_dir=exp_dir
+                method,
+                seed,
+                two_shot_step,
+                two_shot_T=two_shot_T if method == C.METHOD_TWO_SHOT else 0,
+                exp_dir=exp_dir,
             )
             out.append(
                 replace(
@@ -69,9 +73,9 @@ def student_configs(
                         method=method,
                         teacher_dir=relative_teacher_dir(teacher.name, name),
                         tau=tau,
-                        two_shot_step=two_shot_step if method == "two-shot" else -1,
-                        two_shot_T=two_shot_T if method == "two-shot" else 0,
-                        extract_steps=extract_steps if method == "curriculum-extraction" else 0,
+                        two_shot_step=two_shot_step if method == C.METHOD_TWO_SHOT else -1,
+                        two_shot_T=two_shot_T if method == C.METHOD_TWO_SHOT else 0,
+                        extract_steps=extract_steps if method == C.METHOD_CURRICULUM_EXTRACTION else 0,
                     ),
                 )
             )

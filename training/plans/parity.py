@@ -51,14 +51,14 @@ PARITY_SIZES = {
 }
 
 
-def parity_teacher_config(size: ParityDemoSize, seed: int = 0, device: str = "auto") -> RunConfig:
+def parity_teacher_config(size: ParityDemoSize, seed: int = 0, device: str = C.DEVICE_AUTO) -> RunConfig:
     task = {"name": "parity", "n": size.n, "k": size.k, "n_eval": size.n_eval, "data_seed": 0}
     return RunConfig(
         name="teacher",
         role=C.ROLE_TEACHER,
         task=task,
         model={"kind": "mlp", "d_in": size.n, "width": size.teacher_width, "depth": 1, "n_classes": 2},
-        optim=OptimConfig(name="sgd", lr=size.lr),
+        optim=OptimConfig(name=C.OPTIM_SGD, lr=size.lr),
         checkpoints=CheckpointConfig(save_every=size.save_every, eval_every=size.eval_every),
         steps=size.teacher_steps,
         batch_size=size.batch_size,

@@ -76,10 +76,16 @@ class PCFGPreset:
 
 
 _CPU_OPTIM = OptimConfig(
-    name="adamw", lr=3e-3, betas=(0.9, 0.95), weight_decay=0.1, schedule="cosine", warmup_frac=0.06, grad_clip=1.0
+    name=C.OPTIM_ADAMW,
+    lr=3e-3,
+    betas=(0.9, 0.95),
+    weight_decay=0.1,
+    schedule=C.SCHEDULE_COSINE,
+    warmup_frac=0.06,
+    grad_clip=1.0,
 )
 _PAPER_OPTIM = OptimConfig(
-    name="adamw", lr=5e-3, betas=(0.9, 0.95), weight_decay=0.0, schedule="cosine", warmup_frac=0.06
+    name=C.OPTIM_ADAMW, lr=5e-3, betas=(0.9, 0.95), weight_decay=0.0, schedule=C.SCHEDULE_COSINE, warmup_frac=0.06
 )
 _SMALL_PROBES = {"n_sentences": 64, "max_tokens": 3000, "ngram_sentences": 32}
 
@@ -190,7 +196,7 @@ def get_preset(name: str, grammar: Optional[str] = None, **task_overrides) -> PC
     return replace(p, task=task)
 
 
-def teacher_config(preset: PCFGPreset, seed: int = 0, device: str = "auto", task=None) -> RunConfig:
+def teacher_config(preset: PCFGPreset, seed: int = 0, device: str = C.DEVICE_AUTO, task=None) -> RunConfig:
     """The teacher run (named ``teacher``) of ``preset``; ``task``: ``preset``'s built task, if
     the caller has it (building one loads the grammar)."""
     from training.tasks import build_task
@@ -240,7 +246,7 @@ def student_configs_for(
     from training.tasks import build_task
 
     _, student_model = preset.models_for(task or build_task(preset.task))
-    if two_shot_step is None and "two-shot" in methods:
+    if two_shot_step is None and C.METHOD_TWO_SHOT in methods:
         two_shot_step = two_shot_checkpoint(
             Path(exp_dir) / C.RUNS_DIR / teacher.name, teacher.task.name, preset.two_shot_frac
         )
@@ -262,7 +268,10 @@ def student_configs_for(
         "progressive_rule": "pcfg",
         "interval": preset.refresh or preset.save_every,
     }
-    return [s.replace(distill=replace(s.distill, **prog)) if s.distill.method == "progressive" else s for s in students]
+    return [
+        s.replace(distill=replace(s.distill, **prog)) if s.distill.method == C.METHOD_PROGRESSIVE else s
+        for s in students
+    ]
 
 
 def progressive_speed(preset: PCFGPreset) -> float:
@@ -280,7 +289,7 @@ def pcfg_demo_plan(
     grammar_path: Optional[str] = None,
     size: str = "demo",
     seeds=(0,),
-    device: str = "auto",
+    device: str = C.DEVICE_AUTO,
 ):
     """The ``curriculens demo --task pcfg`` plan: ``(teacher RunConfig, students_for)`` with
     ``students_for(exp_dir, teacher) -> [RunConfig]`` (ce / one-shot / progressive / two-shot
