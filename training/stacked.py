@@ -16,7 +16,7 @@ format), ``keep(indices)`` (drop finished students) and ``clip(max_norm)``.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -157,7 +157,3 @@ class SingleGroup:
 
     def clip(self, max_norm: float) -> None:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-
-
-def params_of(group) -> Optional[list]:
-    return group.params if isinstance(group, StackedMLPGroup) else list(group.model.parameters())
