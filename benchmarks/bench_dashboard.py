@@ -57,7 +57,7 @@ def build(root: Path, n_ckpt: int, n_feat: int, n_students: int) -> Path:
         steps=n_ckpt * 100,
         checkpoints=CheckpointConfig(save_every=100),
     )
-    methods = ["progressive", "one-shot", "ce", "two-shot"]
+    methods = [C.METHOD_PROGRESSIVE, C.METHOD_ONE_SHOT, C.METHOD_CE, C.METHOD_TWO_SHOT]
     runs = [teacher] + [
         teacher.replace(
             name=f"{methods[i % 4]}-s{i // 4}",
@@ -66,8 +66,8 @@ def build(root: Path, n_ckpt: int, n_feat: int, n_students: int) -> Path:
             distill=DistillConfig(
                 method=methods[i % 4],
                 teacher_dir="../teacher",
-                two_shot_step=5000 if methods[i % 4] == "two-shot" else -1,
-                two_shot_T=2000 if methods[i % 4] == "two-shot" else 0,
+                two_shot_step=5000 if methods[i % 4] == C.METHOD_TWO_SHOT else -1,
+                two_shot_T=2000 if methods[i % 4] == C.METHOD_TWO_SHOT else 0,
             ),
         )
         for i in range(n_students)

@@ -57,7 +57,12 @@ def writer(db: str, start_step: int, n_feat: int, every: float, stop, counter) -
     feats = [(f"{i}", 1, i < 6) for i in range(n_feat // 3)] + [
         (f"{i}_{i + 1}", 2, i < 5) for i in range(n_feat - n_feat // 3)
     ]
-    methods = {"progressive-s0": "progressive", "one-shot-s0": "one-shot", "ce-s0": "ce", "two-shot-s0": "two-shot"}
+    methods = {
+        "progressive-s0": C.METHOD_PROGRESSIVE,
+        "one-shot-s0": C.METHOD_ONE_SHOT,
+        "ce-s0": C.METHOD_CE,
+        "two-shot-s0": C.METHOD_TWO_SHOT,
+    }
     with ResultsStore(Path(db)) as store:
         i = 0
         t_next = time.monotonic()

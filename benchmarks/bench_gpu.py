@@ -114,7 +114,7 @@ def main() -> int:
         )
         base = None
         for e in sizes:
-            methods = ("one-shot", "progressive")
+            methods = (C.METHOD_ONE_SHOT, C.METHOD_PROGRESSIVE)
             seeds = tuple(range((e + 1) // 2))
             spec = GridSpec(
                 methods=methods,

@@ -102,7 +102,7 @@ def run_seed(out: Path, size_name: str, seed: int, max_student_steps: int | None
             continue
         method = next(m for m in METHODS if run_dir.name.startswith(m))
         result[method] = steps_to_acc(read_metrics(run_dir), TARGET)
-        if method == "two-shot":  # the checkpoint the student used, from its config
+        if method == C.METHOD_TWO_SHOT:  # the checkpoint the student used, from its config
             result["two_shot_checkpoint"] = int(read_json(run_dir / C.RUN_CONFIG_FILE)["distill"]["two_shot_step"])
     result["fourier"] = fourier_analysis(exp, t_rows)
     return result
@@ -143,13 +143,17 @@ def main() -> int:
             )
     print("\nratios of steps to 95% against the CE student of the same seed (lower = faster):")
     summary = {}
-    for m in ("one-shot", "progressive", "two-shot"):
-        ratios = [r[m] / r["ce"] for r in results if r.get(m) and r.get("ce")]
+    for m in (C.METHOD_ONE_SHOT, C.METHOD_PROGRESSIVE, C.METHOD_TWO_SHOT):
+        ratios = [r[m] / r[C.METHOD_CE] for r in results if r.get(m) and r.get(C.METHOD_CE)]
         if ratios:
             sd = statistics.stdev(ratios) if len(ratios) > 1 else 0.0
             summary[f"{m}/ce"] = {"mean": statistics.mean(ratios), "sd": sd, "n": len(ratios)}
             print(f"  {m:>12} / ce: {statistics.mean(ratios):.2f} +- {sd:.2f} over {len(ratios)} seed(s)")
-    pr = [r["progressive"] / r["one-shot"] for r in results if r.get("progressive") and r.get("one-shot")]
+    pr = [
+        r[C.METHOD_PROGRESSIVE] / r[C.METHOD_ONE_SHOT]
+        for r in results
+        if r.get(C.METHOD_PROGRESSIVE) and r.get(C.METHOD_ONE_SHOT)
+    ]
     if pr:
         summary["progressive/one-shot"] = {"mean": statistics.mean(pr), "n": len(pr)}
         print(f"  progressive / one-shot: {statistics.mean(pr):.2f} over {len(pr)} seed(s)")

@@ -39,11 +39,11 @@ EXTRACT_STEPS = 10_000
 
 def students(exp: Path, size, teacher, seed: int):
     cfgs = [replace(s, stop_at_acc=0.99) for s in parity_students_for(exp, size, teacher, seeds=(seed,))]
-    one_shot = next(c for c in cfgs if c.distill.method == "one-shot")
+    one_shot = next(c for c in cfgs if c.distill.method == C.METHOD_ONE_SHOT)
     ext = replace(
         one_shot,
         name=f"curriculum-extraction-s{seed}",
-        distill=replace(one_shot.distill, method="curriculum-extraction", extract_steps=EXTRACT_STEPS),
+        distill=replace(one_shot.distill, method=C.METHOD_CURRICULUM_EXTRACTION, extract_steps=EXTRACT_STEPS),
     )
     return cfgs + [ext]
 
@@ -104,7 +104,7 @@ def main() -> int:
             t_dir = str((exp / C.RUNS_DIR / "teacher").resolve())
             b_wall, b = 0.0, {}
             for c in cfgs:
-                if c.distill.method not in ("progressive", "two-shot"):
+                if c.distill.method not in (C.METHOD_PROGRESSIVE, C.METHOD_TWO_SHOT):
                     continue
                 cb = c.replace(distill=replace(c.distill, teacher_dir=t_dir))
                 if not args.report_only:

@@ -60,7 +60,7 @@ def main() -> int:
         init_experiment(exp, teacher.task)
         train_run(teacher, exp / C.RUNS_DIR / "teacher")
         spec = GridSpec(
-            methods=("two-shot",),
+            methods=(C.METHOD_TWO_SHOT,),
             seeds=(seed,),
             widths=(size.student_width,),
             two_shot_steps="all",

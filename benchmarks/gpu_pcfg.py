@@ -63,7 +63,7 @@ def run_preset(name: str, args, log) -> dict:
     tres = train_run(teacher, exp / C.RUNS_DIR / teacher.name, force=True)
     rows = read_metrics(exp / C.RUNS_DIR / teacher.name)
     log(f"{name} teacher: {tres.final_eval} in {tres.wall_s:.0f}s")
-    student = [s for s in student_configs_for(preset, exp, teacher, methods=("progressive",))][0]
+    student = [s for s in student_configs_for(preset, exp, teacher, methods=(C.METHOD_PROGRESSIVE,))][0]
     student = student.replace(device=args.device, amp=args.amp)
     sres = train_run(student, exp / C.RUNS_DIR / student.name, force=True)
     srows = read_metrics(exp / C.RUNS_DIR / student.name)
