@@ -128,23 +128,19 @@ def grid_configs(exp_dir: Path | str, spec: GridSpec) -> list[RunConfig]:
 
     t_steps = [s for s, _ in list_checkpoints(t_dir)]
 
-    from training.tasks import build_task
-
-    task = build_task(teacher.task)
     if spec.model:
         models = [(spec.model, "")]
     else:
-        default = task.default_model("student")
         t_model = teacher.model
         if spec.widths:
             if t_model.kind != "mlp":
                 raise CurriculensError("grid widths apply to MLP students; give a full student 'model' for other kinds")
             base = to_dict(t_model)  # the teacher's model as its config.json holds it
             models = [({**base, "width": w}, f"-w{w}" if len(spec.widths) > 1 else "") for w in spec.widths]
-        else:
-            from dataclasses import asdict
+        else:  # the task's student: building the task (a PCFG grammar) only when it is needed
+            from training.tasks import build_task
 
-            models = [(asdict(default), "")]
+            models = [(build_task(teacher.task).default_model("student"), "")]
     if spec.two_shot_steps == "all":
         two_shot = t_steps[:-1]
     elif spec.two_shot_steps == "mid":
@@ -167,9 +163,9 @@ def grid_configs(exp_dir: Path | str, spec: GridSpec) -> list[RunConfig]:
         for model, wtag in models:
             for method in spec.methods:
                 distilling = method != C.METHOD_CE
-                taus = spec.taus if distilling else (1.0,)
-                alphas = spec.alphas if distilling else (0.0,)
-                speeds = spec.speeds if method == C.METHOD_PROGRESSIVE else (1.0,)
+                taus = spec.taus if distilling else (dataclass_default(DistillConfig, "tau"),)
+                alphas = spec.alphas if distilling else (dataclass_default(DistillConfig, "alpha"),)
+                speeds = spec.speeds if method == C.METHOD_PROGRESSIVE else (dataclass_default(DistillConfig, "speed"),)
                 points = two_shot if method == C.METHOD_TWO_SHOT else [-1]
                 for tau in taus:
                     for alpha in alphas:

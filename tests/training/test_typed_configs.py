@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import shutil
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def test_old_config_files_read_into_typed_configs_and_write_back_byte_for_byte(p
     assert canonical_json(cfg) == canonical_json(json.loads(text))
     assert dumps(cfg.to_dict()) + "\n" == text  # what write_json writes
     assert canonical_json(RunConfig.from_dict(cfg.to_dict())) == canonical_json(cfg)
+    assert pickle.loads(pickle.dumps(cfg)).to_dict() == cfg.to_dict()  # as Ray ships it to a worker
 
 
 def test_the_plans_and_the_cli_build_the_configs_the_old_code_built(tmp_path):
