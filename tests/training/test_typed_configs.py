@@ -157,3 +157,13 @@ def test_student_naming_and_the_relative_teacher_path(tmp_path):
     assert student_distill("ce", 0, runs / "teacher", name="mine")[0] == "mine"
     with pytest.raises(CurriculensError, match="one path component"):
         student_distill("ce", 0, runs / "teacher", name="a/b")
+
+
+def test_a_student_gets_the_tasks_student_model_unless_its_kind_differs_from_the_teachers():
+    from training.plans.base import default_student_model
+
+    task = build_task({"name": "parity", "n": 6, "k": 2, "n_eval": 8})
+    mlp_teacher = MLPConfig(d_in=6, width=64)
+    assert default_student_model(task, mlp_teacher) == task.default_model("student")
+    gpt_teacher = GPT2Config(n_positions=8)
+    assert default_student_model(task, gpt_teacher) == gpt_teacher
