@@ -83,19 +83,19 @@ class OptimConfig:
 
 
 # The Adam family's defaults where they differ from OptimConfig's (which are SGD's).
-ADAM_DEFAULTS = {"lr": 1e-3, "schedule": "cosine", "warmup_frac": 0.06, "betas": (0.9, 0.95)}
+ADAM_DEFAULTS = {"lr": 1e-3, "schedule": C.SCHEDULE_COSINE, "warmup_frac": 0.06, "betas": (0.9, 0.95)}
 
 
 def default_optimizer(model_kind: str) -> str:
     """The optimizer a model kind trains with unless told otherwise: SGD for the parity MLP
     (the paper's), AdamW for Transformers."""
-    return "sgd" if model_kind == "mlp" else "adamw"
+    return C.OPTIM_SGD if model_kind == "mlp" else C.OPTIM_ADAMW
 
 
 def default_optim(name: str) -> OptimConfig:
     """The OptimConfig of optimizer ``name`` with its family's defaults (``ADAM_DEFAULTS`` for
     adam / adamw; OptimConfig's own for sgd)."""
-    return OptimConfig(name=name) if name == "sgd" else OptimConfig(name=name, **ADAM_DEFAULTS)
+    return OptimConfig(name=name) if name == C.OPTIM_SGD else OptimConfig(name=name, **ADAM_DEFAULTS)
 
 
 @dataclass(frozen=True)
