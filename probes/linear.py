@@ -198,9 +198,11 @@ def _fit_sklearn(x: torch.Tensor, y: torch.Tensor, cfg: LinearProbeConfig):
 class WarmStart:
     """A mutable slot for warm-starting the torch backend: holds the last solution (w, b) of
     one probe set (same label columns, same feature width); ``fit_linear_probes`` reads it as
-    the initial point (when the shapes fit) and overwrites it with its solution."""
+    the initial point (when the shapes fit) and overwrites it with its solution. ``step``: the
+    checkpoint step the solution was fitted at (set by the sweep; None outside a sweep)."""
 
     solution: tuple[torch.Tensor, torch.Tensor] | None = None
+    step: int | None = None
 
 
 @dataclass(frozen=True)

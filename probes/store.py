@@ -29,6 +29,11 @@ appearance rule's parameters of every primary metric the sweep's probes declare
 (``MetricSpec``), written at sweep time, so a database says itself which of its metrics
 ``probes.summary`` reports and how.
 
+Table ``warm_starts`` (run, step, probe, site, data) holds the solver state a unit ends with
+(the linear probes' solution (w, b) per site, safetensors bytes: ``probes.memo``), written in
+the unit's transaction; a resumed sweep starts each run's first pending fit from it, so its
+rows equal an uninterrupted sweep's. Databases written before it simply lack it (cold starts).
+
 Journal mode: a writer works in WAL mode (readers see finished units while a sweep runs) and
 switches the file back to a rollback journal when it closes (``ResultsStore.close``), so a
 finished database is one self-contained file. Readers (``readonly=True``) open it with
@@ -90,6 +95,10 @@ CREATE TABLE IF NOT EXISTS probe_results (
 CREATE TABLE IF NOT EXISTS metric_specs (
     probe TEXT NOT NULL, metric TEXT NOT NULL, min_effect REAL NOT NULL, direction INTEGER NOT NULL,
     off_support_null INTEGER NOT NULL, PRIMARY KEY (probe, metric)
+);
+CREATE TABLE IF NOT EXISTS warm_starts (
+    run TEXT NOT NULL, step INTEGER NOT NULL, probe TEXT NOT NULL, site TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (run, probe, site, step)
 );
 CREATE INDEX IF NOT EXISTS idx_results_probe_metric ON probe_results (probe, metric, run, step);
 CREATE INDEX IF NOT EXISTS idx_results_run_step ON probe_results (run, step);
@@ -229,8 +238,15 @@ class ResultsStore:
                 ],
             )
 
-    def write_unit(self, unit: UnitKey, rows: Iterable[ResultRow], wall_s: float = 0.0) -> int:
-        """Replace the unit's rows and mark it done, in one transaction. Returns rows written."""
+    def write_unit(
+        self,
+        unit: UnitKey,
+        rows: Iterable[ResultRow],
+        wall_s: float = 0.0,
+        warm: Optional[Mapping[tuple[str, str], bytes]] = None,
+    ) -> int:
+        """Replace the unit's rows and mark it done, in one transaction, with the solver state
+        it ended with (``warm``: ``{(probe, site): bytes}``, see ``warm_starts``). Returns rows written."""
         rows = list(rows)
         payload = [
             (
@@ -262,11 +278,32 @@ class ResultsStore:
                 "INSERT OR REPLACE INTO units (run, step, probe, ckpt_path, n_rows, wall_s, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (unit.run, unit.step, unit.probe, unit.ckpt_path, len(payload), wall_s, time.time()),
             )
+            self.conn.execute(
+                "DELETE FROM warm_starts WHERE run = ? AND step = ? AND probe = ?", (unit.run, unit.step, unit.probe)
+            )
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO warm_starts (run, step, probe, site, data) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (unit.run, int(unit.step), probe, site, sqlite3.Binary(data))
+                    for (probe, site), data in (warm or {}).items()
+                ],
+            )
         return len(payload)
 
     # --- reading ------------------------------------------------------------------------
     def done_units(self) -> set[tuple[str, int, str]]:
         return {(r, int(s), p) for r, s, p in self.conn.execute("SELECT run, step, probe FROM units")}
+
+    def warm_starts(self, run: str, probe: str) -> list[tuple[str, int, bytes]]:
+        """``(site, step, data)`` of the solver states stored for ``run``'s ``probe`` units, by
+        step (empty for a database without the ``warm_starts`` table)."""
+        try:
+            got = self.conn.execute(
+                "SELECT site, step, data FROM warm_starts WHERE run = ? AND probe = ? ORDER BY step, site", (run, probe)
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        return [(site, int(step), bytes(data)) for site, step, data in got]
 
     def units(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM units ORDER BY run, step, probe", self.conn)

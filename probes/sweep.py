@@ -37,7 +37,7 @@ import logging
 import math
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -55,7 +55,7 @@ from models.configs import ModelConfig
 from probes import registry
 from probes.base import ProbeContext
 from probes.dispatch import dispatch_blocks
-from probes.memo import SweepMemo
+from probes.memo import SweepMemo, decode_solution
 from probes.store import ResultRow, ResultsStore, UnitKey
 from curriculens.device import resolve_device
 from training.experiment import RunInfo, is_experiment, is_run, list_runs, read_experiment, read_run
@@ -112,12 +112,14 @@ class SweepConfig:
 
 @dataclass(frozen=True)
 class PlannedCheckpoint:
-    """One checkpoint with the probes still to run on it."""
+    """One checkpoint with the probes still to run on it; ``warm``: stored solver states
+    ``(probe, site, step, data)`` its units start from (``attach_warm_starts``)."""
 
     run: RunInfo
     step: int
     ckpt_dir: Path
     probes: tuple[str, ...]
+    warm: tuple = ()
 
 
 @dataclass
@@ -147,6 +149,7 @@ class UnitOutcome:
     rows: Optional[list[ResultRow]]
     wall_s: float
     error: Optional[str] = None
+    warm: dict = field(default_factory=dict)  # {(probe, site): solver state bytes} (``probes.memo``)
 
 
 @dataclass
@@ -377,6 +380,7 @@ def iter_probe_checkpoint(
     for name, probe in selected.items():
         ctx.options = dict(cfg.options)
         t0 = time.perf_counter()
+        before = ctx.memo.solutions(run.name)
         try:
             rows = list(probe.run(ctx))
             _check_rows(name, rows)
@@ -386,7 +390,9 @@ def iter_probe_checkpoint(
             msg = f"{type(exc).__name__}: {exc}".strip().splitlines()
             yield UnitOutcome(key(name), None, time.perf_counter() - t0, msg[0] if msg else type(exc).__name__)
             continue
-        yield UnitOutcome(key(name), rows, time.perf_counter() - t0)
+        yield UnitOutcome(
+            key(name), rows, time.perf_counter() - t0, warm=ctx.memo.take_refitted(run.name, step, before)
+        )
 
 
 def probe_checkpoint(
@@ -423,6 +429,8 @@ def probe_block(
     memo = memo if memo is not None else SweepMemo()
     tasks: dict[str, Task] = {}
     for item in items:
+        for probe, site, step, data in item.warm:
+            memo.restore_warm((item.run.name, probe, site), step, decode_solution(data))
         task_key = canonical_json(item.run.config.task)
         if task_key not in tasks:
             tasks[task_key] = build_task(item.run.config.task)
@@ -456,6 +464,34 @@ def _recheck_in_lock(plan: SweepPlan, cfg: SweepConfig) -> None:
     plan.pending = pending
 
 
+def attach_warm_starts(plan: SweepPlan, cfg: SweepConfig) -> None:
+    """Give each pending checkpoint the stored solver states its units would have carried in
+    from earlier checkpoints of its run in an uninterrupted sweep: per (run, probe, site), the
+    latest state stored after the run's previous pending unit of that probe (or any earlier
+    one, for the first) and before this step. Later units get theirs from the sweep's memo.
+    Nothing with ``force`` (everything selected is recomputed from cold)."""
+    if cfg.force or not plan.db_path.is_file() or not plan.pending:
+        return
+    stored: dict[tuple[str, str], list] = {}
+    prev: dict[tuple[str, str], int] = {}
+    with ResultsStore(plan.db_path, readonly=True) as store:
+        for i, item in enumerate(plan.pending):
+            warm = []
+            for probe in item.probes:
+                key = (item.run.name, probe)
+                if key not in stored:
+                    stored[key] = store.warm_starts(*key)
+                lo = prev.get(key)
+                latest = {}
+                for site, step, data in stored[key]:  # by step: the last one per site wins
+                    if (lo is None or step > lo) and step < item.step:
+                        latest[site] = (probe, site, step, data)
+                warm += latest.values()
+                prev[key] = item.step
+            if warm:
+                plan.pending[i] = replace(item, warm=tuple(warm))
+
+
 def run_sweep(
     path: Path | str, cfg: SweepConfig, progress: bool = False, executor: ExecutorConfig = LOCAL, wait: bool = False
 ) -> SweepResult:
@@ -470,6 +506,7 @@ def run_sweep(
     plan = plan_sweep(path, cfg)
     with exclusive_lock(plan.root / C.RESULTS_LOCK_FILE, f"results database {plan.db_path}", wait=wait):
         _recheck_in_lock(plan, cfg)
+        attach_warm_starts(plan, cfg)
         result = SweepResult(plan.n_units, 0, plan.n_skipped, 0, plan.db_path)
         if not plan.pending and plan.db_path.is_file():
             result.wall_s = time.perf_counter() - t_start
@@ -504,7 +541,7 @@ def _run_pending(
                 seen.add(unit)
                 bar.set_postfix(run=out.key.run, step=out.key.step)
                 if out.error is None:
-                    result.n_rows += store.write_unit(out.key, out.rows, out.wall_s)
+                    result.n_rows += store.write_unit(out.key, out.rows, out.wall_s, out.warm)
                     result.n_done += 1
                 else:
                     failure = {

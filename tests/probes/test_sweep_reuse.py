@@ -134,3 +134,17 @@ def test_unit_function_warm_starts_along_a_run(exp_copy, small_options):
     for a, b in zip(warm_rows, cold_rows, strict=True):
         assert (a.feature, a.site, a.metric) == (b.feature, b.site, b.metric)
         assert abs(a.value - b.value) <= 0.02
+
+
+def test_stored_solver_state_round_trips_exactly():
+    import torch
+
+    from probes.memo import decode_solution, encode_solution
+
+    w, b = torch.randn(7, 3, 1, dtype=torch.float32), torch.randn(3, 1, dtype=torch.float64)
+    w2, b2 = decode_solution(encode_solution((w, b)))
+    assert torch.equal(w, w2) and torch.equal(b, b2) and (w2.dtype, b2.dtype) == (w.dtype, b.dtype)
+    memo = SweepMemo()
+    memo.restore_warm(("r", "linear", "s"), 5, (w, b))
+    memo.restore_warm(("r", "linear", "s"), 3, (w2 * 0, b2 * 0))  # older than what the slot holds
+    assert memo.warm_start(("r", "linear", "s")).solution[0] is w
