@@ -37,9 +37,11 @@ DEFAULT_EXP = REPO / "benchmarks" / "runs" / "sweep_demo"
 _SWEEP = """
 import json, sys, time, torch
 torch.set_num_threads(1)
+import curriculens.device
+sys.modules.setdefault("training.device", curriculens.device)  # moved there after the previous sweep
 from probes.sweep import SweepConfig, run_sweep
 t0 = time.perf_counter()
-res = run_sweep(sys.argv[1], SweepConfig(device="cpu", runs=tuple(json.loads(sys.argv[2]))))
+res = run_sweep(sys.argv[1], SweepConfig(device="cpu", runs=tuple(json.loads(sys.argv[2])), options=json.loads(sys.argv[3])))
 print(json.dumps({"wall_s": time.perf_counter() - t0, "units": res.n_done, "rows": res.n_rows, "failed": res.n_failed}))
 """
 
@@ -60,7 +62,7 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-def _sweep(exp: Path, runs: list[str], pythonpath: str | None) -> dict:
+def _sweep(exp: Path, runs: list[str], options: dict, pythonpath: str | None) -> dict:
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
@@ -72,6 +74,7 @@ def _sweep(exp: Path, runs: list[str], pythonpath: str | None) -> dict:
             _SWEEP + "import probes; print(probes.__file__, file=sys.stderr)",
             str(exp),
             json.dumps(runs),
+            json.dumps(options),
         ],
         env=env,
         capture_output=True,
@@ -91,6 +94,14 @@ def _table(exp: Path):
         return store.query()
 
 
+def sweep_options() -> dict:
+    """The options both sweeps run with: the current defaults that differ from the previous
+    implementation's (its Fourier default was N = 20,000; the paper's and today's is 100,000)."""
+    from probes.parity.common import ParityProbeOptions
+
+    return {"n_probe": ParityProbeOptions().n_probe}
+
+
 def bench_sweep(exp: Path, runs: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -99,8 +110,9 @@ def bench_sweep(exp: Path, runs: list[str]) -> dict:
         ).stdout
         with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
             tar.extractall(tmp / "old_src", filter="data")
-        old = _sweep(_copy(exp, tmp / "old"), runs, str(tmp / "old_src"))
-        new = _sweep(_copy(exp, tmp / "new"), runs, None)
+        options = sweep_options()
+        old = _sweep(_copy(exp, tmp / "old"), runs, options, str(tmp / "old_src"))
+        new = _sweep(_copy(exp, tmp / "new"), runs, options, None)
         a, b = _table(tmp / "old"), _table(tmp / "new")
     key = ["run", "step", "probe", "feature", "site", "metric"]
     m = a.merge(b, on=key, suffixes=("_old", "_new"), how="outer", indicator=True)
@@ -108,6 +120,7 @@ def bench_sweep(exp: Path, runs: list[str]) -> dict:
     diff = (both.value_old - both.value_new).abs()
     linear = both.extra_old.fillna("").str.contains('"n_train"')
     out = {
+        "options": options,
         "old": old,
         "new": new,
         "old_units_per_s": old["units"] / old["wall_s"],
@@ -122,23 +135,24 @@ def bench_sweep(exp: Path, runs: list[str]) -> dict:
     return out
 
 
-def _fit_pair(x: torch.Tensor, y: torch.Tensor) -> dict:
+def _fit_pair(x: torch.Tensor, y: torch.Tensor, max_features: int = 0) -> dict:
     from threadpoolctl import threadpool_limits
 
     from probes.linear import LinearProbeConfig, fit_linear_probes, prepare_targets
 
-    cfg = LinearProbeConfig()
+    cfg = LinearProbeConfig(max_features=max_features)
     targets = prepare_targets(y, x.shape[1], cfg)
     fit_linear_probes(x[:64], y[:64], cfg)  # warm-up
     t_new = best_of(lambda: fit_linear_probes(x, targets, cfg), 3)
     new = fit_linear_probes(x, targets, cfg)
     with threadpool_limits(1):
         t0 = time.perf_counter()
-        ref = fit_linear_probes(x, targets, LinearProbeConfig(backend="sklearn"))
+        ref = fit_linear_probes(x, targets, LinearProbeConfig(backend="sklearn", max_features=max_features))
         t_ref = time.perf_counter() - t0
     acc = lambda fits: sum(f.test_acc for f in fits) / len(fits)  # noqa: E731
     return {
         "probes": 2 * len(new),
+        "features": new[0].n_features,
         "torch_s": t_new,
         "sklearn_s": t_ref,
         "ratio": t_ref / t_new,
@@ -175,7 +189,12 @@ def bench_fit(exp: Path) -> dict:
         acts = extract_activations(model, cfg, xs, ["blocks.0.hook_post"])["blocks.0.hook_post"]
         mons = monomial_set(cfg.d_in, task.support, range(1, len(task.support)), n_off=10, seed=0)
         labels = (monomial_values(xs, mons) < 0).long()
-        out["teacher_activations"] = {"step": step, **_fit_pair(acts, labels)}
+        # the sweep's protocol: a seeded 256-neuron subset of the wide layer (max_features)
+        from probes.parity.common import ParityProbeOptions
+
+        width = acts.shape[1]
+        fit = _fit_pair(acts, labels, ParityProbeOptions().max_features)
+        out["teacher_activations"] = {"step": step, "width": width, **fit}
     return out
 
 
@@ -266,6 +285,7 @@ def main() -> None:
         result["sweep"] = s
         print(
             f"\n== sweep ({s['new']['units']} units, {s['new']['rows']} rows)\n"
+            f"options {s['options']} (both sides)\n"
             f"previous {s['old']['wall_s']:.1f} s = {s['old_units_per_s']:.2f} units/s; "
             f"new {s['new']['wall_s']:.1f} s = {s['new_units_per_s']:.2f} units/s; speedup {s['speedup']:.2f}x\n"
             f"rows only in one table: {s['rows_only_in_one']}; max |diff| non-linear rows {s['max_diff_non_linear']:.2e}; "
@@ -275,7 +295,7 @@ def main() -> None:
     result["fit"] = f
     for name, r in f.items():
         print(
-            f"\n== fitting, {name}: {r['probes']} probes; torch {r['torch_s']:.3f} s, scikit-learn one by one "
+            f"\n== fitting, {name}: {r['probes']} probes on {r['features']} features; torch {r['torch_s']:.3f} s, scikit-learn one by one "
             f"{r['sklearn_s']:.3f} s: {r['ratio']:.1f}x; held-out acc {r['test_acc_torch']:.4f} vs {r['test_acc_sklearn']:.4f} "
             f"(max per-probe diff {r['max_test_acc_diff']:.4f}, controls {r['max_control_acc_diff']:.4f}); "
             f"{r['mean_newton_iter']:.1f} Newton iterations per probe"

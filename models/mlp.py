@@ -50,6 +50,17 @@ class ParityMLP(HookedRootModule):
             h = block(h)
         return self.hook_logits(self.unembed(h))
 
+    def output_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward(x)``'s logits [batch, n_classes] for callers that need only the output
+        (the Fourier probe's 100,000 inputs): the same ``F.linear`` calls without the hook
+        points and with the ReLU in place (one [batch, width] buffer per layer instead of
+        two), bit for bit the forward's numbers (tested). No hooks fire; the in-place ReLU
+        needs no-grad / inference mode."""
+        h = x.to(self.unembed.weight.dtype)
+        for block in self.blocks:
+            h = nn.functional.linear(h, block.fc.weight, block.fc.bias).relu_()
+        return nn.functional.linear(h, self.unembed.weight, self.unembed.bias)
+
     def site_names(self) -> list[str]:
         """Every hook name, in forward order."""
         names = []

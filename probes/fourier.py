@@ -37,7 +37,7 @@ import torch
 from curriculens import constants as C
 from curriculens.seeding import FOURIER_MONOMIALS, torch_generator
 from models.configs import ModelConfig
-from models.registry import logits_of
+from models.registry import output_logits
 from probes.store import ResultRow
 from training.data.parity import parity_labels
 from training.tasks.base import Task
@@ -139,21 +139,25 @@ def monomial_values(x: torch.Tensor, monomials: Sequence[Monomial]) -> torch.Ten
     return _parity((x < 0).to(torch.float32), ind).to(x.dtype)
 
 
-def parity_matrix(x: torch.Tensor, monomials: Sequence[Monomial], chunk: int = 8192) -> torch.Tensor:
-    """chi_A(x) for every monomial as int8 ±1 [N, M], built ``chunk`` rows at a time (peak
-    float memory chunk x M x 4 bytes; the result is N x M bytes: 40 MB at N = 100,000, M = 400).
-    Reuse it for every checkpoint: ``coefficients(p, chi)``."""
+def parity_matrix(
+    x: torch.Tensor, monomials: Sequence[Monomial], chunk: int = 8192, dtype: torch.dtype = torch.int8
+) -> torch.Tensor:
+    """chi_A(x) for every monomial as ±1 [N, M] of ``dtype``, built ``chunk`` rows at a time
+    (peak float memory chunk x M x 4 bytes). int8: N x M bytes (40 MB at N = 100,000, M = 400);
+    float64 (8x that) spares ``coefficients`` its per-chunk conversion. Reuse it for every
+    checkpoint: ``coefficients(p, chi)``."""
     _check_pm1(x)
     ind = _indicator(x.shape[1], monomials, x.device)
-    out = torch.empty(x.shape[0], len(monomials), dtype=torch.int8, device=x.device)
+    out = torch.empty(x.shape[0], len(monomials), dtype=dtype, device=x.device)
     for i in range(0, x.shape[0], chunk):
         out[i : i + chunk] = _parity((x[i : i + chunk] < 0).to(torch.float32), ind)
     return out
 
 
 def coefficients(p: torch.Tensor, chi: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
-    """mean_x[chi_A(x) p(x)] for every column of ``chi`` [N, M] (int8 ±1) and p [N] -> [M]
-    float64 CPU: one matrix-vector product per ``chunk`` rows, accumulated in float64."""
+    """mean_x[chi_A(x) p(x)] for every column of ``chi`` [N, M] (±1, int8 or float64) and p [N]
+    -> [M] float64 CPU: one matrix-vector product per ``chunk`` rows, accumulated in float64
+    (the same sums for either dtype of chi)."""
     if p.shape[0] != chi.shape[0]:
         raise ValueError(f"p has {p.shape[0]} rows but chi has {chi.shape[0]}")
     p = p.to(chi.device, torch.float64)
@@ -203,15 +207,21 @@ def class1_probability(
     support: Sequence[int],
     batch_size: int = C.DEFAULT_PROBE_BATCH,
     device: torch.device | None = None,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """p(x) = softmax(logits)[:, 1] at the task's scored position, for x [N, n] ±1 -> [N] float64 CPU."""
+    """p(x) = softmax(logits)[:, 1] at the task's scored position, for x [N, n] ±1 -> [N] float64 CPU.
+
+    Only the output is computed where the model offers it (``output_logits``: no hooks, ReLU
+    in place; the same numbers). ``labels``: chi_S(x) [N] if already known (the task's batch
+    carries them), else computed per batch."""
     device = device or next(model.parameters()).device
     out = []
     for i in range(0, x.shape[0], batch_size):
         xb = x[i : i + batch_size]
-        batch = {"x": xb.to(device), "y": parity_labels(xb, support).to(device)}
+        yb = labels[i : i + batch_size] if labels is not None else parity_labels(xb, support)
+        batch = {"x": xb.to(device), "y": yb.to(device)}
         inp, kw = task.model_input(batch, model_cfg)
-        logits, _ = task.scored(logits_of(model(inp, **kw)), batch, model_cfg)
+        logits, _ = task.scored(output_logits(model, inp, kw), batch, model_cfg)
         out.append(torch.softmax(logits.float(), dim=-1)[:, 1].double().cpu())
     return torch.cat(out)
 

@@ -39,7 +39,7 @@ from models.checkpoint import (
     verify_checkpoint,
 )
 from models.configs import ModelConfig
-from models.registry import build_model, logits_of
+from models.registry import build_model, logits_of, output_logits
 from training.config import RunConfig
 from training.experiment import check_experiment, init_experiment
 from training.extraction import check_models as check_extraction_models
@@ -80,7 +80,7 @@ def evaluate(model, model_cfg: ModelConfig, task: Task, device: torch.device, am
         batch = to_device(batch, device)
         inp, kw = task.model_input(batch, model_cfg)
         with _autocast(device, amp):
-            logits = logits_of(model(inp, **kw))
+            logits = output_logits(model, inp, kw)
         logits, targets = task.scored(logits, batch, model_cfg)
         total_loss += torch.nn.functional.cross_entropy(logits.float(), targets, reduction="sum").item()
         correct += (logits.argmax(-1) == targets).sum().item()
@@ -128,7 +128,7 @@ def teacher_outputs(t_model, t_cfg: ModelConfig, task: Task, batch, device, amp:
         if hidden:
             raw, _, h = mlp_forward_hidden(t_model, t_inp)
         else:
-            raw, h = logits_of(t_model(t_inp, **t_kw)), None
+            raw, h = output_logits(t_model, t_inp, t_kw), None
     logits, _ = task.scored(raw, batch, t_cfg)
     return logits, h
 

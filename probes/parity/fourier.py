@@ -24,15 +24,22 @@ from probes.fourier import (
 )
 from probes.parity.common import _FOURIER_STREAM, _data_key, _degrees, _probe_x, _support, parse_options
 from probes.store import ResultRow
+from training.data.parity import parity_labels
+
+
+# the parity matrix is kept as float64 (no conversion per checkpoint) up to this size, else int8
+CHI_FLOAT64_BYTES = 512 * 2**20
 
 
 @dataclass(frozen=True)
 class FourierData:
-    """The Fourier probe's inputs x [N, n] (±1), monomials and parity matrix chi [N, M] int8."""
+    """The Fourier probe's inputs x [N, n] (±1), their labels chi_S(x) [N], monomials and
+    parity matrix chi [N, M] (float64 up to ``CHI_FLOAT64_BYTES``, else int8)."""
 
     x: torch.Tensor
     monomials: list
     chi: torch.Tensor | None
+    labels: torch.Tensor | None = None
 
 
 def fourier_data(ctx: ProbeContext) -> FourierData:
@@ -44,8 +51,9 @@ def fourier_data(ctx: ProbeContext) -> FourierData:
         n = ctx.task.cfg.n
         monomials = monomial_set(n, support, _degrees(opts, len(support)), opts.n_off, ctx.seed)
         x = _probe_x(ctx.seed, _FOURIER_STREAM, opts.n_probe, n)
-        chi = parity_matrix(x, monomials) if monomials else None
-        return FourierData(x, monomials, chi)
+        dtype = torch.float64 if x.shape[0] * len(monomials) * 8 <= CHI_FLOAT64_BYTES else torch.int8
+        chi = parity_matrix(x, monomials, dtype=dtype) if monomials else None
+        return FourierData(x, monomials, chi, parity_labels(x, support))
 
     return ctx.memo.get(_data_key(ctx, "parity.fourier"), make)
 
@@ -59,7 +67,9 @@ class FourierProbe(Probe):
         data = fourier_data(ctx)
         if not data.monomials:
             return []
-        p = class1_probability(ctx.model, ctx.model_cfg, ctx.task, data.x, _support(ctx), opts.batch_size, ctx.device)
+        p = class1_probability(
+            ctx.model, ctx.model_cfg, ctx.task, data.x, _support(ctx), opts.batch_size, ctx.device, data.labels
+        )
         return correlation_rows(
             coefficients(p, data.chi), data.monomials, data.x.shape[0], self.name, noise=sampling_noise(p)
         )

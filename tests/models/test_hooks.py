@@ -64,3 +64,23 @@ def test_bert_bridge_matches_hf():
     assert torch.allclose(logits_of(out), ref.logits, atol=1e-5)
     # the last layer's output (transformers 5 may list a layer twice in hidden_states)
     assert torch.allclose(cache["blocks.1.hook_out"], ref.hidden_states[-1], atol=1e-5)
+
+
+def test_mlp_output_logits_equal_the_forward_bit_for_bit():
+    """The output-only path (no hooks, in-place ReLU) gives the forward's numbers exactly
+    (batch by batch, at several batch sizes), for one and two hidden layers; hooks on the
+    model do not fire."""
+    for depth in (1, 2):
+        torch.manual_seed(depth)
+        model = build_model(MLPConfig(d_in=20, width=300, depth=depth)).eval()
+        x = (1 - 2 * torch.randint(0, 2, (777, 20), generator=torch.Generator().manual_seed(0))).float()
+        fired = []
+        model.blocks[0].hook_post.add_hook(lambda t, hook: fired.append(hook.name))
+        with torch.no_grad():
+            for bs in (1, 100, 777):
+                ref = torch.cat([model(x[i : i + bs]) for i in range(0, 777, bs)])
+                fired.clear()
+                fast = torch.cat([model.output_logits(x[i : i + bs]) for i in range(0, 777, bs)])
+                assert torch.equal(fast, ref), bs
+                assert not fired
+        model.reset_hooks()

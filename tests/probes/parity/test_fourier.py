@@ -52,3 +52,30 @@ def test_fourier_probe_recovers_planted_coefficients():
     assert max(rest) < noise
     # the same seed gives the same probe data: identical values on a second call
     assert [r.value for r in FourierProbe().run(ctx)] == [r.value for r in rows]
+
+
+def test_class1_probability_output_only_path_equals_the_module_forward():
+    """The Fourier probe's p(x) through ``output_logits`` (with labels passed in) equals the
+    hooked module forward's exactly."""
+    from probes.fourier import class1_probability
+    from training.data.parity import parity_labels, sample_pm1
+
+    task = ParityTask(ParityConfig(n=12, k=3))
+    cfg = MLPConfig(d_in=12, width=64)
+    torch.manual_seed(0)
+    from models.registry import build_model
+
+    model = build_model(cfg).eval()
+    x = sample_pm1(3000, 12, torch.Generator().manual_seed(1))
+    fast = class1_probability(model, cfg, task, x, task.support, 512, labels=parity_labels(x, task.support))
+
+    class Plain(nn.Module):  # the same model without the output-only path
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, inp):
+            return self.m(inp)
+
+    slow = class1_probability(Plain(model), cfg, task, x, task.support, 512)
+    assert torch.equal(fast, slow)
