@@ -24,7 +24,10 @@ Sites are TransformerLens hook names:
 
 How (``ActivationExtractor``, built once per loaded checkpoint and reused for every probe):
 
-- MLP: the model is its own ``HookedRootModule``; ``run_with_cache`` with ``names_filter``.
+- MLP: its layers run directly up to the deepest requested site (the forward's ``F.linear``
+  calls and ReLU, in place where the pre-activation is not asked for: bit for bit the hooked
+  forward's activations, tested), so no hook fires and later layers (the unembedding) are
+  skipped; a model without that structure goes through ``run_with_cache``.
 - GPT-2 / BERT residual-stream sites (``blocks.{l}.hook_in``, ``blocks.{l}.hook_out``): one plain
   Hugging Face forward (the model's own attention implementation, SDPA by default), no
   TransformerLens bridge; the states are read by PyTorch hooks on the blocks (block 0's input,
@@ -55,6 +58,7 @@ from models.registry import hookable
 
 POSITIONS = ("last", "all", "mean")
 _RESIDUAL = re.compile(r"^blocks\.(\d+)\.hook_(in|out)$")
+_MLP_SITE = re.compile(r"^blocks\.(\d+)\.hook_(pre|post)$")
 
 
 def default_sites(model_cfg: ModelConfig) -> list[str]:
@@ -157,6 +161,35 @@ class ActivationExtractor:
             return self.model.transformer.h
         return self.model.bert.encoder.layer
 
+    def _mlp_direct(self, names: list[str]) -> bool:
+        """The parity MLP's sites can be computed layer by layer (``_forward_mlp``)."""
+        blocks = getattr(self.model, "blocks", None)
+        if self.is_hf or not hasattr(self.model, "output_logits") or blocks is None:
+            return False
+        return all(
+            s == "hook_logits" or ((f := _MLP_SITE.match(s)) is not None and int(f.group(1)) < len(blocks))
+            for s in names
+        )
+
+    def _forward_mlp(self, inp: torch.Tensor, names: list[str]) -> dict[str, torch.Tensor]:
+        """MLP sites [batch, width] from its layers, up to the deepest requested one."""
+        m, want, got = self.model, set(names), {}
+        last = max(len(m.blocks) if s == "hook_logits" else int(_MLP_SITE.match(s).group(1)) for s in names)
+        h = inp.to(m.unembed.weight.dtype)
+        for d, block in enumerate(m.blocks):
+            if d > last:
+                break
+            pre = nn.functional.linear(h, block.fc.weight, block.fc.bias)
+            if f"blocks.{d}.hook_pre" in want:
+                got[f"blocks.{d}.hook_pre"] = pre
+                h = torch.relu(pre)
+            else:
+                h = pre.relu_()
+            got[f"blocks.{d}.hook_post"] = h
+        if "hook_logits" in want:
+            got["hook_logits"] = nn.functional.linear(h, m.unembed.weight, m.unembed.bias)
+        return got
+
     def _forward_hidden(self, inp: torch.Tensor, names: list[str], kw: dict) -> dict[str, torch.Tensor]:
         """Residual-stream sites from one plain HF forward: temporary hooks on the blocks
         (block 0's input, block l's output), removed before returning."""
@@ -206,6 +239,7 @@ class ActivationExtractor:
             raise CurriculensError("no activation sites requested")
         self._check(names)
         hidden_path = all(self._hidden_index(s) is not None for s in names)
+        mlp_path = not kwargs and self._mlp_direct(names)
         device = _model_device(self.model)
         kwargs = dict(kwargs or {})
         columns = {s: c.to(device) for s, c in (columns or {}).items()}
@@ -223,6 +257,8 @@ class ActivationExtractor:
                 }
                 if hidden_path:
                     cache = self._forward_hidden(inp, names, kw)
+                elif mlp_path:
+                    cache = self._forward_mlp(inp, names)
                 else:
                     _, cache = self.bridge().run_with_cache(inp, names_filter=names, **kw)
                 mask = kw.get("attention_mask")

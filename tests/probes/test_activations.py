@@ -149,3 +149,36 @@ def test_extractor_keeps_only_the_requested_columns():
     full = ex.extract(x, ["blocks.0.hook_post"])["blocks.0.hook_post"]
     part = ex.extract(x, ["blocks.0.hook_post"], columns={"blocks.0.hook_post": cols})["blocks.0.hook_post"]
     assert part.shape == (20, 3) and torch.equal(part, full[:, cols])
+
+
+@pytest.mark.parametrize(
+    "sites",
+    [
+        ["blocks.0.hook_post"],
+        ["blocks.0.hook_pre", "blocks.0.hook_post"],
+        ["blocks.1.hook_pre", "blocks.0.hook_post", "hook_logits"],
+        ["hook_logits", "blocks.1.hook_post"],
+    ],
+)
+def test_mlp_direct_path_equals_run_with_cache_bit_for_bit(sites):
+    """The MLP's layer-by-layer path (no hooks, in-place ReLU, later layers skipped) gives the
+    hooked forward's activations exactly; hooks on the model do not fire."""
+    from probes.activations import ActivationExtractor
+
+    cfg = MLPConfig(d_in=10, width=300, depth=2)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    x = (1 - 2 * torch.randint(0, 2, (70, 10), generator=torch.Generator().manual_seed(1))).float()
+    ex = ActivationExtractor(model, cfg)
+    assert ex._mlp_direct(sites)
+    got = ex.extract(x, sites, batch_size=32)
+    for start in range(0, 70, 32):
+        with torch.no_grad():
+            _, cache = model.run_with_cache(x[start : start + 32], names_filter=sites)
+        for s in sites:
+            assert torch.equal(got[s][start : start + 32], cache[s]), s
+    fired = []
+    model.hook_logits.add_hook(lambda t, hook: fired.append(1))
+    ex.extract(x, sites, batch_size=32)
+    model.reset_hooks()
+    assert not fired

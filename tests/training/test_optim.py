@@ -95,3 +95,36 @@ def test_training_step_does_not_import_dynamo():
         "assert 'torch._dynamo' not in sys.modules, 'torch._dynamo imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cfg", [CASES[2], CASES[5], CASES[7]], ids=["sgd", "adam", "adamw"])
+def test_cuda_steps_equal_torch_optim_single_tensor(cfg):
+    """On CUDA the same single-tensor ops as torch.optim with foreach=False (its CUDA default,
+    foreach, may round differently)."""
+    assert torch.cuda.is_available()
+    ours_m, ref_m = _model().cuda(), _model().cuda()
+    ours = make_optimizer(ours_m.parameters(), cfg)
+    if cfg.name == "sgd":
+        ref = torch.optim.SGD(
+            ref_m.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, foreach=False
+        )
+    else:
+        kind = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
+        ref = kind(
+            ref_m.parameters(),
+            lr=cfg.lr,
+            betas=tuple(cfg.betas),
+            eps=cfg.eps,
+            weight_decay=cfg.weight_decay,
+            foreach=False,
+        )
+    for model, opt in ((ours_m, ours), (ref_m, ref)):
+        for step in range(8):
+            g = torch.Generator().manual_seed(step)
+            x, y = torch.randn(16, 12, generator=g).cuda(), torch.randint(0, 3, (16,), generator=g).cuda()
+            set_lr(opt, step, 8, cfg)
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    assert _same(ours_m, ref_m)
