@@ -34,11 +34,36 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 PREVIOUS = "6a0d20b"  # the last commit with the previous sweep
 DEFAULT_EXP = REPO / "benchmarks" / "runs" / "sweep_demo"
+# Run before the previous ``probes`` package is imported: what it expects of the current
+# packages (shared with tests/probes/test_sweep_reuse.py).
+PREVIOUS_SHIM = """
+import dataclasses, sys
+import curriculens.device
+sys.modules.setdefault("training.device", curriculens.device)  # moved there after the previous sweep
+import training.experiment as _exp
+from curriculens.config import to_dict as _to_dict
+
+
+class _DictConfig:  # it reads a run config's task and model as dicts (typed configs since)
+    def __init__(self, cfg):
+        self._cfg = cfg
+
+    def __getattr__(self, name):
+        value = getattr(self._cfg, name)
+        return _to_dict(value) if name in ("task", "model") else value
+
+
+def _dict_run(run):
+    return dataclasses.replace(run, config=_DictConfig(run.config))
+
+
+_read_run, _list_runs = _exp.read_run, _exp.list_runs
+_exp.read_run = lambda path: _dict_run(_read_run(path))
+_exp.list_runs = lambda path: [_dict_run(r) for r in _list_runs(path)]
+"""
 _SWEEP = """
 import json, sys, time, torch
 torch.set_num_threads(1)
-import curriculens.device
-sys.modules.setdefault("training.device", curriculens.device)  # moved there after the previous sweep
 from probes.sweep import SweepConfig, run_sweep
 t0 = time.perf_counter()
 res = run_sweep(sys.argv[1], SweepConfig(device="cpu", runs=tuple(json.loads(sys.argv[2])), options=json.loads(sys.argv[3])))
@@ -71,7 +96,7 @@ def _sweep(exp: Path, runs: list[str], options: dict, pythonpath: str | None) ->
         [
             sys.executable,
             "-c",
-            _SWEEP + "import probes; print(probes.__file__, file=sys.stderr)",
+            (PREVIOUS_SHIM if pythonpath else "") + _SWEEP + "import probes; print(probes.__file__, file=sys.stderr)",
             str(exp),
             json.dumps(runs),
             json.dumps(options),

@@ -21,21 +21,22 @@ from probes.memo import SweepMemo
 from probes.store import ResultsStore
 from probes.sweep import SweepConfig, probe_checkpoint, run_sweep
 from training.experiment import list_runs
+from benchmarks.bench_probe_sweep import PREVIOUS, PREVIOUS_SHIM
 
 REPO = Path(__file__).resolve().parents[2]
-# the last commit with the previous sweep (joint L-BFGS, per-checkpoint probe data, one TL
-# bridge per call, weights hashed twice)
-PREVIOUS = "6a0d20b"
-_OLD_SWEEP = """
+# PREVIOUS: the last commit with the previous sweep (joint L-BFGS, per-checkpoint probe data,
+# one TL bridge per call, weights hashed twice), the same one the benchmark runs
+_OLD_SWEEP = (
+    PREVIOUS_SHIM
+    + """
 import sys, torch
 torch.set_num_threads(1)
-import curriculens.device
-sys.modules["training.device"] = curriculens.device  # moved there after the previous sweep
 from probes.sweep import SweepConfig, run_sweep
 import json
 res = run_sweep(sys.argv[1], SweepConfig(device="cpu", options=json.loads(sys.argv[2])))
 assert res.n_failed == 0, res.failures
 """
+)
 
 
 def table(exp: Path):
