@@ -63,7 +63,7 @@ class _Optimizer:
         index, groups, start = {}, [], 0
         for group in self.param_groups:
             ids = list(range(start, start + len(group["params"])))
-            index.update({id(p): i for p, i in zip(group["params"], ids)})
+            index.update({id(p): i for p, i in zip(group["params"], ids, strict=True)})
             groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids})
             start += len(ids)
         state = {index[id(p)]: s for p, s in self.state.items() if id(p) in index and s}
@@ -74,12 +74,12 @@ class _Optimizer:
         groups, state tensors cast to each parameter's dtype and device (``step`` kept as is)."""
         saved = state_dict["param_groups"]
         if len(saved) != len(self.param_groups) or any(
-            len(g["params"]) != len(s["params"]) for g, s in zip(self.param_groups, saved)
+            len(g["params"]) != len(s["params"]) for g, s in zip(self.param_groups, saved, strict=True)
         ):
             raise ValueError("loaded optimizer state does not match the parameter groups")
         by_id = {}
-        for group, sgroup in zip(self.param_groups, saved):
-            by_id.update(zip(sgroup["params"], group["params"]))
+        for group, sgroup in zip(self.param_groups, saved, strict=True):
+            by_id.update(zip(sgroup["params"], group["params"], strict=True))
         self.state = defaultdict(dict)
         for pid, entry in state_dict["state"].items():
             p = by_id.get(int(pid))
@@ -88,7 +88,7 @@ class _Optimizer:
             self.state[p] = {k: _cast(p, k, v) for k, v in entry.items()}
         self.param_groups = [
             {**{k: v for k, v in s.items() if k != "params"}, "params": g["params"]}
-            for g, s in zip(self.param_groups, saved)
+            for g, s in zip(self.param_groups, saved, strict=True)
         ]
 
 

@@ -74,8 +74,12 @@ def test_mlp_output_logits_equal_the_forward_bit_for_bit():
         torch.manual_seed(depth)
         model = build_model(MLPConfig(d_in=20, width=300, depth=depth)).eval()
         x = (1 - 2 * torch.randint(0, 2, (777, 20), generator=torch.Generator().manual_seed(0))).float()
-        fired = []
-        model.blocks[0].hook_post.add_hook(lambda t, hook: fired.append(hook.name))
+        fired: list[str] = []
+
+        def record(t, hook, fired=fired):
+            fired.append(hook.name)
+
+        model.blocks[0].hook_post.add_hook(record)
         with torch.no_grad():
             for bs in (1, 100, 777):
                 ref = torch.cat([model(x[i : i + bs]) for i in range(0, 777, bs)])

@@ -46,7 +46,7 @@ def _train(model, opt, cfg: OptimConfig, steps: int, start: int = 0, total: int 
 
 
 def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
-    return all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    return all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
 
 
 @pytest.mark.parametrize("cfg", CASES, ids=lambda c: f"{c.name}-m{c.momentum}-wd{c.weight_decay}-{c.schedule}")
