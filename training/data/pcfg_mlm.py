@@ -34,6 +34,8 @@ import numpy as np
 import torch
 
 IGNORE = -100
+MASK_PROB = 0.8  # a selected position becomes MASK with this probability,
+KEEP_PROB = 0.1  # keeps its token with this one, and otherwise becomes a uniformly random terminal
 
 
 @dataclass(frozen=True)
@@ -116,8 +118,8 @@ def mlm_mask(
     terms = torch.tensor(special.terminals, dtype=torch.int64)
     rnd = terms[torch.randint(0, len(terms), (B, T), generator=generator)]
     inp = ids.clone()
-    to_mask = selected & (v < 0.8)
-    to_rand = selected & (v >= 0.9)
+    to_mask = selected & (v < MASK_PROB)
+    to_rand = selected & (v >= MASK_PROB + KEEP_PROB)
     inp[to_mask] = special.mask
     inp[to_rand] = rnd[to_rand]
     labels = torch.where(selected, ids, torch.full_like(ids, IGNORE))

@@ -4,11 +4,14 @@ ambiguous grammars."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from curriculens.errors import CurriculensError
 
 from training.data.pcfg import (
     accepts,
@@ -18,6 +21,7 @@ from training.data.pcfg import (
     grammar_from_dict,
     inside_logprob,
     load_grammar,
+    masked_posteriors,
     parse,
     random_grammar,
     sample,
@@ -227,3 +231,41 @@ def test_ambiguous_split_takes_the_smallest_split_point():
     assert count_parses(g, "aaa") == 2 == cyk_reference(g, "aaa")
     assert inside_logprob(g, "aaa") == pytest.approx(math.log(0.5))
     assert parse(g, "aaa").spans(1) == [(0, 1, 1), (1, 3, 1)]
+
+
+# ------------------------------------------------------------- posteriors of hidden tokens
+def _enumerated_posteriors(grammar, tokens, hidden, **kw):
+    """Reference: every completion of the hidden positions, weighted by its inside probability."""
+    terms = list(grammar.terminal_ids)
+    rows = np.nonzero(hidden)[0]
+    out = np.zeros((len(rows), len(terms)))
+    for fill in itertools.product(range(len(terms)), repeat=len(rows)):
+        t = np.array(tokens)
+        t[rows] = [terms[f] for f in fill]
+        lp = inside_logprob(grammar, t, **kw)
+        if lp == -math.inf:
+            continue
+        for h, f in enumerate(fill):
+            out[h, f] += math.exp(lp)
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def test_masked_posteriors_equal_enumeration_over_completions(cfg3b):
+    corpus = sample(cfg3b, 6, seed=5, start_level=3)
+    rng = np.random.default_rng(0)
+    for i in range(len(corpus)):
+        toks = corpus.tokens[i]
+        hidden = np.zeros(len(toks), dtype=bool)
+        hidden[rng.choice(len(toks), size=min(4, len(toks)), replace=False)] = True
+        got = masked_posteriors(cfg3b, toks, hidden, start_level=3)
+        want = _enumerated_posteriors(cfg3b, toks, hidden, start_level=3)
+        np.testing.assert_allclose(got, want, atol=1e-12)
+        np.testing.assert_allclose(got.sum(axis=1), 1.0)
+    g = ambiguous_grammar()  # 'ab?b' with two derivations when ? = a
+    got = masked_posteriors(g, "abab", np.array([False, False, True, False]))
+    np.testing.assert_allclose(got, _enumerated_posteriors(g, g.encode("abab"), np.array([0, 0, 1, 0], bool)))
+
+
+def test_masked_posteriors_refuse_impossible_visible_tokens(cfg3b):
+    with pytest.raises(CurriculensError, match="cannot occur"):
+        masked_posteriors(cfg3b, [0, 0, 0, 0], np.array([True, False, False, False]), start_level=3)

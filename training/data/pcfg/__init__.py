@@ -17,7 +17,7 @@ from .grammar import (
     load_grammar,
     save_grammar,
 )
-from .parser import accepts, count_parses, cyk_reference, inside_logprob, parse
+from .parser import accepts, count_parses, cyk_reference, inside_logprob, masked_posteriors, parse
 from .sampler import (
     Corpus,
     Derivation,
@@ -51,6 +51,7 @@ __all__ = [
     "inside_logprob",
     "layered_tables",
     "load_grammar",
+    "masked_posteriors",
     "parse",
     "random_grammar",
     "sample",

@@ -22,6 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
+from curriculens.errors import CurriculensError
+
 from .grammar import Grammar, LayeredTables, layered_tables
 from .sampler import Derivation, _resolve_start
 
@@ -57,9 +59,21 @@ def _rule_weight(prob: float, mode: str) -> float:
     return prob if mode == "prob" else 1.0
 
 
-def _chart(grammar: Grammar, tab: LayeredTables, tokens: np.ndarray, top: int, mode: str) -> dict[int, Band]:
-    """Bands of every NT at levels top+1 .. D-1 (NT index -> Band)."""
-    n = tokens.shape[0]
+def _emission(grammar: Grammar, tokens: np.ndarray) -> np.ndarray:
+    """[L, V] one-hot of ``tokens`` over token ids (V = largest id + 1); ids out of range: zero rows."""
+    vocab = max(grammar.token_map.values()) + 1
+    out = np.zeros((tokens.shape[0], vocab))
+    ok = (tokens >= 0) & (tokens < vocab)
+    out[np.nonzero(ok)[0], tokens[ok]] = 1.0
+    return out
+
+
+def _chart(grammar: Grammar, tab: LayeredTables, emission: np.ndarray, top: int, mode: str) -> dict[int, Band]:
+    """Bands of every NT at levels top+1 .. D-1 (NT index -> Band).
+
+    ``emission`` [L, V]: the weight of token id v at position i (a one-hot row for an observed
+    token; a row of ones marginalises a hidden position over every terminal)."""
+    n = emission.shape[0]
     depth = grammar.n_levels
     clip = mode == "bool"
     chart: dict[int, Band] = {}
@@ -69,7 +83,7 @@ def _chart(grammar: Grammar, tab: LayeredTables, tokens: np.ndarray, top: int, m
         vals = np.zeros((n + 1, 1))
         for r in term_rules:
             if tab.rule_lhs[r] == k:
-                vals[:n, 0] += (tokens == tab.rule_term[r]) * _rule_weight(grammar.rules[r].prob, mode)
+                vals[:n, 0] += emission[:, tab.rule_term[r]] * _rule_weight(grammar.rules[r].prob, mode)
         if clip:
             np.minimum(vals, 1.0, out=vals)
         chart[k] = (vals, 1)
@@ -164,7 +178,7 @@ def _inside(
     cands = [c for c in cands if grammar.length_bounds(c)[0] <= n <= grammar.length_bounds(c)[1]]
     if n == 0 or not cands:
         return {}, {}, toks, s
-    chart = _chart(grammar, tab, toks, s, mode)
+    chart = _chart(grammar, tab, _emission(grammar, toks), s, mode)
     return _root_values(grammar, tab, chart, cands, n, mode), chart, toks, s
 
 
@@ -207,6 +221,52 @@ def inside_logprob(
     s, cands = _resolve_start(grammar, start, start_level)
     total = sum(roots.values()) / len(cands)
     return math.log(total) if total > 0 else -math.inf
+
+
+def masked_posteriors(
+    grammar: Grammar,
+    tokens: Sequence[int] | np.ndarray | str,
+    hidden: Sequence[bool] | np.ndarray,
+    *,
+    start: str | int | None = None,
+    start_level: int | None = None,
+) -> np.ndarray:
+    """Exact posterior of every hidden token given the visible ones: [n_hidden, n_terminals].
+
+    Row h, column t: P(token at the h-th hidden position = ``grammar.terminal_ids[t]`` | the tokens
+    at every position not in ``hidden``, the sentence length, the root as in ``inside_logprob``),
+    the other hidden positions summed over every terminal. ``hidden`` [L] bool; the tokens at hidden
+    positions are ignored. One inside pass per (hidden position, terminal). Rows sum to 1; a
+    ``CurriculensError`` if the visible tokens cannot occur at this length.
+
+    This is the Bayes-optimal masked-LM predictor when other positions cannot see the masked ones
+    (``pcfg_mlm.mlm_batch(hide_masked_keys=True)``); ``training.data.pcfg.ceiling`` uses it.
+    """
+    tab = layered_tables(grammar)
+    toks = _as_tokens(grammar, tokens)
+    hid = np.asarray(hidden, dtype=bool).reshape(-1)
+    if hid.shape != toks.shape:
+        raise CurriculensError(f"hidden has {hid.shape[0]} flags for {toks.shape[0]} tokens")
+    s, cands = _resolve_start(grammar, start, start_level)
+    n = toks.shape[0]
+    cands = [c for c in cands if grammar.length_bounds(c)[0] <= n <= grammar.length_bounds(c)[1]]
+    terms = list(grammar.terminal_ids)
+    base = _emission(grammar, toks)
+    base[hid] = 0.0
+    base[np.ix_(hid, terms)] = 1.0
+    rows = np.nonzero(hid)[0]
+    out = np.zeros((rows.shape[0], len(terms)))
+    for h, i in enumerate(rows):
+        for t, tok in enumerate(terms):
+            em = base.copy()
+            em[i] = 0.0
+            em[i, tok] = 1.0
+            chart = _chart(grammar, tab, em, s, "prob")
+            out[h, t] = sum(_root_values(grammar, tab, chart, cands, n, "prob").values()) if cands else 0.0
+    z = out.sum(axis=1, keepdims=True)
+    if rows.shape[0] and not (z > 0).all():
+        raise CurriculensError("the visible tokens cannot occur in a sentence of this length from this root")
+    return out / np.where(z > 0, z, 1.0)
 
 
 def parse(
