@@ -38,6 +38,7 @@ METHOD_TWO_SHOT = "two-shot"  # one middle checkpoint, then the final teacher
 METHOD_CURRICULUM_EXTRACTION = "curriculum-extraction"  # the final teacher's hidden layer first, then its outputs
 PAPER_METHODS = (METHOD_CE, METHOD_ONE_SHOT, METHOD_PROGRESSIVE, METHOD_TWO_SHOT)  # the paper's four
 METHODS = PAPER_METHODS + (METHOD_CURRICULUM_EXTRACTION,)  # every student method the trainer knows
+TARGET_ACC = 0.95  # a student's speed: its steps to this held-out accuracy (demo, recommend, sweep figure)
 
 # --- devices and optimizers -----------------------------------------------------------
 DEVICE_AUTO = "auto"  # cuda when available, else cpu (curriculens.device.resolve_device)

@@ -23,7 +23,7 @@ from curriculens import constants as C
 from dashboard.figures import METHOD_COLORS, PALETTE, new_subplots
 
 
-def sweep_table(metrics: pd.DataFrame, target: float = 0.95) -> pd.DataFrame:
+def sweep_table(metrics: pd.DataFrame, target: float = C.TARGET_ACC) -> pd.DataFrame:
     """One row per two-shot student: run, seed, two_shot_step, steps_to_target (NaN if never),
     budget (its last evaluated step), final_loss (held-out loss at its last evaluation)."""
     from curriculens.curves import first_crossing
@@ -53,7 +53,7 @@ def two_shot_sweep(
     metrics: pd.DataFrame,
     features: Optional[pd.DataFrame] = None,
     *,
-    target: float = 0.95,
+    target: float = C.TARGET_ACC,
     recommended: Optional[int] = None,
     uirevision: str = "",
 ) -> go.Figure:
@@ -171,7 +171,7 @@ def teacher_feature_curves(rows: pd.DataFrame) -> pd.DataFrame:
     return agg[["step", "label", "value"]]
 
 
-def sweep_figure(source, key: str, metrics: pd.DataFrame, *, target: float = 0.95) -> go.Figure:
+def sweep_figure(source, key: str, metrics: pd.DataFrame, *, target: float = C.TARGET_ACC) -> go.Figure:
     """``two_shot_sweep`` for experiment ``key`` of a ``dashboard.data.DataSource``, with the
     teacher's in-support Fourier correlations at the output when the results database has them."""
     from dashboard.data import ResultsUnavailable

@@ -69,7 +69,7 @@ def recommend(exp_dir: Path | str, teacher: str = "teacher") -> dict:
     }
 
 
-def sweep_speeds(exp_dir: Path | str, target: float = 0.95) -> dict[int, dict[int, tuple]]:
+def sweep_speeds(exp_dir: Path | str, target: float = C.TARGET_ACC) -> dict[int, dict[int, tuple]]:
     """``{student seed: {two_shot_step: (steps to target or inf, final eval loss)}}`` of the
     finished two-shot students of an experiment."""
     out: dict[int, dict[int, tuple]] = {}
@@ -83,7 +83,7 @@ def sweep_speeds(exp_dir: Path | str, target: float = 0.95) -> dict[int, dict[in
     return out
 
 
-def score_sweep(exp_dir: Path | str, pick: int, target: float = 0.95) -> Optional[dict]:
+def score_sweep(exp_dir: Path | str, pick: int, target: float = C.TARGET_ACC) -> Optional[dict]:
     """How the pick did in the experiment's two-shot sweep (module docstring), per student seed;
     None without a sweep that includes the pick."""
     per_seed = []

@@ -11,7 +11,7 @@ from curriculens.errors import CurriculensError
 
 
 PER_RUN = 6
-TARGET_ACC = 0.95
+TARGET_ACC = C.TARGET_ACC
 
 
 def _print_students(out: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from curriculens import constants as C
 from curriculens.errors import CurriculensError
 
 
@@ -20,7 +21,10 @@ def register(sub) -> None:
     p.add_argument("--teacher", default="teacher", help="the teacher run's name (default teacher)")
     p.add_argument("--top", type=int, default=5, help="how many ranked checkpoints to print (default 5)")
     p.add_argument(
-        "--target", type=float, default=0.95, help="the sweep's speed: steps to this held-out accuracy (default 0.95)"
+        "--target",
+        type=float,
+        default=C.TARGET_ACC,
+        help=f"the sweep's speed: steps to this held-out accuracy (default {C.TARGET_ACC})",
     )
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.set_defaults(func=run)
