@@ -116,7 +116,7 @@ def run(args) -> int:
 
 
 def _run(args, executor) -> int:
-    from training.plans import run_plan
+    from training.plans import DEMO_GRID_TASKS, run_plan
 
     t0 = time.time()
     out = Path(args.out)
@@ -136,7 +136,7 @@ def _run(args, executor) -> int:
         wait=args.wait,
         on_run=on_run,
         executor=executor,
-        grid=args.task == "parity",
+        grid=args.task in DEMO_GRID_TASKS,
     )
     if args.no_probe:
         print(f"done in {time.time() - t0:.0f}s (probes skipped)")

@@ -23,6 +23,8 @@ from training.plans.base import __all__ as _base_all
 from training.plans.parity import PARITY_SIZES, ParityDemoSize, parity_students_for, parity_teacher_config
 
 DEMO_TASKS = ("parity", "pcfg")
+# demos whose students train together as one grid (stacked MLPs; PCFG Transformers train one by one)
+DEMO_GRID_TASKS = ("parity",)
 
 
 def demo_plan(
@@ -58,4 +60,12 @@ def demo_plan(
     raise CurriculensError(f"no demo for task {task!r} (one of {', '.join(DEMO_TASKS)})")
 
 
-__all__ = [*_base_all, "PARITY_SIZES", "ParityDemoSize", "parity_students_for", "parity_teacher_config", "demo_plan"]
+__all__ = [
+    *_base_all,
+    "PARITY_SIZES",
+    "ParityDemoSize",
+    "parity_students_for",
+    "parity_teacher_config",
+    "demo_plan",
+    "DEMO_GRID_TASKS",
+]
