@@ -42,13 +42,13 @@ class OptimConfig:
         grad_clip: max global grad norm; 0 disables clipping.
     """
 
-    name: str = "sgd"
+    name: str = C.OPTIM_SGD
     lr: float = 0.05
     weight_decay: float = 0.0
     betas: tuple = (0.9, 0.999)
     eps: float = 1e-8
     momentum: float = 0.0
-    schedule: str = "constant"
+    schedule: str = C.SCHEDULE_CONSTANT
     warmup_frac: float = 0.0
     min_lr_frac: float = 0.0
     grad_clip: float = 0.0
@@ -147,7 +147,7 @@ class DistillConfig:
         extract_seed: seeds that random projection (students sharing it share the target).
     """
 
-    method: str = "ce"
+    method: str = C.METHOD_CE
     teacher_dir: str = ""
     alpha: float = 0.0
     tau: float = 1.0
@@ -161,7 +161,7 @@ class DistillConfig:
 
     def __post_init__(self) -> None:
         check(self.method in C.METHODS, f"unknown method {self.method!r} (one of {', '.join(C.METHODS)})")
-        check(self.method == "ce" or bool(self.teacher_dir), f"method {self.method} needs a teacher directory")
+        check(self.method == C.METHOD_CE or bool(self.teacher_dir), f"method {self.method} needs a teacher directory")
         check(_finite(self.alpha) and 0 <= self.alpha <= 1, f"alpha must be in [0, 1], got {self.alpha}")
         check(_finite(self.tau) and self.tau >= 0, f"tau must be >= 0, got {self.tau}")
         check(_finite(self.speed) and self.speed > 0, f"speed must be > 0, got {self.speed}")
@@ -212,7 +212,7 @@ class RunConfig:
     steps: int = 10000
     batch_size: int = 32
     seed: int = 0
-    device: str = "auto"
+    device: str = C.DEVICE_AUTO
     amp: bool = False
     stop_at_acc: float = 0.0
     stream_seed: Optional[int] = None

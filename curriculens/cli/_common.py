@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from curriculens import constants as C
@@ -37,9 +37,9 @@ def default_help(cls, name: str, text: str) -> str:
     return f"{text} (default {dataclass_default(cls, name)})"
 
 
-def add_device(p: argparse.ArgumentParser, default: str | None = "auto") -> None:
+def add_device(p: argparse.ArgumentParser, default: str | None = C.DEVICE_AUTO) -> None:
     """``--device``; ``default=None`` lets a ``--config`` file's device stand when the flag is absent."""
-    where = "auto" if default else "--config's device, else auto"
+    where = C.DEVICE_AUTO if default else f"--config's device, else {C.DEVICE_AUTO}"
     p.add_argument(
         "--device",
         choices=C.DEVICES,
@@ -177,10 +177,6 @@ def checkpoints_from_args(args: argparse.Namespace, base: CheckpointConfig | Non
 
 def describe(obj) -> str:
     return json.dumps(asdict(obj) if hasattr(obj, "__dataclass_fields__") else obj, sort_keys=True)
-
-
-def field_names(cls) -> set[str]:
-    return {f.name for f in fields(cls)}
 
 
 def add_executor_args(p: argparse.ArgumentParser, block: str = "") -> None:

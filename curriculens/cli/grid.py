@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from curriculens import constants as C
 from curriculens.cli._common import add_device, add_executor_args, executor_from_args
 from curriculens.errors import CurriculensError
 
@@ -142,7 +143,7 @@ def spec_from_args(args):
             data[dest] = getattr(args, dest)
     if args.lr is not None:
         data["optim"] = {**data.get("optim", {}), "lr": args.lr}
-    if args.device != "auto" or "device" not in data:
+    if args.device != C.DEVICE_AUTO or "device" not in data:
         data["device"] = args.device
     return GridSpec.from_dict(data)
 
