@@ -154,6 +154,7 @@ def bench_sweep(exp: Path, runs: list[str]) -> dict:
         "max_diff_non_linear": float(diff[~linear].max()) if (~linear).any() else 0.0,
         "max_diff_linear": float(diff[linear].max()) if linear.any() else 0.0,
         "linear_rows_changed": int((diff[linear] > 0).sum()),
+        "linear_rows_over_0.02": int((diff[linear] > 0.02 + 1e-9).sum()),
         "linear_rows": int(linear.sum()),
     }
     out["speedup"] = out["new_units_per_s"] / out["old_units_per_s"]
@@ -314,7 +315,8 @@ def main() -> None:
             f"previous {s['old']['wall_s']:.1f} s = {s['old_units_per_s']:.2f} units/s; "
             f"new {s['new']['wall_s']:.1f} s = {s['new_units_per_s']:.2f} units/s; speedup {s['speedup']:.2f}x\n"
             f"rows only in one table: {s['rows_only_in_one']}; max |diff| non-linear rows {s['max_diff_non_linear']:.2e}; "
-            f"linear rows {s['max_diff_linear']:.4f} ({s['linear_rows_changed']} of {s['linear_rows']} changed)"
+            f"linear rows {s['max_diff_linear']:.4f} ({s['linear_rows_changed']} of {s['linear_rows']} changed, "
+            f"{s['linear_rows_over_0.02']} by more than 0.02)"
         )
     f = bench_fit(args.exp)
     result["fit"] = f

@@ -23,6 +23,7 @@ from typing import Iterable
 
 import torch
 
+from curriculens import constants as C
 from training.config import OptimConfig
 
 
@@ -181,9 +182,9 @@ class Adam(_Optimizer):
 
 
 def make_optimizer(params, cfg: OptimConfig) -> _Optimizer:
-    if cfg.name == "sgd":
+    if cfg.name == C.OPTIM_SGD:
         return SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    decoupled = cfg.name == "adamw"
+    decoupled = cfg.name == C.OPTIM_ADAMW
     return Adam(
         params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay, decoupled=decoupled
     )
