@@ -8,8 +8,13 @@ first to the last evaluation, evaluations included) and the teacher's held-out l
 ``benchmarks/results/gpu_pcfg.json`` and ``.txt``.
 
     bash benchmarks/gpu_pcfg.sh                       # on a GPU machine: the one command (< 10 min on one GPU)
-    python -m benchmarks.gpu_pcfg --device cpu --steps 4 --student-steps 2 --save-every 2 --eval-every 2 \
-        --batch-size 4 --n-eval 8 --n-generate 2 --out /tmp/gpu_pcfg --results /tmp/gpu_pcfg/res   # the code path on a CPU
+    bash benchmarks/gpu_pcfg.sh --device cpu --tiny --out /tmp/gpu_pcfg --results /tmp/gpu_pcfg/res   # the code path on a CPU
+
+``--tiny`` = ``--steps 4 --student-steps 2 --save-every 2 --eval-every 2 --batch-size 4 --n-eval 8
+--n-generate 0`` (the paper's models and data, a few steps). Trap: paper-gpt2's ``eval_accept``
+samples sentences token by token without a KV cache (quadratic in the ~300-token length); on a
+CPU keep ``--n-generate 0`` (on the loaded 2-core machine, nice 10, 2 sentences per evaluation:
+the GPT-2 teacher did not get past step 2 in 28 minutes; py-spy showed it sampling).
 
 Budget on one GPU (not measured here: no GPU was available when this was written): 2 presets x
 (600 teacher + 200 student steps) at batch 512 of ~300-token cfg3b sentences.
@@ -114,6 +119,7 @@ def main(argv=None) -> int:
         help="paper-gpt2: sentences generated per evaluation for eval_accept; -1 = the task's default (32)",
     )
     ap.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
+    ap.add_argument("--tiny", action="store_true", help="a few steps at batch 4 (the code path, e.g. on a CPU)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "runs" / "gpu_pcfg"))
     ap.add_argument(
         "--results",
@@ -121,6 +127,9 @@ def main(argv=None) -> int:
         help="writes RESULTS.json and RESULTS.txt",
     )
     args = ap.parse_args(argv)
+    if args.tiny:
+        args.steps, args.student_steps, args.save_every, args.eval_every = 4, 2, 2, 2
+        args.batch_size, args.n_eval, args.n_generate = 4, 8, 0
     if args.device == "cuda":
         import torch
 
