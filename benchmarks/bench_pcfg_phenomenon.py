@@ -8,20 +8,21 @@ docs/pcfg.md with the calibration runs that led to it):
    transition (``curriculens.curves.teacher_transition``, the rule the dashboard marks);
 2. measure M_robust(3) and M_close(3) (``probes.pcfg.ngram``, median over (sentence, position)) on
    every teacher checkpoint and say whether M_robust rises during the drop and falls after it;
-3. train students for a fixed budget: ce, one-shot, progressive with the official masked-LM
-   rule (``training.schedule``, rule ``pcfg``) at speeds 1 and 2, and two-shot with its first
-   stage on the checkpoint nearest the middle of the teacher's drop
+3. train students for a fixed budget, the students of a seed as one grid (``training.grid``):
+   ce, one-shot, progressive with the official masked-LM rule (``training.schedule``, rule
+   ``pcfg``) at speeds 1 and 2 with R = the setting's ``refresh``, progressive-c1 (speed 1,
+   R = the mid-drop checkpoint, the paper's R = C1), and two-shot with its first stage on the
+   checkpoint nearest the middle of the teacher's drop
    (``training.experiment.two_shot_checkpoint``, the same middle the dashboard marks);
-4. report, per student, the steps to a loss threshold and to an accuracy threshold (stated
-   before any student ran: the teacher's held-out loss halfway through its drop, and its
-   accuracy at the checkpoint nearest that middle) and the loss/accuracy at the budget, with
-   ratios against the ce student of the same seed.
+4. report, per student, the steps to loss and accuracy targets (``thresholds``: stated before
+   any student ran, a quarter and half of the way down the teacher's drop) and the
+   loss/accuracy at the budget, with ratios against the ce student of the same seed.
 
 ``--next-seeds`` repeats steps 1, 3 and 4 with the next-token objective (GPT-2; every next
 token is a target) for those seeds (M_robust/M_close are defined for masked LMs only).
 
-    python -m benchmarks.bench_pcfg_phenomenon                      # 3 seeds + next-token seed 0
-    python -m benchmarks.bench_pcfg_phenomenon --seeds 1 --no-report  # one seed (run seeds in parallel)
+    python -m benchmarks.bench_pcfg_phenomenon                      # 3 seeds + next-token seed 0, 2 at a time
+    python -m benchmarks.bench_pcfg_phenomenon --seeds 1 --next-seeds --no-report  # one seed
     python -m benchmarks.bench_pcfg_phenomenon --setting smoke --out /tmp/x   # seconds: checks the code path
 
 Runs resume and finished runs are reused, so seeds (and, with ``--mode wait --methods ...``,
@@ -55,7 +56,7 @@ from training.grid import train_grid  # noqa: E402
 from training.loop import train_run  # noqa: E402
 from training.plans.pcfg import detect_teacher_phases, get_preset, student_configs_for, teacher_config  # noqa: E402
 
-METHODS = ("ce", "one-shot", "progressive-x1", "progressive-x2", "two-shot")
+METHODS = ("ce", "one-shot", "progressive-x1", "progressive-x2", "progressive-c1", "two-shot")
 TARGET_FRACS = (0.25, 0.5)  # students' targets: a quarter and half of the way down the teacher's drop
 
 
@@ -206,7 +207,10 @@ def thresholds(rows: list[dict], transition, fracs=TARGET_FRACS) -> dict:
 
 
 def student_runs(preset, exp: Path, teacher, seed: int, setting: Setting) -> list:
-    """ce, one-shot, progressive (official rule) at speeds 1 and 2, two-shot at the middle of the drop."""
+    """ce, one-shot, progressive (official rule) at speeds 1 and 2 with R = ``setting.refresh``,
+    progressive-c1 (official rule, speed 1, R = the checkpoint nearest the middle of the drop: as
+    in the paper, where R = C1 = 1000, so its first teacher is the mid-drop checkpoint), two-shot
+    at the middle of the drop."""
     two_shot = two_shot_checkpoint(exp / C.RUNS_DIR / teacher.name, teacher.task.name)
     base = student_configs_for(
         preset,
@@ -222,6 +226,8 @@ def student_runs(preset, exp: Path, teacher, seed: int, setting: Setting) -> lis
             for speed in (1, 2):
                 d = replace(cfg.distill, speed=float(speed), progressive_rule="pcfg", interval=setting.refresh)
                 out.append((f"progressive-x{speed}", cfg.replace(name=f"progressive-x{speed}-s{seed}", distill=d)))
+            d = replace(cfg.distill, speed=1.0, progressive_rule="pcfg", interval=max(two_shot, setting.save_every))
+            out.append(("progressive-c1", cfg.replace(name=f"progressive-c1-s{seed}", distill=d)))
         elif cfg.method == "two-shot":
             assert cfg.distill.two_shot_T == setting.two_shot_T, (cfg.distill.two_shot_T, setting.two_shot_T)
             out.append(("two-shot", cfg))

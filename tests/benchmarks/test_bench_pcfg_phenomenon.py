@@ -65,6 +65,8 @@ def test_smoke_setting_end_to_end(tmp_path, one_thread):
     ce = mlm["students"]["ce"]
     assert ce["teacher_steps_used"] == [] and len(ce["curve"]) == B.SETTINGS["smoke"].student_steps // 10 + 1
     assert mlm["students"]["progressive-x2"]["teacher_steps_used"][-1] == B.SETTINGS["smoke"].teacher_steps
+    c1 = mlm["students"]["progressive-c1"]  # R = the mid-drop checkpoint: it is the first teacher
+    assert c1["teacher_steps_used"][0] == mlm["students"]["two-shot"]["two_shot_step"]
     text = rep.read_text()
     assert "progressive-x2" in text and "q25" in text and "load average" in text
     before = {p: p.stat().st_mtime_ns for p in out.rglob("done.json")}
