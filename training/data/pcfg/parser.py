@@ -170,7 +170,10 @@ def _inside(
     start: str | int | None,
     start_level: int | None,
     mode: str,
+    emission: np.ndarray | None = None,
 ) -> tuple[dict[str, float], dict[int, Band], np.ndarray, int]:
+    """Root values, chart, tokens and start level; ``emission`` [L, V] replaces the one-hot of
+    ``tokens`` (see ``_chart``)."""
     tab = layered_tables(grammar)
     toks = _as_tokens(grammar, tokens)
     s, cands = _resolve_start(grammar, start, start_level)
@@ -178,7 +181,7 @@ def _inside(
     cands = [c for c in cands if grammar.length_bounds(c)[0] <= n <= grammar.length_bounds(c)[1]]
     if n == 0 or not cands:
         return {}, {}, toks, s
-    chart = _chart(grammar, tab, _emission(grammar, toks), s, mode)
+    chart = _chart(grammar, tab, _emission(grammar, toks) if emission is None else emission, s, mode)
     return _root_values(grammar, tab, chart, cands, n, mode), chart, toks, s
 
 
@@ -242,14 +245,10 @@ def masked_posteriors(
     This is the Bayes-optimal masked-LM predictor when other positions cannot see the masked ones
     (``pcfg_mlm.mlm_batch(hide_masked_keys=True)``); ``training.data.pcfg.ceiling`` uses it.
     """
-    tab = layered_tables(grammar)
     toks = _as_tokens(grammar, tokens)
     hid = np.asarray(hidden, dtype=bool).reshape(-1)
     if hid.shape != toks.shape:
         raise CurriculensError(f"hidden has {hid.shape[0]} flags for {toks.shape[0]} tokens")
-    s, cands = _resolve_start(grammar, start, start_level)
-    n = toks.shape[0]
-    cands = [c for c in cands if grammar.length_bounds(c)[0] <= n <= grammar.length_bounds(c)[1]]
     terms = list(grammar.terminal_ids)
     base = _emission(grammar, toks)
     base[hid] = 0.0
@@ -261,8 +260,8 @@ def masked_posteriors(
             em = base.copy()
             em[i] = 0.0
             em[i, tok] = 1.0
-            chart = _chart(grammar, tab, em, s, "prob")
-            out[h, t] = sum(_root_values(grammar, tab, chart, cands, n, "prob").values()) if cands else 0.0
+            roots, _, _, _ = _inside(grammar, toks, start, start_level, "prob", emission=em)
+            out[h, t] = sum(roots.values())
     z = out.sum(axis=1, keepdims=True)
     if rows.shape[0] and not (z > 0).all():
         raise CurriculensError("the visible tokens cannot occur in a sentence of this length from this root")
