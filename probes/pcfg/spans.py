@@ -26,10 +26,8 @@ n_train, n_test, converged.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
 
 import numpy as np
-import torch
 
 from probes.base import Probe, ProbeContext
 from probes.pcfg.common import (
@@ -81,20 +79,6 @@ def informative_columns(nt: np.ndarray, ends: np.ndarray, tokens: np.ndarray) ->
     return cols
 
 
-def span_rows(
-    acts: dict[str, torch.Tensor],
-    columns: Sequence[tuple[str, int, np.ndarray]],
-    groups: np.ndarray,
-    opts: PCFGProbeOptions,
-    seed: int,
-    probe: str = PROBE,
-    device: str = "cpu",
-    warm=None,
-) -> list[ResultRow]:
-    """Fit every column on every site's activations [N, d]; one row per (site, feature, metric)."""
-    return grouped_probe_rows(probe, acts, columns, groups, opts, seed, device, warm)
-
-
 class NTSpanProbe(Probe):
     """Ancestor non-terminal and span-end linear probes, per level and site."""
 
@@ -118,4 +102,6 @@ class NTSpanProbe(Probe):
         acts = token_activations(
             ctx.model, ctx.model_cfg, ctx.task, corpus.tokens, sent, tok, sites, opts.batch_size, ctx.extractor()
         )
-        return span_rows(acts, columns, sent, opts, ctx.seed, device=str(ctx.device), warm=warm_slots(ctx, PROBE))
+        return grouped_probe_rows(
+            PROBE, acts, columns, sent, opts, ctx.seed, device=str(ctx.device), warm=warm_slots(ctx, PROBE)
+        )

@@ -11,8 +11,16 @@ from probes.base import ProbeContext
 from probes.pcfg.context import context_rows, offsets_for
 from probes.linear import LinearProbeConfig, fit_linear_probes
 from probes.pcfg.ngram import NgramProbe, ngram_distances, variants, window
-from probes.pcfg.common import PCFGProbeOptions, fit_by_group, pcfg_sites, select_tokens, token_activations
-from probes.pcfg.spans import informative_columns, span_rows
+from probes.pcfg.common import (
+    PCFGProbeOptions,
+    fit_by_group,
+    grouped_probe_rows,
+    pcfg_sites,
+    select_tokens,
+    token_activations,
+)
+from probes.pcfg.spans import PROBE as SPAN_PROBE
+from probes.pcfg.spans import informative_columns
 from probes.registry import check_options, probes_for_task
 from probes.store import ResultsStore, UnitKey
 from training.tasks import build_task
@@ -48,7 +56,7 @@ def test_span_probe_recovers_a_planted_ancestor_and_its_control_stays_at_chance(
     planted = torch.tensor(np.concatenate([onehot, rng.normal(size=(nt.size, 13))], axis=1), dtype=torch.float32)
     noise = torch.tensor(rng.normal(size=(nt.size, 16)), dtype=torch.float32)
     cols = [("level2", 2, nt)]
-    rows = span_rows({"planted": planted, "noise": noise}, cols, groups, OPTS, seed=0)
+    rows = grouped_probe_rows(SPAN_PROBE, {"planted": planted, "noise": noise}, cols, groups, OPTS, seed=0)
     got = {(r.site, r.metric): r.value for r in rows}
     assert got[("planted", "test_acc")] > 0.95
     majority = got[("planted", "majority")]
