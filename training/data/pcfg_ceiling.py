@@ -57,6 +57,7 @@ def bayes_masked_accuracy(grammar, batches: Iterable[Mapping], start_level: int 
     from training.data.pcfg.parser import masked_posteriors
 
     special = SpecialIds.from_grammar(grammar)
+    terms = np.asarray(special.terminals)
     correct = n = 0
     for batch in batches:
         ids = batch["input_ids"].numpy()
@@ -76,7 +77,6 @@ def bayes_masked_accuracy(grammar, batches: Iterable[Mapping], start_level: int 
             if not sel.any():
                 continue
             post = masked_posteriors(grammar, truth[row, 1:length], sel, start_level=start_level)
-            terms = np.asarray(special.terminals)
             for h, i in enumerate(np.nonzero(sel)[0] + 1):
                 score = post[h] * observation_likelihood(int(ids[row, i]), special)
                 correct += int(terms[int(np.argmax(score))] == labels[row, i])

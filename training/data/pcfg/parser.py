@@ -243,7 +243,7 @@ def masked_posteriors(
     ``CurriculensError`` if the visible tokens cannot occur at this length.
 
     This is the Bayes-optimal masked-LM predictor when other positions cannot see the masked ones
-    (``pcfg_mlm.mlm_batch(hide_masked_keys=True)``); ``training.data.pcfg.ceiling`` uses it.
+    (``pcfg_mlm.mlm_batch(hide_masked_keys=True)``); ``training.data.pcfg_ceiling`` uses it.
     """
     toks = _as_tokens(grammar, tokens)
     hid = np.asarray(hidden, dtype=bool).reshape(-1)
