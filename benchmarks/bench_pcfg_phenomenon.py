@@ -85,6 +85,10 @@ class Setting:
 SETTINGS = {
     # round 2 (docs/pcfg.md, "The CPU regime"): batch 64, lr 6e-3, an 800-step teacher, 500-step students
     "cpu": Setting("cfg3b", 2, 64, 6e-3, 800, 500, 25, 25, 256, 32, 2, refresh=50, two_shot_T=125),
+    # round 3 (docs/pcfg.md, "A longer, wider teacher"): a hidden-128 teacher for 5000 steps, 1000-step students
+    "cpu-long": Setting(
+        "cfg3b", 2, 64, 5e-3, 5000, 1000, 100, 100, 256, 32, 2, 100, 250, teacher_size="cpu-teacher-wide"
+    ),
     # round 1: its teacher stopped at accuracy 0.65-0.70 and 300-step students stayed on the plateau
     "cpu-r1": Setting("cfg3b", 2, 32, 3e-3, 800, 300, 25, 25, 256, 32, 2, refresh=50, two_shot_T=100),
     "smoke": Setting(

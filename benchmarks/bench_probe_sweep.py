@@ -1,13 +1,16 @@
 """Probe sweep speed: new vs previous implementation, probe fitting vs scikit-learn, extraction
 vs a bare forward, all measured in the same run.
 
-    python -m benchmarks.bench_probe_sweep [--exp DIR] [--runs teacher,ce-s0] [--skip-sweep]
+    python -m benchmarks.bench_probe_sweep [--exp DIR] [--runs teacher,ce-s0] [--skip-sweep] [--n-probe 100000,20000]
 
 1. Sweep: units/s of the demo experiment's sweep (``curriculens demo --no-probe`` is run into
    ``benchmarks/runs/sweep_demo`` when ``--exp`` is absent), the previous implementation (the
    ``probes`` package of commit ``PREVIOUS``, from git, against the current other packages) vs
    the current one, each in a fresh subprocess with one torch thread and the same options; then
-   every row of the two tables is compared.
+   every row of the two tables is compared. Once per ``--n-probe`` count (Fourier inputs per
+   checkpoint; default the paper's 100,000 and the previous default 20,000), each with its
+   *forward floor* (``forward_floor``): the float32 forwards over the probe inputs alone, which
+   no exact sweep can skip, so old / floor is the best speedup any probe code could reach.
 2. Fitting: ``fit_linear_probes`` (torch backend) vs scikit-learn one probe at a time (one
    BLAS thread), on 2048 x 256 Gaussian features with 60 planted targets and their shuffled
    controls, and on real activations of the demo teacher's last checkpoint; held-out accuracy
@@ -119,15 +122,56 @@ def _table(exp: Path):
         return store.query()
 
 
-def sweep_options() -> dict:
-    """The options both sweeps run with: the current defaults that differ from the previous
-    implementation's (its Fourier default was N = 20,000; the paper's and today's is 100,000)."""
+def sweep_options(n_probe: int | None = None) -> dict:
+    """The options both sweeps run with: ``n_probe`` Fourier inputs (default: today's, the
+    paper's 100,000; the previous implementation's default was 20,000, so default options
+    would not be the same config); every other option at its (shared) default."""
     from probes.parity.common import ParityProbeOptions
 
-    return {"n_probe": ParityProbeOptions().n_probe}
+    return {"n_probe": n_probe or ParityProbeOptions().n_probe}
 
 
-def bench_sweep(exp: Path, runs: list[str]) -> dict:
+def forward_floor(exp: Path, runs: list[str], n_probe: int) -> dict:
+    """The part of any exact sweep that no probe code can remove: every checkpoint's float32
+    forward over the Fourier probe's ``n_probe`` inputs (``models.registry.output_logits``, the
+    bare layers, no hooks, in chunks of ``C.DEFAULT_PROBE_BATCH``), timed alone in a fresh
+    process with one thread; loading and everything else excluded."""
+    code = """
+import json, sys, time, torch
+torch.set_num_threads(1)
+from curriculens import constants as C
+from models.checkpoint import list_checkpoints, load_checkpoint
+from models.registry import output_logits
+from training.experiment import list_runs
+from training.data.parity import sample_pm1
+runs, n_probe = json.loads(sys.argv[2]), int(sys.argv[3])
+total, n = 0.0, 0
+for run in list_runs(sys.argv[1]):
+    if runs and run.name not in runs:
+        continue
+    for step, path in list_checkpoints(run.path):
+        model, cfg, _ = load_checkpoint(path)
+        x = sample_pm1(n_probe, cfg.d_in, torch.Generator().manual_seed(0))
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            for i in range(0, n_probe, C.DEFAULT_PROBE_BATCH):
+                output_logits(model, x[i : i + C.DEFAULT_PROBE_BATCH])
+        total += time.perf_counter() - t0
+        n += 1
+print(json.dumps({"forward_s": total, "checkpoints": n}))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(exp), json.dumps(runs), str(n_probe)],
+        env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE"),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_sweep(exp: Path, runs: list[str], n_probe: int | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         blob = subprocess.run(
@@ -135,7 +179,7 @@ def bench_sweep(exp: Path, runs: list[str]) -> dict:
         ).stdout
         with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
             tar.extractall(tmp / "old_src", filter="data")
-        options = sweep_options()
+        options = sweep_options(n_probe)
         old = _sweep(_copy(exp, tmp / "old"), runs, options, str(tmp / "old_src"))
         new = _sweep(_copy(exp, tmp / "new"), runs, options, None)
         a, b = _table(tmp / "old"), _table(tmp / "new")
@@ -158,6 +202,10 @@ def bench_sweep(exp: Path, runs: list[str]) -> dict:
         "linear_rows": int(linear.sum()),
     }
     out["speedup"] = out["new_units_per_s"] / out["old_units_per_s"]
+    out["floor"] = forward_floor(exp, runs, options["n_probe"])
+    f = out["floor"]["forward_s"]
+    out["best_possible_speedup"] = old["wall_s"] / f
+    out["speedup_beyond_floor"] = (old["wall_s"] - f) / max(new["wall_s"] - f, 1e-9)
     return out
 
 
@@ -294,6 +342,12 @@ def main() -> None:
     ap.add_argument("--exp", type=Path, default=DEFAULT_EXP)
     ap.add_argument("--runs", default="", help="comma-separated runs to sweep (default all)")
     ap.add_argument("--skip-sweep", action="store_true")
+    ap.add_argument(
+        "--n-probe",
+        default="100000,20000",
+        help="comma-separated Fourier input counts: one old-vs-new sweep comparison each (default: the "
+        "paper's 100,000 and the previous default 20,000)",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "probe_sweep.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -307,17 +361,24 @@ def main() -> None:
     result: dict = {"load_start": load, "cpus": os.cpu_count(), "previous": PREVIOUS, "exp": str(args.exp)}
     runs = [r for r in args.runs.split(",") if r]
     if not args.skip_sweep:
-        s = bench_sweep(args.exp, runs)
-        result["sweep"] = s
-        print(
-            f"\n== sweep ({s['new']['units']} units, {s['new']['rows']} rows)\n"
-            f"options {s['options']} (both sides)\n"
-            f"previous {s['old']['wall_s']:.1f} s = {s['old_units_per_s']:.2f} units/s; "
-            f"new {s['new']['wall_s']:.1f} s = {s['new_units_per_s']:.2f} units/s; speedup {s['speedup']:.2f}x\n"
-            f"rows only in one table: {s['rows_only_in_one']}; max |diff| non-linear rows {s['max_diff_non_linear']:.2e}; "
-            f"linear rows {s['max_diff_linear']:.4f} ({s['linear_rows_changed']} of {s['linear_rows']} changed, "
-            f"{s['linear_rows_over_0.02']} by more than 0.02)"
-        )
+        result["sweeps"] = []
+        for n_probe in [int(v) for v in args.n_probe.split(",") if v]:
+            s = bench_sweep(args.exp, runs, n_probe)
+            result["sweeps"].append(s)
+            print(
+                f"\n== sweep ({s['new']['units']} units, {s['new']['rows']} rows)\n"
+                f"options {s['options']} (both sides)\n"
+                f"previous {s['old']['wall_s']:.1f} s = {s['old_units_per_s']:.2f} units/s; "
+                f"new {s['new']['wall_s']:.1f} s = {s['new_units_per_s']:.2f} units/s; speedup {s['speedup']:.2f}x\n"
+                f"rows only in one table: {s['rows_only_in_one']}; max |diff| non-linear rows {s['max_diff_non_linear']:.2e}; "
+                f"linear rows {s['max_diff_linear']:.4f} ({s['linear_rows_changed']} of {s['linear_rows']} changed, "
+                f"{s['linear_rows_over_0.02']} by more than 0.02)\n"
+                f"floor: the float32 forwards alone over {s['floor']['checkpoints']} checkpoints take "
+                f"{s['floor']['forward_s']:.1f} s, so no exact sweep beats {s['best_possible_speedup']:.2f}x here; "
+                f"beyond that floor: previous {s['old']['wall_s'] - s['floor']['forward_s']:.1f} s, "
+                f"new {s['new']['wall_s'] - s['floor']['forward_s']:.1f} s: {s['speedup_beyond_floor']:.2f}x",
+                flush=True,
+            )
     f = bench_fit(args.exp)
     result["fit"] = f
     for name, r in f.items():

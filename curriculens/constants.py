@@ -49,4 +49,6 @@ SCHEDULE_CONSTANT, SCHEDULE_COSINE = "constant", "cosine"
 LR_SCHEDULES = (SCHEDULE_CONSTANT, SCHEDULE_COSINE)
 
 # --- probes ---------------------------------------------------------------------------
-DEFAULT_PROBE_BATCH = 1024
+# examples per probe forward: a width-8000 layer's [256, 8000] float32 block (8 MiB) stays in cache;
+# at 1024 the same forwards took about 2x as long (docs/probe-sweep.md). Results do not depend on it.
+DEFAULT_PROBE_BATCH = 256

@@ -22,7 +22,7 @@ C                   1.0       inverse L2 strength of the linear probes
 max_iter            100       linear probe optimiser iterations
 max_features        256       wider sites use a seeded subset of this many neurons; 0 = all
 backend             "torch"   linear probe backend: torch (batched Newton-CG) | sklearn
-batch_size          1024      examples per forward pass
+batch_size          256       examples per forward pass (constants.DEFAULT_PROBE_BATCH)
 =================== ========= ==========================================================
 """
 
@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
+from curriculens.constants import DEFAULT_PROBE_BATCH
 from curriculens import seeding
 from curriculens.config import from_dict
 from curriculens.errors import CurriculensError
@@ -60,7 +61,7 @@ class ParityProbeOptions:
     max_iter: int = 100
     max_features: int = 256
     backend: str = "torch"
-    batch_size: int = 1024
+    batch_size: int = DEFAULT_PROBE_BATCH
 
     def __post_init__(self) -> None:
         for name in ("n_probe", "n_linear", "batch_size", "max_iter"):

@@ -72,3 +72,14 @@ def test_smoke_setting_end_to_end(tmp_path, one_thread):
     before = {p: p.stat().st_mtime_ns for p in out.rglob("done.json")}
     assert B.main(argv + ["--report", str(rep), "--mode", "report"]) == 0  # finished runs are reused, not retrained
     assert {p: p.stat().st_mtime_ns for p in out.rglob("done.json")} == before
+
+
+@pytest.mark.parametrize("name", sorted(B.SETTINGS))
+def test_every_setting_names_known_model_sizes(name):
+    from training.tasks.pcfg import model_dict
+
+    s = B.SETTINGS[name]
+    for size in (s.teacher_size, s.student_size):
+        cfg = model_dict("mlm", size, vocab_size=8, seq_len=80, pad_id=5)
+        assert cfg["kind"] == "bert" and cfg["pad_token_id"] == 5
+    assert s.save_every <= s.teacher_steps and s.refresh <= s.teacher_steps and s.two_shot_T < s.student_steps
