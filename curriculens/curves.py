@@ -324,8 +324,11 @@ def _smooth(y: np.ndarray) -> np.ndarray:
 
 
 def _hinge_fit(x: np.ndarray, y: np.ndarray, k: int = N_SEGMENTS) -> tuple[list[float], np.ndarray]:
-    """Best continuous k-segment fit: the k - 1 breakpoints (among thinned x[1:-1]) and the
-    fitted values at ``x``."""
+    """Best continuous k-segment fit: the k - 1 breakpoints and the fitted values at ``x``.
+
+    Longer curves are searched exhaustively on ``MAX_POINTS`` evenly thinned points, then every
+    breakpoint is refined over all points between its neighbours (so a short plateau early in a
+    long run is not lost between thinned points)."""
     n = x.size
     if n > MAX_POINTS:
         keep = np.unique(np.round(np.linspace(0, n - 1, MAX_POINTS)).astype(int))
@@ -344,9 +347,27 @@ def _hinge_fit(x: np.ndarray, y: np.ndarray, k: int = N_SEGMENTS) -> tuple[list[
     sse = ((np.einsum("cnk,ck->cn", design, coef) - ys) ** 2).sum(axis=1)
     breaks = [float(v) for v in xs[combos[int(np.argmin(sse))]]]
     uu = (x - x0) / scale
-    full = np.stack([np.ones_like(uu), uu] + [np.maximum(uu - (v - x0) / scale, 0.0) for v in breaks], axis=1)
-    c, *_ = np.linalg.lstsq(full, y, rcond=None)
-    return breaks, full @ c
+
+    def fit(bs: list[float]) -> tuple[float, np.ndarray]:
+        full = np.stack([np.ones_like(uu), uu] + [np.maximum(uu - (v - x0) / scale, 0.0) for v in bs], axis=1)
+        c, *_ = np.linalg.lstsq(full, y, rcond=None)
+        return float(((full @ c - y) ** 2).sum()), full @ c
+
+    best, values = fit(breaks)
+    if n > MAX_POINTS:  # refine on every point: each breakpoint moves between its neighbours
+        for _ in range(n):  # until no move lowers the error (coordinate descent; bounded)
+            moved = False
+            for i in range(len(breaks)):
+                lo = breaks[i - 1] if i else x[0]
+                hi = breaks[i + 1] if i + 1 < len(breaks) else x[-1]
+                for v in x[(x > lo) & (x < hi)]:
+                    trial = breaks[:i] + [float(v)] + breaks[i + 1 :]
+                    err, vals = fit(trial)
+                    if err < best - 1e-12 * max(best, 1e-30):
+                        best, values, breaks, moved = err, vals, trial, True
+            if not moved:
+                break
+    return breaks, values
 
 
 def detect_phases(

@@ -346,6 +346,23 @@ def test_phase_detector_finds_a_drop_followed_by_a_curved_slow_phase():
     assert 400 <= ph.mid_step <= 550
 
 
+def test_phase_detector_keeps_a_short_early_plateau_of_a_long_run():
+    # the wide CPU teacher's shape (setting cpu-long): 5000 steps, a 300-step plateau and a
+    # 450-step drop early on, a long slow phase; thinning alone put no breakpoint on the plateau
+    for every in (25, 50, 100):
+        x = np.arange(0, 5001, every).astype(float)
+        y = np.where(x < 150, 1.03 + np.exp(-x / 40), 1.03 - 2e-5 * (x - 150))
+        top = y[np.searchsorted(x, 450)]
+        y = np.where((x >= 450) & (x < 900), top - 0.55 * (x - 450) / 450, y)
+        y = np.where(x >= 900, top - 0.55 - 0.3 * (1 - np.exp(-(x - 900) / 1500)), y)
+        y[0] = 2.08
+        for seed in range(3):
+            ph = detect_phases(x, y + np.random.default_rng(seed).normal(0, 0.004, x.size))
+            assert ph.clear, (every, seed)
+            assert 400 <= ph.drop_start <= 500 and 850 <= ph.drop_end <= 950, (every, seed, ph)
+            assert 625 <= ph.mid_step <= 725, (every, seed, ph.mid_step)  # planted middle: 675
+
+
 def test_phase_detector_says_unclear_for_a_smooth_decay_and_handles_short_input():
     x = np.arange(0, 2001, 50)
     for t in range(100, 1000, 100):  # smooth decays of any speed, lightly noisy: no phases
