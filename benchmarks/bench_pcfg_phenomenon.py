@@ -484,6 +484,19 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Pool-worker initializer: end this worker when ``parent`` dies (a killed benchmark must not
+    leave seeds training, and writing into run directories, behind it; runs resume safely)."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(2)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def _job(job: tuple) -> dict:
     """One (seed, objective) of ``main``, in this process or a pool worker."""
     seed, objective, setting, out, methods, mode, ngram, threads = job
@@ -532,7 +545,12 @@ def main(argv=None) -> int:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
+        with ProcessPoolExecutor(
+            args.jobs,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
+        ) as ex:
             results = list(ex.map(_job, [(seed, objective) + common for seed, objective in jobs]))
     results = [r for r in results if "missing" not in r]
     if args.no_report:

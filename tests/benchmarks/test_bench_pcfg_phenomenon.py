@@ -83,3 +83,39 @@ def test_every_setting_names_known_model_sizes(name):
         cfg = model_dict("mlm", size, vocab_size=8, seq_len=80, pad_id=5)
         assert cfg["kind"] == "bert" and cfg["pad_token_id"] == 5
     assert s.save_every <= s.teacher_steps and s.refresh <= s.teacher_steps and s.two_shot_T < s.student_steps
+
+
+def test_pool_workers_end_when_the_benchmark_is_killed(tmp_path):
+    # a SIGKILLed benchmark left its seeds training into the run directories; now they stop
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = (
+        "import os, signal, multiprocessing\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from benchmarks.bench_pcfg_phenomenon import _exit_with_parent\n"
+        "if __name__ == '__main__':\n"
+        "    ex = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn'),\n"
+        "                             initializer=_exit_with_parent, initargs=(os.getpid(),))\n"
+        "    print(ex.submit(os.getpid).result(), flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120)
+    worker = int(proc.stdout.split()[0])
+
+    def alive() -> bool:
+        try:
+            return Path(f"/proc/{worker}/stat").read_text().split(") ")[1][0] not in "ZX"
+        except (FileNotFoundError, IndexError):
+            return False
+
+    deadline = time.time() + 30
+    while alive() and time.time() < deadline:
+        time.sleep(0.2)
+    assert not alive(), "the pool worker outlived its killed parent"
+    if alive():  # pragma: no cover - cleanup if the assertion is ever removed
+        os.kill(worker, 9)
