@@ -49,8 +49,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 from curriculens import constants as C  # noqa: E402
-from curriculens.curves import first_crossing  # noqa: E402
+from curriculens.curves import first_crossing, nearest_step  # noqa: E402
 from curriculens.io import read_json  # noqa: E402
+from models.checkpoint import list_checkpoints  # noqa: E402
 from training.experiment import init_experiment, read_metrics, teacher_transition_of, two_shot_checkpoint  # noqa: E402
 from training.grid import train_grid  # noqa: E402
 from training.loop import train_run  # noqa: E402
@@ -80,14 +81,38 @@ class Setting:
     two_shot_T: int  # student steps on the mid-drop checkpoint before the final one
     teacher_size: str = "cpu-teacher"
     student_size: str = "cpu-student"
+    # the mid-drop checkpoint (two-shot's first stage, progressive-c1's R) when the phase rule
+    # finds no clear drop: "fallback" = half of training (two_shot_checkpoint's rule);
+    # "steepest" = the middle of the steepest fall after the first segment (Phases.mid_step)
+    unclear_mid: str = "fallback"
+
+    def __post_init__(self) -> None:
+        if self.unclear_mid not in ("fallback", "steepest"):
+            raise ValueError(f"unclear_mid must be 'fallback' or 'steepest', not {self.unclear_mid!r}")
 
 
 SETTINGS = {
     # round 2 (docs/pcfg.md, "The CPU regime"): batch 64, lr 6e-3, an 800-step teacher, 500-step students
     "cpu": Setting("cfg3b", 2, 64, 6e-3, 800, 500, 25, 25, 256, 32, 2, refresh=50, two_shot_T=125),
-    # round 3 (docs/pcfg.md, "A longer, wider teacher"): a hidden-128 teacher for 5000 steps, 1000-step students
+    # round 3 (docs/pcfg.md, "A longer, wider teacher"): a hidden-128 teacher for 5000 steps, 1000-step
+    # students; its plateau (~100-200) is two evaluations long at this resolution, too short for
+    # the phase rule's three, so the mid-drop checkpoint comes from the steepest fall
     "cpu-long": Setting(
-        "cfg3b", 2, 64, 5e-3, 5000, 1000, 100, 100, 256, 32, 2, 100, 250, teacher_size="cpu-teacher-wide"
+        "cfg3b",
+        2,
+        64,
+        5e-3,
+        5000,
+        1000,
+        100,
+        100,
+        256,
+        32,
+        2,
+        100,
+        250,
+        teacher_size="cpu-teacher-wide",
+        unclear_mid="steepest",
     ),
     # round 1: its teacher stopped at accuracy 0.65-0.70 and 300-step students stayed on the plateau
     "cpu-r1": Setting("cfg3b", 2, 32, 3e-3, 800, 300, 25, 25, 256, 32, 2, refresh=50, two_shot_T=100),
@@ -210,12 +235,24 @@ def thresholds(rows: list[dict], transition, fracs=TARGET_FRACS) -> dict:
     return out
 
 
+def mid_drop_checkpoint(teacher_dir: Path, task_name: str, unclear_mid: str = "fallback") -> int:
+    """The saved teacher step nearest the middle of its drop (``two_shot_checkpoint``); when the
+    phase rule finds no clear drop and ``unclear_mid`` is "steepest", the one nearest the middle
+    of the steepest fall after the first segment (``Phases.mid_step``) instead of half of training."""
+    step = two_shot_checkpoint(teacher_dir, task_name)
+    if unclear_mid == "steepest" and teacher_transition_of(teacher_dir, task_name) is None:
+        ph = detect_teacher_phases(teacher_dir)
+        if ph is not None:
+            step = nearest_step([s for s, _ in list_checkpoints(teacher_dir) if s > 0], ph.mid_step)
+    return step
+
+
 def student_runs(preset, exp: Path, teacher, seed: int, setting: Setting) -> list:
     """ce, one-shot, progressive (official rule) at speeds 1 and 2 with R = ``setting.refresh``,
     progressive-c1 (official rule, speed 1, R = the checkpoint nearest the middle of the drop: as
     in the paper, where R = C1 = 1000, so its first teacher is the mid-drop checkpoint), two-shot
     at the middle of the drop."""
-    two_shot = two_shot_checkpoint(exp / C.RUNS_DIR / teacher.name, teacher.task.name)
+    two_shot = mid_drop_checkpoint(exp / C.RUNS_DIR / teacher.name, teacher.task.name, setting.unclear_mid)
     base = student_configs_for(
         preset,
         exp,

@@ -119,3 +119,27 @@ def test_pool_workers_end_when_the_benchmark_is_killed(tmp_path):
     assert not alive(), "the pool worker outlived its killed parent"
     if alive():  # pragma: no cover - cleanup if the assertion is ever removed
         os.kill(worker, 9)
+
+
+def test_mid_drop_checkpoint_of_a_teacher_with_a_two_evaluation_plateau(tmp_path):
+    # the wide teacher's shape at evaluations every 100: plateau 100-200 (two evaluations, too
+    # short for the phase rule), steep fall 200-300, then a long slow phase
+    import numpy as np
+
+    from curriculens import constants as C
+
+    steps = np.arange(0, 3001, 100)
+    loss = np.where(steps <= 200, 1.0 - 0.0004 * steps, 0.0)
+    after = steps >= 300
+    loss[after] = 0.3 + 0.35 * np.exp(-(steps[after] - 300) / 700.0)
+    loss[0] = 2.1
+    run = tmp_path / "teacher"
+    (run / C.CHECKPOINTS_DIR).mkdir(parents=True)
+    rows = [{"step": int(s), "eval_loss": float(v), "eval_acc": 0.5} for s, v in zip(steps, loss, strict=True)]
+    (run / C.METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for s in steps:
+        (run / C.CHECKPOINTS_DIR / f"step_{int(s):09d}").mkdir()
+    assert B.mid_drop_checkpoint(run, "pcfg", "fallback") == 1500  # no clear drop: half of training
+    assert B.mid_drop_checkpoint(run, "pcfg", "steepest") in (200, 300)  # the fall's middle (~250)
+    with pytest.raises(ValueError, match="unclear_mid"):
+        B.Setting("cfg3b", 2, 64, 5e-3, 10, 10, 1, 1, 8, 8, 1, 1, 1, unclear_mid="middle")
