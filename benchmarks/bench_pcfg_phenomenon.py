@@ -96,7 +96,7 @@ SETTINGS = {
     "cpu": Setting("cfg3b", 2, 64, 6e-3, 800, 500, 25, 25, 256, 32, 2, refresh=50, two_shot_T=125),
     # round 3 (docs/pcfg.md, "A longer, wider teacher"): a hidden-128 teacher for 5000 steps, 1000-step
     # students; its plateau (~100-200) is two evaluations long at this resolution, too short for
-    # the phase rule's three, so the mid-drop checkpoint comes from the steepest fall
+    # the phase rule's three, so the mid-drop checkpoint comes from the steepest later segment
     "cpu-long": Setting(
         "cfg3b",
         2,
