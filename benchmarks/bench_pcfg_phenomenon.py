@@ -239,12 +239,12 @@ def mid_drop_checkpoint(teacher_dir: Path, task_name: str, unclear_mid: str = "f
     """The saved teacher step nearest the middle of its drop (``two_shot_checkpoint``); when the
     phase rule finds no clear drop and ``unclear_mid`` is "steepest", the one nearest the middle
     of the steepest fall after the first segment (``Phases.mid_step``) instead of half of training."""
-    step = two_shot_checkpoint(teacher_dir, task_name)
     if unclear_mid == "steepest" and teacher_transition_of(teacher_dir, task_name) is None:
         ph = detect_teacher_phases(teacher_dir)
-        if ph is not None:
-            step = nearest_step([s for s, _ in list_checkpoints(teacher_dir) if s > 0], ph.mid_step)
-    return step
+        steps = [s for s, _ in list_checkpoints(teacher_dir) if s > 0]
+        if ph is not None and steps:
+            return nearest_step(steps, ph.mid_step)
+    return two_shot_checkpoint(teacher_dir, task_name)
 
 
 def student_runs(preset, exp: Path, teacher, seed: int, setting: Setting) -> list:

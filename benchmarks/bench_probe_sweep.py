@@ -338,52 +338,58 @@ def bench_extraction(exp: Path) -> dict:
     return out
 
 
-def render(result: dict, part: str | None = None) -> str:
-    """The printed report of a result dict (``part``: one of start/sweeps/fit/extraction/end; all
-    when None), so a saved ``probe_sweep.json`` re-renders as ``probe_sweep.txt`` with --render."""
-    parts = ["start", "sweeps", "fit", "extraction", "end"] if part is None else [part]
-    out: list[str] = []
-    for p in parts:
-        if p == "start":
-            out.append(
-                f"machine: {result['cpus']} CPUs, load average {result['load_start'][0]:.1f} at start; "
-                "one torch thread per process"
-            )
-        elif p == "sweeps":
-            for s in result.get("sweeps", []):
-                out.append(
-                    f"\n== sweep ({s['new']['units']} units, {s['new']['rows']} rows)\n"
-                    f"options {s['options']} (both sides)\n"
-                    f"previous {s['old']['wall_s']:.1f} s = {s['old_units_per_s']:.2f} units/s; "
-                    f"new {s['new']['wall_s']:.1f} s = {s['new_units_per_s']:.2f} units/s; speedup {s['speedup']:.2f}x\n"
-                    f"rows only in one table: {s['rows_only_in_one']}; max |diff| non-linear rows {s['max_diff_non_linear']:.2e}; "
-                    f"linear rows {s['max_diff_linear']:.4f} ({s['linear_rows_changed']} of {s['linear_rows']} changed, "
-                    f"{s['linear_rows_over_0.02']} by more than 0.02)\n"
-                    f"floor: the float32 forwards alone over {s['floor']['checkpoints']} checkpoints take "
-                    f"{s['floor']['forward_s']:.1f} s, so no exact sweep beats {s['best_possible_speedup']:.2f}x here; "
-                    f"beyond that floor: previous {s['old']['wall_s'] - s['floor']['forward_s']:.1f} s, "
-                    f"new {s['new']['wall_s'] - s['floor']['forward_s']:.1f} s: {s['speedup_beyond_floor']:.2f}x"
-                )
-        elif p == "fit":
-            for name, r in result.get("fit", {}).items():
-                out.append(
-                    f"\n== fitting, {name}: {r['probes']} probes on {r['features']} features; torch {r['torch_s']:.3f} s, "
-                    f"scikit-learn one by one {r['sklearn_s']:.3f} s: {r['ratio']:.1f}x; held-out acc "
-                    f"{r['test_acc_torch']:.4f} vs {r['test_acc_sklearn']:.4f} (max per-probe diff "
-                    f"{r['max_test_acc_diff']:.4f}, controls {r['max_control_acc_diff']:.4f}); "
-                    f"{r['mean_newton_iter']:.1f} Newton iterations per probe"
-                )
-        elif p == "extraction":
-            for name, r in result.get("extraction", {}).items():
-                base = r.get("bare_s", r.get("bare_hidden_states_s"))
-                out.append(
-                    f"\n== extraction, {name}: bare forward {base:.3f} s, extraction {r['extract_s']:.3f} s: {r['ratio']:.2f}x"
-                )
-        elif p == "end":
-            out.append(
-                f"\nload average {result['load_end'][0]:.1f} at the end (shared machine: both sides of each ratio ran under it)"
-            )
-    return "\n".join(out)
+def _start_text(result: dict) -> str:
+    return f"machine: {result['cpus']} CPUs, load average {result['load_start'][0]:.1f} at start; one torch thread per process"
+
+
+def _sweep_text(s: dict) -> str:
+    f = s["floor"]["forward_s"]
+    return (
+        f"\n== sweep ({s['new']['units']} units, {s['new']['rows']} rows)\n"
+        f"options {s['options']} (both sides)\n"
+        f"previous {s['old']['wall_s']:.1f} s = {s['old_units_per_s']:.2f} units/s; "
+        f"new {s['new']['wall_s']:.1f} s = {s['new_units_per_s']:.2f} units/s; speedup {s['speedup']:.2f}x\n"
+        f"rows only in one table: {s['rows_only_in_one']}; max |diff| non-linear rows {s['max_diff_non_linear']:.2e}; "
+        f"linear rows {s['max_diff_linear']:.4f} ({s['linear_rows_changed']} of {s['linear_rows']} changed, "
+        f"{s['linear_rows_over_0.02']} by more than 0.02)\n"
+        f"floor: the float32 forwards alone over {s['floor']['checkpoints']} checkpoints take "
+        f"{f:.1f} s, so no exact sweep beats {s['best_possible_speedup']:.2f}x here; "
+        f"beyond that floor: previous {s['old']['wall_s'] - f:.1f} s, "
+        f"new {s['new']['wall_s'] - f:.1f} s: {s['speedup_beyond_floor']:.2f}x"
+    )
+
+
+def _fit_text(name: str, r: dict) -> str:
+    return (
+        f"\n== fitting, {name}: {r['probes']} probes on {r['features']} features; torch {r['torch_s']:.3f} s, "
+        f"scikit-learn one by one {r['sklearn_s']:.3f} s: {r['ratio']:.1f}x; held-out acc "
+        f"{r['test_acc_torch']:.4f} vs {r['test_acc_sklearn']:.4f} (max per-probe diff "
+        f"{r['max_test_acc_diff']:.4f}, controls {r['max_control_acc_diff']:.4f}); "
+        f"{r['mean_newton_iter']:.1f} Newton iterations per probe"
+    )
+
+
+def _extraction_text(name: str, r: dict) -> str:
+    base = r.get("bare_s", r.get("bare_hidden_states_s"))
+    return f"\n== extraction, {name}: bare forward {base:.3f} s, extraction {r['extract_s']:.3f} s: {r['ratio']:.2f}x"
+
+
+def _end_text(result: dict) -> str:
+    return (
+        f"\nload average {result['load_end'][0]:.1f} at the end (shared machine: both sides of each ratio ran under it)"
+    )
+
+
+def render(result: dict) -> str:
+    """The printed report of a whole result dict, so a saved ``probe_sweep.json`` re-renders as
+    ``probe_sweep.txt`` with --render (``main`` prints the same pieces as they are measured)."""
+    return "\n".join(
+        [_start_text(result)]
+        + [_sweep_text(s) for s in result.get("sweeps", [])]
+        + [_fit_text(k, r) for k, r in result.get("fit", {}).items()]
+        + [_extraction_text(k, r) for k, r in result.get("extraction", {}).items()]
+        + [_end_text(result)]
+    )
 
 
 def main() -> None:
@@ -410,18 +416,19 @@ def main() -> None:
             [sys.executable, "-m", "curriculens.cli", "-q", "demo", "--out", str(args.exp), "--no-probe"], check=True
         )
     result: dict = {"load_start": os.getloadavg(), "cpus": os.cpu_count(), "previous": PREVIOUS, "exp": str(args.exp)}
-    print(render(result, "start"), flush=True)
+    print(_start_text(result), flush=True)
     runs = [r for r in args.runs.split(",") if r]
     if not args.skip_sweep:
         result["sweeps"] = []
         for n_probe in [int(v) for v in args.n_probe.split(",") if v]:
             result["sweeps"].append(bench_sweep(args.exp, runs, n_probe))
-            print(render({"sweeps": result["sweeps"][-1:]}, "sweeps"), flush=True)
+            print(_sweep_text(result["sweeps"][-1]), flush=True)
     result["fit"] = bench_fit(args.exp)
-    print(render(result, "fit"), flush=True)
+    print("\n".join(_fit_text(k, r) for k, r in result["fit"].items()), flush=True)
     result["extraction"] = bench_extraction(args.exp)
+    print("\n".join(_extraction_text(k, r) for k, r in result["extraction"].items()), flush=True)
     result["load_end"] = os.getloadavg()
-    print(render(result, "extraction") + "\n" + render(result, "end"))
+    print(_end_text(result))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
 

@@ -22,4 +22,4 @@ def test_saved_result_renders_every_sweep_fit_and_extraction():
     for name, r in result["extraction"].items():
         assert f"extraction, {name}:" in text and f"{r['ratio']:.2f}x" in text
     assert text.startswith(f"machine: {result['cpus']} CPUs")
-    assert B.render(result, "end").strip().startswith("load average")
+    assert text.rstrip().splitlines()[-1].startswith(f"load average {result['load_end'][0]:.1f} at the end")
