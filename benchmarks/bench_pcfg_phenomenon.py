@@ -91,29 +91,36 @@ class Setting:
             raise ValueError(f"unclear_mid must be 'fallback' or 'steepest', not {self.unclear_mid!r}")
 
 
+_CPU_LONG = Setting(
+    "cfg3b",
+    2,
+    64,
+    5e-3,
+    5000,
+    1000,
+    100,
+    100,
+    256,
+    32,
+    2,
+    100,
+    250,
+    teacher_size="cpu-teacher-wide",
+    unclear_mid="steepest",
+)
+
 SETTINGS = {
     # round 2 (docs/pcfg.md, "The CPU regime"): batch 64, lr 6e-3, an 800-step teacher, 500-step students
     "cpu": Setting("cfg3b", 2, 64, 6e-3, 800, 500, 25, 25, 256, 32, 2, refresh=50, two_shot_T=125),
     # round 3 (docs/pcfg.md, "A longer, wider teacher"): a hidden-128 teacher for 5000 steps, 1000-step
     # students; its plateau (~100-200) is two evaluations long at this resolution, too short for
     # the phase rule's three, so the mid-drop checkpoint comes from the steepest later segment
-    "cpu-long": Setting(
-        "cfg3b",
-        2,
-        64,
-        5e-3,
-        5000,
-        1000,
-        100,
-        100,
-        256,
-        32,
-        2,
-        100,
-        250,
-        teacher_size="cpu-teacher-wide",
-        unclear_mid="steepest",
-    ),
+    "cpu-long": _CPU_LONG,
+    # round 4: cpu-long with held-out evaluations every 25 steps (teacher and students), so the
+    # phase rule sees the plateau at ~50-175 as more than two evaluations; checkpoints, data and
+    # training are cpu-long's (evaluations draw no training randomness: the teacher's curve at
+    # every 100th step is cpu-long's, bit for bit)
+    "cpu-long-dense": replace(_CPU_LONG, eval_every=25),
     # round 1: its teacher stopped at accuracy 0.65-0.70 and 300-step students stayed on the plateau
     "cpu-r1": Setting("cfg3b", 2, 32, 3e-3, 800, 300, 25, 25, 256, 32, 2, refresh=50, two_shot_T=100),
     "smoke": Setting(
