@@ -116,10 +116,10 @@ SETTINGS = {
     # students; its plateau (~100-200) is two evaluations long at this resolution, too short for
     # the phase rule's three, so the mid-drop checkpoint comes from the steepest later segment
     "cpu-long": _CPU_LONG,
-    # round 4: cpu-long with held-out evaluations every 25 steps (teacher and students), so the
-    # phase rule sees the plateau at ~50-175 as more than two evaluations; checkpoints, data and
-    # training are cpu-long's (evaluations draw no training randomness: the teacher's curve at
-    # every 100th step is cpu-long's, bit for bit)
+    # round 4: cpu-long with held-out evaluations every 25 steps (teacher and students): the
+    # plateau (~50-175) is then six evaluations, yet the phase rule still reports the curve
+    # unclear (its fit of all 5000 steps puts no breakpoint before 350; docs/pcfg.md); checkpoints,
+    # data and training are cpu-long's (evaluations draw no training randomness: bit for bit)
     "cpu-long-dense": replace(_CPU_LONG, eval_every=25),
     # round 1: its teacher stopped at accuracy 0.65-0.70 and 300-step students stayed on the plateau
     "cpu-r1": Setting("cfg3b", 2, 32, 3e-3, 800, 300, 25, 25, 256, 32, 2, refresh=50, two_shot_T=100),
