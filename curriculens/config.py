@@ -204,7 +204,10 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 def check_name(name: Any, what: str = "run name") -> str:
-    """``name`` if it is one path component of letters, digits, ``.``, ``_``, ``-`` (not ``.``/``..``)."""
-    if not isinstance(name, str) or not _NAME_RE.match(name) or name in (".", ".."):
-        raise CurriculensError(f"{what} {name!r} is not one path component of letters, digits, '.', '_' and '-'")
+    """``name`` if it is one path component of letters, digits, ``.``, ``_``, ``-`` that does not
+    start with ``.`` (such names are the temporary copies and locks of ``curriculens.io``)."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or name.startswith("."):
+        raise CurriculensError(
+            f"{what} {name!r} is not one path component of letters, digits, '.', '_' and '-' not starting with '.'"
+        )
     return name

@@ -16,11 +16,14 @@ RUN_CONFIG_FILE = "config.json"  # the fully resolved RunConfig
 METRICS_FILE = "metrics.jsonl"  # one JSON object per evaluation
 CHECKPOINTS_DIR = "checkpoints"
 DONE_FILE = "done.json"  # written last: the run finished
-RUN_LOCK_FILE = ".lock"  # <run>/.lock: held by the one process writing the run (curriculens.lock)
+RUN_LOCKS_DIR = ".locks"  # EXP/.locks/<run>.lock, outside the run directory (so replacing the directory keeps
+# it): held by the one process writing the run (curriculens.lock; curriculens.layout.run_lock_path)
+OLD_RUN_LOCK_FILE = ".lock"  # <run>/.lock: where older versions kept it (ignored as run content)
 
 # --- one checkpoint -------------------------------------------------------------------
 CKPT_PREFIX = "step_"
 CKPT_STEP_DIGITS = 9  # step_000001000
+MAX_STEP = 2**63 - 1  # the largest step a checkpoint may have (an SQLite INTEGER)
 WEIGHTS_FILE = "model.safetensors"
 MODEL_CONFIG_FILE = "config.json"
 META_FILE = "meta.json"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -102,22 +103,70 @@ def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+# what a killed writer may leave beside a file or directory ``X``: ``.X.<random>.tmp`` (a file
+# of ``atomic_write_bytes``), ``.X.tmp-PID`` (``atomic_dir``'s new directory) and ``.X.old-PID``
+# (``atomic_dir``'s old directory, moved aside while the new one is renamed in)
+TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?:[^.]+\.tmp|tmp-\d+|old-\d+)$")
+
+
+def is_temp_name(name: str) -> bool:
+    """True for the name of a temporary file or directory of this module (``TEMP_RE``)."""
+    return bool(TEMP_RE.match(name))
+
+
 @contextmanager
 def atomic_dir(final: Path | str) -> Iterator[Path]:
     """Build a directory under a temporary name beside ``final`` (yielded); when the block ends
-    without error it replaces ``final`` (an existing one is removed first), else it is deleted.
-    So a directory named ``final`` is always complete."""
+    without error it replaces ``final``, else it is deleted. An existing ``final`` is renamed
+    aside first and removed only after the new one is in place, so a crash at any point leaves
+    the old or the new directory (or, between the two renames, the old one aside, which
+    ``restore_dir`` renames back). Hold the lock of whatever ``final`` belongs to."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    aside = final.parent / f".{final.name}.old-{os.getpid()}"
+    for stale in (tmp, aside):
+        if stale.exists():
+            shutil.rmtree(stale)
     tmp.mkdir()
     try:
         yield tmp
         if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+            os.replace(final, aside)
+        try:
+            os.replace(tmp, final)
+        except BaseException:
+            if aside.exists() and not final.exists():
+                os.replace(aside, final)
+            raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def restore_dir(final: Path | str) -> list[Path]:
+    """Undo what a killed ``atomic_dir`` left for ``final``: if ``final`` is missing while its old
+    copy is aside, rename that back; then delete the leftover new and old copies. Returns the
+    paths deleted. Call it only while holding the lock of ``final`` (no writer is at work)."""
+    final = Path(final)
+    if not final.parent.is_dir():
+        return []
+    mine = sorted(p for p in final.parent.iterdir() if (m := TEMP_RE.match(p.name)) and m["name"] == final.name)
+    asides = [p for p in mine if ".old-" in p.name and p.is_dir()]
+    if asides and not final.exists():
+        os.replace(asides[-1], final)
+        mine.remove(asides[-1])
+    for p in mine:
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+    return mine
+
+
+def sweep_temps(directory: Path | str) -> list[Path]:
+    """``restore_dir`` for everything in ``directory`` that a killed writer left there (temporary
+    files and directories of this module); returns what was deleted. Hold the directory's lock."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    names = {m["name"] for p in directory.iterdir() if (m := TEMP_RE.match(p.name))}
+    return [p for name in sorted(names) for p in restore_dir(directory / name)]

@@ -32,7 +32,7 @@ from torch import nn
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from curriculens.layout import CKPT_RE, ckpt_dirname
-from curriculens.io import atomic_dir, read_json, sha256_file, write_json
+from curriculens.io import atomic_dir, read_json, sha256_file, sweep_temps, write_json
 from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig, model_config_from_dict
 from models.foreign import load_foreign_torch, read_weights  # noqa: F401 - load_foreign_torch is re-exported
 from models.registry import build_model
@@ -119,15 +119,34 @@ def save_checkpoint(
 
 
 def remove_stale_temp_dirs(root: Path | str) -> list[Path]:
-    """Delete ``.step_*.tmp-PID`` directories left in ``root`` by a writer that was killed
-    mid-save. Call it only while holding the run's lock (no other writer can be saving)."""
+    """Repair what a writer killed mid-save left in ``root`` (a run or its ``checkpoints/``):
+    a checkpoint moved aside while its replacement was renamed in is renamed back, leftover
+    temporary copies are deleted (``curriculens.io.sweep_temps``), and a ``step_*`` directory
+    that is not whole (no ``meta.json``, or its own weights missing: left by older versions,
+    which deleted the old directory before renaming the new one in) is discarded, so a resume
+    starts from the last whole checkpoint. Call it only while holding the run's lock."""
     root = Path(root)
     if root.name != C.CHECKPOINTS_DIR and (root / C.CHECKPOINTS_DIR).is_dir():
         root = root / C.CHECKPOINTS_DIR
-    gone = [p for p in root.glob(f".{C.CKPT_PREFIX}*.tmp-*") if p.is_dir()] if root.is_dir() else []
-    for p in gone:
-        shutil.rmtree(p, ignore_errors=True)
+    if not root.is_dir():
+        return []
+    gone = sweep_temps(root)
+    for _, path in list_checkpoints(root):
+        if not _is_whole(path):
+            shutil.rmtree(path)
+            gone.append(path)
     return gone
+
+
+def _is_whole(ckpt_dir: Path) -> bool:
+    try:
+        meta = read_meta(ckpt_dir)
+    except CurriculensError:
+        return False
+    if not isinstance(meta, dict):
+        return False
+    own = not isinstance(meta.get("weights"), dict)  # an imported checkpoint's weights live elsewhere
+    return (ckpt_dir / C.MODEL_CONFIG_FILE).is_file() and (not own or (ckpt_dir / C.WEIGHTS_FILE).is_file())
 
 
 def list_checkpoints(path: Path | str) -> list[tuple[int, Path]]:

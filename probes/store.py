@@ -20,9 +20,15 @@ in_support  INTEGER 1/0 for parity monomials inside/outside the support (else NU
 extra       TEXT    JSON with anything else (n_train, C, ...), or NULL
 =========== ======= ==============================================================
 
-Table ``units`` records each finished (run, step, probe) unit; its rows and its unit row are
+Table ``units`` records each finished (run, step, probe) unit with ``ckpt_sha``, the sha256 of
+the checkpoint's weights it measured (``meta.json``'s ``sha256``); its rows and its unit row are
 written in one transaction, so a killed sweep leaves no half-written unit and a rerun skips
-exactly the finished ones. Table ``runs`` holds each run's role, method, seed, path, config.
+exactly the finished ones. A unit counts as done only for the checkpoint it measured: a rerun
+re-probes a checkpoint whose hash changed and removes the units of checkpoints that are gone
+(``probes.sweep``); a run replaced with ``--force`` loses its units at once (``forget_run``).
+Databases written before ``ckpt_sha`` (schema 1) get the column on their next write, NULL in
+old rows (see ``probes.sweep.measured``). Table ``runs`` holds each run's role, method, seed,
+path, config.
 
 Table ``metric_specs`` (probe, metric, min_effect, direction, off_support_null) holds the
 appearance rule's parameters of every primary metric the sweep's probes declare
@@ -55,10 +61,12 @@ from typing import Iterable, Mapping, Optional, Sequence
 
 import pandas as pd
 
+from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from curriculens.io import atomic_write_bytes
+from curriculens.lock import exclusive_lock
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: units.ckpt_sha
 COLUMNS = (
     "run",
     "role",
@@ -83,7 +91,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE TABLE IF NOT EXISTS units (
     run TEXT NOT NULL, step INTEGER NOT NULL, probe TEXT NOT NULL,
-    ckpt_path TEXT, n_rows INTEGER, wall_s REAL, finished_at REAL,
+    ckpt_path TEXT, n_rows INTEGER, wall_s REAL, finished_at REAL, ckpt_sha TEXT,
     PRIMARY KEY (run, step, probe)
 );
 CREATE TABLE IF NOT EXISTS probe_results (
@@ -151,6 +159,16 @@ class UnitKey:
     step: int
     probe: str
     ckpt_path: str = ""
+    ckpt_sha: str = ""  # meta.json's sha256 of the checkpoint measured
+
+
+@dataclass(frozen=True)
+class DoneUnit:
+    """What the ``units`` table says about one finished unit: the checkpoint hash it measured
+    (None in a schema-1 database) and when it finished (``time.time()``)."""
+
+    ckpt_sha: Optional[str]
+    finished_at: Optional[float]
 
 
 @dataclass
@@ -172,17 +190,19 @@ class ResultsStore:
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(str(self.path), timeout=self.timeout_s)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.executescript(_SCHEMA)
-            self._conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
-            self._conn.commit()
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.executescript(_SCHEMA)
+                _migrate(self._conn)
+                self._conn.commit()
+            except sqlite3.DatabaseError as exc:
+                self.close()
+                raise CurriculensError(_unreadable(self.path, exc)) from None
         try:
             self._conn.execute("SELECT 1 FROM probe_results LIMIT 1").fetchall()
         except sqlite3.DatabaseError as exc:
             self.close()
-            raise CurriculensError(f"results database {self.path} is unreadable: {exc}") from None
+            raise CurriculensError(_unreadable(self.path, exc)) from None
 
     # --- lifecycle ----------------------------------------------------------------------
     def close(self) -> None:
@@ -275,8 +295,18 @@ class ResultsStore:
                 payload,
             )
             self.conn.execute(
-                "INSERT OR REPLACE INTO units (run, step, probe, ckpt_path, n_rows, wall_s, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (unit.run, unit.step, unit.probe, unit.ckpt_path, len(payload), wall_s, time.time()),
+                "INSERT OR REPLACE INTO units (run, step, probe, ckpt_path, n_rows, wall_s, finished_at, ckpt_sha) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    unit.run,
+                    unit.step,
+                    unit.probe,
+                    unit.ckpt_path,
+                    len(payload),
+                    wall_s,
+                    time.time(),
+                    unit.ckpt_sha or None,
+                ),
             )
             self.conn.execute(
                 "DELETE FROM warm_starts WHERE run = ? AND step = ? AND probe = ?", (unit.run, unit.step, unit.probe)
@@ -290,9 +320,31 @@ class ResultsStore:
             )
         return len(payload)
 
+    def remove_units(self, units: Iterable[tuple[str, int, str]]) -> int:
+        """Delete the rows, unit records and solver states of these (run, step, probe) units,
+        in one transaction (stale results: their checkpoint changed or is gone). Returns how many."""
+        keys = [(r, int(s), p) for r, s, p in units]
+        with self.conn:
+            for table in ("probe_results", "units", "warm_starts"):
+                self.conn.executemany(f"DELETE FROM {table} WHERE run = ? AND step = ? AND probe = ?", keys)
+        return len(keys)
+
+    def remove_run(self, run: str) -> int:
+        """Delete everything recorded about ``run`` (it was replaced), in one transaction;
+        returns the number of units it had."""
+        with self.conn:
+            n = self.conn.execute("SELECT COUNT(*) FROM units WHERE run = ?", (run,)).fetchone()[0]
+            for table in ("probe_results", "units", "warm_starts", "runs"):
+                self.conn.execute(f"DELETE FROM {table} WHERE run = ?", (run,))
+        return int(n)
+
     # --- reading ------------------------------------------------------------------------
-    def done_units(self) -> set[tuple[str, int, str]]:
-        return {(r, int(s), p) for r, s, p in self.conn.execute("SELECT run, step, probe FROM units")}
+    def done_units(self) -> dict[tuple[str, int, str], DoneUnit]:
+        """``{(run, step, probe): DoneUnit}`` of the finished units (``ckpt_sha`` None in a
+        schema-1 database)."""
+        has_sha = "ckpt_sha" in _columns(self.conn, "units")
+        sql = f"SELECT run, step, probe, {'ckpt_sha' if has_sha else 'NULL'}, finished_at FROM units"
+        return {(r, int(s), p): DoneUnit(sha, at) for r, s, p, sha, at in self.conn.execute(sql)}
 
     def warm_starts(self, run: str, probe: str) -> list[tuple[str, int, bytes]]:
         """``(site, step, data)`` of the solver states stored for ``run``'s ``probe`` units, by
@@ -480,6 +532,22 @@ class ResultsStore:
         return out
 
 
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a writer's database to ``SCHEMA_VERSION``: schema 1 lacks ``units.ckpt_sha``
+    (added, NULL in the old rows)."""
+    if "ckpt_sha" not in _columns(conn, "units"):
+        conn.execute("ALTER TABLE units ADD COLUMN ckpt_sha TEXT")
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+
+def _unreadable(path: Path, exc: Exception) -> str:
+    return f"results database {path} is unreadable ({exc}); move it aside and re-run `curriculens probe`"
+
+
 def _checked(columns: Sequence[str]) -> list[str]:
     """``columns`` if each is a ``probe_results`` column (they are spliced into SQL)."""
     bad = [c for c in columns if c not in COLUMNS]
@@ -527,3 +595,15 @@ def open_readonly(path: Path | str, timeout_s: float = 30.0) -> tuple[sqlite3.Co
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def forget_run(root: Path | str, run: str, *, wait: bool = False) -> int:
+    """Delete ``run``'s results from ``root/results.sqlite`` (if there is one) under the
+    database's writer lock: call it before a run is replaced (``--force``), so no reader ever
+    shows the old run's numbers as the new one's. Returns the units removed."""
+    db = Path(root) / C.RESULTS_DB
+    if not db.is_file():
+        return 0
+    with exclusive_lock(Path(root) / C.RESULTS_LOCK_FILE, f"results database {db}", wait=wait):
+        with ResultsStore(db) as store:
+            return store.remove_run(run)

@@ -7,6 +7,10 @@ transaction (``ResultsStore.write_unit``). Hence:
 
 - **resumable**: units already in the store's ``units`` table are skipped (unless
   ``force``); a sweep killed midway reruns only the missing units and ends with the same table;
+- **keyed by what was measured**: a unit is done only for the checkpoint hash it measured
+  (``measured``): a checkpoint that changed (its run was retrained or re-imported) is probed
+  again, and the units of checkpoints (or runs) that are gone or changed are removed from the
+  database before anything else is written (``stale_units``; ``SweepResult.n_stale``);
 - **no partial results**: bad input (a missing or empty directory, no runs or checkpoints, an
   unknown probe or option, a config that does not match the run, weights whose sha256 does
   not match ``meta.json``) raises ``CurriculensError`` *before anything is written*;
@@ -50,13 +54,13 @@ from curriculens.errors import CurriculensError
 from curriculens.executor import LOCAL, ExecutorConfig, executor_session
 from curriculens.io import append_jsonl, read_json, write_json
 from curriculens.lock import exclusive_lock
-from models.checkpoint import list_checkpoints, load_checkpoint, verify_checkpoint, weights_ref
+from models.checkpoint import list_checkpoints, load_checkpoint, read_meta, verify_checkpoint, weights_ref
 from models.configs import ModelConfig
 from probes import registry
 from probes.base import ProbeContext
 from probes.dispatch import dispatch_blocks
 from probes.memo import SweepMemo, decode_solution
-from probes.store import ResultRow, ResultsStore, UnitKey
+from probes.store import DoneUnit, ResultRow, ResultsStore, UnitKey
 from curriculens.device import resolve_device
 from training.experiment import RunInfo, is_experiment, is_run, list_runs, read_experiment, read_run
 from training.tasks import Task, build_task
@@ -135,6 +139,8 @@ class SweepPlan:
     n_units: int
     n_skipped: int
     pending: list[PlannedCheckpoint]
+    current: dict = field(default_factory=dict)  # {(run, step): (sha256, saved_at)} of every checkpoint under root
+    stale: list = field(default_factory=list)  # (run, step, probe) units whose checkpoint changed or is gone
 
     @property
     def n_pending(self) -> int:
@@ -162,6 +168,7 @@ class SweepResult:
     n_rows: int = 0
     wall_s: float = 0.0
     failures: list[dict] = field(default_factory=list)
+    n_stale: int = 0  # units removed because their checkpoint changed or is gone
 
 
 # --- locating the runs --------------------------------------------------------------------
@@ -240,16 +247,55 @@ def _check_shapes(weights: Path, cfg: ModelConfig, ckpt_dir: Path) -> None:
         raise CurriculensError(f"weights in {ckpt_dir} do not fit {C.MODEL_CONFIG_FILE} (first: {bad[0]})")
 
 
-def _done_units(db_path: Path) -> set[tuple[str, int, str]]:
+def _done_units(db_path: Path) -> dict[tuple[str, int, str], DoneUnit]:
     if not db_path.is_file():
-        return set()
+        return {}
     with ResultsStore(db_path, readonly=True) as store:
         return store.done_units()
+
+
+def _checkpoint_ids(runs: list[RunInfo]) -> dict[tuple[str, int], tuple]:
+    """``{(run, step): (sha256, saved_at)}`` from every checkpoint's ``meta.json`` (reads JSON
+    only; ``(None, None)`` for an unreadable one)."""
+    out = {}
+    for run in runs:
+        for step, ckpt_dir in list_checkpoints(run.path):
+            try:
+                meta = read_meta(ckpt_dir)
+            except CurriculensError:
+                meta = {}
+            out[(run.name, step)] = (
+                (meta.get("sha256"), meta.get("saved_at")) if isinstance(meta, dict) else (None, None)
+            )
+    return out
+
+
+def measured(done: Optional[DoneUnit], sha: Optional[str], saved_at: Optional[float]) -> bool:
+    """Whether a finished unit measured the checkpoint that is there now (sha256 ``sha``,
+    saved at ``saved_at``). A unit of a schema-1 database has no hash: it counts when the
+    checkpoint was saved before the unit finished (so it is the one it measured), else it is
+    probed again."""
+    if done is None or sha is None:
+        return False
+    if done.ckpt_sha is not None:
+        return done.ckpt_sha == sha
+    return saved_at is not None and done.finished_at is not None and float(saved_at) <= float(done.finished_at)
+
+
+def stale_units(done: dict, current: dict) -> list[tuple[str, int, str]]:
+    """The finished units whose checkpoint is gone (or its run) or is not the one they measured."""
+    return sorted(k for k, d in done.items() if not measured(d, *current.get((k[0], k[1]), (None, None))))
+
+
+def _all_runs(root: Path, runs: list[RunInfo]) -> list[RunInfo]:
+    """Every run whose results the database at ``root`` may hold."""
+    return list_runs(root) if (root / C.RUNS_DIR).is_dir() else runs
 
 
 def plan_sweep(path: Path | str, cfg: SweepConfig) -> SweepPlan:
     """Resolve and validate everything a sweep needs; writes nothing."""
     root, runs = resolve_target(path)
+    current = _checkpoint_ids(_all_runs(root, runs))
     if cfg.runs:
         names = [r.name for r in runs]
         unknown = [n for n in cfg.runs if n not in names]
@@ -260,7 +306,10 @@ def plan_sweep(path: Path | str, cfg: SweepConfig) -> SweepPlan:
     probe_names = tuple(registry.resolve_probes(task_name, cfg.probes))
     registry.check_options(task_name, cfg.options)
     db_path = root / C.RESULTS_DB
-    done = set() if cfg.force else _done_units(db_path)
+    done = _done_units(db_path)
+    stale = stale_units(done, current)
+    gone = set(stale)
+    done = {} if cfg.force else {k: d for k, d in done.items() if k not in gone}
     _check_settings(root, cfg, bool(done))
 
     pending: list[PlannedCheckpoint] = []
@@ -281,7 +330,7 @@ def plan_sweep(path: Path | str, cfg: SweepConfig) -> SweepPlan:
                 pending.append(PlannedCheckpoint(run, step, ckpt_dir, todo))
     if n_ckpts == 0:
         raise CurriculensError(f"no checkpoints to probe under {path}")
-    return SweepPlan(root, db_path, task_name, runs, probe_names, n_ckpts, n_units, n_skipped, pending)
+    return SweepPlan(root, db_path, task_name, runs, probe_names, n_ckpts, n_units, n_skipped, pending, current, stale)
 
 
 def _check_settings(root: Path, cfg: SweepConfig, have_results: bool) -> None:
@@ -354,12 +403,17 @@ def iter_probe_checkpoint(
     task = task or build_task(run.config.task)
     selected = registry.resolve_probes(task.name, tuple(probe_names))
 
+    sha = ""
+
     def key(name: str) -> UnitKey:
-        return UnitKey(run.name, run.role, run.method, run.seed, step, name, str(ckpt_dir))
+        return UnitKey(run.name, run.role, run.method, run.seed, step, name, str(ckpt_dir), sha)
 
     t0 = time.perf_counter()
     try:
-        model, model_cfg, _ = load_checkpoint(ckpt_dir, expected=run.config.model, device=device, verify=not verified)
+        model, model_cfg, meta = load_checkpoint(
+            ckpt_dir, expected=run.config.model, device=device, verify=not verified
+        )
+        sha = str(meta.get("sha256", ""))
     except Exception as exc:  # noqa: BLE001 - every unit of this checkpoint fails, the sweep goes on
         msg = f"{type(exc).__name__}: {exc}".splitlines()[0]
         for name in selected:
@@ -449,9 +503,12 @@ def probe_block(
 
 # --- the sweep ----------------------------------------------------------------------------
 def _recheck_in_lock(plan: SweepPlan, cfg: SweepConfig) -> None:
-    """Inside the database lock: check the stored settings again and drop units that another
-    writer finished while this sweep was being planned."""
-    done = set() if cfg.force else _done_units(plan.db_path)
+    """Inside the database lock: check the stored settings again, list the stale units again
+    and drop units that another writer finished while this sweep was being planned."""
+    done = _done_units(plan.db_path)
+    plan.stale = stale_units(done, plan.current)
+    gone = set(plan.stale)
+    done = {} if cfg.force else {k: d for k, d in done.items() if k not in gone}
     _check_settings(plan.root, cfg, bool(done))
     if not done:
         return
@@ -506,8 +563,12 @@ def run_sweep(
     plan = plan_sweep(path, cfg)
     with exclusive_lock(plan.root / C.RESULTS_LOCK_FILE, f"results database {plan.db_path}", wait=wait):
         _recheck_in_lock(plan, cfg)
-        attach_warm_starts(plan, cfg)
         result = SweepResult(plan.n_units, 0, plan.n_skipped, 0, plan.db_path)
+        if plan.stale:  # before anything else: no reader sees them as current from here on
+            with ResultsStore(plan.db_path) as store:
+                result.n_stale = store.remove_units(plan.stale)
+            log.info("removed %d units whose checkpoint changed or is gone", result.n_stale)
+        attach_warm_starts(plan, cfg)
         if not plan.pending and plan.db_path.is_file():
             result.wall_s = time.perf_counter() - t_start
             return result

@@ -175,11 +175,12 @@ def read_run(run_dir: Path | str) -> RunInfo:
 
 
 def list_runs(exp_dir: Path | str) -> list[RunInfo]:
-    """Every run of an experiment, teacher first, then students by name."""
+    """Every run of an experiment, teacher first, then students by name (names starting with
+    ``.`` are a killed writer's temporary copies or locks, never runs)."""
     runs_dir = Path(exp_dir) / C.RUNS_DIR
     if not runs_dir.is_dir():
         return []
-    runs = [read_run(p) for p in sorted(runs_dir.iterdir()) if is_run(p)]
+    runs = [read_run(p) for p in sorted(runs_dir.iterdir()) if not p.name.startswith(".") and is_run(p)]
     return sorted(runs, key=lambda r: (r.role != C.ROLE_TEACHER, r.name))
 
 

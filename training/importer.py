@@ -13,7 +13,11 @@ checkpoint runs, no remote code), hashes it, and only then writes::
     EXP/runs/<run>/import.json               the ImportConfig, layout, per-checkpoint provenance
     EXP/runs/<run>/done.json                 steps, imported: true
 
-The run directory is assembled under a temporary name and renamed into place. Without ``copy``
+Everything is validated first (the target too: ``training.rundir``'s one rule); then the run's
+lock is taken (a second import of the same name is refused, or queues with ``wait``), the run
+is checked again, a replaced run's probe results leave the database (``probes.store.
+forget_run``), and the run directory is assembled under a temporary name and renamed into
+place (``curriculens.io.atomic_dir``: a crash leaves the old run or the new). Without ``copy``
 each checkpoint's ``meta.json`` references the foreign weights in place (``weights``: path,
 format, layout) and records their sha256, which every later load verifies; with ``copy`` the
 weights are rewritten as ``model.safetensors`` (a native checkpoint). ``meta.json["source"]``
@@ -40,6 +44,7 @@ from curriculens.errors import CurriculensError
 from curriculens.io import atomic_dir, read_json, sha256_file, write_json, write_jsonl
 from models.checkpoint import ckpt_dirname, load_weights_into, write_model_config
 from models.configs import ModelConfig
+from probes.store import forget_run
 from models.foreign import (
     TOKENIZER_FILES,
     canonical_hf_config,
@@ -50,6 +55,7 @@ from models.foreign import (
 )
 from training.config import CheckpointConfig, DistillConfig, RunConfig
 from training.experiment import init_experiment, read_experiment, student_run_name
+from training.rundir import check_replaceable, run_lock, sweep_run_dir
 from training.sources import ForeignCheckpoint, discover
 from training.tasks.configs import TaskConfig, TaskField
 
@@ -185,7 +191,14 @@ def _trainer_metrics(ckpts: list[ForeignCheckpoint]) -> list[dict]:
     steps = {c.step for c in ckpts}
     rows: dict[int, dict] = {}
     if states:
-        history = read_json(states[-1]).get("log_history") or []
+        state = read_json(states[-1])
+        if not isinstance(state, dict):
+            raise CurriculensError(
+                f"{states[-1]} is not a trainer state (a JSON {type(state).__name__}, not an object)"
+            )
+        history = state.get("log_history") or []
+        if not isinstance(history, list):
+            raise CurriculensError(f"{states[-1]}: log_history is not a list")
         for entry in history:
             if not isinstance(entry, dict) or not isinstance(entry.get("step"), int):
                 continue
@@ -216,9 +229,7 @@ def plan_import(cfg: ImportConfig):
         old = read_experiment(out).get("task")
         if canonical_json(old) != canonical_json(cfg.task):
             raise CurriculensError(f"{out} holds an experiment on a different task ({old}); use another --out")
-    run_dir = out / C.RUNS_DIR / cfg.run_name
-    if run_dir.exists() and not cfg.force:
-        raise CurriculensError(f"run {cfg.run_name} already exists in {out}; use --name, or --force to replace it")
+    _check_target(cfg)
     _check_task(cfg.task, model_cfg, ckpts[0])
     from models.registry import build_model
 
@@ -234,11 +245,21 @@ def plan_import(cfg: ImportConfig):
             log.warning("steps %d and %d have byte-identical weights (sha256 %s...)", dup, c.step, digest[:12])
         seen.setdefault(digest, c.step)
         planned.append(_Planned(c, fmt, digest, dup))
+    _trainer_metrics(ckpts)  # a bad trainer_state.json fails here, before anything is written
     return layout, model_cfg, weights_layout, planned
 
 
-def import_trajectory(cfg: ImportConfig) -> ImportResult:
-    """Validate, then write the run (see the module docstring)."""
+def _check_target(cfg: ImportConfig) -> None:
+    """The one rule of ``training.rundir``: only a curriculens run is replaced (with ``force``),
+    never another directory, and a student never replaces the teacher. Reads only."""
+    run_dir = Path(cfg.out) / C.RUNS_DIR / cfg.run_name
+    if check_replaceable(run_dir, cfg.role) is not None and not cfg.force:
+        raise CurriculensError(f"run {cfg.run_name} already exists in {cfg.out}; use --name, or --force to replace it")
+
+
+def import_trajectory(cfg: ImportConfig, wait: bool = False) -> ImportResult:
+    """Validate, then write the run under its lock (see the module docstring). A second import
+    (or trainer) of the same run is refused, or with ``wait`` queues and then checks again."""
     layout, model_cfg, weights_layout, planned = plan_import(cfg)
     out = Path(cfg.out)
     steps = [p.ckpt.step for p in planned]
@@ -259,9 +280,24 @@ def import_trajectory(cfg: ImportConfig) -> ImportResult:
         steps=max(steps[-1], 1),
         seed=cfg.seed,
     )  # validated on construction
-    init_experiment(out, cfg.task, notes="")
     final = out / C.RUNS_DIR / cfg.run_name
     dups = {p.ckpt.step: p.duplicate_of for p in planned if p.duplicate_of is not None}
+    with run_lock(final, wait):
+        if sweep_run_dir(final):
+            log.info("removed what a killed writer left of %s", final)
+        _check_target(cfg)  # again: another writer may have made the run meanwhile
+        if cfg.force and check_replaceable(final, cfg.role) is not None:
+            forget_run(out, cfg.run_name, wait=wait)
+        init_experiment(out, cfg.task, notes="")
+        _write_run(final, cfg, layout, model_cfg, weights_layout, planned, run_cfg, dups)
+    from models.foreign import describe_model
+
+    return ImportResult(final, layout, describe_model(model_cfg), steps, dups)
+
+
+def _write_run(final, cfg, layout, model_cfg, weights_layout, planned, run_cfg, dups) -> None:
+    """Assemble the run under a temporary name and rename it into place (``atomic_dir``)."""
+    steps = [p.ckpt.step for p in planned]
     with atomic_dir(final) as tmp:
         provenance = []
         for p in planned:
@@ -281,9 +317,6 @@ def import_trajectory(cfg: ImportConfig) -> ImportResult:
         )
         write_json(tmp / C.DONE_FILE, {"steps": steps[-1], "imported": True, "n_checkpoints": len(steps)})
         write_json(tmp / C.RUN_CONFIG_FILE, run_cfg.to_dict())  # last: only now does the temp dir look like a run
-    from models.foreign import describe_model
-
-    return ImportResult(final, layout, describe_model(model_cfg), steps, dups)
 
 
 def _write_checkpoint(

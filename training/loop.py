@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -25,7 +26,6 @@ from curriculens.config import canonical_json
 from curriculens.device import resolve_device
 from curriculens.errors import CurriculensError
 from curriculens.io import append_jsonl, read_json, read_jsonl, write_json, write_jsonl
-from curriculens.lock import exclusive_lock
 from curriculens.seeding import seed_init
 from models.checkpoint import (
     list_checkpoints,
@@ -42,6 +42,7 @@ from models.configs import ModelConfig
 from models.registry import build_model, logits_of, output_logits
 from training.config import RunConfig
 from training.experiment import check_experiment, init_experiment
+from training.rundir import check_replaceable, run_lock, sweep_run_dir
 from training.extraction import check_models as check_extraction_models
 from training.extraction import extraction_loss, mlp_forward_hidden, projection
 from training.losses import distillation_loss
@@ -173,44 +174,44 @@ def check_teacher(cfg: RunConfig, run_dir: Path) -> Optional[Path]:
 
 def check_run_dir(cfg: RunConfig, run_dir: Path, force: bool) -> bool:
     """Whether ``run_dir`` already holds this run (False: nothing there yet, or ``force``);
-    raises CurriculensError if it holds another config or is not a curriculens run directory
-    (which ``force`` never deletes). Reads only."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise CurriculensError(f"run directory {run_dir} is a file")
-    if not run_dir.is_dir() or not any(p.name != C.RUN_LOCK_FILE for p in run_dir.iterdir()):
+    raises CurriculensError if it holds another config, or anything ``training.rundir.
+    check_replaceable`` refuses (a directory that is not a curriculens run, which ``force``
+    never deletes; a teacher run wanted by a student). Configs compare by value, defaults
+    filled in. Reads only."""
+    stored = check_replaceable(run_dir, cfg.role)
+    if stored is None or force:
         return False
-    cfg_path = run_dir / C.RUN_CONFIG_FILE
-    if not cfg_path.is_file():
-        raise CurriculensError(
-            f"{run_dir} exists and is not a curriculens run (no {C.RUN_CONFIG_FILE}); choose another name"
-        )
-    if force:  # deletes only a curriculens run (the CLI's run directories all lie in EXP/runs/)
-        RunConfig.from_dict(read_json(cfg_path))
-        return False
-    if canonical_json(read_json(cfg_path)) != canonical_json(cfg.to_dict()):
+    if stored != cfg:
         raise CurriculensError(
             f"{run_dir} holds a run with a different config; pass --force to overwrite it or choose another name"
         )
     return True
 
 
-def run_lock(run_dir: Path, wait: bool = False):
-    """The exclusive lock of one run directory (``curriculens.lock``): one writer at a time."""
-    return exclusive_lock(run_dir / C.RUN_LOCK_FILE, f"run directory {run_dir}", wait=wait)
-
-
-def prepare_run_dir(cfg: RunConfig, run_dir: Path, force: bool) -> None:
-    """Inside the run's lock: check ``run_dir`` again (``check_run_dir``), then create it with
-    its config.json (``force``: first delete what it holds, except the lock), and remove the
-    temporary checkpoint directories a killed writer left."""
+def prepare_run_dir(cfg: RunConfig, run_dir: Path, force: bool, wait: bool = False) -> None:
+    """Inside the run's lock (``run_lock``): undo what a killed writer left (``training.rundir.
+    sweep_run_dir``), check ``run_dir`` again (``check_run_dir``), then create it with its
+    config.json. ``force`` replaces a run: its probe results leave the experiment's database
+    first (``probes.store.forget_run``), then the directory is renamed aside and deleted after
+    the new config.json is in place, so a crash leaves the old run or the new one. Finally the
+    temporary checkpoint directories of a killed writer are removed."""
+    if sweep_run_dir(run_dir):
+        log.info("removed what a killed writer left of %s", run_dir)
     exists = check_run_dir(cfg, run_dir, force)
-    if force and run_dir.is_dir():
-        for child in run_dir.iterdir():
-            if child.name != C.RUN_LOCK_FILE:
-                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    aside = None
+    if force and check_replaceable(run_dir, cfg.role) is not None:
+        if run_dir.parent.name == C.RUNS_DIR:
+            from probes.store import forget_run  # pandas: only when a run is replaced
+
+            if forget_run(run_dir.parent.parent, run_dir.name, wait=wait):
+                log.info("removed the probe results of the replaced run %s", run_dir.name)
+        aside = run_dir.parent / f".{run_dir.name}.old-{os.getpid()}"
+        os.replace(run_dir, aside)
     if not exists:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / C.RUN_CONFIG_FILE, cfg.to_dict())
+    if aside is not None:
+        shutil.rmtree(aside)
     if remove_stale_temp_dirs(run_dir):
         log.info("removed unfinished checkpoint directories of a killed writer in %s", run_dir)
 
@@ -337,7 +338,7 @@ def train_run(
     device = resolve_device(cfg.device)
 
     with run_lock(run_dir, wait):
-        prepare_run_dir(cfg, run_dir, force)  # checks again: another writer may have finished meanwhile
+        prepare_run_dir(cfg, run_dir, force, wait)  # checks again: another writer may have finished meanwhile
         if exp_dir is not None:
             init_experiment(exp_dir, cfg.task)
         done = finished_result(cfg, run_dir)

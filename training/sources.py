@@ -27,6 +27,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Optional
 
+from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json
 
@@ -45,14 +46,21 @@ def parse_step(name: str, file: bool = False) -> Optional[int]:
     ``step1000-tokens4M``, ``step_000001000``) or, with ``file``, a weights file's stem."""
     m = _DIR_STEP.match(name)
     if m:
-        return int(m.group(1))
+        return _checked_step(int(m.group(1)), name)
     if file:
         if name.isdigit():
-            return int(name)
+            return _checked_step(int(name), name)
         m = _FILE_STEP.search(name)
         if m:
-            return int(m.group(1))
+            return _checked_step(int(m.group(1)), name)
     return None
+
+
+def _checked_step(step: int, where: str) -> int:
+    """``step`` if it fits the results database's integers (SQLite: below 2**63), else one line."""
+    if step > C.MAX_STEP:
+        raise CurriculensError(f"step {step} of {where} is too large (at most {C.MAX_STEP})")
+    return step
 
 
 @dataclass(frozen=True)
@@ -98,8 +106,9 @@ def _trainer_step(d: Path) -> Optional[int]:
     state = d / TRAINER_STATE
     if not state.is_file():
         return None
-    step = read_json(state).get("global_step")
-    return int(step) if isinstance(step, int) else None
+    data = read_json(state)
+    step = data.get("global_step") if isinstance(data, dict) else None
+    return _checked_step(step, str(state)) if isinstance(step, int) and not isinstance(step, bool) else None
 
 
 def _dir_checkpoint(d: Path, step: int, revision: str, commit: str = "") -> ForeignCheckpoint:

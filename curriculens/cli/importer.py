@@ -40,6 +40,9 @@ def register(sub) -> None:
         "--copy", action="store_true", help="copy the weights into the run as safetensors (default: reference in place)"
     )
     p.add_argument("--force", action="store_true", help="replace a run of the same name")
+    p.add_argument(
+        "--wait", action="store_true", help="if another process is writing this run, wait for it instead of refusing"
+    )
     p.set_defaults(func=run)
 
 
@@ -74,7 +77,7 @@ def run(args) -> int:
         two_shot_step=args.two_shot_step,
         two_shot_T=args.two_shot_T,
     )
-    res = import_trajectory(cfg)
+    res = import_trajectory(cfg, wait=args.wait)
     print(
         f"imported {len(res.steps)} checkpoints ({res.layout}, {res.model}), steps {res.steps[0]}..{res.steps[-1]} -> {res.run_dir}"
     )

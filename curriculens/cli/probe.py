@@ -137,13 +137,14 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{len(plan.runs)} runs, {plan.n_checkpoints} checkpoints, {len(plan.probe_names)} probes "
             f"({', '.join(plan.probe_names)}): {plan.n_units} units, {plan.n_skipped} already done, "
-            f"{plan.n_pending} to run -> {plan.db_path}"
+            f"{plan.n_pending} to run, {len(plan.stale)} stale (checkpoint changed or gone) -> {plan.db_path}"
         )
         return 0
     res = run_sweep(args.path, cfg, progress=not args.quiet and sys.stderr.isatty(), executor=executor, wait=args.wait)
+    stale = f"; {res.n_stale} stale units removed (checkpoint changed or gone)" if res.n_stale else ""
     print(
         f"probe: {res.n_units} units: {res.n_done} done, {res.n_skipped} skipped, {res.n_failed} failed; "
-        f"{res.n_rows} rows in {res.wall_s:.1f} s -> {res.db_path}"
+        f"{res.n_rows} rows in {res.wall_s:.1f} s -> {res.db_path}{stale}"
     )
     for failure in res.failures[:5]:
         print(

@@ -379,10 +379,11 @@ def test_a_lock_left_by_a_dead_process_does_not_block(tmp_path):
 
 
 def test_a_second_trainer_or_prober_is_refused(exp, tmp_path, capsys):
+    from curriculens.layout import run_lock_path
     from curriculens.lock import exclusive_lock
 
     run_dir = exp / "runs" / "teacher"
-    with exclusive_lock(run_dir / C.RUN_LOCK_FILE, "held by the test"):
+    with exclusive_lock(run_lock_path(run_dir), "held by the test"):
         code, _, err = run(capsys, "train-teacher", "--out", exp, *TEACHER)
     assert code == 2 and f"pid {os.getpid()}" in err and "--wait" in err and err.count("\n") == 1
     with exclusive_lock(exp / C.RESULTS_LOCK_FILE, "held by the test"):
