@@ -8,10 +8,9 @@ Tagged unions: a field typed ``Annotated[Union[A, B, ...], Tag("name", "task")]`
 of the dataclasses A, B, ..., each with a string field ``name`` whose default is its tag
 (``ParityConfig.name == "parity"``); ``from_dict`` picks the class by the dict's tag, so the
 package that defines the classes registers nothing here (this module imports no project
-package above it). Trap: a member read from a dict remembers the keys that dict held and
-``to_dict`` writes back exactly those keys, so a config file written with some fields left to
-their defaults reads and writes back byte for byte (old ``config.json`` files stay equal in
-``canonical_json``); a member built in code (or by ``dataclasses.replace``) writes every field.
+package above it). Configs compare by value: a dict read back is parsed first, so fields it
+left to their defaults are filled in (``to_dict`` always writes every field), and a config file
+written by an older version with fewer keys equals the config the flags produce.
 """
 
 from __future__ import annotations
@@ -28,9 +27,6 @@ from typing import Any, Optional, TypeVar
 from curriculens.errors import CurriculensError
 
 T = TypeVar("T")
-
-
-_SOURCE_KEYS = "_curriculens_source_keys"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,12 +49,9 @@ class Tag:
 
 
 def to_dict(cfg: Any) -> Any:
-    """A config as a JSON-ready dict (``dataclasses.asdict``, but a tagged-union member read
-    from a dict keeps that dict's keys; see the module docstring)."""
+    """A config as a JSON-ready dict of every field (``dataclasses.asdict``, tuples kept)."""
     if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
-        keys = getattr(cfg, _SOURCE_KEYS, None)
-        names = [f.name for f in dataclasses.fields(cfg)]
-        return {n: to_dict(getattr(cfg, n)) for n in names if keys is None or n in keys}
+        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
     if isinstance(cfg, (list, tuple)):
         return type(cfg)(to_dict(v) for v in cfg)
     if isinstance(cfg, dict):
@@ -87,9 +80,7 @@ def from_tagged(union: Any, tag: Tag, data: Any, where: str = "") -> Any:
     name = data[tag.field]
     if not isinstance(name, str) or name not in members:
         raise CurriculensError(f"unknown {tag.what} {name!r} (known: {', '.join(sorted(members))})")
-    cfg = from_dict(members[name], data, where=where or tag.label)
-    object.__setattr__(cfg, _SOURCE_KEYS, frozenset(data))
-    return cfg
+    return from_dict(members[name], data, where=where or tag.label)
 
 
 def _tag_of_annotation(tp: Any) -> tuple[Any, Optional[Tag]]:

@@ -64,6 +64,7 @@ from probes.store import DoneUnit, ResultRow, ResultsStore, UnitKey
 from curriculens.device import resolve_device
 from training.experiment import RunInfo, is_experiment, is_run, list_runs, read_experiment, read_run
 from training.tasks import Task, build_task
+from training.tasks.configs import same_task
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,9 @@ def _task_name(root: Path, runs: list[RunInfo]) -> str:
     if is_experiment(root):
         exp_task = read_experiment(root).get("task")
         bad = [
-            name for name, t in tasks.items() if exp_task is not None and canonical_json(t) != canonical_json(exp_task)
+            name
+            for name, t in tasks.items()
+            if exp_task is not None and not same_task(t, exp_task, str(root / C.EXPERIMENT_FILE))
         ]
         if bad:
             raise CurriculensError(f"run(s) {', '.join(bad)} have a different task than {root / C.EXPERIMENT_FILE}")

@@ -30,7 +30,7 @@ from curriculens.curves import Transition, first_crossing, teacher_transition, t
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json, read_jsonl, write_json
 from training.config import DistillConfig, RunConfig
-from training.tasks.configs import TaskConfig
+from training.tasks.configs import TaskConfig, same_task
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,9 @@ def check_experiment(exp_dir: Path | str, task: TaskConfig) -> bool:
     if not path.is_file():
         return False
     old = read_json(path)
-    if canonical_json(old.get("task")) != canonical_json(task):
+    if not isinstance(old, dict):
+        raise CurriculensError(f"{path} is not an experiment file (a JSON {type(old).__name__}); move it aside")
+    if not same_task(old.get("task"), task, str(path)):
         raise CurriculensError(
             f"{exp_dir} already holds an experiment on a different task ({canonical_json(old.get('task'))}); use another --out"
         )

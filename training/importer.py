@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Optional
 
 from curriculens import constants as C
-from curriculens.config import canonical_json, coerce_field, to_dict
+from curriculens.config import coerce_field, to_dict
 from curriculens.errors import CurriculensError
 from curriculens.io import atomic_dir, read_json, sha256_file, write_json, write_jsonl
 from models.checkpoint import ckpt_dirname, load_weights_into, write_model_config
@@ -57,7 +57,7 @@ from training.config import CheckpointConfig, DistillConfig, RunConfig
 from training.experiment import init_experiment, read_experiment, student_run_name
 from training.rundir import check_replaceable, run_lock, sweep_run_dir
 from training.sources import ForeignCheckpoint, discover
-from training.tasks.configs import TaskConfig, TaskField
+from training.tasks.configs import TaskConfig, TaskField, same_task
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ def plan_import(cfg: ImportConfig):
     out = Path(cfg.out)
     if (out / C.EXPERIMENT_FILE).is_file():
         old = read_experiment(out).get("task")
-        if canonical_json(old) != canonical_json(cfg.task):
+        if not same_task(old, cfg.task, str(out / C.EXPERIMENT_FILE)):
             raise CurriculensError(f"{out} holds an experiment on a different task ({old}); use another --out")
     _check_target(cfg)
     _check_task(cfg.task, model_cfg, ckpts[0])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Optional, Union
 
-from curriculens.config import Tag, from_tagged
+from curriculens.config import Tag, canonical_json, from_tagged
 from curriculens.errors import CurriculensError
 
 OBJECTIVES = ("mlm", "next")
@@ -151,3 +151,19 @@ TaskField = Annotated[TaskConfig, TASK_TAG]  # a config field holding any task c
 def task_config_from_dict(data: dict) -> TaskConfig:
     """Parse a task config dict; its ``name`` picks the class (one-line error if unknown)."""
     return from_tagged(TaskConfig, TASK_TAG, data)
+
+
+def same_task(a: "TaskConfig | dict | None", b: "TaskConfig | dict | None", where: str = "") -> bool:
+    """Whether two task configs (parsed, or dicts as stored in ``experiment.json`` and
+    ``config.json``, with or without their defaults) are equal by value, defaults filled in.
+    A stored dict that is not a task config is a one-line error naming ``where``."""
+
+    def parsed(t):
+        if t is None or not isinstance(t, dict):
+            return t
+        try:
+            return task_config_from_dict(t)
+        except CurriculensError as exc:
+            raise CurriculensError(f"{where or 'stored task'} does not hold a valid task config ({exc})") from None
+
+    return canonical_json(parsed(a)) == canonical_json(parsed(b))

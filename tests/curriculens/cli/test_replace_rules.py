@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from curriculens import constants as C
-from curriculens.cli import main
 from curriculens.io import atomic_dir, read_json
 from curriculens.layout import run_lock_path
 from curriculens.lock import exclusive_lock
@@ -18,12 +17,7 @@ from models.checkpoint import list_checkpoints
 from training.fabricate import sample_text, write_trainer_dir
 
 TEACHER = ["--n", 6, "--k", 2, "--width", 8, "--steps", 20, "--save-every", 10, "--n-eval", 64, "--device", "cpu"]
-
-
-def cli(capsys, *argv) -> tuple[int, str]:
-    code = main(["-q", *map(str, argv)])
-    out, err = capsys.readouterr()
-    return code, out + err
+# the settings of conftest.tiny_teacher: a rerun with them resumes it
 
 
 def one_line(text: str) -> bool:
@@ -52,79 +46,66 @@ def imp(trainer_dir: Path, exp: Path, *extra) -> list:
     ] + list(extra)
 
 
-@pytest.fixture(scope="module")
-def teacher(tmp_path_factory) -> Path:
-    exp = tmp_path_factory.mktemp("rules") / "exp"
-    assert main(["-q", "train-teacher", "--out", str(exp), *map(str, TEACHER)]) == 0
-    return exp
-
-
-def copy(exp: Path, tmp_path: Path) -> Path:
-    dst = tmp_path / "exp"
-    shutil.copytree(exp, dst)
-    return dst
-
-
-def test_import_force_never_deletes_a_directory_that_is_not_a_run(trainer_dir, tmp_path, capsys):
+def test_import_force_never_deletes_a_directory_that_is_not_a_run(trainer_dir, tmp_path, cli):
     exp = tmp_path / "exp"
     (exp / "runs" / "precious").mkdir(parents=True)
     (exp / "runs" / "precious" / "thesis.tex").write_text("years of work")
-    code, out = cli(capsys, *imp(trainer_dir, exp, "--name", "precious", "--force"))
+    code, out = cli(*imp(trainer_dir, exp, "--name", "precious", "--force"))
     assert code == 2 and one_line(out) and "not a curriculens run" in out
     assert (exp / "runs" / "precious" / "thesis.tex").read_text() == "years of work"
 
 
-def test_a_student_never_takes_the_teachers_directory(teacher, trainer_dir, tmp_path, capsys):
-    exp = copy(teacher, tmp_path)
+def test_a_student_never_takes_the_teachers_directory(teacher_copy, trainer_dir, tmp_path, cli):
+    exp = teacher_copy
     before = read_json(exp / "runs" / "teacher" / C.RUN_CONFIG_FILE)
-    code, out = cli(capsys, "distill", "--teacher", exp, "--method", "ce", "--name", "teacher", "--force",
+    code, out = cli("distill", "--teacher", exp, "--method", "ce", "--name", "teacher", "--force",
                     "--width", 4, "--steps", 10, "--save-every", 10, "--device", "cpu")  # fmt: skip
     assert code == 2 and one_line(out) and "teacher" in out
-    code, out = cli(capsys, *imp(trainer_dir, tmp_path / "text", "--name", "t"))
+    code, out = cli(*imp(trainer_dir, tmp_path / "text", "--name", "t"))
     assert code == 0, out
-    code, out = cli(capsys, *imp(trainer_dir, tmp_path / "text", "--role", "student", "--method", "ce",
+    code, out = cli(*imp(trainer_dir, tmp_path / "text", "--role", "student", "--method", "ce",
                                  "--name", "t", "--force"))  # fmt: skip
     assert code == 2 and one_line(out) and "a student cannot replace it" in out
     assert read_json(exp / "runs" / "teacher" / C.RUN_CONFIG_FILE) == before
 
 
-def test_import_force_waits_for_the_run_lock_and_a_second_import_is_refused(trainer_dir, tmp_path, capsys):
+def test_import_force_waits_for_the_run_lock_and_a_second_import_is_refused(trainer_dir, tmp_path, cli):
     exp = tmp_path / "exp"
-    assert cli(capsys, *imp(trainer_dir, exp))[0] == 0
+    assert cli(*imp(trainer_dir, exp))[0] == 0
     run_dir = exp / "runs" / "teacher"
     files = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
     with exclusive_lock(run_lock_path(run_dir), "held by the test"):  # a trainer or an import at work
-        code, out = cli(capsys, *imp(trainer_dir, exp, "--force"))
+        code, out = cli(*imp(trainer_dir, exp, "--force"))
         assert code == 2 and one_line(out) and f"pid {os.getpid()}" in out and "--wait" in out
-        code, out = cli(capsys, *imp(trainer_dir, exp, "--name", "other"))  # other runs are not blocked
+        code, out = cli(*imp(trainer_dir, exp, "--name", "other"))  # other runs are not blocked
         assert code == 0, out
     assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == files
-    code, out = cli(capsys, *imp(trainer_dir, exp, "--name", "other"))  # the second import of one name
+    code, out = cli(*imp(trainer_dir, exp, "--name", "other"))  # the second import of one name
     assert code == 2 and "already exists" in out
 
 
-def test_a_bad_trainer_state_fails_before_anything_is_written(trainer_dir, tmp_path, capsys):
+def test_a_bad_trainer_state_fails_before_anything_is_written(trainer_dir, tmp_path, cli):
     src = tmp_path / "src"
     shutil.copytree(trainer_dir, src)
     for state in src.rglob("trainer_state.json"):
         state.write_text("[1, 2]")
-    code, out = cli(capsys, *imp(src, tmp_path / "exp"))
+    code, out = cli(*imp(src, tmp_path / "exp"))
     assert code == 2 and one_line(out) and "trainer state" in out
     assert not (tmp_path / "exp").exists()
 
 
-def test_a_step_too_large_for_the_database_is_refused(trainer_dir, tmp_path, capsys):
+def test_a_step_too_large_for_the_database_is_refused(trainer_dir, tmp_path, cli):
     src = tmp_path / "src"
     shutil.copytree(trainer_dir, src)
     last = sorted(p for p in src.iterdir() if p.name.startswith("checkpoint-"))[-1]
     last.rename(src / ("checkpoint-" + "9" * 30))
-    code, out = cli(capsys, *imp(src, tmp_path / "exp"))
+    code, out = cli(*imp(src, tmp_path / "exp"))
     assert code == 2 and one_line(out) and "too large" in out
     assert not (tmp_path / "exp").exists()
 
 
-def test_a_crash_while_replacing_a_checkpoint_leaves_the_old_one_and_a_rerun_resumes(teacher, tmp_path, capsys):
-    exp = copy(teacher, tmp_path)
+def test_a_crash_while_replacing_a_checkpoint_leaves_the_old_one_and_a_rerun_resumes(teacher_copy, tmp_path, cli):
+    exp = teacher_copy
     run_dir = exp / "runs" / "teacher"
     (run_dir / C.DONE_FILE).unlink()
     step, final = list_checkpoints(run_dir)[-1]
@@ -134,41 +115,41 @@ def test_a_crash_while_replacing_a_checkpoint_leaves_the_old_one_and_a_rerun_res
     os.replace(final, final.parent / f".{final.name}.old-999999")
     (final.parent / f".{final.name}.tmp-999999").mkdir()
     (final.parent / f".{final.name}.tmp-999999" / "half").write_text("x")
-    code, out = cli(capsys, "train-teacher", "--out", exp, *TEACHER)
+    code, out = cli("train-teacher", "--out", exp, *TEACHER)
     assert code == 0, out
     assert sorted(p.name for p in final.iterdir()) == files
     assert not [p for p in final.parent.iterdir() if p.name.startswith(".")]
 
 
-def test_a_half_deleted_checkpoint_of_an_older_version_is_discarded_on_resume(teacher, tmp_path, capsys):
-    exp = copy(teacher, tmp_path)
+def test_a_half_deleted_checkpoint_of_an_older_version_is_discarded_on_resume(teacher_copy, tmp_path, cli):
+    exp = teacher_copy
     run_dir = exp / "runs" / "teacher"
     (run_dir / C.DONE_FILE).unlink()
     step, last = list_checkpoints(run_dir)[-1]
     (last / C.META_FILE).unlink()  # what io.atomic_dir's rmtree-then-rename left after kill -9
-    code, out = cli(capsys, "train-teacher", "--out", exp, *TEACHER)
+    code, out = cli("train-teacher", "--out", exp, *TEACHER)
     assert code == 0, out
     assert (last / C.META_FILE).is_file() and (run_dir / C.DONE_FILE).is_file()
 
 
-def test_temp_files_of_a_killed_force_are_swept_and_never_listed_as_runs(teacher, tmp_path, capsys):
-    exp = copy(teacher, tmp_path)
+def test_temp_files_of_a_killed_force_are_swept_and_never_listed_as_runs(teacher_copy, tmp_path, cli):
+    exp = teacher_copy
     run_dir = exp / "runs" / "teacher"
     ghost = exp / "runs" / ".teacher.tmp-999999"  # a killed import's nearly finished copy
     shutil.copytree(run_dir, ghost)
     shutil.rmtree(run_dir)
     run_dir.mkdir()
     (run_dir / ".config.json.k2j4x.tmp").write_text("{")  # a killed train-teacher --force
-    code, out = cli(capsys, "probe", exp, "--probes", "model", "--device", "cpu", "--dry-run")
+    code, out = cli("probe", exp, "--probes", "model", "--device", "cpu", "--dry-run")
     assert code == 2 and "no runs" in out, out  # the temporary copy is not a run
-    code, out = cli(capsys, "train-teacher", "--out", exp, *TEACHER)
+    code, out = cli("train-teacher", "--out", exp, *TEACHER)
     assert code == 0, out
     assert not ghost.exists() and not list(run_dir.glob(".*.tmp"))
 
 
-def test_run_names_starting_with_a_dot_are_refused(teacher, trainer_dir, tmp_path, capsys):
-    exp = copy(teacher, tmp_path)
-    code, out = cli(capsys, "distill", "--teacher", exp, "--method", "ce", "--name", ".hidden",
+def test_run_names_starting_with_a_dot_are_refused(teacher_copy, trainer_dir, tmp_path, cli):
+    exp = teacher_copy
+    code, out = cli("distill", "--teacher", exp, "--method", "ce", "--name", ".hidden",
                     "--width", 4, "--steps", 10, "--save-every", 10, "--device", "cpu")  # fmt: skip
     assert code == 2 and one_line(out) and "'.hidden'" in out
     assert not (exp / "runs" / ".hidden").exists()
