@@ -179,7 +179,7 @@ def _base_config(args) -> RunConfig | None:
 def _training_fields(args, base: RunConfig, model, kind_changed: bool) -> dict:
     """The fields every run takes from (base, flags): model, optim, checkpoints, sizes, device."""
     return dict(
-        model=replace(model),  # a fresh copy: written with every field, as the CLI always has
+        model=model,
         optim=optim_from_args(args, model.kind, None if kind_changed else base.optim),
         checkpoints=checkpoints_from_args(args, base.checkpoints),
         steps=args.steps if args.steps is not None else base.steps,
@@ -213,7 +213,6 @@ def _teacher_config_and_task(args: argparse.Namespace):
 
     base = _base_config(args)
     task = task_config_from_dict(merge_task(to_dict(base.task) if base else None, args))
-    task = replace(task)  # a fresh copy: written with every field, as the CLI always has
     built = build_task(task)
     if base is not None and base.task.name == task.name:
         default_model = _follow_task(base.model, built)
