@@ -5,13 +5,15 @@
   matmuls: the first layer is one GEMM over all students (they share the input), deeper
   layers and the output are ``baddbmm``. One optimizer steps all of them; SGD and Adam act
   elementwise, so each student's update equals its update alone.
-- ``SingleGroup``: one model of any kind (Transformers), run side by side with the others.
+- ``SingleGroup``: one model of any kind: a run alone, a Transformer, or the only MLP of its
+  config in a grid; run side by side with the others.
 
-Both expose the same small interface to ``training.grid``: ``forward(batch)`` -> logits
-``[E, N, C]``, targets ``[N]`` and the last hidden pre-activation ``[E, N, W]`` (MLP only),
+Both expose the same small interface to ``training.engine``: ``optimizer``, ``size``,
 ``module(e)`` (a normal model holding student e's current weights, for evaluation and
 checkpoints), ``optim_state(e)`` (student e's optimizer ``state_dict()`` in the single-run
-format), ``keep(indices)`` (drop finished students) and ``clip(max_norm)``.
+format), ``keep(indices)`` (drop finished students) and ``clip(max_norm)``; a stack's ``forward(x)``
+gives logits ``[E, N, C]`` and the last hidden pre-activation ``[E, N, W]``, a single group's
+``model`` is called as it is.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch
 from torch import nn
 
 from models.configs import ModelConfig
-from models.registry import build_model, logits_of
+from models.registry import build_model
 from training.config import OptimConfig
 from training.optim import make_optimizer
 
@@ -142,9 +144,6 @@ class SingleGroup:
     def load_optim_states(self, states: list[dict]) -> None:
         self.optimizer.load_state_dict(states[0])
 
-    def run(self, inp, kw) -> torch.Tensor:
-        return logits_of(self.model(inp, **kw))
-
     def module(self, e: int) -> nn.Module:
         return self.model
 
@@ -157,3 +156,10 @@ class SingleGroup:
 
     def clip(self, max_norm: float) -> None:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+
+    def fill_missing_grads(self) -> None:
+        """Give every parameter without a gradient a zero one (as a stack's rows get), so the
+        optimizer steps it (Adam counts the step) exactly as it would a stacked student's."""
+        for p in self.model.parameters():
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)

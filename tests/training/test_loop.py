@@ -49,7 +49,7 @@ def test_resume_is_bit_exact(tmp_path, monkeypatch):
     cfg = teacher_cfg(optim=OptimConfig(name="adam", lr=3e-3, schedule="cosine", warmup_frac=0.1))
     train_run(cfg, tmp_path / "full")
 
-    import training.loop as loop
+    import training.engine as loop
 
     real = loop.save_checkpoint
     calls = {"n": 0}
@@ -157,7 +157,7 @@ def test_stop_at_acc_ends_with_a_checkpoint(tmp_path):
 
 def test_resume_drops_a_torn_metrics_line(tmp_path, monkeypatch):
     cfg = teacher_cfg(steps=200)
-    import training.loop as loop
+    import training.engine as loop
 
     real = loop.save_checkpoint
     calls = {"n": 0}
@@ -202,7 +202,7 @@ def test_finished_but_unmarked_run_is_completed_not_retrained(tmp_path, monkeypa
     (tmp_path / "t" / C.DONE_FILE).unlink()
     stale = tmp_path / "t" / C.CHECKPOINTS_DIR / ".step_000000300.tmp-999999"
     stale.mkdir()
-    import training.loop as loop
+    import training.engine as loop
 
     monkeypatch.setattr(loop, "save_checkpoint", lambda *a, **k: pytest.fail("retrained"))
     res = train_run(cfg, tmp_path / "t")
