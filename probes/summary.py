@@ -15,21 +15,23 @@ sorted, missing values dropped; ``dir`` = +1 for a rising metric, -1 for a falli
    first step it is reached (``peak_step``); ``effect = dir * (peak - baseline)``.
 3. ``threshold = min_effect``. If ``off_support_null`` and the series has ``in_support`` set
    (parity monomials), ``threshold = max(min_effect, q95)`` where ``q95`` is the 95th
-   percentile (linear interpolation) of the effects of the off-support series of the same
+   percentile (linear interpolation) of the held effects of the off-support series of the same
    (run, probe, site, metric, degree): a feature must rise more than 95% of the matched
-   control monomials do. Off-support series get the same threshold, so about 5% of them
-   "appear" by construction; they are the null, not results.
-   If the metric is null-calibrated and its rows carry their sampling sd in ``extra["noise"]``
-   (parity Fourier: sigma_t = RMS(p) / sqrt(N)), also ``threshold >= noise_floor`` =
-   z * max_t sigma_t with z = Phi^-1(1 - 0.025 / n_steps): a series of pure sampling noise
-   (|corr_t| = |N(0, sigma_t^2)|) rises that far at some checkpoint with probability
-   <= 5% (Bonferroni over the checkpoints), so noise is not reported as a feature.
-4. The feature **appears** at the first step where ``dir * (value - baseline) >= 0.5 *
-   effect``, provided ``effect >= threshold`` (and ``effect > 0``) and the series has at
-   least two checkpoints; otherwise ``appear_step`` is missing ("never").
+   control monomials do.
+4. The **sampling null** (``curriculens.findings``): the rise must *hold* (``effect`` is the
+   largest rise kept over two consecutive checkpoints, so a one-checkpoint blip is not a rise),
+   its p-value against the series' sampling sd (``noise``: the probe's own ``extra["noise"]``,
+   or the binomial sd of a linear probe's test set, never below the series' own scatter) is
+   computed, and Benjamini-Hochberg at 5% runs over *all* series of the run: ``passes_null``.
+   A series whose sd cannot be known (no sampling sd and fewer than 8 checkpoints) is not
+   tested and does not pass.
+5. The feature **appears** at the first step where ``dir * (value - baseline) >= 0.5 *
+   effect``, provided it passes the null, ``effect >= threshold`` and ``effect > 0``;
+   otherwise ``appear_step`` is missing ("never"). So every "appears" has a null:
+   ``passes_null`` is exactly ``appear_step.notna()``.
 
-So ``appear_step`` is the half-rise point of the largest excursion from the start, at or
-before ``peak_step``. A transient (the parity spike of in-support correlations) appears at
+So ``appear_step`` is the half-rise point of the largest held excursion from the start, at or
+before ``peak_step`` (``peak_*`` describe the raw extreme, held or not). A transient (the parity spike of in-support correlations) appears at
 its rise and peaks at the spike; ``final_value`` shows whether it fell back.
 
 Why a calibrated null rather than a fixed noise level: off-support correlations are not only
@@ -45,13 +47,13 @@ import json
 import math
 import sqlite3
 from pathlib import Path
-from statistics import NormalDist
 from typing import Iterable, Mapping, Optional
 
 import numpy as np
 import pandas as pd
 
 from curriculens import constants as C
+from curriculens import findings as F
 from curriculens.curves import half_rise
 from curriculens.errors import CurriculensError
 from probes.store import MetricSpec, ResultsStore
@@ -69,54 +71,79 @@ SUMMARY_COLUMNS = KEYS + [
     "effect",
     "threshold",
     "n_steps",
+    "noise",
+    "p_value",
+    "passes_null",
 ]
 
 
 def appearance(
-    steps: Iterable[int], values: Iterable[float], spec: MetricSpec, threshold: Optional[float] = None
+    steps: Iterable[int],
+    values: Iterable[float],
+    spec: MetricSpec,
+    threshold: Optional[float] = None,
+    sd: Optional[float] = None,
+    significant: Optional[bool] = None,
 ) -> dict:
-    """Apply the rule to one series (``threshold`` defaults to ``spec.min_effect``): the
-    half-rise of ``curriculens.curves.half_rise``, kept when its effect reaches the threshold.
+    """Apply the rule to one series (``threshold`` defaults to ``spec.min_effect``).
+
+    ``sd``: the series' sampling sd (None: unknown; the series' own scatter still counts on 8+
+    checkpoints). ``significant``: the family's verdict on this series' p-value (the summary
+    passes Benjamini-Hochberg's); None judges the series alone (p <= ``findings.FDR_Q``).
 
     Returns appear_step (None = never), peak_step, peak_value, baseline, final_value,
-    effect, threshold, n_steps.
+    effect (the held effect), threshold, n_steps, noise, p_value, passes_null.
     """
-    rise = half_rise(list(steps), list(values), direction=spec.direction)
+    x, v = _sorted_finite(steps, values)
+    rise = half_rise(list(x), list(v), direction=spec.direction)
     threshold = spec.min_effect if threshold is None else float(threshold)
-    appear = rise["step"] if rise["step"] is not None and rise["effect"] >= threshold else None
+    rel = (1.0 if spec.direction >= 0 else -1.0) * (v - v[0]) if v.size else v
+    effect = _held_effect(rel)
+    noise = float(np.fmax(np.nan if sd is None else sd, F.empirical_sd(v)))
+    p = _p_value(effect, noise, v.size)
+    ok = bool(np.isfinite(p) and p <= F.FDR_Q) if significant is None else bool(significant)
+    passes = bool(ok and np.isfinite(effect) and effect >= threshold and effect > 0 and v.size >= 3)
+    appear = int(x[np.nonzero(rel >= 0.5 * effect)[0][0]]) if passes else None
     return {
         "appear_step": appear,
         "peak_step": rise["peak_step"],
         "peak_value": rise["peak_value"],
         "baseline": rise["baseline"],
         "final_value": rise["final_value"],
-        "effect": rise["effect"],
+        "effect": effect,
         "threshold": threshold,
         "n_steps": rise["n_steps"],
+        "noise": noise,
+        "p_value": p,
+        "passes_null": passes,
     }
 
 
-NOISE_ALPHA = 0.05
-NOISE_KEY = "noise"  # the ``extra`` key of a row's sampling sd (rows describe their own noise)
+def _sorted_finite(steps, values) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(list(steps), dtype=np.int64)
+    v = np.asarray(pd.to_numeric(pd.Series(list(values), dtype="object"), errors="coerce"), dtype=np.float64)
+    ok = np.isfinite(v)
+    x, v = x[ok], v[ok]
+    order = np.argsort(x, kind="stable")
+    return x[order], v[order]
 
 
-def noise_floor(noise: Iterable[float], n_steps: int, alpha: float = NOISE_ALPHA) -> float:
-    """The rise a pure-noise series reaches with probability <= ``alpha``: z * max(noise),
-    z = Phi^-1(1 - alpha / (2 n_steps)) (two-sided, Bonferroni over the checkpoints; the rise
-    peak - baseline <= max_t |value_t| for a series of |N(0, noise_t^2)| values). 0 if unknown."""
-    sd = np.asarray([v for v in noise if v is not None and np.isfinite(v)], dtype=np.float64)
-    if sd.size == 0 or n_steps < 1:
-        return 0.0
-    z = NormalDist().inv_cdf(1.0 - alpha / (2.0 * n_steps))
-    return float(z * sd.max())
-
-
-def _extra_value(extra, key: str) -> float:
-    if extra is None or (isinstance(extra, float) and math.isnan(extra)):
+def _held_effect(rel: np.ndarray) -> float:
+    """The largest rise held over two consecutive checkpoints (NaN under 2 points)."""
+    if rel.size < 2:
         return math.nan
-    d = json.loads(extra) if isinstance(extra, str) else extra
-    v = d.get(key) if isinstance(d, dict) else None
-    return math.nan if v is None else float(v)
+    return float(np.minimum(rel[:-1], rel[1:]).max())
+
+
+def _p_value(effect, noise, n_steps) -> float:
+    """``findings.held_rise_p`` of a held effect; NaN when the sd is unknown."""
+    if not np.isfinite(noise) or not np.isfinite(effect):
+        return math.nan
+    z = effect / noise if noise > 0 else (math.inf if effect > 0 else -math.inf)
+    return float(F.held_rise_p([z], n_steps)[0])
+
+
+NOISE_KEY = "noise"  # the ``extra`` key of a row's sampling sd (rows describe their own noise)
 
 
 def _spec(probe: str, metric: str, specs: Mapping[tuple[str, str], MetricSpec], explicit: bool) -> Optional[MetricSpec]:
@@ -197,10 +224,17 @@ def summarize_frame(
     baseline = per_series(v[start], np.nan)
     final = per_series(v[last], np.nan)
     rel = direction[g] * (v - baseline[g])
-    effect = per_series(np.maximum.reduceat(rel, start) if len(g) else rel[:0], np.nan)
-    i_peak = first_where(rel == effect[g])
+    raw_peak = per_series(np.maximum.reduceat(rel, start) if len(g) else rel[:0], np.nan)
+    i_peak = first_where(rel == raw_peak[g])
     peak_step = per_series(s[i_peak], 0)
     peak_value = per_series(v[i_peak], np.nan)
+    # the held effect: the largest min(rise_t, rise_t+1) inside the series (NaN under 2 points)
+    nxt = np.full(len(g), -np.inf)
+    nxt[:-1] = rel[1:]
+    nxt[last] = -np.inf
+    held = np.minimum(rel, nxt)
+    effect = per_series(np.maximum.reduceat(held, start) if len(g) else held[:0], np.nan)
+    effect = np.where(n >= 2, effect, np.nan)
 
     # threshold: min_effect, or for in/off-support series of a null-calibrated metric the
     # NULL_QUANTILE of the off-support effects of the same (run, probe, site, metric, degree)
@@ -219,17 +253,22 @@ def summarize_frame(
         for i in np.nonzero(calibrated)[0]:
             threshold[i] = max(threshold[i], q[gcode[i]])
 
-    # noise floor (null-calibrated metrics whose rows carry extra["noise"], parity Fourier): z(n_steps) x the series' largest
-    # per-checkpoint sampling sd, read from ``extra`` once per (run, probe, step)
-    noisy = use_null.copy()
-    if noisy.any() and "extra" in rows.columns:
-        sd = _series_noise(rows, idx, gid, noisy, [NOISE_KEY] * len(spec_of), n_series)
-        z = np.array([NormalDist().inv_cdf(1.0 - NOISE_ALPHA / (2.0 * max(k, 1))) for k in n])
-        floor = np.where(noisy & np.isfinite(sd), z * np.nan_to_num(sd), 0.0)
-        threshold = np.maximum(threshold, floor)
-
+    # the sampling null: the sd from the rows' extra (once per checkpoint), never below the
+    # series' own scatter; p-values; Benjamini-Hochberg over each run's series
+    if "extra" in rows.columns:
+        sd = _series_noise(rows, idx, gid, np.ones(n_series, dtype=bool), list(series["metric"]), n_series)
+    else:
+        sd = np.full(n_series, np.nan)
+    noise = np.fmax(sd, _series_scatter(g, v, start, n, has, n_series))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(noise > 0, effect / np.where(noise > 0, noise, 1.0), np.where(effect > 0, np.inf, -np.inf))
+    z = np.where(np.isfinite(noise) & np.isfinite(effect), z, np.nan)
+    p_value = F.held_rise_p(z, n) if n_series else np.zeros(0)
+    significant = np.zeros(n_series, dtype=bool)
+    for run_rows in series.groupby("run", sort=False, dropna=False).indices.values():
+        significant[run_rows] = F.bh_reject(p_value[run_rows])
     with np.errstate(invalid="ignore"):
-        appears = (n >= 2) & (effect >= threshold) & (effect > 0)
+        appears = significant & (n >= 3) & (effect >= threshold) & (effect > 0)
     half = np.where(appears, 0.5 * effect, np.inf)
     i_appear = first_where(rel >= half[g])
     appear_step = per_series(s[np.minimum(i_appear, max(nothing - 1, 0))] if len(g) else s[:0], 0)
@@ -247,30 +286,61 @@ def summarize_frame(
     res["effect"] = effect
     res["threshold"] = threshold
     res["n_steps"] = n.astype(np.int64)
+    res["noise"] = noise
+    res["p_value"] = p_value
+    res["passes_null"] = appears.astype(bool)
     res["seed"] = pd.array(res["seed"], dtype="Int64")
     return sort_summary(res)
 
 
-def _series_noise(
-    rows: pd.DataFrame, idx: np.ndarray, gid: np.ndarray, noisy: np.ndarray, keys: list[str], n_series: int
+def _series_scatter(
+    g: np.ndarray, v: np.ndarray, start: np.ndarray, n: np.ndarray, has: np.ndarray, n_series: int
 ) -> np.ndarray:
-    """Per series, the largest sampling sd in its rows' ``extra[key]`` (NaN if none); the JSON
-    is parsed once per (run, probe, step), since the sd belongs to the checkpoint."""
+    """Per series, ``findings.empirical_sd`` of its values (in step order), NaN under
+    ``findings.EMPIRICAL_MIN_STEPS`` points; the same numbers as the per-series function."""
+    out = np.full(n_series, np.nan)
+    if len(g) < 2:
+        return out
+    same = g[1:] == g[:-1]
+    d = pd.DataFrame({"g": g[1:][same], "d": np.diff(v)[same]})
+    med = d.groupby("g")["d"].transform("median")
+    mad = (d["d"] - med).abs().groupby(d["g"]).median()
+    long_enough = n[mad.index.to_numpy()] >= F.EMPIRICAL_MIN_STEPS
+    ids = mad.index.to_numpy()[long_enough]
+    out[ids] = F.MAD_TO_SD * mad.to_numpy()[long_enough] / math.sqrt(2.0)
+    return out
+
+
+def _series_noise(
+    rows: pd.DataFrame, idx: np.ndarray, gid: np.ndarray, noisy: np.ndarray, metrics: list[str], n_series: int
+) -> np.ndarray:
+    """Per series, the largest sampling sd of its checkpoints (``findings.sampling_sd`` of the
+    series' metric and its rows' ``extra``; NaN if none); the JSON is parsed once per (run,
+    probe, step, metric), since the sd belongs to the checkpoint (a linear probe's test set is
+    the same for every monomial)."""
     pick = noisy[gid]
     sub = rows.iloc[idx[pick]][["run", "probe", "step", "extra"]].copy()
     sub["gid"] = gid[pick]
-    sub["key"] = [keys[g] for g in sub["gid"]]
-    uniq = sub.drop_duplicates(["run", "probe", "step", "key"])
-    sd_of = {
-        (r, p, st, k): _extra_value(e, k)
-        for r, p, st, e, k in uniq[["run", "probe", "step", "extra", "key"]].itertuples(index=False)
-    }
-    sub["sd"] = [sd_of[(r, p, st, k)] for r, p, st, k in sub[["run", "probe", "step", "key"]].itertuples(index=False)]
+    sub["metric"] = np.asarray(metrics, dtype=object)[sub["gid"].to_numpy()] if len(sub) else []
+    cols = ["run", "probe", "step", "metric"]
+    uniq = sub.drop_duplicates(cols)[cols + ["extra"]].copy()
+    uniq["sd"] = [F.sampling_sd(m, _extra_dict(e)) for m, e in zip(uniq["metric"], uniq["extra"], strict=True)]
+    sub = sub.drop(columns="extra").merge(uniq.drop(columns="extra"), on=cols, how="left")
     out = np.full(n_series, np.nan)
     if len(sub):
         mx = sub.groupby("gid")["sd"].max()
         out[mx.index.to_numpy()] = mx.to_numpy()
     return out
+
+
+def _extra_dict(extra) -> Optional[dict]:
+    if extra is None or (isinstance(extra, float) and math.isnan(extra)):
+        return None
+    try:
+        d = json.loads(extra) if isinstance(extra, str) else extra
+    except json.JSONDecodeError:
+        return None
+    return d if isinstance(d, dict) else None
 
 
 def _group_ids(rows: pd.DataFrame, cols: list[str], idx: np.ndarray) -> np.ndarray:
@@ -340,22 +410,29 @@ def summarize_series_loop(rows: pd.DataFrame, specs: Mapping[tuple[str, str], Me
             and np.isfinite(rec["effect"])
         ):
             null.setdefault(group(rec), []).append(rec["effect"])
-    # noise floor: the sampling sd is one number per (run, probe, step) checkpoint; parse it once there
-    noise_at: dict[tuple, float] = {}
-    for rec, spec, grp in series:
-        if spec.off_support_null and "extra" in grp:
+    sd_at: dict[tuple, float] = {}  # the sampling sd belongs to the checkpoint: parse it once there
+    for rec, _, grp in series:
+        if "extra" in grp:
             for step, extra in zip(grp["step"], grp["extra"], strict=True):
-                if (rec["run"], rec["probe"], step) not in noise_at:
-                    noise_at[(rec["run"], rec["probe"], step)] = _extra_value(extra, NOISE_KEY)
-    out = []
+                key = (rec["run"], rec["probe"], step, rec["metric"])
+                if key not in sd_at:
+                    sd_at[key] = F.sampling_sd(rec["metric"], _extra_dict(extra))
+    judged = []
     for rec, spec, grp in series:
         threshold = spec.min_effect
         if spec.off_support_null and pd.notna(rec["in_support"]) and null.get(group(rec)):
             threshold = max(threshold, float(np.quantile(null[group(rec)], NULL_QUANTILE)))
-        if spec.off_support_null:
-            sds = [noise_at.get((rec["run"], rec["probe"], s), math.nan) for s in grp["step"]]
-            threshold = max(threshold, noise_floor(sds, int(grp["value"].notna().sum())))
-        rec.update(appearance(grp["step"], grp["value"], spec, threshold))
+        sds = [sd_at.get((rec["run"], rec["probe"], s, rec["metric"]), math.nan) for s in grp["step"]]
+        sd = float(np.nanmax(sds)) if np.isfinite(sds).any() else None
+        judged.append((rec, spec, grp, threshold, sd, appearance(grp["step"], grp["value"], spec, threshold, sd)))
+    significant = {}
+    for run in {rec["run"] for rec, *_ in judged}:
+        mine = [i for i, (rec, *_) in enumerate(judged) if rec["run"] == run]
+        for i, ok in zip(mine, F.bh_reject([judged[i][-1]["p_value"] for i in mine]), strict=True):
+            significant[i] = bool(ok)
+    out = []
+    for i, (rec, spec, grp, threshold, sd, _) in enumerate(judged):
+        rec.update(appearance(grp["step"], grp["value"], spec, threshold, sd, significant=significant[i]))
         out.append(rec)
     res = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
     for col in ("appear_step", "peak_step", "degree", "in_support", "seed"):

@@ -153,7 +153,8 @@ def _run(args, executor) -> int:
     appeared = table[table["appear_step"].notna()]
     shown = earliest(table, PER_RUN, [r.name for r in list_runs(out)])  # the earliest few of each run, teacher first
     print(
-        f"earliest features to appear, per run ({len(appeared)} of {len(table)} series appear; full table: curriculens summary {out}):"
+        f"earliest features to appear, per run ({len(appeared)} of {len(table)} series appear and pass the null: "
+        f"a held rise, Benjamini-Hochberg 5% per run; full table: curriculens summary {out}):"
     )
     print(format_summary(shown))
     print()

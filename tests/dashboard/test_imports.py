@@ -25,12 +25,13 @@ from probes.store import MetricSpec, ResultRow, ResultsStore, UnitKey
 from probes.summary import summarize_frame
 with ResultsStore({str(db)!r}) as s:
     s.write_metric_specs({{("model", "accuracy"): MetricSpec()}})
-    for step, v in ((0, 0.5), (10, 0.8), (20, 0.9)):
-        s.write_unit(UnitKey("teacher", "teacher", "teacher", 0, step, "model"),
+    # 10 checkpoints: the summary's null reads the noise from the series' own scatter
+    for step, v in enumerate((0.5, 0.51, 0.49, 0.5, 0.5, 0.9, 0.91, 0.9, 0.89, 0.9)):
+        s.write_unit(UnitKey("teacher", "teacher", "teacher", 0, 10 * step, "model"),
                      [ResultRow("model", "task", "output", "accuracy", v)])
 from dashboard.data import ResultsReader, emergence_table
 r = ResultsReader({str(db)!r})
-assert emergence_table(r.table(), r.metric_specs())["appear_step"].tolist() == [10]
+assert emergence_table(r.table(), r.metric_specs())["appear_step"].tolist() == [50]
 """
     loaded = _loaded_after(code)
     assert "torch" not in loaded and "transformer_lens" not in loaded
