@@ -26,6 +26,7 @@ from curriculens.errors import CurriculensError
 from dashboard import figures as F
 from dashboard import layout as L
 from dashboard.data import DataSource, ResultsUnavailable
+from dashboard.findings import findings_block
 from dashboard.sweep import has_sweep, sweep_figure
 from curriculens.curves import describe_rule, transition_rule
 from dashboard.selection import (
@@ -39,6 +40,8 @@ from dashboard.selection import (
     degree_value,
     family_options,
     is_log,
+    keep,
+    default_degree,
     selection_title,
     site_value,
     split_family,
@@ -155,12 +158,24 @@ def experiment_overview(source: DataSource, key: Optional[str]) -> tuple:
     return summary, fam_opts, fam_val, run_opts, run_val, " ".join(notes)
 
 
-def family_controls(source: DataSource, key: Optional[str], family: Optional[str], run: Optional[str] = None) -> tuple:
+def family_controls(
+    source: DataSource,
+    key: Optional[str],
+    family: Optional[str],
+    run: Optional[str] = None,
+    site_now: Optional[str] = None,
+    degree_now: Any = None,
+) -> tuple:
     """Probe family (and the run shown) -> site options/value, degree options/value and the
     degree control's label (what the probe's ``degree`` means: ``degree_name``). Only the
-    sites ``run`` has rows for are offered (all sites when no run is selected)."""
-    if not key or not family:
-        return [], None, [{"label": "all", "value": ALL_DEGREES}], ALL_DEGREES, "Degree"
+    sites ``run`` has rows for are offered (all sites when no run is selected).
+
+    The current site and degree (``site_now``, ``degree_now``) are kept when the new options
+    have them, so switching the run compares like with like. Otherwise the site is ``output``
+    (or the first) and the degree the lowest where ``run`` has an in-support feature that
+    appeared (``selection.default_degree``), else all degrees apart."""
+    if not key or not family:  # no value: nothing picked here for the next experiment to keep
+        return [], None, [{"label": "all", "value": ALL_DEGREES}], None, "Degree"
     probe, _ = split_family(family)
     word = degree_name(probe)
     rows = _family_rows(source.catalog(key), family)
@@ -169,13 +184,40 @@ def family_controls(source: DataSource, key: Optional[str], family: Optional[str
         rows = mine if len(mine) else rows
     sites = sorted(rows["site"].unique(), key=F.natural_key)
     site_opts = [{"label": s, "value": s} for s in sites]
-    site_val = "output" if "output" in sites else (sites[0] if sites else None)
+    site_val = keep(site_now, site_opts, "output" if "output" in sites else (sites[0] if sites else None))
     degrees = sorted({d for ds in rows["degrees"] for d in ds})
     deg_opts = [{"label": f"all ({word}s apart)" if degrees else "all", "value": ALL_DEGREES}] + [
         {"label": f"{word} {d}", "value": str(d)} for d in degrees
     ]
-    deg_val = str(degrees[0]) if degrees else ALL_DEGREES
+    deg_val = keep(degree_now, deg_opts, None)
+    if deg_val is None:
+        deg_val = default_degree(_summary_or_none(source, key), run, family, site_val) if degrees else ALL_DEGREES
     return site_opts, site_val, deg_opts, deg_val, word[0].upper() + word[1:]
+
+
+def _summary_or_none(source: DataSource, key: str) -> Optional[pd.DataFrame]:
+    """The emergence table, or None when the results cannot be read (the views say why)."""
+    try:
+        return source.emergence(key)
+    except ResultsUnavailable:
+        return None
+
+
+def findings_view(source: DataSource, key: Optional[str]) -> html.Div:
+    """Experiment -> the findings panel (``dashboard.findings``) over the default probe family."""
+    if not key:
+        return html.Div()
+    exp = source.experiment(key)
+    metrics = source.metrics(key)
+    window = window_of(metrics, exp.task_name)
+    summary, family = None, None
+    if exp.has_results:
+        try:
+            family = default_family(source.catalog(key))
+            summary = source.emergence(key) if family else None
+        except ResultsUnavailable:
+            summary = None
+    return findings_block(summary, metrics, window, family, exp.teacher.name if exp.teacher else None)
 
 
 def graph_configs(image_format: str, key: Optional[str]) -> tuple:

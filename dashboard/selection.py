@@ -13,7 +13,7 @@ import pandas as pd
 
 from curriculens import constants as C
 from curriculens.curves import Transition, teacher_transition, transition_rule
-from dashboard.data import ExperimentSummary
+from dashboard.data import ExperimentSummary, appeared
 
 FAMILY_SEP = "::"  # a probe family's dropdown value: ``probe::metric``
 ALL_DEGREES = "all"  # the degree dropdown's value for every degree
@@ -91,6 +91,31 @@ def default_family(catalog: pd.DataFrame) -> Optional[str]:
 
     best = min(catalog.itertuples(index=False), key=score)
     return f"{best.probe}{FAMILY_SEP}{best.metric}"
+
+
+def keep(value: Any, options: Sequence[dict], default: Any) -> Any:
+    """``value`` when one of ``options`` has it (a picker keeps its selection), else ``default``."""
+    return value if value is not None and any(o["value"] == value for o in options) else default
+
+
+def default_degree(
+    summary: Optional[pd.DataFrame], run: Optional[str], family: Optional[str], site: Optional[str]
+) -> str:
+    """The degree the page opens on: the lowest degree with an in-support series of ``run``
+    (at ``site``) that appeared (``dashboard.data.appeared``: the noise rule, and the null test
+    when the summary has ``passes_null``); ``ALL_DEGREES`` when none did or nothing is known."""
+    probe, metric = split_family(family)
+    if summary is None or summary.empty or probe is None or "degree" not in summary:
+        return ALL_DEGREES
+    s = summary[(summary["probe"] == probe) & (summary["metric"] == metric)]
+    if run is not None:
+        s = s[s["run"] == run]
+    if site is not None:
+        s = s[s["site"] == site]
+    if "in_support" in s:
+        s = s[s["in_support"].fillna(0).astype(bool)]
+    degrees = s.loc[appeared(s), "degree"].dropna()
+    return str(int(degrees.min())) if len(degrees) else ALL_DEGREES
 
 
 def family_options(catalog: pd.DataFrame) -> list[dict]:

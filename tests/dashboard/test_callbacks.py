@@ -64,7 +64,7 @@ def test_family_controls_offer_sites_and_degrees(src, dash_fixture):
     site_opts, site_val, deg_opts, deg_val, word = cb.family_controls(src, dash_fixture.key, "linear::test_acc")
     assert [o["value"] for o in site_opts] == sorted(PLANT.sites) and site_val == "blocks.0.hook_post"
     assert [o["value"] for o in deg_opts] == [L.ALL_DEGREES, "1"]
-    assert cb.family_controls(src, dash_fixture.key, None)[3] == L.ALL_DEGREES
+    assert cb.family_controls(src, dash_fixture.key, None)[3] is None  # nothing picked: nothing to keep
 
 
 def test_views_only_compute_on_their_tab(src, dash_fixture):
@@ -404,3 +404,39 @@ def test_students_panel_says_when_a_site_can_never_have_rows(dash_fixture, fresh
     src = DataSource(root)
     note = cb.students_view(src, dash_fixture.key, "nt_span::test_acc", "b1", "2", "linear", [], L.TAB_STUDENTS)[3]
     assert "The students have no site b1" in note and "may not have probed" not in note
+
+
+def test_family_controls_keep_the_selection_when_the_run_changes(src, dash_fixture):
+    """Issue 25.1: a new run keeps the degree and site picked, when it has them."""
+    key = dash_fixture.key
+    assert cb.family_controls(src, key, "fourier::corr", "ce-s0", "output", "2")[3] == "2"
+    assert cb.family_controls(src, key, "fourier::corr", "teacher", "output", "2")[3] == "2"
+    assert cb.family_controls(src, key, "fourier::corr", "teacher", "output", L.ALL_DEGREES)[3] == L.ALL_DEGREES
+    assert cb.family_controls(src, key, "fourier::corr", "teacher", "output", "7")[3] == "1"  # gone: the default
+    site = cb.family_controls(src, key, "linear::test_acc", "teacher", "blocks.0.hook_pre", "1")[1]
+    assert site == "blocks.0.hook_pre"
+    assert cb.family_controls(src, key, "fourier::corr", "teacher", "blocks.0.hook_pre", "1")[1] == "output"
+
+
+def test_default_degree_is_the_lowest_that_appeared_else_all(src, dash_fixture):
+    """Issue 25.2: open on a degree with signal: the teacher's planted degree-1 spike appears;
+    ce's degree-1 values are flat (no appearance at any degree), so it opens on all degrees."""
+    key = dash_fixture.key
+    assert cb.family_controls(src, key, "fourier::corr", "teacher")[3] == "1"
+    assert cb.family_controls(src, key, "fourier::corr", "progressive-s0")[3] == "1"
+    assert cb.family_controls(src, key, "fourier::corr", "ce-s0")[3] == L.ALL_DEGREES
+
+
+def test_findings_lead_with_the_transition_features_and_methods(src, dash_fixture):
+    """Issue 25.2: the findings panel names the window, the teacher's planted features in order
+    with their checkpoint interval, and one comparison row per method."""
+    text = str(cb.findings_view(src, dash_fixture.key))
+    window = cb.window_of(src.metrics(dash_fixture.key), "parity")
+    assert window.describe() in text
+    spike = dash_fixture.spike_step
+    before = max(s for s in dash_fixture.teacher_steps if s < spike)
+    assert text.count(f"({before:,}, {spike:,}]") == len(PLANT.in_deg1)  # degree-1 features, nothing else
+    assert "no null test in this summary" in text
+    for method in ("teacher", "ce", "one-shot", "progressive", "two-shot"):
+        assert f"'{method}'" in text
+    assert cb.findings_view(src, None).children is None
