@@ -168,6 +168,9 @@ def _register(app: Dash, source: DataSource) -> None:
         Input(L.EXPERIMENT, "value"),
         Input(L.TABS, "value"),
         Input(L.EMERGENCE_OFF, "value"),
+        Input(L.FAMILY, "value"),
+        Input(L.SITE, "value"),
+        Input(L.DEGREE, "value"),
         Input(L.RELOAD, "n_clicks"),
     )(_bind(_drop_last(cb.emergence_view), source, lambda msg: ([], [], msg)))
 

@@ -33,7 +33,7 @@ from dashboard.selection import (
     ALL_DEGREES,
     FAMILY_SEP,
     degree_name,
-    SIDE_BY_SIDE,
+    side_by_side_labels,
     _family_rows,
     ckpt_prefix,
     default_family,
@@ -42,6 +42,10 @@ from dashboard.selection import (
     is_log,
     keep,
     default_degree,
+    describe_window,
+    student_window,
+    student_groups,
+    student_windows,
     selection_title,
     site_value,
     split_family,
@@ -243,7 +247,11 @@ def teacher_view(source: DataSource, key: Optional[str], axis: str, tab: str) ->
             "under the loss-drop rule the loss must show a plateau, a sharp drop and a slow phase."
         )
     else:
-        text = f"Transition window (shaded): {window.describe()}. {describe_rule(rule)}"
+        saved = F.saved_steps(metrics[metrics["role"] == C.ROLE_TEACHER])
+        text = (
+            f"Transition window (shaded): {describe_window(window, saved)}. {describe_rule(rule)} "
+            "Marks 1 2 3: the saved checkpoints nearest its start, middle and end."
+        )
     source.prefetch_emergence(key)  # the page is drawn: warm the emergence tab in the background
     return fig, text
 
@@ -270,7 +278,10 @@ def features_view(
         return F.empty_figure(msg), F.empty_figure(""), F.empty_figure(""), msg if key else ""
     exp = source.experiment(key)
     log_x, log_y = is_log(axis), "log" in (ylog or [])
-    window = window_of(source.metrics(key), exp.task_name)
+    metrics = source.metrics(key)
+    teacher_window = window_of(metrics, exp.task_name)
+    is_student = any(r.name == run and r.role == C.ROLE_STUDENT for r in exp.runs)
+    window = student_window(metrics, [run], teacher_window) if is_student else teacher_window
     site, deg = site_value(site), degree_value(degree)
     prefix = exp.ckpt_display(run)
     sel = selection_title(probe, metric, site, deg)
@@ -298,11 +309,11 @@ def features_view(
         degree_word=degree_name(probe),
     )
     heat = F.feature_heatmap(
-        rows, title=f"{run}: {sel}, feature x step", log_x=log_x, ckpt_prefix=prefix, uirevision=rev
+        rows, title=f"{run}: {sel}, feature x step", log_x=log_x, ckpt_prefix=prefix, uirevision=rev, window=window
     )
     text = "" if not rows.empty else f"No {sel} rows for run {run} yet."
-    if window is not None and not rows.empty:
-        text = f"Shaded: the teacher's transition window (steps {window.start:,} to {window.end:,})."
+    if not rows.empty:
+        text = " ".join(t for t in (_window_note(window, teacher_window, is_student), metric_note(probe, metric)) if t)
     source.prefetch_emergence(key)
     return timeline, sites, heat, text
 
@@ -327,21 +338,23 @@ def students_view(
     window = window_of(metrics, exp.task_name)
     log_x, log_y = is_log(axis), "log" in (ylog or [])
     rev = uirev(key, "students", axis)
-    acc = F.students_accuracy(metrics, window, log_x=log_x, uirevision=rev)
+    students = [r for r in exp.runs if r.role == C.ROLE_STUDENT]
+    windows = student_windows(metrics, student_groups(students), window)
+    acc = F.students_accuracy(metrics, windows, log_x=log_x, uirevision=rev)
     if has_sweep(metrics):  # a (2, T) sweep: student speed vs the checkpoint used (dashboard.sweep)
         two = sweep_figure(source, key, metrics)
     else:
         two = F.two_shot_accuracy(metrics, log_x=log_x, uirevision=rev)
     notes = []
     probe, metric = split_family(family)
-    students = [r for r in exp.runs if r.role == C.ROLE_STUDENT]
-    if probe is None:
+    if not students:
+        side = F.empty_figure("This experiment has no student runs: nothing to compare.")
+        notes.append("This experiment has no student runs (only its teacher's features can be shown).")
+    elif probe is None:
         side = F.empty_figure("No probe results to compare the students' features.")
     else:
         site_v, deg = site_value(site), degree_value(degree)
-        labels = [m for m in SIDE_BY_SIDE if any(r.label == m for r in students)]
-        if not labels:
-            labels = sorted({r.label for r in students})[:3]
+        labels = side_by_side_labels(students)
         panels, prefixes = {}, {}
         sel = selection_title(probe, metric, site_v, deg)
         try:
@@ -362,6 +375,7 @@ def students_view(
                 ckpt_prefixes=prefixes,
                 y_title=metric,
                 uirevision=uirev(key, "side", family, site, degree, axis, log_y),
+                windows=windows,
             )
             if all(p.empty for p in panels.values()):
                 notes.append(
@@ -369,11 +383,44 @@ def students_view(
                         source, key, probe, metric, site_v, sel, [r.name for r in students if r.label in panels]
                     )
                 )
-    if window is not None:
-        notes.append(f"Shaded: the teacher's transition window (teacher steps {window.start:,} to {window.end:,}).")
+    if window is not None and students:
+        notes.append(
+            f"The teacher's transition (teacher steps {window.start:,} to {window.end:,}) is shaded on each "
+            "student's own step axis where its schedule used those teacher checkpoints: progressive's stretch, "
+            "two-shot's first stage when its checkpoint is inside (up to the switch); ce and one-shot never do, "
+            "so they are not shaded."
+        )
     if probe is not None:
+        notes.append(metric_note(probe, metric))
         source.prefetch_emergence(key)
     return acc, side, two, " ".join(notes)
+
+
+def _window_note(window, teacher_window, is_student: bool) -> str:
+    if teacher_window is None:
+        return ""
+    if not is_student:
+        return f"Shaded: the teacher's transition window (steps {teacher_window.start:,} to {teacher_window.end:,})."
+    if window is None:
+        return "Not shaded: this student never learned from a teacher checkpoint inside the teacher's window."
+    return (
+        f"Shaded: student steps {window.start:,} to {window.end:,}, where this student learned from teacher "
+        f"checkpoints inside the teacher's window (teacher steps {teacher_window.start:,} to {teacher_window.end:,})."
+    )
+
+
+METRIC_NOTES = {
+    ("fourier", "corr"): (
+        "corr (Fourier) = |mean over inputs x of chi_A(x) p(x)|: the correlation of the model's class-1 "
+        "probability p with the monomial chi_A(x) = prod of x_i over i in A (x in {-1, +1}^n); in support = "
+        "A inside the parity's support S."
+    ),
+}
+
+
+def metric_note(probe: Optional[str], metric: Optional[str]) -> str:
+    """What a probe metric means, for the page (``METRIC_NOTES``); "" when not described."""
+    return METRIC_NOTES.get((probe, metric), "")
 
 
 def _no_student_rows(
@@ -391,16 +438,35 @@ def _no_student_rows(
 
 
 def emergence_view(
-    source: DataSource, key: Optional[str], tab: str, off_support: Optional[Sequence[str]] = ()
+    source: DataSource,
+    key: Optional[str],
+    tab: str,
+    off_support: Optional[Sequence[str]] = (),
+    family: Optional[str] = None,
+    site: Optional[str] = None,
+    degree: Any = None,
 ) -> tuple[list, list, str]:
-    """The emergence table; off-support series (the null that sets each in-support threshold)
-    are hidden unless ``off_support`` is ticked, as in ``curriculens summary``. Rows come in the
-    summary's order (feature ids in natural order)."""
+    """The emergence table of the probe family, site and degree picked above (each that is
+    set); off-support series (the null that sets each in-support threshold) are hidden unless
+    ``off_support`` is ticked, as in ``curriculens summary``. Rows come in the summary's order
+    (feature ids in natural order). The CSV button saves the whole table."""
     if tab != L.TAB_EMERGENCE:
         raise PreventUpdate
     if not key:
         return [], [], "Pick an experiment."
     full = source.emergence(key)
+    probe, metric = split_family(family)
+    picked = []
+    if probe is not None and not full.empty:
+        full = full[(full["probe"] == probe) & (full["metric"] == metric)]
+        picked.append(f"{probe} · {metric}")
+        site_v, deg = site_value(site), degree_value(degree)
+        if site_v is not None:
+            full = full[full["site"] == site_v]
+            picked.append(f"site {site_v}")
+        if deg is not None:
+            full = full[full["degree"] == deg]
+            picked.append(f"{degree_name(probe)} {deg}")
     hidden = full["in_support"] == 0
     df = full if off_support else full[~hidden.fillna(False).astype(bool)]
     cols = []
@@ -410,8 +476,9 @@ def emergence_view(
         if numeric and pd.api.types.is_float_dtype(df[c]):
             col["format"] = {"specifier": ".4g"}
         cols.append(col)
+    scope = f" of {', '.join(picked)} (the pickers above; the CSV button saves every row)" if picked else ""
     text = (
-        f"{len(df):,} trajectories of primary metrics. appear_step = the first step at which the value has made "
+        f"{len(df):,} trajectories{scope} of primary metrics. appear_step = the first step at which the value has made "
         "half of its largest move away from the first checkpoint (if that move exceeds threshold); empty = "
         "never. peak_step / peak_value = that largest move. Type in the header row to filter "
         "(e.g. > 100), click a column name to sort."

@@ -18,7 +18,8 @@ from dash import html
 
 from curriculens.curves import Transition
 from dashboard.data import appeared, method_comparison
-from dashboard.selection import degree_name, split_family
+from dashboard.figures import saved_steps
+from dashboard.selection import degree_name, describe_window, split_family
 
 MAX_FEATURES = 10  # features listed in the panel; the rest are counted
 _CELL = {"padding": "1px 12px 1px 0", "textAlign": "left", "whiteSpace": "nowrap"}
@@ -26,11 +27,10 @@ _HEAD = {**_CELL, "borderBottom": "1px solid #999"}
 
 
 def checkpoint_steps(metrics: pd.DataFrame, run: str) -> np.ndarray:
-    """The sorted steps at which ``run`` saved a checkpoint (metrics rows with a ``ckpt``)."""
-    if metrics.empty or "ckpt" not in metrics:
+    """The sorted steps at which ``run`` saved a checkpoint (``figures.saved_steps``)."""
+    if metrics.empty or "run" not in metrics:
         return np.array([], dtype=np.int64)
-    m = metrics[(metrics["run"] == run) & (metrics["ckpt"] != "")]
-    return np.unique(m["step"].to_numpy(dtype=np.int64))
+    return saved_steps(metrics[metrics["run"] == run])
 
 
 def appearance_order(summary: pd.DataFrame, run: str, probe: str, metric: str, ckpts: np.ndarray) -> pd.DataFrame:
@@ -87,7 +87,8 @@ def findings_block(
     if window is None:
         parts.append(html.Div("Teacher: no phase transition detected in its curves."))
     else:
-        parts.append(html.Div(f"Teacher's transition: {window.describe()}."))
+        saved = checkpoint_steps(metrics, teacher) if teacher else []
+        parts.append(html.Div(f"Teacher's transition: {describe_window(window, saved)}."))
     probe, metric = split_family(family)
     if summary is None or probe is None:
         parts.append(html.Div("No probe results yet: no feature findings."))

@@ -124,8 +124,15 @@ def test_students_view_overlays_methods_and_compares_features(src, dash_fixture)
     )
     assert {"ce", "one-shot", "progressive", "teacher"} <= set(names(acc))
     titles = [a.text for a in side.layout.annotations if a.text and "run(s)" in a.text]
-    assert titles == ["progressive (mean of 2 run(s))", "one-shot (mean of 2 run(s))"]
-    assert len(two.data) == 2 and "teacher's transition window" in note
+    t_step = int(src.metrics(dash_fixture.key).query("method == 'two-shot'")["two_shot_step"].iloc[0])
+    assert titles == [  # issue 25.6: every student method, not only progressive and one-shot
+        "progressive (mean of 2 run(s))",
+        "one-shot (mean of 2 run(s))",
+        f"two-shot (teacher ckpt {t_step:,}, first 120 steps) (mean of 1 run(s))",
+        "ce (mean of 2 run(s))",
+    ]
+    assert len(two.data) == 2 and "shaded on each student's own step axis" in note
+    assert "corr (Fourier) = |mean over inputs x of chi_A(x) p(x)|" in note  # issue 25.9: the axis defined
 
 
 def test_emergence_view_hides_off_support_series_and_orders_features_naturally(src, dash_fixture):
@@ -432,7 +439,7 @@ def test_findings_lead_with_the_transition_features_and_methods(src, dash_fixtur
     with their checkpoint interval, and one comparison row per method."""
     text = str(cb.findings_view(src, dash_fixture.key))
     window = cb.window_of(src.metrics(dash_fixture.key), "parity")
-    assert window.describe() in text
+    assert f"between step {window.start:,} and step {window.end:,}; middle at step {window.mid_step:,.0f}" in text
     spike = dash_fixture.spike_step
     before = max(s for s in dash_fixture.teacher_steps if s < spike)
     assert text.count(f"({before:,}, {spike:,}]") == len(PLANT.in_deg1)  # degree-1 features, nothing else
@@ -440,3 +447,43 @@ def test_findings_lead_with_the_transition_features_and_methods(src, dash_fixtur
     for method in ("teacher", "ce", "one-shot", "progressive", "two-shot"):
         assert f"'{method}'" in text
     assert cb.findings_view(src, None).children is None
+
+
+def test_emergence_table_follows_the_pickers(src, dash_fixture):
+    """Issue 25.9: the table shows the probe family, site and degree picked above."""
+    key = dash_fixture.key
+    data, _, note = cb.emergence_view(src, key, L.TAB_EMERGENCE, ["show"], "fourier::corr", "output", "2")
+    df = pd.DataFrame(data)
+    assert set(df["probe"]) == {"fourier"} and set(df["degree"]) == {2} and set(df["site"]) == {"output"}
+    n_runs = len(src.experiment(key).runs)
+    assert len(df) == n_runs * len(PLANT.in_deg2 + PLANT.off_deg2)
+    assert "of fourier · corr, site output, degree 2 (the pickers above" in note
+    every, _, _ = cb.emergence_view(src, key, L.TAB_EMERGENCE, ["show"], "fourier::corr", "output", L.ALL_DEGREES)
+    assert len(every) == n_runs * (len(PLANT.in_deg1 + PLANT.off_deg1) + len(PLANT.in_deg2 + PLANT.off_deg2))
+
+
+def test_student_run_features_shade_its_own_schedule(src, dash_fixture):
+    """Issue 25.4: on a student's features the window is mapped through its schedule (ce: none)."""
+    key = dash_fixture.key
+    args = ("fourier::corr", "output", "1", "linear", [], L.TAB_FEATURES)
+    tl, _, heat, note = cb.features_view(src, key, "progressive-s0", *args)
+    w = cb.student_window(src.metrics(key), ["progressive-s0"], cb.window_of(src.metrics(key), "parity"))
+    shapes = [s for s in tl.layout.shapes if s.name == "teacher transition window"]
+    assert [(s.x0, s.x1) for s in shapes] == [(w.start, w.end)] and f"student steps {w.start:,} to {w.end:,}" in note
+    tl, _, _, note = cb.features_view(src, key, "ce-s0", *args)
+    assert not tl.layout.shapes and "never learned from a teacher checkpoint inside" in note
+
+
+def test_students_note_of_an_experiment_without_students(dash_fixture, fresh_copy):
+    """Issue 25.9: a teacher-only (e.g. imported) experiment is not told about students' rows."""
+    import shutil
+
+    root = fresh_copy()
+    for run in (root / dash_fixture.key / C.RUNS_DIR).iterdir():
+        if run.name != "teacher":
+            shutil.rmtree(run)
+    acc, side, _, note = cb.students_view(
+        DataSource(root), dash_fixture.key, "fourier::corr", "output", "1", "linear", [], L.TAB_STUDENTS
+    )
+    assert note.startswith("This experiment has no student runs") and "sweep may not have probed" not in note
+    assert side.layout.meta["empty"]
