@@ -85,7 +85,14 @@ def _register(app: Dash, source: DataSource) -> None:
         Input(L.RELOAD, "n_clicks"),
     )(_bind(_drop_last(cb.experiment_overview), source, lambda msg: ("", [], None, [], None, msg)))
 
-    # Probe family -> sites, degrees
+    # Experiment -> the findings the page leads with
+    app.callback(
+        Output(L.FINDINGS, "children"),
+        Input(L.EXPERIMENT, "value"),
+        Input(L.RELOAD, "n_clicks"),
+    )(_bind(_drop_last(cb.findings_view), source, lambda msg: msg))
+
+    # Probe family -> sites, degrees (the current site and degree kept when they still exist)
     app.callback(
         Output(L.SITE, "options"),
         Output(L.SITE, "value"),
@@ -95,11 +102,13 @@ def _register(app: Dash, source: DataSource) -> None:
         Input(L.EXPERIMENT, "value"),
         Input(L.FAMILY, "value"),
         Input(L.RUN, "value"),
+        State(L.SITE, "value"),
+        State(L.DEGREE, "value"),
     )(
         _bind(
             cb.family_controls,
             source,
-            lambda msg: ([], None, [{"label": "all", "value": ALL_DEGREES}], ALL_DEGREES, "Degree"),
+            lambda msg: ([], None, [{"label": "all", "value": ALL_DEGREES}], None, "Degree"),
         )
     )
 
@@ -159,6 +168,9 @@ def _register(app: Dash, source: DataSource) -> None:
         Input(L.EXPERIMENT, "value"),
         Input(L.TABS, "value"),
         Input(L.EMERGENCE_OFF, "value"),
+        Input(L.FAMILY, "value"),
+        Input(L.SITE, "value"),
+        Input(L.DEGREE, "value"),
         Input(L.RELOAD, "n_clicks"),
     )(_bind(_drop_last(cb.emergence_view), source, lambda msg: ([], [], msg)))
 

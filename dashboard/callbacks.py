@@ -26,19 +26,26 @@ from curriculens.errors import CurriculensError
 from dashboard import figures as F
 from dashboard import layout as L
 from dashboard.data import DataSource, ResultsUnavailable
+from dashboard.findings import findings_block
 from dashboard.sweep import has_sweep, sweep_figure
 from curriculens.curves import describe_rule, transition_rule
 from dashboard.selection import (
     ALL_DEGREES,
     FAMILY_SEP,
     degree_name,
-    SIDE_BY_SIDE,
+    side_by_side_labels,
     _family_rows,
     ckpt_prefix,
     default_family,
     degree_value,
     family_options,
     is_log,
+    keep,
+    default_degree,
+    describe_window,
+    student_window,
+    student_groups,
+    student_windows,
     selection_title,
     site_value,
     split_family,
@@ -155,12 +162,24 @@ def experiment_overview(source: DataSource, key: Optional[str]) -> tuple:
     return summary, fam_opts, fam_val, run_opts, run_val, " ".join(notes)
 
 
-def family_controls(source: DataSource, key: Optional[str], family: Optional[str], run: Optional[str] = None) -> tuple:
+def family_controls(
+    source: DataSource,
+    key: Optional[str],
+    family: Optional[str],
+    run: Optional[str] = None,
+    site_now: Optional[str] = None,
+    degree_now: Any = None,
+) -> tuple:
     """Probe family (and the run shown) -> site options/value, degree options/value and the
     degree control's label (what the probe's ``degree`` means: ``degree_name``). Only the
-    sites ``run`` has rows for are offered (all sites when no run is selected)."""
-    if not key or not family:
-        return [], None, [{"label": "all", "value": ALL_DEGREES}], ALL_DEGREES, "Degree"
+    sites ``run`` has rows for are offered (all sites when no run is selected).
+
+    The current site and degree (``site_now``, ``degree_now``) are kept when the new options
+    have them, so switching the run compares like with like. Otherwise the site is ``output``
+    (or the first) and the degree the lowest where ``run`` has an in-support feature that
+    appeared (``selection.default_degree``), else all degrees apart."""
+    if not key or not family:  # no value: nothing picked here for the next experiment to keep
+        return [], None, [{"label": "all", "value": ALL_DEGREES}], None, "Degree"
     probe, _ = split_family(family)
     word = degree_name(probe)
     rows = _family_rows(source.catalog(key), family)
@@ -169,13 +188,40 @@ def family_controls(source: DataSource, key: Optional[str], family: Optional[str
         rows = mine if len(mine) else rows
     sites = sorted(rows["site"].unique(), key=F.natural_key)
     site_opts = [{"label": s, "value": s} for s in sites]
-    site_val = "output" if "output" in sites else (sites[0] if sites else None)
+    site_val = keep(site_now, site_opts, "output" if "output" in sites else (sites[0] if sites else None))
     degrees = sorted({d for ds in rows["degrees"] for d in ds})
     deg_opts = [{"label": f"all ({word}s apart)" if degrees else "all", "value": ALL_DEGREES}] + [
         {"label": f"{word} {d}", "value": str(d)} for d in degrees
     ]
-    deg_val = str(degrees[0]) if degrees else ALL_DEGREES
+    deg_val = keep(degree_now, deg_opts, None)
+    if deg_val is None:
+        deg_val = default_degree(_summary_or_none(source, key), run, family, site_val) if degrees else ALL_DEGREES
     return site_opts, site_val, deg_opts, deg_val, word[0].upper() + word[1:]
+
+
+def _summary_or_none(source: DataSource, key: str) -> Optional[pd.DataFrame]:
+    """The emergence table, or None when the results cannot be read (the views say why)."""
+    try:
+        return source.emergence(key)
+    except ResultsUnavailable:
+        return None
+
+
+def findings_view(source: DataSource, key: Optional[str]) -> html.Div:
+    """Experiment -> the findings panel (``dashboard.findings``) over the default probe family."""
+    if not key:
+        return html.Div()
+    exp = source.experiment(key)
+    metrics = source.metrics(key)
+    window = window_of(metrics, exp.task_name)
+    summary, family = None, None
+    if exp.has_results:
+        try:
+            family = default_family(source.catalog(key))
+            summary = source.emergence(key) if family else None
+        except ResultsUnavailable:
+            summary = None
+    return findings_block(summary, metrics, window, family, exp.teacher.name if exp.teacher else None)
 
 
 def graph_configs(image_format: str, key: Optional[str]) -> tuple:
@@ -201,7 +247,11 @@ def teacher_view(source: DataSource, key: Optional[str], axis: str, tab: str) ->
             "under the loss-drop rule the loss must show a plateau, a sharp drop and a slow phase."
         )
     else:
-        text = f"Transition window (shaded): {window.describe()}. {describe_rule(rule)}"
+        saved = F.saved_steps(metrics[metrics["role"] == C.ROLE_TEACHER])
+        text = (
+            f"Transition window (shaded): {describe_window(window, saved)}. {describe_rule(rule)} "
+            "Marks 1 2 3: the saved checkpoints nearest its start, middle and end."
+        )
     source.prefetch_emergence(key)  # the page is drawn: warm the emergence tab in the background
     return fig, text
 
@@ -228,7 +278,10 @@ def features_view(
         return F.empty_figure(msg), F.empty_figure(""), F.empty_figure(""), msg if key else ""
     exp = source.experiment(key)
     log_x, log_y = is_log(axis), "log" in (ylog or [])
-    window = window_of(source.metrics(key), exp.task_name)
+    metrics = source.metrics(key)
+    teacher_window = window_of(metrics, exp.task_name)
+    is_student = any(r.name == run and r.role == C.ROLE_STUDENT for r in exp.runs)
+    window = student_window(metrics, [run], teacher_window) if is_student else teacher_window
     site, deg = site_value(site), degree_value(degree)
     prefix = exp.ckpt_display(run)
     sel = selection_title(probe, metric, site, deg)
@@ -256,11 +309,11 @@ def features_view(
         degree_word=degree_name(probe),
     )
     heat = F.feature_heatmap(
-        rows, title=f"{run}: {sel}, feature x step", log_x=log_x, ckpt_prefix=prefix, uirevision=rev
+        rows, title=f"{run}: {sel}, feature x step", log_x=log_x, ckpt_prefix=prefix, uirevision=rev, window=window
     )
     text = "" if not rows.empty else f"No {sel} rows for run {run} yet."
-    if window is not None and not rows.empty:
-        text = f"Shaded: the teacher's transition window (steps {window.start:,} to {window.end:,})."
+    if not rows.empty:
+        text = " ".join(t for t in (_window_note(window, teacher_window, is_student), metric_note(probe, metric)) if t)
     source.prefetch_emergence(key)
     return timeline, sites, heat, text
 
@@ -285,21 +338,23 @@ def students_view(
     window = window_of(metrics, exp.task_name)
     log_x, log_y = is_log(axis), "log" in (ylog or [])
     rev = uirev(key, "students", axis)
-    acc = F.students_accuracy(metrics, window, log_x=log_x, uirevision=rev)
+    students = [r for r in exp.runs if r.role == C.ROLE_STUDENT]
+    windows = student_windows(metrics, student_groups(students), window)
+    acc = F.students_accuracy(metrics, windows, log_x=log_x, uirevision=rev)
     if has_sweep(metrics):  # a (2, T) sweep: student speed vs the checkpoint used (dashboard.sweep)
         two = sweep_figure(source, key, metrics)
     else:
         two = F.two_shot_accuracy(metrics, log_x=log_x, uirevision=rev)
     notes = []
     probe, metric = split_family(family)
-    students = [r for r in exp.runs if r.role == C.ROLE_STUDENT]
-    if probe is None:
+    if not students:
+        side = F.empty_figure("This experiment has no student runs: nothing to compare.")
+        notes.append("This experiment has no student runs (only its teacher's features can be shown).")
+    elif probe is None:
         side = F.empty_figure("No probe results to compare the students' features.")
     else:
         site_v, deg = site_value(site), degree_value(degree)
-        labels = [m for m in SIDE_BY_SIDE if any(r.label == m for r in students)]
-        if not labels:
-            labels = sorted({r.label for r in students})[:3]
+        labels = side_by_side_labels(students)
         panels, prefixes = {}, {}
         sel = selection_title(probe, metric, site_v, deg)
         try:
@@ -320,6 +375,7 @@ def students_view(
                 ckpt_prefixes=prefixes,
                 y_title=metric,
                 uirevision=uirev(key, "side", family, site, degree, axis, log_y),
+                windows=windows,
             )
             if all(p.empty for p in panels.values()):
                 notes.append(
@@ -327,11 +383,44 @@ def students_view(
                         source, key, probe, metric, site_v, sel, [r.name for r in students if r.label in panels]
                     )
                 )
-    if window is not None:
-        notes.append(f"Shaded: the teacher's transition window (teacher steps {window.start:,} to {window.end:,}).")
+    if window is not None and students:
+        notes.append(
+            f"The teacher's transition (teacher steps {window.start:,} to {window.end:,}) is shaded on each "
+            "student's own step axis where its schedule used those teacher checkpoints: progressive's stretch, "
+            "two-shot's first stage when its checkpoint is inside (up to the switch); ce and one-shot never do, "
+            "so they are not shaded."
+        )
     if probe is not None:
+        notes.append(metric_note(probe, metric))
         source.prefetch_emergence(key)
     return acc, side, two, " ".join(notes)
+
+
+def _window_note(window, teacher_window, is_student: bool) -> str:
+    if teacher_window is None:
+        return ""
+    if not is_student:
+        return f"Shaded: the teacher's transition window (steps {teacher_window.start:,} to {teacher_window.end:,})."
+    if window is None:
+        return "Not shaded: this student never learned from a teacher checkpoint inside the teacher's window."
+    return (
+        f"Shaded: student steps {window.start:,} to {window.end:,}, where this student learned from teacher "
+        f"checkpoints inside the teacher's window (teacher steps {teacher_window.start:,} to {teacher_window.end:,})."
+    )
+
+
+METRIC_NOTES = {
+    ("fourier", "corr"): (
+        "corr (Fourier) = |mean over inputs x of chi_A(x) p(x)|: the correlation of the model's class-1 "
+        "probability p with the monomial chi_A(x) = prod of x_i over i in A (x in {-1, +1}^n); in support = "
+        "A inside the parity's support S."
+    ),
+}
+
+
+def metric_note(probe: Optional[str], metric: Optional[str]) -> str:
+    """What a probe metric means, for the page (``METRIC_NOTES``); "" when not described."""
+    return METRIC_NOTES.get((probe, metric), "")
 
 
 def _no_student_rows(
@@ -349,16 +438,35 @@ def _no_student_rows(
 
 
 def emergence_view(
-    source: DataSource, key: Optional[str], tab: str, off_support: Optional[Sequence[str]] = ()
+    source: DataSource,
+    key: Optional[str],
+    tab: str,
+    off_support: Optional[Sequence[str]] = (),
+    family: Optional[str] = None,
+    site: Optional[str] = None,
+    degree: Any = None,
 ) -> tuple[list, list, str]:
-    """The emergence table; off-support series (the null that sets each in-support threshold)
-    are hidden unless ``off_support`` is ticked, as in ``curriculens summary``. Rows come in the
-    summary's order (feature ids in natural order)."""
+    """The emergence table of the probe family, site and degree picked above (each that is
+    set); off-support series (the null that sets each in-support threshold) are hidden unless
+    ``off_support`` is ticked, as in ``curriculens summary``. Rows come in the summary's order
+    (feature ids in natural order). The CSV button saves the whole table."""
     if tab != L.TAB_EMERGENCE:
         raise PreventUpdate
     if not key:
         return [], [], "Pick an experiment."
     full = source.emergence(key)
+    probe, metric = split_family(family)
+    picked = []
+    if probe is not None and not full.empty:
+        full = full[(full["probe"] == probe) & (full["metric"] == metric)]
+        picked.append(f"{probe} · {metric}")
+        site_v, deg = site_value(site), degree_value(degree)
+        if site_v is not None:
+            full = full[full["site"] == site_v]
+            picked.append(f"site {site_v}")
+        if deg is not None:
+            full = full[full["degree"] == deg]
+            picked.append(f"{degree_name(probe)} {deg}")
     hidden = full["in_support"] == 0
     df = full if off_support else full[~hidden.fillna(False).astype(bool)]
     cols = []
@@ -368,8 +476,9 @@ def emergence_view(
         if numeric and pd.api.types.is_float_dtype(df[c]):
             col["format"] = {"specifier": ".4g"}
         cols.append(col)
+    scope = f" of {', '.join(picked)} (the pickers above; the CSV button saves every row)" if picked else ""
     text = (
-        f"{len(df):,} trajectories of primary metrics. appear_step = the first step at which the value has made "
+        f"{len(df):,} trajectories{scope} of primary metrics. appear_step = the first step at which the value has made "
         "half of its largest move away from the first checkpoint (if that move exceeds threshold); empty = "
         "never. peak_step / peak_value = that largest move. Type in the header row to filter "
         "(e.g. > 100), click a column name to sort."

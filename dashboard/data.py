@@ -785,3 +785,68 @@ class DataSource:
 
     def all_rows(self, key: str) -> pd.DataFrame:
         return self.reader(key).all_rows()
+
+
+# --- findings -----------------------------------------------------------------------------
+def appeared(summary: pd.DataFrame) -> pd.Series:
+    """Which rows of an emergence table count as appeared: ``appear_step`` set (the move beat the
+    series' noise threshold) and, when the table has it, ``passes_null`` True (the appearance
+    passes its null with multiple-comparison control, ``probes.summary``)."""
+    ok = summary["appear_step"].notna() if "appear_step" in summary else pd.Series(False, index=summary.index)
+    if "passes_null" in summary:
+        ok &= summary["passes_null"].fillna(False).astype(bool)
+    return ok
+
+
+COMPARISON_COLUMNS = ("method", "runs", "appeared", "median_appear_step", "final_acc", "final_acc_sd")
+
+
+def method_comparison(summary: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """The findings panel's method comparison: one row per method (teacher first, then
+    ``C.METHODS`` order, then any other), columns ``COMPARISON_COLUMNS``.
+
+    Args:
+        summary: an emergence table (``probes.summary.SUMMARY_COLUMNS``, optionally
+            ``passes_null``), already restricted to what is compared (one probe and metric).
+        metrics: the experiment's evaluation rows (``load_metrics``: run, method, step, eval_acc).
+
+    Returns:
+        ``runs``: the method's runs (seeds); ``appeared``: ``"k/n"``, in-support series that
+        appeared (``appeared``) over in-support series, pooled over runs; ``median_appear_step``:
+        the median appear step of those (NaN when none); ``final_acc`` / ``final_acc_sd``: the
+        mean and sd over runs of each run's last ``eval_acc`` (sd NaN for one run).
+
+    Notes:
+        The one place the panel's comparison comes from: swap its body for the ``compare``
+        command's torch-free function when that lands, keeping these columns.
+    """
+    methods: list[str] = []
+    for frame in (metrics, summary):
+        if "method" in frame:
+            methods += [m for m in frame["method"].dropna().unique() if m not in methods]
+    order = [C.METHOD_TEACHER, *C.METHODS]
+    methods.sort(key=lambda m: (order.index(m) if m in order else len(order), m))
+    ins = summary[summary["in_support"].fillna(0).astype(bool)] if "in_support" in summary else summary.iloc[:0]
+    hit = appeared(ins)
+    out = []
+    for m in methods:
+        mine = ins["method"] == m
+        steps = ins.loc[mine & hit, "appear_step"].astype("float64")
+        last = pd.Series(dtype="float64")
+        runs = 0
+        if "method" in metrics and "eval_acc" in metrics:
+            mm = metrics[(metrics["method"] == m) & metrics["eval_acc"].notna()]
+            last = mm.sort_values("step").groupby("run")["eval_acc"].last()
+            runs = int(mm["run"].nunique())
+        runs = max(runs, int(ins.loc[mine, "run"].nunique()) if mine.any() else 0)
+        out.append(
+            {
+                "method": m,
+                "runs": runs,
+                "appeared": f"{int((mine & hit).sum())}/{int(mine.sum())}",
+                "median_appear_step": float(steps.median()) if len(steps) else float("nan"),
+                "final_acc": float(last.mean()) if len(last) else float("nan"),
+                "final_acc_sd": float(last.std()) if len(last) > 1 else float("nan"),
+            }
+        )
+    return pd.DataFrame(out, columns=list(COMPARISON_COLUMNS))

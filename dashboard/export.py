@@ -12,12 +12,13 @@ file stem                               panel
 ``two_shot_sweep``                      the (2, T) sweep: student steps to 95 % vs the teacher checkpoint used
 ``features_<run>_<probe>_<metric>_<site>[_<d>]``  F2b/F3b timelines: every run, site and degree
 ``heatmap_<run>_<probe>_<metric>_<site>[_<d>]``   feature x step heatmap, same selections
-``sites_<run>_<probe>_<metric>``                  the metric per site (when the run has several)
-``students_<probe>_<metric>_<site>[_<d>]``        progressive vs one-shot side by side, every site/degree
+``sites_<run>_<probe>_<metric>``                  the metric per site and degree (the per-degree overview)
+``students_<probe>_<metric>_<site>[_<d>]``        every student method side by side, every site/degree
 ======================================= ==================================================
 
 ``<d>`` names what the probe's ``degree`` column means: ``deg2`` (parity monomial degree),
-``level3`` (``nt_span`` tree level), ``offset-2`` (``context``), ``n3`` (``ngram`` window).
+``level3`` (``nt_span`` tree level), ``offset-2`` (``context``), ``n3`` (``ngram`` window);
+``all`` is the dashboard's "all (degrees apart)" view, written when there are several.
 Plus ``emergence.csv`` (the emergence table) when the experiment has probe results.
 
 Images come from kaleido 1.x driving a local Chromium (``/usr/bin/chromium`` or
@@ -41,7 +42,17 @@ import plotly.graph_objects as go
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from curriculens.io import atomic_write_bytes, atomic_write_text
-from dashboard.selection import SIDE_BY_SIDE, ckpt_prefix, degree_name, degree_tag, selection_title, window_of
+from dashboard.selection import (
+    ckpt_prefix,
+    side_by_side_labels,
+    student_window,
+    student_groups,
+    student_windows,
+    degree_name,
+    degree_tag,
+    selection_title,
+    window_of,
+)
 from dashboard import figures as F
 from dashboard.data import DataSource, NoResultsYet, ResultsReader
 from dashboard.sweep import has_sweep, sweep_figure
@@ -84,8 +95,12 @@ def experiment_figures(source: DataSource, key: str, *, log_x: bool = False) -> 
     if exp.teacher is not None:
         out.append(("teacher_accuracy", F.teacher_accuracy(metrics, window, log_x=log_x)))
         out.append(("teacher_accuracy_loss", F.teacher_overview(metrics, window, log_x=log_x)))
+    students = [r for r in exp.runs if r.role == C.ROLE_STUDENT]
+    windows = student_windows(
+        metrics, student_groups(students), window
+    )  # the teacher's window on each student's own steps
     if not metrics.empty and (metrics["role"] == C.ROLE_STUDENT).any():
-        out.append(("students_accuracy", F.students_accuracy(metrics, window, log_x=log_x)))
+        out.append(("students_accuracy", F.students_accuracy(metrics, windows, log_x=log_x)))
     if not metrics.empty and (metrics["method"] == C.METHOD_TWO_SHOT).any():
         out.append(("two_shot_accuracy", F.two_shot_accuracy(metrics, log_x=log_x)))
     if has_sweep(metrics):
@@ -97,30 +112,30 @@ def experiment_figures(source: DataSource, key: str, *, log_x: bool = False) -> 
     except NoResultsYet as exc:  # damage is not skipped: it raises (ResultsUnavailable)
         log.warning("probe figures skipped: %s", exc)
         return out
-    students = [r for r in exp.runs if r.role == C.ROLE_STUDENT]
-    side_labels = [m for m in SIDE_BY_SIDE if any(r.label == m for r in students)]
+    side_labels = side_by_side_labels(students)
     for (probe, metric), fam in catalog.groupby(["probe", "metric"], sort=True):
         if probe == "model":  # the model's own accuracy/loss: already in the accuracy panels
             continue
         sites = sorted(fam["site"].unique(), key=F.natural_key)
         for run in exp.runs:  # every run, every site it has, every degree / level / offset
             prefix = exp.ckpt_display(run.name)
+            run_window = student_window(metrics, [run.name], window) if run.role == C.ROLE_STUDENT else window
             run_sites = [s for s in sites if run.name in fam.loc[fam["site"] == s, "runs"].iloc[0]]
             for site in run_sites:
                 row = fam[fam["site"] == site].iloc[0]
-                for d in list(row["degrees"]) or [None]:
+                for d in _degree_views(row["degrees"]):
                     rows = source.rows(key, probe, metric, runs=[run.name], site=site, degree=d)
                     if rows.empty:
                         continue
                     sel = selection_title(probe, metric, site, d)
-                    tag = f"{degree_tag(probe)}{d}" if d is not None else ""
+                    tag = _tag(probe, d, row["degrees"])
                     out.append(
                         (
                             safe_stem("features", run.name, probe, metric, site, tag),
                             F.feature_timeline(
                                 rows,
                                 title=f"{run.name}: {sel}",
-                                window=window,
+                                window=run_window,
                                 log_x=log_x,
                                 ckpt_prefix=prefix,
                                 y_title=metric,
@@ -131,11 +146,15 @@ def experiment_figures(source: DataSource, key: str, *, log_x: bool = False) -> 
                         (
                             safe_stem("heatmap", run.name, probe, metric, site, tag),
                             F.feature_heatmap(
-                                rows, title=f"{run.name}: {sel}, feature x step", log_x=log_x, ckpt_prefix=prefix
+                                rows,
+                                title=f"{run.name}: {sel}, feature x step",
+                                log_x=log_x,
+                                ckpt_prefix=prefix,
+                                window=run_window,
                             ),
                         )
                     )
-            if len(run_sites) > 1:
+            if run_sites:  # the dashboard draws it for one site too: the degrees' order in one picture
                 rows = source.rows(key, probe, metric, runs=[run.name])
                 out.append(
                     (
@@ -143,7 +162,7 @@ def experiment_figures(source: DataSource, key: str, *, log_x: bool = False) -> 
                         F.site_timeline(
                             rows,
                             title=f"{run.name}: {probe} · {metric} per site",
-                            window=window,
+                            window=run_window,
                             log_x=log_x,
                             ckpt_prefix=prefix,
                             y_title=metric,
@@ -155,7 +174,7 @@ def experiment_figures(source: DataSource, key: str, *, log_x: bool = False) -> 
             runs_of = {lab: [r.name for r in students if r.label == lab] for lab in side_labels}
             for site in sites:
                 row = fam[fam["site"] == site].iloc[0]
-                for d in list(row["degrees"]) or [None]:
+                for d in _degree_views(row["degrees"]):
                     panels = {
                         lab: source.rows(key, probe, metric, runs=runs, site=site, degree=d)
                         for lab, runs in runs_of.items()
@@ -163,7 +182,7 @@ def experiment_figures(source: DataSource, key: str, *, log_x: bool = False) -> 
                     if all(p.empty for p in panels.values()):
                         continue
                     sel = selection_title(probe, metric, site, d)
-                    tag = f"{degree_tag(probe)}{d}" if d is not None else ""
+                    tag = _tag(probe, d, row["degrees"])
                     out.append(
                         (
                             safe_stem("students", probe, metric, site, tag),
@@ -174,10 +193,24 @@ def experiment_figures(source: DataSource, key: str, *, log_x: bool = False) -> 
                                 log_x=log_x,
                                 y_title=metric,
                                 ckpt_prefixes={lab: ckpt_prefix(exp, runs) for lab, runs in runs_of.items()},
+                                windows=windows,
                             ),
                         )
                     )
     return out
+
+
+def _degree_views(degrees) -> list:
+    """The degree selections the dashboard offers: each degree, and all of them (None) when
+    there are several (or no degree at all)."""
+    degrees = list(degrees)
+    return degrees + [None] if len(degrees) > 1 else (degrees or [None])
+
+
+def _tag(probe: str, d, degrees) -> str:
+    if d is not None:
+        return f"{degree_tag(probe)}{d}"
+    return "all" if len(list(degrees)) > 1 else ""
 
 
 # --- writing ------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ optional ``degree`` and ``in_support`` columns.
 
 Panels (paper spec section 9):
 
-- ``teacher_accuracy``: F2a, teacher accuracy with the transition window shaded and its
-  start / middle / end checkpoints marked 1 2 3 and the checkpoint each two-shot student
+- ``teacher_accuracy``: F2a, teacher accuracy with the transition window shaded, the saved
+  checkpoints nearest its start / middle / end marked 1 2 3 (``window_checkpoints``), and the checkpoint each two-shot student
   actually started from (its config's ``two_shot_step``) marked with a diamond.
 - ``teacher_overview``: accuracy and loss of the teacher, one above the other.
 - ``feature_timeline``: F2b / F3b, one line per in-support feature and a "Rest" mean +- sd
@@ -52,10 +52,14 @@ PALETTE = (
     "#ff7f0e", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#31a354",
 )  # fmt: skip
 REST_COLOR = "#7f7f7f"
+ACC_AXIS = {"autorangeoptions": {"clipmin": 0.0, "clipmax": 1.02}}  # an accuracy axis never leaves [0, 1]
 WINDOW_FILL = "rgba(255, 160, 0, 0.18)"
 WINDOW_NAME = "teacher transition window"
 MARK_NAMES = ("start", "middle", "end")
+MARKS_NAME = "transition checkpoints (saved)"
 MAX_POINTS = 400  # per trace / heatmap column count before thinning
+MAX_LABELLED_ROWS = 120  # heatmap rows that still get a label each
+FEW_STEPS = 16  # heatmap columns up to which each column gets its own tick
 _AXIS = {
     "gridcolor": "#EBF0F8",
     "linecolor": "#EBF0F8",
@@ -89,6 +93,7 @@ def new_subplots(**kwargs) -> go.Figure:
 
 
 METHOD_ORDER = C.METHODS
+LINE_DASH = {"teacher": "dash", C.METHOD_CE: "dot"}  # ce dotted: it can lie exactly on one-shot (both at chance)
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -172,9 +177,12 @@ def shade_window(
     col=None,
     log_x: bool = False,
     label: str = "teacher transition",
+    fill: str = WINDOW_FILL,
+    outline: bool = False,
 ) -> go.Figure:
     """Shade ``[window.start, window.end]`` on the step axis (a layout shape named
-    ``WINDOW_NAME``). On a log axis a start at step 0 is drawn from step 1."""
+    ``WINDOW_NAME``). On a log axis a start at step 0 is drawn from step 1. ``outline``: a
+    dashed frame above the data instead (a heatmap hides anything below it)."""
     if window is None:
         return fig
     x0 = max(window.start, 1) if log_x else window.start
@@ -183,9 +191,9 @@ def shade_window(
     fig.add_vrect(
         x0=x0,
         x1=x1,
-        fillcolor=WINDOW_FILL,
-        line_width=0,
-        layer="below",
+        fillcolor="rgba(0, 0, 0, 0)" if outline else fill,
+        line=dict(color="#ffffff", width=2, dash="dash") if outline else dict(width=0),
+        layer="above" if outline else "below",
         name=WINDOW_NAME,
         label=dict(text=label, textposition="top center", font=dict(size=10, color="#a05a00")) if label else None,
         **kw,
@@ -218,12 +226,28 @@ def _curve(m: pd.DataFrame, col: str, name: str, color: str, log_x: bool, dash: 
     )
 
 
+def saved_steps(m: pd.DataFrame) -> np.ndarray:
+    """The sorted steps of ``m`` (one run's metrics rows) that saved a checkpoint (``ckpt`` set);
+    every step when the rows do not say."""
+    if "ckpt" not in m:
+        return np.unique(m["step"].to_numpy(dtype=np.int64))
+    return np.unique(m.loc[m["ckpt"].fillna("").astype(str) != "", "step"].to_numpy(dtype=np.int64))
+
+
+def window_checkpoints(m: pd.DataFrame, window: Transition) -> list[int]:
+    """The saved checkpoints nearest the window's start, middle (``mid_step``, as two-shot picks
+    it) and end: the checkpoints a user can load, not the evaluation steps the rule found."""
+    saved = saved_steps(m)
+    if not len(saved):
+        return [window.start, window.mid, window.end]
+    mid = window.mid_step if not math.isnan(window.mid_step) else window.mid
+    return [int(saved[np.abs(saved - t).argmin()]) for t in (window.start, mid, window.end)]
+
+
 def _marks(m: pd.DataFrame, window: Transition, col: str) -> Optional[go.Scatter]:
-    steps = [window.start, window.mid, window.end]
-    vals = []
-    for s in steps:
-        hit = m.loc[m["step"] == s, col]
-        vals.append(float(hit.iloc[0]) if len(hit) else None)
+    steps = window_checkpoints(m, window)
+    curve = m.dropna(subset=[col])
+    vals = [float(np.interp(s, curve["step"], curve[col])) if len(curve) else None for s in steps]
     ck = []
     for s in steps:
         hit = m.loc[m["step"] == s, "ckpt"] if "ckpt" in m else pd.Series(dtype=str)
@@ -232,14 +256,14 @@ def _marks(m: pd.DataFrame, window: Transition, col: str) -> Optional[go.Scatter
         x=steps,
         y=vals,
         mode="markers+text",
-        name="transition checkpoints",
+        name=MARKS_NAME,
         text=["1", "2", "3"],
         textposition="top left",
         textfont=dict(size=13, color="#a05a00"),
         cliponaxis=False,  # the "3" sits near the top of a 0..1 accuracy axis: draw it past the plot edge
         marker=dict(size=11, color="#a05a00", symbol="circle-open", line=dict(width=2)),
         customdata=[[n, c] for n, c in zip(MARK_NAMES, ck, strict=True)],
-        hovertemplate="%{customdata[0]} of the transition<br>step %{x:,}<br>"
+        hovertemplate="saved checkpoint nearest the %{customdata[0]} of the transition<br>step %{x:,}<br>"
         + col
         + " %{y:.4f}<br>%{customdata[1]}<extra></extra>",
     )
@@ -292,7 +316,7 @@ def teacher_accuracy(
         fig.add_trace(two)
     shade_window(fig, window, log_x=log_x)
     _style(fig, title=title, log_x=log_x, uirevision=uirevision)
-    fig.update_yaxes(title_text="eval accuracy")
+    fig.update_yaxes(title_text="eval accuracy", **ACC_AXIS)
     return fig
 
 
@@ -321,7 +345,7 @@ def teacher_overview(
         shade_window(fig, window, row=r, col=1, log_x=log_x, label="transition" if r == 1 else "")
     _style(fig, title="Teacher: held-out accuracy and loss", log_x=log_x, uirevision=uirevision, height=560)
     fig.update_xaxes(title_text="", row=1, col=1)
-    fig.update_yaxes(title_text="accuracy", row=1, col=1)
+    fig.update_yaxes(title_text="accuracy", row=1, col=1, **ACC_AXIS)
     fig.update_yaxes(title_text="loss (nats)", row=2, col=1)
     return fig
 
@@ -531,9 +555,14 @@ def feature_heatmap(
     ckpt_prefix: Optional[str] = None,
     max_steps: int = MAX_POINTS,
     uirevision: str = "",
+    window: Optional[Transition] = None,
+    max_rows: int = MAX_LABELLED_ROWS,
 ) -> go.Figure:
     """Feature x step heatmap of the value (mean over runs). In-support features first, marked
-    ``*``; then by degree and name."""
+    ``*``; then by degree and name. With more than ``max_rows`` features and in-support
+    information, only the in-support rows are drawn (the title says how many were left out):
+    hundreds of unlabelled noise rows hide the curriculum. ``window`` is framed (dashed), not
+    shaded: the cells would hide a shade. With few checkpoints the ticks are the steps themselves."""
     if rows is None or rows.empty:
         return empty_figure("No probe rows for this selection.", title=title)
     agg = _per_feature_step(rows)
@@ -545,14 +574,21 @@ def feature_heatmap(
     meta = _feature_meta(rows)
     has_in = "in_support" in meta and meta["in_support"].notna().any()
 
+    def ins(f) -> bool:
+        return bool(has_in and meta.at[f, "in_support"] == 1)
+
     def order(f):
-        ins = has_in and meta.at[f, "in_support"] == 1
         deg = meta.at[f, "degree"] if "degree" in meta and pd.notna(meta.at[f, "degree"]) else math.inf
-        return (0 if ins else 1, deg, natural_key(f))
+        return (0 if ins(f) else 1, deg, natural_key(f))
 
     feats = sorted(agg["feature"].unique(), key=order)
+    hidden = 0
+    if len(feats) > max_rows and has_in and any(ins(f) for f in feats):
+        kept = [f for f in feats if ins(f)]
+        hidden, feats = len(feats) - len(kept), kept
     z = agg.pivot(index="feature", columns="step", values="value").reindex(feats)
-    labels = [f"{f} *" if has_in and meta.at[f, "in_support"] == 1 else str(f) for f in feats]
+    shown_off = has_in and any(not ins(f) for f in feats)
+    labels = [f"{f} *" if shown_off and ins(f) else str(f) for f in feats]
     fig = new_figure(
         go.Heatmap(
             x=z.columns.to_numpy(),
@@ -564,17 +600,23 @@ def feature_heatmap(
         )
     )
     height = int(min(1400, max(320, 140 + 12 * len(feats))))
-    _style(
-        fig, title=title + (" (* = in support)" if has_in else ""), log_x=log_x, uirevision=uirevision, height=height
-    )
+    if hidden:
+        title += f" (in-support features only; {hidden:,} off-support rows not drawn)"
+    elif shown_off:
+        title += " (* = in support)"
+    _style(fig, title=title, log_x=log_x, uirevision=uirevision, height=height)
+    shade_window(fig, window, log_x=log_x, label="", outline=True)
     # categorical: plotly would read labels like "3" as numbers and drop the "0 *" rows
     fig.update_yaxes(
         type="category",
         autorange="reversed",
-        showticklabels=len(feats) <= 120,
+        showticklabels=len(feats) <= max_rows,
         title_text="feature",
         tickfont=dict(size=10 if len(feats) <= 60 else 8),
     )
+    steps = z.columns.to_numpy()
+    if not log_x and 0 < len(steps) <= FEW_STEPS:  # plotly would pad the cells with ticks below step 0
+        fig.update_xaxes(tickmode="array", tickvals=steps, ticktext=[f"{int(x):,}" for x in steps])
     return fig
 
 
@@ -639,7 +681,7 @@ def _seed_band(m: pd.DataFrame, col: str, name: str, color: str, legendgroup: st
             mode="lines",
             name=name,
             legendgroup=legendgroup,
-            line=dict(color=color, width=2.5, dash="dash" if name == "teacher" else "solid"),
+            line=dict(color=color, width=2.5, dash=LINE_DASH.get(name, "solid")),
             customdata=custom,
             hovertemplate=(
                 f"{name}: mean over %{{customdata[0]}} seed(s)<br>step %{{x:,}}<br>{col} %{{y:.4f}}"
@@ -652,7 +694,7 @@ def _seed_band(m: pd.DataFrame, col: str, name: str, color: str, legendgroup: st
 
 def students_accuracy(
     metrics: pd.DataFrame,
-    window: Optional[Transition] = None,
+    windows: Optional[Mapping[str, Transition]] = None,
     *,
     log_x: bool = False,
     include_teacher: bool = True,
@@ -660,8 +702,11 @@ def students_accuracy(
     title: str = "Students: held-out accuracy by method (mean +- sd over seeds)",
     uirevision: str = "",
 ) -> go.Figure:
-    """F1a: every method's accuracy vs step; ``labels`` restricts to some groups (``method`` or
-    ``two-shot T=<step>``)."""
+    """F1a: every method's accuracy vs its own step; ``labels`` restricts to some groups
+    (``method`` or a two-shot label). ``windows``: per group, the teacher's window mapped
+    onto that group's step axis (``selection.student_windows``), shaded in its colour; the
+    teacher's own window is in teacher steps and is not drawn here. ce is drawn dotted and
+    on top: at chance it would hide under one-shot."""
     if metrics.empty or "eval_acc" not in metrics:
         return empty_figure("No evaluation rows in this experiment yet.", title=title)
     students = metrics[metrics["role"] == C.ROLE_STUDENT]
@@ -671,17 +716,20 @@ def students_accuracy(
     todo = _label_order(students["label"].unique())
     if labels is not None:
         todo = [lab for lab in todo if lab in set(labels)]
-    for i, lab in enumerate(todo):
-        for tr in _seed_band(students[students["label"] == lab], "eval_acc", lab, _color_of(lab, i), lab):
+    colors = {lab: _color_of(lab, i) for i, lab in enumerate(todo)}
+    for lab in [x for x in todo if x != C.METHOD_CE] + [x for x in todo if x == C.METHOD_CE]:  # ce last: on top
+        for tr in _seed_band(students[students["label"] == lab], "eval_acc", lab, colors[lab], lab):
             fig.add_trace(tr)
     if include_teacher:
         t = _teacher_rows(metrics)
         if not t.empty:
             for tr in _seed_band(t, "eval_acc", "teacher", METHOD_COLORS[C.METHOD_TEACHER], "teacher"):
                 fig.add_trace(tr)
-    shade_window(fig, window, log_x=log_x, label="teacher transition (teacher steps)")
+    for lab, w in (windows or {}).items():
+        if lab in colors and w is not None:
+            shade_window(fig, w, log_x=log_x, label=f"{lab}: teacher's window", fill=_rgba(colors[lab], 0.12))
     _style(fig, title=title, log_x=log_x, uirevision=uirevision)
-    fig.update_yaxes(title_text="eval accuracy")
+    fig.update_yaxes(title_text="eval accuracy", **ACC_AXIS)
     return fig
 
 
@@ -726,7 +774,7 @@ def two_shot_accuracy(
     _style(fig, title=title, log_x=log_x, uirevision=uirevision)
     fig.update_layout(showlegend=True)  # one student is one trace: plotly would hide the legend naming it
     fig.update_xaxes(title_text="student step")
-    fig.update_yaxes(title_text="eval accuracy")
+    fig.update_yaxes(title_text="eval accuracy", **ACC_AXIS)
     return fig
 
 
@@ -741,10 +789,13 @@ def students_features(
     ckpt_prefixes: Optional[Mapping[str, str]] = None,
     y_title: str = "value",
     uirevision: str = "",
+    windows: Optional[Mapping[str, Transition]] = None,
 ) -> go.Figure:
     """Feature timelines of several students side by side (one panel per key of ``panels``,
-    e.g. progressive and one-shot), shared x and y axes, same colour per feature, the
-    teacher's transition window shaded in each panel."""
+    e.g. progressive and one-shot), shared x and y axes, same colour per feature. ``windows``:
+    per panel, the teacher's window mapped onto that student's steps (``selection.student_windows``);
+    a panel without one (ce, one-shot) is not shaded. ``window`` (the teacher's own, in teacher
+    steps) is shaded in every panel only when ``windows`` is None (figures of runs without a schedule)."""
     names = [k for k in panels]
     if not names or all(p is None or p.empty for p in panels.values()):
         return empty_figure("No probe rows for these students.", title=title)
@@ -778,7 +829,8 @@ def students_features(
             split=split,
         ):
             fig.add_trace(tr, row=1, col=j)
-        shade_window(fig, window, row=1, col=j, log_x=log_x, label="teacher transition" if j == 1 else "")
+        w = window if windows is None else windows.get(n)
+        shade_window(fig, w, row=1, col=j, log_x=log_x, label="teacher's window" if windows is not None else "")
     _style(fig, title=title, log_x=log_x, uirevision=uirevision, height=440)
     fig.update_xaxes(matches="x")
     fig.update_yaxes(type="log" if log_y else "linear")

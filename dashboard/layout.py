@@ -20,6 +20,7 @@ YLOG = "ylog"
 IMAGE_FORMAT = "image-format"
 PAGE_NOTE = "page-note"
 SUMMARY = "experiment-summary"
+FINDINGS = "findings"
 EXPERIMENT_NOTE = "experiment-note"
 FAMILY = "family"
 SITE = "site"
@@ -228,6 +229,16 @@ def build_layout(title: str = "curriculens") -> html.Div:
             ),
             controls,
             note(PAGE_NOTE),
+            html.Div(
+                id=FINDINGS,
+                style={
+                    "margin": "8px 0",
+                    "padding": "6px 10px",
+                    "fontSize": "13px",
+                    "background": "#fbf7ee",
+                    "borderLeft": "3px solid #a05a00",
+                },
+            ),
             html.Div(id=SUMMARY, style={"margin": "8px 0", "fontSize": "13px"}),
             note(EXPERIMENT_NOTE),
             family,

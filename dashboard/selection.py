@@ -6,19 +6,28 @@ The callbacks (``dashboard.callbacks``) and the figure export (``dashboard.expor
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+import math
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
 from curriculens import constants as C
 from curriculens.curves import Transition, teacher_transition, transition_rule
-from dashboard.data import ExperimentSummary
+from dashboard.data import ExperimentSummary, appeared
 
 FAMILY_SEP = "::"  # a probe family's dropdown value: ``probe::metric``
 ALL_DEGREES = "all"  # the degree dropdown's value for every degree
 PREFERRED_METRICS = ("corr", "test_acc", "acc", "accuracy", "p50")  # the first family shown, best first
-SIDE_BY_SIDE = (C.METHOD_PROGRESSIVE, C.METHOD_ONE_SHOT)  # the students compared feature by feature
+# the students compared feature by feature, in this order (then any other label)
+SIDE_BY_SIDE = (
+    C.METHOD_PROGRESSIVE,
+    C.METHOD_ONE_SHOT,
+    C.METHOD_TWO_SHOT,
+    C.METHOD_CURRICULUM_EXTRACTION,
+    C.METHOD_CE,
+)
+MAX_SIDE_PANELS = 5  # panels side by side (a two-shot sweep has a label per checkpoint)
 # what a probe's ``degree`` column means: (name in the page, file-name tag); parity's default
 DEGREE_NAMES = {
     "nt_span": ("tree level", "level"),
@@ -78,6 +87,59 @@ def window_of(metrics: pd.DataFrame, task_name: Optional[str] = None) -> Optiona
     )
 
 
+def student_window(metrics: pd.DataFrame, runs: Sequence[str], window: Optional[Transition]) -> Optional[Transition]:
+    """The teacher's ``window`` mapped onto the student steps of ``runs`` through their own
+    schedule: the first to the last evaluated student step whose ``teacher_step`` (the teacher
+    checkpoint the student learned from, in its metrics rows) lies inside the window.
+
+    Progressive: the stretch that followed the teacher through its transition. Two-shot: its
+    first stage when its checkpoint is inside the window (it ends at the switch). ce and
+    one-shot (the final teacher only) never do: None, as without a window. Levels are NaN."""
+    if window is None or metrics.empty or "teacher_step" not in metrics:
+        return None
+    m = metrics[metrics["run"].isin(list(runs))]
+    ts = pd.to_numeric(m["teacher_step"], errors="coerce")
+    inside = m.loc[(ts >= window.start) & (ts <= window.end), "step"]
+    if inside.empty:
+        return None
+    lo, hi = int(inside.min()), int(inside.max())
+    return Transition(
+        start=lo, mid=(lo + hi) // 2, end=hi, start_level=math.nan, end_level=math.nan, metric="student step"
+    )
+
+
+def student_groups(students: Sequence[Any]) -> dict[str, list[str]]:
+    """Curve group (``RunSummary.label``) -> its runs' names, in ``students`` order."""
+    groups: dict[str, list[str]] = {}
+    for r in students:
+        groups.setdefault(r.label, []).append(r.name)
+    return groups
+
+
+def student_windows(
+    metrics: pd.DataFrame, groups: Mapping[str, Sequence[str]], window: Optional[Transition]
+) -> dict[str, Transition]:
+    """``student_window`` of each group (label -> its runs), only the groups that have one."""
+    out = {lab: student_window(metrics, runs, window) for lab, runs in groups.items()}
+    return {lab: w for lab, w in out.items() if w is not None}
+
+
+def describe_window(window: Transition, saved: Sequence[int]) -> str:
+    """The window in one sentence that names the middle once: the rule's evaluated edges, the
+    middle as the rule computes it (``mid_step``, what ``recommend`` prints) and the saved
+    checkpoint nearest it (the one two-shot starts from)."""
+    name = window.metric or "value"
+    mid = window.mid_step if not math.isnan(window.mid_step) else float(window.mid)
+    text = (
+        f"{name} goes from {window.start_level:.3g} to {window.end_level:.3g} between step {window.start:,} "
+        f"and step {window.end:,}; middle at step {mid:,.0f}"
+    )
+    if len(saved):
+        near = int(min(saved, key=lambda s: abs(s - mid)))
+        text += f" (nearest saved checkpoint: step {near:,})"
+    return text
+
+
 def default_family(catalog: pd.DataFrame) -> Optional[str]:
     """Prefer a probe other than the model's own metrics, one with in-support / degree info,
     and a metric named like a correlation or an accuracy."""
@@ -93,6 +155,31 @@ def default_family(catalog: pd.DataFrame) -> Optional[str]:
     return f"{best.probe}{FAMILY_SEP}{best.metric}"
 
 
+def keep(value: Any, options: Sequence[dict], default: Any) -> Any:
+    """``value`` when one of ``options`` has it (a picker keeps its selection), else ``default``."""
+    return value if value is not None and any(o["value"] == value for o in options) else default
+
+
+def default_degree(
+    summary: Optional[pd.DataFrame], run: Optional[str], family: Optional[str], site: Optional[str]
+) -> str:
+    """The degree the page opens on: the lowest degree with an in-support series of ``run``
+    (at ``site``) that appeared (``dashboard.data.appeared``: the noise rule, and the null test
+    when the summary has ``passes_null``); ``ALL_DEGREES`` when none did or nothing is known."""
+    probe, metric = split_family(family)
+    if summary is None or summary.empty or probe is None or "degree" not in summary:
+        return ALL_DEGREES
+    s = summary[(summary["probe"] == probe) & (summary["metric"] == metric)]
+    if run is not None:
+        s = s[s["run"] == run]
+    if site is not None:
+        s = s[s["site"] == site]
+    if "in_support" in s:
+        s = s[s["in_support"].fillna(0).astype(bool)]
+    degrees = s.loc[appeared(s), "degree"].dropna()
+    return str(int(degrees.min())) if len(degrees) else ALL_DEGREES
+
+
 def family_options(catalog: pd.DataFrame) -> list[dict]:
     pairs = catalog[["probe", "metric"]].drop_duplicates().itertuples(index=False)
     return [
@@ -105,6 +192,19 @@ def _family_rows(catalog: pd.DataFrame, family: Optional[str]) -> pd.DataFrame:
     if probe is None or catalog.empty:
         return catalog.iloc[0:0]
     return catalog[(catalog["probe"] == probe) & (catalog["metric"] == metric)]
+
+
+def side_by_side_labels(students: Sequence[Any]) -> list[str]:
+    """The curve groups (``RunSummary.label``) of ``students`` drawn side by side: every
+    distinct label, ``SIDE_BY_SIDE`` order first (two-shot labels with their checkpoint, e.g.
+    ``two-shot (teacher ckpt 100, T=120)``, sort under two-shot); at most ``MAX_SIDE_PANELS``."""
+    labels = sorted({r.label for r in students})
+
+    def key(label: str) -> tuple:
+        base = next((m for m in SIDE_BY_SIDE if label == m or label.startswith(m + " ")), None)
+        return (SIDE_BY_SIDE.index(base) if base else len(SIDE_BY_SIDE), label)
+
+    return sorted(labels, key=key)[:MAX_SIDE_PANELS]
 
 
 def ckpt_prefix(exp: ExperimentSummary, runs: Sequence[str]) -> str:

@@ -11,6 +11,7 @@ from curriculens.errors import CurriculensError
 
 
 PER_RUN = 6
+NAME_WIDTH = 30  # run-name column: fits the demo's longest (two-shot-ckpt26000-T10000-s0)
 TARGET_ACC = C.TARGET_ACC
 
 
@@ -19,11 +20,13 @@ def _print_students(out: Path) -> None:
     from training.experiment import list_runs, read_metrics, steps_to_acc
 
     print(f"steps to {TARGET_ACC:.0%} held-out accuracy:")
-    for run in list_runs(out):
+    runs = list_runs(out)
+    width = max([NAME_WIDTH] + [len(r.name) for r in runs])  # long two-shot names keep the columns aligned
+    for run in runs:
         rows = read_metrics(run.path)
         hit = steps_to_acc(rows, TARGET_ACC)
         final = rows[-1]["eval_acc"] if rows else float("nan")
-        print(f"  {run.name:<22} {'not reached' if hit is None else f'{hit:,}':>12}   (final {final:.3f})")
+        print(f"  {run.name:<{width}} {'not reached' if hit is None else f'{hit:,}':>12}   (final {final:.3f})")
     print()
 
 
@@ -125,7 +128,7 @@ def _run(args, executor) -> int:
     def on_run(cfg, res):
         acc = res.final_eval.get("eval_acc")
         state = "kept (already done)" if res.skipped else f"{res.wall_s:.0f}s"
-        print(f"  trained {cfg.name:<22} final eval acc {acc:.3f}  [{state}]")
+        print(f"  trained {cfg.name:<{NAME_WIDTH}} final eval acc {acc:.3f}  [{state}]")
 
     print(f"curriculens demo ({args.task}, size {args.size}) -> {out}")
     run_plan(

@@ -16,6 +16,7 @@ import sys
 import warnings
 
 from curriculens import __version__
+from curriculens.cli.progress import plain_progress_when_piped
 from curriculens.errors import CurriculensError
 
 # (module, subcommand) in the order --help lists them
@@ -117,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         warnings.filterwarnings("ignore")
     try:
-        code = int(args.func(args) or 0)
+        with plain_progress_when_piped():  # progress lines, not one huge \r line, in a log file
+            code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return code
     except BrokenPipeError:  # `curriculens summary | head`: the reader stopped; not an error of ours

@@ -173,3 +173,27 @@ def test_db003_corrupt_database_keeps_the_page_working(dash_duo, dash_fixture, f
     dash_duo.wait_for_contains_text("#emergence-note", "cannot be read", timeout=20)
     assert "Traceback" not in dash_duo.driver.page_source
     assert dash_duo.get_logs() == []
+
+
+def test_db004_findings_lead_and_the_run_switch_keeps_the_degree(dash_duo, dash_fixture):
+    """Issue 25.1-2: the page opens with the findings and a degree with signal; switching the
+    run on the features tab keeps the degree the user picked."""
+    dash_duo.start_server(make_app(dash_fixture.root))
+    dash_duo.wait_for_contains_text("#findings", "Teacher's transition: eval_acc goes from", timeout=30)
+    dash_duo.wait_for_contains_text("#findings", "in the order they appeared", timeout=20)
+    dash_duo.wait_for_contains_text("#degree", "degree 1", timeout=20)  # the teacher's planted spike
+    dash_duo.find_element("#tabs .tab:nth-child(2)").click()
+    wait_until(lambda: plot(dash_duo, "timeline-graph", "p.data.length"), what="feature traces")
+    pick(dash_duo, "#degree", "degree 2")
+    wait_until(lambda: "degree 2" in (plot(dash_duo, "timeline-graph", "p.layout.title.text") or ""), what="deg 2")
+    pick(dash_duo, "#run", "ce-s0")
+    title = wait_until(
+        lambda: (
+            (plot(dash_duo, "timeline-graph", "p.layout.title.text") or "").startswith("ce-s0")
+            and plot(dash_duo, "timeline-graph", "p.layout.title.text")
+        ),
+        what="ce-s0 timeline",
+    )
+    assert "degree 2" in title
+    assert "degree 2" in dash_duo.find_element("#degree").text
+    assert dash_duo.get_logs() == []

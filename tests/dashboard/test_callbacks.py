@@ -64,7 +64,7 @@ def test_family_controls_offer_sites_and_degrees(src, dash_fixture):
     site_opts, site_val, deg_opts, deg_val, word = cb.family_controls(src, dash_fixture.key, "linear::test_acc")
     assert [o["value"] for o in site_opts] == sorted(PLANT.sites) and site_val == "blocks.0.hook_post"
     assert [o["value"] for o in deg_opts] == [L.ALL_DEGREES, "1"]
-    assert cb.family_controls(src, dash_fixture.key, None)[3] == L.ALL_DEGREES
+    assert cb.family_controls(src, dash_fixture.key, None)[3] is None  # nothing picked: nothing to keep
 
 
 def test_views_only_compute_on_their_tab(src, dash_fixture):
@@ -124,8 +124,15 @@ def test_students_view_overlays_methods_and_compares_features(src, dash_fixture)
     )
     assert {"ce", "one-shot", "progressive", "teacher"} <= set(names(acc))
     titles = [a.text for a in side.layout.annotations if a.text and "run(s)" in a.text]
-    assert titles == ["progressive (mean of 2 run(s))", "one-shot (mean of 2 run(s))"]
-    assert len(two.data) == 2 and "teacher's transition window" in note
+    t_step = int(src.metrics(dash_fixture.key).query("method == 'two-shot'")["two_shot_step"].iloc[0])
+    assert titles == [  # issue 25.6: every student method, not only progressive and one-shot
+        "progressive (mean of 2 run(s))",
+        "one-shot (mean of 2 run(s))",
+        f"two-shot (teacher ckpt {t_step:,}, first 120 steps) (mean of 1 run(s))",
+        "ce (mean of 2 run(s))",
+    ]
+    assert len(two.data) == 2 and "shaded on each student's own step axis" in note
+    assert "corr (Fourier) = |mean over inputs x of chi_A(x) p(x)|" in note  # issue 25.9: the axis defined
 
 
 def test_emergence_view_hides_off_support_series_and_orders_features_naturally(src, dash_fixture):
@@ -404,3 +411,79 @@ def test_students_panel_says_when_a_site_can_never_have_rows(dash_fixture, fresh
     src = DataSource(root)
     note = cb.students_view(src, dash_fixture.key, "nt_span::test_acc", "b1", "2", "linear", [], L.TAB_STUDENTS)[3]
     assert "The students have no site b1" in note and "may not have probed" not in note
+
+
+def test_family_controls_keep_the_selection_when_the_run_changes(src, dash_fixture):
+    """Issue 25.1: a new run keeps the degree and site picked, when it has them."""
+    key = dash_fixture.key
+    assert cb.family_controls(src, key, "fourier::corr", "ce-s0", "output", "2")[3] == "2"
+    assert cb.family_controls(src, key, "fourier::corr", "teacher", "output", "2")[3] == "2"
+    assert cb.family_controls(src, key, "fourier::corr", "teacher", "output", L.ALL_DEGREES)[3] == L.ALL_DEGREES
+    assert cb.family_controls(src, key, "fourier::corr", "teacher", "output", "7")[3] == "1"  # gone: the default
+    site = cb.family_controls(src, key, "linear::test_acc", "teacher", "blocks.0.hook_pre", "1")[1]
+    assert site == "blocks.0.hook_pre"
+    assert cb.family_controls(src, key, "fourier::corr", "teacher", "blocks.0.hook_pre", "1")[1] == "output"
+
+
+def test_default_degree_is_the_lowest_that_appeared_else_all(src, dash_fixture):
+    """Issue 25.2: open on a degree with signal: the teacher's planted degree-1 spike appears;
+    ce's degree-1 values are flat (no appearance at any degree), so it opens on all degrees."""
+    key = dash_fixture.key
+    assert cb.family_controls(src, key, "fourier::corr", "teacher")[3] == "1"
+    assert cb.family_controls(src, key, "fourier::corr", "progressive-s0")[3] == "1"
+    assert cb.family_controls(src, key, "fourier::corr", "ce-s0")[3] == L.ALL_DEGREES
+
+
+def test_findings_lead_with_the_transition_features_and_methods(src, dash_fixture):
+    """Issue 25.2: the findings panel names the window, the teacher's planted features in order
+    with their checkpoint interval, and one comparison row per method."""
+    text = str(cb.findings_view(src, dash_fixture.key))
+    window = cb.window_of(src.metrics(dash_fixture.key), "parity")
+    assert f"between step {window.start:,} and step {window.end:,}; middle at step {window.mid_step:,.0f}" in text
+    spike = dash_fixture.spike_step
+    before = max(s for s in dash_fixture.teacher_steps if s < spike)
+    assert text.count(f"({before:,}, {spike:,}]") == len(PLANT.in_deg1)  # degree-1 features, nothing else
+    assert "no null test in this summary" in text
+    for method in ("teacher", "ce", "one-shot", "progressive", "two-shot"):
+        assert f"'{method}'" in text
+    assert cb.findings_view(src, None).children is None
+
+
+def test_emergence_table_follows_the_pickers(src, dash_fixture):
+    """Issue 25.9: the table shows the probe family, site and degree picked above."""
+    key = dash_fixture.key
+    data, _, note = cb.emergence_view(src, key, L.TAB_EMERGENCE, ["show"], "fourier::corr", "output", "2")
+    df = pd.DataFrame(data)
+    assert set(df["probe"]) == {"fourier"} and set(df["degree"]) == {2} and set(df["site"]) == {"output"}
+    n_runs = len(src.experiment(key).runs)
+    assert len(df) == n_runs * len(PLANT.in_deg2 + PLANT.off_deg2)
+    assert "of fourier · corr, site output, degree 2 (the pickers above" in note
+    every, _, _ = cb.emergence_view(src, key, L.TAB_EMERGENCE, ["show"], "fourier::corr", "output", L.ALL_DEGREES)
+    assert len(every) == n_runs * (len(PLANT.in_deg1 + PLANT.off_deg1) + len(PLANT.in_deg2 + PLANT.off_deg2))
+
+
+def test_student_run_features_shade_its_own_schedule(src, dash_fixture):
+    """Issue 25.4: on a student's features the window is mapped through its schedule (ce: none)."""
+    key = dash_fixture.key
+    args = ("fourier::corr", "output", "1", "linear", [], L.TAB_FEATURES)
+    tl, _, heat, note = cb.features_view(src, key, "progressive-s0", *args)
+    w = cb.student_window(src.metrics(key), ["progressive-s0"], cb.window_of(src.metrics(key), "parity"))
+    shapes = [s for s in tl.layout.shapes if s.name == "teacher transition window"]
+    assert [(s.x0, s.x1) for s in shapes] == [(w.start, w.end)] and f"student steps {w.start:,} to {w.end:,}" in note
+    tl, _, _, note = cb.features_view(src, key, "ce-s0", *args)
+    assert not tl.layout.shapes and "never learned from a teacher checkpoint inside" in note
+
+
+def test_students_note_of_an_experiment_without_students(dash_fixture, fresh_copy):
+    """Issue 25.9: a teacher-only (e.g. imported) experiment is not told about students' rows."""
+    import shutil
+
+    root = fresh_copy()
+    for run in (root / dash_fixture.key / C.RUNS_DIR).iterdir():
+        if run.name != "teacher":
+            shutil.rmtree(run)
+    acc, side, _, note = cb.students_view(
+        DataSource(root), dash_fixture.key, "fourier::corr", "output", "1", "linear", [], L.TAB_STUDENTS
+    )
+    assert note.startswith("This experiment has no student runs") and "sweep may not have probed" not in note
+    assert side.layout.meta["empty"]

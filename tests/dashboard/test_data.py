@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from curriculens import constants as C
 from dashboard.data import DataSource, ResultsReader, task_label
@@ -156,3 +158,58 @@ def test_a_committed_unit_invalidates_only_what_reads_its_run_and_probe(dash_fix
         table[(table["run"] == "teacher") & (table["probe"] == "fourier")]["n_steps"].max()
         == len(dash_fixture.teacher_steps) + 5
     )
+
+
+def _summary(rows):
+    cols = ["run", "method", "probe", "metric", "feature", "site", "degree", "in_support", "appear_step"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def test_method_comparison_counts_pools_and_orders_methods():
+    from dashboard.data import method_comparison
+
+    s = _summary(
+        [
+            ("p-s0", "progressive", "f", "corr", "0", "out", 1, True, 100),
+            ("p-s1", "progressive", "f", "corr", "0", "out", 1, True, 300),
+            ("p-s1", "progressive", "f", "corr", "9", "out", 1, False, 50),  # off-support: not counted
+            ("c-s0", "ce", "f", "corr", "0", "out", 1, True, None),
+            ("t", "teacher", "f", "corr", "0", "out", 1, True, 40),
+        ]
+    )
+    metrics = pd.DataFrame(
+        {
+            "run": ["c-s0", "c-s0", "p-s0", "p-s1", "t"],
+            "method": ["ce", "ce", "progressive", "progressive", "teacher"],
+            "step": [0, 10, 10, 10, 10],
+            "eval_acc": [0.9, 0.5, 0.8, 1.0, 1.0],
+        }
+    )
+    out = method_comparison(s, metrics).set_index("method")
+    assert list(out.index) == ["teacher", "ce", "progressive"]
+    assert out.at["progressive", "appeared"] == "2/2" and out.at["progressive", "median_appear_step"] == 200
+    assert out.at["ce", "appeared"] == "0/1" and np.isnan(out.at["ce", "median_appear_step"])
+    assert out.at["ce", "final_acc"] == 0.5  # the last evaluation, not the best
+    assert out.at["progressive", "final_acc"] == pytest.approx(0.9)
+    assert out.at["progressive", "final_acc_sd"] == pytest.approx(np.std([0.8, 1.0], ddof=1))
+    assert out.at["progressive", "runs"] == 2 and np.isnan(out.at["ce", "final_acc_sd"])
+
+
+def test_passes_null_overrides_the_noise_rule_when_present():
+    """A summary with ``passes_null`` (issue 'Findings you can trust') counts only appearances
+    that pass it; the default degree follows."""
+    from dashboard.data import appeared
+    from dashboard.selection import ALL_DEGREES, default_degree
+
+    rows = [
+        ("t", "teacher", "f", "corr", "0", "out", 1, True, 100),
+        ("t", "teacher", "f", "corr", "0_1", "out", 2, True, 200),
+    ]
+    s = _summary(rows)
+    assert list(appeared(s)) == [True, True]
+    assert default_degree(s, "t", "f::corr", "out") == "1"
+    s = s.assign(passes_null=[False, True])
+    assert list(appeared(s)) == [False, True]
+    assert default_degree(s, "t", "f::corr", "out") == "2"
+    assert default_degree(s.assign(passes_null=False), "t", "f::corr", "out") == ALL_DEGREES
+    assert default_degree(None, "t", "f::corr", "out") == ALL_DEGREES

@@ -49,6 +49,21 @@ def test_experiment_figures_cover_the_paper_panels(dash_fixture):
     assert len(stems) == len(set(stems))
 
 
+def test_export_writes_every_view_the_dashboard_shows(dash_fixture):
+    """Issue 25.3: the per-degree overview of a single-site probe (``sites_*``), the "all
+    degrees" views, and the side-by-side panels of every student method."""
+    figs = dict(X.experiment_figures(DataSource(dash_fixture.exp), "."))
+    runs = [r.name for r in DataSource(dash_fixture.exp).experiment(".").runs]
+    for run in runs:
+        sites = figs[f"sites_{run}_fourier_corr"]  # fourier has one site (output): drawn all the same
+        assert [t.name for t in sites.data] == ["output · degree 1", "output · degree 2"]
+        assert f"features_{run}_fourier_corr_output_all" in figs and f"heatmap_{run}_fourier_corr_output_all" in figs
+    assert "features_teacher_linear_test_acc_blocks.0.hook_post_all" not in figs  # one degree: no "all" copy
+    side = figs["students_fourier_corr_output_deg1"]
+    titles = [a.text for a in side.layout.annotations if a.text and "run(s)" in a.text]
+    assert [t.split(" (")[0] for t in titles] == ["progressive", "one-shot", "two-shot", "ce"]
+
+
 def test_html_export_needs_no_browser(dash_fixture, tmp_path, monkeypatch):
     monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-browser"))
     paths = X.export_experiment(dash_fixture.exp, tmp_path / "out", "html")

@@ -54,12 +54,14 @@ def test_teacher_accuracy_traces_window_and_marks(metrics, window, dash_fixture)
     )
     (shape,) = window_shapes(fig)
     assert (shape.x0, shape.x1) == (window.start, window.end)
-    marks = trace(fig, "transition checkpoints")
+    marks = trace(fig, F.MARKS_NAME)
     assert marks.cliponaxis is False  # the "3" near the top of the axis is drawn whole
-    assert list(marks.x) == [window.start, window.mid, window.end]
+    saved = np.array(dash_fixture.teacher_steps)  # issue 25.5: saved checkpoints, not evaluation steps
+    near = [int(saved[np.abs(saved - x).argmin()]) for x in (window.start, window.mid_step, window.end)]
+    assert list(marks.x) == near and set(near) <= set(dash_fixture.teacher_steps)
     assert list(marks.text) == ["1", "2", "3"]
     acc = dict(zip(t["step"], t["eval_acc"], strict=True))
-    assert list(marks.y) == pytest.approx([acc[window.start], acc[window.mid], acc[window.end]])
+    assert list(marks.y) == pytest.approx([acc[s] for s in near])
     assert fig.layout.xaxis.type == "linear"
 
 
@@ -170,7 +172,7 @@ def test_heatmap_matches_rows_and_orders_in_support_first(src, dash_fixture):
 
 
 def test_students_accuracy_mean_and_band_over_seeds(metrics, window):
-    fig = F.students_accuracy(metrics, window)
+    fig = F.students_accuracy(metrics)
     s = metrics[metrics["role"] == "student"]
     for method in ("ce", "one-shot", "progressive"):
         m = s[s["method"] == method].groupby("step")["eval_acc"]
@@ -185,7 +187,40 @@ def test_students_accuracy_mean_and_band_over_seeds(metrics, window):
     assert len(two.x) > 0
     teacher = trace(fig, "teacher")
     assert teacher.line.dash == "dash"
-    assert len(window_shapes(fig)) == 1
+    assert not window_shapes(fig)  # the teacher's window is in teacher steps: not on the students' axis
+
+
+def test_ce_is_dotted_and_drawn_over_one_shot(metrics):
+    """Issue 25.6: at chance ce lies exactly on one-shot; dotted and drawn last it stays visible."""
+    fig = F.students_accuracy(metrics)
+    lines = [t for t in fig.data if t.name in ("ce", "one-shot", "progressive")]
+    assert lines[-1].name == "ce" and lines[-1].line.dash == "dot"
+    assert trace(fig, "one-shot").line.dash == "solid"
+
+
+def test_window_is_mapped_through_each_students_schedule(metrics, window):
+    """Issue 25.4: the teacher's window on a student's own axis is where its schedule used the
+    teacher's checkpoints from inside the window; ce and one-shot never do."""
+    from dashboard.selection import student_window
+
+    def runs(method):
+        return sorted(metrics.loc[metrics["method"] == method, "run"].unique())
+
+    for method in ("ce", "one-shot"):
+        assert student_window(metrics, runs(method), window) is None
+    prog = student_window(metrics, runs("progressive"), window)
+    m = metrics[metrics["method"] == "progressive"]
+    ts = m["teacher_step"].astype(float)
+    assert ts[m["step"] == prog.start].min() >= window.start and ts[m["step"] == prog.end].max() <= window.end
+    before = m[m["step"] < prog.start]["teacher_step"].astype(float)
+    assert (before < window.start).all()  # it reaches the window at prog.start, not earlier
+    two = student_window(metrics, runs("two-shot"), window)
+    t_step = int(metrics.loc[metrics["method"] == "two-shot", "two_shot_step"].iloc[0])
+    assert window.start <= t_step <= window.end and two.start == 0 and two.end <= 120  # first stage, up to the switch
+    fig = F.students_accuracy(metrics, {"progressive": prog, "two-shot (x)": two})
+    (shape,) = window_shapes(fig)  # only groups of the figure are shaded
+    assert (shape.x0, shape.x1) == (prog.start, prog.end)
+    assert student_window(metrics, runs("progressive"), None) is None
 
 
 def test_two_shot_curve_per_checkpoint_and_switch_line(metrics):
@@ -258,3 +293,28 @@ def test_teacher_figures_mark_the_checkpoint_the_two_shot_student_used(metrics, 
         assert list(mark.y) == pytest.approx([t[s] for s in used])  # on the teacher's curve
     no_two = metrics[metrics["method"] != "two-shot"]
     assert not [tr for tr in F.teacher_accuracy(no_two, window).data if tr.name == F.TWO_SHOT_MARK]
+
+
+def test_heatmap_of_many_rows_keeps_the_labelled_in_support_rows_and_frames_the_window(src, dash_fixture, window):
+    """Issue 25.9: "all degrees" heatmaps of hundreds of rows draw the in-support rows only (the
+    title says how many were left out), the window is framed, and few columns get their own
+    ticks (no negative steps)."""
+    rows = src.rows(dash_fixture.key, "fourier", "corr", runs=["teacher"], site="output")
+    fig = F.feature_heatmap(rows, title="t", window=window, max_rows=6)
+    n_off = len(PLANT.off_deg1 + PLANT.off_deg2)
+    assert list(fig.data[0].y) == list(PLANT.in_deg1 + PLANT.in_deg2)  # no "*": every row is in support
+    assert fig.layout.title.text == f"t (in-support features only; {n_off} off-support rows not drawn)"
+    assert fig.layout.yaxis.showticklabels is True
+    (shape,) = window_shapes(fig)
+    assert (shape.x0, shape.x1) == (window.start, window.end) and shape.layer == "above"
+    assert "(* = in support)" in F.feature_heatmap(rows, title="t").layout.title.text
+    few = rows[rows["step"].isin(dash_fixture.teacher_steps[:3])]
+    ticks = F.feature_heatmap(few, title="t").layout.xaxis.tickvals
+    assert list(ticks) == list(dash_fixture.teacher_steps[:3]) and min(ticks) >= 0
+
+
+def test_accuracy_axes_stay_within_0_and_1(metrics, window):
+    """Issue 25.9: a mean + sd band above 1 no longer stretches an accuracy axis (to 1.9)."""
+    for fig in (F.students_accuracy(metrics), F.teacher_accuracy(metrics, window), F.two_shot_accuracy(metrics)):
+        opts = fig.layout.yaxis.autorangeoptions
+        assert (opts.clipmin, opts.clipmax) == (0.0, 1.02)

@@ -22,7 +22,8 @@ class ParityDemoSize:
     earlier (50, 4) demo, where the methods hardly differ; ``tiny``: seconds (tests);
     ``bench``: the calibrated (60, 5) setting of the benchmark (longer runs, no early stop).
     ``extract_steps`` > 0 adds a curriculum-extraction student; ``stop_at_acc`` ends each
-    student at that held-out accuracy."""
+    student at that held-out accuracy. Students save at least as often as the teacher
+    (``student_save_every <= save_every``), so their appear steps are no coarser than its."""
 
     n: int
     k: int
@@ -43,9 +44,9 @@ class ParityDemoSize:
 
 PARITY_SIZES = {
     "tiny": ParityDemoSize(10, 3, 64, 16, 300, 400, 100, 100, 50, two_shot_T=100, n_eval=512),
-    "small": ParityDemoSize(50, 4, 4000, 100, 10_000, 24_000, 500, 1000, 500, two_shot_T=2000),
+    "small": ParityDemoSize(50, 4, 4000, 100, 10_000, 24_000, 500, 500, 500, two_shot_T=2000),
     "demo": ParityDemoSize(
-        60, 5, 8000, 50, 40_000, 60_000, 2000, 4000, 500, two_shot_T=10_000, extract_steps=10_000, stop_at_acc=0.99
+        60, 5, 8000, 50, 40_000, 60_000, 2000, 2000, 500, two_shot_T=10_000, extract_steps=10_000, stop_at_acc=0.99
     ),
     "bench": ParityDemoSize(60, 5, 8000, 50, 60_000, 150_000, 2000, 2000, 500, two_shot_T=10_000),
 }

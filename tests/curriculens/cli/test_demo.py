@@ -33,3 +33,26 @@ def test_parity_demo_end_to_end(tmp_path, capsys):
     assert "already done" in capsys.readouterr().out
     with ResultsStore(out / "results.sqlite", readonly=True) as store:
         assert store.count() == n_rows
+
+
+def test_students_table_stays_aligned_for_long_run_names(monkeypatch, capsys):
+    """Issue 25.9: the 'steps to 95%' table keeps its columns for long two-shot names."""
+    from types import SimpleNamespace
+
+    import training.experiment as E
+    from curriculens.cli import demo
+
+    runs = [SimpleNamespace(name=n, path=n) for n in ("ce-s0", "two-shot-ckpt26000-T10000-s0", "x" * 40)]
+    monkeypatch.setattr(E, "list_runs", lambda out: runs)
+    monkeypatch.setattr(E, "read_metrics", lambda path: [{"step": 0, "eval_acc": 0.5}, {"step": 10, "eval_acc": 1.0}])
+    demo._print_students("unused")
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "(final" in ln]
+    assert len(lines) == 3 and len({ln.index("(final") for ln in lines}) == 1
+
+
+def test_demo_students_save_at_least_as_often_as_the_teacher():
+    """Issue 25.7: students' appear steps are no coarser than the teacher's checkpoints."""
+    from training.plans import PARITY_SIZES
+
+    for name, size in PARITY_SIZES.items():
+        assert size.student_save_every <= size.save_every, name
