@@ -10,8 +10,11 @@ width-50 students, batch 32, SGD. For E in (1, 4, 12, 32) and two student mixes,
 it trains the E students with ``train_grid`` and, as the baseline in the same run, the same E
 configs one after the other with ``train_run`` (today's per-run loop), each for ``--steps``
 steps with evaluation only at the start and the end, and prints student-steps/s and the ratio.
+Both sides are timed the same way (``benchmarks.timing``): one torch thread, CPU time, after
+one untimed warm-up of each (a grid and a run of 20 steps), ``--repeats`` interleaved repeats
+(the first side alternates), the median kept; the load average is printed.
 
-    nice -n 5 python -m benchmarks.bench_grid [--steps 600] [--sizes 1 4 12 32]
+    nice -n 5 python -m benchmarks.bench_grid [--steps 600] [--sizes 1 4 12 32] [--repeats 1]
 
 Results: benchmarks/results/grid_throughput.json and .txt.
 """
@@ -25,7 +28,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
+import statistics  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -33,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 import torch  # noqa: E402
 
+from benchmarks.timing import load, timed  # noqa: E402
 from curriculens import constants as C  # noqa: E402
 from curriculens.io import write_json  # noqa: E402
 from training.config import CheckpointConfig  # noqa: E402
@@ -75,13 +79,15 @@ def main() -> int:
     ap.add_argument("--teacher-width", type=int, default=8000)
     ap.add_argument("--n", type=int, default=60)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--out", default=None, help="results file stem (default benchmarks/results/grid_throughput)")
     args = ap.parse_args()
+    torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp(prefix="bench_grid_"))
     lines = [
         f"grid throughput: ({args.n}, 5) parity, teacher width {args.teacher_width}, students width 50, batch 32, "
-        f"{args.steps} steps each, device {args.device}, torch threads {torch.get_num_threads()}; "
-        "machine: 2 shared CPU cores under load from other jobs (nice -n 5)"
+        f"{args.steps} steps each, device {args.device}, one torch thread, CPU time, median of {args.repeats} "
+        f"interleaved repeat(s) after a warm-up; machine: {load()} at start"
     ]
 
     def say(msg: str) -> None:
@@ -96,20 +102,33 @@ def main() -> int:
         init_experiment(exp, teacher.task)
         train_run(teacher, exp / C.RUNS_DIR / "teacher")
         rows = []
-        for mix in args.mixes:
-            for e in args.sizes:
-                cfgs = configs(exp, mix, e, args.steps, args.device)
-                t0 = time.perf_counter()
-                train_grid(cfgs, exp / C.RUNS_DIR)
-                grid_s = time.perf_counter() - t0
+
+        def sides(cfgs):
+            def clean():
                 for c in cfgs:
                     shutil.rmtree(exp / C.RUNS_DIR / c.name)
-                t0 = time.perf_counter()
+
+            def grid():
+                train_grid(cfgs, exp / C.RUNS_DIR)
+                clean()
+
+            def sequential():
                 for c in cfgs:
                     train_run(c, exp / C.RUNS_DIR / c.name)
-                seq_s = time.perf_counter() - t0
-                for c in cfgs:
-                    shutil.rmtree(exp / C.RUNS_DIR / c.name)
+                clean()
+
+            return {"grid": grid, "sequential": sequential}
+
+        warm = sides(configs(exp, "mixed", 4, 20, args.device))
+        warm["grid"](), warm["sequential"]()  # imports, first allocations: outside every timing
+        for mix in args.mixes:
+            for e in args.sizes:
+                both = sides(configs(exp, mix, e, args.steps, args.device))
+                cpu: dict[str, list[float]] = {"grid": [], "sequential": []}
+                for r in range(args.repeats):
+                    for name in ("grid", "sequential") if r % 2 == 0 else ("sequential", "grid"):
+                        cpu[name].append(timed(both[name]).cpu)
+                grid_s, seq_s = statistics.median(cpu["grid"]), statistics.median(cpu["sequential"])
                 n = e * args.steps
                 row = {
                     "mix": mix,
@@ -119,11 +138,13 @@ def main() -> int:
                     "grid_student_steps_per_s": n / grid_s,
                     "sequential_student_steps_per_s": n / seq_s,
                     "speedup": seq_s / grid_s,
+                    "clock": "cpu",
+                    "load": load(),
                 }
                 rows.append(row)
                 say(
                     f"  {mix:<9} E={e:>3}: grid {n / grid_s:8.0f} student-steps/s, {e} sequential runs "
-                    f"{n / seq_s:7.0f}/s -> {seq_s / grid_s:5.1f}x"
+                    f"{n / seq_s:7.0f}/s -> {seq_s / grid_s:5.2f}x   ({load()})"
                 )
     finally:
         shutil.rmtree(work, ignore_errors=True)

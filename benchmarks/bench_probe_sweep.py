@@ -29,16 +29,19 @@ import io
 import json
 import os
 import subprocess
+import statistics
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.timing import interleaved
+
 REPO = Path(__file__).resolve().parents[1]
-PREVIOUS = "6a0d20b"  # the last commit with the previous sweep
+PREVIOUS = "6a0d20b"  # the last commit with the previous sweep (``--previous`` picks another)
+FIT_REPEATS = 3
 DEFAULT_EXP = REPO / "benchmarks" / "runs" / "sweep_demo"
 # Run before the previous ``probes`` package is imported: what it expects of the current
 # packages (shared with tests/probes/test_sweep_reuse.py).
@@ -71,27 +74,15 @@ _SWEEP = """
 import json, sys, time, torch
 torch.set_num_threads(1)
 from probes.sweep import SweepConfig, run_sweep
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 res = run_sweep(sys.argv[1], SweepConfig(device="cpu", runs=tuple(json.loads(sys.argv[2])), options=json.loads(sys.argv[3])))
-print(json.dumps({"wall_s": time.perf_counter() - t0, "units": res.n_done, "rows": res.n_rows, "failed": res.n_failed}))
+print(json.dumps({"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "units": res.n_done, "rows": res.n_rows, "failed": res.n_failed}))
 """
 
 
 def _sync() -> None:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-
-
-def best_of(fn, repeats: int = 3) -> float:
-    """The fastest of ``repeats`` wall times of ``fn()`` in seconds (CUDA work synchronised)."""
-    times = []
-    for _ in range(repeats):
-        _sync()
-        t0 = time.perf_counter()
-        fn()
-        _sync()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def _copy(src: Path, dst: Path) -> Path:
@@ -163,11 +154,11 @@ for run in list_runs(sys.argv[1]):
     for step, path in list_checkpoints(run.path):
         model, cfg, _ = load_checkpoint(path)
         x = sample_pm1(n_probe, cfg.d_in, torch.Generator().manual_seed(0))
-        t0 = time.perf_counter()
+        t0, work = time.process_time(), []
         with torch.inference_mode():
             for i in range(0, n_probe, C.DEFAULT_PROBE_BATCH):
-                output_logits(model, x[i : i + C.DEFAULT_PROBE_BATCH])
-        total += time.perf_counter() - t0
+                output_logits(model, x[i : i + C.DEFAULT_PROBE_BATCH], None, work)
+        total += time.process_time() - t0
         n += 1
 print(json.dumps({"forward_s": total, "checkpoints": n}))
 """
@@ -182,11 +173,11 @@ print(json.dumps({"forward_s": total, "checkpoints": n}))
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench_sweep(exp: Path, runs: list[str], n_probe: int | None = None) -> dict:
+def bench_sweep(exp: Path, runs: list[str], n_probe: int | None = None, previous: str = PREVIOUS) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         blob = subprocess.run(
-            ["git", "-C", str(REPO), "archive", PREVIOUS, "probes"], capture_output=True, check=True
+            ["git", "-C", str(REPO), "archive", previous, "probes"], capture_output=True, check=True
         ).stdout
         with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
             tar.extractall(tmp / "old_src", filter="data")
@@ -203,8 +194,9 @@ def bench_sweep(exp: Path, runs: list[str], n_probe: int | None = None) -> dict:
         "options": options,
         "old": old,
         "new": new,
-        "old_units_per_s": old["units"] / old["wall_s"],
-        "new_units_per_s": new["units"] / new["wall_s"],
+        "clock": "cpu (each sweep in its own process)",
+        "old_units_per_s": old["units"] / old["cpu_s"],
+        "new_units_per_s": new["units"] / new["cpu_s"],
         "rows_only_in_one": int((m["_merge"] != "both").sum()),
         "max_diff_non_linear": float(diff[~linear].max()) if (~linear).any() else 0.0,
         "max_diff_linear": float(diff[linear].max()) if linear.any() else 0.0,
@@ -215,28 +207,44 @@ def bench_sweep(exp: Path, runs: list[str], n_probe: int | None = None) -> dict:
     out["speedup"] = out["new_units_per_s"] / out["old_units_per_s"]
     out["floor"] = forward_floor(exp, runs, options["n_probe"])
     f = out["floor"]["forward_s"]
-    out["best_possible_speedup"] = old["wall_s"] / f
-    out["speedup_beyond_floor"] = (old["wall_s"] - f) / max(new["wall_s"] - f, 1e-9)
+    out["best_possible_speedup"] = old["cpu_s"] / f
+    out["speedup_beyond_floor"] = (old["cpu_s"] - f) / max(new["cpu_s"] - f, 1e-9)
     return out
 
 
 def _fit_pair(x: torch.Tensor, y: torch.Tensor, max_features: int = 0, device: str = "cpu") -> dict:
+    """torch's batched fit vs scikit-learn one probe at a time (lbfgs, its fastest solver for
+    this shape), the same objective and stopping test (``tol`` on the largest gradient
+    component), both imported and warmed up, one thread each (torch and BLAS), CPU time of
+    interleaved repeats (``benchmarks.timing``; on CUDA, wall time with the device synchronised)."""
     from threadpoolctl import threadpool_limits
 
     from probes.linear import LinearProbeConfig, fit_linear_probes, prepare_targets
 
     cfg = LinearProbeConfig(max_features=max_features, device=device)
+    ref_cfg = LinearProbeConfig(backend="sklearn", max_features=max_features)
     targets = prepare_targets(y, x.shape[1], cfg)
-    fit_linear_probes(x[:64], y[:64], cfg)  # warm-up
-    t_new = best_of(lambda: fit_linear_probes(x, targets, cfg), 3)
-    new = fit_linear_probes(x, targets, cfg)
+
+    def torch_side():
+        _sync()
+        out = fit_linear_probes(x, targets, cfg)
+        _sync()
+        return out
+
     with threadpool_limits(1):
-        t0 = time.perf_counter()
-        ref = fit_linear_probes(x, targets, LinearProbeConfig(backend="sklearn", max_features=max_features))
-        t_ref = time.perf_counter() - t0
+        fit_linear_probes(x[:64], y[:64], ref_cfg)  # imports scikit-learn, warms it
+        cmp = interleaved(
+            {"torch": torch_side, "sklearn": lambda: fit_linear_probes(x, targets, ref_cfg)}, repeats=FIT_REPEATS
+        )
+    clock = cmp.wall if device == "cuda" else cmp.cpu
+    t_new, t_ref = statistics.median(clock["torch"]), statistics.median(clock["sklearn"])
+    new, ref = cmp.values["torch"], cmp.values["sklearn"]
     acc = lambda fits: sum(f.test_acc for f in fits) / len(fits)  # noqa: E731
     return {
         "device": device,
+        "clock": "wall, synchronised" if device == "cuda" else "cpu",
+        "repeats": FIT_REPEATS,
+        "load": cmp.load_end,
         "probes": 2 * len(new),
         "features": new[0].n_features,
         "torch_s": t_new,
@@ -299,21 +307,27 @@ def bench_extraction(exp: Path) -> dict:
         cols = torch.randperm(cfg.width, generator=torch.Generator().manual_seed(1))[:256].sort().values
         ex = ActivationExtractor(model, cfg)
 
-        def bare():
-            keep = []
+        w, b = model.blocks[0].fc.weight[cols], model.blocks[0].fc.bias[cols]
+
+        def bare():  # the fastest exact way to these activations: only the probed columns, one call
             with torch.inference_mode():
-                for i in range(0, x.shape[0], 1024):
-                    h = torch.relu(model.blocks[0].fc(x[i : i + 1024]))
-                    keep.append(h[:, cols])
-                    model.unembed(h)
-            return torch.cat(keep)
+                return torch.relu(torch.addmm(b, x, w.t()))
 
         def fast():
-            return ex.extract(x, ["blocks.0.hook_post"], columns={"blocks.0.hook_post": cols})
+            return ex.extract(x, ["blocks.0.hook_post"], columns={"blocks.0.hook_post": cols})["blocks.0.hook_post"]
 
-        assert torch.equal(bare(), fast()["blocks.0.hook_post"])
-        tb, tf = best_of(bare), best_of(fast)
-        out["mlp_teacher"] = {"bare_s": tb, "extract_s": tf, "ratio": tf / tb, "inputs": 2048, "width": cfg.width}
+        cmp = interleaved({"bare": bare, "extract": fast}, repeats=5)
+        assert torch.allclose(cmp.values["bare"], cmp.values["extract"], atol=1e-5)
+        tb, tf = cmp.median("bare"), cmp.median("extract")
+        out["mlp_teacher"] = {
+            "bare_s": tb,
+            "extract_s": tf,
+            "ratio": tf / tb,
+            "inputs": 2048,
+            "width": cfg.width,
+            "baseline": "a forward of the probed 256 columns only",
+            "clock": "cpu, median of 5 interleaved",
+        }
     for name, cfg in (
         ("gpt2", GPT2Config(vocab_size=64, n_positions=256, n_layer=4, n_head=4, head_dim=16)),
         (
@@ -344,8 +358,16 @@ def bench_extraction(exp: Path) -> dict:
         def fast(ex=ex, tokens=tokens, sites=sites, mask=mask):
             ex.extract(tokens, sites, batch_size=32, position="all", kwargs={"attention_mask": mask})
 
-        tb, tf = best_of(bare), best_of(fast)
-        out[name] = {"bare_hidden_states_s": tb, "extract_s": tf, "ratio": tf / tb, "sequences": 64, "tokens": 200}
+        cmp = interleaved({"bare": bare, "extract": fast}, repeats=5)
+        tb, tf = cmp.median("bare"), cmp.median("extract")
+        out[name] = {
+            "bare_hidden_states_s": tb,
+            "extract_s": tf,
+            "ratio": tf / tb,
+            "sequences": 64,
+            "tokens": 200,
+            "clock": "cpu, median of 5 interleaved",
+        }
     return out
 
 
@@ -355,18 +377,19 @@ def _start_text(result: dict) -> str:
 
 def _sweep_text(s: dict) -> str:
     f = s["floor"]["forward_s"]
+    clock = "cpu_s" if "cpu_s" in s["old"] else "wall_s"  # results saved before CPU time: wall
     return (
         f"\n== sweep ({s['new']['units']} units, {s['new']['rows']} rows)\n"
         f"options {s['options']} (both sides)\n"
-        f"previous {s['old']['wall_s']:.1f} s = {s['old_units_per_s']:.2f} units/s; "
-        f"new {s['new']['wall_s']:.1f} s = {s['new_units_per_s']:.2f} units/s; speedup {s['speedup']:.2f}x\n"
+        f"previous {s['old'][clock]:.1f} s = {s['old_units_per_s']:.2f} units/s; "
+        f"new {s['new'][clock]:.1f} s = {s['new_units_per_s']:.2f} units/s ({clock}); speedup {s['speedup']:.2f}x\n"
         f"rows only in one table: {s['rows_only_in_one']}; max |diff| non-linear rows {s['max_diff_non_linear']:.2e}; "
         f"linear rows {s['max_diff_linear']:.4f} ({s['linear_rows_changed']} of {s['linear_rows']} changed, "
         f"{s['linear_rows_over_0.02']} by more than 0.02)\n"
         f"floor: the float32 forwards alone over {s['floor']['checkpoints']} checkpoints take "
         f"{f:.1f} s, so no exact sweep beats {s['best_possible_speedup']:.2f}x here; "
-        f"beyond that floor: previous {s['old']['wall_s'] - f:.1f} s, "
-        f"new {s['new']['wall_s'] - f:.1f} s: {s['speedup_beyond_floor']:.2f}x"
+        f"beyond that floor: previous {s['old'][clock] - f:.1f} s, "
+        f"new {s['new'][clock] - f:.1f} s: {s['speedup_beyond_floor']:.2f}x"
     )
 
 
@@ -374,7 +397,8 @@ def _fit_text(name: str, r: dict) -> str:
     return (
         f"\n== fitting, {name}: {r['probes']} probes on {r['features']} features; torch "
         f"({r.get('device', 'cpu')}) {r['torch_s']:.3f} s, "
-        f"scikit-learn one by one {r['sklearn_s']:.3f} s: {r['ratio']:.1f}x; held-out acc "
+        f"scikit-learn (lbfgs) one by one {r['sklearn_s']:.3f} s: {r['ratio']:.1f}x "
+        f"({r.get('clock', 'wall')}, median of {r.get('repeats', 1)}, both warm, one thread each); held-out acc "
         f"{r['test_acc_torch']:.4f} vs {r['test_acc_sklearn']:.4f} (max per-probe diff "
         f"{r['max_test_acc_diff']:.4f}, controls {r['max_control_acc_diff']:.4f}); "
         f"{r['mean_newton_iter']:.1f} Newton iterations per probe"
@@ -383,7 +407,8 @@ def _fit_text(name: str, r: dict) -> str:
 
 def _extraction_text(name: str, r: dict) -> str:
     base = r.get("bare_s", r.get("bare_hidden_states_s"))
-    return f"\n== extraction, {name}: bare forward {base:.3f} s, extraction {r['extract_s']:.3f} s: {r['ratio']:.2f}x"
+    what = r.get("baseline", "bare forward")
+    return f"\n== extraction, {name}: {what} {base:.3f} s, extraction {r['extract_s']:.3f} s: {r['ratio']:.2f}x ({r.get('clock', 'wall')})"
 
 
 def _end_text(result: dict) -> str:
@@ -410,6 +435,9 @@ def main() -> None:
     ap.add_argument("--runs", default="", help="comma-separated runs to sweep (default all)")
     ap.add_argument("--skip-sweep", action="store_true")
     ap.add_argument(
+        "--previous", default=PREVIOUS, help=f"the commit whose probes package is the baseline (default {PREVIOUS})"
+    )
+    ap.add_argument(
         "--n-probe",
         default="100000,20000",
         help="comma-separated Fourier input counts: one old-vs-new sweep comparison each (default: the "
@@ -435,13 +463,18 @@ def main() -> None:
         subprocess.run(
             [sys.executable, "-m", "curriculens.cli", "-q", "demo", "--out", str(args.exp), "--no-probe"], check=True
         )
-    result: dict = {"load_start": os.getloadavg(), "cpus": os.cpu_count(), "previous": PREVIOUS, "exp": str(args.exp)}
+    result: dict = {
+        "load_start": os.getloadavg(),
+        "cpus": os.cpu_count(),
+        "previous": args.previous,
+        "exp": str(args.exp),
+    }
     print(_start_text(result), flush=True)
     runs = [r for r in args.runs.split(",") if r]
     if not args.skip_sweep:
         result["sweeps"] = []
         for n_probe in [int(v) for v in args.n_probe.split(",") if v]:
-            result["sweeps"].append(bench_sweep(args.exp, runs, n_probe))
+            result["sweeps"].append(bench_sweep(args.exp, runs, n_probe, args.previous))
             print(_sweep_text(result["sweeps"][-1]), flush=True)
     result["fit"] = bench_fit(args.exp, args.fit_device)
     print("\n".join(_fit_text(k, r) for k, r in result["fit"].items()), flush=True)

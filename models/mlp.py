@@ -50,15 +50,29 @@ class ParityMLP(HookedRootModule):
             h = block(h)
         return self.hook_logits(self.unembed(h))
 
-    def output_logits(self, x: torch.Tensor) -> torch.Tensor:
+    def output_logits(self, x: torch.Tensor, work: list | None = None) -> torch.Tensor:
         """``forward(x)``'s logits [batch, n_classes] for callers that need only the output
-        (the Fourier probe's 100,000 inputs): the same ``F.linear`` calls without the hook
-        points and with the ReLU in place (one [batch, width] buffer per layer instead of
-        two), bit for bit the forward's numbers (tested). No hooks fire; the in-place ReLU
-        needs no-grad / inference mode."""
+        (the Fourier probe's 100,000 inputs): the same ``F.linear`` arithmetic (``addmm``, as
+        ``F.linear`` runs it for a 2-D input) without the hook points and with the ReLU in
+        place, bit for bit the forward's numbers (tested). No hooks fire; the in-place ReLU
+        needs no-grad / inference mode.
+
+        ``work``: a list the caller keeps across batches; the hidden layers are written into
+        its two [rows, width] buffers (grown when a batch is larger), so a stream of batches
+        allocates (and page-faults) them once instead of once per batch per layer. The
+        returned logits are a fresh tensor."""
         h = x.to(self.unembed.weight.dtype)
-        for block in self.blocks:
-            h = nn.functional.linear(h, block.fc.weight, block.fc.bias).relu_()
+        for d, block in enumerate(self.blocks):
+            w, b = block.fc.weight, block.fc.bias
+            if work is None or b is None:
+                h = nn.functional.linear(h, w, b).relu_()
+                continue
+            while len(work) < 2:
+                work.append(torch.empty(0, device=w.device, dtype=w.dtype))
+            buf = work[d % 2]
+            if buf.shape[0] < h.shape[0] or buf.shape[1:] != (w.shape[0],):
+                buf = work[d % 2] = torch.empty(h.shape[0], w.shape[0], device=w.device, dtype=w.dtype)
+            h = torch.addmm(b, h, w.t(), out=buf[: h.shape[0]]).relu_()
         return nn.functional.linear(h, self.unembed.weight, self.unembed.bias)
 
     def site_names(self) -> list[str]:

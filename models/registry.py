@@ -45,11 +45,12 @@ def logits_of(output) -> torch.Tensor:
     raise TypeError(f"cannot read logits from {type(output).__name__}")
 
 
-def output_logits(model, inp, kwargs: dict | None = None) -> torch.Tensor:
+def output_logits(model, inp, kwargs: dict | None = None, work: list | None = None) -> torch.Tensor:
     """``logits_of(model(inp, **kwargs))`` for callers that need only the output (no grad):
     through the model's ``output_logits`` when it has one and takes no keyword inputs (the
-    parity MLP: no hooks, ReLU in place, the same numbers), else the plain forward."""
+    parity MLP: no hooks, ReLU in place, the same numbers), else the plain forward.
+    ``work``: a list kept across batches for the model's reused buffers (``ParityMLP.output_logits``)."""
     fast = getattr(model, "output_logits", None)
     if fast is not None and not kwargs and not torch.is_grad_enabled():
-        return fast(inp)
+        return fast(inp) if work is None else fast(inp, work=work)
     return logits_of(model(inp, **(kwargs or {})))

@@ -215,13 +215,13 @@ def class1_probability(
     in place; the same numbers). ``labels``: chi_S(x) [N] if already known (the task's batch
     carries them), else computed per batch."""
     device = device or next(model.parameters()).device
-    out = []
+    out, work = [], []  # work: the MLP's hidden-layer buffers, reused by every batch
     for i in range(0, x.shape[0], batch_size):
         xb = x[i : i + batch_size]
         yb = labels[i : i + batch_size] if labels is not None else parity_labels(xb, support)
         batch = {"x": xb.to(device), "y": yb.to(device)}
         inp, kw = task.model_input(batch, model_cfg)
-        logits, _ = task.scored(output_logits(model, inp, kw), batch, model_cfg)
+        logits, _ = task.scored(output_logits(model, inp, kw, work), batch, model_cfg)
         out.append(torch.softmax(logits.float(), dim=-1)[:, 1].double().cpu())
     return torch.cat(out)
 

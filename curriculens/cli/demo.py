@@ -148,7 +148,13 @@ def _run(args, executor) -> int:
     from probes.sweep import SweepConfig, run_sweep
     from training.experiment import list_runs
 
-    res = run_sweep(out, SweepConfig(device=args.device), progress=not args.quiet, executor=executor, wait=args.wait)
+    options = {}
+    if args.task == "pcfg":  # the preset's probe sizes (the defaults are the paper's 1,024 n-gram sentences)
+        from training.plans.pcfg import demo_probe_options
+
+        options = demo_probe_options(args.size)
+    sweep = SweepConfig(device=args.device, options=options)
+    res = run_sweep(out, sweep, progress=not args.quiet, executor=executor, wait=args.wait)
     print(f"  probed {res.n_done} units ({res.n_skipped} already done, {res.n_failed} failed) -> {res.db_path}")
     print()
     _print_students(out)

@@ -86,5 +86,9 @@ def test_mlp_output_logits_equal_the_forward_bit_for_bit():
                 fired.clear()
                 fast = torch.cat([model.output_logits(x[i : i + bs]) for i in range(0, 777, bs)])
                 assert torch.equal(fast, ref), bs
+                work: list = []  # reused buffers, the last batch shorter than the rest
+                reused = torch.cat([model.output_logits(x[i : i + bs], work=work) for i in range(0, 777, bs)])
+                assert torch.equal(reused, ref), bs
+                assert len(work) == 2 and work[0].shape == (bs, 300)
                 assert not fired
         model.reset_hooks()

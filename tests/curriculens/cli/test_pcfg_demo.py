@@ -42,3 +42,26 @@ def test_pcfg_demo_end_to_end_at_tiny_size(tmp_path):
     pcfg_rows = summary[summary.probe.isin(["nt_span", "ngram", "context"])]
     assert set(pcfg_rows.metric) == {"test_acc", "selectivity", "p50"}, "the declared primary metrics"
     assert len(pcfg_rows) > 0 and pcfg_rows["n_steps"].min() >= 2
+
+
+@pytest.mark.parametrize("size", ["tiny", "demo"])
+def test_pcfg_demo_sweeps_with_its_presets_probe_sizes(tmp_path, monkeypatch, size):
+    """The demo's sweep takes the preset's probe sizes, not the paper's 1,024 n-gram sentences."""
+    import probes.sweep
+    import training.plans
+    from curriculens.cli.entry import main
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def capture(out, cfg, **kw):
+        seen.append(cfg)
+        raise Stop  # nothing to summarise: the command stops here
+
+    monkeypatch.setattr(training.plans, "run_plan", lambda *a, **k: None)
+    monkeypatch.setattr(probes.sweep, "run_sweep", capture)
+    main(["--quiet", "demo", "--task", "pcfg", "--size", size, "--out", str(tmp_path / "x"), "--device", "cpu"])
+    assert seen[0].options == demo_probe_options(size)
+    assert seen[0].options["ngram_sentences"] <= 32
