@@ -23,6 +23,7 @@ SUBCOMMANDS = (
     "demo",
     "train",
     "grid",
+    "fetch",
     "importer",
     "recommend",
     "probe",
