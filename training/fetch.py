@@ -22,7 +22,6 @@ else the revision's only ``*.safetensors`` / ``*.bin``), the tokenizer files and
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -31,14 +30,13 @@ from pathlib import Path
 from curriculens.errors import CurriculensError
 from curriculens.lock import exclusive_lock
 from models.foreign import TOKENIZER_FILES
-from training.sources import HF_CONFIG, PREFERRED_WEIGHTS, TRAINER_STATE, parse_step
+from training.revisions import parse_spec, resolve_revisions
+from training.sources import HF_CONFIG, PREFERRED_WEIGHTS, TRAINER_STATE
 
 log = logging.getLogger(__name__)
 
 FETCH_LOCK = ".fetch.lock"
 _REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_RANGE = re.compile(r"^(\d+):(\d+)(?::(\d+))?$")
-_LOG = re.compile(r"^log:(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -75,86 +73,6 @@ class FetchResult:
     revisions: list[str]
     downloaded: list[str] = field(default_factory=list)  # "revision/file"
     skipped: list[str] = field(default_factory=list)  # revisions already complete
-
-
-def parse_spec(spec: str) -> tuple:
-    """``("all",)``, ``("log", n)``, ``("range", start, stop, stride)`` or ``("list", items)``."""
-    spec = spec.strip()
-    if not spec:
-        raise CurriculensError("--revisions is empty (e.g. step1000,step2000 | 0:10000:1000 | log:8 | all)")
-    if spec == "all":
-        return ("all",)
-    m = _LOG.match(spec)
-    if m:
-        n = int(m.group(1))
-        if n < 2:
-            raise CurriculensError(f"--revisions log:N needs N >= 2, got {n}")
-        return ("log", n)
-    m = _RANGE.match(spec)
-    if m:
-        start, stop, stride = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
-        if stop < start or (m.group(3) is not None and stride < 1):
-            raise CurriculensError(f"bad revision range {spec!r} (START:STOP[:STRIDE], steps, STOP >= START)")
-        return ("range", start, stop, stride)
-    items = [s.strip() for s in spec.split(",")]
-    if any(not s or ".." in s for s in items):
-        raise CurriculensError(f"bad revision list {spec!r}")
-    return ("list", tuple(items))
-
-
-def resolve_revisions(spec: str, branches: list[str]) -> list[str]:
-    """The branch names SPEC picks from ``branches``, ordered by step.
-
-    SPEC is one of:
-
-    - ``all``: every branch whose name holds a step (``stepN``, ``stepN-tokensM``, ``checkpoint-N``);
-    - a comma list of branch names or step numbers (``step1000,step2000`` or ``1000,2000``; a
-      number matches the branch of that step, e.g. OLMo's ``step1000-tokens4B``);
-    - ``START:STOP[:STRIDE]``: the step branches with START <= step <= STOP (and, with STRIDE,
-      ``(step - START) % STRIDE == 0``);
-    - ``log:N``: N branches log-spaced in step (the first and the last included; the nearest
-      branch to each of N points evenly spaced in log(1 + step); fewer if several coincide).
-
-    A listed name or step that is not among the branches is a one-line error.
-    """
-    kind = parse_spec(spec)
-    stepped = sorted(((parse_step(b), b) for b in branches if parse_step(b) is not None), key=lambda t: t[0])
-    by_step: dict[int, str] = {}
-    for s, b in stepped:
-        by_step.setdefault(s, b)
-    steps = sorted(by_step)
-    if kind[0] == "list":
-        out = []
-        for item in kind[1]:
-            if item in branches:
-                out.append(item)
-            elif item.isdigit() and int(item) in by_step:
-                out.append(by_step[int(item)])
-            else:
-                near = ", ".join(by_step[s] for s in steps[:3]) or ", ".join(branches[:3]) or "none"
-                raise CurriculensError(f"no revision {item!r} in the repository (it has e.g. {near})")
-        return sorted(dict.fromkeys(out), key=lambda b: (parse_step(b) is None, parse_step(b) or 0, b))
-    if not steps:
-        raise CurriculensError(
-            f"the repository has no step branches (stepN, stepN-tokens..., checkpoint-N) for {spec!r}; "
-            f"its branches: {', '.join(branches[:5]) or 'none'}"
-        )
-    if kind[0] == "all":
-        picked = steps
-    elif kind[0] == "range":
-        _, start, stop, stride = kind
-        picked = [s for s in steps if start <= s <= stop and (not stride or (s - start) % stride == 0)]
-    else:
-        n = kind[1]
-        lo, hi = math.log1p(steps[0]), math.log1p(steps[-1])
-        picked = []
-        for i in range(n):
-            target = lo + (hi - lo) * i / (n - 1)
-            picked.append(min(steps, key=lambda s: (abs(math.log1p(s) - target), s)))
-        picked = sorted(set(picked))
-    if not picked:
-        raise CurriculensError(f"no step branch matches {spec!r} (steps {steps[0]}..{steps[-1]})")
-    return [by_step[s] for s in picked]
 
 
 def needed_files(files: list[str], where: str) -> list[str]:
@@ -263,4 +181,4 @@ def fetch(cfg: FetchConfig) -> FetchResult:
     return result
 
 
-__all__ = ["FetchConfig", "FetchResult", "fetch", "resolve_revisions", "parse_spec", "needed_files"]
+__all__ = ["FetchConfig", "FetchResult", "fetch", "needed_files"]

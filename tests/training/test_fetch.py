@@ -13,7 +13,8 @@ from urllib.parse import unquote
 import pytest
 
 from curriculens.errors import CurriculensError
-from training.fetch import FetchConfig, fetch, needed_files, resolve_revisions
+from training.fetch import FetchConfig, fetch, needed_files
+from training.revisions import resolve_revisions
 
 REPO = "fake/tiny-lm"
 
@@ -124,7 +125,11 @@ def test_resolve_revisions_specs():
     assert resolve_revisions("0:8000:4000", branches) == ["step0", "step4000-tokens16B", "step8000-tokens32B"]
     assert resolve_revisions("log:3", branches) == ["step0", "step1000-tokens4B", "step8000-tokens32B"]  # log(1 + step)
     assert resolve_revisions("main", branches) == ["main"]
-    for bad, msg in [("3000", "no revision '3000'"), ("9000:9999", "no step branch"), ("5:1", "bad revision range")]:
+    for bad, msg in [
+        ("3000", "no revision '3000'"),
+        ("9000:9999", "no revision matches"),
+        ("5:1", "bad revision range"),
+    ]:
         with pytest.raises(CurriculensError, match=msg):
             resolve_revisions(bad, branches)
     for bad in ("", "log:1", "a,,b"):
