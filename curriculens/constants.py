@@ -14,6 +14,9 @@ RESULTS_LOCK_FILE = ".results.sqlite.lock"  # EXP/.results.sqlite.lock: held by 
 # --- one run --------------------------------------------------------------------------
 RUN_CONFIG_FILE = "config.json"  # the fully resolved RunConfig
 METRICS_FILE = "metrics.jsonl"  # one JSON object per evaluation
+TOKENS_KEY = (
+    "tokens"  # training tokens seen at a step (imported runs whose source states them): metrics rows, meta.json
+)
 CHECKPOINTS_DIR = "checkpoints"
 DONE_FILE = "done.json"  # written last: the run finished
 RUN_LOCKS_DIR = ".locks"  # EXP/.locks/<run>.lock, outside the run directory (so replacing the directory keeps

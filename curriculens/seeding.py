@@ -84,6 +84,11 @@ PCFG_PROBE = Keyed(606)  # probe sentences: (data seed, sweep seed)
 PCFG_PROBE_TOKENS = Keyed(7, last=True)  # probes.pcfg.common.select_tokens
 PCFG_PROBE_SPLIT = Keyed(11, last=True)  # probes.pcfg.common.fit_by_group: the sentence split
 TEXT_PROBE_CORPUS = Keyed(13, last=True)  # training.tasks.text: the probe chunks
+# text task training (training.tasks.text)
+TEXT_TRAIN = Keyed(707)  # the chunks of a training batch: (run seed, data seed, step)
+TEXT_MASK = Keyed(808)  # MLM masking per step: (run seed, data seed, step)
+TEXT_EVAL = Keyed(909)  # which chunks are held out: (data seed,)
+TEXT_EVAL_MASK = Keyed(1010)  # held-out masking: (data seed,)
 # parity task
 PARITY_EVAL = Affine(7919, 1_000_003)  # the held-out evaluation set: (data seed,)
 PARITY_TRAIN = Affine(1_000_000_007, 0)  # training data: (run seed, chunk of 64 steps)

@@ -193,6 +193,8 @@ TOKENIZER_FILES = (
     "vocab.json",
     "merges.txt",
     "added_tokens.json",
+    "tokenizer.model",
+    "spiece.model",
 )
 
 

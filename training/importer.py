@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 IMPORT_FILE = "import.json"
 # trainer_state.json log_history key -> metrics.jsonl key
 TRAINER_METRICS = {"eval_loss": "eval_loss", "eval_accuracy": "eval_acc", "loss": "train_loss", "learning_rate": "lr"}
+TOKENS_SEEN = "num_input_tokens_seen"  # trainer_state.json log_history key -> metrics.jsonl "tokens"
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,10 @@ class ImportConfig:
         copy: rewrite the weights into the run as safetensors instead of referencing them.
         force: replace a run of the same name.
         two_shot_step, two_shot_T: a two-shot student's teacher checkpoint and switch step.
+        revisions: a revision SPEC over the checkpoints found (``training.revisions.select``:
+            names or steps, ``START:STOP[:STRIDE]``, ``log:N``, ``all``); "" = all.
+        steps: exactly these steps (each must exist); () = all.
+        every: then keep every k-th checkpoint (by index), always with the first and the last.
     """
 
     src: str
@@ -95,8 +100,19 @@ class ImportConfig:
     force: bool = False
     two_shot_step: int = -1
     two_shot_T: int = 0
+    revisions: str = ""
+    steps: tuple = ()
+    every: int = 1
 
     def __post_init__(self) -> None:
+        if self.every < 1:
+            raise CurriculensError(f"--every must be >= 1, got {self.every}")
+        if not all(isinstance(s, int) and s >= 0 for s in self.steps):
+            raise CurriculensError("--steps must be non-negative integers")
+        if self.revisions:
+            from training.revisions import parse_spec
+
+            parse_spec(self.revisions)
         if self.role not in (C.ROLE_TEACHER, C.ROLE_STUDENT):
             raise CurriculensError(f"unknown role {self.role!r} (teacher or student)")
         if self.role == C.ROLE_TEACHER and self.method not in ("", C.METHOD_TEACHER):
@@ -206,13 +222,57 @@ def _trainer_metrics(ckpts: list[ForeignCheckpoint]) -> list[dict]:
             for src_key, key in TRAINER_METRICS.items():
                 if isinstance(entry.get(src_key), (int, float)):
                     row[key] = float(entry[src_key])
+            if isinstance(entry.get(TOKENS_SEEN), (int, float)):
+                row[C.TOKENS_KEY] = int(entry[TOKENS_SEEN])
     if not rows:
         return []
-    for s in steps:
-        rows.setdefault(s, {"step": s})
+    for c in ckpts:
+        row = rows.setdefault(c.step, {"step": c.step})
+        tokens = checkpoint_tokens(c)
+        if tokens is not None:
+            row.setdefault(C.TOKENS_KEY, tokens)
     for s, row in rows.items():
         row["checkpoint"] = s in steps
     return [rows[s] for s in sorted(rows)]
+
+
+def select_checkpoints(ckpts: list[ForeignCheckpoint], cfg: ImportConfig) -> list[ForeignCheckpoint]:
+    """The checkpoints ``cfg.revisions``, ``cfg.steps`` and ``cfg.every`` keep (in that order), by step."""
+    if cfg.revisions:
+        from training.revisions import select
+
+        names = set(select(cfg.revisions, {c.revision: c.step for c in ckpts}))
+        ckpts = [c for c in ckpts if c.revision in names]
+    if cfg.steps:
+        have = {c.step for c in ckpts}
+        missing = [s for s in cfg.steps if s not in have]
+        if missing:
+            shown = ", ".join(str(s) for s in sorted(have)[:8])
+            raise CurriculensError(
+                f"no checkpoint at step(s) {', '.join(map(str, missing[:5]))} (there are {shown}...)"
+            )
+        ckpts = [c for c in ckpts if c.step in set(cfg.steps)]
+    if cfg.every > 1 and len(ckpts) > 2:
+        keep = set(range(0, len(ckpts), cfg.every)) | {len(ckpts) - 1}
+        ckpts = [c for i, c in enumerate(ckpts) if i in keep]
+    return ckpts
+
+
+def checkpoint_tokens(c: ForeignCheckpoint) -> Optional[int]:
+    """Training tokens seen at checkpoint ``c`` where its source states them: the OLMo-style
+    name (``step1000-tokens4B``), else its ``trainer_state.json`` log entry at its step
+    (``num_input_tokens_seen``, Trainer's ``include_num_input_tokens_seen``); None otherwise."""
+    from training.sources import parse_tokens
+
+    tokens = parse_tokens(c.revision)
+    if tokens is not None or c.trainer_state is None:
+        return tokens
+    seen = [
+        e[TOKENS_SEEN]
+        for e in read_json(c.trainer_state).get("log_history") or []
+        if isinstance(e, dict) and e.get("step") == c.step and isinstance(e.get(TOKENS_SEEN), (int, float))
+    ]
+    return int(seen[-1]) if seen else None
 
 
 def _save_every(steps: list[int]) -> int:
@@ -223,6 +283,7 @@ def _save_every(steps: list[int]) -> int:
 def plan_import(cfg: ImportConfig):
     """Validate everything an import needs (reads and hashes, writes nothing)."""
     layout, ckpts = discover(cfg.src)
+    ckpts = select_checkpoints(ckpts, cfg)
     model_cfg, weights_layout = _model_config(ckpts)
     out = Path(cfg.out)
     if (out / C.EXPERIMENT_FILE).is_file():
@@ -334,6 +395,9 @@ def _write_checkpoint(
         "sha256": p.sha256,
         "format": p.fmt,
     }
+    tokens = checkpoint_tokens(c)
+    if tokens is not None:
+        source[C.TOKENS_KEY] = tokens
     meta = {
         "step": c.step,
         "role": cfg.role,
@@ -342,6 +406,7 @@ def _write_checkpoint(
         "seed": cfg.seed,
         "imported": True,
         "source": source,
+        **({C.TOKENS_KEY: tokens} if tokens is not None else {}),
     }
     if cfg.copy:
         from safetensors.torch import save_file
@@ -370,8 +435,30 @@ def _copy_tokenizer(src: Path, dst: Path) -> None:
             shutil.copyfile(src / name, dst / name)
 
 
+def run_tokens(run_dir: Path | str) -> dict[int, int]:
+    """``{step: training tokens}`` of a run's checkpoints whose ``meta.json`` states them (an
+    import from OLMo-style names or a Trainer's ``num_input_tokens_seen``): the tokens x-axis."""
+    from models.checkpoint import list_checkpoints, read_meta
+
+    out = {}
+    for step, path in list_checkpoints(run_dir):
+        tokens = read_meta(path).get(C.TOKENS_KEY)
+        if isinstance(tokens, int):
+            out[step] = tokens
+    return out
+
+
 def is_imported(run_dir: Path | str) -> bool:
     return (Path(run_dir) / IMPORT_FILE).is_file()
 
 
-__all__ = ["ImportConfig", "ImportResult", "import_trajectory", "plan_import", "is_imported"]
+__all__ = [
+    "ImportConfig",
+    "ImportResult",
+    "import_trajectory",
+    "plan_import",
+    "is_imported",
+    "select_checkpoints",
+    "checkpoint_tokens",
+    "run_tokens",
+]

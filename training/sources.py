@@ -37,13 +37,15 @@ TRAINER_STATE = "trainer_state.json"
 HF_CONFIG = "config.json"
 HUB_DEFAULT_REF = "main"
 
-_DIR_STEP = re.compile(r"^(?:checkpoint-|global_step|step_?)(\d+)(?:-tokens[^/]*)?$")
+_DIR_STEP = re.compile(r"^(?:stage\d+-)?(?:checkpoint-|global_step|step_?)(\d+)(?:-tokens[^/]*)?$")
+_TOKENS = re.compile(r"-tokens(\d+(?:\.\d+)?)([KMBT]?)$", re.IGNORECASE)
+_TOKEN_UNITS = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
 _FILE_STEP = re.compile(r"(?:^|[-_.])(?:checkpoint|step|ckpt|iter)[-_]?(\d+)$")
 
 
 def parse_step(name: str, file: bool = False) -> Optional[int]:
     """The step in a directory / revision name (``checkpoint-500``, ``step1000``,
-    ``step1000-tokens4M``, ``step_000001000``) or, with ``file``, a weights file's stem."""
+    ``step1000-tokens4M``, ``stage1-step1000-tokens4B``, ``step_000001000``) or, with ``file``, a weights file's stem."""
     m = _DIR_STEP.match(name)
     if m:
         return _checked_step(int(m.group(1)), name)
@@ -61,6 +63,15 @@ def _checked_step(step: int, where: str) -> int:
     if step > C.MAX_STEP:
         raise CurriculensError(f"step {step} of {where} is too large (at most {C.MAX_STEP})")
     return step
+
+
+def parse_tokens(name: str) -> Optional[int]:
+    """Training tokens stated in an OLMo-style revision / directory name (``step1000-tokens4B``
+    -> 4_000_000_000, ``stage1-step500-tokens3M`` -> 3_000_000), else None."""
+    m = _TOKENS.search(name)
+    if not m:
+        return None
+    return int(round(float(m.group(1)) * _TOKEN_UNITS[m.group(2).upper()]))
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ SUBCOMMANDS = (
     "demo",
     "train",
     "grid",
+    "fetch",
     "importer",
     "recommend",
     "probe",

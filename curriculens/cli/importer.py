@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
@@ -43,22 +42,40 @@ def register(sub) -> None:
     p.add_argument(
         "--wait", action="store_true", help="if another process is writing this run, wait for it instead of refusing"
     )
+    sel = p.add_argument_group("which checkpoints (default all; applied in this order)")
+    sel.add_argument(
+        "--revisions",
+        default="",
+        metavar="SPEC",
+        help="names or steps (step1000,2000) | START:STOP[:STRIDE] (steps) | log:N | all",
+    )
+    sel.add_argument(
+        "--steps", default="", metavar="LIST", help="exactly these steps, comma-separated (each must exist)"
+    )
+    sel.add_argument("--every", type=int, default=1, metavar="K", help="every K-th checkpoint, first and last kept")
     p.set_defaults(func=run)
 
 
+def _steps(raw: str) -> tuple:
+    if not raw.strip():
+        return ()
+    try:
+        return tuple(int(s) for s in raw.split(","))
+    except ValueError:
+        raise CurriculensError(f"--steps must be comma-separated integers, got {raw!r}") from None
+
+
 def task_config(args) -> dict:
-    """The task dict from --task / --task-json / --task-set; a text corpus path is made absolute."""
+    """The task dict from --task / --task-json / --task-set; text corpus and tokenizer paths are made absolute."""
     from curriculens.cli._common import load_json_arg
-    from curriculens.cli.train import _parse_set
+    from curriculens.cli.train import _parse_set, absolute_paths
 
     task = load_json_arg(args.task_json, "--task-json") or {}
     task.setdefault("name", args.task)
     if task["name"] != args.task:
         raise CurriculensError(f"--task {args.task} but --task-json names {task['name']!r}")
     task.update(_parse_set(args.task_set))
-    if task["name"] == "text" and isinstance(task.get("corpus"), str) and task["corpus"]:
-        task["corpus"] = str(Path(task["corpus"]).absolute())
-    return task
+    return absolute_paths(task)
 
 
 def run(args) -> int:
@@ -76,6 +93,9 @@ def run(args) -> int:
         force=args.force,
         two_shot_step=args.two_shot_step,
         two_shot_T=args.two_shot_T,
+        revisions=args.revisions,
+        steps=_steps(args.steps),
+        every=args.every,
     )
     res = import_trajectory(cfg, wait=args.wait)
     print(

@@ -71,6 +71,15 @@ def merge_task(base: dict | None, args: argparse.Namespace) -> dict:
         task.pop("support", None)  # a new k with the base's support of another size: the first k again
     task.update(parity)
     task.update(_parse_set(args.task_set))
+    return absolute_paths(task)
+
+
+def absolute_paths(task: dict) -> dict:
+    """The text task's corpus and tokenizer paths made absolute (its runs are read from anywhere)."""
+    if task.get("name") == "text":
+        for key in ("corpus", "tokenizer"):
+            if isinstance(task.get(key), str) and task[key]:
+                task[key] = str(Path(task[key]).absolute())
     return task
 
 

@@ -116,16 +116,23 @@ class PCFGConfig:
 
 @dataclass(frozen=True)
 class TextConfig:
-    """A probing corpus.
+    """A local text corpus: probing imported checkpoints, and training teachers and students.
 
     Args:
-        corpus: path of the text or JSONL file (``curriculens import`` makes it absolute).
+        corpus: path of the text or JSONL file (``curriculens import`` / ``train-teacher`` make it absolute).
         format: ``auto`` (``.jsonl`` suffix = JSONL), ``text`` or ``jsonl``.
         field: the JSONL key holding each document's text.
         max_tokens: longest model input, LEAD included (capped by the model's positions).
         min_tokens: shortest chunk kept (tokens, LEAD excluded).
         hide_masked_keys: masked positions are also hidden as attention keys (the paper's PCFG
             convention); off by default, as standard masked LMs see MASK tokens as keys.
+        tokenizer: training only: the directory of the tokenizer every run of the experiment
+            shares (an imported checkpoint's, or one ``training.tasks.text.write_word_tokenizer``
+            made); "" = the task only probes (each checkpoint brings its own tokenizer).
+        objective: training only: ``mlm`` (BERT students and teachers) or ``next`` (GPT-2).
+        mask_rate: training only: the share of real tokens a masked-LM batch selects.
+        n_eval: training only: held-out chunks (a seeded sample, never trained on).
+        data_seed: training only: picks the held-out chunks and their masking.
     """
 
     name: str = "text"
@@ -135,12 +142,23 @@ class TextConfig:
     max_tokens: int = 128
     min_tokens: int = 8
     hide_masked_keys: bool = False
+    tokenizer: str = ""
+    objective: str = "mlm"
+    mask_rate: float = 0.15
+    n_eval: int = 128
+    data_seed: int = 0
 
     def __post_init__(self) -> None:
         if self.format not in TEXT_FORMATS:
             raise CurriculensError(f"unknown text format {self.format!r} (one of {', '.join(TEXT_FORMATS)})")
         if self.max_tokens < 4 or self.min_tokens < 2 or self.min_tokens >= self.max_tokens:
             raise CurriculensError("text task: need max_tokens >= 4 and 2 <= min_tokens < max_tokens")
+        if self.objective not in ("mlm", "next"):
+            raise CurriculensError(f"text task: objective must be mlm or next, got {self.objective!r}")
+        if not 0.0 < self.mask_rate < 1.0:
+            raise CurriculensError(f"text task: mask_rate must lie in (0, 1), got {self.mask_rate}")
+        if self.n_eval < 1:
+            raise CurriculensError("text task: n_eval must be positive")
 
 
 TaskConfig = Union[ParityConfig, PCFGConfig, TextConfig]

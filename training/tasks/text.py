@@ -1,7 +1,13 @@
-"""Real text for probing imported language models: a local corpus + each checkpoint's tokenizer.
+"""Real text: a local corpus + a tokenizer, for probing imported language models and for training.
 
-The ``text`` task does not train (``train_batch`` / ``eval_batches`` raise): it feeds the probe
-sweep (``probes/text.py``) on a masked or causal LM trajectory brought in by ``curriculens import``.
+Probing: the probe sweep (``probes/text.py``) reads a masked or causal LM trajectory brought in
+by ``curriculens import`` (or trained here) with each checkpoint's own tokenizer.
+
+Training (``TextConfig.tokenizer`` set): teachers and students of every method train on the
+corpus's chunks with that one tokenizer, through the same loop as the other tasks. A seeded
+sample of ``n_eval`` chunks is held out; a training batch is ``batch_size`` chunks drawn with
+replacement per step (keyed by run seed, data seed, step), masked BERT-style (``mask_rate`` of
+the real tokens, LEAD never; 80/10/10 mask/random/keep) for ``mlm``, next-token for ``next``.
 
 - Corpus: a UTF-8 text file (documents = paragraphs separated by blank lines) or a JSONL file
   (one document per line, its ``field`` key, default ``text``). Validated on construction: it
@@ -13,8 +19,10 @@ sweep (``probes/text.py``) on a masked or causal LM trajectory brought in by ``c
 - Probe sequences: each document is tokenized without special tokens and cut into chunks of at
   most ``max_tokens - 1`` tokens (chunks under ``min_tokens`` dropped); a probe set of ``n``
   chunks is a seeded sample, the same for every checkpoint that shares a tokenizer. Model
-  inputs are ``[LEAD] + chunk`` with LEAD the tokenizer's CLS (else BOS) token, as the PCFG
-  task puts BOS first, so the PCFG n-gram and context probes run unchanged on a ``BoundText``.
+  inputs are ``[LEAD] + chunk`` with LEAD the tokenizer's CLS, else BOS, else EOS token (as
+  Hugging Face starts GPT-2-style inputs), as the PCFG task puts BOS first, so the PCFG n-gram
+  and context probes run unchanged on a ``BoundText``. A tokenizer with none of the three is
+  refused (one line).
 """
 
 from __future__ import annotations
@@ -30,9 +38,17 @@ import numpy as np
 import torch
 
 from curriculens.errors import CurriculensError
-from curriculens.seeding import TEXT_PROBE_CORPUS, numpy_rng
-from models.configs import HFConfig, ModelConfig
-from training.data.pcfg_mlm import SpecialIds, pad_sequences
+from curriculens.seeding import (
+    TEXT_EVAL,
+    TEXT_EVAL_MASK,
+    TEXT_MASK,
+    TEXT_PROBE_CORPUS,
+    TEXT_TRAIN,
+    numpy_rng,
+    torch_generator,
+)
+from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig
+from training.data.pcfg_mlm import IGNORE, SpecialIds, mlm_batch, next_token_batch, pad_sequences, position_ids
 from training.tasks.base import Batch, Task
 from training.tasks.configs import TextConfig
 
@@ -126,9 +142,12 @@ class BoundText:
 
     def __init__(self, task: "TextTask", tokenizer, objective: str, max_positions: int = 0) -> None:
         self.task, self.tokenizer = task, tokenizer
-        lead = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+        lead = next(
+            (t for t in (tokenizer.cls_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id) if t is not None),
+            None,
+        )
         if lead is None:
-            raise CurriculensError("the tokenizer has neither a CLS nor a BOS token to start each sequence with")
+            raise CurriculensError("the tokenizer has no CLS, BOS or EOS token to start each sequence with")
         pad = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id, lead) if t is not None))
         mask = tokenizer.mask_token_id
         if objective == "mlm" and mask is None:
@@ -139,7 +158,7 @@ class BoundText:
             eos=int(eos if eos is not None else pad),
             pad=int(pad),
             mask=int(mask if mask is not None else pad),
-            terminals=(),
+            terminals=tuple(sorted(set(range(len(tokenizer))) - set(tokenizer.all_special_ids))),
         )
         self.cfg = BoundTextConfig(objective, task.cfg.hide_masked_keys)
         longest = min(task.cfg.max_tokens, max_positions) if max_positions > 0 else task.cfg.max_tokens
@@ -159,6 +178,11 @@ class BoundText:
                 if len(chunk) >= self.task.cfg.min_tokens:
                     out.append(np.asarray(chunk, dtype=np.int64))
         return out
+
+    @property
+    def chunks(self) -> list[np.ndarray]:
+        """Every chunk of the corpus (token ids, LEAD excluded), in corpus order."""
+        return self._chunks
 
     def expected_length(self) -> float:
         """Mean chunk length (tokens): sets the automatic n-gram stride and context offsets."""
@@ -180,20 +204,28 @@ class BoundText:
 
 
 class TextTask(Task):
-    """Probing on a local corpus; see the module docstring."""
+    """Probing and training on a local corpus; see the module docstring."""
 
     name = "text"
 
     def __init__(self, cfg: TextConfig) -> None:
         super().__init__(cfg)
         self.documents = read_documents(cfg)
+        if cfg.tokenizer and not Path(cfg.tokenizer).is_dir():
+            raise CurriculensError(f"text task: tokenizer directory not found: {cfg.tokenizer}")
         self._bound: dict[tuple[str, str], BoundText] = {}
+        self._train: BoundText | None = None
+        self._split: tuple[list[np.ndarray], list[np.ndarray]] | None = None
+        self._eval: Batch | None = None
 
     def bind(self, ckpt_dir: Path | str, model_cfg: ModelConfig) -> BoundText:
-        """The task with the tokenizer of checkpoint ``ckpt_dir`` (cached per tokenizer content)."""
+        """The task with the tokenizer of checkpoint ``ckpt_dir`` (cached per tokenizer content);
+        a checkpoint without one (a run trained here) takes the task's ``tokenizer``."""
         from models.foreign import tokenizer_dir
 
         directory = tokenizer_dir(ckpt_dir)
+        if self.cfg.tokenizer and not any((directory / n).is_file() for n in TOKENIZER_FILES):
+            directory = Path(self.cfg.tokenizer)
         objective = self.objective_of(model_cfg)
         positions = usable_positions(model_cfg)
         key = (_fingerprint(directory) if directory.is_dir() else str(directory), objective, positions)
@@ -203,6 +235,10 @@ class TextTask(Task):
 
     @staticmethod
     def objective_of(model_cfg: ModelConfig) -> str:
+        if isinstance(model_cfg, BertConfig):
+            return "mlm"
+        if isinstance(model_cfg, GPT2Config):
+            return "next"
         objective = model_cfg.objective if isinstance(model_cfg, HFConfig) else None
         if objective is None:
             name = model_cfg.architecture if isinstance(model_cfg, HFConfig) else model_cfg.kind
@@ -210,28 +246,121 @@ class TextTask(Task):
         return objective
 
     def check_model(self, model_cfg: ModelConfig) -> None:
-        self.objective_of(model_cfg)
+        """The model is a masked or causal LM; when the task trains, of its objective, with a
+        vocabulary that holds the tokenizer's ids and positions for ``max_tokens``."""
+        objective = self.objective_of(model_cfg)
+        if not self.cfg.tokenizer:
+            return
+        if objective != self.cfg.objective:
+            raise CurriculensError(
+                f"the text task trains objective {self.cfg.objective!r}, but the model is a "
+                f"{'masked' if objective == 'mlm' else 'causal'} LM (set --task-set objective={objective})"
+            )
+        bound = self.trainer()
+        vocab = model_cfg.vocab_size
+        positions = usable_positions(model_cfg) if isinstance(model_cfg, HFConfig) else _native_positions(model_cfg)
+        if vocab < len(bound.tokenizer):
+            raise CurriculensError(f"model vocab_size {vocab} < the tokenizer's {len(bound.tokenizer)} ids")
+        if positions and positions < bound.max_terminals + 1:
+            raise CurriculensError(
+                f"the model takes {positions} positions, the task's chunks need {bound.max_terminals + 1}; "
+                "lower --task-set max_tokens"
+            )
 
     def check_source(self, ckpt_dir: Path, model_cfg: ModelConfig) -> None:
         """Fail (one line) unless the checkpoint directory has a tokenizer fit for the model that
         cuts the corpus into at least two chunks (``curriculens import`` calls it before writing)."""
-        BoundText(self, load_tokenizer(ckpt_dir), self.objective_of(model_cfg), usable_positions(model_cfg))
+        directory = ckpt_dir
+        if self.cfg.tokenizer and not any((Path(ckpt_dir) / n).is_file() for n in TOKENIZER_FILES):
+            directory = Path(self.cfg.tokenizer)
+        BoundText(self, load_tokenizer(directory), self.objective_of(model_cfg), usable_positions(model_cfg))
 
-    # --- training interface: not a training task ----------------------------------------
+    # --- training -----------------------------------------------------------------------
+    def trainer(self) -> BoundText:
+        """The task bound to its training tokenizer (``cfg.tokenizer``); one-line error if unset."""
+        if self._train is None:
+            if not self.cfg.tokenizer:
+                raise CurriculensError(
+                    "the text task trains with one tokenizer for all runs: set --task-set tokenizer=DIR "
+                    "(a checkpoint's tokenizer directory)"
+                )
+            self._train = BoundText(self, load_tokenizer(self.cfg.tokenizer), self.cfg.objective, self.cfg.max_tokens)
+        return self._train
+
+    def split(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``(training chunks, held-out chunks)``: ``n_eval`` chunks held out, a seeded sample."""
+        if self._split is None:
+            chunks = self.trainer().chunks
+            if len(chunks) < self.cfg.n_eval + 2:
+                raise CurriculensError(
+                    f"text corpus {self.cfg.corpus} gives {len(chunks)} chunks; n_eval={self.cfg.n_eval} "
+                    "held out leaves too few to train on (lower --task-set n_eval)"
+                )
+            held = set(numpy_rng(TEXT_EVAL, self.cfg.data_seed).choice(len(chunks), self.cfg.n_eval, replace=False))
+            self._split = (
+                [c for i, c in enumerate(chunks) if i not in held],
+                [c for i, c in enumerate(chunks) if i in held],
+            )
+        return self._split
+
+    def _build(self, seqs: list[np.ndarray], gen: torch.Generator) -> Batch:
+        bound = self.trainer()
+        if self.cfg.objective == "mlm":
+            return mlm_batch(
+                seqs,
+                bound.special,
+                gen,
+                mask_rate=self.cfg.mask_rate,
+                include_bos=False,
+                hide_masked_keys=self.cfg.hide_masked_keys,
+                max_len=bound.max_terminals,
+            )
+        return next_token_batch(seqs, bound.special, eos=False, max_len=bound.max_terminals)
+
     def train_batch(self, step: int, batch_size: int, seed: int) -> Batch:
-        raise CurriculensError("the text task only probes imported checkpoints; it does not train")
+        train, _ = self.split()
+        idx = numpy_rng(TEXT_TRAIN, seed, self.cfg.data_seed, step).integers(0, len(train), batch_size)
+        return self._build([train[i] for i in idx], torch_generator(TEXT_MASK, seed, self.cfg.data_seed, step))
 
     def eval_batches(self, batch_size: int) -> Iterator[Batch]:
-        raise CurriculensError("the text task only probes imported checkpoints; it has no held-out set")
+        if self._eval is None:
+            _, held = self.split()
+            self._eval = self._build(held, torch_generator(TEXT_EVAL_MASK, self.cfg.data_seed))
+        n = self._eval["input_ids"].shape[0]
+        for i in range(0, n, max(1, batch_size)):
+            yield {k: v[i : i + batch_size] for k, v in self._eval.items()}
 
     def default_model(self, size: str) -> ModelConfig:
-        raise CurriculensError("the text task only probes imported checkpoints; it has no model to train")
+        """The PCFG task's sizes (``training.tasks.pcfg.SIZES``: ``teacher``, ``student``,
+        ``cpu-teacher``, ...) for the task's objective, over the training tokenizer's ids."""
+        from models.configs import model_config_from_dict
+        from training.tasks.pcfg import model_dict
+
+        bound = self.trainer()
+        return model_config_from_dict(
+            model_dict(self.cfg.objective, size, len(bound.tokenizer), bound.max_terminals + 1, bound.special.pad)
+        )
 
     def model_input(self, batch: Batch, model_cfg: ModelConfig) -> tuple[torch.Tensor, dict]:
-        return batch["input_ids"], {"attention_mask": batch["attention_mask"]}
+        """``input_ids`` with ``attention_mask`` and explicit ``position_ids`` (the mask may hide
+        masked keys; see ``training.data.pcfg_mlm.position_ids``)."""
+        mask = batch["attention_mask"]
+        if isinstance(model_cfg, HFConfig) and not self.cfg.hide_masked_keys:
+            return batch["input_ids"], {"attention_mask": mask}  # rotary and other models: their own positions
+        return batch["input_ids"], {"attention_mask": mask, "position_ids": position_ids(mask)}
 
     def scored(self, logits: torch.Tensor, batch: Batch, model_cfg: ModelConfig):
-        raise CurriculensError("the text task has no scored positions")
+        """Logits [N, V] and targets [N] at the labelled positions (masked tokens / next tokens)."""
+        keep = batch["labels"] != IGNORE
+        return logits[keep], batch["labels"][keep]
+
+
+def _native_positions(model_cfg: ModelConfig) -> int:
+    if isinstance(model_cfg, BertConfig):
+        return model_cfg.max_position_embeddings
+    if isinstance(model_cfg, GPT2Config):
+        return model_cfg.n_positions
+    return 0
 
 
 def usable_positions(model_cfg: ModelConfig) -> int:
@@ -244,3 +373,17 @@ def usable_positions(model_cfg: ModelConfig) -> int:
     if n and ("roberta" in model_type or model_type == "camembert"):
         n -= int(model_cfg.config.get("pad_token_id") or 0) + 1
     return max(n, 0)
+
+
+def write_word_tokenizer(cfg: TextConfig, out_dir: Path | str, size: int = 2000) -> Path:
+    """Save a word-level tokenizer over the corpus's ``size`` most frequent words (lowercased;
+    BERT specials for ``mlm``, GPT-2's for ``next``; other words map to UNK) into ``out_dir``,
+    for a teacher trained from scratch. Returns ``out_dir``."""
+    from training.fabricate import corpus_words, make_tokenizer
+
+    if size < 2:
+        raise CurriculensError(f"a word tokenizer needs size >= 2, got {size}")
+    words = corpus_words("\n".join(read_documents(cfg)), size)
+    out_dir = Path(out_dir)
+    make_tokenizer("bert" if cfg.objective == "mlm" else "gpt2", words).save_pretrained(str(out_dir))
+    return out_dir
