@@ -15,7 +15,7 @@ import os
 import sys
 import warnings
 
-from curriculens import __version__
+from curriculens.version import __version__
 from curriculens.errors import CurriculensError
 
 # (module, subcommand) in the order --help lists them
