@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from curriculens import __version__
+from curriculens.version import __version__
 from curriculens import constants as C
 from curriculens.config import canonical_json, check_name, dataclass_default, to_dict
 from curriculens.curves import Transition, first_crossing, teacher_transition, transition_rule, two_shot_step

@@ -15,8 +15,8 @@ import os
 import sys
 import warnings
 
-from curriculens import __version__
 from curriculens.cli.progress import plain_progress_when_piped
+from curriculens.version import __version__
 from curriculens.errors import CurriculensError
 
 # (module, subcommand) in the order --help lists them

@@ -1,0 +1,161 @@
+"""``curriculens.open``: the tables against the files they come from and the planted probe
+values, read-only behaviour while a writer holds the database, and a torch-free import."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+import curriculens
+from curriculens import constants as C
+from curriculens.errors import CurriculensError
+from curriculens.io import read_jsonl
+
+
+def test_runs_and_metrics_come_from_the_run_files(planted):
+    exp = curriculens.open(planted.exp)
+    runs = exp.runs()
+    names = sorted(p.name for p in (planted.exp / C.RUNS_DIR).iterdir())
+    assert sorted(runs["run"]) == names and runs["run"].iloc[0] == "teacher"
+    assert set(runs.loc[runs["role"] == "student", "method"]) == {"ce", "one-shot", "progressive", "two-shot"}
+    m = exp.metrics()
+    for name in names:
+        rows = read_jsonl(planted.exp / C.RUNS_DIR / name / C.METRICS_FILE)
+        got = m[m["run"] == name]
+        assert got["step"].tolist() == [r["step"] for r in rows]
+        assert got["eval_acc"].tolist() == pytest.approx([r["eval_acc"] for r in rows])
+    assert exp.metrics(runs=["ce-s0"])["run"].unique().tolist() == ["ce-s0"]
+    with pytest.raises(CurriculensError, match="no run 'nope'"):
+        exp.metrics(runs=["nope"])
+
+
+def test_results_hold_the_planted_values_with_the_teacher_step_axis(planted):
+    exp = curriculens.open(planted.exp)
+    r = exp.results(probe="fourier", metric="corr")
+    assert set(r["probe"]) == {"fourier"} and set(r["metric"]) == {"corr"}
+    off = r[(r["degree"] == 1) & (r["in_support"] == 0)]
+    got = {(a, int(b), c): v for a, b, c, v in off[["run", "step", "feature", "value"]].itertuples(index=False)}
+    assert got == pytest.approx(planted.off_values)  # every planted off-support value, nothing else
+    spike = r[(r["run"] == "teacher") & (r["feature"] == "0")].set_index("step")["value"]
+    assert spike.idxmax() == planted.spike_step
+    # the second axis: the teacher checkpoint each student step learned from (metrics.jsonl)
+    rows = read_jsonl(planted.exp / C.RUNS_DIR / "progressive-s0" / C.METRICS_FILE)
+    want = {row["step"]: row["teacher_step"] for row in rows}
+    prog = r[r["run"] == "progressive-s0"].drop_duplicates("step")
+    assert len(prog) == len(planted.student_steps)
+    assert {int(s): int(t) for s, t in zip(prog["step"], prog["teacher_step"], strict=True)} == {
+        s: want[s] for s in prog["step"]
+    }
+    teacher = r[r["run"] == "teacher"]
+    assert (teacher["teacher_step"] == teacher["step"]).all()  # a teacher's own step
+    assert r.loc[r["run"] == "ce-s0", "teacher_step"].isna().all()  # ce learns from labels
+    with pytest.raises(CurriculensError, match="no run"):
+        exp.results(runs=["nope"])
+
+
+def test_summary_is_the_summarize_of_the_database(planted):
+    from probes.summary import summarize
+
+    exp = curriculens.open(planted.exp)
+    pd.testing.assert_frame_equal(exp.summary(), summarize(planted.exp / C.RESULTS_DB))
+    lin = exp.summary(probes=["linear"])
+    for (run, f), a in planted.appear.items():
+        got = lin[(lin["run"] == run) & (lin["feature"] == f) & (lin["metric"] == "test_acc")]["appear_step"]
+        assert set(got) == {a}
+
+
+def test_figures_are_the_dashboards(planted):
+    from dashboard import figures as F
+    from dashboard.selection import window_of
+
+    exp = curriculens.open(planted.exp)
+    figs = exp.figures()
+    for name in (
+        "teacher_accuracy",
+        "students_accuracy",
+        "two_shot_accuracy",
+        "features_teacher_fourier_corr_output_deg1",
+    ):
+        assert name in figs
+    direct = F.teacher_accuracy(exp.metrics(), window_of(exp.metrics(), "parity"))
+    assert figs["teacher_accuracy"].to_json() == direct.to_json() == exp.teacher_accuracy().to_json()
+    timeline = figs["features_teacher_fourier_corr_output_deg1"]
+    spike = next(t for t in timeline.data if t.name == "0")
+    assert list(spike.x)[int(max(range(len(spike.y)), key=lambda i: spike.y[i]))] == planted.spike_step
+    labels = {t.legendgroup for t in exp.students_accuracy(labels=["progressive"]).data}
+    assert "progressive" in labels and "ce" not in labels
+
+
+def test_repr_html_lists_the_runs_escaped(planted, tmp_path):
+    import shutil
+
+    root = tmp_path / "r"
+    shutil.copytree(planted.exp, root / "<b>exp")
+    exp = curriculens.open(root / "<b>exp")
+    page = exp._repr_html_()
+    assert "&lt;b&gt;exp" in page and "<b>exp" not in page
+    assert page.count("<tr") == len(exp.runs()) + 1  # header + one row per run
+    assert "probe values" in page
+
+
+def test_a_non_experiment_is_one_clear_error(tmp_path):
+    with pytest.raises(CurriculensError, match="not an experiment directory"):
+        curriculens.open(tmp_path)
+
+
+def test_no_results_yet_is_a_curriculens_error(planted, tmp_path):
+    import shutil
+
+    dst = tmp_path / "exp"
+    shutil.copytree(planted.exp, dst)
+    (dst / C.RESULTS_DB).unlink()
+    exp = curriculens.open(dst)
+    assert len(exp.runs()) == len(curriculens.open(planted.exp).runs())
+    for call in (exp.results, exp.summary):
+        with pytest.raises(CurriculensError, match="No probe results yet"):
+            call()
+    assert "no probe results" in exp._repr_html_()
+
+
+def test_reads_while_a_writer_holds_the_database_and_sees_its_commit(planted, tmp_path):
+    import shutil
+
+    dst = tmp_path / "exp"
+    shutil.copytree(planted.exp, dst)
+    exp = curriculens.open(dst)
+    before = len(exp.results())
+    writer = sqlite3.connect(dst / C.RESULTS_DB, isolation_level=None)
+    try:
+        writer.execute("PRAGMA journal_mode=WAL")
+        writer.execute("BEGIN IMMEDIATE")  # a sweep mid-unit: the write lock held, nothing committed
+        writer.execute(
+            "INSERT INTO probe_results (run, role, method, seed, step, probe, feature, site, metric, value) "
+            "VALUES ('teacher', 'teacher', 'teacher', 0, 99999, 'fourier', 'planted', 'output', 'corr', 0.5)"
+        )
+        assert len(exp.results()) == before  # not blocked, and the open transaction is not seen
+        writer.execute("COMMIT")
+    finally:
+        writer.close()
+    after = exp.results(probe="fourier")
+    assert len(exp.results()) == before + 1
+    assert after.loc[after["feature"] == "planted", "value"].tolist() == [0.5]
+
+
+def test_open_imports_neither_torch_nor_transformer_lens(planted):
+    code = f"""
+import sys, curriculens
+assert 'pandas' not in sys.modules  # importing the package alone loads nothing heavy
+e = curriculens.open({str(planted.exp)!r})
+e.runs(); e.metrics(); e.results(); e.summary(); e.teacher_accuracy(); e._repr_html_()
+import dashboard.export
+print(' '.join(sorted(sys.modules)))
+"""
+    loaded = set(
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
+    )
+    assert "pandas" in loaded and "plotly" in loaded
+    assert "torch" not in loaded and "transformer_lens" not in loaded
