@@ -20,8 +20,10 @@ _BAD_KEY_CHARS = re.compile(r"[^A-Za-z0-9_.:/ \-]")
 
 
 def tracker_key(*parts: object) -> str:
-    """``a/b/c`` with characters MLflow refuses replaced by ``_``."""
-    return "/".join(_BAD_KEY_CHARS.sub("_", str(p)) for p in parts)
+    """``a/b/c`` with characters MLflow refuses replaced by ``_``; an empty, ``.`` or ``..``
+    part becomes ``_`` (MLflow's file store refuses keys that are not plain relative paths)."""
+    clean = (_BAD_KEY_CHARS.sub("_", str(p)) for p in parts)
+    return "/".join("_" if c in ("", ".", "..") else c for c in clean)
 
 
 @dataclass

@@ -174,3 +174,14 @@ def test_a_missing_tracker_package_is_one_line(planted, tmp_path, capsys, monkey
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install 'curriculens[trackers]'" in err[0]
     assert not (tmp_path / "m").exists()
+
+
+def test_tracker_keys_are_plain_relative_paths():
+    from curriculens.trackers.series import tracker_key
+
+    assert (
+        tracker_key("probes", "nt_span", "acc", "blocks.0.hook_out", "NT 3")
+        == "probes/nt_span/acc/blocks.0.hook_out/NT 3"
+    )
+    assert tracker_key("probes", "p", "m", "", "..") == "probes/p/m/_/_"
+    assert tracker_key("probes", "text", "acc", "site", "a\u00e9<b>|c") == "probes/text/acc/site/a__b__c"
