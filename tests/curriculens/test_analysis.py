@@ -159,3 +159,13 @@ print(' '.join(sorted(sys.modules)))
     )
     assert "pandas" in loaded and "plotly" in loaded
     assert "torch" not in loaded and "transformer_lens" not in loaded
+
+
+def test_reads_a_read_only_copy(planted, tmp_path, readonly_view):
+    import shutil
+
+    src = tmp_path / "exp"
+    shutil.copytree(planted.exp, src)
+    exp = curriculens.open(readonly_view(src))
+    assert len(exp.results()) == len(curriculens.open(planted.exp).results())
+    assert len(exp.summary()) > 0 and len(exp.runs()) == 8
