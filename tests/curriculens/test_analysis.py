@@ -84,8 +84,12 @@ def test_figures_are_the_dashboards(planted):
     direct = F.teacher_accuracy(exp.metrics(), window_of(exp.metrics(), "parity"))
     assert figs["teacher_accuracy"].to_json() == direct.to_json() == exp.teacher_accuracy().to_json()
     timeline = figs["features_teacher_fourier_corr_output_deg1"]
+    assert timeline.to_json() == exp.feature_timeline("teacher", "fourier", "corr", degree=1).to_json()
     spike = next(t for t in timeline.data if t.name == "0")
     assert list(spike.x)[int(max(range(len(spike.y)), key=lambda i: spike.y[i]))] == planted.spike_step
+    with pytest.raises(CurriculensError, match="several sites"):
+        exp.feature_timeline("teacher", "linear", "test_acc")
+    assert exp.feature_timeline("teacher", "linear", "test_acc", site="blocks.0.hook_post").data
     labels = {t.legendgroup for t in exp.students_accuracy(labels=["progressive"]).data}
     assert "progressive" in labels and "ce" not in labels
 
