@@ -66,8 +66,9 @@ def step_axes(metrics: pd.DataFrame) -> pd.DataFrame:
     always evaluated, so every probe row finds its axes here.
     """
     cols = ["run", "step", *AXIS_COLUMNS]
-    if metrics.empty:
-        return pd.DataFrame(columns=cols)
+    if metrics.empty:  # typed, so that merging it on (run, step) works
+        empty = {"run": pd.Series(dtype=object), "step": pd.Series(dtype="int64")}
+        return pd.DataFrame({**empty, **{c: pd.Series(dtype="Int64") for c in AXIS_COLUMNS}})
     out = metrics[["run", "role", "step"]].copy()
     for c in AXIS_COLUMNS:
         out[c] = pd.to_numeric(metrics[c], errors="coerce") if c in metrics else float("nan")

@@ -173,3 +173,25 @@ def test_reads_a_read_only_copy(planted, tmp_path, readonly_view):
     exp = curriculens.open(readonly_view(src))
     assert len(exp.results()) == len(curriculens.open(planted.exp).results())
     assert len(exp.summary()) > 0 and len(exp.runs()) == 8
+
+
+def test_step_axes_of_runs_without_metrics_merge_as_missing():
+    from curriculens.analysis import step_axes
+
+    rows = pd.DataFrame({"run": ["imported"], "step": [300], "value": [0.5]})
+    out = rows.merge(
+        step_axes(pd.DataFrame()), on=["run", "step"], how="left"
+    )  # e.g. an imported run, no metrics.jsonl
+    assert out[["teacher_step", "samples", "tokens"]].isna().all().all() and len(out) == 1
+    m = pd.DataFrame(
+        {
+            "run": ["t", "t", "p", "p", "c"],
+            "role": ["teacher", "teacher", "student", "student", "student"],
+            "step": [0, 10, 0, 10, 10],
+            "teacher_step": [None, None, 0, 10, None],
+            "samples": [0, 320, 0, 320, 320],
+        }
+    )
+    axes = step_axes(m).set_index(["run", "step"])
+    assert axes.loc[("t", 10), "teacher_step"] == 10 and axes.loc[("p", 10), "teacher_step"] == 10
+    assert pd.isna(axes.loc[("c", 10), "teacher_step"]) and axes["tokens"].isna().all()
