@@ -204,3 +204,10 @@ def test_an_experiment_without_results_exports_its_curves_to_the_default_out(pla
     acc.Reload()
     tags = acc.Tags()["scalars"]
     assert CURVE in tags and AXIS in tags and not any(t.startswith("probes/") for t in tags)
+
+
+def test_the_cli_offers_every_tracker():
+    from curriculens.cli import export as cli_export
+    from curriculens.trackers import TRACKERS
+
+    assert cli_export.TRACKERS == tuple(TRACKERS)
