@@ -87,6 +87,8 @@ def collect(exp, probes: Optional[Iterable[str]] = None) -> list[RunSeries]:
         known = {a: int(v) for a, v in zip(AXES, row[2:], strict=True) if not pd.isna(v)}
         if known:
             series[row[0]].axes[int(row[1])] = known
+    if probes is not None and not exp.has_results:
+        raise CurriculensError(f"--probes given, but {exp.name} has no probe results yet")
     if exp.has_results:
         wanted = None if probes is None else set(probes)
         if wanted is not None:

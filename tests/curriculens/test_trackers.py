@@ -197,6 +197,8 @@ def test_an_experiment_without_results_exports_its_curves_to_the_default_out(pla
     shutil.copytree(planted.exp, exp)
     (exp / C.RESULTS_DB).unlink()
     monkeypatch.chdir(tmp_path)
+    assert main(["-q", "export", str(exp), "--to", "tensorboard", "--probes", "fourier"]) == 2
+    assert "no probe results yet" in capsys.readouterr().err
     assert main(["-q", "export", str(exp), "--to", "tensorboard"]) == 0
     out = tmp_path / "noresults-tensorboard"  # the default --out: ./<experiment>-<tracker>
     assert str(out.name) in capsys.readouterr().out
