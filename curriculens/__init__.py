@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from curriculens.analysis import Experiment
 
-__all__ = ["__version__", "open"]
+__all__ = ["__version__"]  # not "open": a star import must not shadow the builtin
 
 
 def open(path: "str | Path") -> "Experiment":  # noqa: A001 - the public name the notebooks use

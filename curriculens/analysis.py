@@ -66,8 +66,9 @@ def step_axes(metrics: pd.DataFrame) -> pd.DataFrame:
     always evaluated, so every probe row finds its axes here.
     """
     cols = ["run", "step", *AXIS_COLUMNS]
-    if metrics.empty:
-        return pd.DataFrame(columns=cols)
+    if metrics.empty:  # typed, so that merging it on (run, step) works
+        empty = {"run": pd.Series(dtype=object), "step": pd.Series(dtype="int64")}
+        return pd.DataFrame({**empty, **{c: pd.Series(dtype="Int64") for c in AXIS_COLUMNS}})
     out = metrics[["run", "role", "step"]].copy()
     for c in AXIS_COLUMNS:
         out[c] = pd.to_numeric(metrics[c], errors="coerce") if c in metrics else float("nan")
@@ -203,7 +204,10 @@ class Experiment:
     def figures(self, log_x: bool = False) -> dict:
         """Every figure the dashboard draws for this experiment, ``{name: plotly Figure}``, the
         names those of ``curriculens export`` (``dashboard.export``'s table): ``teacher_accuracy``,
-        ``students_accuracy``, ``features_<run>_<probe>_<metric>_<site>``, ..."""
+        ``students_accuracy``, ``features_<run>_<probe>_<metric>_<site>``, ...
+
+        Draws every panel (the parity demo: 264 figures, ~10 s of CPU); ``teacher_accuracy``,
+        ``students_accuracy`` and ``feature_timeline`` draw one."""
         from dashboard.export import experiment_figures  # noqa: PLC0415 - plotly: only when drawing
 
         return dict(experiment_figures(self._source, ROOT_KEY, log_x=log_x))
@@ -225,6 +229,45 @@ class Experiment:
         m = self.metrics()
         return F.students_accuracy(
             m, window_of(m, self._summary.task_name), log_x=log_x, labels=None if labels is None else list(labels)
+        )
+
+    def feature_timeline(
+        self,
+        run: str,
+        probe: str,
+        metric: str,
+        site: Optional[str] = None,
+        degree: Optional[int] = None,
+        log_x: bool = False,
+    ):
+        """F2b: one run's probe values per feature vs step (one site; ``degree`` restricts to one
+        degree / level / offset), the teacher's window shaded (plotly Figure). ``site`` may be
+        left out when the (probe, metric) was measured at one site only."""
+        from dashboard import figures as F  # noqa: PLC0415
+        from dashboard.selection import selection_title, window_of  # noqa: PLC0415
+
+        run = self._known_runs([run])[0]
+        fam = self.catalog()
+        fam = fam[(fam["probe"] == probe) & (fam["metric"] == metric)]
+        sites = sorted(fam["site"])
+        if not sites:
+            raise CurriculensError(f"experiment {self.name} has no {probe} {metric} results")
+        if site is None and len(sites) > 1:
+            raise CurriculensError(
+                f"{probe} {metric} was measured at several sites; pass site= one of {', '.join(sites)}"
+            )
+        site = sites[0] if site is None else site
+        if site not in sites:
+            raise CurriculensError(f"{probe} {metric} has no site {site!r} (sites: {', '.join(sites)})")
+        rows = self._source.rows(ROOT_KEY, probe, metric, runs=[run], site=site, degree=degree)
+        m = self.metrics()
+        return F.feature_timeline(
+            rows,
+            title=f"{run}: {selection_title(probe, metric, site, degree)}",
+            window=window_of(m, self._summary.task_name),
+            log_x=log_x,
+            ckpt_prefix=self._summary.ckpt_display(run),
+            y_title=metric,
         )
 
     # --- Jupyter --------------------------------------------------------------------------

@@ -20,8 +20,10 @@ _BAD_KEY_CHARS = re.compile(r"[^A-Za-z0-9_.:/ \-]")
 
 
 def tracker_key(*parts: object) -> str:
-    """``a/b/c`` with characters MLflow refuses replaced by ``_``."""
-    return "/".join(_BAD_KEY_CHARS.sub("_", str(p)) for p in parts)
+    """``a/b/c`` with characters MLflow refuses replaced by ``_``; an empty, ``.`` or ``..``
+    part becomes ``_`` (MLflow's file store refuses keys that are not plain relative paths)."""
+    clean = (_BAD_KEY_CHARS.sub("_", str(p)) for p in parts)
+    return "/".join("_" if c in ("", ".", "..") else c for c in clean)
 
 
 @dataclass
@@ -85,6 +87,8 @@ def collect(exp, probes: Optional[Iterable[str]] = None) -> list[RunSeries]:
         known = {a: int(v) for a, v in zip(AXES, row[2:], strict=True) if not pd.isna(v)}
         if known:
             series[row[0]].axes[int(row[1])] = known
+    if probes is not None and not exp.has_results:
+        raise CurriculensError(f"--probes given, but {exp.name} has no probe results yet")
     if exp.has_results:
         wanted = None if probes is None else set(probes)
         if wanted is not None:

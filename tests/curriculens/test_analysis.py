@@ -84,8 +84,12 @@ def test_figures_are_the_dashboards(planted):
     direct = F.teacher_accuracy(exp.metrics(), window_of(exp.metrics(), "parity"))
     assert figs["teacher_accuracy"].to_json() == direct.to_json() == exp.teacher_accuracy().to_json()
     timeline = figs["features_teacher_fourier_corr_output_deg1"]
+    assert timeline.to_json() == exp.feature_timeline("teacher", "fourier", "corr", degree=1).to_json()
     spike = next(t for t in timeline.data if t.name == "0")
     assert list(spike.x)[int(max(range(len(spike.y)), key=lambda i: spike.y[i]))] == planted.spike_step
+    with pytest.raises(CurriculensError, match="several sites"):
+        exp.feature_timeline("teacher", "linear", "test_acc")
+    assert exp.feature_timeline("teacher", "linear", "test_acc", site="blocks.0.hook_post").data
     labels = {t.legendgroup for t in exp.students_accuracy(labels=["progressive"]).data}
     assert "progressive" in labels and "ce" not in labels
 
@@ -159,3 +163,35 @@ print(' '.join(sorted(sys.modules)))
     )
     assert "pandas" in loaded and "plotly" in loaded
     assert "torch" not in loaded and "transformer_lens" not in loaded
+
+
+def test_reads_a_read_only_copy(planted, tmp_path, readonly_view):
+    import shutil
+
+    src = tmp_path / "exp"
+    shutil.copytree(planted.exp, src)
+    exp = curriculens.open(readonly_view(src))
+    assert len(exp.results()) == len(curriculens.open(planted.exp).results())
+    assert len(exp.summary()) > 0 and len(exp.runs()) == 8
+
+
+def test_step_axes_of_runs_without_metrics_merge_as_missing():
+    from curriculens.analysis import step_axes
+
+    rows = pd.DataFrame({"run": ["imported"], "step": [300], "value": [0.5]})
+    out = rows.merge(
+        step_axes(pd.DataFrame()), on=["run", "step"], how="left"
+    )  # e.g. an imported run, no metrics.jsonl
+    assert out[["teacher_step", "samples", "tokens"]].isna().all().all() and len(out) == 1
+    m = pd.DataFrame(
+        {
+            "run": ["t", "t", "p", "p", "c"],
+            "role": ["teacher", "teacher", "student", "student", "student"],
+            "step": [0, 10, 0, 10, 10],
+            "teacher_step": [None, None, 0, 10, None],
+            "samples": [0, 320, 0, 320, 320],
+        }
+    )
+    axes = step_axes(m).set_index(["run", "step"])
+    assert axes.loc[("t", 10), "teacher_step"] == 10 and axes.loc[("p", 10), "teacher_step"] == 10
+    assert pd.isna(axes.loc[("c", 10), "teacher_step"]) and axes["tokens"].isna().all()

@@ -174,3 +174,42 @@ def test_a_missing_tracker_package_is_one_line(planted, tmp_path, capsys, monkey
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install 'curriculens[trackers]'" in err[0]
     assert not (tmp_path / "m").exists()
+
+
+def test_tracker_keys_are_plain_relative_paths():
+    from curriculens.trackers.series import tracker_key
+
+    assert (
+        tracker_key("probes", "nt_span", "acc", "blocks.0.hook_out", "NT 3")
+        == "probes/nt_span/acc/blocks.0.hook_out/NT 3"
+    )
+    assert tracker_key("probes", "p", "m", "", "..") == "probes/p/m/_/_"
+    assert tracker_key("probes", "text", "acc", "site", "a\u00e9<b>|c") == "probes/text/acc/site/a__b__c"
+
+
+def test_an_experiment_without_results_exports_its_curves_to_the_default_out(planted, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("tensorboard")
+    import shutil
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    exp = tmp_path / "noresults"
+    shutil.copytree(planted.exp, exp)
+    (exp / C.RESULTS_DB).unlink()
+    monkeypatch.chdir(tmp_path)
+    assert main(["-q", "export", str(exp), "--to", "tensorboard", "--probes", "fourier"]) == 2
+    assert "no probe results yet" in capsys.readouterr().err
+    assert main(["-q", "export", str(exp), "--to", "tensorboard"]) == 0
+    out = tmp_path / "noresults-tensorboard"  # the default --out: ./<experiment>-<tracker>
+    assert str(out.name) in capsys.readouterr().out
+    acc = EventAccumulator(str(out / "teacher"))
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    assert CURVE in tags and AXIS in tags and not any(t.startswith("probes/") for t in tags)
+
+
+def test_the_cli_offers_every_tracker():
+    from curriculens.cli import export as cli_export
+    from curriculens.trackers import TRACKERS
+
+    assert cli_export.TRACKERS == tuple(TRACKERS)
