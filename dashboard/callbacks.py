@@ -289,8 +289,11 @@ def features_view(
     site, deg = site_value(site), degree_value(degree)
     prefix = exp.ckpt_display(run)
     sel = selection_title(probe, metric, site, deg)
-    all_sites = source.rows(key, probe, metric, runs=[run], degree=deg)  # one query for the three graphs
+    # one query for the three graphs; the per-site view shows every degree (the degrees' order in one picture)
+    all_sites = source.rows(key, probe, metric, runs=[run])
     rows = all_sites[all_sites["site"] == site] if site is not None else all_sites
+    if deg is not None and "degree" in rows:
+        rows = rows[rows["degree"] == deg]
     rev = uirev(key, "features", run, family, site, degree, axis, log_y)
     timeline = F.feature_timeline(
         rows,

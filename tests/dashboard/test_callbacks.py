@@ -92,7 +92,7 @@ def test_features_view_traces(src, dash_fixture):
     )
     assert names(timeline)[:3] == list(PLANT.in_deg1) and "Rest (off-support)" in names(timeline)
     assert timeline.layout.yaxis.type == "log"
-    assert names(sites) == ["output · degree 1"]
+    assert names(sites) == ["output · degree 1", "output · degree 2"]  # every degree, whatever the picker
     assert len(heat.data[0].y) == len(PLANT.in_deg1 + PLANT.off_deg1)
     assert "teacher's transition window" in note
     # all degrees: degree-2 features join the lines
