@@ -139,7 +139,7 @@ def test_db001_pick_draw_log_axis_download(dash_duo, dash_fixture, two_experimen
     titles = wait_until(
         lambda: plot(dash_duo, "side-graph", "p.layout.annotations.map(a => a.text)"), what="side panels"
     )
-    assert "progressive (mean of 2 run(s))" in titles and "one-shot (mean of 2 run(s))" in titles
+    assert "progressive<br>(mean of 2 run(s))" in titles and "one-shot<br>(mean of 2 run(s))" in titles
 
     # emergence table, sortable and filterable, and its CSV download
     dash_duo.find_element("#tabs .tab:nth-child(4)").click()
