@@ -838,8 +838,9 @@ def students_features(
         ):
             fig.add_trace(tr, row=1, col=j)
         w = window if windows is None else windows.get(n)
-        shade_window(fig, w, row=1, col=j, log_x=log_x, label="teacher's window" if windows is not None else "")
-    _style(fig, title=title, log_x=log_x, uirevision=uirevision, height=440)
+        shade_window(fig, w, row=1, col=j, log_x=log_x, label="")  # the two-line panel titles leave no room
+    _style(fig, title=title, log_x=log_x, uirevision=uirevision, height=460)
+    fig.update_layout(margin=dict(t=100))  # room for the two-line panel titles under the figure's
     fig.update_xaxes(matches="x")
     fig.update_yaxes(type="log" if log_y else "linear")
     fig.update_yaxes(title_text=y_title, row=1, col=1)
