@@ -96,7 +96,7 @@ def test_db001_pick_draw_log_axis_download(dash_duo, dash_fixture, two_experimen
     pick(dash_duo, "#experiment", f"{dash_fixture.key} ")
     dash_duo.wait_for_contains_text("#experiment-summary", "probe values from", timeout=20)
     names = wait_until(lambda: plot(dash_duo, "teacher-graph", "p.data.map(t => t.name)"), what="teacher traces")
-    assert {"teacher accuracy", "transition checkpoints", "teacher loss"} <= set(names)
+    assert {"teacher accuracy", "transition checkpoints (saved)", "teacher loss"} <= set(names)
     shapes = plot(
         dash_duo, "teacher-graph", "(p.layout.shapes || []).filter(s => s.name === 'teacher transition window').length"
     )
