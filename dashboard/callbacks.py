@@ -195,14 +195,18 @@ def family_controls(
     ]
     deg_val = keep(degree_now, deg_opts, None)
     if deg_val is None:
-        deg_val = default_degree(_summary_or_none(source, key), run, family, site_val) if degrees else ALL_DEGREES
+        summary = _summary_or_none(source, key, probe, [run] if run else None)
+        deg_val = default_degree(summary, run, family, site_val) if degrees else ALL_DEGREES
     return site_opts, site_val, deg_opts, deg_val, word[0].upper() + word[1:]
 
 
-def _summary_or_none(source: DataSource, key: str) -> Optional[pd.DataFrame]:
-    """The emergence table, or None when the results cannot be read (the views say why)."""
+def _summary_or_none(
+    source: DataSource, key: str, probe: str, runs: Optional[Sequence[str]] = None
+) -> Optional[pd.DataFrame]:
+    """The emergence table of ``probe`` (``runs``), or None when the results cannot be read
+    (the views say why)."""
     try:
-        return source.emergence(key)
+        return source.emergence(key, probe, runs)
     except ResultsUnavailable:
         return None
 
@@ -218,9 +222,9 @@ def findings_view(source: DataSource, key: Optional[str]) -> html.Div:
     if exp.has_results:
         try:
             family = default_family(source.catalog(key))
-            summary = source.emergence(key) if family else None
         except ResultsUnavailable:
-            summary = None
+            family = None
+        summary = _summary_or_none(source, key, split_family(family)[0]) if family else None
     return findings_block(summary, metrics, window, family, exp.teacher.name if exp.teacher else None)
 
 
@@ -285,8 +289,11 @@ def features_view(
     site, deg = site_value(site), degree_value(degree)
     prefix = exp.ckpt_display(run)
     sel = selection_title(probe, metric, site, deg)
-    all_sites = source.rows(key, probe, metric, runs=[run], degree=deg)  # one query for the three graphs
+    # one query for the three graphs; the per-site view shows every degree (the degrees' order in one picture)
+    all_sites = source.rows(key, probe, metric, runs=[run])
     rows = all_sites[all_sites["site"] == site] if site is not None else all_sites
+    if deg is not None and "degree" in rows:
+        rows = rows[rows["degree"] == deg]
     rev = uirev(key, "features", run, family, site, degree, axis, log_y)
     timeline = F.feature_timeline(
         rows,

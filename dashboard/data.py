@@ -710,33 +710,48 @@ class DataSource:
             lambda: r.rows(probe, metric, runs=runs_t, site=site, degree=degree),
         )
 
-    def emergence(self, key: str) -> pd.DataFrame:
+    def emergence(self, key: str, probe: Optional[str] = None, runs: Optional[Sequence[str]] = None) -> pd.DataFrame:
         """The emergence table (``emergence_table``) of every row of the experiment, built
-        from per-(run, probe) pieces that are recomputed only when their units change."""
+        from per-(run, probe) pieces that are recomputed only when their units change.
+
+        ``probe`` / ``runs``: only those pieces (the findings panel needs one probe family;
+        the pieces it computes are the full table's, so the tab reuses them)."""
         exp = self.experiment(key)
         r = ResultsReader(exp.db_path, timeout_s=self.db_timeout_s)
         specs = self._cached(("specs", key), r.fingerprint(), r.metric_specs)  # what the sweep stored
         units = self._units(key, r)
         if not units:
-            return self._cached(
+            full = self._cached(
                 ("emergence", key), ("file", r.fingerprint()), lambda: emergence_table(r.table(), specs)
             )
+            if probe is not None:
+                full = full[full["probe"] == probe]
+            return full if runs is None else full[full["run"].isin(list(runs))]
+        whole = probe is None and runs is None
+        want = {
+            k: fp for k, fp in units.items() if (probe is None or k[1] == probe) and (runs is None or k[0] in set(runs))
+        }
 
         def combine() -> pd.DataFrame:
-            from probes.summary import sort_summary  # noqa: PLC0415
+            from probes.summary import SUMMARY_COLUMNS, sort_summary  # noqa: PLC0415
 
             parts = []
-            for (run, probe), fp in sorted(units.items()):
-                pkey = ("emergence-part", key, run, probe)
+            for (run, prb), fp in sorted(want.items()):
+                pkey = ("emergence-part", key, run, prb)
                 with self._lock:
                     old = self._parts.get(pkey)
-                part = self._cached(pkey, fp, partial(self._piece, r, run, probe, specs, old), store=self._parts)
+                part = self._cached(pkey, fp, partial(self._piece, r, run, prb, specs, old), store=self._parts)
                 parts.append(part.summary)
-            with self._lock:  # pieces of (run, probe) pairs that are gone
-                for k in [k for k in self._parts if k[1] == key and (k[2], k[3]) not in units]:
-                    del self._parts[k]
+            if whole:
+                with self._lock:  # pieces of (run, probe) pairs that are gone
+                    for k in [k for k in self._parts if k[1] == key and (k[2], k[3]) not in units]:
+                        del self._parts[k]
+            if not parts:
+                return pd.DataFrame(columns=SUMMARY_COLUMNS)
             return sort_summary(pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True))
 
+        if not whole:
+            return combine()
         return self._cached(("emergence", key), tuple(sorted(units.items())), combine)
 
     @staticmethod

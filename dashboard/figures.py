@@ -629,6 +629,12 @@ def _label_order(labels: Sequence[str]) -> list[str]:
     return sorted(labels, key=key)
 
 
+def short_label(label: str) -> str:
+    """A curve group's name for a narrow panel title: ``two-shot (teacher ckpt 26,000, first
+    10,000 steps)`` -> ``two-shot (ckpt 26,000, T=10,000)``; other labels unchanged."""
+    return re.sub(r", first ([\d,]+) steps\)", r", T=\1)", label.replace("(teacher ckpt ", "(ckpt "))
+
+
 def _color_of(label: str, i: int = 0) -> str:
     base = label.split(" ")[0]
     if base == C.METHOD_TWO_SHOT and label != base:
@@ -727,7 +733,9 @@ def students_accuracy(
                 fig.add_trace(tr)
     for lab, w in (windows or {}).items():
         if lab in colors and w is not None:
-            shade_window(fig, w, log_x=log_x, label=f"{lab}: teacher's window", fill=_rgba(colors[lab], 0.12))
+            shade_window(
+                fig, w, log_x=log_x, label=f"{lab.split(' ')[0]}: teacher's window", fill=_rgba(colors[lab], 0.12)
+            )
     _style(fig, title=title, log_x=log_x, uirevision=uirevision)
     fig.update_yaxes(title_text="eval accuracy", **ACC_AXIS)
     return fig
@@ -810,7 +818,7 @@ def students_features(
         cols=len(names),
         shared_yaxes=True,
         horizontal_spacing=0.04,
-        subplot_titles=[f"{n} (mean of {n_runs(panels[n])} run(s))" for n in names],
+        subplot_titles=[f"{short_label(n)}<br>(mean of {n_runs(panels[n])} run(s))" for n in names],
     )
     all_rows = pd.concat([p for p in panels.values() if p is not None and not p.empty])
     split = split_features(all_rows, max_lines)  # the same lines and band in every panel
@@ -830,8 +838,9 @@ def students_features(
         ):
             fig.add_trace(tr, row=1, col=j)
         w = window if windows is None else windows.get(n)
-        shade_window(fig, w, row=1, col=j, log_x=log_x, label="teacher's window" if windows is not None else "")
-    _style(fig, title=title, log_x=log_x, uirevision=uirevision, height=440)
+        shade_window(fig, w, row=1, col=j, log_x=log_x, label="")  # the two-line panel titles leave no room
+    _style(fig, title=title, log_x=log_x, uirevision=uirevision, height=460)
+    fig.update_layout(margin=dict(t=100))  # room for the two-line panel titles under the figure's
     fig.update_xaxes(matches="x")
     fig.update_yaxes(type="log" if log_y else "linear")
     fig.update_yaxes(title_text=y_title, row=1, col=1)

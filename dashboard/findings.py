@@ -21,9 +21,10 @@ from dashboard.data import appeared, method_comparison
 from dashboard.figures import saved_steps
 from dashboard.selection import degree_name, describe_window, split_family
 
-MAX_FEATURES = 10  # features listed in the panel; the rest are counted
+MAX_FEATURES = 8  # features listed in the panel; the rest are counted
 _CELL = {"padding": "1px 12px 1px 0", "textAlign": "left", "whiteSpace": "nowrap"}
 _HEAD = {**_CELL, "borderBottom": "1px solid #999"}
+_COLUMN = {"flex": "1 1 420px", "maxWidth": "640px"}
 
 
 def checkpoint_steps(metrics: pd.DataFrame, run: str) -> np.ndarray:
@@ -99,10 +100,11 @@ def findings_block(
         else "appear_step set: the rise beat the series' noise threshold (no null test in this summary)"
     )
     word = degree_name(probe)
+    columns: list = []
     if teacher is not None:
         order = appearance_order(summary, teacher, probe, metric, checkpoint_steps(metrics, teacher))
         if order.empty:
-            parts.append(html.Div(f"Teacher's in-support {probe} · {metric} features: none appeared ({rule})."))
+            columns.append(html.Div(f"Teacher's in-support {probe} · {metric} features: none appeared ({rule})."))
         else:
             rows = [
                 (
@@ -118,7 +120,7 @@ def findings_block(
                 for r in order.head(MAX_FEATURES).itertuples(index=False)
             ]
             more = len(order) - MAX_FEATURES
-            parts += [
+            block = [
                 html.Div(
                     f"Teacher's in-support {probe} · {metric} features in the order they appeared ({rule}); "
                     "the interval runs from the previous saved checkpoint to the one that showed it:"
@@ -126,7 +128,8 @@ def findings_block(
                 _table(("feature", "site", word, "appears", "interval (steps)", "peak"), rows),
             ]
             if more > 0:
-                parts.append(html.Div(f"... and {more} more (Emergence table tab)."))
+                block.append(html.Div(f"... and {more} more (Emergence table tab)."))
+            columns.append(html.Div(block, style=_COLUMN))
     fam = summary[(summary["probe"] == probe) & (summary["metric"] == metric)]
     comp = method_comparison(fam, metrics)
     if not comp.empty:
@@ -140,8 +143,14 @@ def findings_block(
             )
             for r in comp.itertuples(index=False)
         ]
-        parts += [
-            html.Div(f"Methods compared on {probe} · {metric} (in-support series, pooled over seeds):"),
-            _table(("method", "runs", "appeared", "median appears", "final accuracy (mean ± sd)"), rows),
-        ]
+        columns.append(
+            html.Div(
+                [
+                    html.Div(f"Methods compared on {probe} · {metric} (in-support series, pooled over seeds):"),
+                    _table(("method", "runs", "appeared", "median appears", "final accuracy (mean ± sd)"), rows),
+                ],
+                style=_COLUMN,
+            )
+        )
+    parts.append(html.Div(columns, style={"display": "flex", "flexWrap": "wrap", "gap": "28px"}))
     return html.Div(parts, id="findings-body")

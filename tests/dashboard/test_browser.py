@@ -96,7 +96,7 @@ def test_db001_pick_draw_log_axis_download(dash_duo, dash_fixture, two_experimen
     pick(dash_duo, "#experiment", f"{dash_fixture.key} ")
     dash_duo.wait_for_contains_text("#experiment-summary", "probe values from", timeout=20)
     names = wait_until(lambda: plot(dash_duo, "teacher-graph", "p.data.map(t => t.name)"), what="teacher traces")
-    assert {"teacher accuracy", "transition checkpoints", "teacher loss"} <= set(names)
+    assert {"teacher accuracy", "transition checkpoints (saved)", "teacher loss"} <= set(names)
     shapes = plot(
         dash_duo, "teacher-graph", "(p.layout.shapes || []).filter(s => s.name === 'teacher transition window').length"
     )
@@ -139,7 +139,7 @@ def test_db001_pick_draw_log_axis_download(dash_duo, dash_fixture, two_experimen
     titles = wait_until(
         lambda: plot(dash_duo, "side-graph", "p.layout.annotations.map(a => a.text)"), what="side panels"
     )
-    assert "progressive (mean of 2 run(s))" in titles and "one-shot (mean of 2 run(s))" in titles
+    assert "progressive<br>(mean of 2 run(s))" in titles and "one-shot<br>(mean of 2 run(s))" in titles
 
     # emergence table, sortable and filterable, and its CSV download
     dash_duo.find_element("#tabs .tab:nth-child(4)").click()

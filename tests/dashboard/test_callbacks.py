@@ -92,7 +92,7 @@ def test_features_view_traces(src, dash_fixture):
     )
     assert names(timeline)[:3] == list(PLANT.in_deg1) and "Rest (off-support)" in names(timeline)
     assert timeline.layout.yaxis.type == "log"
-    assert names(sites) == ["output · degree 1"]
+    assert names(sites) == ["output · degree 1", "output · degree 2"]  # every degree, whatever the picker
     assert len(heat.data[0].y) == len(PLANT.in_deg1 + PLANT.off_deg1)
     assert "teacher's transition window" in note
     # all degrees: degree-2 features join the lines
@@ -126,10 +126,10 @@ def test_students_view_overlays_methods_and_compares_features(src, dash_fixture)
     titles = [a.text for a in side.layout.annotations if a.text and "run(s)" in a.text]
     t_step = int(src.metrics(dash_fixture.key).query("method == 'two-shot'")["two_shot_step"].iloc[0])
     assert titles == [  # issue 25.6: every student method, not only progressive and one-shot
-        "progressive (mean of 2 run(s))",
-        "one-shot (mean of 2 run(s))",
-        f"two-shot (teacher ckpt {t_step:,}, first 120 steps) (mean of 1 run(s))",
-        "ce (mean of 2 run(s))",
+        "progressive<br>(mean of 2 run(s))",
+        "one-shot<br>(mean of 2 run(s))",
+        f"two-shot (ckpt {t_step:,}, T=120)<br>(mean of 1 run(s))",
+        "ce<br>(mean of 2 run(s))",
     ]
     assert len(two.data) == 2 and "shaded on each student's own step axis" in note
     assert "corr (Fourier) = |mean over inputs x of chi_A(x) p(x)|" in note  # issue 25.9: the axis defined

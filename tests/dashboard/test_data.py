@@ -213,3 +213,13 @@ def test_passes_null_overrides_the_noise_rule_when_present():
     assert default_degree(s, "t", "f::corr", "out") == "2"
     assert default_degree(s.assign(passes_null=False), "t", "f::corr", "out") == ALL_DEGREES
     assert default_degree(None, "t", "f::corr", "out") == ALL_DEGREES
+
+
+def test_emergence_of_one_probe_equals_the_full_tables_rows(dash_fixture):
+    """The findings read one probe's pieces; they are the full table's rows, nothing else."""
+    src = DataSource(dash_fixture.root)
+    part = src.emergence(dash_fixture.key, "fourier", ["teacher"])
+    full = src.emergence(dash_fixture.key)
+    want = full[(full["probe"] == "fourier") & (full["run"] == "teacher")].reset_index(drop=True)
+    pd.testing.assert_frame_equal(part.reset_index(drop=True), want)
+    assert src.emergence(dash_fixture.key, "nope").empty

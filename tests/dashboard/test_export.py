@@ -61,7 +61,7 @@ def test_export_writes_every_view_the_dashboard_shows(dash_fixture):
     assert "features_teacher_linear_test_acc_blocks.0.hook_post_all" not in figs  # one degree: no "all" copy
     side = figs["students_fourier_corr_output_deg1"]
     titles = [a.text for a in side.layout.annotations if a.text and "run(s)" in a.text]
-    assert [t.split(" (")[0] for t in titles] == ["progressive", "one-shot", "two-shot", "ce"]
+    assert [t.split("<br>")[0].split(" (")[0] for t in titles] == ["progressive", "one-shot", "two-shot", "ce"]
 
 
 def test_html_export_needs_no_browser(dash_fixture, tmp_path, monkeypatch):

@@ -259,7 +259,7 @@ def test_students_features_side_by_side_share_axes_and_colours(src, dash_fixture
     assert fig.layout.xaxis2.matches == "x" and fig.layout.yaxis2.matches == "y"
     assert len(window_shapes(fig)) == 2
     titles = [a.text for a in fig.layout.annotations if a.text and "run(s)" in a.text]
-    assert titles == ["progressive (mean of 2 run(s))", "one-shot (mean of 2 run(s))"]
+    assert titles == ["progressive<br>(mean of 2 run(s))", "one-shot<br>(mean of 2 run(s))"]
 
 
 def test_empty_inputs_give_a_message_figure():
