@@ -186,7 +186,12 @@ class ResultsStore:
         if self.readonly:
             if not self.path.is_file():
                 raise CurriculensError(f"no results database at {self.path}; run `curriculens probe` first")
-            self._conn, self._tmp = open_readonly(self.path, self.timeout_s)
+            try:
+                self._conn, self._tmp = open_readonly(self.path, self.timeout_s)
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError) and "not a database" not in str(exc):
+                    raise  # locked, unreadable directory: the CLI's environment errors
+                raise CurriculensError(_unreadable(self.path, exc)) from None
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(str(self.path), timeout=self.timeout_s)

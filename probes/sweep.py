@@ -37,6 +37,7 @@ computed once, and the linear probes' warm starts from one checkpoint of a run t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -254,6 +255,7 @@ def _done_units(db_path: Path) -> dict[tuple[str, int, str], DoneUnit]:
     if not db_path.is_file():
         return {}
     with ResultsStore(db_path, readonly=True) as store:
+        store.check()  # a damaged file is refused before any unit counts as done (one read of every page)
         return store.done_units()
 
 
@@ -564,7 +566,12 @@ def run_sweep(
     holder, or queues with ``wait`` (and then checks the stored settings again)."""
     t_start = time.perf_counter()
     plan = plan_sweep(path, cfg)
-    with exclusive_lock(plan.root / C.RESULTS_LOCK_FILE, f"results database {plan.db_path}", wait=wait):
+    device = None if executor.is_ray else resolve_device(cfg.device)  # a bad --device writes nothing, not even the lock
+    # connect to the executor before the lock and the first write: a bad --ray-address writes nothing
+    with (
+        executor_session(executor) if plan.pending else contextlib.nullcontext(),
+        exclusive_lock(plan.root / C.RESULTS_LOCK_FILE, f"results database {plan.db_path}", wait=wait),
+    ):
         _recheck_in_lock(plan, cfg)
         result = SweepResult(plan.n_units, 0, plan.n_skipped, 0, plan.db_path)
         if plan.stale:  # before anything else: no reader sees them as current from here on
@@ -575,18 +582,16 @@ def run_sweep(
         if not plan.pending and plan.db_path.is_file():
             result.wall_s = time.perf_counter() - t_start
             return result
-        _run_pending(plan, cfg, executor, progress, result)
+        _run_pending(plan, cfg, executor, device, progress, result)
     result.wall_s = time.perf_counter() - t_start
     return result
 
 
 def _run_pending(
-    plan: SweepPlan, cfg: SweepConfig, executor: ExecutorConfig, progress: bool, result: SweepResult
+    plan: SweepPlan, cfg: SweepConfig, executor: ExecutorConfig, device, progress: bool, result: SweepResult
 ) -> None:
     failed_path = plan.root / C.FAILED_FILE
-    device = None if executor.is_ray else resolve_device(cfg.device)
-    # connect to the executor before the first write: a bad --ray-address writes nothing
-    with executor_session(executor), ResultsStore(plan.db_path) as store:
+    with ResultsStore(plan.db_path) as store:
         write_json(plan.root / C.PROBE_CONFIG_FILE, cfg.to_dict())
         for run in plan.runs:
             store.upsert_run(run.name, run.role, run.method, run.seed, str(run.path), run.config.to_dict())
