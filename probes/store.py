@@ -27,7 +27,7 @@ exactly the finished ones. A unit counts as done only for the checkpoint it meas
 re-probes a checkpoint whose hash changed and removes the units of checkpoints that are gone
 (``probes.sweep``); a run replaced with ``--force`` loses its units at once (``forget_run``).
 Databases written before ``ckpt_sha`` (schema 1) get the column on their next write, NULL in
-old rows (see ``probes.sweep.measured``). Table ``runs`` holds each run's role, method, seed,
+old rows (see ``probes.freshness.measured``). Table ``runs`` holds each run's role, method, seed,
 path, config.
 
 Table ``metric_specs`` (probe, metric, min_effect, direction, off_support_null) holds the

@@ -8,7 +8,7 @@ transaction (``ResultsStore.write_unit``). Hence:
 - **resumable**: units already in the store's ``units`` table are skipped (unless
   ``force``); a sweep killed midway reruns only the missing units and ends with the same table;
 - **keyed by what was measured**: a unit is done only for the checkpoint hash it measured
-  (``measured``): a checkpoint that changed (its run was retrained or re-imported) is probed
+  (``probes.freshness``): a checkpoint that changed (its run was retrained or re-imported) is probed
   again, and the units of checkpoints (or runs) that are gone or changed are removed from the
   database before anything else is written (``stale_units``; ``SweepResult.n_stale``);
 - **no partial results**: bad input (a missing or empty directory, no runs or checkpoints, an
@@ -55,12 +55,13 @@ from curriculens.errors import CurriculensError
 from curriculens.executor import LOCAL, ExecutorConfig, executor_session
 from curriculens.io import append_jsonl, read_json, write_json
 from curriculens.lock import exclusive_lock
-from models.checkpoint import list_checkpoints, load_checkpoint, read_meta, verify_checkpoint, weights_ref
+from models.checkpoint import list_checkpoints, load_checkpoint, verify_checkpoint, weights_ref
 from models.configs import ModelConfig
 from probes import registry
 from probes.base import ProbeContext
 from probes.dispatch import dispatch_blocks
 from probes.memo import SweepMemo, decode_solution
+from probes.freshness import checkpoint_ids, runs_of, stale_units
 from probes.store import DoneUnit, ResultRow, ResultsStore, UnitKey
 from curriculens.device import resolve_device
 from training.experiment import RunInfo, is_experiment, is_run, list_runs, read_experiment, read_run
@@ -259,48 +260,10 @@ def _done_units(db_path: Path) -> dict[tuple[str, int, str], DoneUnit]:
         return store.done_units()
 
 
-def _checkpoint_ids(runs: list[RunInfo]) -> dict[tuple[str, int], tuple]:
-    """``{(run, step): (sha256, saved_at)}`` from every checkpoint's ``meta.json`` (reads JSON
-    only; ``(None, None)`` for an unreadable one)."""
-    out = {}
-    for run in runs:
-        for step, ckpt_dir in list_checkpoints(run.path):
-            try:
-                meta = read_meta(ckpt_dir)
-            except CurriculensError:
-                meta = {}
-            out[(run.name, step)] = (
-                (meta.get("sha256"), meta.get("saved_at")) if isinstance(meta, dict) else (None, None)
-            )
-    return out
-
-
-def measured(done: Optional[DoneUnit], sha: Optional[str], saved_at: Optional[float]) -> bool:
-    """Whether a finished unit measured the checkpoint that is there now (sha256 ``sha``,
-    saved at ``saved_at``). A unit of a schema-1 database has no hash: it counts when the
-    checkpoint was saved before the unit finished (so it is the one it measured), else it is
-    probed again."""
-    if done is None or sha is None:
-        return False
-    if done.ckpt_sha is not None:
-        return done.ckpt_sha == sha
-    return saved_at is not None and done.finished_at is not None and float(saved_at) <= float(done.finished_at)
-
-
-def stale_units(done: dict, current: dict) -> list[tuple[str, int, str]]:
-    """The finished units whose checkpoint is gone (or its run) or is not the one they measured."""
-    return sorted(k for k, d in done.items() if not measured(d, *current.get((k[0], k[1]), (None, None))))
-
-
-def _all_runs(root: Path, runs: list[RunInfo]) -> list[RunInfo]:
-    """Every run whose results the database at ``root`` may hold."""
-    return list_runs(root) if (root / C.RUNS_DIR).is_dir() else runs
-
-
 def plan_sweep(path: Path | str, cfg: SweepConfig) -> SweepPlan:
     """Resolve and validate everything a sweep needs; writes nothing."""
     root, runs = resolve_target(path)
-    current = _checkpoint_ids(_all_runs(root, runs))
+    current = checkpoint_ids(runs_of(root) or [(r.name, r.path) for r in runs])
     if cfg.runs:
         names = [r.name for r in runs]
         unknown = [n for n in cfg.runs if n not in names]
