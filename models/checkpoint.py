@@ -34,7 +34,7 @@ from curriculens.errors import CurriculensError
 from curriculens.layout import CKPT_RE, ckpt_dirname
 from curriculens.io import atomic_dir, read_json, sha256_file, sweep_temps, write_json
 from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig, model_config_from_dict
-from models.foreign import load_foreign_torch, read_weights  # noqa: F401 - load_foreign_torch is re-exported
+from models.foreign import check_readable, load_foreign_torch, read_weights  # noqa: F401 - load_foreign_torch is re-exported
 from models.registry import build_model
 
 _STEP_RE = CKPT_RE
@@ -242,6 +242,7 @@ def check_safetensors(weights: Path, where: Path | str) -> None:
     passes the hash but not this). Reads the header only."""
     from safetensors import SafetensorError, safe_open
 
+    check_readable(weights)
     try:
         with safe_open(str(weights), framework="pt") as fh:
             fh.keys()
