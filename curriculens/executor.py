@@ -15,13 +15,24 @@ Traps:
 - ``ray_session`` joins an already initialised Ray (and then leaves it running); otherwise it
   starts a private local instance (``address=""``) or connects to a cluster, and shuts down
   what it started.
+- A private local instance is this machine's alone (``LOCAL_RAY_ENV``): every server of it
+  (GCS, raylet, workers, agents) binds the loopback address, its web dashboard is off, and its
+  token authentication (Ray's default for a new local instance; the token in
+  ``~/.ray/auth_token``) is chosen explicitly, so Ray prints no notice about it (when Ray was
+  imported before the session, Ray chooses and the notice is filtered). The variables are set
+  in this process's environment for the session (Ray's processes inherit them) and restored
+  after it. A watchdog process (``_WATCHDOG``) ends the instance's node agents when the driver
+  dies, even by SIGKILL (they used to linger a minute or more); it lists every descendant of
+  the driver at ``ray.init``, so start other child processes after the session.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
@@ -33,6 +44,11 @@ log = logging.getLogger(__name__)
 EXECUTORS = ("local", "ray")
 LOCAL_OBJECT_STORE_BYTES = 256 * 2**20  # a local instance's object store: rows are small, models never travel
 CONNECT_TIMEOUT_S = 3.0
+LOCAL_RAY_ENV = {
+    # the node's address is the loopback one (Ray does so on macOS/Windows), so nothing listens outside
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_AUTH_MODE": "token",  # Ray's default for a new local instance, set explicitly: no notice
+}
 MISSING_RAY = '--executor ray needs Ray, which is not installed: pip install "curriculens[ray]"'
 
 
@@ -131,32 +147,137 @@ def _reachable(address: str) -> None:
 @contextlib.contextmanager
 def ray_session(cfg: ExecutorConfig) -> Iterator[Any]:
     """Yield the connected ``ray`` module; see the module docstring for who starts/stops what."""
-    ray = import_ray()
-    _reachable(cfg.address)
-    if ray.is_initialized():
-        yield ray
-        return
+    private = cfg.address in ("", "local")
+    env = dict(LOCAL_RAY_ENV) if private else {}
+    if "ray" in sys.modules:  # Ray read its auth mode when it was imported: leave it to Ray (its notice is filtered)
+        env.pop("RAY_AUTH_MODE", None)
+    with _environment(env):
+        ray = import_ray()
+        _reachable(cfg.address)
+        if ray.is_initialized():
+            yield ray
+            return
+        yield from _start(ray, cfg, private)
+
+
+def _start(ray, cfg: ExecutorConfig, private: bool) -> Iterator[Any]:
     kwargs: dict = {"include_dashboard": False, "logging_level": logging.WARNING}
-    if cfg.address in ("", "local"):
+    if private:
         kwargs.update(
             address="local",
             num_cpus=cfg.local_cpus,
             object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+            dashboard_host="127.0.0.1",
         )
     else:
         kwargs["address"] = cfg.address
+    if private:
+        _loopback_node(ray)
+    auth_log = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    auth_log.addFilter(_token_notice)
     try:
         ray.init(**kwargs)
     except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        where = (
-            "start a local Ray instance" if kwargs["address"] == "local" else f"join the Ray cluster at {cfg.address}"
-        )
+        where = "start a local Ray instance" if private else f"join the Ray cluster at {cfg.address}"
         raise CurriculensError(f"cannot {where}: {first}") from None
+    finally:
+        auth_log.removeFilter(_token_notice)
+    watchdog = _start_watchdog() if private else None
     try:
         yield ray
     finally:
         ray.shutdown()
+        if watchdog is not None:
+            watchdog.kill()  # a clean shutdown stopped every process; the watchdog is for a killed driver
+            watchdog.wait()
+
+
+# A killed driver takes its private instance's GCS and raylet with it (Ray's kernel fate-sharing),
+# but the node agents, on finding the raylet dead, first try to report it to the dead GCS and
+# linger for a minute or more. This watchdog, started after ``ray.init``, reads the processes of
+# the instance (pid and start time, so a reused pid is never hit) from its stdin and SIGKILLs
+# those still alive once stdin ends: when the driver dies (or closes it). Linux only (/proc).
+_WATCHDOG = """
+import os, signal, sys
+def started(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except OSError:
+        return None
+procs = [item.split(":") for line in sys.stdin for item in line.split()]
+for pid, start in procs:
+    if started(pid) == start:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
+"""
+
+
+def _proc_stat(pid: int | str) -> Optional[tuple[int, str]]:
+    """(parent pid, start time in clock ticks) of a process, from /proc; None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[1]), fields[19]
+
+
+def _descendants(root: int) -> list[tuple[int, str]]:
+    """(pid, start time) of every descendant of process ``root`` (Linux /proc)."""
+    parent = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _proc_stat(entry.name)) is not None:
+            parent[int(entry.name)] = stat
+    out, frontier = [], {root}
+    while frontier:
+        kids = [(pid, start) for pid, (ppid, start) in parent.items() if ppid in frontier]
+        out += kids
+        frontier = {pid for pid, _ in kids}
+    return out
+
+
+def _start_watchdog():
+    """The watchdog process of a private instance (see ``_WATCHDOG``), or None off Linux."""
+    import subprocess
+
+    if not sys.platform.startswith("linux"):
+        return None
+    procs = _descendants(os.getpid())  # the instance's processes, before the watchdog exists
+    dog = subprocess.Popen([sys.executable, "-c", _WATCHDOG], stdin=subprocess.PIPE, start_new_session=True, text=True)
+    dog.stdin.write(" ".join(f"{pid}:{start}" for pid, start in procs) + "\n")
+    dog.stdin.flush()  # kept open: it closes when this process ends, however it ends
+    return dog
+
+
+def _token_notice(record: logging.LogRecord) -> bool:
+    """Drop Ray's notice that token authentication is on (the private instance's chosen mode)."""
+    return "Token authentication is enabled" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _environment(updates: dict) -> Iterator[None]:
+    """Set the variables of ``updates`` that the user has not set, for the block (Ray's
+    processes inherit them); restore the environment after it."""
+    added = {k: v for k, v in updates.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
+def _loopback_node(ray) -> None:
+    """Make this driver resolve the node's address to the loopback one, as ``LOCAL_RAY_ENV`` does
+    for Ray's processes (Ray reads the variable once, when it is imported: the driver may have
+    imported it before the session). Unless the user enabled clusters explicitly."""
+    from ray._private import ray_constants
+
+    if os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") == LOCAL_RAY_ENV["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"]:
+        ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def executor_session(cfg: ExecutorConfig):

@@ -37,6 +37,7 @@ from curriculens.layout import ckpt_dirname
 from probes.store import COLUMNS, ResultsStore
 from training.experiment import (
     find_experiments,
+    unlistable_dirs,
     is_experiment,
     is_run,
     read_experiment,
@@ -257,6 +258,8 @@ def discover(root: Path | str) -> list[ExperimentSummary]:
         except Exception as exc:  # noqa: BLE001 - one broken experiment must not hide the others
             log.warning("experiment %s could not be read", p, exc_info=True)
             out.append(_unreadable(p, root, exc))
+    for p in unlistable_dirs(root):  # an experiment in there would be missing without a word
+        out.append(_unreadable(p, root, PermissionError(f"cannot list {p}; an experiment inside is not shown")))
     return out
 
 

@@ -34,7 +34,7 @@ from curriculens.errors import CurriculensError
 from curriculens.layout import CKPT_RE, ckpt_dirname
 from curriculens.io import atomic_dir, read_json, sha256_file, sweep_temps, write_json
 from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig, model_config_from_dict
-from models.foreign import load_foreign_torch, read_weights  # noqa: F401 - load_foreign_torch is re-exported
+from models.foreign import check_readable, load_foreign_torch, read_weights  # noqa: F401 - load_foreign_torch is re-exported
 from models.registry import build_model
 
 _STEP_RE = CKPT_RE
@@ -231,7 +231,23 @@ def verify_checkpoint(
         raise CurriculensError(f"config mismatch in {ckpt_dir}: stored {asdict(cfg)} != expected {asdict(expected)}")
     if hash_weights and meta.get("sha256") != sha256_file(weights):
         raise CurriculensError(f"corrupted weights in {ckpt_dir}: sha256 does not match meta.json")
+    if fmt == "safetensors":
+        check_safetensors(weights, ckpt_dir)
     return meta, cfg
+
+
+def check_safetensors(weights: Path, where: Path | str) -> None:
+    """Raise a one-line CurriculensError unless ``weights`` is a whole safetensors file (its header
+    parses and covers the file: a truncated file whose sha256 was recorded after the truncation
+    passes the hash but not this). Reads the header only."""
+    from safetensors import SafetensorError, safe_open
+
+    check_readable(weights)
+    try:
+        with safe_open(str(weights), framework="pt") as fh:
+            fh.keys()
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CurriculensError(f"unreadable weights in {where}: {exc}".splitlines()[0]) from None
 
 
 def load_checkpoint(

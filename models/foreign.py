@@ -76,12 +76,20 @@ def flat_state_dict(obj: Any, where: Path | str) -> dict[str, torch.Tensor]:
     return {str(k): v for k, v in obj.items()}
 
 
+def check_readable(path: Path | str) -> None:
+    """Raise the OSError of opening ``path`` for reading, if any (safetensors reports a file it
+    may not read as "No such file or directory"; this says "Permission denied")."""
+    with open(path, "rb"):
+        pass
+
+
 def read_weights(path: Path | str, fmt: str, layout: str = "hf") -> dict[str, torch.Tensor]:
     """The state dict in ``path`` (format ``fmt``), with ``layout``'s keys mapped to curriculens'."""
     if fmt == "safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
+        check_readable(path)
         try:
             state = load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError) as exc:

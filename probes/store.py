@@ -27,7 +27,7 @@ exactly the finished ones. A unit counts as done only for the checkpoint it meas
 re-probes a checkpoint whose hash changed and removes the units of checkpoints that are gone
 (``probes.sweep``); a run replaced with ``--force`` loses its units at once (``forget_run``).
 Databases written before ``ckpt_sha`` (schema 1) get the column on their next write, NULL in
-old rows (see ``probes.sweep.measured``). Table ``runs`` holds each run's role, method, seed,
+old rows (see ``probes.freshness.measured``). Table ``runs`` holds each run's role, method, seed,
 path, config.
 
 Table ``metric_specs`` (probe, metric, min_effect, direction, off_support_null) holds the
@@ -186,7 +186,12 @@ class ResultsStore:
         if self.readonly:
             if not self.path.is_file():
                 raise CurriculensError(f"no results database at {self.path}; run `curriculens probe` first")
-            self._conn, self._tmp = open_readonly(self.path, self.timeout_s)
+            try:
+                self._conn, self._tmp = open_readonly(self.path, self.timeout_s)
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError) and "not a database" not in str(exc):
+                    raise  # locked, unreadable directory: the CLI's environment errors
+                raise CurriculensError(_unreadable(self.path, exc)) from None
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(str(self.path), timeout=self.timeout_s)

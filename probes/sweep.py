@@ -8,7 +8,7 @@ transaction (``ResultsStore.write_unit``). Hence:
 - **resumable**: units already in the store's ``units`` table are skipped (unless
   ``force``); a sweep killed midway reruns only the missing units and ends with the same table;
 - **keyed by what was measured**: a unit is done only for the checkpoint hash it measured
-  (``measured``): a checkpoint that changed (its run was retrained or re-imported) is probed
+  (``probes.freshness``): a checkpoint that changed (its run was retrained or re-imported) is probed
   again, and the units of checkpoints (or runs) that are gone or changed are removed from the
   database before anything else is written (``stale_units``; ``SweepResult.n_stale``);
 - **no partial results**: bad input (a missing or empty directory, no runs or checkpoints, an
@@ -37,6 +37,7 @@ computed once, and the linear probes' warm starts from one checkpoint of a run t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -54,12 +55,13 @@ from curriculens.errors import CurriculensError
 from curriculens.executor import LOCAL, ExecutorConfig, executor_session
 from curriculens.io import append_jsonl, read_json, write_json
 from curriculens.lock import exclusive_lock
-from models.checkpoint import list_checkpoints, load_checkpoint, read_meta, verify_checkpoint, weights_ref
+from models.checkpoint import list_checkpoints, load_checkpoint, verify_checkpoint, weights_ref
 from models.configs import ModelConfig
 from probes import registry
 from probes.base import ProbeContext
 from probes.dispatch import dispatch_blocks
 from probes.memo import SweepMemo, decode_solution
+from probes.freshness import checkpoint_ids, runs_of, stale_units
 from probes.store import DoneUnit, ResultRow, ResultsStore, UnitKey
 from curriculens.device import resolve_device
 from training.experiment import RunInfo, is_experiment, is_run, list_runs, read_experiment, read_run
@@ -254,51 +256,14 @@ def _done_units(db_path: Path) -> dict[tuple[str, int, str], DoneUnit]:
     if not db_path.is_file():
         return {}
     with ResultsStore(db_path, readonly=True) as store:
+        store.check()  # a damaged file is refused before any unit counts as done (one read of every page)
         return store.done_units()
-
-
-def _checkpoint_ids(runs: list[RunInfo]) -> dict[tuple[str, int], tuple]:
-    """``{(run, step): (sha256, saved_at)}`` from every checkpoint's ``meta.json`` (reads JSON
-    only; ``(None, None)`` for an unreadable one)."""
-    out = {}
-    for run in runs:
-        for step, ckpt_dir in list_checkpoints(run.path):
-            try:
-                meta = read_meta(ckpt_dir)
-            except CurriculensError:
-                meta = {}
-            out[(run.name, step)] = (
-                (meta.get("sha256"), meta.get("saved_at")) if isinstance(meta, dict) else (None, None)
-            )
-    return out
-
-
-def measured(done: Optional[DoneUnit], sha: Optional[str], saved_at: Optional[float]) -> bool:
-    """Whether a finished unit measured the checkpoint that is there now (sha256 ``sha``,
-    saved at ``saved_at``). A unit of a schema-1 database has no hash: it counts when the
-    checkpoint was saved before the unit finished (so it is the one it measured), else it is
-    probed again."""
-    if done is None or sha is None:
-        return False
-    if done.ckpt_sha is not None:
-        return done.ckpt_sha == sha
-    return saved_at is not None and done.finished_at is not None and float(saved_at) <= float(done.finished_at)
-
-
-def stale_units(done: dict, current: dict) -> list[tuple[str, int, str]]:
-    """The finished units whose checkpoint is gone (or its run) or is not the one they measured."""
-    return sorted(k for k, d in done.items() if not measured(d, *current.get((k[0], k[1]), (None, None))))
-
-
-def _all_runs(root: Path, runs: list[RunInfo]) -> list[RunInfo]:
-    """Every run whose results the database at ``root`` may hold."""
-    return list_runs(root) if (root / C.RUNS_DIR).is_dir() else runs
 
 
 def plan_sweep(path: Path | str, cfg: SweepConfig) -> SweepPlan:
     """Resolve and validate everything a sweep needs; writes nothing."""
     root, runs = resolve_target(path)
-    current = _checkpoint_ids(_all_runs(root, runs))
+    current = checkpoint_ids(runs_of(root) or [(r.name, r.path) for r in runs])
     if cfg.runs:
         names = [r.name for r in runs]
         unknown = [n for n in cfg.runs if n not in names]
@@ -564,7 +529,12 @@ def run_sweep(
     holder, or queues with ``wait`` (and then checks the stored settings again)."""
     t_start = time.perf_counter()
     plan = plan_sweep(path, cfg)
-    with exclusive_lock(plan.root / C.RESULTS_LOCK_FILE, f"results database {plan.db_path}", wait=wait):
+    device = None if executor.is_ray else resolve_device(cfg.device)  # a bad --device writes nothing, not even the lock
+    # connect to the executor before the lock and the first write: a bad --ray-address writes nothing
+    with (
+        executor_session(executor) if plan.pending else contextlib.nullcontext(),
+        exclusive_lock(plan.root / C.RESULTS_LOCK_FILE, f"results database {plan.db_path}", wait=wait),
+    ):
         _recheck_in_lock(plan, cfg)
         result = SweepResult(plan.n_units, 0, plan.n_skipped, 0, plan.db_path)
         if plan.stale:  # before anything else: no reader sees them as current from here on
@@ -575,18 +545,16 @@ def run_sweep(
         if not plan.pending and plan.db_path.is_file():
             result.wall_s = time.perf_counter() - t_start
             return result
-        _run_pending(plan, cfg, executor, progress, result)
+        _run_pending(plan, cfg, executor, device, progress, result)
     result.wall_s = time.perf_counter() - t_start
     return result
 
 
 def _run_pending(
-    plan: SweepPlan, cfg: SweepConfig, executor: ExecutorConfig, progress: bool, result: SweepResult
+    plan: SweepPlan, cfg: SweepConfig, executor: ExecutorConfig, device, progress: bool, result: SweepResult
 ) -> None:
     failed_path = plan.root / C.FAILED_FILE
-    device = None if executor.is_ray else resolve_device(cfg.device)
-    # connect to the executor before the first write: a bad --ray-address writes nothing
-    with executor_session(executor), ResultsStore(plan.db_path) as store:
+    with ResultsStore(plan.db_path) as store:
         write_json(plan.root / C.PROBE_CONFIG_FILE, cfg.to_dict())
         for run in plan.runs:
             store.upsert_run(run.name, run.role, run.method, run.seed, str(run.path), run.config.to_dict())

@@ -197,6 +197,27 @@ def find_experiments(root: Path | str) -> list[Path]:
     return sorted(set(found))
 
 
+def unlistable_dirs(root: Path | str) -> list[Path]:
+    """Directories at or below ``root`` (depth <= 3, the depth ``find_experiments`` searches)
+    that cannot be listed (permission denied...): an experiment inside one is not found, so a
+    list of experiments names them instead of leaving it out silently. Experiments are not
+    entered (their own reader reports what it cannot read)."""
+    out, level = [], [Path(root)]
+    for _ in range(4):
+        below = []
+        for d in level:
+            try:
+                children = list(d.iterdir())
+            except OSError:
+                out.append(d)
+                continue
+            if any(c.name == C.EXPERIMENT_FILE for c in children) and d != Path(root):
+                continue
+            below += [c for c in children if c.is_dir() and not c.is_symlink() and not c.name.startswith(".")]
+        level = below
+    return sorted(out)
+
+
 def read_metrics(run_dir: Path | str) -> list[dict]:
     """The run's evaluation rows (``metrics.jsonl``), sorted by step."""
     return sorted(read_jsonl(Path(run_dir) / C.METRICS_FILE), key=lambda r: r["step"])

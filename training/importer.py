@@ -44,7 +44,6 @@ from curriculens.errors import CurriculensError
 from curriculens.io import atomic_dir, read_json, sha256_file, write_json, write_jsonl
 from models.checkpoint import ckpt_dirname, load_weights_into, write_model_config
 from models.configs import ModelConfig
-from probes.store import forget_run
 from models.foreign import (
     TOKENIZER_FILES,
     canonical_hf_config,
@@ -53,6 +52,7 @@ from models.foreign import (
     read_weights,
     weights_format,
 )
+from probes.store import forget_run
 from training.config import CheckpointConfig, DistillConfig, RunConfig
 from training.experiment import init_experiment, read_experiment, student_run_name
 from training.rundir import check_replaceable, run_lock, sweep_run_dir

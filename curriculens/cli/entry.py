@@ -59,12 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # sqlite3 errors that come from the user's setup, not from a bug
-_ENV_SQLITE = (
-    "database is locked",
-    "readonly database",
-    "unable to open database",
-    "disk i/o error",
-    "database or disk is full",
+_ENV_SQLITE = (  # (what SQLite says, what the user is told besides it)
+    ("database is locked", "another process may hold it; wait or retry"),
+    ("readonly database", "the file or its directory is read-only"),
+    ("unable to open database", "check the path and its permissions"),
+    ("disk i/o error", "the disk failed or is full"),
+    ("database or disk is full", "no space left on the device; free some and rerun"),
 )
 
 
@@ -97,8 +97,14 @@ def _environment_message(exc: Exception) -> str | None:
         what = exc.strerror or str(exc) or type(exc).__name__
         where = exc.filename
         return f"{what}: {where}" if where else what
-    if isinstance(exc, sqlite3.OperationalError) and any(k in str(exc).lower() for k in _ENV_SQLITE):
-        return f"results database: {exc} (another process may hold it; wait or retry)"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, sqlite3.OperationalError):
+        hint = next((h for k, h in _ENV_SQLITE if k in text.lower()), None)
+        return f"results database: {text} ({hint})" if hint else None
+    if isinstance(exc, sqlite3.DatabaseError):  # not a database, malformed: the file, not our code
+        return f"results database: {text} (the file is damaged or not a database; move it aside and rerun `curriculens probe`)"
+    if "No space left on device" in text:  # e.g. safetensors' SafetensorError, which is no OSError
+        return f"No space left on device ({type(exc).__name__}: {text}); free some space and rerun to resume"
     return None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from curriculens import constants as C
@@ -62,6 +63,20 @@ def find_db(path: str | Path) -> Path:
     raise CurriculensError(f"no {C.RESULTS_DB} at or above {path}; run `curriculens probe {path}` first")
 
 
+def _note_stale(db: Path) -> None:
+    """Flag results whose checkpoint changed or is gone since they were measured (on stderr)."""
+    from probes.freshness import stale_in
+
+    stale = stale_in(db)
+    if stale:
+        runs = sorted({run for run, _, _ in stale})
+        print(
+            f"note: {len(stale)} probe units measured checkpoints that have changed or are gone since "
+            f"(runs: {', '.join(runs)}); their rows below are stale: rerun `curriculens probe` to refresh them",
+            file=sys.stderr,
+        )
+
+
 def _csv(value):
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
@@ -70,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from probes.summary import format_pivot, format_summary, pivot_by_method, summarize, summary_records
 
     db = find_db(args.path)
+    _note_stale(db)
     df = summarize(db, probes=_csv(args.probe), metrics=_csv(args.metric), runs=_csv(args.runs), check=True)
     if args.by_method:
         pivot = pivot_by_method(df, off_support=args.off_support or args.json)

@@ -27,8 +27,10 @@ def test_an_experiment_and_a_run_stored_without_defaults_resume(teacher_copy, cl
     exp = teacher_copy
     drop_default(exp / C.EXPERIMENT_FILE)
     drop_default(exp / "runs" / "teacher" / C.RUN_CONFIG_FILE)
+    code, out = cli("train-teacher", "--out", exp, "--config", exp / "runs" / "teacher" / C.RUN_CONFIG_FILE)
+    assert code == 0 and "already finished" in out, out  # a demo teacher resumed with its own --config
     code, out = cli("train-teacher", "--out", exp, *TEACHER)
-    assert code == 0, out
+    assert code == 0 and "already finished" in out, out
     code, out = cli("probe", exp, "--probes", "model", "--device", "cpu", "--dry-run")
     assert code == 0, out
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -171,3 +173,21 @@ def test_atomic_dir_keeps_the_old_directory_when_the_new_one_cannot_come_in(tmp_
         with atomic_dir(final) as tmp:
             (tmp / "new").write_text("new")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"] and (final / "old").read_text() == "old"
+
+
+@pytest.mark.slow  # a fresh interpreter imports transformers
+def test_weights_the_user_may_not_read_say_permission_denied(trainer_dir, tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(trainer_dir, src)
+    next(src.glob("checkpoint-5/*.safetensors")).chmod(0)
+    argv = [sys.executable, "-m", "curriculens.cli", "-q", *map(str, imp(src, tmp_path / "exp"))]
+    if os.geteuid() == 0:  # root reads any file: run without the capabilities that allow it
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv")
+        argv = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *argv]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    if proc.stderr.startswith("setpriv:"):
+        pytest.skip(f"cannot drop capabilities here: {proc.stderr.strip()}")
+    assert proc.returncode == 2 and "Permission denied" in proc.stderr and "No such file" not in proc.stderr
+    assert one_line(proc.stderr) and not (tmp_path / "exp").exists()

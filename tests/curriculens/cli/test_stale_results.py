@@ -106,3 +106,13 @@ def test_a_schema_1_database_is_migrated_and_trusted_only_for_checkpoints_saved_
         version = store.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
         shas = dict(store.conn.execute("SELECT step, ckpt_sha FROM units").fetchall())
     assert version == "2" and shas[step] == read_json(newer / C.META_FILE)["sha256"]
+
+
+def test_summary_flags_results_of_a_checkpoint_changed_behind_the_database(replaced, tmp_path, capsys):
+    exp = _probed_copy(replaced, tmp_path, capsys)
+    code, out = cli(capsys, "summary", exp)
+    assert code == 0 and "stale" not in out
+    step, last = list_checkpoints(exp / "runs" / "teacher")[-1]
+    shutil.rmtree(last)
+    code, out = cli(capsys, "summary", exp)
+    assert code == 0 and "note: 1 probe units measured checkpoints that have changed or are gone" in out, out
