@@ -48,8 +48,8 @@ from models.foreign import (
     read_weights,
     weights_format,
 )
-from training.config import CheckpointConfig, DistillConfig, RunConfig
-from training.experiment import init_experiment, read_experiment, student_run_name
+from training.config import CheckpointConfig, RunConfig
+from training.experiment import init_experiment, read_experiment, student_distill, student_run_name
 from training.sources import ForeignCheckpoint, discover
 from training.tasks.configs import TaskConfig, TaskField
 
@@ -250,12 +250,14 @@ def import_trajectory(cfg: ImportConfig) -> ImportResult:
         checkpoints=CheckpointConfig(save_every=_save_every(steps)),
         distill=None
         if cfg.role == C.ROLE_TEACHER
-        else DistillConfig(
-            method=cfg.method,
-            teacher_dir=f"../{C.ROLE_TEACHER}",
+        else student_distill(
+            cfg.method,
+            cfg.seed,
+            out / C.RUNS_DIR / C.ROLE_TEACHER,
+            name=cfg.run_name,
             two_shot_step=cfg.two_shot_step,
             two_shot_T=cfg.two_shot_T,
-        ),
+        )[1],
         steps=max(steps[-1], 1),
         seed=cfg.seed,
     )  # validated on construction
