@@ -170,12 +170,8 @@ def _check_task(task_cfg: TaskConfig, model_cfg: ModelConfig, first: ForeignChec
     from training.tasks import build_task
 
     task = build_task(task_cfg)
-    check = getattr(task, "check_model", None)
-    if callable(check):
-        check(model_cfg)
-    check_source = getattr(task, "check_source", None)
-    if callable(check_source):
-        check_source(first.dir, model_cfg)
+    task.check_model(model_cfg)
+    task.check_source(first.dir, model_cfg)
     return task
 
 

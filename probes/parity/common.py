@@ -91,7 +91,7 @@ def options_of(ctx: ProbeContext) -> ParityProbeOptions:
 
 
 def _support(ctx: ProbeContext) -> tuple[int, ...]:
-    support = getattr(ctx.task, "support", None)
+    support = ctx.task.support  # declared on Task (None: not a parity task)
     if support is None:
         raise CurriculensError(f"task {ctx.task.name!r} has no parity support")
     return tuple(support)

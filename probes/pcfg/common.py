@@ -113,13 +113,10 @@ class PCFGProbeOptions:
 
 
 def expected_length(task) -> float:
-    """Expected sentence length (terminals) of the task's start level, from the grammar (a task
-    without a grammar, e.g. ``training.tasks.text.BoundText``, says it with ``expected_length()``)."""
-    if callable(getattr(task, "expected_length", None)):
-        return float(task.expected_length())
-    g = task.grammar
-    syms = g.level_symbols(task.cfg.start_level)
-    return float(sum(g.expected_length(s) for s in syms) / len(syms))
+    """Expected sentence length (tokens) of the probed task: its declared ``expected_length()``
+    hook (``training.tasks.base.Task``; the PCFG task's comes from its grammar, the text task's
+    ``BoundText`` from its corpus chunks)."""
+    return float(task.expected_length())
 
 
 def pcfg_sites(model_cfg: ModelConfig, opts: Optional[PCFGProbeOptions] = None) -> list[str]:
