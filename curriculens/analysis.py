@@ -224,12 +224,12 @@ class Experiment:
         """F1a: the students' held-out accuracy by method, mean +- sd over seeds (plotly Figure);
         ``labels`` keeps some curve groups (``runs()["label"]``)."""
         from dashboard import figures as F  # noqa: PLC0415
-        from dashboard.selection import window_of  # noqa: PLC0415
+        from dashboard.selection import student_groups, student_windows, window_of  # noqa: PLC0415
 
         m = self.metrics()
-        return F.students_accuracy(
-            m, window_of(m, self._summary.task_name), log_x=log_x, labels=None if labels is None else list(labels)
-        )
+        students = [r for r in self._summary.runs if r.role == C.ROLE_STUDENT]
+        windows = student_windows(m, student_groups(students), window_of(m, self._summary.task_name))
+        return F.students_accuracy(m, windows, log_x=log_x, labels=None if labels is None else list(labels))
 
     def feature_timeline(
         self,

@@ -1,5 +1,7 @@
 """Frozen model configs. Each has a ``kind`` that selects its builder in ``models.registry``
-and tags it in the ``ModelConfig`` union (``curriculens.config`` tagged unions)."""
+and tags it in the ``ModelConfig`` union (``curriculens.config`` tagged unions). Every kind
+has the properties ``n_layers`` (blocks; the MLP's hidden layers) and ``d_model`` (residual
+width; the MLP's hidden width), so callers need not tell the kinds apart for them."""
 
 from __future__ import annotations
 
@@ -42,6 +44,16 @@ class MLPConfig:
     def __post_init__(self) -> None:
         _positive(self, "d_in", "width", "depth", "n_classes")
 
+    @property
+    def n_layers(self) -> int:
+        """Hidden layers."""
+        return self.depth
+
+    @property
+    def d_model(self) -> int:
+        """Hidden width."""
+        return self.width
+
 
 @dataclass(frozen=True)
 class GPT2Config:
@@ -71,6 +83,14 @@ class GPT2Config:
     @property
     def n_embd(self) -> int:
         return self.n_head * self.head_dim
+
+    @property
+    def n_layers(self) -> int:
+        return self.n_layer
+
+    @property
+    def d_model(self) -> int:
+        return self.n_embd
 
 
 @dataclass(frozen=True)
@@ -113,6 +133,14 @@ class BertConfig:
                 f"bert model: hidden_size {self.hidden_size} is not a multiple of num_attention_heads {self.num_attention_heads}"
             )
         _dropout(self)
+
+    @property
+    def n_layers(self) -> int:
+        return self.num_hidden_layers
+
+    @property
+    def d_model(self) -> int:
+        return self.hidden_size
 
 
 @dataclass(frozen=True)
@@ -184,24 +212,12 @@ ModelField = Annotated[ModelConfig, MODEL_TAG]  # a config field holding any mod
 
 
 def n_layers(cfg: ModelConfig) -> int:
-    """Transformer blocks (hidden layers for the MLP)."""
-    if isinstance(cfg, MLPConfig):
-        return cfg.depth
-    if isinstance(cfg, GPT2Config):
-        return cfg.n_layer
-    if isinstance(cfg, BertConfig):
-        return cfg.num_hidden_layers
+    """Transformer blocks (hidden layers for the MLP): every model config's ``n_layers``."""
     return cfg.n_layers
 
 
 def d_model(cfg: ModelConfig) -> int:
-    """Residual-stream width (hidden width for the MLP)."""
-    if isinstance(cfg, MLPConfig):
-        return cfg.width
-    if isinstance(cfg, GPT2Config):
-        return cfg.n_embd
-    if isinstance(cfg, BertConfig):
-        return cfg.hidden_size
+    """Residual-stream width (hidden width for the MLP): every model config's ``d_model``."""
     return cfg.d_model
 
 

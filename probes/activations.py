@@ -53,7 +53,7 @@ from torch import nn
 
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
-from models.configs import BertConfig, GPT2Config, HFConfig, MLPConfig, ModelConfig, n_layers
+from models.configs import BertConfig, GPT2Config, HFConfig, MLPConfig, ModelConfig
 from models.registry import hookable
 
 POSITIONS = ("last", "all", "mean")
@@ -70,7 +70,7 @@ def default_sites(model_cfg: ModelConfig) -> list[str]:
     if isinstance(model_cfg, MLPConfig):
         return [f"blocks.{d}.hook_post" for d in range(model_cfg.depth)]
     if isinstance(model_cfg, (GPT2Config, BertConfig, HFConfig)):
-        return [f"blocks.{layer}.hook_out" for layer in range(n_layers(model_cfg))]
+        return [f"blocks.{layer}.hook_out" for layer in range(model_cfg.n_layers)]
     raise TypeError(f"not a model config: {model_cfg!r}")
 
 
@@ -81,7 +81,7 @@ def site_width(model_cfg: ModelConfig, site: str) -> int | None:
             return model_cfg.n_classes
         return model_cfg.width if re.match(r"^blocks\.\d+\.hook_(pre|post)$", site) else None
     if _RESIDUAL.match(site):
-        return model_cfg.n_embd if isinstance(model_cfg, GPT2Config) else model_cfg.hidden_size
+        return model_cfg.d_model
     return None
 
 
@@ -123,9 +123,7 @@ class ActivationExtractor:
         self.model_cfg = model_cfg
         self.is_hf = isinstance(model_cfg, (GPT2Config, BertConfig))
         self._bridge = None
-        self._n_layers = (
-            model_cfg.n_layer if isinstance(model_cfg, GPT2Config) else getattr(model_cfg, "num_hidden_layers", 0)
-        )
+        self._n_layers = model_cfg.n_layers if self.is_hf else 0
 
     def bridge(self):
         """The hookable view: the MLP itself, or a TransformerLens bridge over a copy of the HF model."""

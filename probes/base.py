@@ -36,7 +36,10 @@ class ProbeContext:
         ckpt_dir: the checkpoint directory.
         seed: seed for probe data and splits (the same for every checkpoint, so values are
             comparable along a trajectory).
-        options: probe options from the sweep config (sizes, sites, ...).
+        options: probe options from the sweep config (sizes, sites, ...), as given.
+        opts: the task's typed probe options, parsed from ``options`` once per sweep
+            (``probes.registry.parse_options``); None = probes parse ``options`` themselves
+            (a context built by hand).
         run: the run's name (keys warm starts: the same run, probe and site).
         memo: the sweep's ``SweepMemo`` (probe data computed once per sweep, warm starts);
             a fresh one by default (nothing reused).
@@ -50,6 +53,7 @@ class ProbeContext:
     ckpt_dir: Path
     seed: int = 0
     options: dict[str, Any] | None = None
+    opts: Any = None
     run: str = ""
     memo: SweepMemo = field(default_factory=SweepMemo)
     _extractor: ActivationExtractor | None = field(default=None, repr=False)

@@ -4,12 +4,15 @@ A task named ``T`` registers its probes by providing a module or package ``probe
 
 - ``def probes() -> dict[str, Probe]``: its probes by name, in default sweep order (the
   default probe list of a sweep is all of them);
-- optionally ``def check_options(options: dict) -> None``: raise ``CurriculensError`` on bad
-  probe options, so a sweep fails before it writes anything.
+- optionally ``def parse_options(options: dict) -> typed options``: the task's typed probe
+  options (a frozen dataclass validated on construction), raising ``CurriculensError`` on an
+  unknown key or a bad value, so a sweep fails before it writes anything; the sweep parses
+  once and hands the result to every probe as ``ProbeContext.opts``. A task without the
+  hook takes no options.
 
 Each ``Probe`` may declare ``primary_metrics`` (``{metric: MetricSpec}``) for the summary.
 ``probes/parity/`` and ``probes/pcfg/`` are packages of this shape: ``__init__`` holds
-``probes()`` and ``check_options``, a ``common`` module what the task's probes share, and one
+``probes()`` and ``parse_options``, a ``common`` module what the task's probes share, and one
 module per probe kind.
 """
 
@@ -60,11 +63,20 @@ def resolve_probes(task_name: str, names: tuple[str, ...] | list[str] = ()) -> d
     return {n: available[n] for n in dict.fromkeys(names)}
 
 
-def check_options(task_name: str, options: dict | None) -> None:
-    """Run the task's ``check_options`` on sweep options, if it has one."""
-    hook = getattr(_module(task_name), "check_options", None)
+def parse_options(task_name: str, options: dict | None):
+    """The task's typed probe options from a sweep's options dict (its ``parse_options`` hook);
+    None for a task without the hook, which takes no options. CurriculensError on bad ones."""
+    hook = getattr(_module(task_name), "parse_options", None)
     if callable(hook):
-        hook(dict(options or {}))
+        return hook(dict(options or {}))
+    if options:
+        raise CurriculensError(f"task {task_name} takes no probe options, got {', '.join(sorted(options))}")
+    return None
+
+
+def check_options(task_name: str, options: dict | None) -> None:
+    """Raise CurriculensError on bad sweep options (``parse_options``, result dropped)."""
+    parse_options(task_name, options)
 
 
 def metric_specs(task_name: str) -> dict[tuple[str, str], MetricSpec]:

@@ -44,7 +44,7 @@ import time
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 from tqdm.auto import tqdm
@@ -354,6 +354,7 @@ def iter_probe_checkpoint(
     device: torch.device | None = None,
     memo: SweepMemo | None = None,
     verified: bool = False,
+    opts: Any = None,
 ) -> Iterator[UnitOutcome]:
     """Load one checkpoint once and yield one ``UnitOutcome`` per probe, as each finishes.
 
@@ -364,12 +365,14 @@ def iter_probe_checkpoint(
     probe data are computed once and the linear probes warm-start from the previous
     checkpoint of the same run (call the units of a run in step order). ``verified``: the
     checkpoint's sha256 was already checked in this sweep (``plan_sweep``), so it is not hashed
-    again.
+    again. ``opts``: the task's typed probe options (``probes.registry.parse_options`` of
+    ``cfg.options``), parsed once per block by ``probe_block``; None = parsed here.
     """
     ckpt_dir = Path(ckpt_dir)
     device = device or resolve_device(cfg.device)
     task = task or build_task(run.config.task)
     selected = registry.resolve_probes(task.name, tuple(probe_names))
+    opts = opts if opts is not None else registry.parse_options(task.name, cfg.options)
 
     sha = ""
 
@@ -396,6 +399,7 @@ def iter_probe_checkpoint(
         ckpt_dir=ckpt_dir,
         seed=cfg.seed,
         options=dict(cfg.options),
+        opts=opts,
         run=run.name,
         memo=memo if memo is not None else SweepMemo(),
     )
@@ -450,12 +454,16 @@ def probe_block(
     device = device or resolve_device(cfg.device)
     memo = memo if memo is not None else SweepMemo()
     tasks: dict[str, Task] = {}
+    opts: dict[str, Any] = {}  # task name -> typed probe options, parsed once per block
     for item in items:
         for probe, site, step, data in item.warm:
             memo.restore_warm((item.run.name, probe, site), step, decode_solution(data))
         task_key = canonical_json(item.run.config.task)
         if task_key not in tasks:
             tasks[task_key] = build_task(item.run.config.task)
+        name = tasks[task_key].name
+        if name not in opts:
+            opts[name] = registry.parse_options(name, cfg.options)
         yield from iter_probe_checkpoint(
             item.run,
             item.step,
@@ -466,6 +474,7 @@ def probe_block(
             device=device,
             memo=memo,
             verified=True,
+            opts=opts[name],
         )
 
 

@@ -25,7 +25,7 @@ from probes.base import Probe, ProbeContext
 from probes.pcfg.context import ContextProbe
 from probes.pcfg.ngram import NgramProbe, auto_stride, causal_close_distances, ngram_rows
 from probes.pcfg.common import PCFGProbeOptions
-from probes.pcfg import check_options as check_options  # noqa: F401 - the registry's option check
+from probes.pcfg import parse_options as parse_options  # noqa: F401 - the registry's options hook
 from probes.store import ResultRow
 
 
@@ -41,7 +41,7 @@ class TextNgramProbe(NgramProbe):
         task = ctx.task
         if task.cfg.objective == "mlm":
             return super().run(ctx)
-        opts = PCFGProbeOptions.from_options(ctx.options)
+        opts = PCFGProbeOptions.of(ctx)
         corpus = task.probe_corpus(opts.ngram_sentences, ctx.seed)
         seqs = [task.plain_batch([t])["input_ids"][0] for t in corpus.tokens]
         device = ctx.device

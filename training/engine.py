@@ -449,10 +449,11 @@ def train_units(
                 set_lr(g.optimizer, step, base.steps, members[0].cfg.optim)
                 if isinstance(g, StackedMLPGroup):
                     losses = _stacked_losses(g, members, task, batch, t_out, projections, step, ext_index, device)
-                else:
-                    losses = _single_loss(g, members[0], task, batch, t_out, projections, step, device)
-                running[id(g)] += losses.detach().double()
-                total = losses.sum() if total is None else total + losses.sum()
+                    loss = losses.sum()
+                else:  # one run: its scalar loss, backpropagated as it is
+                    losses = loss = _single_loss(g, members[0], task, batch, t_out, projections, step, device)
+                running[id(g)].add_(losses.detach())  # [E] (or a scalar) into float64 [E]
+                total = loss if total is None else total + loss
             for g in groups:
                 g.optimizer.zero_grad(set_to_none=True)
             total.backward()
@@ -482,19 +483,19 @@ def train_units(
 
 
 def _single_loss(g: SingleGroup, u: Unit, task: Task, batch, t_out, projections, step, device) -> torch.Tensor:
-    """The loss ``[1]`` of the one run of a SingleGroup."""
+    """The (scalar) loss of the one run of a SingleGroup."""
     mcfg, d = u.cfg.model, u.cfg.distill
     inp, kw = task.model_input(batch, mcfg)
     if _extracting(u.cfg, step):
         _, pre, _ = mlp_forward_hidden(g.model, inp)
         target = t_out[u.teacher_step][1] @ projections[(d.extract_seed, mcfg.width)]
-        return extraction_loss(pre, target).unsqueeze(0)
+        return extraction_loss(pre, target)
     with autocast(device, u.cfg.amp):
         logits, targets = task.scored(logits_of(g.model(inp, **kw)), batch, mcfg)
     if u.teacher_step is None:
-        return distillation_loss(logits, targets).unsqueeze(0)
+        return distillation_loss(logits, targets)
     t_logits = t_out[u.teacher_step][0]
-    return distillation_loss(logits, targets, t_logits, alpha=d.alpha, tau=d.tau).unsqueeze(0)
+    return distillation_loss(logits, targets, t_logits, alpha=d.alpha, tau=d.tau)
 
 
 def _stacked_losses(g: StackedMLPGroup, members, task, batch, t_out, projections, step, ext_index, device):

@@ -19,7 +19,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -85,30 +85,62 @@ def relative_teacher_dir(teacher_dir: Path | str, student_name: str) -> str:
     return os.path.relpath(teacher_dir.resolve(), (teacher_dir.parent / student_name).resolve())
 
 
+# DistillConfig fields only one method uses: a student of another method keeps their defaults
+METHOD_ONLY_FIELDS = {
+    C.METHOD_TWO_SHOT: ("two_shot_step", "two_shot_T"),
+    C.METHOD_CURRICULUM_EXTRACTION: ("extract_steps", "extract_seed"),
+}
+
+
 def student_distill(
     method: str,
     seed: int,
     teacher_dir: Path | str,
     base: Optional[DistillConfig] = None,
     name: str = "",
+    tags: str = "",
     **changes,
 ) -> tuple[str, DistillConfig]:
-    """A student's run name and DistillConfig: ``base``'s fields (else DistillConfig's
-    defaults) with ``changes`` on top. A two-shot checkpoint carries over to two-shot
-    students only; ``name`` "" = ``student_run_name`` in the teacher's experiment (an
+    """The student factory's core (the CLI, the plans, grid specs and the importer all use it):
+    a student's run name and DistillConfig. ``base``'s fields (else DistillConfig's defaults)
+    with ``changes`` on top; the fields of ``METHOD_ONLY_FIELDS`` that belong to another method
+    keep their defaults (a two-shot base's checkpoint does not carry over to a one-shot
+    student); ``name`` "" = ``student_run_name`` (with ``tags``) in the teacher's experiment (an
     existing legacy name is kept); the teacher's path is stored relative to the student's run
-    (``relative_teacher_dir``). Validated (on construction); writes nothing."""
+    (``relative_teacher_dir``), for every method. Validated (on construction); writes nothing."""
     teacher_dir = Path(teacher_dir)
     fields = {**to_dict(base or DistillConfig()), **changes, "method": method}
-    if method != C.METHOD_TWO_SHOT:  # a two-shot base's checkpoint does not carry over to another method
-        for key in ("two_shot_step", "two_shot_T"):
-            fields[key] = changes.get(key, dataclass_default(DistillConfig, key))
+    for owner, keys in METHOD_ONLY_FIELDS.items():
+        if owner != method:
+            for key in keys:
+                fields[key] = dataclass_default(DistillConfig, key)
+    exp_dir = teacher_dir.parent.parent if teacher_dir.parent.name == C.RUNS_DIR else None
     name = name or student_run_name(
-        method, seed, fields["two_shot_step"], two_shot_T=fields["two_shot_T"], exp_dir=teacher_dir.parent.parent
+        method, seed, fields["two_shot_step"], tags, two_shot_T=fields["two_shot_T"], exp_dir=exp_dir
     )
     check_name(name)
     fields["teacher_dir"] = relative_teacher_dir(teacher_dir, name)
     return name, DistillConfig(**fields)
+
+
+def student_config(
+    base: RunConfig,
+    teacher_dir: Path | str,
+    method: str,
+    seed: int,
+    *,
+    name: str = "",
+    tags: str = "",
+    distill: Optional[DistillConfig] = None,
+    run_fields: Optional[dict] = None,
+    **changes,
+) -> RunConfig:
+    """A student RunConfig: ``base`` (the teacher's config, or a config file) with
+    ``run_fields`` (model, optim, steps, ...) on top, named and distilling as
+    ``student_distill(method, seed, teacher_dir, distill, name, tags, **changes)`` says.
+    Validated; writes nothing."""
+    name, dist = student_distill(method, seed, teacher_dir, distill, name, tags, **changes)
+    return replace(base, **(run_fields or {}), name=name, role=C.ROLE_STUDENT, seed=seed, distill=dist)
 
 
 def two_shot_label(two_shot_step: int, two_shot_T: int = 0) -> str:

@@ -86,8 +86,7 @@ def train_grid(
     if first is not None:
         teacher_dir = check_teacher(first, runs_dir / first.name)
     for c in cfgs:
-        if hasattr(task, "check_model"):
-            task.check_model(c.model)
+        task.check_model(c.model)
         if c.distill.method == C.METHOD_CURRICULUM_EXTRACTION:
             check_extraction_models(c.model, read_model_config(list_checkpoints(teacher_dir)[-1][1]))
     exp_dir = runs_dir.parent if runs_dir.name == C.RUNS_DIR else None

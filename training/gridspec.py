@@ -4,13 +4,13 @@ A spec lists values per dimension; the grid is their product, restricted to the 
 that apply to each method: ``taus`` / ``alphas`` to the distilling methods (not ``ce``),
 ``speeds`` to ``progressive``, ``two_shot_steps`` to ``two-shot``, ``extract_steps`` to
 ``curriculum-extraction``. Everything not given follows the teacher run (task, optimizer,
-batch size, steps, checkpoint schedule). A dimension with more than one value is named in the
+batch size, steps, checkpoint schedule, amp); students are made by
+``training.experiment.student_config``, the one student factory. A dimension with more than one value is named in the
 run names (``progressive-w100-x2-s0``); see ``training.experiment.student_run_name``.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Union
@@ -20,7 +20,7 @@ from curriculens.config import dataclass_default, from_dict, to_dict
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json
 from training.config import CheckpointConfig, DistillConfig, RunConfig
-from training.experiment import read_run, student_run_name, two_shot_checkpoint
+from training.experiment import read_run, student_config, two_shot_checkpoint
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,18 @@ def grid_configs(exp_dir: Path | str, spec: GridSpec) -> list[RunConfig]:
         eval_every=spec.eval_every if spec.eval_every else teacher.checkpoints.eval_every,
     )
     stream = spec.stream_seed if spec.stream_seed is not None else spec.seeds[0]
+    run_fields = {
+        id(model): dict(
+            model=model,
+            optim=optim,
+            checkpoints=ckpts,
+            steps=spec.steps or teacher.steps,
+            batch_size=spec.batch_size or teacher.batch_size,
+            device=spec.device,
+            stop_at_acc=spec.stop_at_acc,
+        )
+        for model, _ in models
+    }
     out = []
     for seed in spec.seeds:
         for model, wtag in models:
@@ -179,43 +191,23 @@ def grid_configs(exp_dir: Path | str, spec: GridSpec) -> list[RunConfig]:
                                     if method == C.METHOD_PROGRESSIVE and len(spec.speeds) > 1
                                     else ""
                                 )
-                                name = student_run_name(
+                                cfg = student_config(
+                                    teacher,
+                                    t_dir,
                                     method,
                                     seed,
-                                    ts,
-                                    tags,
-                                    two_shot_T=spec.two_shot_T if method == C.METHOD_TWO_SHOT else 0,
-                                    exp_dir=exp_dir,
-                                )
-                                dist = DistillConfig(
-                                    method=method,
-                                    teacher_dir=os.path.relpath(t_dir, exp_dir / C.RUNS_DIR / name)
-                                    if distilling
-                                    else "",
+                                    tags=tags,
+                                    run_fields=run_fields[id(model)],
                                     alpha=alpha,
                                     tau=tau,
                                     speed=speed,
-                                    two_shot_step=ts if method == C.METHOD_TWO_SHOT else -1,
-                                    two_shot_T=spec.two_shot_T if method == C.METHOD_TWO_SHOT else 0,
-                                    extract_steps=spec.extract_steps if method == C.METHOD_CURRICULUM_EXTRACTION else 0,
-                                    extract_seed=spec.extract_seed if method == C.METHOD_CURRICULUM_EXTRACTION else 0,
+                                    two_shot_step=ts,
+                                    two_shot_T=spec.two_shot_T,
+                                    extract_steps=spec.extract_steps,
+                                    extract_seed=spec.extract_seed,
                                 )
-                                cfg = RunConfig(
-                                    name=name,
-                                    role=C.ROLE_STUDENT,
-                                    task=teacher.task,
-                                    model=model,
-                                    optim=optim,
-                                    checkpoints=ckpts,
-                                    distill=dist,
-                                    steps=spec.steps or teacher.steps,
-                                    batch_size=spec.batch_size or teacher.batch_size,
-                                    seed=seed,
-                                    device=spec.device,
-                                    stop_at_acc=spec.stop_at_acc,
-                                    stream_seed=None if stream == seed else stream,
-                                )
-                                out.append(cfg)  # validated on construction
+                                # every student of a grid records the stream it shares
+                                out.append(cfg.replace(stream_seed=None if stream == seed else stream))
     return out
 
 

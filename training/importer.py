@@ -53,8 +53,8 @@ from models.foreign import (
     weights_format,
 )
 from probes.store import forget_run
-from training.config import CheckpointConfig, DistillConfig, RunConfig
-from training.experiment import init_experiment, read_experiment, student_run_name
+from training.config import CheckpointConfig, RunConfig
+from training.experiment import init_experiment, read_experiment, student_distill, student_run_name
 from training.rundir import check_replaceable, run_lock, sweep_run_dir
 from training.sources import ForeignCheckpoint, discover
 from training.tasks.configs import TaskConfig, TaskField, same_task
@@ -192,12 +192,8 @@ def _check_task(task_cfg: TaskConfig, model_cfg: ModelConfig, first: ForeignChec
     from training.tasks import build_task
 
     task = build_task(task_cfg)
-    check = getattr(task, "check_model", None)
-    if callable(check):
-        check(model_cfg)
-    check_source = getattr(task, "check_source", None)
-    if callable(check_source):
-        check_source(first.dir, model_cfg)
+    task.check_model(model_cfg)
+    task.check_source(first.dir, model_cfg)
     return task
 
 
@@ -332,12 +328,14 @@ def import_trajectory(cfg: ImportConfig, wait: bool = False) -> ImportResult:
         checkpoints=CheckpointConfig(save_every=_save_every(steps)),
         distill=None
         if cfg.role == C.ROLE_TEACHER
-        else DistillConfig(
-            method=cfg.method,
-            teacher_dir=f"../{C.ROLE_TEACHER}",
+        else student_distill(
+            cfg.method,
+            cfg.seed,
+            out / C.RUNS_DIR / C.ROLE_TEACHER,
+            name=cfg.run_name,
             two_shot_step=cfg.two_shot_step,
             two_shot_T=cfg.two_shot_T,
-        ),
+        )[1],
         steps=max(steps[-1], 1),
         seed=cfg.seed,
     )  # validated on construction

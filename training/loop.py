@@ -187,8 +187,7 @@ def train_run(
     # --- validate: nothing is written before this block has passed
     task = task if task is not None else build_task(cfg.task)
     model_cfg = cfg.model
-    if hasattr(task, "check_model"):
-        task.check_model(model_cfg)
+    task.check_model(model_cfg)
     teacher_dir = check_teacher(cfg, run_dir)
     if teacher_dir is not None and cfg.distill.method == C.METHOD_CURRICULUM_EXTRACTION:
         check_extraction_models(model_cfg, read_model_config(list_checkpoints(teacher_dir)[-1][1]))

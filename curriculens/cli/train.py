@@ -133,13 +133,13 @@ def register(sub) -> None:
 
     d = sub.add_parser(
         "distill",
-        help="train a student: ce, one-shot, progressive or two-shot",
+        help=f"train a student: {', '.join(C.METHODS)}",
         description="Train a student beside its teacher (EXP/runs/<method>-s<seed>/). "
         "Rerunning the same command resumes an interrupted run and skips a finished one. "
         "Example: curriculens distill --teacher exp/parity --method progressive --width 50 --steps 12000",
     )
     d.add_argument("--teacher", required=True, help="the teacher run directory, or the experiment directory holding it")
-    d.add_argument("--method", required=True, help="ce | one-shot | progressive | two-shot")
+    d.add_argument("--method", required=True, help=" | ".join(C.METHODS))
     d.add_argument(
         "--alpha",
         type=float,
@@ -167,6 +167,17 @@ def register(sub) -> None:
     )
     d.add_argument(
         "--two-shot-T", type=int, help="two-shot: student steps on that checkpoint before switching to the final one"
+    )
+    d.add_argument(
+        "--extract-steps",
+        type=int,
+        help="curriculum-extraction: student steps fitting a random projection of the final teacher's hidden "
+        "layer before distilling its outputs (> 0; MLP teacher and student)",
+    )
+    d.add_argument(
+        "--extract-seed",
+        type=int,
+        help=default_help(DistillConfig, "extract_seed", "curriculum-extraction: seed of that random projection"),
     )
     d.add_argument(
         "--progressive-rule",
@@ -299,6 +310,8 @@ def _student_config_and_task(args: argparse.Namespace, teacher_dir: Path):
             "progressive_rule": args.progressive_rule,
             "two_shot_step": args.two_shot_step,
             "two_shot_T": args.two_shot_T,
+            "extract_steps": args.extract_steps,
+            "extract_seed": args.extract_seed,
         }.items()
         if v is not None
     }

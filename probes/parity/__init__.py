@@ -11,12 +11,7 @@
 from __future__ import annotations
 
 from probes.base import Probe
-from probes.parity.common import parse_options
-
-
-def check_options(options: dict | None) -> None:
-    """Registry hook: raise CurriculensError on bad parity probe options (before a sweep)."""
-    parse_options(options)
+from probes.parity.common import parse_options as parse_options  # the registry's options hook
 
 
 def probes() -> dict[str, Probe]:

@@ -80,12 +80,18 @@ class ParityProbeOptions:
 
 
 def parse_options(options: dict | None) -> ParityProbeOptions:
-    """Parity options from the sweep's options dict (unknown keys are an error)."""
+    """Parity options from the sweep's options dict (unknown keys are an error); the registry's
+    ``parse_options`` hook, called once per sweep."""
     return from_dict(ParityProbeOptions, dict(options or {}), where="probe options")  # validated on construction
 
 
+def options_of(ctx: ProbeContext) -> ParityProbeOptions:
+    """The context's typed options (parsed once by the sweep), else parsed from ``ctx.options``."""
+    return ctx.opts if isinstance(ctx.opts, ParityProbeOptions) else parse_options(ctx.options)
+
+
 def _support(ctx: ProbeContext) -> tuple[int, ...]:
-    support = getattr(ctx.task, "support", None)
+    support = ctx.task.support  # declared on Task (None: not a parity task)
     if support is None:
         raise CurriculensError(f"task {ctx.task.name!r} has no parity support")
     return tuple(support)
@@ -103,4 +109,4 @@ def _probe_x(seed: int, stream: seeding.Affine, n_rows: int, n: int) -> torch.Te
 
 def _data_key(ctx: ProbeContext, kind: str) -> tuple:
     """Memo key of probe data that depend only on the task, the seed and the options."""
-    return (kind, key_of(ctx.task.cfg, ctx.seed, parse_options(ctx.options)))
+    return (kind, key_of(ctx.task.cfg, ctx.seed, options_of(ctx)))

@@ -22,7 +22,15 @@ from probes.fourier import (
     parity_matrix,
     sampling_noise,
 )
-from probes.parity.common import _FOURIER_STREAM, _data_key, _degrees, _probe_x, _support, parse_options
+from probes.parity.common import (
+    _FOURIER_STREAM,
+    _data_key,
+    _degrees,
+    _probe_x,
+    _support,
+    options_of,
+    parse_options,
+)
 from probes.store import ResultRow
 from training.data.parity import parity_labels
 
@@ -46,7 +54,7 @@ def fourier_data(ctx: ProbeContext) -> FourierData:
     """Inputs, monomials and their parity matrix, computed once per sweep (``ctx.memo``)."""
 
     def make() -> FourierData:
-        opts = parse_options(ctx.options)
+        opts = options_of(ctx)
         support = _support(ctx)
         n = ctx.task.cfg.n
         monomials = monomial_set(n, support, _degrees(opts, len(support)), opts.n_off, ctx.seed)
@@ -63,7 +71,7 @@ class FourierProbe(Probe):
     primary_metrics = MappingProxyType({"corr": MetricSpec(min_effect=0.02, off_support_null=True)})
 
     def run(self, ctx: ProbeContext) -> list[ResultRow]:
-        opts = parse_options(ctx.options)
+        opts = options_of(ctx)
         data = fourier_data(ctx)
         if not data.monomials:
             return []

@@ -29,7 +29,7 @@ from probes.parity.common import (
     _degrees,
     _probe_x,
     _support,
-    parse_options,
+    options_of,
 )
 from probes.store import ResultRow
 from training.data.parity import parity_labels
@@ -62,7 +62,7 @@ class LinearProbe(Probe):
     )
 
     def run(self, ctx: ProbeContext) -> list[ResultRow]:
-        opts = parse_options(ctx.options)
+        opts = options_of(ctx)
         data = linear_data(ctx)
         if not data.monomials:
             return []
@@ -131,7 +131,7 @@ def linear_data(ctx: ProbeContext) -> LinearData:
     """Monomials, labels and model inputs of the linear probe, computed once per sweep."""
 
     def make() -> LinearData:
-        opts = parse_options(ctx.options)
+        opts = options_of(ctx)
         support = _support(ctx)
         n = ctx.task.cfg.n
         monomials = linear_monomials(n, support, _degrees(opts, len(support)), opts, ctx.seed)

@@ -9,23 +9,14 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
-
-from curriculens.errors import CurriculensError
 from probes.base import Probe
 from probes.pcfg.common import PCFGProbeOptions
 
 
-def check_options(options: dict) -> None:
-    """Raise ``CurriculensError`` on unknown or bad PCFG probe options (before a sweep writes)."""
-    known = {f.name for f in fields(PCFGProbeOptions)} | {"n_probe"}
-    unknown = sorted(set(options or {}) - known)
-    if unknown:
-        raise CurriculensError(f"unknown PCFG probe option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    try:
-        PCFGProbeOptions.from_options(options)
-    except TypeError as exc:
-        raise CurriculensError(f"bad PCFG probe options: {exc}") from None
+def parse_options(options: dict | None) -> PCFGProbeOptions:
+    """The registry's options hook: typed PCFG probe options; CurriculensError on an unknown
+    key or a bad value (before a sweep writes)."""
+    return PCFGProbeOptions.from_options(options)
 
 
 def probes() -> dict[str, Probe]:

@@ -5,8 +5,8 @@
 - ``ngram`` (``probes.pcfg.ngram``): the paper's M_robust / M_close n-gram dependence (masked LM).
 - ``context`` (``probes.pcfg.context``): linear decoding of the token at offset +/-j.
 
-Shared here: the probe options (read from ``ProbeContext.options``, unknown keys ignored since
-the options dict is shared by every probe family), the probed sites, token-level activation
+Shared here: the probe options (``PCFGProbeOptions``, parsed once per sweep into
+``ProbeContext.opts``; an unknown key is an error), the probed sites, token-level activation
 gathering and a linear probe fit whose train/test split is by sentence.
 
 Sites: ``blocks.0.hook_in`` (the embedding output, i.e. the residual stream entering block 0)
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from types import MappingProxyType
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, ClassVar, Optional, Sequence
 
 import numpy as np
 import torch
@@ -68,18 +68,34 @@ class PCFGProbeOptions:
     test_frac: float = 0.25
     sites: tuple = ()
 
+    # other names of options: the CLI's --n-probe (``n_probe``) sizes the probe sentences
+    ALIASES: ClassVar[MappingProxyType] = MappingProxyType({"n_probe": "n_sentences"})
+
     @classmethod
     def from_options(cls, options: Optional[dict]) -> "PCFGProbeOptions":
-        """Parse sweep options; ``n_probe`` (the CLI's ``--n-probe``) means ``n_sentences``."""
+        """Parse sweep options (the registry's ``parse_options`` hook, called once per sweep):
+        an unknown key or a bad value is a CurriculensError; ``ALIASES`` map other names."""
         known = {f.name for f in fields(cls)}
-        options = dict(options or {})
-        if "n_probe" in options:
-            options.setdefault("n_sentences", options.pop("n_probe"))
-        kw = {k: v for k, v in options.items() if k in known}
+        kw = {}
+        for key, value in dict(options or {}).items():
+            name = cls.ALIASES.get(key, key)
+            if name not in known:
+                allowed = ", ".join(sorted(known | set(cls.ALIASES)))
+                raise CurriculensError(f"unknown PCFG probe option {key} (known: {allowed})")
+            if name == key or name not in kw:  # the option's own name wins over an alias
+                kw[name] = value
         for k in ("ngram_windows", "sites"):
             if k in kw:
                 kw[k] = tuple(kw[k])
-        return cls(**kw)  # validated on construction
+        try:
+            return cls(**kw)  # validated on construction
+        except (TypeError, ValueError) as exc:
+            raise CurriculensError(f"bad PCFG probe options: {exc}") from None
+
+    @classmethod
+    def of(cls, ctx) -> "PCFGProbeOptions":
+        """A ``ProbeContext``'s typed options (parsed once by the sweep), else parsed from its dict."""
+        return ctx.opts if isinstance(ctx.opts, cls) else cls.from_options(ctx.options)
 
     def __post_init__(self) -> None:
         if (
@@ -97,13 +113,10 @@ class PCFGProbeOptions:
 
 
 def expected_length(task) -> float:
-    """Expected sentence length (terminals) of the task's start level, from the grammar (a task
-    without a grammar, e.g. ``training.tasks.text.BoundText``, says it with ``expected_length()``)."""
-    if callable(getattr(task, "expected_length", None)):
-        return float(task.expected_length())
-    g = task.grammar
-    syms = g.level_symbols(task.cfg.start_level)
-    return float(sum(g.expected_length(s) for s in syms) / len(syms))
+    """Expected sentence length (tokens) of the probed task: its declared ``expected_length()``
+    hook (``training.tasks.base.Task``; the PCFG task's comes from its grammar, the text task's
+    ``BoundText`` from its corpus chunks)."""
+    return float(task.expected_length())
 
 
 def pcfg_sites(model_cfg: ModelConfig, opts: Optional[PCFGProbeOptions] = None) -> list[str]:

@@ -81,7 +81,7 @@ class ContextProbe(Probe):
     primary_metrics = LINEAR_PRIMARY
 
     def run(self, ctx: ProbeContext) -> list[ResultRow]:
-        opts = PCFGProbeOptions.from_options(ctx.options)
+        opts = PCFGProbeOptions.of(ctx)
         J = opts.offsets or auto_offsets(ctx.task)
         corpus = probe_corpus(ctx, opts.n_sentences)
         lengths = np.minimum(corpus.lengths, ctx.task.max_terminals)

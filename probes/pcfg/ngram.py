@@ -205,7 +205,7 @@ class NgramProbe(Probe):
         if getattr(task.cfg, "objective", "mlm") != "mlm":
             log.info("ngram: skipped for a next-token model (defined for masked LMs only)")
             return []
-        opts = PCFGProbeOptions.from_options(ctx.options)
+        opts = PCFGProbeOptions.of(ctx)
         corpus = probe_corpus(ctx, opts.ngram_sentences)
         seqs = [task.plain_batch([t])["input_ids"][0] for t in corpus.tokens]
         stride = opts.ngram_stride or auto_stride(task)

@@ -86,7 +86,7 @@ class NTSpanProbe(Probe):
     primary_metrics = LINEAR_PRIMARY
 
     def run(self, ctx: ProbeContext) -> list[ResultRow]:
-        opts = PCFGProbeOptions.from_options(ctx.options)
+        opts = PCFGProbeOptions.of(ctx)
         corpus = probe_corpus(ctx, opts.n_sentences)
         limit = ctx.task.max_terminals
         lengths = np.minimum(corpus.lengths, limit)

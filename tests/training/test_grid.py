@@ -211,6 +211,19 @@ def test_a_diverging_grid_stops_with_finite_checkpoints_and_no_done(teacher_exp,
             assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
+def test_divergence_is_detected_at_the_same_evaluation_alone_and_in_a_grid_of_one(teacher_exp, tmp_path, one_thread):
+    from training.loop import TrainingDiverged
+
+    (cfg,) = grid_configs(teacher_exp, spec(methods=("one-shot",), seeds=(9,), optim={"lr": 1e6}, steps=200))
+    with pytest.raises(TrainingDiverged) as in_grid:
+        train_grid([cfg], teacher_exp / C.RUNS_DIR)
+    t_dir = str((teacher_exp / C.RUNS_DIR / "teacher").resolve())
+    with pytest.raises(TrainingDiverged) as alone:
+        train_run(cfg.replace(distill=replace(cfg.distill, teacher_dir=t_dir)), tmp_path / cfg.name)
+    assert str(in_grid.value) == str(alone.value) and "at step 50" in str(alone.value)
+    assert checkpoint_bytes(teacher_exp / C.RUNS_DIR / cfg.name) == checkpoint_bytes(tmp_path / cfg.name)
+
+
 def test_bad_specs_write_nothing(teacher_exp):
     before = sorted(p.name for p in (teacher_exp / C.RUNS_DIR).iterdir())
     with pytest.raises(CurriculensError, match="unknown method"):

@@ -1,4 +1,4 @@
-"""The shared training loop: teachers learn, students follow the schedule, runs resume exactly."""
+"""Single runs through the training engine: teachers learn, students follow the schedule, runs resume exactly."""
 
 import json
 

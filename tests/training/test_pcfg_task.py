@@ -206,7 +206,7 @@ def test_accept_rate_of_generated_sentences_is_measured_with_the_parser():
     assert build_task(TINY).extra_eval(good, None, torch.device("cpu")) == {}, "masked LM: no generation"
 
 
-# --- training through the shared loop ----------------------------------------------------
+# --- training through the one engine -----------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_experiment(tmp_path_factory):
     from training.plans import run_plan

@@ -7,7 +7,6 @@ A plan is data (a list of RunConfigs); ``run_plan`` executes it with the shared 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -15,7 +14,7 @@ from curriculens import constants as C
 from curriculens.executor import LOCAL, ExecutorConfig, executor_session, map_tasks
 from models.configs import ModelConfig
 from training.config import CheckpointConfig, DistillConfig, OptimConfig, RunConfig
-from training.experiment import init_experiment, relative_teacher_dir, student_run_name
+from training.experiment import init_experiment, student_config
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +44,13 @@ def student_configs(
 ) -> list[RunConfig]:
     """Student configs for every (method, seed), following the teacher named ``teacher.name``
     (two-shot only with ``two_shot_step >= 0``, curriculum-extraction only with ``extract_steps > 0``)."""
+    teacher_dir = exp_dir / C.RUNS_DIR / teacher.name if exp_dir is not None else Path(teacher.name)
+    run_fields = dict(
+        model=model,
+        optim=optim or teacher.optim,
+        steps=steps,
+        checkpoints=CheckpointConfig(save_every=save_every, eval_every=eval_every),
+    )
     out = []
     for seed in seeds:
         for method in methods:
@@ -52,31 +58,17 @@ def student_configs(
                 method == C.METHOD_CURRICULUM_EXTRACTION and extract_steps <= 0
             ):
                 continue
-            name = student_run_name(
-                method,
-                seed,
-                two_shot_step,
-                two_shot_T=two_shot_T if method == C.METHOD_TWO_SHOT else 0,
-                exp_dir=exp_dir,
-            )
             out.append(
-                replace(
+                student_config(
                     teacher,
-                    name=name,
-                    role=C.ROLE_STUDENT,
-                    model=model,
-                    optim=optim or teacher.optim,
-                    steps=steps,
-                    seed=seed,
-                    checkpoints=CheckpointConfig(save_every=save_every, eval_every=eval_every),
-                    distill=DistillConfig(
-                        method=method,
-                        teacher_dir=relative_teacher_dir(teacher.name, name),
-                        tau=tau,
-                        two_shot_step=two_shot_step if method == C.METHOD_TWO_SHOT else -1,
-                        two_shot_T=two_shot_T if method == C.METHOD_TWO_SHOT else 0,
-                        extract_steps=extract_steps if method == C.METHOD_CURRICULUM_EXTRACTION else 0,
-                    ),
+                    teacher_dir,
+                    method,
+                    seed,
+                    run_fields=run_fields,
+                    tau=tau,
+                    two_shot_step=two_shot_step,
+                    two_shot_T=two_shot_T,
+                    extract_steps=extract_steps,
                 )
             )
     return out

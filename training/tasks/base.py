@@ -1,14 +1,17 @@
-"""The task plug-in interface: what a task gives the shared training loop and probes.
+"""The task plug-in interface: what a task gives the training engine and probes.
 
 A task owns its data (a deterministic training stream and a fixed held-out set) and knows how
 to feed a model and which positions are scored. Everything else (optimizers, distillation,
-checkpoints, schedules, the probe sweep, the results store) is shared.
+checkpoints, schedules, the probe sweep, the results store) is shared. The optional hooks are
+declared here with their defaults (callers call them, never probe for them with ``hasattr``):
+``check_model``, ``check_source``, ``expected_length``, ``support`` and ``objective``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, Iterator, Optional
 
 import torch
 from torch import nn
@@ -22,9 +25,16 @@ class Task(ABC):
     """Base class for tasks. Subclasses are built from a task config dict with ``name``."""
 
     name: str = ""
+    # the input coordinates the label depends on (sparse parity; the parity probes read it)
+    support: Optional[tuple[int, ...]] = None
 
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg
+
+    @property
+    def objective(self) -> Optional[str]:
+        """``mlm`` (masked LM) | ``next`` (causal LM) for a language task; None otherwise."""
+        return None
 
     @abstractmethod
     def train_batch(self, step: int, batch_size: int, seed: int) -> Batch:
@@ -50,6 +60,21 @@ class Task(ABC):
     def extra_eval(self, model: nn.Module, model_cfg: ModelConfig, device: torch.device) -> dict:
         """Task-specific eval metrics logged beside loss and accuracy (default none)."""
         return {}
+
+    def check_model(self, model_cfg: ModelConfig) -> None:
+        """Raise CurriculensError if this task cannot train or probe ``model_cfg`` (called before
+        anything is written; default: every model fits)."""
+        return None
+
+    def check_source(self, ckpt_dir: Path, model_cfg: ModelConfig) -> None:
+        """Raise CurriculensError if a foreign checkpoint directory does not fit this task
+        (``curriculens import`` calls it before writing; default: every directory fits)."""
+        return None
+
+    def expected_length(self) -> float:
+        """Expected sentence length in tokens (sequence tasks: the PCFG probes' automatic
+        strides and offsets); a task without sentences raises NotImplementedError."""
+        raise NotImplementedError(f"task {self.name!r} has no sentence length")
 
 
 def to_device(batch: Batch, device: torch.device) -> Batch:

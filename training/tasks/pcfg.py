@@ -215,6 +215,15 @@ class PCFGTask(Task):
         keep = batch["labels"] != IGNORE
         return logits[keep], batch["labels"][keep]
 
+    @property
+    def objective(self) -> str:
+        return self.cfg.objective
+
+    def expected_length(self) -> float:
+        """Expected sentence length (terminals) of the start level, from the grammar."""
+        syms = self.grammar.level_symbols(self.cfg.start_level)
+        return float(sum(self.grammar.expected_length(s) for s in syms) / len(syms))
+
     def check_model(self, model_cfg: ModelConfig) -> None:
         if isinstance(model_cfg, HFConfig):  # an imported model (e.g. the paper's own Trainer checkpoints)
             if model_cfg.objective != self.cfg.objective:

@@ -77,6 +77,7 @@ def test_teacher_then_student_from_flags_and_from_config(tmp_path, capsys):
         (["distill", "--teacher", "{tmp}/nope", "--method", "progressive"], "neither a teacher run"),
         (["distill", "--teacher", "{exp}", "--method", "sideways"], "unknown method"),
         (["distill", "--teacher", "{exp}", "--method", "two-shot"], "two-shot needs"),
+        (["distill", "--teacher", "{exp}", "--method", "curriculum-extraction"], "needs --extract-steps > 0"),
         (["train-teacher", "--out", "{tmp}/x", "--task", "chess"], "unknown task"),
         (["train-teacher", "--out", "{tmp}/x", "--n", "5", "--k", "9"], "support"),
         (["train-teacher", "--out", "{tmp}/x", "--model-json", "{{bad"], "neither a file nor valid JSON"),
@@ -137,6 +138,33 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     assert code == 2, err
     assert err.startswith("curriculens: error: ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_every_method_trains_through_distill(tmp_path, capsys):
+    """Each of the five methods through ``distill``, curriculum extraction with its flags; the
+    help lists them all."""
+    from curriculens import constants as C
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    method_help = next(a.help for a in sub.choices["distill"]._actions if a.dest == "method")
+    assert all(m in method_help for m in C.METHODS)
+    exp = tmp_path / "exp"
+    teacher = ["--n", 6, "--k", 2, "--width", 16, "--steps", 40, "--save-every", 10, "--device", "cpu"]
+    assert run(capsys, "train-teacher", "--out", exp, *teacher)[0] == 0
+    extra = {
+        "two-shot": ["--two-shot-step", 20, "--two-shot-T", 10],
+        "curriculum-extraction": ["--extract-steps", 10, "--extract-seed", 3],
+    }
+    for method in C.METHODS:
+        argv = ["--method", method, "--width", 8, "--steps", 20, "--device", "cpu", *extra.get(method, [])]
+        code, out, err = run(capsys, "distill", "--teacher", exp, *argv)
+        assert code == 0, (method, err)
+        name = "two-shot-ckpt20-T10-s0" if method == "two-shot" else f"{method}-s0"
+        dist = json.loads((exp / "runs" / name / "config.json").read_text())["distill"]
+        assert dist["method"] == method and dist["teacher_dir"] == "../teacher"
+        assert (exp / "runs" / name / "done.json").is_file()
+    dist = json.loads((exp / "runs" / "curriculum-extraction-s0" / "config.json").read_text())["distill"]
+    assert (dist["extract_steps"], dist["extract_seed"]) == (10, 3)
 
 
 def test_tiny_demo_without_probes(tmp_path, capsys):
