@@ -1,7 +1,7 @@
 """The PCFG ``ngram`` probe per checkpoint: today's probe vs the one before the fast BERT path
 (``probes/pcfg/ngram.py`` of commit ``PREVIOUS``, read from git), on the tiny cfg3b demo.
 
-    python -m benchmarks.bench_ngram [--exp DIR] [--sentences 1024] [--checkpoints 0] [--out FILE]
+    python -m benchmarks.bench_ngram [--exp DIR] [--sentences 1024] [--checkpoints 0] [--size SIZE] [--out FILE]
 
 ``--exp``: an experiment (default: ``curriculens demo --task pcfg --size tiny --grammar cfg3b
 --no-probe`` is run into ``benchmarks/runs/ngram_tiny_cfg3b``). Every checkpoint of every run
@@ -53,6 +53,12 @@ def main(argv=None) -> int:
     ap.add_argument("--exp", type=Path, default=DEFAULT_EXP)
     ap.add_argument("--sentences", type=int, default=1024)
     ap.add_argument("--checkpoints", type=int, default=0, help="at most this many checkpoints (0 = all)")
+    ap.add_argument(
+        "--size",
+        default="",
+        help="instead of the checkpoints: one freshly initialised BERT of this size (training.tasks.pcfg.SIZES, "
+        "e.g. cpu-teacher: 4 layers, hidden 64), seed 0, on the experiment's task",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "ngram.json")
     args = ap.parse_args(argv)
 
@@ -72,12 +78,26 @@ def main(argv=None) -> int:
     memo = SweepMemo()
     ckpts = [(r.name, step, path) for r in runs for step, path in list_checkpoints(r.path / "checkpoints")]
     ckpts = ckpts[: args.checkpoints or None]
+    if args.size:
+        ckpts = [(f"random {args.size}", 0, args.size)]
     opts = {"ngram_sentences": args.sentences}
     print(f"ngram probe, previous ({PREVIOUS}) vs today, {len(ckpts)} checkpoints of {args.exp}, options {opts}")
     print(f"machine: {load()} at start; one torch thread per side, CPU time")
     rows = []
+
+    def load_model(path):
+        if not args.size:
+            return load_checkpoint(path)
+        from models.configs import model_config_from_dict
+        from models.registry import build_model
+        from training.tasks.pcfg import model_dict
+
+        cfg = model_config_from_dict(model_dict("mlm", args.size, task.vocab_size, task.seq_len, task.special.pad))
+        torch.manual_seed(0)
+        return build_model(cfg).eval(), cfg, {}
+
     with threads(1):
-        first = load_checkpoint(ckpts[0][2])
+        first = load_model(ckpts[0][2])
         print(f"model: {first[1]}")
 
         def ctx_of(model, cfg, n):
@@ -89,7 +109,7 @@ def main(argv=None) -> int:
         for probe in (old_probe, new_probe):
             probe.run(ctx_of(*first[:2], 4))  # warm-up
         for run, step, path in ckpts:
-            model, cfg, _ = load_checkpoint(path)
+            model, cfg, _ = load_model(path)
             cmp = interleaved(
                 {
                     "previous": lambda m=model, c=cfg: old_probe.run(ctx_of(m, c, args.sentences)),

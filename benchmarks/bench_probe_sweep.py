@@ -43,8 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 PREVIOUS = "6a0d20b"  # the last commit with the previous sweep (``--previous`` picks another)
 FIT_REPEATS = 3
 DEFAULT_EXP = REPO / "benchmarks" / "runs" / "sweep_demo"
-# Run before the previous ``probes`` package is imported: what it expects of the current
-# packages (shared with tests/probes/test_sweep_reuse.py).
+# Run before the previous (``PREVIOUS``) ``probes`` package is imported: what it expects of the
+# current packages (shared with tests/probes/test_sweep_reuse.py); not for other ``--previous``.
 PREVIOUS_SHIM = """
 import dataclasses, sys
 import curriculens.device
@@ -92,7 +92,7 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-def _sweep(exp: Path, runs: list[str], options: dict, pythonpath: str | None) -> dict:
+def _sweep(exp: Path, runs: list[str], options: dict, pythonpath: str | None, shim: bool = True) -> dict:
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
@@ -101,7 +101,9 @@ def _sweep(exp: Path, runs: list[str], options: dict, pythonpath: str | None) ->
         [
             sys.executable,
             "-c",
-            (PREVIOUS_SHIM if pythonpath else "") + _SWEEP + "import probes; print(probes.__file__, file=sys.stderr)",
+            (PREVIOUS_SHIM if pythonpath and shim else "")
+            + _SWEEP
+            + "import probes; print(probes.__file__, file=sys.stderr)",
             str(exp),
             json.dumps(runs),
             json.dumps(options),
@@ -182,7 +184,7 @@ def bench_sweep(exp: Path, runs: list[str], n_probe: int | None = None, previous
         with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
             tar.extractall(tmp / "old_src", filter="data")
         options = sweep_options(n_probe)
-        old = _sweep(_copy(exp, tmp / "old"), runs, options, str(tmp / "old_src"))
+        old = _sweep(_copy(exp, tmp / "old"), runs, options, str(tmp / "old_src"), shim=previous == PREVIOUS)
         new = _sweep(_copy(exp, tmp / "new"), runs, options, None)
         a, b = _table(tmp / "old"), _table(tmp / "new")
     key = ["run", "step", "probe", "feature", "site", "metric"]
