@@ -59,6 +59,27 @@ def to_dict(cfg: Any) -> Any:
     return copy.deepcopy(cfg)
 
 
+def config_diff(old: Any, new: Any, most: int = 3) -> str:
+    """The fields where two configs differ, ``"a.b: 1 -> 2, ..."`` (at most ``most``, then a
+    count), compared on ``to_dict`` (every field, defaults filled): for refusal messages."""
+    flat: list[dict] = []
+    for cfg in (old, new):
+        out: dict = {}
+
+        def walk(v: Any, key: str, out: dict = out) -> None:
+            if isinstance(v, dict):
+                for k, x in v.items():
+                    walk(x, f"{key}.{k}" if key else str(k))
+            else:
+                out[key] = v
+
+        walk(to_dict(cfg), "")
+        flat.append(out)
+    keys = [k for k in sorted(set(flat[0]) | set(flat[1])) if flat[0].get(k) != flat[1].get(k)]
+    shown = ", ".join(f"{k}: {flat[0].get(k)!r} -> {flat[1].get(k)!r}" for k in keys[:most])
+    return shown + (f" and {len(keys) - most} more" if len(keys) > most else "")
+
+
 def tag_of(cls: type, tag: Tag) -> str:
     """The tag of union member ``cls`` (its tag field's default)."""
     value = dataclass_default(cls, tag.field)

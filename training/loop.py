@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from curriculens import constants as C
-from curriculens.config import canonical_json
+from curriculens.config import canonical_json, config_diff
 from curriculens.device import resolve_device
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json, write_json
@@ -100,7 +100,8 @@ def check_run_dir(cfg: RunConfig, run_dir: Path, force: bool) -> bool:
         return False
     if stored != cfg:
         raise CurriculensError(
-            f"{run_dir} holds a run with a different config; pass --force to overwrite it or choose another name"
+            f"{run_dir} holds a run with a different config ({config_diff(stored, cfg)}); "
+            "pass --force to overwrite it or choose another name"
         )
     return True
 

@@ -86,3 +86,24 @@ def test_bad_union_members_are_one_line_errors(data, message):
     with pytest.raises(CurriculensError) as exc:
         from_dict(Drawing, {"title": "t", "shape": data})
     assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_config_diff_names_the_fields_that_differ():
+    from dataclasses import dataclass, field
+
+    from curriculens.config import config_diff
+
+    @dataclass(frozen=True)
+    class Inner:
+        a: int = 1
+        b: str = "x"
+
+    @dataclass(frozen=True)
+    class Outer:
+        inner: Inner = field(default_factory=Inner)
+        c: float = 0.5
+
+    assert config_diff(Outer(), Outer()) == ""
+    assert config_diff(Outer(), Outer(inner=Inner(a=2))) == "inner.a: 1 -> 2"
+    many = config_diff(Outer(), Outer(inner=Inner(a=2, b="y"), c=1.0), most=2)
+    assert many == "c: 0.5 -> 1.0, inner.a: 1 -> 2 and 1 more"
