@@ -53,6 +53,10 @@ def main(argv=None) -> int:
     ap.add_argument("--student-steps", type=int, default=800)
     ap.add_argument("--probe-every", type=int, default=3, help="n-gram probe every k-th teacher checkpoint")
     ap.add_argument("--results", default=str(RESULTS))
+    ap.add_argument(
+        "--student-size", default="demo-student", help="a training.tasks.pcfg.SIZES key (default demo-student)"
+    )
+    ap.add_argument("--tag", default="", help="results file suffix: text_distill_TAG.{json,txt}")
     args = ap.parse_args(argv)
     import torch
 
@@ -95,7 +99,7 @@ def main(argv=None) -> int:
     train_run(teacher, exp / C.RUNS_DIR / "teacher", task=task)
     teacher_wall = time.time() - t0
     seeds = [int(s) for s in args.seeds.split(",")]
-    student_model = task.default_model("demo-student")
+    student_model = task.default_model(args.student_size)
     cfgs = student_configs(
         teacher,
         student_model,
@@ -166,7 +170,13 @@ def main(argv=None) -> int:
         "config": {
             "task": task_cfg.__dict__ | {"corpus": "chatterbot-corpus english (packaged)"},
             "teacher": {"model": teacher.model.__dict__, "steps": teacher.steps, "optim": optim.__dict__},
-            "students": {"model": student_model.__dict__, "steps": args.student_steps, "tau": 1.0, "seeds": seeds},
+            "students": {
+                "size": args.student_size,
+                "model": student_model.__dict__,
+                "steps": args.student_steps,
+                "tau": 1.0,
+                "seeds": seeds,
+            },
             "probe_options": opts,
             "probe_every": args.probe_every,
         },
@@ -187,8 +197,9 @@ def main(argv=None) -> int:
     }
     out = Path(args.results)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "text_distill.json").write_text(json.dumps(result, indent=1, default=str))
-    (out / "text_distill.txt").write_text(report(result))
+    stem = "text_distill" + (f"_{args.tag}" if args.tag else "")
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=1, default=str))
+    (out / f"{stem}.txt").write_text(report(result))
     print(report(result))
     return 0
 

@@ -84,6 +84,7 @@ PCFG_PROBE = Keyed(606)  # probe sentences: (data seed, sweep seed)
 PCFG_PROBE_TOKENS = Keyed(7, last=True)  # probes.pcfg.common.select_tokens
 PCFG_PROBE_SPLIT = Keyed(11, last=True)  # probes.pcfg.common.fit_by_group: the sentence split
 TEXT_PROBE_CORPUS = Keyed(13, last=True)  # training.tasks.text: the probe chunks
+TEXT_LENS_MASK = Keyed(17, last=True)  # probes.logit_lens: the masked positions of masked LMs
 # text task training (training.tasks.text)
 TEXT_TRAIN = Keyed(707)  # the chunks of a training batch: (run seed, data seed, step)
 TEXT_MASK = Keyed(808)  # MLM masking per step: (run seed, data seed, step)

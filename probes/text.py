@@ -9,6 +9,9 @@
   rows ``close_n{n}`` only.
 - ``context``: linear decoding of the token at offset +/-j from each layer
   (``probes.pcfg.context.ContextProbe``).
+- ``logit_lens``: per layer, KL from the model's output distribution and top-1 agreement of
+  the layer read out through the model's own head (``probes.logit_lens``; ``n_sentences``
+  chunks). No labels, no fits.
 
 Options are the PCFG probe options (``probes.pcfg.PCFGProbeOptions``; "sentences" are corpus
 chunks). Rows have the same shape as the PCFG probes' rows.
@@ -67,6 +70,23 @@ class TextContextProbe(ContextProbe):
         return super().run(_bind(ctx))
 
 
+class TextLogitLensProbe(Probe):
+    """The logit lens on corpus chunks (``probes.logit_lens``)."""
+
+    name = "logit_lens"
+
+    def run(self, ctx: ProbeContext) -> list[ResultRow]:
+        from probes.logit_lens import lens_rows, lens_stats
+
+        ctx = _bind(ctx)
+        opts = PCFGProbeOptions.from_options(ctx.options)
+        corpus = ctx.task.probe_corpus(opts.n_sentences, ctx.seed)
+        sums, count = lens_stats(
+            ctx.model, ctx.model_cfg, ctx.task, corpus.tokens, ctx.seed, max(opts.batch_size, 1), ctx.device
+        )
+        return lens_rows(sums, count)
+
+
 def probes() -> dict[str, Probe]:
     """The text probe families, by name (the ``probe`` column of their rows)."""
-    return {"ngram": TextNgramProbe(), "context": TextContextProbe()}
+    return {"ngram": TextNgramProbe(), "context": TextContextProbe(), "logit_lens": TextLogitLensProbe()}

@@ -78,7 +78,7 @@ def test_hub_cache_probes_and_rerun_skips(corpus, tmp_path, one_thread):
     from probes.sweep import SweepConfig, run_sweep
 
     again = run_sweep(exp, SweepConfig(device="cpu", options=SMALL))
-    assert again.n_done == 0 and again.n_skipped == 4
+    assert again.n_done == 0 and again.n_skipped == 6  # (ngram, context, logit_lens) x 2 checkpoints
 
 
 def test_moved_weights_fail_before_writing(corpus, tmp_path):

@@ -223,3 +223,17 @@ def test_packaged_corpus_leaves_the_unigram_plateau(tmp_path, one_thread):
     _teacher(tmp_path / "exp", cfg, steps=300)
     final = read_metrics(tmp_path / "exp" / C.RUNS_DIR / "teacher")[-1]["eval_loss"]
     assert final < unigram - 0.3, (final, unigram)
+
+
+def test_make_text_corpus_script(tmp_path, capsys):
+    """The packaged corpus + word tokenizer, ready for ``train-teacher --task text``; a rerun is refused."""
+    pytest.importorskip("chatterbot_corpus")
+    from scripts.make_text_corpus import main
+
+    assert main([str(tmp_path / "d"), "--size", "500"]) == 0
+    task = build_task(
+        TextConfig(corpus=str(tmp_path / "d" / "chat.jsonl"), tokenizer=str(tmp_path / "d" / "tokenizer"))
+    )
+    assert len(task.trainer().tokenizer) == 505 and len(task.split()[0]) > 1000  # 500 words + 5 BERT specials
+    assert main([str(tmp_path / "d")]) == 2
+    assert "already holds" in capsys.readouterr().err
