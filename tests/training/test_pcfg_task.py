@@ -359,13 +359,20 @@ def test_phase_detector_keeps_a_short_early_plateau_of_a_long_run():
         for seed in range(3):
             ph = detect_phases(x, y + np.random.default_rng(seed).normal(0, 0.004, x.size))
             assert ph.clear, (every, seed)
-            assert 400 <= ph.drop_start <= 500 and 850 <= ph.drop_end <= 950, (every, seed, ph)
+            # on the log axis a breakpoint near step 900 moves by one or two evaluations
+            assert 400 <= ph.drop_start <= 500 and 850 <= ph.drop_end <= 1000, (every, seed, ph)
             assert 625 <= ph.mid_step <= 725, (every, seed, ph.mid_step)  # planted middle: 675
 
 
 def test_phase_detector_says_unclear_for_a_smooth_decay_and_handles_short_input():
+    # plateau-free decays, lightly noisy: no phases. (On the log axis the rule uses, an
+    # exponential decay whose time constant is several evaluations long *is* flat before it
+    # falls: it is not a plateau-free control; tests/curriculens/test_phases.py has power laws.)
     x = np.arange(0, 2001, 50)
-    for t in range(100, 1000, 100):  # smooth decays of any speed, lightly noisy: no phases
+    for b in (0.1, 0.2, 0.4, 0.8):
+        noise = np.random.default_rng(int(10 * b)).normal(0, 0.003, x.size)
+        assert not detect_phases(x, 1.5 * (np.maximum(x, 1) / 10) ** -b + 0.5 + noise).clear, b
+    for t in (50, 100):  # decays already mostly over by the first evaluations
         noise = np.random.default_rng(t).normal(0, 0.003, x.size)
         assert not detect_phases(x, 2.0 * np.exp(-x / t) + 0.5 + noise).clear, t
     assert not detect_phases(x, 1.0 - 1e-4 * x).clear
