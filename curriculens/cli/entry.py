@@ -27,6 +27,7 @@ SUBCOMMANDS = (
     "recommend",
     "probe",
     "summary",
+    "compare",
     "export",
     "dashboard",
 )
