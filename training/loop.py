@@ -46,7 +46,7 @@ from training.extraction import check_models as check_extraction_models
 from training.extraction import extraction_loss, mlp_forward_hidden, projection
 from training.losses import distillation_loss
 from training.optim import make_optimizer, set_lr
-from training.schedule import save_steps, teacher_step_of
+from training.schedule import check_progressive, save_steps, teacher_step_of
 from training.tasks import Task, build_task, to_device
 
 log = logging.getLogger(__name__)
@@ -164,6 +164,7 @@ def check_teacher(cfg: RunConfig, run_dir: Path) -> Optional[Path]:
     for _, path in ckpts:
         verify_checkpoint(path, expected)
     first, last = ckpts[0][0], ckpts[-1][0]
+    check_progressive(dist, [s for s, _ in ckpts], read_json(tdir / C.RUN_CONFIG_FILE)["checkpoints"]["save_every"])
     if dist.method == C.METHOD_TWO_SHOT and not first <= dist.two_shot_step <= last:
         raise CurriculensError(
             f"two-shot step {dist.two_shot_step} is outside the teacher's checkpoints ({first}..{last})"

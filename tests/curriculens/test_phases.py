@@ -62,7 +62,7 @@ def test_the_middle_of_a_planted_drop_is_found_on_short_runs():
 @pytest.mark.slow
 def test_the_middle_of_a_planted_drop_is_found_over_run_lengths_grids_widths_and_noise():
     ok, n, misses = _hit_rate((800, 2000, 5000, 20000), (0.003, 0.01))
-    assert n >= 50 and ok >= 0.9 * n, misses  # measured: 58 of 59
+    assert n >= 50 and ok >= 0.9 * n, misses  # measured: 115 of 118
 
 
 def test_plateau_free_power_laws_are_rarely_clear():
