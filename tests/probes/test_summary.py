@@ -60,13 +60,21 @@ def test_spike_peak_and_fall_back():
     assert appearance(STEPS, vals, MetricSpec(min_effect=0.02), threshold=0.1)["appear_step"] is None
 
 
-def test_a_one_checkpoint_blip_is_not_a_rise():
-    vals = [0.01] * len(STEPS)
-    vals[STEPS.index(1200)] = 0.30  # a single checkpoint far above the rest
-    got = appearance(STEPS, vals, MetricSpec(min_effect=0.02))
-    assert got["effect"] == pytest.approx(0.0) and got["appear_step"] is None and not got["passes_null"]
-    vals[STEPS.index(1300)] = 0.30  # held over two checkpoints: a rise
-    assert appearance(STEPS, vals, MetricSpec(min_effect=0.02))["appear_step"] == 1200
+def test_a_one_checkpoint_blip_is_not_a_rise_but_a_held_one_or_a_sharp_spike_is():
+    sd = 0.005
+    base = list(0.01 + sd * np.random.default_rng(4).standard_normal(len(STEPS)))
+    spec = MetricSpec(min_effect=0.01)
+    blip = list(base)
+    blip[STEPS.index(1200)] += 5 * sd  # one checkpoint, 5 sds: within what 21 checkpoints of noise reach
+    got = appearance(STEPS, blip, spec, sd=sd)
+    assert got["appear_step"] is None and not got["passes_null"]
+    held = list(blip)
+    held[STEPS.index(1300)] += 5 * sd  # the same rise held over two checkpoints
+    assert appearance(STEPS, held, spec, sd=sd)["appear_step"] == 1200
+    spike = list(base)
+    spike[STEPS.index(1200)] += 30 * sd  # a sharp spike sampled by one checkpoint, far beyond the noise
+    got = appearance(STEPS, spike, spec, sd=sd)
+    assert got["appear_step"] == 1200 and got["effect"] > 25 * sd
 
 
 def test_falling_metric_and_unordered_steps():
