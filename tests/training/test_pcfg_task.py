@@ -490,3 +490,26 @@ def test_next_token_supervision_only_at_span_ends_as_in_the_papers_gpt2_setting(
     for bad in ({"next_span_level": 0}, {"next_span_level": 7}, {"objective": "mlm", "next_span_level": 3}):
         with pytest.raises(CurriculensError, match="next_span_level"):
             build_task({"name": "pcfg", "grammar": "cfg3b", "start_level": 1, "objective": "next", "n_eval": 8, **bad})
+
+
+def test_official_pad_option_gives_bert_pad_id_0_and_the_default_keeps_the_grammars():
+    """The official masked-LM models come from the bert-base-uncased config (pad_token_id 0);
+    the default is the grammar's PAD id, and each task refuses the other's model."""
+    from dataclasses import replace as dc_replace
+
+    from training.plans.pcfg import PRESETS
+
+    ours, official = build_task(TINY), build_task({**TINY, "official_pad": True})
+    assert ours.model_pad_id == ours.special.pad != 0 and official.model_pad_id == 0
+    assert official.special.pad == ours.special.pad  # the data still pads with PAD, as the official tokenizer
+    m_ours, m_off = ours.default_model("tiny-teacher"), official.default_model("tiny-teacher")
+    assert m_ours.pad_token_id == ours.special.pad and m_off.pad_token_id == 0
+    official.check_model(m_off)
+    ours.check_model(m_ours)
+    with pytest.raises(CurriculensError, match="pad"):
+        ours.check_model(m_off)
+    with pytest.raises(CurriculensError, match="pad"):
+        official.check_model(dc_replace(m_off, pad_token_id=ours.special.pad))
+    t_dict, s_dict = PRESETS["paper-bert"].models_for(official)
+    assert t_dict["kind"] == "bert" and t_dict["pad_token_id"] == 0 == s_dict["pad_token_id"]
+    assert PRESETS["paper-bert"].models_for(ours)[0]["pad_token_id"] == ours.special.pad
