@@ -645,6 +645,48 @@ def pivot_by_method(df: pd.DataFrame, off_support: bool = False) -> pd.DataFrame
     return out.drop(columns="_f").reset_index(drop=True)
 
 
+POOLED_COLUMNS = PIVOT_INDEX + ["method", "n_runs", "n_appeared", "mean", "lo", "hi"]
+
+
+def pool_by_method(df: pd.DataFrame, level: float = F.LEVEL) -> pd.DataFrame:
+    """Appearance pooled over each method's runs (seeds, and teacher replicates when the frame
+    holds several experiments): per (feature, method) the number of runs, in how many the
+    feature appeared (passed the null), and the mean appear step over those with its Student-t
+    ``level`` interval (``findings.t_interval``; NaN bounds under 2 appearances). In-support and
+    support-free series only."""
+    shown = _shown(df, off_support=False)
+    if shown.empty:
+        return pd.DataFrame(columns=POOLED_COLUMNS)
+    keyed = shown.assign(degree=shown["degree"].astype("float64").fillna(-1))
+    rows = []
+    for key, g in keyed.groupby(PIVOT_INDEX + ["method"], sort=False, dropna=False):
+        iv = F.t_interval(g["appear_step"].dropna().astype(float), level=level)
+        rows.append([*key, len(g), iv.n, iv.estimate, iv.lo, iv.hi])
+    out = pd.DataFrame(rows, columns=POOLED_COLUMNS)
+    out["degree"] = pd.array(out["degree"].where(out["degree"] >= 0).round(), dtype="Int64")
+    return out.sort_values(["probe", "metric", "site", "degree", "method"], kind="stable").reset_index(drop=True)
+
+
+def format_pooled(pooled: pd.DataFrame) -> str:
+    """The pooled table as text: ``mean [lo, hi] (k/n)`` per feature and method."""
+    if pooled.empty:
+        return "no primary-metric series to summarise"
+    head = ["probe", "metric", "site", "deg", "feature", "method", "appears (mean [95% t interval]) in k/n runs"]
+    body = []
+    for r in pooled.to_dict("records"):
+        if r["n_appeared"] == 0:
+            cell = "never"
+        elif r["n_appeared"] == 1:
+            cell = f"{r['mean']:,.0f}"
+        else:
+            cell = f"{r['mean']:,.0f} [{r['lo']:,.0f}, {r['hi']:,.0f}]"
+        body.append([_fmt(r[c]) for c in PIVOT_INDEX] + [r["method"], f"{cell} ({r['n_appeared']}/{r['n_runs']})"])
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(b, widths, strict=True)) for b in body]
+    return "\n".join(lines)
+
+
 def _natural(text) -> tuple:
     """Sort key: ``"0_10"`` after ``"0_9"``, ``"offset+2"`` after ``"offset+1"``."""
     import re

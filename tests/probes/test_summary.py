@@ -506,3 +506,34 @@ def test_fourier_rows_record_their_sampling_noise_and_the_paper_default_size():
     assert sampling_noise(p) == pytest.approx(0.5 / 200)
     rows = correlation_rows(torch.zeros(1), in_support_monomials([0, 1], 1)[:1], 40_000, noise=sampling_noise(p))
     assert rows[0].extra["noise"] == pytest.approx(0.0025)
+
+
+def test_pool_by_method_gives_n_and_a_t_interval_over_seeds():
+    from curriculens.findings import t_interval
+    from probes.summary import format_pooled, pool_by_method
+
+    rise = {0: 600, 1: 800, 2: 700}
+    frames = []
+    for seed, at in rise.items():
+        vals = [0.0 if s < at else 0.1 for s in STEPS]
+        f = _frame(
+            {("fourier", "0", "output", "corr", 2, 1): vals},
+            run=f"progressive-s{seed}",
+            role="student",
+            method="progressive",
+        )
+        frames.append(f.assign(seed=seed, extra=json.dumps({"noise": 0.003})))
+    flat = _frame(
+        {("fourier", "0", "output", "corr", 2, 1): [0.0] * len(STEPS)}, run="ce-s0", role="student", method="ce"
+    )
+    frames.append(flat.assign(extra=json.dumps({"noise": 0.003})))
+    table = summarize_frame(pd.concat(frames, ignore_index=True), {("fourier", "corr"): MetricSpec(min_effect=0.02)})
+    pooled = pool_by_method(table).set_index("method")
+    want = t_interval(list(rise.values()))
+    assert pooled.loc["progressive", "n_runs"] == 3 and pooled.loc["progressive", "n_appeared"] == 3
+    assert pooled.loc["progressive", "mean"] == pytest.approx(700) and pooled.loc["progressive", "lo"] == pytest.approx(
+        want.lo
+    )
+    assert pooled.loc["ce", "n_appeared"] == 0
+    text = format_pooled(pool_by_method(table))
+    assert "700 [" in text and "(3/3)" in text and "never (0/1)" in text
