@@ -218,12 +218,9 @@ def format_comparison(res: dict) -> str:
 
     def line(c: dict) -> str:
         iv = c["interval"]
-        if iv["n"] == 0:
-            body = "no pair where both have it"
-        elif iv["n"] == 1:
-            body = f"{iv['estimate']:+,.0f} (n = 1, no interval)"
-        else:
-            body = f"{iv['estimate']:+,.0f} [{iv['lo']:+,.0f}, {iv['hi']:+,.0f}] (n = {iv['n']})"
+        body = F.format_estimate(
+            iv["estimate"], iv["lo"], iv["hi"], iv["n"], signed=True, empty="no pair where both have it"
+        ) + (f" (n = {iv['n']}{', no interval' if iv['n'] == 1 else ''})" if iv["n"] else "")
         extra = []
         if c["a_only"] or c["b_only"]:
             extra.append(f"only A: {c['a_only']}, only B: {c['b_only']}")

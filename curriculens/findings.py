@@ -258,6 +258,18 @@ def bootstrap_interval(values: Iterable, level: float = LEVEL, n_boot: int = 400
     )
 
 
+def format_estimate(
+    estimate: float, lo: float, hi: float, n: int, *, signed: bool = False, empty: str = "n = 0"
+) -> str:
+    """``est [lo, hi]`` in steps (``est`` alone when n = 1, ``empty`` when n = 0)."""
+    f = "{:+,.0f}" if signed else "{:,.0f}"
+    if n == 0:
+        return empty
+    if n == 1:
+        return f.format(estimate)
+    return f"{f.format(estimate)} [{f.format(lo)}, {f.format(hi)}]"
+
+
 def verdict(diff: Interval) -> str:
     """For a difference A - B of steps (lower = earlier): "A earlier" when the whole interval is
     below 0, "B earlier" when above, else "not established"."""

@@ -674,12 +674,7 @@ def format_pooled(pooled: pd.DataFrame) -> str:
     head = ["probe", "metric", "site", "deg", "feature", "method", "appears (mean [95% t interval]) in k/n runs"]
     body = []
     for r in pooled.to_dict("records"):
-        if r["n_appeared"] == 0:
-            cell = "never"
-        elif r["n_appeared"] == 1:
-            cell = f"{r['mean']:,.0f}"
-        else:
-            cell = f"{r['mean']:,.0f} [{r['lo']:,.0f}, {r['hi']:,.0f}]"
+        cell = F.format_estimate(r["mean"], r["lo"], r["hi"], r["n_appeared"], empty="never")
         body.append([_fmt(r[c]) for c in PIVOT_INDEX] + [r["method"], f"{cell} ({r['n_appeared']}/{r['n_runs']})"])
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
