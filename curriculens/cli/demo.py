@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Optional
 
 from curriculens import constants as C
 from curriculens.cli._common import add_device, add_executor_args, executor_from_args
@@ -48,29 +49,32 @@ TASK_CLAIMS = {
 }
 
 
-def _closing(out: Path) -> list[str]:
+def _closing(out: Path | list[Path]) -> list[str]:
     """What the user is looking at, from the runs' own metrics (nothing assumed): the teacher's
     transition, then per method over its seeds (n, Student-t 95% intervals) the steps to the
     task's target, or the final held-out accuracy where the task has no target."""
     from curriculens import findings as F
     from training.experiment import list_runs, read_metrics, steps_to_acc, teacher_transition_of
 
-    runs = list_runs(out)
-    t = next((r for r in runs if r.role == C.ROLE_TEACHER), None)
-    if t is None:
+    exps = [out] if isinstance(out, Path) else list(out)
+    runs = [r for e in exps for r in list_runs(e)]
+    teachers = [r for r in runs if r.role == C.ROLE_TEACHER]
+    if not teachers:
         return []
-    task = t.config.task.name
+    task = teachers[0].config.task.name
     lines = ["What you are looking at:"]
-    tr = teacher_transition_of(t.path, task)
-    model = t.config.model
-    what = f"a width-{model.width} MLP teacher" if model.kind == "mlp" else f"a {model.kind} teacher"
-    if tr is not None:
-        lines.append(
-            f"- {what} learned the task through a transition: its held-out {tr.metric.removeprefix('eval_')} "
-            f"moved from {tr.start_level:.2f} to {tr.end_level:.2f} between steps {tr.start:,} and {tr.end:,}."
-        )
-    else:
-        lines.append(f"- {what}: its held-out curves show no transition by the task's rule.")
+    for t in teachers:
+        tr = teacher_transition_of(t.path, task)
+        model = t.config.model
+        what = f"a width-{model.width} MLP teacher" if model.kind == "mlp" else f"a {model.kind} teacher"
+        what += f" (seed {t.config.seed})" if len(teachers) > 1 else ""
+        if tr is not None:
+            lines.append(
+                f"- {what} learned the task through a transition: its held-out {tr.metric.removeprefix('eval_')} "
+                f"moved from {tr.start_level:.2f} to {tr.end_level:.2f} between steps {tr.start:,} and {tr.end:,}."
+            )
+        else:
+            lines.append(f"- {what}: its held-out curves show no transition by the task's rule.")
     target = TASK_TARGETS.get(task)
     steps: dict[str, list] = {}
     final: dict[str, list] = {}
@@ -110,7 +114,7 @@ def _closing(out: Path) -> list[str]:
         )
     lines.append("- " + TASK_CLAIMS.get(task, "the paper's claim: distilling from intermediate checkpoints is faster."))
     lines.append(
-        f"  Measured on this experiment: {n_seeds} seed(s) per method, one teacher; "
+        f"  Measured here: {n_seeds} run(s) per method, {len(teachers)} teacher(s); "
         + (
             "an order without overlapping intervals is evidence, anything else is not."
             if n_seeds > 1
@@ -136,6 +140,13 @@ def register(sub) -> None:
     )
     p.add_argument("--seeds", type=int, default=1, help="student seeds per method (default 1)")
     p.add_argument(
+        "--teacher-seeds",
+        type=int,
+        default=1,
+        help="replicate the whole experiment with this many teacher seeds (OUT/seed<k>: teacher seed k and its "
+        "students; the closing lines pool them; default 1 = OUT itself)",
+    )
+    p.add_argument(
         "--grammar", help="pcfg: a grammar JSON file or a bundled grammar's name (cfg3b) instead of a generated grammar"
     )
     p.add_argument(
@@ -149,31 +160,54 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _plan(args):
-    """(teacher config, students_for(exp_dir, teacher) -> configs): ``training.plans.demo_plan``."""
+def _plan(args, out: Path, teacher_seed: Optional[int] = None):
+    """(teacher config, students_for(exp_dir, teacher) -> configs): ``training.plans.demo_plan``;
+    ``teacher_seed`` replaces the teacher's seed (a replicate of the whole experiment)."""
+    from dataclasses import replace
+
     from training.plans import demo_plan
 
-    return demo_plan(
-        args.task, args.size, out=args.out, seeds=range(args.seeds), device=args.device, grammar=args.grammar
+    teacher, students_for = demo_plan(
+        args.task, args.size, out=str(out), seeds=range(args.seeds), device=args.device, grammar=args.grammar
     )
+    return (teacher if teacher_seed is None else replace(teacher, seed=teacher_seed)), students_for
 
 
 def run(args) -> int:
     from curriculens.executor import executor_session
 
-    if args.seeds < 1:
-        raise CurriculensError("--seeds must be at least 1")
+    if args.seeds < 1 or args.teacher_seeds < 1:
+        raise CurriculensError("--seeds and --teacher-seeds must be at least 1")
     executor = executor_from_args(args)
     with executor_session(executor):  # one Ray session for training and probing
         return _run(args, executor)
 
 
 def _run(args, executor) -> int:
-    from training.plans import DEMO_GRID_TASKS, run_plan
-
     t0 = time.time()
     out = Path(args.out)
-    teacher, students_for = _plan(args)
+    exps = [out] if args.teacher_seeds == 1 else [out / f"seed{k}" for k in range(args.teacher_seeds)]
+    failed = 0
+    for k, exp in enumerate(exps):
+        failed += _run_one(args, executor, exp, None if args.teacher_seeds == 1 else k)
+    if args.no_probe:
+        print(f"done in {time.time() - t0:.0f}s (probes skipped)")
+        return 0
+    for line in _closing(exps):
+        print(line)
+    print()
+    nxt = (
+        f"curriculens compare {out} progressive one-shot" if len(exps) > 1 else f"curriculens summary {out} --by-method"
+    )
+    print(f"done in {time.time() - t0:.0f}s. Next: {nxt}, or curriculens dashboard {exps[0]}")
+    return 1 if failed else 0
+
+
+def _run_one(args, executor, out: Path, teacher_seed: Optional[int]) -> int:
+    """Train, probe and summarise one experiment; the number of failed probe units."""
+    from training.plans import DEMO_GRID_TASKS, run_plan
+
+    teacher, students_for = _plan(args, out, teacher_seed)
 
     def on_run(cfg, res):
         acc = res.final_eval.get("eval_acc")
@@ -192,7 +226,6 @@ def _run(args, executor) -> int:
         grid=args.task in DEMO_GRID_TASKS,
     )
     if args.no_probe:
-        print(f"done in {time.time() - t0:.0f}s (probes skipped)")
         return 0
     from probes.summary import earliest, format_summary, summarize
     from probes.sweep import SweepConfig, run_sweep
@@ -211,10 +244,4 @@ def _run(args, executor) -> int:
     )
     print(format_summary(shown))
     print()
-    for line in _closing(out):
-        print(line)
-    print()
-    print(
-        f"done in {time.time() - t0:.0f}s. Next: curriculens summary {out} --by-method, or curriculens dashboard {out}"
-    )
-    return 1 if res.n_failed else 0
+    return res.n_failed

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from curriculens.cli import main
 from probes.store import ResultsStore
 
@@ -34,3 +36,16 @@ def test_parity_demo_end_to_end(tmp_path, capsys):
     assert "already done" in capsys.readouterr().out
     with ResultsStore(out / "results.sqlite", readonly=True) as store:
         assert store.count() == n_rows
+
+
+@pytest.mark.slow
+def test_teacher_seeds_replicate_the_whole_experiment_and_the_closing_lines_pool_them(tmp_path, capsys):
+    out = tmp_path / "demo"
+    argv = ["-q", "demo", "--size", "tiny", "--out", str(out), "--device", "cpu", "--teacher-seeds", "2"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert (out / "seed0" / "runs" / "teacher").is_dir() and (out / "seed1" / "runs" / "teacher").is_dir()
+    seeds = [json.loads((out / f"seed{k}" / "runs" / "teacher" / "config.json").read_text())["seed"] for k in (0, 1)]
+    assert seeds == [0, 1]
+    assert "2 run(s) per method, 2 teacher(s)" in printed and "(seed 1)" in printed
+    assert f"curriculens compare {out} progressive one-shot" in printed
