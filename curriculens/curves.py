@@ -15,7 +15,7 @@ Built on them:
   (``probes.summary.appearance``): the first step at which it has made half of its largest
   move away from its step-0 value.
 - ``detect_phases(steps, losses)``: plateau / sharp drop / slow phase of a loss curve
-  (paper figure 3a), by a continuous piecewise-linear fit.
+  (paper figure 3a), by continuous piecewise-linear fits on log(step) (two rules, a confidence).
 - ``teacher_transition(steps, acc, loss, rule=...)``: the teacher's transition, which the
   dashboard shades and whose middle the two-shot student starts from.
 
@@ -70,7 +70,9 @@ RULES = (RULE_ACCURACY, RULE_LOSS_DROP)
 TASK_RULES = {"pcfg": RULE_LOSS_DROP}  # task name -> rule; every other task: RULE_ACCURACY
 
 MAX_POINTS = 32  # detect_phases thins longer curves to this many points before its search
-N_SEGMENTS = 5  # detect_phases fits this many linear segments
+N_SEGMENTS = 5  # detect_phases fits this many linear segments (its second rule: one fewer)
+MIDDLE_AGREEMENT = 0.25  # detect_phases' two rules agree when their middles are this close (relative)
+CONFIDENCE_AGREE, CONFIDENCE_UNCLEAR, CONFIDENCE_NONE = "two rules agree", "unclear", "none"
 
 
 # --- primitives -----------------------------------------------------------------------------
@@ -299,6 +301,9 @@ class Phases:
     drop_slope: float
     slow_slope: float
     clear: bool
+    confidence: str = ""  # "two rules agree" | "unclear" | "none" (detect_phases)
+    slow_flat: bool = False  # the slow phase's slope is within flat_ratio of the drop's (not a veto)
+    mid_step_alt: float = math.nan  # the middle by the second rule (one segment fewer)
 
     def phase_of(self, step: float) -> str:
         """``transient`` | ``plateau`` | ``drop`` | ``slow`` for a step."""
@@ -330,8 +335,9 @@ def _hinge_fit(x: np.ndarray, y: np.ndarray, k: int = N_SEGMENTS) -> tuple[list[
     breakpoint is refined over all points between its neighbours (so a short plateau early in a
     long run is not lost between thinned points)."""
     n = x.size
-    if n > MAX_POINTS:
-        keep = np.unique(np.round(np.linspace(0, n - 1, MAX_POINTS)).astype(int))
+    if n > MAX_POINTS:  # evenly spaced on the fit's axis (log steps: every decade gets its share)
+        grid = np.linspace(x[0], x[-1], MAX_POINTS)
+        keep = np.unique(np.clip(np.searchsorted(x, grid), 0, n - 1))
         xs, ys = x[keep], y[keep]
     else:
         xs, ys = x, y
@@ -370,53 +376,14 @@ def _hinge_fit(x: np.ndarray, y: np.ndarray, k: int = N_SEGMENTS) -> tuple[list[
     return breaks, values
 
 
-def detect_phases(
-    steps: Sequence[float],
-    losses: Sequence[float],
-    flat_ratio: float = 0.4,
-    min_drop: float = 0.25,
-) -> Optional[Phases]:
-    """Plateau / drop / slow phase of a loss curve; None with fewer than 11 points.
-
-    Drops the step-0 evaluation (the untrained model sits at ln V; it is not part of the
-    dynamics) and fits the (3-point median smoothed) curve with a *continuous* piecewise-linear
-    function of ``N_SEGMENTS`` segments by least squares, searching every set of breakpoints among
-    the evaluation steps (thinned to at most ``MAX_POINTS`` evenly spaced points, so the search
-    stays under a second). Continuity matters: with independent segments a fit can hide the drop
-    in a jump between two flat pieces. Then:
-
-    - the *drop* is the steepest segment that has a flat segment before it (slope within
-      ``flat_ratio`` of the candidate's), extended over neighbouring segments at least half as
-      steep; a steep segment with nothing flat before it is the end of the initial fall to the
-      unigram level (the *transient*), never the drop;
-    - the *plateau* is the flat segment right before the drop (at least three evaluations);
-    - the *slow phase* runs from the end of the drop to the end (its slope: the average).
-
-    ``clear`` says whether the curve really has the three phases: such a drop exists, it removes
-    at least ``min_drop`` of the loss range left after the first segment, and the slow phase's
-    average slope is under ``flat_ratio`` of the drop's. Without a clear drop the fields describe
-    the steepest segment after the first.
-
-    Args:
-        steps: evaluation steps (any order; sorted here).
-        losses: held-out loss at those steps.
-        flat_ratio: a segment is flat if its slope is within this fraction of the drop's;
-            the slow phase's average slope must be too, for ``clear``.
-        min_drop: the drop must remove at least this fraction of the loss range left after
-            the first segment (its highest loss minus the lowest) for ``clear``.
-    """
-    x, y = _points(steps, losses)
-    if x.size < 2 * N_SEGMENTS + 1:
-        return None
-    if x[0] <= 0 and x.size > 2 * N_SEGMENTS + 1:  # the untrained model: ln V, not dynamics
-        x, y = x[1:], y[1:]
-    y = _smooth(y)
-    breaks, fit = _hinge_fit(x, y)
+def _drop_of(x: np.ndarray, y: np.ndarray, k: int, flat_ratio: float, min_drop: float) -> dict:
+    """One continuous ``k``-segment fit of (x, y) and the drop it shows (units of x)."""
+    breaks, fit = _hinge_fit(x, y, k)
     edges = [float(x[0])] + breaks + [float(x[-1])]
     k = len(edges) - 1
 
-    def value(step: float) -> float:
-        return float(np.interp(step, x, fit))
+    def value(at: float) -> float:
+        return float(np.interp(at, x, fit))
 
     slopes = [float((value(edges[i + 1]) - value(edges[i])) / max(edges[i + 1] - edges[i], 1e-12)) for i in range(k)]
 
@@ -444,30 +411,105 @@ def detect_phases(
         mid = 0.5 * (drop_start + drop_end)
     after = y[x >= edges[1]]
     span = float(after.max() - y.min()) if after.size else 0.0
-    clear = (
-        bool(cands)
-        and hi + 1 < k
-        and drop_slope < 0
-        and span > 0
-        and (drop_hi - drop_lo) >= min_drop * span
-        and abs(slow_slope) <= flat_ratio * abs(drop_slope)
-    )
+    # found: a plateau, then a drop that ends before the run does (else its middle is unknown)
+    found = bool(cands) and hi + 1 < k and drop_slope < 0 and span > 0 and (drop_hi - drop_lo) >= min_drop * span
     in_p = (x >= edges[p]) & (x <= edges[p + 1])
-    return Phases(
-        plateau_start=float(edges[p]),
-        plateau_end=float(edges[p + 1]),
-        drop_start=float(drop_start),
-        drop_end=float(drop_end),
-        slow_start=float(slow_start),
-        slow_end=float(slow_end),
-        mid_step=mid,
+    return dict(
+        edges=edges,
+        p=p,
+        drop=(drop_start, drop_end),
+        slow=(slow_start, slow_end),
+        mid=float(mid),
         plateau_loss=float(np.median(y[in_p])) if in_p.any() else value(edges[p]),
         drop_end_loss=float(drop_lo),
+        found=found,
+        slow_flat=bool(hi + 1 < k and abs(slow_slope) <= flat_ratio * abs(drop_slope)),
+    )
+
+
+def detect_phases(
+    steps: Sequence[float],
+    losses: Sequence[float],
+    flat_ratio: float = 0.4,
+    min_drop: float = 0.25,
+) -> Optional[Phases]:
+    """Plateau / drop / slow phase of a loss curve, on a **log step axis**; None with fewer than
+    11 points.
+
+    Drops the step-0 evaluation (the untrained model sits at ln V; it is not part of the
+    dynamics, and log 0 is not a step) and fits the (3-point median smoothed) curve against
+    log(step) with a *continuous* piecewise-linear function by least squares, searching every
+    set of breakpoints among the evaluation steps (thinned to at most ``MAX_POINTS`` points evenly
+    spaced in log step, then refined over all points). The log axis is the paper's own: a
+    plateau at steps 50-175 of a 5,000-step run is a third of the axis, not 3%. Continuity
+    matters: with independent segments a fit can hide the drop in a jump between two flat
+    pieces. In each fit:
+
+    - the *drop* is the steepest segment that has a flat segment before it (slope within
+      ``flat_ratio`` of the candidate's), extended over neighbouring segments at least half as
+      steep; a steep segment with nothing flat before it is the end of the initial fall to the
+      unigram level (the *transient*), never the drop;
+    - the *plateau* is the flat segment right before the drop (at least three evaluations);
+    - the *slow phase* runs from the end of the drop to the end (its slope: the average).
+    - a fit *finds* a plateau and a drop when such a drop exists, ends before the last segment
+      (a curve still falling at its end has no known middle) and removes at least
+      ``min_drop`` of the loss range left after the first segment.
+
+    Two rules: the ``N_SEGMENTS``-segment fit (the fields come from it) and a fit with one
+    segment fewer. ``clear`` (``confidence == "two rules agree"``) when both find a plateau
+    and a drop and their middles are within 25% of each other; ``"unclear"`` when they disagree
+    (one finds it, or the middles differ); ``"none"`` when neither does. Whether the slow phase
+    is flat (average slope within ``flat_ratio`` of the drop's) is reported as ``slow_flat``
+    and never vetoes the drop. Slopes are loss per step (over each segment's own steps).
+    Without a found drop the fields describe the steepest segment after the first.
+    """
+    x, y = _points(steps, losses)
+    if x.size < 2 * N_SEGMENTS + 1:
+        return None
+    keep = x > 0
+    if (~keep).any() and keep.sum() < 2 * N_SEGMENTS + 1:
+        return None
+    x, y = x[keep], y[keep]
+    y = _smooth(y)
+    lx = np.log(x)
+    a = _drop_of(lx, y, N_SEGMENTS, flat_ratio, min_drop)
+    b = _drop_of(lx, y, N_SEGMENTS - 1, flat_ratio, min_drop)
+    mid_a, mid_b = math.exp(a["mid"]), math.exp(b["mid"])
+    agree = abs(mid_a - mid_b) <= MIDDLE_AGREEMENT * mid_a
+    if a["found"] and b["found"] and agree:
+        confidence = CONFIDENCE_AGREE
+    elif a["found"] or b["found"]:
+        confidence = CONFIDENCE_UNCLEAR
+    else:
+        confidence = CONFIDENCE_NONE
+    edges = [float(np.exp(e)) for e in a["edges"]]
+    # the breakpoints are evaluation steps; exp(log(step)) can be off by rounding
+    edges = [float(x[int(np.argmin(np.abs(x - e)))]) for e in edges]
+    p = a["p"]
+    drop_start, drop_end = (float(x[int(np.argmin(np.abs(lx - e)))]) for e in a["drop"])
+    slow_start, slow_end = (float(x[int(np.argmin(np.abs(lx - e)))]) for e in a["slow"])
+
+    def per_step(s0: float, s1: float) -> float:
+        return float((np.interp(s1, x, y) - np.interp(s0, x, y)) / max(s1 - s0, 1e-12))
+
+    return Phases(
+        plateau_start=edges[p],
+        plateau_end=edges[p + 1],
+        drop_start=drop_start,
+        drop_end=drop_end,
+        slow_start=slow_start,
+        slow_end=slow_end,
+        mid_step=mid_a,
+        plateau_loss=a["plateau_loss"],
+        drop_end_loss=a["drop_end_loss"],
         final_loss=float(y[-1]),
-        plateau_slope=slopes[p],
-        drop_slope=float(drop_slope),
-        slow_slope=float(slow_slope),
-        clear=bool(clear),
+        plateau_slope=per_step(edges[p], edges[p + 1]),
+        drop_slope=(a["drop_end_loss"] - float(np.interp(drop_start, x, y))) / max(drop_end - drop_start, 1e-12),
+        slow_slope=per_step(slow_start, slow_end),
+        clear=confidence == CONFIDENCE_AGREE,
+        confidence=confidence,
+        slow_flat=a["slow_flat"],
+        mid_step_alt=mid_b,
     )
 
 

@@ -11,11 +11,15 @@ Appearance null (``probes.summary`` applies it to every series of a run):
   checkpoints, never below its own checkpoint-to-checkpoint scatter
   (``1.4826 * MAD(diff) / sqrt(2)``, which also catches fitting noise);
 - a rise must *hold*: the held rise at checkpoint t is ``min(rise_t, rise_t+1)`` (two consecutive
-  checkpoints), the series' held effect the largest of them (a one-checkpoint blip is not a rise);
-- its p-value (``held_rise_p``) is the chance that a series of independent N(0, sigma^2)
-  checkpoint values holds a rise that large over some pair of checkpoints: a union bound over
-  the ``n_steps - 2`` pairs of ``P(X_t - X_0 >= e, X_t+1 - X_0 >= e)`` (exact for one pair,
-  Gauss-Hermite quadrature over X_0);
+  checkpoints), the series' held effect the largest of them; ``held_rise_p`` is the chance that
+  a series of independent N(0, sigma^2) checkpoint values holds a rise that large over some pair
+  of checkpoints: a union bound over the ``n_steps - 2`` pairs of
+  ``P(X_t - X_0 >= e, X_t+1 - X_0 >= e)`` (exact for one pair, Gauss-Hermite quadrature over X_0);
+- or one checkpoint must stand far beyond the noise (``single_rise_p``: a union bound over the
+  checkpoints of ``P(X_t - X_0 >= e)``), so a sharp spike that the checkpoint cadence samples
+  once (the parity teacher's degree-2 spike, saved every 2,000 steps) is found while a small
+  blip is not; ``rise_p`` takes the smaller p-value times 2 (Bonferroni over the two routes),
+  and the series' effect is the held rise or the single peak, whichever route that was;
 - Benjamini-Hochberg at ``FDR_Q`` = 5% over all series of one run (every probe, metric, site and
   feature, in- and off-support alike): the false discovery rate among the features a run reports
   is <= 5%; when no series really rises (a student that never learns) this is the chance that the
@@ -64,6 +68,30 @@ def held_rise_p(z, n_steps) -> np.ndarray:
     out[np.isposinf(z)] = 0.0
     out[(n < 3) & ~np.isnan(z)] = 1.0
     return out
+
+
+def single_rise_p(z, n_steps) -> np.ndarray:
+    """p-value of one checkpoint ``z`` sampling sds above the first (X_t - X_0 ~ N(0, 2 sd^2)),
+    union bound over the ``n_steps - 1`` later checkpoints; NaN where z is NaN."""
+    z = np.atleast_1d(np.asarray(z, dtype=np.float64))
+    n = np.broadcast_to(np.asarray(n_steps, dtype=np.float64), z.shape)
+    out = np.full(z.shape, np.nan)
+    ok = np.isfinite(z)
+    out[ok] = np.minimum(1.0, np.maximum(n[ok] - 1.0, 1.0) * normal_sf(z[ok] / math.sqrt(2.0)))
+    out[np.isposinf(z)] = 0.0
+    out[(n < 2) & ~np.isnan(z)] = 1.0
+    return out
+
+
+def rise_p(z_held, z_peak, n_steps) -> tuple[np.ndarray, np.ndarray]:
+    """The series' p-value and which route gave it: ``min(1, 2 min(p_held, p_single))``
+    (Bonferroni over the two routes: a rise held over two checkpoints, or one checkpoint far
+    beyond the noise, such as a sharp spike sampled by one checkpoint); ``single`` is True where
+    the single-checkpoint route is the smaller."""
+    ph, ps = held_rise_p(z_held, n_steps), single_rise_p(z_peak, n_steps)
+    single = np.nan_to_num(ps, nan=2.0) < np.nan_to_num(ph, nan=2.0)
+    p = np.minimum(1.0, 2.0 * np.fmin(ph, ps))
+    return p, single
 
 
 def bh_reject(p: Sequence[float], q: float = FDR_Q) -> np.ndarray:
@@ -228,6 +256,18 @@ def bootstrap_interval(values: Iterable, level: float = LEVEL, n_boot: int = 400
     return Interval(
         float(v.mean()), float(np.quantile(means, a)), float(np.quantile(means, 1 - a)), n, level, "bootstrap"
     )
+
+
+def format_estimate(
+    estimate: float, lo: float, hi: float, n: int, *, signed: bool = False, empty: str = "n = 0"
+) -> str:
+    """``est [lo, hi]`` in steps (``est`` alone when n = 1, ``empty`` when n = 0)."""
+    f = "{:+,.0f}" if signed else "{:,.0f}"
+    if n == 0:
+        return empty
+    if n == 1:
+        return f.format(estimate)
+    return f"{f.format(estimate)} [{f.format(lo)}, {f.format(hi)}]"
 
 
 def verdict(diff: Interval) -> str:

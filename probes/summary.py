@@ -98,9 +98,8 @@ def appearance(
     rise = half_rise(list(x), list(v), direction=spec.direction)
     threshold = spec.min_effect if threshold is None else float(threshold)
     rel = (1.0 if spec.direction >= 0 else -1.0) * (v - v[0]) if v.size else v
-    effect = _held_effect(rel)
     noise = float(np.fmax(np.nan if sd is None else sd, F.empirical_sd(v)))
-    p = _p_value(effect, noise, v.size)
+    effect, p = _effect_and_p(rel, noise)
     ok = bool(np.isfinite(p) and p <= F.FDR_Q) if significant is None else bool(significant)
     passes = bool(ok and np.isfinite(effect) and effect >= threshold and effect > 0 and v.size >= 3)
     appear = int(x[np.nonzero(rel >= 0.5 * effect)[0][0]]) if passes else None
@@ -135,12 +134,21 @@ def _held_effect(rel: np.ndarray) -> float:
     return float(np.minimum(rel[:-1], rel[1:]).max())
 
 
-def _p_value(effect, noise, n_steps) -> float:
-    """``findings.held_rise_p`` of a held effect; NaN when the sd is unknown."""
+def _z(effect, noise):
     if not np.isfinite(noise) or not np.isfinite(effect):
         return math.nan
-    z = effect / noise if noise > 0 else (math.inf if effect > 0 else -math.inf)
-    return float(F.held_rise_p([z], n_steps)[0])
+    return effect / noise if noise > 0 else (math.inf if effect > 0 else -math.inf)
+
+
+def _effect_and_p(rel: np.ndarray, noise: float) -> tuple[float, float]:
+    """The series' effect (held rise, or single peak when that route is the stronger) and its
+    p-value (``findings.rise_p``; NaN when the sd is unknown)."""
+    held = _held_effect(rel)
+    peak = float(rel.max()) if rel.size else math.nan
+    if rel.size < 2:
+        return held, math.nan if not np.isfinite(noise) else 1.0
+    p, single = F.rise_p([_z(held, noise)], [_z(peak, noise)], rel.size)
+    return (peak if single[0] else held), float(p[0])
 
 
 NOISE_KEY = "noise"  # the ``extra`` key of a row's sampling sd (rows describe their own noise)
@@ -236,6 +244,22 @@ def summarize_frame(
     effect = per_series(np.maximum.reduceat(held, start) if len(g) else held[:0], np.nan)
     effect = np.where(n >= 2, effect, np.nan)
 
+    # the sampling null: the sd from the rows' extra (once per checkpoint), never below the
+    # series' own scatter; p-values; Benjamini-Hochberg over each run's series
+    if "extra" in rows.columns:
+        sd = _series_noise(rows, idx, gid, np.ones(n_series, dtype=bool), list(series["metric"]), n_series)
+    else:
+        sd = np.full(n_series, np.nan)
+    noise = np.fmax(sd, _series_scatter(g, v, start, n, has, n_series))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(noise > 0, effect / np.where(noise > 0, noise, 1.0), np.where(effect > 0, np.inf, -np.inf))
+    z = np.where(np.isfinite(noise) & np.isfinite(effect), z, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        zp = np.where(noise > 0, raw_peak / np.where(noise > 0, noise, 1.0), np.where(raw_peak > 0, np.inf, -np.inf))
+    zp = np.where(np.isfinite(noise) & np.isfinite(raw_peak) & (n >= 2), zp, np.nan)
+    p_value, single = F.rise_p(z, zp, n) if n_series else (np.zeros(0), np.zeros(0, dtype=bool))
+    effect = np.where(single, raw_peak, effect)
+
     # threshold: min_effect, or for in/off-support series of a null-calibrated metric the
     # NULL_QUANTILE of the off-support effects of the same (run, probe, site, metric, degree)
     threshold = min_effect.copy()
@@ -253,17 +277,6 @@ def summarize_frame(
         for i in np.nonzero(calibrated)[0]:
             threshold[i] = max(threshold[i], q[gcode[i]])
 
-    # the sampling null: the sd from the rows' extra (once per checkpoint), never below the
-    # series' own scatter; p-values; Benjamini-Hochberg over each run's series
-    if "extra" in rows.columns:
-        sd = _series_noise(rows, idx, gid, np.ones(n_series, dtype=bool), list(series["metric"]), n_series)
-    else:
-        sd = np.full(n_series, np.nan)
-    noise = np.fmax(sd, _series_scatter(g, v, start, n, has, n_series))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(noise > 0, effect / np.where(noise > 0, noise, 1.0), np.where(effect > 0, np.inf, -np.inf))
-    z = np.where(np.isfinite(noise) & np.isfinite(effect), z, np.nan)
-    p_value = F.held_rise_p(z, n) if n_series else np.zeros(0)
     significant = np.zeros(n_series, dtype=bool)
     for run_rows in series.groupby("run", sort=False, dropna=False).indices.values():
         significant[run_rows] = F.bh_reject(p_value[run_rows])
@@ -401,6 +414,18 @@ def summarize_series_loop(rows: pd.DataFrame, specs: Mapping[tuple[str, str], Me
         rec.update(degree=grp["degree"].iloc[0], in_support=grp["in_support"].iloc[0])
         rec.update(appearance(grp["step"], grp["value"], spec))
         series.append((rec, spec, grp))
+    sd_at: dict[tuple, float] = {}  # the sampling sd belongs to the checkpoint: parse it once there
+    for rec, _, grp in series:
+        if "extra" in grp:
+            for step, extra in zip(grp["step"], grp["extra"], strict=True):
+                key = (rec["run"], rec["probe"], step, rec["metric"])
+                if key not in sd_at:
+                    sd_at[key] = F.sampling_sd(rec["metric"], _extra_dict(extra))
+    sd_of = {}
+    for i, (rec, spec, grp) in enumerate(series):
+        sds = [sd_at.get((rec["run"], rec["probe"], s, rec["metric"]), math.nan) for s in grp["step"]]
+        sd_of[i] = float(np.nanmax(sds)) if np.isfinite(sds).any() else None
+        rec.update(appearance(grp["step"], grp["value"], spec, sd=sd_of[i]))  # the effect the null collects
     null = {}
     for rec, spec, _ in series:
         if (
@@ -410,20 +435,12 @@ def summarize_series_loop(rows: pd.DataFrame, specs: Mapping[tuple[str, str], Me
             and np.isfinite(rec["effect"])
         ):
             null.setdefault(group(rec), []).append(rec["effect"])
-    sd_at: dict[tuple, float] = {}  # the sampling sd belongs to the checkpoint: parse it once there
-    for rec, _, grp in series:
-        if "extra" in grp:
-            for step, extra in zip(grp["step"], grp["extra"], strict=True):
-                key = (rec["run"], rec["probe"], step, rec["metric"])
-                if key not in sd_at:
-                    sd_at[key] = F.sampling_sd(rec["metric"], _extra_dict(extra))
     judged = []
-    for rec, spec, grp in series:
+    for i, (rec, spec, grp) in enumerate(series):
         threshold = spec.min_effect
         if spec.off_support_null and pd.notna(rec["in_support"]) and null.get(group(rec)):
             threshold = max(threshold, float(np.quantile(null[group(rec)], NULL_QUANTILE)))
-        sds = [sd_at.get((rec["run"], rec["probe"], s, rec["metric"]), math.nan) for s in grp["step"]]
-        sd = float(np.nanmax(sds)) if np.isfinite(sds).any() else None
+        sd = sd_of[i]
         judged.append((rec, spec, grp, threshold, sd, appearance(grp["step"], grp["value"], spec, threshold, sd)))
     significant = {}
     for run in {rec["run"] for rec, *_ in judged}:
@@ -626,6 +643,43 @@ def pivot_by_method(df: pd.DataFrame, off_support: bool = False) -> pd.DataFrame
         ["probe", "metric", "site", "degree", "_f"], kind="stable", na_position="first"
     )
     return out.drop(columns="_f").reset_index(drop=True)
+
+
+POOLED_COLUMNS = PIVOT_INDEX + ["method", "n_runs", "n_appeared", "mean", "lo", "hi"]
+
+
+def pool_by_method(df: pd.DataFrame, level: float = F.LEVEL) -> pd.DataFrame:
+    """Appearance pooled over each method's runs (seeds, and teacher replicates when the frame
+    holds several experiments): per (feature, method) the number of runs, in how many the
+    feature appeared (passed the null), and the mean appear step over those with its Student-t
+    ``level`` interval (``findings.t_interval``; NaN bounds under 2 appearances). In-support and
+    support-free series only."""
+    shown = _shown(df, off_support=False)
+    if shown.empty:
+        return pd.DataFrame(columns=POOLED_COLUMNS)
+    keyed = shown.assign(degree=shown["degree"].astype("float64").fillna(-1))
+    rows = []
+    for key, g in keyed.groupby(PIVOT_INDEX + ["method"], sort=False, dropna=False):
+        iv = F.t_interval(g["appear_step"].dropna().astype(float), level=level)
+        rows.append([*key, len(g), iv.n, iv.estimate, iv.lo, iv.hi])
+    out = pd.DataFrame(rows, columns=POOLED_COLUMNS)
+    out["degree"] = pd.array(out["degree"].where(out["degree"] >= 0).round(), dtype="Int64")
+    return out.sort_values(["probe", "metric", "site", "degree", "method"], kind="stable").reset_index(drop=True)
+
+
+def format_pooled(pooled: pd.DataFrame) -> str:
+    """The pooled table as text: ``mean [lo, hi] (k/n)`` per feature and method."""
+    if pooled.empty:
+        return "no primary-metric series to summarise"
+    head = ["probe", "metric", "site", "deg", "feature", "method", "appears (mean [95% t interval]) in k/n runs"]
+    body = []
+    for r in pooled.to_dict("records"):
+        cell = F.format_estimate(r["mean"], r["lo"], r["hi"], r["n_appeared"], empty="never")
+        body.append([_fmt(r[c]) for c in PIVOT_INDEX] + [r["method"], f"{cell} ({r['n_appeared']}/{r['n_runs']})"])
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(b, widths, strict=True)) for b in body]
+    return "\n".join(lines)
 
 
 def _natural(text) -> tuple:

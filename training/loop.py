@@ -47,6 +47,7 @@ from training.experiment import check_experiment, init_experiment
 from training.rundir import check_replaceable, run_lock, sweep_run_dir
 from training.extraction import check_models as check_extraction_models
 from training.tasks import Task, build_task
+from training.schedule import check_progressive
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ def check_teacher(cfg: RunConfig, run_dir: Path) -> Optional[Path]:
     for _, path in ckpts:
         verify_checkpoint(path, expected)
     first, last = ckpts[0][0], ckpts[-1][0]
+    check_progressive(dist, [s for s, _ in ckpts], read_json(tdir / C.RUN_CONFIG_FILE)["checkpoints"]["save_every"])
     if dist.method == C.METHOD_TWO_SHOT and not first <= dist.two_shot_step <= last:
         raise CurriculensError(
             f"two-shot step {dist.two_shot_step} is outside the teacher's checkpoints ({first}..{last})"

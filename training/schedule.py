@@ -110,6 +110,26 @@ def teacher_step_for(
     raise ValueError(f"unknown method {method!r}")
 
 
+def check_progressive(dist, teacher_steps: Sequence[int], teacher_save_every: int) -> None:
+    """Refuse (``CurriculensError``, one line) a ``pcfg``-rule progressive student whose first
+    requested checkpoint (speed x R) lies below the teacher's first saved step after 0: the rule
+    would silently distil the untrained step-0 teacher, where the official trainer fails."""
+    if dist.method != C.METHOD_PROGRESSIVE or dist.progressive_rule != "pcfg":
+        return
+    positive = sorted(s for s in teacher_steps if s > 0)
+    if not positive:
+        return
+    interval = progressive_interval("pcfg", dist.interval, teacher_save_every, dist.speed)
+    if teacher_step_for(C.METHOD_PROGRESSIVE, 0, teacher_steps, speed=dist.speed, interval=interval, rule="pcfg") == 0:
+        from curriculens.errors import CurriculensError
+
+        raise CurriculensError(
+            f"progressive (pcfg rule): R = {interval} x speed {dist.speed:g} is below the teacher's first saved "
+            f"checkpoint after step 0 ({positive[0]}), so it would distil the untrained step-0 teacher; "
+            f"use an interval of at least {positive[0]}"
+        )
+
+
 def teacher_step_of(dist, student_step: int, teacher_steps: Sequence[int], teacher_save_every: int) -> Optional[int]:
     """``teacher_step_for`` with the fields of a ``DistillConfig`` (its ``progressive_rule``);
     progressive's default interval (``dist.interval == 0``) is ``progressive_interval``'s."""

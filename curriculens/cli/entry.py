@@ -29,6 +29,7 @@ SUBCOMMANDS = (
     "recommend",
     "probe",
     "summary",
+    "compare",
     "export",
     "dashboard",
 )

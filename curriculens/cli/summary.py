@@ -43,6 +43,12 @@ def register(sub) -> None:
         help="pivot: one row per feature, one column per method (teacher, ce, one-shot, progressive, "
         "two-shot) holding its appearance step (median over seeds)",
     )
+    p.add_argument(
+        "--pooled",
+        action="store_true",
+        help="per feature and method over its runs (seeds): in how many it appears, the mean step and its "
+        "Student-t 95%% interval",
+    )
     p.set_defaults(func=run)
 
 
@@ -82,11 +88,23 @@ def _csv(value):
 
 
 def run(args: argparse.Namespace) -> int:
-    from probes.summary import format_pivot, format_summary, pivot_by_method, summarize, summary_records
+    from probes.summary import (
+        format_pivot,
+        format_pooled,
+        format_summary,
+        pivot_by_method,
+        pool_by_method,
+        summarize,
+        summary_records,
+    )
 
     db = find_db(args.path)
     _note_stale(db)
     df = summarize(db, probes=_csv(args.probe), metrics=_csv(args.metric), runs=_csv(args.runs), check=True)
+    if args.pooled:
+        pooled = pool_by_method(df)
+        print(json.dumps(summary_records(pooled), indent=1) if args.json else format_pooled(pooled))
+        return 0
     if args.by_method:
         pivot = pivot_by_method(df, off_support=args.off_support or args.json)
         print(json.dumps(summary_records(pivot), indent=1) if args.json else format_pivot(pivot))

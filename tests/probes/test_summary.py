@@ -60,13 +60,21 @@ def test_spike_peak_and_fall_back():
     assert appearance(STEPS, vals, MetricSpec(min_effect=0.02), threshold=0.1)["appear_step"] is None
 
 
-def test_a_one_checkpoint_blip_is_not_a_rise():
-    vals = [0.01] * len(STEPS)
-    vals[STEPS.index(1200)] = 0.30  # a single checkpoint far above the rest
-    got = appearance(STEPS, vals, MetricSpec(min_effect=0.02))
-    assert got["effect"] == pytest.approx(0.0) and got["appear_step"] is None and not got["passes_null"]
-    vals[STEPS.index(1300)] = 0.30  # held over two checkpoints: a rise
-    assert appearance(STEPS, vals, MetricSpec(min_effect=0.02))["appear_step"] == 1200
+def test_a_one_checkpoint_blip_is_not_a_rise_but_a_held_one_or_a_sharp_spike_is():
+    sd = 0.005
+    base = list(0.01 + sd * np.random.default_rng(4).standard_normal(len(STEPS)))
+    spec = MetricSpec(min_effect=0.01)
+    blip = list(base)
+    blip[STEPS.index(1200)] += 5 * sd  # one checkpoint, 5 sds: within what 21 checkpoints of noise reach
+    got = appearance(STEPS, blip, spec, sd=sd)
+    assert got["appear_step"] is None and not got["passes_null"]
+    held = list(blip)
+    held[STEPS.index(1300)] += 5 * sd  # the same rise held over two checkpoints
+    assert appearance(STEPS, held, spec, sd=sd)["appear_step"] == 1200
+    spike = list(base)
+    spike[STEPS.index(1200)] += 30 * sd  # a sharp spike sampled by one checkpoint, far beyond the noise
+    got = appearance(STEPS, spike, spec, sd=sd)
+    assert got["appear_step"] == 1200 and got["effect"] > 25 * sd
 
 
 def test_falling_metric_and_unordered_steps():
@@ -498,3 +506,34 @@ def test_fourier_rows_record_their_sampling_noise_and_the_paper_default_size():
     assert sampling_noise(p) == pytest.approx(0.5 / 200)
     rows = correlation_rows(torch.zeros(1), in_support_monomials([0, 1], 1)[:1], 40_000, noise=sampling_noise(p))
     assert rows[0].extra["noise"] == pytest.approx(0.0025)
+
+
+def test_pool_by_method_gives_n_and_a_t_interval_over_seeds():
+    from curriculens.findings import t_interval
+    from probes.summary import format_pooled, pool_by_method
+
+    rise = {0: 600, 1: 800, 2: 700}
+    frames = []
+    for seed, at in rise.items():
+        vals = [0.0 if s < at else 0.1 for s in STEPS]
+        f = _frame(
+            {("fourier", "0", "output", "corr", 2, 1): vals},
+            run=f"progressive-s{seed}",
+            role="student",
+            method="progressive",
+        )
+        frames.append(f.assign(seed=seed, extra=json.dumps({"noise": 0.003})))
+    flat = _frame(
+        {("fourier", "0", "output", "corr", 2, 1): [0.0] * len(STEPS)}, run="ce-s0", role="student", method="ce"
+    )
+    frames.append(flat.assign(extra=json.dumps({"noise": 0.003})))
+    table = summarize_frame(pd.concat(frames, ignore_index=True), {("fourier", "corr"): MetricSpec(min_effect=0.02)})
+    pooled = pool_by_method(table).set_index("method")
+    want = t_interval(list(rise.values()))
+    assert pooled.loc["progressive", "n_runs"] == 3 and pooled.loc["progressive", "n_appeared"] == 3
+    assert pooled.loc["progressive", "mean"] == pytest.approx(700) and pooled.loc["progressive", "lo"] == pytest.approx(
+        want.lo
+    )
+    assert pooled.loc["ce", "n_appeared"] == 0
+    text = format_pooled(pool_by_method(table))
+    assert "700 [" in text and "(3/3)" in text and "never (0/1)" in text

@@ -359,13 +359,20 @@ def test_phase_detector_keeps_a_short_early_plateau_of_a_long_run():
         for seed in range(3):
             ph = detect_phases(x, y + np.random.default_rng(seed).normal(0, 0.004, x.size))
             assert ph.clear, (every, seed)
-            assert 400 <= ph.drop_start <= 500 and 850 <= ph.drop_end <= 950, (every, seed, ph)
+            # on the log axis a breakpoint near step 900 moves by one or two evaluations
+            assert 400 <= ph.drop_start <= 500 and 850 <= ph.drop_end <= 1000, (every, seed, ph)
             assert 625 <= ph.mid_step <= 725, (every, seed, ph.mid_step)  # planted middle: 675
 
 
 def test_phase_detector_says_unclear_for_a_smooth_decay_and_handles_short_input():
+    # plateau-free decays, lightly noisy: no phases. (On the log axis the rule uses, an
+    # exponential decay whose time constant is several evaluations long *is* flat before it
+    # falls: it is not a plateau-free control; tests/curriculens/test_phases.py has power laws.)
     x = np.arange(0, 2001, 50)
-    for t in range(100, 1000, 100):  # smooth decays of any speed, lightly noisy: no phases
+    for b in (0.1, 0.2, 0.4, 0.8):
+        noise = np.random.default_rng(int(10 * b)).normal(0, 0.003, x.size)
+        assert not detect_phases(x, 1.5 * (np.maximum(x, 1) / 10) ** -b + 0.5 + noise).clear, b
+    for t in (50, 100):  # decays already mostly over by the first evaluations
         noise = np.random.default_rng(t).normal(0, 0.003, x.size)
         assert not detect_phases(x, 2.0 * np.exp(-x / t) + 0.5 + noise).clear, t
     assert not detect_phases(x, 1.0 - 1e-4 * x).clear
@@ -483,3 +490,26 @@ def test_next_token_supervision_only_at_span_ends_as_in_the_papers_gpt2_setting(
     for bad in ({"next_span_level": 0}, {"next_span_level": 7}, {"objective": "mlm", "next_span_level": 3}):
         with pytest.raises(CurriculensError, match="next_span_level"):
             build_task({"name": "pcfg", "grammar": "cfg3b", "start_level": 1, "objective": "next", "n_eval": 8, **bad})
+
+
+def test_official_pad_option_gives_bert_pad_id_0_and_the_default_keeps_the_grammars():
+    """The official masked-LM models come from the bert-base-uncased config (pad_token_id 0);
+    the default is the grammar's PAD id, and each task refuses the other's model."""
+    from dataclasses import replace as dc_replace
+
+    from training.plans.pcfg import PRESETS
+
+    ours, official = build_task(TINY), build_task({**TINY, "official_pad": True})
+    assert ours.model_pad_id == ours.special.pad != 0 and official.model_pad_id == 0
+    assert official.special.pad == ours.special.pad  # the data still pads with PAD, as the official tokenizer
+    m_ours, m_off = ours.default_model("tiny-teacher"), official.default_model("tiny-teacher")
+    assert m_ours.pad_token_id == ours.special.pad and m_off.pad_token_id == 0
+    official.check_model(m_off)
+    ours.check_model(m_ours)
+    with pytest.raises(CurriculensError, match="pad"):
+        ours.check_model(m_off)
+    with pytest.raises(CurriculensError, match="pad"):
+        official.check_model(dc_replace(m_off, pad_token_id=ours.special.pad))
+    t_dict, s_dict = PRESETS["paper-bert"].models_for(official)
+    assert t_dict["kind"] == "bert" and t_dict["pad_token_id"] == 0 == s_dict["pad_token_id"]
+    assert PRESETS["paper-bert"].models_for(ours)[0]["pad_token_id"] == ours.special.pad

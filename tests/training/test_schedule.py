@@ -129,3 +129,26 @@ def test_pcfg_rule_takes_the_largest_saved_checkpoint_at_or_below():
     ]
     with pytest.raises(ValueError):
         teacher_step_for("progressive", 0, sparse, rule="bogus")
+
+
+def test_pcfg_progressive_refuses_an_interval_below_the_first_saved_checkpoint():
+    """The official masked-LM trainer fails when R is below the first saved step; the rule
+    would silently pick the untrained step-0 teacher, so the check refuses with one line."""
+    from curriculens.errors import CurriculensError
+    from training.config import DistillConfig
+    from training.schedule import check_progressive
+
+    steps = [0, 200, 400, 600]
+    bad = DistillConfig(method="progressive", progressive_rule="pcfg", interval=100, teacher_dir="t")
+    assert teacher_step_for("progressive", 0, steps, interval=100, rule="pcfg") == 0  # what it would do
+    with pytest.raises(CurriculensError, match="below the teacher's first saved checkpoint after step 0 \\(200\\)"):
+        check_progressive(bad, steps, 200)
+    check_progressive(
+        DistillConfig(method="progressive", progressive_rule="pcfg", interval=200, teacher_dir="t"), steps, 200
+    )
+    check_progressive(
+        DistillConfig(method="progressive", progressive_rule="pcfg", interval=100, speed=2.0, teacher_dir="t"),
+        steps,
+        200,
+    )
+    check_progressive(DistillConfig(method="progressive", interval=100, teacher_dir="t"), steps, 200)  # parity rule

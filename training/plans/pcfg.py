@@ -71,7 +71,7 @@ class PCFGPreset:
 
     def models_for(self, task) -> tuple[dict, dict]:
         """(teacher, student) model dicts sized for a built ``PCFGTask``."""
-        o, v, n, pad = task.cfg.objective, task.vocab_size, task.seq_len, task.special.pad
+        o, v, n, pad = task.cfg.objective, task.vocab_size, task.seq_len, task.model_pad_id
         return model_dict(o, self.teacher, v, n, pad), model_dict(o, self.student, v, n, pad)
 
 

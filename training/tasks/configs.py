@@ -78,6 +78,10 @@ class PCFGConfig:
             ``create_ce.py --desired_level L``; cfg3b L = 3 labels ~16 of ~300 tokens); L must
             be at least ``start_level`` (spans above the start do not exist).
         n_generate: sentences generated for ``eval_accept`` (next-token only; 0 = off).
+        official_pad: masked LM: BERT's ``pad_token_id`` = 0, as the official models (built
+            from the ``bert-base-uncased`` config; their ``--pad_token_id`` reaches only the
+            tokenizer), so the terminal with id 0 keeps a zero, untrained input embedding.
+            Default False: the grammar's PAD id (a deliberate deviation, docs/pcfg.md).
     """
 
     name: str = "pcfg"
@@ -100,6 +104,7 @@ class PCFGConfig:
     eval_batch: int = 64
     n_generate: int = 32
     next_span_level: int = -1
+    official_pad: bool = False
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:

@@ -58,6 +58,9 @@ SIZES = {
 }
 
 
+OFFICIAL_BERT_PAD_ID = 0  # bert-base-uncased's pad_token_id, which the official masked-LM models keep
+
+
 def model_dict(objective: str, size: str, vocab_size: int, seq_len: int, pad_id: Optional[int] = None) -> dict:
     """A model config dict for ``size`` (a key of ``SIZES``): BERT for ``mlm``, GPT-2 for ``next``.
 
@@ -243,6 +246,12 @@ class PCFGTask(Task):
                 + "; raise the positions or set the task's max_len"
             )
 
+    @property
+    def model_pad_id(self) -> int:
+        """BERT's ``pad_token_id`` for this task: the grammar's PAD id, or 0 with
+        ``official_pad`` (the official models' ``bert-base-uncased`` value)."""
+        return OFFICIAL_BERT_PAD_ID if self.cfg.official_pad else self.special.pad
+
     def _check_native(self, model_cfg: ModelConfig) -> tuple[int, int]:
         want = BertConfig if self.cfg.objective == "mlm" else GPT2Config
         if not isinstance(model_cfg, want):
@@ -250,10 +259,10 @@ class PCFGTask(Task):
                 f"objective {self.cfg.objective!r} needs a {want.__name__[:-6].upper()} model, got kind {model_cfg.kind!r}"
             )
         pad = getattr(model_cfg, "pad_token_id", None)
-        if pad is not None and pad != self.special.pad:
+        if pad is not None and pad != self.model_pad_id:
             raise CurriculensError(
-                f"model pad_token_id {pad} is not the grammar's PAD id {self.special.pad}: that token's input "
-                "embedding would stay zero; set pad_token_id to the PAD id (or null)"
+                f"model pad_token_id {pad} is not the task's pad id {self.model_pad_id} (the grammar's PAD id, or 0 "
+                "with official_pad): that token's input embedding would stay zero; set pad_token_id to it (or null)"
             )
         pos = model_cfg.max_position_embeddings if isinstance(model_cfg, BertConfig) else model_cfg.n_positions
         return model_cfg.vocab_size, pos
@@ -264,7 +273,7 @@ class PCFGTask(Task):
         from models.configs import model_config_from_dict
 
         return model_config_from_dict(
-            model_dict(self.cfg.objective, size, self.vocab_size, self.seq_len, self.special.pad)
+            model_dict(self.cfg.objective, size, self.vocab_size, self.seq_len, self.model_pad_id)
         )
 
     # --- next-token extras -----------------------------------------------------------------
