@@ -469,10 +469,13 @@ class ResultsReader:
         """``{step: finished_at}`` of the finished units of one (run, probe)."""
         return self._run(lambda store: store.unit_steps(run, probe))
 
-    def unit_rows(self, run: str, probe: str, steps: Optional[Sequence[int]] = None) -> pd.DataFrame:
-        """Every row of one (run, probe) (only of ``steps`` when given) without ``extra`` (the
-        columns ``table`` has)."""
-        cols = list(TABLE_COLUMNS)
+    def unit_rows(
+        self, run: str, probe: str, steps: Optional[Sequence[int]] = None, with_extra: bool = False
+    ) -> pd.DataFrame:
+        """Every row of one (run, probe) (only of ``steps`` when given) with the columns ``table``
+        has: without ``extra`` unless ``with_extra`` (the rows' sampling sd, which the emergence
+        table's null reads)."""
+        cols = list(TABLE_COLUMNS) + (["extra"] if with_extra else [])
         data = self._run(lambda store: store.unit_rows(run, probe, cols, steps))
         df = pd.DataFrame.from_records(data, columns=cols)
         for c in ("value", "degree", "in_support"):
@@ -487,23 +490,22 @@ class ResultsReader:
         """Every row of ``probe_results`` (the raw CSV download)."""
         return self._run(lambda store: store.all_rows())
 
-    def table(self) -> pd.DataFrame:
-        """Every row without ``extra`` (what the emergence table needs), unsorted.
+    def table(self, with_extra: bool = False) -> pd.DataFrame:
+        """Every row without ``extra`` (with it when ``with_extra``: the rows' sampling sd, which
+        the emergence table's null reads), unsorted.
 
         Read one (probe, metric, site) family at a time with the columns that vary inside it,
         the constant ones filled in after: about half the Python objects of a plain
         ``SELECT *``, which is what reading 400k rows costs.
         """
-        cols = list(TABLE_COLUMNS)
+        cols = list(TABLE_COLUMNS) + (["extra"] if with_extra else [])
+        read = ["run", "step", "feature", "value", "degree", "in_support"] + (["extra"] if with_extra else [])
 
         def q(store):
             runs = store.run_identities()
             parts = []
             for probe, metric, site in store.families():
-                d = pd.DataFrame.from_records(
-                    store.site_rows(probe, metric, site),
-                    columns=["run", "step", "feature", "value", "degree", "in_support"],
-                )
+                d = pd.DataFrame.from_records(store.site_rows(probe, metric, site, with_extra), columns=read)
                 d["probe"], d["metric"], d["site"] = probe, metric, site
                 parts.append(d)
             return parts, runs
@@ -725,7 +727,7 @@ class DataSource:
         units = self._units(key, r)
         if not units:
             full = self._cached(
-                ("emergence", key), ("file", r.fingerprint()), lambda: emergence_table(r.table(), specs)
+                ("emergence", key), ("file", r.fingerprint()), lambda: emergence_table(r.table(with_extra=True), specs)
             )
             if probe is not None:
                 full = full[full["probe"] == probe]
@@ -769,10 +771,10 @@ class DataSource:
             gone = set(prev.steps) - set(steps)
             if len(changed) <= 256:
                 keep = prev.rows[~prev.rows["step"].isin(set(changed) | gone)]
-                new = r.unit_rows(run, probe, changed) if changed else keep.iloc[:0]
+                new = r.unit_rows(run, probe, changed, with_extra=True) if changed else keep.iloc[:0]
                 rows = pd.concat([keep, new], ignore_index=True) if len(new) else keep
         if rows is None:
-            rows = r.unit_rows(run, probe)
+            rows = r.unit_rows(run, probe, with_extra=True)  # extra: the rows' sampling sd (the null)
         return _Piece(steps=steps, rows=rows, summary=emergence_table(rows, specs))
 
     def prefetch_emergence(self, key: str) -> Optional[threading.Thread]:

@@ -475,10 +475,11 @@ class ResultsStore:
         """The distinct (probe, metric, site) of ``probe_results``."""
         return self.conn.execute("SELECT DISTINCT probe, metric, site FROM probe_results").fetchall()
 
-    def site_rows(self, probe: str, metric: str, site: str) -> list[tuple]:
-        """``(run, step, feature, value, degree, in_support)`` of one (probe, metric, site)."""
+    def site_rows(self, probe: str, metric: str, site: str, with_extra: bool = False) -> list[tuple]:
+        """``(run, step, feature, value, degree, in_support)`` of one (probe, metric, site), and
+        ``extra`` last when ``with_extra`` (the rows' sampling sd, for the summary's null)."""
         return self.conn.execute(
-            "SELECT run, step, feature, value, degree, in_support FROM probe_results "
+            f"SELECT run, step, feature, value, degree, in_support{', extra' if with_extra else ''} FROM probe_results "
             "WHERE probe = ? AND metric = ? AND site = ?",
             (probe, metric, site),
         ).fetchall()

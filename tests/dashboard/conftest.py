@@ -4,7 +4,11 @@
 one-shot and progressive, one two-shot) in a few seconds, then writes probe rows with
 ``ResultsStore.write_unit`` at the runs' real checkpoint steps. The probe values are planted
 (``PLANT``), so the figures' expected traces, the shaded window and the emergence table's
-values are known exactly. ``pytest_setup_options`` configures the headless Chromium that
+values are known exactly. Each row states its sampling sd as a probe does (Fourier:
+``extra["noise"]`` = ``NOISE``; linear: ``extra["n_test"]`` = ``N_TEST``) and every planted rise
+holds over at least two checkpoints (or, the spikes, stands far beyond the noise at one), so
+``probes.summary``'s sampling null must find exactly the planted features: the off-support
+values scatter within a few ``NOISE`` and must not pass. ``pytest_setup_options`` configures the headless Chromium that
 ``dash_duo`` drives.
 """
 
@@ -76,6 +80,8 @@ class Plant:
 
 
 PLANT = Plant()
+NOISE = 0.003  # the Fourier rows' stated sampling sd (extra["noise"]): the off-support scatter is ~ this
+N_TEST = 512  # the linear rows' test-set size (extra["n_test"]): sd 0.5 / sqrt(512) ~ 0.022
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ def _corr_rows(run: str, step: int, spike: int | None, rng: np.random.Generator,
     from probes.store import ResultRow
 
     rows = []
+    noise = {"noise": NOISE}
     for i, f in enumerate(PLANT.in_deg1):
         if spike is None:
             v = 0.004 + 0.001 * i
@@ -104,15 +111,15 @@ def _corr_rows(run: str, step: int, spike: int | None, rng: np.random.Generator,
             v = 0.02 + 0.002 * i
         else:
             v = 0.001
-        rows.append(ResultRow("fourier", f, "output", "corr", v, degree=1, in_support=True))
+        rows.append(ResultRow("fourier", f, "output", "corr", v, degree=1, in_support=True, extra=noise))
     for f in PLANT.off_deg1:
         v = float(rng.uniform(0.001, 0.009))
         off_store[(run, step, f)] = v
-        rows.append(ResultRow("fourier", f, "output", "corr", v, degree=1, in_support=False))
+        rows.append(ResultRow("fourier", f, "output", "corr", v, degree=1, in_support=False, extra=noise))
     for f in PLANT.in_deg2:
-        rows.append(ResultRow("fourier", f, "output", "corr", 0.03, degree=2, in_support=True))
+        rows.append(ResultRow("fourier", f, "output", "corr", 0.03, degree=2, in_support=True, extra=noise))
     for f in PLANT.off_deg2:
-        rows.append(ResultRow("fourier", f, "output", "corr", 0.002, degree=2, in_support=False))
+        rows.append(ResultRow("fourier", f, "output", "corr", 0.002, degree=2, in_support=False, extra=noise))
     return rows
 
 
@@ -120,14 +127,15 @@ def _linear_rows(step: int, appear_of: dict):
     from probes.store import ResultRow
 
     rows = []
+    n_test = {"n_test": N_TEST}
     for site_i, site in enumerate(PLANT.sites):
         for f, a in appear_of.items():
             acc = 1.0 if step >= a else 0.5
             if site_i == 0:
                 acc = min(acc, 0.9)  # the pre-activation site saturates lower
             ins = f in PLANT.in_deg1
-            rows.append(ResultRow("linear", f, site, "test_acc", acc, degree=1, in_support=ins))
-            rows.append(ResultRow("linear", f, site, "control_acc", 0.5, degree=1, in_support=ins))
+            rows.append(ResultRow("linear", f, site, "test_acc", acc, degree=1, in_support=ins, extra=n_test))
+            rows.append(ResultRow("linear", f, site, "control_acc", 0.5, degree=1, in_support=ins, extra=n_test))
     return rows
 
 
@@ -183,7 +191,8 @@ def build_experiment(root: Path, *, with_results: bool = True) -> Fixture:
             for r in runs:
                 spike = {"teacher": spike_step, "progressive": prog_spike}.get(r.method)
                 steps = steps_of[r.name]
-                appear_of = {f: steps[min(len(steps) - 1, 2 + 2 * i)] for i, f in enumerate(PLANT.in_deg1 + ("3", "4"))}
+                # a rise must hold over two checkpoints: none is planted at the last one
+                appear_of = {f: steps[min(len(steps) - 2, 2 + 2 * i)] for i, f in enumerate(PLANT.in_deg1 + ("3", "4"))}
                 for f, a in appear_of.items():
                     appear[(r.name, f)] = a
                 for s in steps:

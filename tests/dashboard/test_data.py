@@ -151,7 +151,8 @@ def test_a_committed_unit_invalidates_only_what_reads_its_run_and_probe(dash_fix
             assert rows["step"].max() == step
     table = src.emergence(key)
     fresh = real_table(
-        ResultsReader(root / key / C.RESULTS_DB).table(), ResultsReader(root / key / C.RESULTS_DB).metric_specs()
+        ResultsReader(root / key / C.RESULTS_DB).table(with_extra=True),  # extra: the rows' sampling sd
+        ResultsReader(root / key / C.RESULTS_DB).metric_specs(),
     )
     pd.testing.assert_frame_equal(table, fresh)
     assert (
