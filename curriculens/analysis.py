@@ -181,6 +181,18 @@ class Experiment:
             )
         return summarize(self.db_path, **kwargs)
 
+    def compare(self, a: str, b: str, target: float = C.TARGET_ACC, features: bool = True) -> pd.DataFrame:
+        """Method ``a`` against method ``b``, the numbers ``curriculens compare EXP A B`` prints
+        (``curriculens.compare``): one row for steps to ``target`` accuracy, then one per
+        in-support feature that passes the summary's null in some run (``features``); columns
+        ``curriculens.compare.COMPARISON_FRAME_COLUMNS`` (what, n pairs, estimate = mean paired
+        difference A - B in steps, lo / hi its Student-t 95% interval (NaN for one pair),
+        verdict, a_only, b_only, censored). ``CurriculensError`` when a method has no run or
+        no pair shares teacher and seed."""
+        from curriculens.compare import compare, comparison_frame  # noqa: PLC0415 - torch-free
+
+        return comparison_frame(compare(self.path, a, b, target=target, features=features and self.has_results))
+
     def status(self) -> str:
         """One line: how many probe values are stored, and whether a sweep seems to be writing."""
         if not self.has_results:

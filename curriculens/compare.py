@@ -132,6 +132,32 @@ def _judge(what: str, diffs: list, **counts) -> Comparison:
     return Comparison(what, iv, F.verdict(iv), iv.n, diffs=[float(d) for d in diffs], **counts)
 
 
+def records_from_metrics(metrics, target: float = C.TARGET_ACC, exp: str = "") -> list[RunRecord]:
+    """``student_runs`` of a metrics frame (one row per (run, evaluated step), columns run,
+    method, seed, step and eval_acc: the dashboard's ``load_metrics``); the same records as
+    ``student_runs`` reads from the files, with ``exp`` as their experiment."""
+    out = []
+    if metrics is None or metrics.empty or "run" not in metrics:
+        return out
+    for run, g in sorted(metrics.groupby("run", sort=False), key=lambda kv: kv[0]):
+        g = g.sort_values("step", kind="stable")
+        acc = g["eval_acc"].astype("float64").tolist() if "eval_acc" in g else [math.nan] * len(g)
+        hit = first_crossing([int(x) for x in g["step"]], acc, target)
+        seed = g["seed"].iloc[0] if "seed" in g else 0
+        method = g["method"].iloc[0] if "method" in g else ""
+        out.append(
+            RunRecord(
+                exp,
+                str(run),
+                "" if method is None or (isinstance(method, float) and math.isnan(method)) else str(method),
+                int(seed) if seed is not None and not (isinstance(seed, float) and math.isnan(seed)) else 0,
+                hit if hit is not None else int(g["step"].iloc[-1]),
+                hit is not None,
+            )
+        )
+    return out
+
+
 def compare(root: Path | str, a: str, b: str, target: float = C.TARGET_ACC, features: bool = True) -> dict:
     """Method ``a`` against method ``b`` over the experiments of ``root`` (module docstring).
 
@@ -140,13 +166,37 @@ def compare(root: Path | str, a: str, b: str, target: float = C.TARGET_ACC, feat
     """
     exps = experiments(root)
     records = [r for e in exps for r in student_runs(e, target)]
+    return compare_records(
+        records,
+        a,
+        b,
+        target,
+        table=_summaries(exps) if features else None,
+        exps=[str(e) for e in exps],
+        where=str(root),
+    )
+
+
+def compare_records(
+    records: list,
+    a: str,
+    b: str,
+    target: float = C.TARGET_ACC,
+    table=None,
+    exps: Optional[list] = None,
+    where: str = "the experiment",
+) -> dict:
+    """``compare`` of given run records (``student_runs`` / ``records_from_metrics``) and, for
+    the per-feature comparisons, a summary table (``probes.summary``'s columns plus ``exp``, the
+    records' experiment; None: no feature comparisons). The one body behind ``compare``, the
+    dashboard's findings panel and ``Experiment.compare``."""
     methods = sorted({r.method for r in records})
     for m in (a, b):
         if m not in methods:
-            raise CurriculensError(f"no run of method {m!r} under {root} (methods: {', '.join(methods) or 'none'})")
+            raise CurriculensError(f"no run of method {m!r} under {where} (methods: {', '.join(methods) or 'none'})")
     pairs = _pairs(records, a, b)
     if not pairs:
-        raise CurriculensError(f"no {a} and {b} runs share a teacher and a seed under {root}")
+        raise CurriculensError(f"no {a} and {b} runs share a teacher and a seed under {where}")
     steps = _judge(
         f"steps to {target:g} accuracy",
         [ra.steps - rb.steps for ra, rb in pairs if ra.steps is not None and rb.steps is not None],
@@ -158,17 +208,19 @@ def compare(root: Path | str, a: str, b: str, target: float = C.TARGET_ACC, feat
         "a": a,
         "b": b,
         "target": target,
-        "experiments": [str(e) for e in exps],
+        "experiments": list(exps if exps is not None else sorted({r.exp for r in records})),
         "pairs": [[ra.name, rb.name, ra.exp] for ra, rb in pairs],
         "steps": steps.to_dict(),
         "features": [],
     }
-    if features:
-        out["features"] = [c.to_dict() for c in _feature_comparisons(exps, pairs)]
+    if table is not None and len(table):
+        out["features"] = [c.to_dict() for c in _feature_comparisons(table, pairs)]
     return out
 
 
-def _feature_comparisons(exps: list[Path], pairs: list[tuple]) -> list[Comparison]:
+def _summaries(exps: list[Path]):
+    """The summary tables (``probes.summary.summarize``) of the experiments with results, with
+    their ``exp``; None when none has any."""
     import pandas as pd
 
     from probes.summary import summarize
@@ -179,9 +231,12 @@ def _feature_comparisons(exps: list[Path], pairs: list[tuple]) -> list[Compariso
         if db.is_file():
             t = summarize(db)
             tables.append(t.assign(exp=str(e)))
-    if not tables:
-        return []
-    table = pd.concat(tables, ignore_index=True)
+    return pd.concat(tables, ignore_index=True) if tables else None
+
+
+def _feature_comparisons(table, pairs: list[tuple]) -> list[Comparison]:
+    import pandas as pd
+
     table = table[table["in_support"].isna() | (table["in_support"] == 1)]
     table = table.assign(degree=table["degree"].astype("float64").fillna(-1))
     step = {
@@ -206,6 +261,33 @@ def _feature_comparisons(exps: list[Path], pairs: list[tuple]) -> list[Compariso
             deg = "" if degree < 0 else f" degree {int(degree)}"
             out.append(_judge(f"{probe}/{metric} {site}{deg} {feature}", diffs, a_only=a_only, b_only=b_only))
     return out
+
+
+def comparison_frame(res: dict) -> "pd.DataFrame":  # noqa: F821 - pandas imported lazily
+    """One row per compared quantity of a ``compare`` result: what, n, estimate, lo, hi,
+    verdict, a_only, b_only, censored (the numbers ``format_comparison`` prints)."""
+    import pandas as pd
+
+    rows = []
+    for c in [res["steps"], *res["features"]]:
+        iv = c["interval"]
+        rows.append(
+            {
+                "what": c["what"],
+                "n": int(iv["n"]),
+                "estimate": math.nan if iv["estimate"] is None else float(iv["estimate"]),
+                "lo": math.nan if iv["lo"] is None else float(iv["lo"]),
+                "hi": math.nan if iv["hi"] is None else float(iv["hi"]),
+                "verdict": c["verdict"],
+                "a_only": int(c["a_only"]),
+                "b_only": int(c["b_only"]),
+                "censored": int(c.get("censored", 0)),
+            }
+        )
+    return pd.DataFrame(rows, columns=COMPARISON_FRAME_COLUMNS)
+
+
+COMPARISON_FRAME_COLUMNS = ["what", "n", "estimate", "lo", "hi", "verdict", "a_only", "b_only", "censored"]
 
 
 def format_comparison(res: dict) -> str:

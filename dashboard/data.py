@@ -818,28 +818,49 @@ def appeared(summary: pd.DataFrame) -> pd.Series:
     return ok
 
 
-COMPARISON_COLUMNS = ("method", "runs", "appeared", "median_appear_step", "final_acc", "final_acc_sd")
+COMPARISON_COLUMNS = (
+    "method",
+    "runs",
+    "appeared",
+    "median_appear_step",
+    "final_acc",
+    "final_acc_sd",
+    "vs",
+    "n_pairs",
+    "diff_steps",
+    "lo",
+    "hi",
+    "verdict",
+)
 
 
-def method_comparison(summary: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+def method_comparison(
+    summary: pd.DataFrame, metrics: pd.DataFrame, reference: str = C.METHOD_CE, target: float = C.TARGET_ACC
+) -> pd.DataFrame:
     """The findings panel's method comparison: one row per method (teacher first, then
     ``C.METHODS`` order, then any other), columns ``COMPARISON_COLUMNS``.
 
     Args:
         summary: an emergence table (``probes.summary.SUMMARY_COLUMNS``, optionally
             ``passes_null``), already restricted to what is compared (one probe and metric).
-        metrics: the experiment's evaluation rows (``load_metrics``: run, method, step, eval_acc).
+        metrics: the experiment's evaluation rows (``load_metrics``: run, method, seed, step, eval_acc).
+        reference: the method B every other student method is compared with.
+        target: the held-out accuracy of "steps to target".
 
     Returns:
         ``runs``: the method's runs (seeds); ``appeared``: ``"k/n"``, in-support series that
         appeared (``appeared``) over in-support series, pooled over runs; ``median_appear_step``:
         the median appear step of those (NaN when none); ``final_acc`` / ``final_acc_sd``: the
         mean and sd over runs of each run's last ``eval_acc`` (sd NaN for one run).
-
-    Notes:
-        The one place the panel's comparison comes from: swap its body for the ``compare``
-        command's torch-free function when that lands, keeping these columns.
+        ``vs`` .. ``verdict``: the steps-to-target comparison of the method (A) with
+        ``reference`` (B) by ``curriculens.compare.compare_records``, the body of ``curriculens
+        compare EXP A B``: ``n_pairs`` pairs sharing teacher and seed, the mean paired difference
+        A - B in steps (``diff_steps``) with its Student-t 95% interval (``lo``, ``hi``; NaN for
+        one pair) and the verdict ("A earlier", "B earlier", "not established"). ``vs`` is ""
+        and the rest missing for the teacher, the reference itself and a method with no pair.
     """
+    from curriculens.compare import compare_records, records_from_metrics  # noqa: PLC0415 - torch-free
+
     methods: list[str] = []
     for frame in (metrics, summary):
         if "method" in frame:
@@ -848,6 +869,27 @@ def method_comparison(summary: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFr
     methods.sort(key=lambda m: (order.index(m) if m in order else len(order), m))
     ins = summary[summary["in_support"].fillna(0).astype(bool)] if "in_support" in summary else summary.iloc[:0]
     hit = appeared(ins)
+    records = records_from_metrics(metrics, target)
+    none = {"vs": "", "n_pairs": 0, "diff_steps": float("nan"), "lo": float("nan"), "hi": float("nan"), "verdict": ""}
+
+    def _versus(m: str) -> dict:
+        if m in (C.METHOD_TEACHER, reference):
+            return none
+        try:
+            res = compare_records(records, m, reference, target)
+        except CurriculensError:  # no run of one of them, or no pair sharing teacher and seed
+            return none
+        iv = res["steps"]["interval"]
+        num = [float("nan") if iv[k] is None else float(iv[k]) for k in ("estimate", "lo", "hi")]
+        return {
+            "vs": reference,
+            "n_pairs": int(iv["n"]),
+            "diff_steps": num[0],
+            "lo": num[1],
+            "hi": num[2],
+            "verdict": res["steps"]["verdict"],
+        }
+
     out = []
     for m in methods:
         mine = ins["method"] == m
@@ -867,6 +909,7 @@ def method_comparison(summary: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFr
                 "median_appear_step": float(steps.median()) if len(steps) else float("nan"),
                 "final_acc": float(last.mean()) if len(last) else float("nan"),
                 "final_acc_sd": float(last.std()) if len(last) > 1 else float("nan"),
+                **_versus(m),
             }
         )
     return pd.DataFrame(out, columns=list(COMPARISON_COLUMNS))

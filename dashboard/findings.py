@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 from dash import html
 
+from curriculens import constants as C
 from curriculens.curves import Transition
+from curriculens.findings import format_estimate
 from dashboard.data import appeared, method_comparison
 from dashboard.figures import saved_steps
 from dashboard.selection import degree_name, describe_window, split_family
@@ -63,6 +65,14 @@ def _fmt_acc(mean: float, sd: float) -> str:
     if mean is None or math.isnan(mean):
         return "—"
     return f"{mean:.3f}" + ("" if math.isnan(sd) else f" ± {sd:.3f}")
+
+
+def _fmt_versus(r) -> str:
+    """``vs B: +d [lo, hi] (n = k) -> verdict`` of a ``method_comparison`` row ("" without one)."""
+    if not r.vs:
+        return ""
+    body = format_estimate(r.diff_steps, r.lo, r.hi, int(r.n_pairs), signed=True)
+    return f"vs {r.vs}: {body} (n = {int(r.n_pairs)}) -> {r.verdict}"
 
 
 def _table(head: tuple, rows: list[tuple]) -> html.Table:
@@ -140,6 +150,7 @@ def findings_block(
                 r.appeared,
                 _fmt_step(r.median_appear_step),
                 _fmt_acc(r.final_acc, r.final_acc_sd),
+                _fmt_versus(r),
             )
             for r in comp.itertuples(index=False)
         ]
@@ -147,7 +158,21 @@ def findings_block(
             html.Div(
                 [
                     html.Div(f"Methods compared on {probe} · {metric} (in-support series, pooled over seeds):"),
-                    _table(("method", "runs", "appeared", "median appears", "final accuracy (mean ± sd)"), rows),
+                    _table(
+                        (
+                            "method",
+                            "runs",
+                            "appeared",
+                            "median appears",
+                            "final accuracy (mean ± sd)",
+                            f"steps to {C.TARGET_ACC:g} accuracy, A - B (n, 95% interval): verdict",
+                        ),
+                        rows,
+                    ),
+                    html.Div(
+                        "Paired over runs sharing teacher and seed, as `curriculens compare EXP A B` reports it.",
+                        style={"fontSize": "11px", "color": "#666"},
+                    ),
                 ],
                 style=_COLUMN,
             )

@@ -195,3 +195,31 @@ def test_step_axes_of_runs_without_metrics_merge_as_missing():
     axes = step_axes(m).set_index(["run", "step"])
     assert axes.loc[("t", 10), "teacher_step"] == 10 and axes.loc[("p", 10), "teacher_step"] == 10
     assert pd.isna(axes.loc[("c", 10), "teacher_step"]) and axes["tokens"].isna().all()
+
+
+def test_compare_is_the_compare_commands_frame(planted):
+    """Experiment.compare: the numbers `curriculens compare EXP A B` prints, as a frame; the steps
+    row's mean is the planted runs' paired difference in steps to 95%, computed here."""
+    from curriculens.compare import COMPARISON_FRAME_COLUMNS, compare, format_comparison
+
+    exp = curriculens.open(planted.exp)
+    df = exp.compare("progressive", "ce")
+    assert list(df.columns) == COMPARISON_FRAME_COLUMNS
+    res = compare(planted.exp, "progressive", "ce")
+    assert len(df) == 1 + len(res["features"]) and df["what"].iloc[0] == "steps to 0.95 accuracy"
+    m = exp.metrics()
+
+    def steps_to(run):
+        r = m[m["run"] == run].sort_values("step")
+        hit = r[r["eval_acc"] >= C.TARGET_ACC]
+        return int(hit["step"].iloc[0] if len(hit) else r["step"].iloc[-1])
+
+    diffs = [steps_to(f"progressive-s{s}") - steps_to(f"ce-s{s}") for s in (0, 1)]
+    first = df.iloc[0]
+    assert first["n"] == 2 and first["estimate"] == pytest.approx(sum(diffs) / 2)
+    assert first["lo"] <= first["estimate"] <= first["hi"]
+    printed = format_comparison(res)
+    for r in df.itertuples(index=False):
+        assert f"  {r.what}: " in printed and f"-> {r.verdict}" in printed
+    with pytest.raises(CurriculensError, match="no run of method 'nope'"):
+        exp.compare("nope", "ce")

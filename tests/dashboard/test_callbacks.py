@@ -489,3 +489,41 @@ def test_students_note_of_an_experiment_without_students(dash_fixture, fresh_cop
     )
     assert note.startswith("This experiment has no student runs") and "sweep may not have probed" not in note
     assert side.layout.meta["empty"]
+
+
+def _steps_to(metrics: pd.DataFrame, run: str, target: float = C.TARGET_ACC) -> int:
+    """Planted answer, computed here: the first evaluated step at or above target, else the last."""
+    m = metrics[metrics["run"] == run].sort_values("step")
+    hit = m[m["eval_acc"] >= target]
+    return int(hit["step"].iloc[0] if len(hit) else m["step"].iloc[-1])
+
+
+def test_findings_comparison_is_the_compare_commands(src, dash_fixture):
+    """The panel's verdicts are `curriculens compare EXP A ce`'s: n, mean paired difference,
+    95% interval and verdict, each student method against ce."""
+    from curriculens.compare import compare
+    from dashboard.data import method_comparison
+
+    key = dash_fixture.key
+    metrics = src.metrics(key)
+    fam = src.emergence(key, probe="fourier")
+    comp = method_comparison(fam[fam["metric"] == "corr"], metrics).set_index("method")
+    assert comp.loc["teacher", "vs"] == "" and comp.loc["ce", "vs"] == ""
+    text = str(cb.findings_view(src, key))
+    for m, seeds in (("one-shot", (0, 1)), ("progressive", (0, 1)), ("two-shot", (0,))):
+        res = compare(dash_fixture.exp, m, "ce", features=False)["steps"]
+        row = comp.loc[m]
+        runs = metrics.drop_duplicates("run").set_index("run")
+        diffs = [
+            _steps_to(metrics, a) - _steps_to(metrics, b)
+            for s in seeds
+            for a in runs.index[(runs["method"] == m) & (runs["seed"] == s)][:1]
+            for b in runs.index[(runs["method"] == "ce") & (runs["seed"] == s)]
+        ]
+        assert row["vs"] == "ce" and row["n_pairs"] == res["interval"]["n"] == len(seeds) == len(diffs)
+        assert row["diff_steps"] == pytest.approx(sum(diffs) / len(diffs)) == res["interval"]["estimate"]
+        for k in ("lo", "hi"):
+            want = res["interval"][k]
+            assert (pd.isna(row[k]) and want is None and len(seeds) == 1) or row[k] == pytest.approx(want)
+        assert row["verdict"] == res["verdict"] and f"-> {res['verdict']}" in text
+        assert f"(n = {len(seeds)})" in text
