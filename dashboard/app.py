@@ -85,6 +85,15 @@ def _register(app: Dash, source: DataSource) -> None:
         Input(L.RELOAD, "n_clicks"),
     )(_bind(_drop_last(cb.experiment_overview), source, lambda msg: ("", [], None, [], None, msg)))
 
+    # Experiment -> the x-axis picker (steps | tokens), shown where the metrics record tokens
+    app.callback(
+        Output(L.X_UNIT_BOX, "style"),
+        Output(L.X_UNIT, "value"),
+        Input(L.EXPERIMENT, "value"),
+        Input(L.RELOAD, "n_clicks"),
+        State(L.X_UNIT, "value"),
+    )(_bind(_skip_reload(cb.x_unit_control), source, lambda msg: ({"display": "none"}, L.X_STEP)))
+
     # Experiment -> the findings the page leads with
     app.callback(
         Output(L.FINDINGS, "children"),
@@ -121,6 +130,7 @@ def _register(app: Dash, source: DataSource) -> None:
         Input(L.EXPERIMENT, "value"),
         Input(L.AXIS, "value"),
         Input(L.TABS, "value"),
+        Input(L.X_UNIT, "value"),
         Input(L.IMAGE_FORMAT, "value"),
         Input(L.RELOAD, "n_clicks"),
     )(_bind(_view(cb.teacher_view, teacher), source, lambda msg: (ef(msg), msg, *_no(teacher))))
@@ -139,6 +149,7 @@ def _register(app: Dash, source: DataSource) -> None:
         Input(L.AXIS, "value"),
         Input(L.YLOG, "value"),
         Input(L.TABS, "value"),
+        Input(L.X_UNIT, "value"),
         Input(L.IMAGE_FORMAT, "value"),
         Input(L.RELOAD, "n_clicks"),
     )(_bind(_view(cb.features_view, features), source, lambda msg: (ef(msg), ef(""), ef(""), msg, *_no(features))))
@@ -156,6 +167,7 @@ def _register(app: Dash, source: DataSource) -> None:
         Input(L.AXIS, "value"),
         Input(L.YLOG, "value"),
         Input(L.TABS, "value"),
+        Input(L.X_UNIT, "value"),
         Input(L.IMAGE_FORMAT, "value"),
         Input(L.RELOAD, "n_clicks"),
     )(_bind(_view(cb.students_view, students), source, lambda msg: (ef(msg), ef(""), ef(""), msg, *_no(students))))
@@ -209,6 +221,16 @@ def _view(fn, gids):
         *view_args, image_format, _reload = args
         out = fn(source, key, *view_args)
         return (*out, *(L.graph_config(g, image_format, key) for g in gids))
+
+    return wrapper
+
+
+def _skip_reload(fn):
+    """Register ``fn(source, key, state)`` with the Reload clicks between its input and its state."""
+
+    @functools.wraps(fn)
+    def wrapper(source, key, _reload, state):
+        return fn(source, key, state)
 
     return wrapper
 

@@ -233,8 +233,52 @@ def graph_configs(image_format: str, key: Optional[str]) -> tuple:
     return tuple(L.graph_config(gid, image_format, key) for gid in L.GRAPHS)
 
 
+# --- the x axis: steps or tokens -------------------------------------------------------------
+def has_tokens(metrics: pd.DataFrame) -> bool:
+    """Whether the experiment's metrics record training tokens (imported runs whose source states them)."""
+    return C.TOKENS_KEY in metrics and bool(metrics[C.TOKENS_KEY].notna().any())
+
+
+def x_unit_control(source: DataSource, key: Optional[str], current: Optional[str]) -> tuple[dict, str]:
+    """Experiment -> the x-axis picker's style and value: shown (keeping ``current``) where the
+    metrics record tokens, hidden and on steps otherwise."""
+    if not key or not has_tokens(source.metrics(key)):
+        return {"display": "none"}, L.X_STEP
+    return {"display": "block"}, current if current in (L.X_STEP, L.X_TOKENS) else L.X_STEP
+
+
+def on_tokens(frame: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (run, step, ...) with ``step`` replaced by the tokens the run had seen at that
+    step (``metrics``' tokens column); rows of steps without a token count are dropped."""
+    if frame.empty or "run" not in frame:
+        return frame
+    tok = metrics[["run", "step", C.TOKENS_KEY]].dropna(subset=[C.TOKENS_KEY]).drop_duplicates(["run", "step"])
+    tok = tok.rename(columns={C.TOKENS_KEY: "_tokens"})
+    out = frame.drop(columns=[C.TOKENS_KEY], errors="ignore").merge(tok, on=["run", "step"], how="inner")
+    return out.assign(step=out["_tokens"].astype("int64")).drop(columns="_tokens")
+
+
+def _x_title(fig: go.Figure) -> go.Figure:
+    """Every x axis titled in tokens instead of steps."""
+    fig.for_each_xaxis(
+        lambda ax: ax.update(
+            title_text=(ax.title.text or "tokens").replace("steps", "tokens").replace("step", "tokens")
+        )
+    )
+    return fig
+
+
+def _use_tokens(x_unit: Optional[str], metrics: pd.DataFrame) -> bool:
+    return x_unit == L.X_TOKENS and has_tokens(metrics)
+
+
+TOKENS_NOTE = "x axis: training tokens seen (the transition window is shaded on the step axis only)."
+
+
 # --- views --------------------------------------------------------------------------------
-def teacher_view(source: DataSource, key: Optional[str], axis: str, tab: str) -> tuple[go.Figure, str]:
+def teacher_view(
+    source: DataSource, key: Optional[str], axis: str, tab: str, x_unit: str = L.X_STEP
+) -> tuple[go.Figure, str]:
     if tab != L.TAB_TEACHER:
         raise PreventUpdate
     if not key:
@@ -243,6 +287,12 @@ def teacher_view(source: DataSource, key: Optional[str], axis: str, tab: str) ->
     task_name = source.experiment(key).task_name
     rule = transition_rule(task_name)
     window = window_of(metrics, task_name)
+    if _use_tokens(x_unit, metrics):
+        fig = F.teacher_overview(
+            on_tokens(metrics, metrics), None, log_x=is_log(axis), uirevision=uirev(key, "teacher", axis, x_unit)
+        )
+        source.prefetch_emergence(key)
+        return _x_title(fig), TOKENS_NOTE
     fig = F.teacher_overview(metrics, window, log_x=is_log(axis), uirevision=uirev(key, "teacher", axis))
     if window is None:
         text = (
@@ -270,6 +320,7 @@ def features_view(
     axis: str,
     ylog: Sequence[str],
     tab: str,
+    x_unit: str = L.X_STEP,
 ) -> tuple:
     if tab != L.TAB_FEATURES:
         raise PreventUpdate
@@ -294,7 +345,10 @@ def features_view(
     rows = all_sites[all_sites["site"] == site] if site is not None else all_sites
     if deg is not None and "degree" in rows:
         rows = rows[rows["degree"] == deg]
-    rev = uirev(key, "features", run, family, site, degree, axis, log_y)
+    tokens = _use_tokens(x_unit, metrics)
+    if tokens:  # the rows' steps become the tokens seen; the window (in steps) is not shaded
+        rows, all_sites, window, prefix = on_tokens(rows, metrics), on_tokens(all_sites, metrics), None, ""
+    rev = uirev(key, "features", run, family, site, degree, axis, log_y, x_unit if tokens else "")
     timeline = F.feature_timeline(
         rows,
         title=f"{run}: {sel}",
@@ -322,6 +376,8 @@ def features_view(
     if not rows.empty:
         text = " ".join(t for t in (_window_note(window, teacher_window, is_student), metric_note(probe, metric)) if t)
     source.prefetch_emergence(key)
+    if tokens:
+        return _x_title(timeline), _x_title(sites), _x_title(heat), f"{TOKENS_NOTE} {text}".strip()
     return timeline, sites, heat, text
 
 
@@ -334,6 +390,7 @@ def students_view(
     axis: str,
     ylog: Sequence[str],
     tab: str,
+    x_unit: str = L.X_STEP,
 ) -> tuple:
     if tab != L.TAB_STUDENTS:
         raise PreventUpdate
@@ -347,7 +404,11 @@ def students_view(
     rev = uirev(key, "students", axis)
     students = [r for r in exp.runs if r.role == C.ROLE_STUDENT]
     windows = student_windows(metrics, student_groups(students), window)
-    acc = F.students_accuracy(metrics, windows, log_x=log_x, uirevision=rev)
+    tokens = _use_tokens(x_unit, metrics)
+    if tokens:  # accuracy and features against the tokens seen; the windows (in steps) are not shaded
+        acc = _x_title(F.students_accuracy(on_tokens(metrics, metrics), {}, log_x=log_x, uirevision=f"{rev}|{x_unit}"))
+    else:
+        acc = F.students_accuracy(metrics, windows, log_x=log_x, uirevision=rev)
     if has_sweep(metrics):  # a (2, T) sweep: student speed vs the checkpoint used (dashboard.sweep)
         two = sweep_figure(source, key, metrics)
     else:
@@ -373,17 +434,21 @@ def students_view(
             side = F.empty_figure(str(exc))
             notes.append(str(exc))
         else:
+            if tokens:
+                panels = {lab: on_tokens(p, metrics) for lab, p in panels.items()}
             side = F.students_features(
                 panels,
                 title=f"Students' features side by side: {sel}",
-                window=window,
+                window=None if tokens else window,
                 log_x=log_x,
                 log_y=log_y,
-                ckpt_prefixes=prefixes,
+                ckpt_prefixes={lab: "" for lab in prefixes} if tokens else prefixes,
                 y_title=metric,
-                uirevision=uirev(key, "side", family, site, degree, axis, log_y),
-                windows=windows,
+                uirevision=uirev(key, "side", family, site, degree, axis, log_y, x_unit if tokens else ""),
+                windows={} if tokens else windows,
             )
+            if tokens:
+                side = _x_title(side)
             if all(p.empty for p in panels.values()):
                 notes.append(
                     _no_student_rows(
@@ -400,6 +465,8 @@ def students_view(
     if probe is not None:
         notes.append(metric_note(probe, metric))
         source.prefetch_emergence(key)
+    if tokens:
+        notes.insert(0, TOKENS_NOTE)
     return acc, side, two, " ".join(notes)
 
 

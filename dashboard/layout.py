@@ -10,12 +10,17 @@ from typing import Optional
 
 from dash import dash_table, dcc, html
 
+from curriculens import constants as C
+
 from dashboard.selection import ALL_DEGREES  # noqa: F401 - the degree dropdown's 'all' value
 
 # --- component ids ------------------------------------------------------------------------
 RELOAD = "reload"
 EXPERIMENT = "experiment"
 AXIS = "axis"
+X_UNIT = "x-unit"  # what the accuracy and feature figures plot against: X_STEP or X_TOKENS
+X_UNIT_BOX = "x-unit-box"  # shown only where the experiment's metrics record tokens
+X_STEP, X_TOKENS = "step", C.TOKENS_KEY
 YLOG = "ylog"
 IMAGE_FORMAT = "image-format"
 PAGE_NOTE = "page-note"
@@ -116,6 +121,20 @@ def build_layout(title: str = "curriculens") -> html.Div:
                     inline=True,
                     inputStyle={"marginLeft": "8px"},
                 ),
+            ),
+            html.Div(
+                _control(
+                    "x axis",
+                    dcc.RadioItems(
+                        id=X_UNIT,
+                        options=[{"label": " step", "value": X_STEP}, {"label": " tokens", "value": X_TOKENS}],
+                        value=X_STEP,
+                        inline=True,
+                        inputStyle={"marginLeft": "8px"},
+                    ),
+                ),
+                id=X_UNIT_BOX,
+                style={"display": "none"},
             ),
             _control(
                 "Feature values",

@@ -527,3 +527,62 @@ def test_findings_comparison_is_the_compare_commands(src, dash_fixture):
             assert (pd.isna(row[k]) and want is None and len(seeds) == 1) or row[k] == pytest.approx(want)
         assert row["verdict"] == res["verdict"] and f"-> {res['verdict']}" in text
         assert f"(n = {len(seeds)})" in text
+
+
+def _plant_tokens(root, key) -> dict:
+    """Write a planted ``tokens`` count into every metrics row of the copy: 1000 * step + 3."""
+    from curriculens.io import read_jsonl
+
+    planted = {}
+    for metrics in (root / key / C.RUNS_DIR).glob(f"*/{C.METRICS_FILE}"):
+        rows = read_jsonl(metrics)
+        for r in rows:
+            r[C.TOKENS_KEY] = 1000 * int(r["step"]) + 3
+            planted[(metrics.parent.name, int(r["step"]))] = r[C.TOKENS_KEY]
+        metrics.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return planted
+
+
+def test_x_axis_plots_against_planted_tokens(dash_fixture, fresh_copy):
+    """Issue 27.2: where the metrics record tokens, the x-axis picker shows and the accuracy and
+    feature figures plot against the tokens seen; elsewhere it is hidden and stays on steps."""
+    key = dash_fixture.key
+    plain = DataSource(dash_fixture.root)
+    assert cb.x_unit_control(plain, key, L.X_TOKENS) == ({"display": "none"}, L.X_STEP)
+    fig, _ = cb.teacher_view(plain, key, "linear", L.TAB_TEACHER, L.X_TOKENS)  # no tokens: steps, as before
+    assert max(max(t.x) for t in fig.data if t.x is not None) == max(dash_fixture.teacher_steps)
+
+    root = fresh_copy()
+    tokens = _plant_tokens(root, key)
+    src = DataSource(root)
+    assert cb.x_unit_control(src, key, L.X_TOKENS) == ({"display": "block"}, L.X_TOKENS)
+    assert cb.x_unit_control(src, key, None) == ({"display": "block"}, L.X_STEP)
+    teacher_tokens = {tokens[("teacher", s)] for s in dash_fixture.teacher_steps}
+
+    fig, note = cb.teacher_view(src, key, "linear", L.TAB_TEACHER, L.X_TOKENS)
+    xs = {int(x) for t in fig.data if t.x is not None for x in t.x}
+    assert teacher_tokens <= xs and max(xs) == max(teacher_tokens) and "tokens" in note
+    assert all("tokens" in (ax.title.text or "") for ax in (fig.layout.xaxis, fig.layout.xaxis2))
+
+    timeline, sites, heat, note = cb.features_view(
+        src, key, "teacher", "fourier::corr", "output", "1", "linear", [], L.TAB_FEATURES, L.X_TOKENS
+    )
+    line = next(t for t in timeline.data if t.name == PLANT.in_deg1[0])
+    assert [int(x) for x in line.x] == [tokens[("teacher", s)] for s in dash_fixture.teacher_steps]
+    assert [int(x) for x in heat.data[0].x] == [tokens[("teacher", s)] for s in dash_fixture.teacher_steps]
+    assert not timeline.layout.shapes and "tokens" in note  # the window is in steps: not shaded here
+    steps_view = cb.features_view(
+        src, key, "teacher", "fourier::corr", "output", "1", "linear", [], L.TAB_FEATURES, L.X_STEP
+    )[0]
+    assert [int(x) for x in next(t for t in steps_view.data if t.name == PLANT.in_deg1[0]).x] == list(
+        dash_fixture.teacher_steps
+    )
+
+    acc, side, _, note = cb.students_view(
+        src, key, "fourier::corr", "output", "1", "linear", [], L.TAB_STUDENTS, L.X_TOKENS
+    )
+    student_tokens = {v for (run, _), v in tokens.items() if run != "teacher"}
+    xs = {int(x) for t in acc.data if t.x is not None for x in t.x}  # the students and the teacher's curve
+    assert student_tokens <= xs <= student_tokens | teacher_tokens and max(xs) == max(teacher_tokens)
+    side_xs = {int(x) for t in side.data if t.x is not None for x in t.x}
+    assert side_xs and side_xs <= student_tokens and "tokens" in note
