@@ -24,7 +24,9 @@ sorted, missing values dropped; ``dir`` = +1 for a rising metric, -1 for a falli
    or the binomial sd of a linear probe's test set, never below the series' own scatter) is
    computed, and Benjamini-Hochberg at 5% runs over *all* series of the run: ``passes_null``.
    A series whose sd cannot be known (no sampling sd and fewer than 8 checkpoints) is not
-   tested and does not pass.
+   tested and does not pass. Rows without an ``extra`` column at all (a reader that drops it)
+   cannot be tested: ``passes_null`` is then <NA> and ``appear_step`` follows the threshold
+   rule alone on the raw peak (the rule before the null); pass ``extra`` to get the null.
 5. The feature **appears** at the first step where ``dir * (value - baseline) >= 0.5 *
    effect``, provided it passes the null, ``effect >= threshold`` and ``effect > 0``;
    otherwise ``appear_step`` is missing ("never"). So every "appears" has a null:
@@ -116,6 +118,18 @@ def appearance(
         "p_value": p,
         "passes_null": passes,
     }
+
+
+def _raw_effect(rec: dict, spec: MetricSpec) -> float:
+    return rec["peak_value"] - rec["baseline"] if spec.direction >= 0 else rec["baseline"] - rec["peak_value"]
+
+
+def rise_step(steps, values, spec: MetricSpec, effect: float) -> Optional[int]:
+    """The first step whose rise from the first value reaches half of ``effect``."""
+    x, v = _sorted_finite(steps, values)
+    rel = (1.0 if spec.direction >= 0 else -1.0) * (v - v[0])
+    hit = np.nonzero(rel >= 0.5 * effect)[0]
+    return int(x[hit[0]]) if hit.size else None
 
 
 def _sorted_finite(steps, values) -> tuple[np.ndarray, np.ndarray]:
@@ -259,6 +273,9 @@ def summarize_frame(
     zp = np.where(np.isfinite(noise) & np.isfinite(raw_peak) & (n >= 2), zp, np.nan)
     p_value, single = F.rise_p(z, zp, n) if n_series else (np.zeros(0), np.zeros(0, dtype=bool))
     effect = np.where(single, raw_peak, effect)
+    tested = "extra" in rows.columns  # without the rows' extra no sampling sd: the null cannot run
+    if not tested:
+        effect, p_value = raw_peak, np.full(n_series, np.nan)
 
     # threshold: min_effect, or for in/off-support series of a null-calibrated metric the
     # NULL_QUANTILE of the off-support effects of the same (run, probe, site, metric, degree)
@@ -282,6 +299,8 @@ def summarize_frame(
         significant[run_rows] = F.bh_reject(p_value[run_rows])
     with np.errstate(invalid="ignore"):
         appears = significant & (n >= 3) & (effect >= threshold) & (effect > 0)
+        if not tested:  # the threshold rule alone (the raw peak), as before the null
+            appears = (n >= 2) & (effect >= threshold) & (effect > 0)
     half = np.where(appears, 0.5 * effect, np.inf)
     i_appear = first_where(rel >= half[g])
     appear_step = per_series(s[np.minimum(i_appear, max(nothing - 1, 0))] if len(g) else s[:0], 0)
@@ -301,7 +320,9 @@ def summarize_frame(
     res["n_steps"] = n.astype(np.int64)
     res["noise"] = noise
     res["p_value"] = p_value
-    res["passes_null"] = appears.astype(bool)
+    res["passes_null"] = pd.array(appears.astype(bool), dtype="boolean")
+    if not tested:
+        res["passes_null"] = pd.array([pd.NA] * n_series, dtype="boolean")
     res["seed"] = pd.array(res["seed"], dtype="Int64")
     return sort_summary(res)
 
@@ -426,6 +447,8 @@ def summarize_series_loop(rows: pd.DataFrame, specs: Mapping[tuple[str, str], Me
         sds = [sd_at.get((rec["run"], rec["probe"], s, rec["metric"]), math.nan) for s in grp["step"]]
         sd_of[i] = float(np.nanmax(sds)) if np.isfinite(sds).any() else None
         rec.update(appearance(grp["step"], grp["value"], spec, sd=sd_of[i]))  # the effect the null collects
+        if "extra" not in rows.columns:  # untestable rows: the raw peak, as the threshold rule had it
+            rec["effect"] = _raw_effect(rec, spec)
     null = {}
     for rec, spec, _ in series:
         if (
@@ -450,8 +473,14 @@ def summarize_series_loop(rows: pd.DataFrame, specs: Mapping[tuple[str, str], Me
     out = []
     for i, (rec, spec, grp, threshold, sd, _) in enumerate(judged):
         rec.update(appearance(grp["step"], grp["value"], spec, threshold, sd, significant=significant[i]))
+        if "extra" not in rows.columns:  # no sampling sd: the threshold rule alone (the raw peak)
+            eff = _raw_effect(rec, spec)
+            ok = rec["n_steps"] >= 2 and eff >= threshold and eff > 0
+            half = rise_step(grp["step"], grp["value"], spec, eff) if ok else None
+            rec.update(effect=eff, p_value=math.nan, passes_null=pd.NA, appear_step=half)
         out.append(rec)
     res = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+    res["passes_null"] = pd.array(res["passes_null"], dtype="boolean")
     for col in ("appear_step", "peak_step", "degree", "in_support", "seed"):
         res[col] = pd.array(res[col], dtype="Int64")
     return sort_summary(res)

@@ -537,3 +537,14 @@ def test_pool_by_method_gives_n_and_a_t_interval_over_seeds():
     assert pooled.loc["ce", "n_appeared"] == 0
     text = format_pooled(pool_by_method(table))
     assert "700 [" in text and "(3/3)" in text and "never (0/1)" in text
+
+
+def test_rows_without_extra_cannot_be_tested_and_fall_back_to_the_threshold_rule():
+    rows = _planted_rows(0).drop(columns="extra")
+    specs = {
+        ("fourier", "corr"): MetricSpec(min_effect=0.02, off_support_null=True),
+        ("model", "accuracy"): MetricSpec(),
+    }
+    got, want = summarize_frame(rows, specs), summarize_series_loop(rows, specs)
+    assert got["passes_null"].isna().all() and got["p_value"].isna().all() and got["appear_step"].notna().any()
+    pd.testing.assert_frame_equal(got, want, check_exact=False, check_dtype=False)
