@@ -4,7 +4,7 @@
                                                   [--corpus FILE] [--skip-speed] [--skip-science]
 
 1. **Speed.** A fabricated 50-checkpoint GPT-2 Trainer trajectory (2 layers, width 32, word-level
-   tokenizer) is imported (``training.importer``) and swept with the ``text`` probes at their
+   tokenizer) is imported (``training.foreign.importer``) and swept with the ``text`` probes at their
    default options. Baseline, measured in the same run: for every checkpoint, a bare
    ``transformers`` ``from_pretrained`` plus one forward over the same probe inputs (the
    context probe's chunks and the n-gram probe's chunks, one padded batch). Printed: seconds per
@@ -56,8 +56,8 @@ def local_corpus(path: str | None) -> tuple[str, str]:
 # --- 1. speed -------------------------------------------------------------------------------
 def bench_speed(n_ckpts: int, work: Path, lines: list[str]) -> dict:
     from probes.sweep import SweepConfig, run_sweep
-    from training.fabricate import sample_text, write_trainer_dir
-    from training.importer import ImportConfig, import_trajectory
+    from training.foreign.fixtures import sample_text, write_trainer_dir
+    from training.foreign.importer import ImportConfig, import_trajectory
     from training.tasks import build_task
 
     src = work / "trainer50"
@@ -85,7 +85,7 @@ def bench_speed(n_ckpts: int, work: Path, lines: list[str]) -> dict:
 
     # baseline: bare from_pretrained + one forward over the same probe inputs, per checkpoint
     from models.configs import HFConfig
-    from probes.pcfg.common import PCFGProbeOptions
+    from probes.tasks.pcfg.common import PCFGProbeOptions
     from transformers import AutoModelForCausalLM
 
     text_task = build_task(task)
@@ -132,7 +132,7 @@ def _chunks(ids: list[int], size: int) -> torch.Tensor:
 
 def train_lm(kind: str, text: str, out: Path, steps: int, seed: int, lines: list[str]) -> list[int]:
     """Train a small LM on ``text`` and save a Trainer directory at log-spaced steps."""
-    from training.fabricate import corpus_words, make_model, make_tokenizer, save_checkpoint_dir
+    from training.foreign.fixtures import corpus_words, make_model, make_tokenizer, save_checkpoint_dir
 
     tok = make_tokenizer(kind, corpus_words(text, 2000))
     ids = tok(text, add_special_tokens=False)["input_ids"]
@@ -194,7 +194,7 @@ def train_lm(kind: str, text: str, out: Path, steps: int, seed: int, lines: list
 
 def bench_science(kinds: list[str], text: str, desc: str, train_steps: int, work: Path, lines: list[str]) -> dict:
     from probes.sweep import SweepConfig, run_sweep
-    from training.importer import ImportConfig, import_trajectory
+    from training.foreign.importer import ImportConfig, import_trajectory
 
     corpus = work / "corpus_real.txt"
     corpus.write_text(text)

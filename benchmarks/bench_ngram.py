@@ -1,5 +1,5 @@
 """The PCFG ``ngram`` probe per checkpoint: today's probe vs the one before the fast BERT path
-(``probes/pcfg/ngram.py`` of commit ``PREVIOUS``, read from git), on the tiny cfg3b demo.
+(``probes/tasks/pcfg/ngram.py`` of commit ``PREVIOUS``, read from git), on the tiny cfg3b demo.
 
     python -m benchmarks.bench_ngram [--exp DIR] [--sentences 1024] [--checkpoints 0] [--size SIZE] [--out FILE]
 
@@ -32,12 +32,12 @@ DEFAULT_EXP = REPO / "benchmarks" / "runs" / "ngram_tiny_cfg3b"
 
 
 def previous_ngram() -> types.ModuleType:
-    """``probes.pcfg.ngram`` as of ``PREVIOUS`` (imports today's other modules)."""
+    """``probes.tasks.pcfg.ngram`` as of ``PREVIOUS`` (imports today's other modules)."""
     src = subprocess.run(
-        ["git", "show", f"{PREVIOUS}:probes/pcfg/ngram.py"], cwd=REPO, capture_output=True, text=True, check=True
+        ["git", "show", f"{PREVIOUS}:probes/tasks/pcfg/ngram.py"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout
     mod = types.ModuleType("previous_ngram")
-    exec(compile(src, f"{PREVIOUS}:probes/pcfg/ngram.py", "exec"), mod.__dict__)  # noqa: S102 - our own history
+    exec(compile(src, f"{PREVIOUS}:probes/tasks/pcfg/ngram.py", "exec"), mod.__dict__)  # noqa: S102 - our own history
     return mod
 
 
@@ -65,8 +65,8 @@ def main(argv=None) -> int:
     from models.checkpoint import list_checkpoints, load_checkpoint
     from probes.base import ProbeContext
     from probes.memo import SweepMemo
-    from probes.pcfg.common import probe_corpus
-    from probes.pcfg.ngram import NgramProbe
+    from probes.tasks.pcfg.common import probe_corpus
+    from probes.tasks.pcfg.ngram import NgramProbe
     from training.experiment import list_runs
     from training.tasks import build_task
 

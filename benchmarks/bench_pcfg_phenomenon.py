@@ -6,7 +6,7 @@ docs/pcfg.md with the calibration runs that led to it):
 1. train a BERT teacher (masked LM) with checkpoints dense through its loss drop; find its loss
    phases (``curriculens.curves.detect_phases``: plateau, sharp drop, slow phase) and its
    transition (``curriculens.curves.teacher_transition``, the rule the dashboard marks);
-2. measure M_robust(3) and M_close(3) (``probes.pcfg.ngram``, median over (sentence, position)) on
+2. measure M_robust(3) and M_close(3) (``probes.tasks.pcfg.ngram``, median over (sentence, position)) on
    every teacher checkpoint and say whether M_robust rises during the drop and falls after it;
 3. train students for a fixed budget, the students of a seed as one grid (``training.grid``):
    ce, one-shot, progressive with the official masked-LM rule (``training.schedule``, rule

@@ -130,7 +130,7 @@ def sweep_options(n_probe: int | None = None) -> dict:
     """The options both sweeps run with: ``n_probe`` Fourier inputs (default: today's, the
     paper's 100,000; the previous implementation's default was 20,000, so default options
     would not be the same config); every other option at its (shared) default."""
-    from probes.parity.common import ParityProbeOptions
+    from probes.tasks.parity.common import ParityProbeOptions
 
     return {"n_probe": n_probe or ParityProbeOptions().n_probe}
 
@@ -271,7 +271,7 @@ def bench_fit(exp: Path, device: str = "cpu") -> dict:
     if teacher.is_dir():
         from models.checkpoint import list_checkpoints, load_checkpoint
         from probes.activations import extract_activations
-        from probes.fourier import monomial_set, monomial_values
+        from probes.tasks.parity.maths import monomial_set, monomial_values
         from training.data.parity import sample_pm1
         from training.tasks import build_task
         from training.experiment import read_run
@@ -286,7 +286,7 @@ def bench_fit(exp: Path, device: str = "cpu") -> dict:
         mons = monomial_set(cfg.d_in, task.support, range(1, len(task.support)), n_off=10, seed=0)
         labels = (monomial_values(xs, mons) < 0).long()
         # the sweep's protocol: a seeded 256-neuron subset of the wide layer (max_features)
-        from probes.parity.common import ParityProbeOptions
+        from probes.tasks.parity.common import ParityProbeOptions
 
         width = acts.shape[1]
         fit = _fit_pair(acts, labels, ParityProbeOptions().max_features, device)

@@ -81,10 +81,10 @@ PCFG_EVAL_MASK = Keyed(404)  # evaluation masking: (data seed,)
 PCFG_GENERATE = Keyed(505)  # sampled continuations: (data seed, seed)
 PCFG_PROBE = Keyed(606)  # probe sentences: (data seed, sweep seed)
 # probes and probe corpora (numpy): (sweep seed,), the salt last
-PCFG_PROBE_TOKENS = Keyed(7, last=True)  # probes.pcfg.common.select_tokens
-PCFG_PROBE_SPLIT = Keyed(11, last=True)  # probes.pcfg.common.fit_by_group: the sentence split
+PCFG_PROBE_TOKENS = Keyed(7, last=True)  # probes.tasks.pcfg.common.select_tokens
+PCFG_PROBE_SPLIT = Keyed(11, last=True)  # probes.tasks.pcfg.common.fit_by_group: the sentence split
 TEXT_PROBE_CORPUS = Keyed(13, last=True)  # training.tasks.text: the probe chunks
-TEXT_LENS_MASK = Keyed(17, last=True)  # probes.logit_lens: the masked positions of masked LMs
+TEXT_LENS_MASK = Keyed(17, last=True)  # probes.tasks.text.logit_lens: the masked positions of masked LMs
 # text task training (training.tasks.text)
 TEXT_TRAIN = Keyed(707)  # the chunks of a training batch: (run seed, data seed, step)
 TEXT_MASK = Keyed(808)  # MLM masking per step: (run seed, data seed, step)
@@ -94,7 +94,7 @@ TEXT_EVAL_MASK = Keyed(1010)  # held-out masking: (data seed,)
 PARITY_EVAL = Affine(7919, 1_000_003)  # the held-out evaluation set: (data seed,)
 PARITY_TRAIN = Affine(1_000_000_007, 0)  # training data: (run seed, chunk of 64 steps)
 # probes: (sweep seed,)
-FOURIER_MONOMIALS = Affine(1_000_003, 7)  # probes.fourier.monomial_set: off-support monomials
+FOURIER_MONOMIALS = Affine(1_000_003, 7)  # probes.tasks.parity.maths.monomial_set: off-support monomials
 PARITY_FOURIER_X = Affine(1_000_003, 101)  # parity fourier probe inputs
 PARITY_LINEAR_X = Affine(1_000_003, 202)  # parity linear probe inputs
 PARITY_LINEAR_MONOMIALS = Affine(1_000_003, 203)  # which monomials the linear probes fit
@@ -102,7 +102,7 @@ LINEAR_SPLIT = Affine(7_368_787, 11)  # probes.linear.split_indices: train/test 
 LINEAR_TARGETS = Affine(104_729, 3)  # probes.linear: neuron subset and control-label shuffles
 # training: (run seed,)
 EXTRACTION_PROJECTION = Affine(1_000_003, 17)  # curriculum extraction's random projection
-# test and benchmark fixtures (training.fabricate): (the given seed,)
+# test and benchmark fixtures (training.foreign.fixtures): (the given seed,)
 FABRICATED_TEXT = Affine(1, 0)  # sample_text's sentences
 
 

@@ -1,6 +1,6 @@
 """Which probes apply to which task, found by convention (no global registry state).
 
-A task named ``T`` registers its probes by providing a module or package ``probes/T`` with
+A task named ``T`` registers its probes by providing a module or package ``probes/tasks/T`` with
 
 - ``def probes() -> dict[str, Probe]``: its probes by name, in default sweep order (the
   default probe list of a sweep is all of them);
@@ -11,7 +11,7 @@ A task named ``T`` registers its probes by providing a module or package ``probe
   hook takes no options.
 
 Each ``Probe`` may declare ``primary_metrics`` (``{metric: MetricSpec}``) for the summary.
-``probes/parity/`` and ``probes/pcfg/`` are packages of this shape: ``__init__`` holds
+``probes/tasks/parity/`` and ``probes/tasks/pcfg/`` are packages of this shape: ``__init__`` holds
 ``probes()`` and ``parse_options``, a ``common`` module what the task's probes share, and one
 module per probe kind.
 """
@@ -28,7 +28,7 @@ from probes.base import MetricSpec, Probe
 def _module(task_name: str):
     if not task_name or not task_name.isidentifier():
         raise CurriculensError(f"no probes for task {task_name!r}")
-    mod_name = f"probes.{task_name}"
+    mod_name = f"probes.tasks.{task_name}"
     try:
         found = importlib.util.find_spec(mod_name)
     except (ImportError, ValueError):
@@ -46,7 +46,7 @@ def probes_for_task(task_name: str) -> dict[str, Probe]:
     found = _module(task_name).probes()
     for name, probe in found.items():
         if not isinstance(probe, Probe) or probe.name != name:
-            raise CurriculensError(f"probes.{task_name}.probes(): entry {name!r} is not a Probe named {name!r}")
+            raise CurriculensError(f"probes.tasks.{task_name}.probes(): entry {name!r} is not a Probe named {name!r}")
     return dict(found)
 
 

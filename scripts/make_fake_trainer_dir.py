@@ -7,7 +7,7 @@
 writes ``OUT/checkpoint-N/`` (config.json, model.safetensors or pytorch_model.bin,
 trainer_state.json, tokenizer files) for each step, and ``OUT/corpus.txt``, a small text in the
 tokenizer's vocabulary. The models are random initialisations (seeded), built offline from local
-configs (``training.fabricate``). Exits 2 with one line if OUT already holds checkpoints.
+configs (``training.foreign.fixtures``). Exits 2 with one line if OUT already holds checkpoints.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make_fake_trainer_dir: error: {out} already holds checkpoints", file=sys.stderr)
         return 2
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    from training.fabricate import sample_text, write_trainer_dir
+    from training.foreign.fixtures import sample_text, write_trainer_dir
 
     write_trainer_dir(out, args.kind, steps=args.steps, fmt=args.format, seed=args.seed)
     (out / "corpus.txt").write_text(sample_text(200, seed=args.seed))

@@ -29,7 +29,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from training.fetch import FetchConfig, fetch
+    from training.foreign.fetch import FetchConfig, fetch
 
     cfg = FetchConfig(args.repo, args.revisions, args.out, args.endpoint, args.timeout)
     res = fetch(cfg)

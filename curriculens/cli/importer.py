@@ -79,7 +79,7 @@ def task_config(args) -> dict:
 
 
 def run(args) -> int:
-    from training.importer import ImportConfig, import_trajectory
+    from training.foreign.importer import ImportConfig, import_trajectory
 
     cfg = ImportConfig(
         src=args.src,

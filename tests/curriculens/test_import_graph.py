@@ -1,5 +1,12 @@
 """No import cycles among the project's modules, counting the imports inside functions too
-(a lazy import still ties two modules together)."""
+(a lazy import still ties two modules together), and the layering of plug-ins and machinery:
+
+- ``probes.tasks.<task>`` (probe plug-ins) use the probe machinery at ``probes`` top level;
+  the machinery never imports a plug-in (``probes.registry`` finds them by task name).
+- ``training.foreign`` (fetch, find and import foreign checkpoints; the fixture generator) sits
+  beside the training engine: only the CLI imports it, plus the text task's use of the
+  fixtures' word-level tokenizer builder.
+"""
 
 from __future__ import annotations
 
@@ -90,3 +97,22 @@ def test_no_import_cycles():
     assert len(graph) > 50 and "training.loop" in graph["training.plans.base"]  # it sees the project
     found = cycles(graph)
     assert not found, "import cycles: " + "; ".join(" -> ".join(c) for c in found)
+
+
+def _edges_into(graph: dict[str, set[str]], prefix: str) -> set[tuple[str, str]]:
+    """(importer, imported) for imports of ``prefix`` modules from outside ``prefix``."""
+    inside = lambda m: m == prefix or m.startswith(prefix + ".")  # noqa: E731
+    return {(m, t) for m, ts in graph.items() if not inside(m) for t in ts if inside(t)}
+
+
+def test_probe_machinery_never_imports_a_task_plugin():
+    graph = import_graph()
+    assert "probes.tasks.parity.maths" in graph["probes.tasks.parity.fourier"]  # it sees the plug-ins
+    assert _edges_into(graph, "probes.tasks") == set()
+
+
+def test_foreign_checkpoints_are_imported_only_by_the_cli():
+    graph = import_graph()
+    allowed = {("training.tasks.text", "training.foreign.fixtures")}
+    outside = {(m, t) for m, t in _edges_into(graph, "training.foreign") if not m.startswith("curriculens.cli")}
+    assert outside <= allowed, f"unexpected imports of training.foreign: {sorted(outside - allowed)}"

@@ -99,7 +99,7 @@ def test_real_activations_match_sklearn(tiny_parity_experiment):
     """Hidden activations of a trained parity checkpoint, monomial labels: same accuracies."""
     from models.checkpoint import list_checkpoints, load_checkpoint
     from probes.activations import extract_activations
-    from probes.fourier import monomial_set, monomial_values
+    from probes.tasks.parity.maths import monomial_set, monomial_values
     from training.data.parity import sample_pm1
 
     run = tiny_parity_experiment / "runs" / "teacher"

@@ -5,14 +5,14 @@ import pytest
 
 from curriculens.errors import CurriculensError
 from probes import registry
-from probes.parity.common import ParityProbeOptions
-from probes.pcfg.common import PCFGProbeOptions
+from probes.tasks.parity.common import ParityProbeOptions
+from probes.tasks.pcfg.common import PCFGProbeOptions
 from probes.sweep import SweepConfig, run_sweep
 
 
 def test_a_sweep_parses_its_options_once_not_per_checkpoint(exp_copy, small_options, monkeypatch):
-    import probes.parity as parity_probes
-    import probes.parity.common as common
+    import probes.tasks.parity as parity_probes
+    import probes.tasks.parity.common as common
 
     calls = []
     real = common.parse_options

@@ -14,9 +14,9 @@ import pytest
 
 from curriculens import constants as C
 from models import checkpoint as ckpt_mod
-from probes.parity import common as parity_common
-from probes.parity import fourier as parity_fourier
-from probes.parity import linear as parity_linear
+from probes.tasks.parity import common as parity_common
+from probes.tasks.parity import fourier as parity_fourier
+from probes.tasks.parity import linear as parity_linear
 from probes.memo import SweepMemo
 from probes.store import ResultsStore
 from probes.sweep import SweepConfig, probe_checkpoint, run_sweep

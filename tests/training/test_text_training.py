@@ -14,7 +14,7 @@ from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from training.config import CheckpointConfig, OptimConfig, RunConfig
 from training.data.pcfg_mlm import IGNORE
-from training.fabricate import sample_text, write_trainer_dir
+from training.foreign.fixtures import sample_text, write_trainer_dir
 from training.tasks import build_task
 from training.tasks.configs import TextConfig
 from training.tasks.text import write_word_tokenizer
@@ -81,7 +81,7 @@ def test_lead_falls_back_to_eos(corpus, tmp_path):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    from training.fabricate import WORDS
+    from training.foreign.fixtures import WORDS
 
     vocab = {t: i for i, t in enumerate(["</s>", "<unk>", *WORDS, "."])}
     raw = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
@@ -176,7 +176,7 @@ def test_students_from_an_imported_teacher(corpus, tmp_path, one_thread):
     students that share its tokenizer and vocabulary."""
     from models.configs import BertConfig
     from training.experiment import read_metrics, read_run
-    from training.importer import ImportConfig, import_trajectory
+    from training.foreign.importer import ImportConfig, import_trajectory
 
     src = write_trainer_dir(tmp_path / "src", "bert", steps=(0, 5, 10), n_layer=1)
     task = {

@@ -1,6 +1,6 @@
 """Real text: a local corpus + a tokenizer, for probing imported language models and for training.
 
-Probing: the probe sweep (``probes/text.py``) reads a masked or causal LM trajectory brought in
+Probing: the probe sweep (``probes/tasks/text/__init__.py``) reads a masked or causal LM trajectory brought in
 by ``curriculens import`` (or trained here) with each checkpoint's own tokenizer.
 
 Training (``TextConfig.tokenizer`` set): teachers and students of every method train on the
@@ -136,7 +136,7 @@ class ProbeChunks:
 
 
 class BoundText:
-    """The text task bound to one tokenizer: the interface ``probes.pcfg.ngram`` / ``probes.pcfg.context``
+    """The text task bound to one tokenizer: the interface ``probes.tasks.pcfg.ngram`` / ``probes.tasks.pcfg.context``
     read (``probe_corpus``, ``plain_batch``, ``special``, ``max_terminals``, ``cfg``,
     ``expected_length``)."""
 
@@ -379,7 +379,7 @@ def write_word_tokenizer(cfg: TextConfig, out_dir: Path | str, size: int = 2000)
     """Save a word-level tokenizer over the corpus's ``size`` most frequent words (lowercased;
     BERT specials for ``mlm``, GPT-2's for ``next``; other words map to UNK) into ``out_dir``,
     for a teacher trained from scratch. Returns ``out_dir``."""
-    from training.fabricate import corpus_words, make_tokenizer
+    from training.foreign.fixtures import corpus_words, make_tokenizer
 
     if size < 2:
         raise CurriculensError(f"a word tokenizer needs size >= 2, got {size}")

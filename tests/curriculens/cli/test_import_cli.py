@@ -12,7 +12,7 @@ import pytest
 
 from curriculens import constants as C
 from curriculens.cli import main
-from training.fabricate import sample_text, write_trainer_dir
+from training.foreign.fixtures import sample_text, write_trainer_dir
 
 REPO = Path(__file__).resolve().parents[3]
 SMALL = ["--option", "n_sentences=8", "--option", "ngram_sentences=4", "--option", "max_tokens=200", "--device", "cpu"]

@@ -16,7 +16,7 @@ from curriculens.io import atomic_dir, read_json
 from curriculens.layout import run_lock_path
 from curriculens.lock import exclusive_lock
 from models.checkpoint import list_checkpoints
-from training.fabricate import sample_text, write_trainer_dir
+from training.foreign.fixtures import sample_text, write_trainer_dir
 
 TEACHER = ["--n", 6, "--k", 2, "--width", 8, "--steps", 20, "--save-every", 10, "--n-eval", 64, "--device", "cpu"]
 # the settings of conftest.tiny_teacher: a rerun with them resumes it
