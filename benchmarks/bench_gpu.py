@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 import torch  # noqa: E402
 
 from curriculens import constants as C  # noqa: E402
+from curriculens.device import resolve_device  # noqa: E402
 from curriculens.io import write_json  # noqa: E402
 from training.config import CheckpointConfig, OptimConfig, RunConfig  # noqa: E402
-from curriculens.device import resolve_device  # noqa: E402
 from training.experiment import init_experiment  # noqa: E402
 from training.grid import train_grid  # noqa: E402
 from training.gridspec import GridSpec, grid_configs  # noqa: E402

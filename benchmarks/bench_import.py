@@ -84,9 +84,10 @@ def bench_speed(n_ckpts: int, work: Path, lines: list[str]) -> dict:
         per_probe = dict(conn.execute("SELECT probe, SUM(wall_s) FROM units GROUP BY probe").fetchall())
 
     # baseline: bare from_pretrained + one forward over the same probe inputs, per checkpoint
+    from transformers import AutoModelForCausalLM
+
     from models.configs import HFConfig
     from probes.tasks.pcfg.common import PCFGProbeOptions
-    from transformers import AutoModelForCausalLM
 
     text_task = build_task(task)
     opts = PCFGProbeOptions()

@@ -41,7 +41,6 @@ import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -399,7 +398,7 @@ def _ratio(a, b):
     return None if a is None or b is None or b == 0 else a / b
 
 
-def report(results: list[dict], setting_name: str, run_info: Optional[dict] = None) -> str:
+def report(results: list[dict], setting_name: str, run_info: dict | None = None) -> str:
     s = SETTINGS[setting_name]
     lines = [
         f"PCFG phenomenon benchmark, setting {setting_name}: grammar {s.grammar} from level {s.start_level}, batch {s.batch_size}, "

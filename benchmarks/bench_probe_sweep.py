@@ -28,8 +28,8 @@ import argparse
 import io
 import json
 import os
-import subprocess
 import statistics
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -273,8 +273,8 @@ def bench_fit(exp: Path, device: str = "cpu") -> dict:
         from probes.activations import extract_activations
         from probes.tasks.parity.maths import monomial_set, monomial_values
         from training.data.parity import sample_pm1
-        from training.tasks import build_task
         from training.experiment import read_run
+        from training.tasks import build_task
 
         run = read_run(teacher)
         task = build_task(run.config.task)

@@ -44,8 +44,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _noop(n: int):
-    for i in range(n):
-        yield i
+    yield from range(n)
 
 
 def _warm() -> int:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["__version__"]  # not "open": a star import must not shadow the builtin
 
 
-def open(path: "str | Path") -> "Experiment":  # noqa: A001 - the public name the notebooks use
+def open(path: str | Path) -> Experiment:  # noqa: A001 - the public name the notebooks use
     """The experiment at ``path`` (the directory holding ``experiment.json``), read only.
 
     See ``curriculens.analysis.Experiment``; a path that is not an experiment raises

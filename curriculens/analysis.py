@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
 
 import pandas as pd
 
@@ -136,7 +136,7 @@ class Experiment:
         ]
         return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
 
-    def metrics(self, runs: Optional[Iterable[str]] = None) -> pd.DataFrame:
+    def metrics(self, runs: Iterable[str] | None = None) -> pd.DataFrame:
         """The evaluation curves, one row per (run, evaluated step) (columns: module docstring)."""
         df = self._source.metrics(ROOT_KEY)
         if runs is not None:
@@ -145,10 +145,10 @@ class Experiment:
 
     def results(
         self,
-        probe: Optional[str] = None,
-        metric: Optional[str] = None,
-        runs: Optional[Iterable[str]] = None,
-        site: Optional[str] = None,
+        probe: str | None = None,
+        metric: str | None = None,
+        runs: Iterable[str] | None = None,
+        site: str | None = None,
     ) -> pd.DataFrame:
         """Probe rows (optionally one probe / metric / site, some runs), sorted by run, probe,
         metric, site, feature, step; with the step axes of ``step_axes``.
@@ -232,7 +232,7 @@ class Experiment:
         m = self.metrics()
         return F.teacher_accuracy(m, window_of(m, self._summary.task_name), log_x=log_x)
 
-    def students_accuracy(self, log_x: bool = False, labels: Optional[Iterable[str]] = None):
+    def students_accuracy(self, log_x: bool = False, labels: Iterable[str] | None = None):
         """F1a: the students' held-out accuracy by method, mean +- sd over seeds (plotly Figure);
         ``labels`` keeps some curve groups (``runs()["label"]``)."""
         from dashboard import figures as F  # noqa: PLC0415
@@ -248,8 +248,8 @@ class Experiment:
         run: str,
         probe: str,
         metric: str,
-        site: Optional[str] = None,
-        degree: Optional[int] = None,
+        site: str | None = None,
+        degree: int | None = None,
         log_x: bool = False,
     ):
         """F2b: one run's probe values per feature vs step (one site; ``degree`` restricts to one

@@ -23,7 +23,6 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from curriculens import constants as C
 from curriculens import findings as F
@@ -42,7 +41,7 @@ class RunRecord:
     name: str
     method: str
     seed: int
-    steps: Optional[int]
+    steps: int | None
     reached: bool
 
 
@@ -78,7 +77,7 @@ def experiments(root: Path | str) -> list[Path]:
     return found
 
 
-def _method(cfg: dict) -> Optional[str]:
+def _method(cfg: dict) -> str | None:
     if cfg.get("role") == C.ROLE_TEACHER:
         return C.METHOD_TEACHER
     d = cfg.get("distill") or {}
@@ -183,7 +182,7 @@ def compare_records(
     b: str,
     target: float = C.TARGET_ACC,
     table=None,
-    exps: Optional[list] = None,
+    exps: list | None = None,
     where: str = "the experiment",
 ) -> dict:
     """``compare`` of given run records (``student_runs`` / ``records_from_metrics``) and, for
@@ -263,7 +262,7 @@ def _feature_comparisons(table, pairs: list[tuple]) -> list[Comparison]:
     return out
 
 
-def comparison_frame(res: dict) -> "pd.DataFrame":  # noqa: F821 - pandas imported lazily
+def comparison_frame(res: dict) -> pd.DataFrame:  # noqa: F821 - pandas imported lazily
     """One row per compared quantity of a ``compare`` result: what, n, estimate, lo, hi,
     verdict, a_only, b_only, censored (the numbers ``format_comparison`` prints)."""
     import pandas as pd

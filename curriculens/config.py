@@ -20,9 +20,9 @@ import dataclasses
 import json
 import re
 import types
-from pathlib import Path
 import typing
-from typing import Any, Optional, TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 from curriculens.errors import CurriculensError
 
@@ -104,7 +104,7 @@ def from_tagged(union: Any, tag: Tag, data: Any, where: str = "") -> Any:
     return from_dict(members[name], data, where=where or tag.label)
 
 
-def _tag_of_annotation(tp: Any) -> tuple[Any, Optional[Tag]]:
+def _tag_of_annotation(tp: Any) -> tuple[Any, Tag | None]:
     if typing.get_origin(tp) is typing.Annotated:
         args = typing.get_args(tp)
         tags = [a for a in args[1:] if isinstance(a, Tag)]

@@ -59,8 +59,8 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -88,14 +88,14 @@ def _points(steps: Sequence[float], values: Sequence[float]) -> tuple[np.ndarray
     return x[order], y[order]
 
 
-def _first_at_or_above(z: np.ndarray, level: float) -> Optional[int]:
+def _first_at_or_above(z: np.ndarray, level: float) -> int | None:
     hit = np.nonzero(z >= level)[0]
     return int(hit[0]) if hit.size else None
 
 
 def first_crossing(
     steps: Sequence[float], values: Sequence[float], level: float, *, increasing: bool = True
-) -> Optional[int]:
+) -> int | None:
     """The first evaluated step (in step order) at which the curve is at or above ``level``
     (at or below it with ``increasing=False``); None if it never is."""
     x, y = _points(steps, values)
@@ -105,7 +105,7 @@ def first_crossing(
 
 def crossing(
     steps: Sequence[float], values: Sequence[float], level: float, *, increasing: bool = True, after: float = -math.inf
-) -> Optional[float]:
+) -> float | None:
     """The step at which the curve first reaches ``level`` at or after step ``after``, linearly
     interpolated between that evaluation and the one before it (a float).
 
@@ -219,7 +219,7 @@ def window(
     min_change: float = 0.05,
     edge_frac: float = 0.1,
     metric: str = "",
-) -> Optional[Transition]:
+) -> Transition | None:
     """The 10-90 % transition window of one curve, by the rule in the module docstring.
 
     Args:
@@ -432,7 +432,7 @@ def detect_phases(
     losses: Sequence[float],
     flat_ratio: float = 0.4,
     min_drop: float = 0.25,
-) -> Optional[Phases]:
+) -> Phases | None:
     """Plateau / drop / slow phase of a loss curve, on a **log step axis**; None with fewer than
     11 points.
 
@@ -514,7 +514,7 @@ def detect_phases(
 
 
 # --- the teacher's transition ---------------------------------------------------------------
-def transition_rule(task_name: Optional[str]) -> str:
+def transition_rule(task_name: str | None) -> str:
     """The rule that finds a task's transition: ``loss_drop`` for PCFG, ``accuracy`` otherwise."""
     return TASK_RULES.get(task_name or "", RULE_ACCURACY)
 
@@ -540,7 +540,7 @@ def teacher_transition(
     *,
     rule: str = RULE_ACCURACY,
     min_change: float = 0.05,
-) -> Optional[Transition]:
+) -> Transition | None:
     """The teacher's transition under ``rule`` (module docstring), or None.
 
     ``accuracy``: the accuracy window if accuracy rises by ``min_change``, else the loss window.
@@ -578,7 +578,7 @@ def teacher_transition(
     return None
 
 
-def two_shot_step(transition: Optional[Transition], checkpoint_steps: Sequence[int], fallback_frac: float = 0.5) -> int:
+def two_shot_step(transition: Transition | None, checkpoint_steps: Sequence[int], fallback_frac: float = 0.5) -> int:
     """The teacher checkpoint a two-shot student starts from: the saved step (after step 0 when
     there is one) nearest the middle of ``transition``; without a transition, the one nearest
     ``fallback_frac`` of the last saved step."""

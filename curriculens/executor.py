@@ -33,9 +33,10 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any
 
 from curriculens.errors import CurriculensError
 
@@ -77,7 +78,7 @@ class ExecutorConfig:
     gpus_per_task: float = 0.0
     block: int = 0
     max_retries: int = 3
-    local_cpus: Optional[int] = None
+    local_cpus: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in EXECUTORS:
@@ -216,7 +217,7 @@ for pid, start in procs:
 """
 
 
-def _proc_stat(pid: int | str) -> Optional[tuple[int, str]]:
+def _proc_stat(pid: int | str) -> tuple[int, str] | None:
     """(parent pid, start time in clock ticks) of a process, from /proc; None if it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -32,8 +32,8 @@ bootstrap is too narrow) and ``bootstrap_interval`` (percentile, for skewed step
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -121,7 +121,7 @@ def empirical_sd(values: Sequence[float]) -> float:
     return float(MAD_TO_SD * np.median(np.abs(d - np.median(d))) / math.sqrt(2.0))
 
 
-def sampling_sd(metric: str, extra: Optional[dict]) -> float:
+def sampling_sd(metric: str, extra: dict | None) -> float:
     """The sampling sd of one checkpoint's value, from the row's own ``extra`` (NaN if unknown):
     ``noise`` when the probe states it, else from ``n_test`` for accuracies (``0.5/sqrt(n)``)
     and selectivity (``sqrt(0.5/n)``, a difference of two accuracies)."""

@@ -12,9 +12,10 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from curriculens.config import json_default
 from curriculens.errors import CurriculensError

@@ -18,8 +18,8 @@ import errno
 import fcntl
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from curriculens.errors import CurriculensError
 

@@ -117,7 +117,7 @@ def keyed_seed(stream: Keyed, *keys: int) -> int:
     return (int(state[0]) << 31) ^ int(state[1])
 
 
-def torch_generator(stream: Keyed | Affine, *keys: int) -> "torch.Generator":
+def torch_generator(stream: Keyed | Affine, *keys: int) -> torch.Generator:
     """A CPU ``torch.Generator`` of a stream: keyed, seeded with ``keyed_seed(stream, *keys)``;
     affine, ``keys = (seed,)`` or ``(seed, index)``, seeded with ``stream.seed(seed, index)``."""
     import torch

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
-from typing import Optional
 
 from dash import Dash, Input, Output, State, no_update
 
@@ -37,7 +36,7 @@ def make_app(
     db_timeout_s: float = 2.0,
     cache_size: int = 64,
     prefetch: bool = True,
-    source: Optional[DataSource] = None,
+    source: DataSource | None = None,
 ) -> Dash:
     """Build the dashboard for the experiments at or below ``runs_dir``.
 

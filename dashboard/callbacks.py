@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -22,37 +23,37 @@ from dash import dcc, html
 from dash.exceptions import PreventUpdate
 
 from curriculens import constants as C
+from curriculens.curves import describe_rule, transition_rule
 from curriculens.errors import CurriculensError
 from dashboard import figures as F
 from dashboard import layout as L
 from dashboard.data import DataSource, ResultsUnavailable
 from dashboard.findings import findings_block
-from dashboard.sweep import has_sweep, sweep_figure
-from curriculens.curves import describe_rule, transition_rule
 from dashboard.selection import (
     ALL_DEGREES,
     FAMILY_SEP,
-    degree_name,
-    side_by_side_labels,
     _family_rows,
     ckpt_prefix,
+    default_degree,
     default_family,
+    degree_name,
     degree_value,
+    describe_window,
     family_options,
     is_log,
     keep,
-    default_degree,
-    describe_window,
-    student_window,
-    student_groups,
-    student_windows,
     selection_title,
+    side_by_side_labels,
     site_value,
     split_family,
+    student_groups,
+    student_window,
+    student_windows,
     table_records,
     uirev,
     window_of,
 )
+from dashboard.sweep import has_sweep, sweep_figure
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def guarded(fn: Callable[..., Any], fallback: Callable[[str], Any]) -> Callable[
 
 
 # --- page-level callbacks -----------------------------------------------------------------
-def list_experiments(source: DataSource, _n_clicks: Any, current: Optional[str]) -> tuple[list, Optional[str], str]:
+def list_experiments(source: DataSource, _n_clicks: Any, current: str | None) -> tuple[list, str | None, str]:
     """Reload button -> experiment options, the selected one, and a page note."""
     exps = source.experiments()
     if not exps:
@@ -110,7 +111,7 @@ def list_experiments(source: DataSource, _n_clicks: Any, current: Optional[str])
     return options, value, ""
 
 
-def experiment_overview(source: DataSource, key: Optional[str]) -> tuple:
+def experiment_overview(source: DataSource, key: str | None) -> tuple:
     """Experiment -> summary block, probe-family options/value, run options/value, page note."""
     if not key:
         return html.Div(), [], None, [], None, ""
@@ -164,10 +165,10 @@ def experiment_overview(source: DataSource, key: Optional[str]) -> tuple:
 
 def family_controls(
     source: DataSource,
-    key: Optional[str],
-    family: Optional[str],
-    run: Optional[str] = None,
-    site_now: Optional[str] = None,
+    key: str | None,
+    family: str | None,
+    run: str | None = None,
+    site_now: str | None = None,
     degree_now: Any = None,
 ) -> tuple:
     """Probe family (and the run shown) -> site options/value, degree options/value and the
@@ -201,8 +202,8 @@ def family_controls(
 
 
 def _summary_or_none(
-    source: DataSource, key: str, probe: str, runs: Optional[Sequence[str]] = None
-) -> Optional[pd.DataFrame]:
+    source: DataSource, key: str, probe: str, runs: Sequence[str] | None = None
+) -> pd.DataFrame | None:
     """The emergence table of ``probe`` (``runs``), or None when the results cannot be read
     (the views say why)."""
     try:
@@ -211,7 +212,7 @@ def _summary_or_none(
         return None
 
 
-def findings_view(source: DataSource, key: Optional[str]) -> html.Div:
+def findings_view(source: DataSource, key: str | None) -> html.Div:
     """Experiment -> the findings panel (``dashboard.findings``) over the default probe family."""
     if not key:
         return html.Div()
@@ -228,7 +229,7 @@ def findings_view(source: DataSource, key: Optional[str]) -> html.Div:
     return findings_block(summary, metrics, window, family, exp.teacher.name if exp.teacher else None)
 
 
-def graph_configs(image_format: str, key: Optional[str]) -> tuple:
+def graph_configs(image_format: str, key: str | None) -> tuple:
     """Every graph's config (``layout.graph_config``), in ``layout.GRAPHS`` order."""
     return tuple(L.graph_config(gid, image_format, key) for gid in L.GRAPHS)
 
@@ -239,7 +240,7 @@ def has_tokens(metrics: pd.DataFrame) -> bool:
     return C.TOKENS_KEY in metrics and bool(metrics[C.TOKENS_KEY].notna().any())
 
 
-def x_unit_control(source: DataSource, key: Optional[str], current: Optional[str]) -> tuple[dict, str]:
+def x_unit_control(source: DataSource, key: str | None, current: str | None) -> tuple[dict, str]:
     """Experiment -> the x-axis picker's style and value: shown (keeping ``current``) where the
     metrics record tokens, hidden and on steps otherwise."""
     if not key or not has_tokens(source.metrics(key)):
@@ -268,7 +269,7 @@ def _x_title(fig: go.Figure) -> go.Figure:
     return fig
 
 
-def _use_tokens(x_unit: Optional[str], metrics: pd.DataFrame) -> bool:
+def _use_tokens(x_unit: str | None, metrics: pd.DataFrame) -> bool:
     return x_unit == L.X_TOKENS and has_tokens(metrics)
 
 
@@ -277,7 +278,7 @@ TOKENS_NOTE = "x axis: training tokens seen (the transition window is shaded on 
 
 # --- views --------------------------------------------------------------------------------
 def teacher_view(
-    source: DataSource, key: Optional[str], axis: str, tab: str, x_unit: str = L.X_STEP
+    source: DataSource, key: str | None, axis: str, tab: str, x_unit: str = L.X_STEP
 ) -> tuple[go.Figure, str]:
     if tab != L.TAB_TEACHER:
         raise PreventUpdate
@@ -312,10 +313,10 @@ def teacher_view(
 
 def features_view(
     source: DataSource,
-    key: Optional[str],
-    run: Optional[str],
-    family: Optional[str],
-    site: Optional[str],
+    key: str | None,
+    run: str | None,
+    family: str | None,
+    site: str | None,
     degree: Any,
     axis: str,
     ylog: Sequence[str],
@@ -383,9 +384,9 @@ def features_view(
 
 def students_view(
     source: DataSource,
-    key: Optional[str],
-    family: Optional[str],
-    site: Optional[str],
+    key: str | None,
+    family: str | None,
+    site: str | None,
     degree: Any,
     axis: str,
     ylog: Sequence[str],
@@ -492,13 +493,13 @@ METRIC_NOTES = {
 }
 
 
-def metric_note(probe: Optional[str], metric: Optional[str]) -> str:
+def metric_note(probe: str | None, metric: str | None) -> str:
     """What a probe metric means, for the page (``METRIC_NOTES``); "" when not described."""
     return METRIC_NOTES.get((probe, metric), "")
 
 
 def _no_student_rows(
-    source: DataSource, key: str, probe: str, metric: str, site: Optional[str], sel: str, runs: Sequence[str]
+    source: DataSource, key: str, probe: str, metric: str, site: str | None, sel: str, runs: Sequence[str]
 ) -> str:
     """Why the students' panel is empty: a site their models do not have (it can never fill),
     or rows not probed yet."""
@@ -513,11 +514,11 @@ def _no_student_rows(
 
 def emergence_view(
     source: DataSource,
-    key: Optional[str],
+    key: str | None,
     tab: str,
-    off_support: Optional[Sequence[str]] = (),
-    family: Optional[str] = None,
-    site: Optional[str] = None,
+    off_support: Sequence[str] | None = (),
+    family: str | None = None,
+    site: str | None = None,
     degree: Any = None,
 ) -> tuple[list, list, str]:
     """The emergence table of the probe family, site and degree picked above (each that is
@@ -567,7 +568,7 @@ def emergence_view(
     return table_records(df), cols, text
 
 
-def download_emergence(source: DataSource, n_clicks: Any, key: Optional[str]) -> tuple[dict, str]:
+def download_emergence(source: DataSource, n_clicks: Any, key: str | None) -> tuple[dict, str]:
     """Button -> the emergence table as CSV (``dcc.Download`` data) and a note."""
     if not n_clicks or not key:
         raise PreventUpdate
@@ -575,7 +576,7 @@ def download_emergence(source: DataSource, n_clicks: Any, key: Optional[str]) ->
     return dcc.send_data_frame(df.to_csv, f"{L.file_stem(key)}_emergence.csv", index=False), f"{len(df):,} rows saved."
 
 
-def download_rows(source: DataSource, n_clicks: Any, key: Optional[str]) -> tuple[dict, str]:
+def download_rows(source: DataSource, n_clicks: Any, key: str | None) -> tuple[dict, str]:
     """Button -> every probe row as CSV and a note."""
     if not n_clicks or not key:
         raise PreventUpdate

@@ -23,10 +23,11 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -37,13 +38,13 @@ from curriculens.layout import ckpt_dirname
 from probes.store import COLUMNS, ResultsStore
 from training.experiment import (
     find_experiments,
-    unlistable_dirs,
     is_experiment,
     is_run,
     read_experiment,
     read_metrics,
     read_run,
     two_shot_label,
+    unlistable_dirs,
 )
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class ExperimentSummary:
         return self.path.name if self.key == ROOT_KEY else self.key
 
     @property
-    def task_name(self) -> Optional[str]:
+    def task_name(self) -> str | None:
         """The task's name (``parity``, ``pcfg``, ...); None when experiment.json names none."""
         return self.task.get("name")
 
@@ -126,7 +127,7 @@ class ExperimentSummary:
         raise CurriculensError(f"experiment {self.name} has no run named {name!r}")
 
     @property
-    def teacher(self) -> Optional[RunSummary]:
+    def teacher(self) -> RunSummary | None:
         return next((r for r in self.runs if r.role == C.ROLE_TEACHER), None)
 
     def ckpt_display(self, run: str, step: int | None = None) -> str:
@@ -313,10 +314,10 @@ class ResultsStatus:
 
     n_rows: int
     n_units: int
-    last_finished: Optional[float]
+    last_finished: float | None
     writing: bool
 
-    def describe(self, now: Optional[float] = None) -> str:
+    def describe(self, now: float | None = None) -> str:
         text = f"{self.n_rows:,} probe values from {self.n_units:,} finished units"
         if self.writing and self.last_finished:
             ago = max(0.0, (now or time.time()) - self.last_finished)
@@ -394,7 +395,7 @@ class ResultsReader:
         except CurriculensError as exc:
             raise ResultsUnavailable(str(exc)) from None
 
-    def status(self, now: Optional[float] = None) -> ResultsStatus:
+    def status(self, now: float | None = None) -> ResultsStatus:
         n_units, n_rows, last = self._run(lambda store: store.unit_totals())
         # a writer's open WAL holds data; a sweep that closed cleanly folds it back and removes it
         wal = _stat(Path(str(self.path) + "-wal"))
@@ -440,9 +441,9 @@ class ResultsReader:
         probe: str,
         metric: str,
         *,
-        runs: Optional[Sequence[str]] = None,
-        site: Optional[str] = None,
-        degree: Optional[int] = None,
+        runs: Sequence[str] | None = None,
+        site: str | None = None,
+        degree: int | None = None,
     ) -> pd.DataFrame:
         """Rows of one (probe, metric), optionally restricted; columns ``ROW_COLUMNS``.
 
@@ -470,7 +471,7 @@ class ResultsReader:
         return self._run(lambda store: store.unit_steps(run, probe))
 
     def unit_rows(
-        self, run: str, probe: str, steps: Optional[Sequence[int]] = None, with_extra: bool = False
+        self, run: str, probe: str, steps: Sequence[int] | None = None, with_extra: bool = False
     ) -> pd.DataFrame:
         """Every row of one (run, probe) (only of ``steps`` when given) with the columns ``table``
         has: without ``extra`` unless ``with_extra`` (the rows' sampling sd, which the emergence
@@ -534,7 +535,7 @@ def emergence_table(rows: pd.DataFrame, specs: Mapping) -> pd.DataFrame:
     return summarize_frame(rows, specs)
 
 
-def _stat(path: Path) -> Optional[tuple]:
+def _stat(path: Path) -> tuple | None:
     try:
         st = path.stat()
         return (st.st_mtime_ns, st.st_size)
@@ -595,7 +596,7 @@ class DataSource:
         self.root = Path(root)
         self.db_timeout_s = db_timeout_s
         self.prefetch = prefetch
-        self._cache: "OrderedDict[tuple, tuple[Any, Any]]" = OrderedDict()
+        self._cache: OrderedDict[tuple, tuple[Any, Any]] = OrderedDict()
         self._parts: dict[tuple, tuple[Any, pd.DataFrame]] = {}  # emergence pieces, outside the LRU
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -603,7 +604,7 @@ class DataSource:
         self._prefetching: set[str] = set()
 
     # --- cache --------------------------------------------------------------------------
-    def _cached(self, key: tuple, fp: Any, compute: Callable[[], Any], store: Optional[dict] = None) -> Any:
+    def _cached(self, key: tuple, fp: Any, compute: Callable[[], Any], store: dict | None = None) -> Any:
         """The value of ``key`` read at fingerprint ``fp``: cached, or computed once (concurrent
         callers wait) and stored in place of any older fingerprint's value."""
         cache = self._cache if store is None else store
@@ -679,7 +680,7 @@ class DataSource:
         """``r.unit_fingerprints()``, re-read only when the database files change."""
         return self._cached(("units", key), r.fingerprint(), r.unit_fingerprints)
 
-    def _rows_fp(self, key: str, r: ResultsReader, probe: str, runs: Optional[Sequence[str]]) -> tuple:
+    def _rows_fp(self, key: str, r: ResultsReader, probe: str, runs: Sequence[str] | None) -> tuple:
         units = self._units(key, r)
         if not units:  # no units table rows: only the files' fingerprint says what changed
             return ("file", r.fingerprint())
@@ -703,9 +704,9 @@ class DataSource:
         probe: str,
         metric: str,
         *,
-        runs: Optional[Sequence[str]] = None,
-        site: Optional[str] = None,
-        degree: Optional[int] = None,
+        runs: Sequence[str] | None = None,
+        site: str | None = None,
+        degree: int | None = None,
     ) -> pd.DataFrame:
         r = self.reader(key)
         runs_t = None if runs is None else tuple(runs)
@@ -715,7 +716,7 @@ class DataSource:
             lambda: r.rows(probe, metric, runs=runs_t, site=site, degree=degree),
         )
 
-    def emergence(self, key: str, probe: Optional[str] = None, runs: Optional[Sequence[str]] = None) -> pd.DataFrame:
+    def emergence(self, key: str, probe: str | None = None, runs: Sequence[str] | None = None) -> pd.DataFrame:
         """The emergence table (``emergence_table``) of every row of the experiment, built
         from per-(run, probe) pieces that are recomputed only when their units change.
 
@@ -760,7 +761,7 @@ class DataSource:
         return self._cached(("emergence", key), tuple(sorted(units.items())), combine)
 
     @staticmethod
-    def _piece(r: ResultsReader, run: str, probe: str, specs: Mapping, old: Optional[tuple]) -> "_Piece":
+    def _piece(r: ResultsReader, run: str, probe: str, specs: Mapping, old: tuple | None) -> _Piece:
         """The emergence rows of one (run, probe). With the previous piece ``old`` (its
         fingerprint and value), only the units that were added or rewritten since are read."""
         steps = r.unit_steps(run, probe)
@@ -777,7 +778,7 @@ class DataSource:
             rows = r.unit_rows(run, probe, with_extra=True)  # extra: the rows' sampling sd (the null)
         return _Piece(steps=steps, rows=rows, summary=emergence_table(rows, specs))
 
-    def prefetch_emergence(self, key: str) -> Optional[threading.Thread]:
+    def prefetch_emergence(self, key: str) -> threading.Thread | None:
         """Start computing ``emergence(key)`` in a daemon thread (if ``prefetch`` is on, the
         experiment has results and no prefetch of it runs); errors are left for the tab."""
         if not self.prefetch:

@@ -34,27 +34,27 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
 
 import plotly.graph_objects as go
 
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from curriculens.io import atomic_write_bytes, atomic_write_text
+from dashboard import figures as F
+from dashboard.data import DataSource, NoResultsYet, ResultsReader
 from dashboard.selection import (
     ckpt_prefix,
-    side_by_side_labels,
-    student_window,
-    student_groups,
-    student_windows,
     degree_name,
     degree_tag,
     selection_title,
+    side_by_side_labels,
+    student_groups,
+    student_window,
+    student_windows,
     window_of,
 )
-from dashboard import figures as F
-from dashboard.data import DataSource, NoResultsYet, ResultsReader
 from dashboard.sweep import has_sweep, sweep_figure
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def safe_stem(*parts: object) -> str:
     return re.sub(r"[^A-Za-z0-9.\-_]+", "-", text).strip("-_") or "figure"
 
 
-def find_browser() -> Optional[str]:
+def find_browser() -> str | None:
     """The Chromium kaleido should drive: ``BROWSER_PATH``, then PATH, then Debian's paths."""
     env = os.environ.get("BROWSER_PATH")
     if env:

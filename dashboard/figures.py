@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -108,7 +108,7 @@ def natural_key(text: str) -> tuple:
     return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(text)) if t != "")
 
 
-def ckpt_hover(prefix: Optional[str]) -> str:
+def ckpt_hover(prefix: str | None) -> str:
     """Hover line naming the checkpoint of the hovered step: ``<prefix>step_%{x:09d}``."""
     if not prefix:
         return ""
@@ -171,7 +171,7 @@ def _style(
 
 def shade_window(
     fig: go.Figure,
-    window: Optional[Transition],
+    window: Transition | None,
     *,
     row=None,
     col=None,
@@ -244,7 +244,7 @@ def window_checkpoints(m: pd.DataFrame, window: Transition) -> list[int]:
     return [int(saved[np.abs(saved - t).argmin()]) for t in (window.start, mid, window.end)]
 
 
-def _marks(m: pd.DataFrame, window: Transition, col: str) -> Optional[go.Scatter]:
+def _marks(m: pd.DataFrame, window: Transition, col: str) -> go.Scatter | None:
     steps = window_checkpoints(m, window)
     curve = m.dropna(subset=[col])
     vals = [float(np.interp(s, curve["step"], curve[col])) if len(curve) else None for s in steps]
@@ -272,7 +272,7 @@ def _marks(m: pd.DataFrame, window: Transition, col: str) -> Optional[go.Scatter
 TWO_SHOT_MARK = "checkpoint used by two-shot"
 
 
-def _two_shot_marks(metrics: pd.DataFrame, m: pd.DataFrame, col: str) -> Optional[go.Scatter]:
+def _two_shot_marks(metrics: pd.DataFrame, m: pd.DataFrame, col: str) -> go.Scatter | None:
     """The teacher checkpoints the two-shot students actually started from (each student's
     ``distill.two_shot_step``), on the teacher's ``col`` curve; None when there are none."""
     if "method" not in metrics or "two_shot_step" not in metrics:
@@ -298,7 +298,7 @@ def _two_shot_marks(metrics: pd.DataFrame, m: pd.DataFrame, col: str) -> Optiona
 
 def teacher_accuracy(
     metrics: pd.DataFrame,
-    window: Optional[Transition],
+    window: Transition | None,
     *,
     log_x: bool = False,
     title: str = "Teacher accuracy, transition window shaded",
@@ -321,7 +321,7 @@ def teacher_accuracy(
 
 
 def teacher_overview(
-    metrics: pd.DataFrame, window: Optional[Transition], *, log_x: bool = False, uirevision: str = ""
+    metrics: pd.DataFrame, window: Transition | None, *, log_x: bool = False, uirevision: str = ""
 ) -> go.Figure:
     """Teacher accuracy (top) and loss (bottom) on one step axis, the window shaded in both."""
     m = _teacher_rows(metrics)
@@ -428,10 +428,10 @@ def _timeline_traces(
     *,
     log_x: bool,
     max_lines: int,
-    ckpt_prefix: Optional[str],
+    ckpt_prefix: str | None,
     showlegend: bool = True,
-    colors: Optional[dict] = None,
-    split: Optional[tuple[list[str], list[str], str]] = None,
+    colors: dict | None = None,
+    split: tuple[list[str], list[str], str] | None = None,
 ) -> list[go.Scatter]:
     agg = _thin_frame(_per_feature_step(rows), log_x)
     lines, pooled, band_label = split or split_features(rows, max_lines)
@@ -464,11 +464,11 @@ def feature_timeline(
     rows: pd.DataFrame,
     *,
     title: str,
-    window: Optional[Transition] = None,
+    window: Transition | None = None,
     log_x: bool = False,
     log_y: bool = False,
     max_lines: int = 12,
-    ckpt_prefix: Optional[str] = None,
+    ckpt_prefix: str | None = None,
     y_title: str = "value",
     uirevision: str = "",
 ) -> go.Figure:
@@ -487,9 +487,9 @@ def site_timeline(
     rows: pd.DataFrame,
     *,
     title: str,
-    window: Optional[Transition] = None,
+    window: Transition | None = None,
     log_x: bool = False,
-    ckpt_prefix: Optional[str] = None,
+    ckpt_prefix: str | None = None,
     y_title: str = "value",
     uirevision: str = "",
     degree_word: str = "degree",
@@ -552,10 +552,10 @@ def feature_heatmap(
     *,
     title: str,
     log_x: bool = False,
-    ckpt_prefix: Optional[str] = None,
+    ckpt_prefix: str | None = None,
     max_steps: int = MAX_POINTS,
     uirevision: str = "",
-    window: Optional[Transition] = None,
+    window: Transition | None = None,
     max_rows: int = MAX_LABELLED_ROWS,
 ) -> go.Figure:
     """Feature x step heatmap of the value (mean over runs). In-support features first, marked
@@ -700,11 +700,11 @@ def _seed_band(m: pd.DataFrame, col: str, name: str, color: str, legendgroup: st
 
 def students_accuracy(
     metrics: pd.DataFrame,
-    windows: Optional[Mapping[str, Transition]] = None,
+    windows: Mapping[str, Transition] | None = None,
     *,
     log_x: bool = False,
     include_teacher: bool = True,
-    labels: Optional[Sequence[str]] = None,
+    labels: Sequence[str] | None = None,
     title: str = "Students: held-out accuracy by method (mean +- sd over seeds)",
     uirevision: str = "",
 ) -> go.Figure:
@@ -790,14 +790,14 @@ def students_features(
     panels: Mapping[str, pd.DataFrame],
     *,
     title: str,
-    window: Optional[Transition] = None,
+    window: Transition | None = None,
     log_x: bool = False,
     log_y: bool = False,
     max_lines: int = 12,
-    ckpt_prefixes: Optional[Mapping[str, str]] = None,
+    ckpt_prefixes: Mapping[str, str] | None = None,
     y_title: str = "value",
     uirevision: str = "",
-    windows: Optional[Mapping[str, Transition]] = None,
+    windows: Mapping[str, Transition] | None = None,
 ) -> go.Figure:
     """Feature timelines of several students side by side (one panel per key of ``panels``,
     e.g. progressive and one-shot), shared x and y axes, same colour per feature. ``windows``:
@@ -808,7 +808,7 @@ def students_features(
     if not names or all(p is None or p.empty for p in panels.values()):
         return empty_figure("No probe rows for these students.", title=title)
 
-    def n_runs(df: Optional[pd.DataFrame]) -> int:
+    def n_runs(df: pd.DataFrame | None) -> int:
         if df is None or df.empty:
             return 0
         return int(df["run"].nunique()) if "run" in df else 1

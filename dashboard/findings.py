@@ -10,7 +10,6 @@ known only to within ``(previous checkpoint, appear_step]``.
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -84,11 +83,11 @@ def _table(head: tuple, rows: list[tuple]) -> html.Table:
 
 
 def findings_block(
-    summary: Optional[pd.DataFrame],
+    summary: pd.DataFrame | None,
     metrics: pd.DataFrame,
-    window: Optional[Transition],
-    family: Optional[str],
-    teacher: Optional[str],
+    window: Transition | None,
+    family: str | None,
+    teacher: str | None,
 ) -> html.Div:
     """The findings panel: transition, the teacher's features in order, the method comparison.
 

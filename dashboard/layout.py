@@ -6,12 +6,9 @@ no data, the callbacks fill it.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from dash import dash_table, dcc, html
 
 from curriculens import constants as C
-
 from dashboard.selection import ALL_DEGREES  # noqa: F401 - the degree dropdown's 'all' value
 
 # --- component ids ------------------------------------------------------------------------
@@ -72,14 +69,14 @@ def _control(label: str, component, width: str = "auto") -> html.Div:
     return html.Div([html.Div(label, style=_LABEL), component], style={"minWidth": width})
 
 
-def file_stem(key: Optional[str]) -> str:
+def file_stem(key: str | None) -> str:
     """A file-name stem for an experiment key (``sweeps/exp1`` -> ``sweeps_exp1``)."""
     if not key or key == ".":
         return "experiment"
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key.replace("/", "_"))
 
 
-def graph_config(gid: str, image_format: str = "png", key: Optional[str] = None) -> dict:
+def graph_config(gid: str, image_format: str = "png", key: str | None = None) -> dict:
     """A graph's config: its modebar button saves ``<experiment>_<view>.png`` (or ``.svg``).
 
     Notes:

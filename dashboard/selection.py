@@ -7,7 +7,8 @@ The callbacks (``dashboard.callbacks``) and the figure export (``dashboard.expor
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,30 +37,30 @@ DEGREE_NAMES = {
 }
 
 
-def degree_name(probe: Optional[str]) -> str:
+def degree_name(probe: str | None) -> str:
     """``degree`` (parity monomials), ``tree level`` (nt_span), ``context offset``, ``n-gram window``."""
     return DEGREE_NAMES.get(probe or "", ("degree", "deg"))[0]
 
 
-def degree_tag(probe: Optional[str]) -> str:
+def degree_tag(probe: str | None) -> str:
     """The file-name tag of a degree value: ``deg``, ``level``, ``offset``, ``n``."""
     return DEGREE_NAMES.get(probe or "", ("degree", "deg"))[1]
 
 
-def split_family(family: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+def split_family(family: str | None) -> tuple[str | None, str | None]:
     if not family or FAMILY_SEP not in family:
         return None, None
     probe, metric = family.split(FAMILY_SEP, 1)
     return probe, metric
 
 
-def degree_value(degree: Any) -> Optional[int]:
+def degree_value(degree: Any) -> int | None:
     if degree in (None, "", ALL_DEGREES):
         return None
     return int(degree)
 
 
-def site_value(site: Any) -> Optional[str]:
+def site_value(site: Any) -> str | None:
     return None if site in (None, "") else str(site)
 
 
@@ -71,7 +72,7 @@ def uirev(key: str, *parts: Any) -> str:
     return "|".join([key or "", *(str(p) for p in parts)])
 
 
-def window_of(metrics: pd.DataFrame, task_name: Optional[str] = None) -> Optional[Transition]:
+def window_of(metrics: pd.DataFrame, task_name: str | None = None) -> Transition | None:
     """The teacher's transition under its task's rule (``curriculens.curves.teacher_transition``);
     its middle is the one a two-shot student starts from."""
     if metrics.empty or "role" not in metrics:
@@ -87,7 +88,7 @@ def window_of(metrics: pd.DataFrame, task_name: Optional[str] = None) -> Optiona
     )
 
 
-def student_window(metrics: pd.DataFrame, runs: Sequence[str], window: Optional[Transition]) -> Optional[Transition]:
+def student_window(metrics: pd.DataFrame, runs: Sequence[str], window: Transition | None) -> Transition | None:
     """The teacher's ``window`` mapped onto the student steps of ``runs`` through their own
     schedule: the first to the last evaluated student step whose ``teacher_step`` (the teacher
     checkpoint the student learned from, in its metrics rows) lies inside the window.
@@ -117,7 +118,7 @@ def student_groups(students: Sequence[Any]) -> dict[str, list[str]]:
 
 
 def student_windows(
-    metrics: pd.DataFrame, groups: Mapping[str, Sequence[str]], window: Optional[Transition]
+    metrics: pd.DataFrame, groups: Mapping[str, Sequence[str]], window: Transition | None
 ) -> dict[str, Transition]:
     """``student_window`` of each group (label -> its runs), only the groups that have one."""
     out = {lab: student_window(metrics, runs, window) for lab, runs in groups.items()}
@@ -140,7 +141,7 @@ def describe_window(window: Transition, saved: Sequence[int]) -> str:
     return text
 
 
-def default_family(catalog: pd.DataFrame) -> Optional[str]:
+def default_family(catalog: pd.DataFrame) -> str | None:
     """Prefer a probe other than the model's own metrics, one with in-support / degree info,
     and a metric named like a correlation or an accuracy."""
     if catalog.empty:
@@ -160,9 +161,7 @@ def keep(value: Any, options: Sequence[dict], default: Any) -> Any:
     return value if value is not None and any(o["value"] == value for o in options) else default
 
 
-def default_degree(
-    summary: Optional[pd.DataFrame], run: Optional[str], family: Optional[str], site: Optional[str]
-) -> str:
+def default_degree(summary: pd.DataFrame | None, run: str | None, family: str | None, site: str | None) -> str:
     """The degree the page opens on: the lowest degree with an in-support series of ``run``
     (at ``site``) that appeared (``dashboard.data.appeared``: the noise rule, and the null test
     when the summary has ``passes_null``); ``ALL_DEGREES`` when none did or nothing is known."""
@@ -187,7 +186,7 @@ def family_options(catalog: pd.DataFrame) -> list[dict]:
     ]
 
 
-def _family_rows(catalog: pd.DataFrame, family: Optional[str]) -> pd.DataFrame:
+def _family_rows(catalog: pd.DataFrame, family: str | None) -> pd.DataFrame:
     probe, metric = split_family(family)
     if probe is None or catalog.empty:
         return catalog.iloc[0:0]
@@ -215,7 +214,7 @@ def ckpt_prefix(exp: ExperimentSummary, runs: Sequence[str]) -> str:
     return exp.ckpt_display("{" + ",".join(runs) + "}") if len(runs) <= 3 else exp.ckpt_display("<each run>")
 
 
-def selection_title(probe: str, metric: str, site: Optional[str], degree: Optional[int]) -> str:
+def selection_title(probe: str, metric: str, site: str | None, degree: int | None) -> str:
     """``fourier · corr, site output, degree 1``: the selection, for titles."""
     parts = [f"{probe} · {metric}"]
     if site:

@@ -14,7 +14,6 @@ axis over the same steps.
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -51,10 +50,10 @@ def sweep_table(metrics: pd.DataFrame, target: float = C.TARGET_ACC) -> pd.DataF
 
 def two_shot_sweep(
     metrics: pd.DataFrame,
-    features: Optional[pd.DataFrame] = None,
+    features: pd.DataFrame | None = None,
     *,
     target: float = C.TARGET_ACC,
-    recommended: Optional[int] = None,
+    recommended: int | None = None,
     uirevision: str = "",
 ) -> go.Figure:
     """Student steps to ``target`` vs the teacher checkpoint it used (left axis) with the

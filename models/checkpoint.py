@@ -31,8 +31,8 @@ from torch import nn
 
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
-from curriculens.layout import CKPT_RE, ckpt_dirname
 from curriculens.io import atomic_dir, read_json, sha256_file, sweep_temps, write_json
+from curriculens.layout import CKPT_RE, ckpt_dirname
 from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig, model_config_from_dict
 from models.foreign import check_readable, load_foreign_torch, read_weights  # noqa: F401 - load_foreign_torch is re-exported
 from models.registry import build_model

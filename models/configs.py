@@ -6,7 +6,7 @@ width; the MLP's hidden width), so callers need not tell the kinds apart for the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Optional, Union
+from typing import Annotated
 
 from curriculens.config import Tag, from_tagged
 from curriculens.errors import CurriculensError
@@ -116,7 +116,7 @@ class BertConfig:
     intermediate_size: int = 256
     max_position_embeddings: int = 512
     dropout: float = 0.0
-    pad_token_id: Optional[int] = None
+    pad_token_id: int | None = None
 
     def __post_init__(self) -> None:
         _positive(
@@ -164,7 +164,7 @@ class HFConfig:
             raise CurriculensError("an hf model config needs an architecture and a config dict with model_type")
 
     @property
-    def objective(self) -> Optional[str]:
+    def objective(self) -> str | None:
         """``mlm`` (masked LM), ``next`` (causal LM) or None (other heads)."""
         return lm_objective(self.architecture)
 
@@ -197,7 +197,7 @@ class HFConfig:
         return int(self._get("max_position_embeddings", "n_positions", "n_ctx", default=0) or 0)
 
 
-def lm_objective(architecture: str) -> Optional[str]:
+def lm_objective(architecture: str) -> str | None:
     """``mlm`` for ``*ForMaskedLM``, ``next`` for ``*ForCausalLM`` / ``*LMHeadModel``, else None."""
     if architecture.endswith("ForMaskedLM"):
         return "mlm"
@@ -206,7 +206,7 @@ def lm_objective(architecture: str) -> Optional[str]:
     return None
 
 
-ModelConfig = Union[MLPConfig, GPT2Config, BertConfig, HFConfig]
+ModelConfig = MLPConfig | GPT2Config | BertConfig | HFConfig
 MODEL_TAG = Tag("kind", "model kind", "model")
 ModelField = Annotated[ModelConfig, MODEL_TAG]  # a config field holding any model config
 

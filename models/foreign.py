@@ -15,9 +15,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 

@@ -11,9 +11,9 @@ so the driver writes each unit as soon as it is done.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from curriculens import constants as C
 from curriculens.executor import ExecutorConfig, stream_tasks

@@ -10,8 +10,8 @@ re-probes what is there (``probes.sweep``); ``summary`` says how many it left ou
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
 
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
@@ -40,7 +40,7 @@ def checkpoint_ids(runs: Iterable[tuple[str, Path]]) -> dict[tuple[str, int], tu
     return out
 
 
-def measured(done: Optional[DoneUnit], sha: Optional[str], saved_at: Optional[float]) -> bool:
+def measured(done: DoneUnit | None, sha: str | None, saved_at: float | None) -> bool:
     """Whether a finished unit measured the checkpoint that is there now (sha256 ``sha``,
     saved at ``saved_at``). A unit of a schema-1 database has no hash: it counts when the
     checkpoint was saved before the unit finished (so it is the one it measured), else it is

@@ -148,7 +148,7 @@ def _encode(labels: torch.Tensor, train: torch.Tensor) -> tuple[torch.Tensor, to
     return codes, counts
 
 
-def _fit_torch(x: torch.Tensor, y: torch.Tensor, k: torch.Tensor, cfg: LinearProbeConfig, warm: "WarmStart | None"):
+def _fit_torch(x: torch.Tensor, y: torch.Tensor, k: torch.Tensor, cfg: LinearProbeConfig, warm: WarmStart | None):
     """Batched per-column Newton-CG (``probes.logreg``). x [n, D] standardised, y [n, M] codes,
     k [M] (>= 2) classes per column. Returns (predict(x) -> codes [*, M], converged [M], n_iter [M])."""
     device = torch.device(cfg.device)

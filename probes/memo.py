@@ -20,8 +20,9 @@ Values must be treated as read-only by the probes. Keys are tuples of strings an
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import torch
 

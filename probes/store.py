@@ -55,9 +55,9 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, Sequence
 
 import pandas as pd
 
@@ -143,9 +143,9 @@ class ResultRow:
     site: str
     metric: str
     value: float
-    degree: Optional[int] = None
-    in_support: Optional[bool] = None
-    extra: Optional[dict] = None
+    degree: int | None = None
+    in_support: bool | None = None
+    extra: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -167,8 +167,8 @@ class DoneUnit:
     """What the ``units`` table says about one finished unit: the checkpoint hash it measured
     (None in a schema-1 database) and when it finished (``time.time()``)."""
 
-    ckpt_sha: Optional[str]
-    finished_at: Optional[float]
+    ckpt_sha: str | None
+    finished_at: float | None
 
 
 @dataclass
@@ -178,8 +178,8 @@ class ResultsStore:
     path: Path
     readonly: bool = False
     timeout_s: float = 30.0
-    _conn: Optional[sqlite3.Connection] = field(default=None, init=False, repr=False)
-    _tmp: Optional[Path] = field(default=None, init=False, repr=False)
+    _conn: sqlite3.Connection | None = field(default=None, init=False, repr=False)
+    _tmp: Path | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -227,7 +227,7 @@ class ResultsStore:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 
-    def __enter__(self) -> "ResultsStore":
+    def __enter__(self) -> ResultsStore:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -241,7 +241,7 @@ class ResultsStore:
 
     # --- writing ------------------------------------------------------------------------
     def upsert_run(
-        self, run: str, role: str, method: str, seed: int, path: str = "", config: Optional[dict] = None
+        self, run: str, role: str, method: str, seed: int, path: str = "", config: dict | None = None
     ) -> None:
         with self.conn:
             self.conn.execute(
@@ -268,7 +268,7 @@ class ResultsStore:
         unit: UnitKey,
         rows: Iterable[ResultRow],
         wall_s: float = 0.0,
-        warm: Optional[Mapping[tuple[str, str], bytes]] = None,
+        warm: Mapping[tuple[str, str], bytes] | None = None,
     ) -> int:
         """Replace the unit's rows and mark it done, in one transaction, with the solver state
         it ended with (``warm``: ``{(probe, site): bytes}``, see ``warm_starts``). Returns rows written."""
@@ -385,7 +385,7 @@ class ResultsStore:
         return {(p, m): MetricSpec(float(e), int(d), bool(n)) for p, m, e, d, n in data}
 
     # --- the dashboard's reads (each a few index lookups; see ``dashboard.data``) ---------------
-    def unit_totals(self) -> tuple[int, int, Optional[float]]:
+    def unit_totals(self) -> tuple[int, int, float | None]:
         """(finished units, rows they wrote, last ``finished_at``) over the ``units`` table."""
         n_units, n_rows, last = self.conn.execute(
             "SELECT COUNT(*), COALESCE(SUM(n_rows), 0), MAX(finished_at) FROM units"
@@ -417,9 +417,9 @@ class ResultsStore:
         metric: str,
         columns: Sequence[str],
         *,
-        runs: Optional[Sequence[str]] = None,
-        site: Optional[str] = None,
-        degree: Optional[int] = None,
+        runs: Sequence[str] | None = None,
+        site: str | None = None,
+        degree: int | None = None,
     ) -> list[tuple]:
         """``columns`` of the rows of one (probe, metric), optionally of some runs, one site, one
         degree (index ``(probe, metric, run, step)``). ``runs=[]`` gives no rows."""
@@ -454,7 +454,7 @@ class ResultsStore:
         return {int(step): at for step, at in data.fetchall()}
 
     def unit_rows(
-        self, run: str, probe: str, columns: Sequence[str], steps: Optional[Sequence[int]] = None
+        self, run: str, probe: str, columns: Sequence[str], steps: Sequence[int] | None = None
     ) -> list[tuple]:
         """``columns`` of every row of one (run, probe), only of ``steps`` when given."""
         sql = f"SELECT {', '.join(_checked(columns))} FROM probe_results WHERE run = ? AND probe = ?"
@@ -484,7 +484,7 @@ class ResultsStore:
             (probe, metric, site),
         ).fetchall()
 
-    def run_identities(self, runs: Optional[Iterable[str]] = None) -> dict[str, tuple]:
+    def run_identities(self, runs: Iterable[str] | None = None) -> dict[str, tuple]:
         """``{run: (role, method, seed)}`` of the runs with finished units (or of ``runs``), from
         one of their rows."""
         if runs is None:
@@ -573,7 +573,7 @@ def _connect(path: Path, timeout_s: float, query: str = "") -> sqlite3.Connectio
     return conn
 
 
-def open_readonly(path: Path | str, timeout_s: float = 30.0) -> tuple[sqlite3.Connection, Optional[Path]]:
+def open_readonly(path: Path | str, timeout_s: float = 30.0) -> tuple[sqlite3.Connection, Path | None]:
     """A read-only connection to ``path`` that works on read-only directories too.
 
     Returns ``(connection, temp_dir)``; ``temp_dir`` (remove it after closing) is set only

@@ -48,8 +48,8 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping, Optional
 
 import numpy as np
 import pandas as pd
@@ -83,9 +83,9 @@ def appearance(
     steps: Iterable[int],
     values: Iterable[float],
     spec: MetricSpec,
-    threshold: Optional[float] = None,
-    sd: Optional[float] = None,
-    significant: Optional[bool] = None,
+    threshold: float | None = None,
+    sd: float | None = None,
+    significant: bool | None = None,
 ) -> dict:
     """Apply the rule to one series (``threshold`` defaults to ``spec.min_effect``).
 
@@ -124,7 +124,7 @@ def _raw_effect(rec: dict, spec: MetricSpec) -> float:
     return rec["peak_value"] - rec["baseline"] if spec.direction >= 0 else rec["baseline"] - rec["peak_value"]
 
 
-def rise_step(steps, values, spec: MetricSpec, effect: float) -> Optional[int]:
+def rise_step(steps, values, spec: MetricSpec, effect: float) -> int | None:
     """The first step whose rise from the first value reaches half of ``effect``."""
     x, v = _sorted_finite(steps, values)
     rel = (1.0 if spec.direction >= 0 else -1.0) * (v - v[0])
@@ -168,7 +168,7 @@ def _effect_and_p(rel: np.ndarray, noise: float) -> tuple[float, float]:
 NOISE_KEY = "noise"  # the ``extra`` key of a row's sampling sd (rows describe their own noise)
 
 
-def _spec(probe: str, metric: str, specs: Mapping[tuple[str, str], MetricSpec], explicit: bool) -> Optional[MetricSpec]:
+def _spec(probe: str, metric: str, specs: Mapping[tuple[str, str], MetricSpec], explicit: bool) -> MetricSpec | None:
     if (probe, metric) in specs:
         return specs[(probe, metric)]
     if explicit:
@@ -178,8 +178,8 @@ def _spec(probe: str, metric: str, specs: Mapping[tuple[str, str], MetricSpec], 
 
 def summarize_frame(
     rows: pd.DataFrame,
-    specs: Optional[Mapping[tuple[str, str], MetricSpec]] = None,
-    metrics: Optional[Iterable[str]] = None,
+    specs: Mapping[tuple[str, str], MetricSpec] | None = None,
+    metrics: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Summarise a ``probe_results``-shaped frame (columns as ``probes.store.COLUMNS``).
 
@@ -367,7 +367,7 @@ def _series_noise(
     return out
 
 
-def _extra_dict(extra) -> Optional[dict]:
+def _extra_dict(extra) -> dict | None:
     if extra is None or (isinstance(extra, float) and math.isnan(extra)):
         return None
     try:
@@ -506,10 +506,10 @@ def _task_names(store: ResultsStore, db_path: Path) -> list[str]:
 
 def summarize(
     db_path: Path | str,
-    probes: Optional[Iterable[str]] = None,
-    metrics: Optional[Iterable[str]] = None,
-    runs: Optional[Iterable[str]] = None,
-    specs: Optional[Mapping[tuple[str, str], MetricSpec]] = None,
+    probes: Iterable[str] | None = None,
+    metrics: Iterable[str] | None = None,
+    runs: Iterable[str] | None = None,
+    specs: Mapping[tuple[str, str], MetricSpec] | None = None,
     check: bool = False,
 ) -> pd.DataFrame:
     """The appearance table of a results database (columns ``SUMMARY_COLUMNS``).
@@ -620,7 +620,7 @@ def _shown(df: pd.DataFrame, off_support: bool) -> pd.DataFrame:
     return df if off_support else df[df["in_support"].isna() | (df["in_support"] == 1)]
 
 
-def earliest(df: pd.DataFrame, per_run: int, run_order: Optional[Iterable[str]] = None) -> pd.DataFrame:
+def earliest(df: pd.DataFrame, per_run: int, run_order: Iterable[str] | None = None) -> pd.DataFrame:
     """The ``per_run`` earliest-appearing series of each run (off-support series dropped
     *first*, so every run keeps its own rows); runs in ``run_order`` (else teacher first)."""
     shown = _shown(df[df["appear_step"].notna()], off_support=False)

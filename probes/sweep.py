@@ -42,15 +42,17 @@ import logging
 import math
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from curriculens import constants as C
 from curriculens.config import canonical_json, from_dict, to_dict
+from curriculens.device import resolve_device
 from curriculens.errors import CurriculensError
 from curriculens.executor import LOCAL, ExecutorConfig, executor_session
 from curriculens.io import append_jsonl, read_json, write_json
@@ -60,10 +62,9 @@ from models.configs import ModelConfig
 from probes import registry
 from probes.base import ProbeContext
 from probes.dispatch import dispatch_blocks
-from probes.memo import SweepMemo, decode_solution
 from probes.freshness import checkpoint_ids, runs_of, stale_units
+from probes.memo import SweepMemo, decode_solution
 from probes.store import DoneUnit, ResultRow, ResultsStore, UnitKey
-from curriculens.device import resolve_device
 from training.experiment import RunInfo, is_experiment, is_run, list_runs, read_experiment, read_run
 from training.tasks import Task, build_task
 from training.tasks.configs import same_task
@@ -109,7 +110,7 @@ class SweepConfig:
         return to_dict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "SweepConfig":
+    def from_dict(cls, data: dict) -> SweepConfig:
         return from_dict(cls, data, where="sweep config")
 
     def settings(self) -> dict:
@@ -155,9 +156,9 @@ class UnitOutcome:
     """A finished unit: rows (or None) and the error message if it raised."""
 
     key: UnitKey
-    rows: Optional[list[ResultRow]]
+    rows: list[ResultRow] | None
     wall_s: float
-    error: Optional[str] = None
+    error: str | None = None
     warm: dict = field(default_factory=dict)  # {(probe, site): solver state bytes} (``probes.memo``)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Optional
 
 from curriculens import constants as C
 from curriculens.config import check_name, coerce_field, from_dict, to_dict
@@ -208,14 +207,14 @@ class RunConfig:
     model: ModelField
     optim: OptimConfig = field(default_factory=OptimConfig)
     checkpoints: CheckpointConfig = field(default_factory=CheckpointConfig)
-    distill: Optional[DistillConfig] = None
+    distill: DistillConfig | None = None
     steps: int = 10000
     batch_size: int = 32
     seed: int = 0
     device: str = C.DEVICE_AUTO
     amp: bool = False
     stop_at_acc: float = 0.0
-    stream_seed: Optional[int] = None
+    stream_seed: int | None = None
 
     @property
     def method(self) -> str:
@@ -245,8 +244,8 @@ class RunConfig:
         return to_dict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RunConfig":
+    def from_dict(cls, data: dict) -> RunConfig:
         return from_dict(cls, data)
 
-    def replace(self, **changes) -> "RunConfig":
+    def replace(self, **changes) -> RunConfig:
         return replace(self, **changes)

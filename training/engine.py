@@ -29,9 +29,9 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -71,7 +71,7 @@ class RunResult:
     steps: int
     final_eval: dict
     wall_s: float
-    resumed_from: Optional[int] = None
+    resumed_from: int | None = None
     skipped: bool = False
 
 
@@ -206,7 +206,7 @@ class TrainingDiverged(CurriculensError):
     """The loss stopped being finite: the run stops, keeps its checkpoints and is not marked done."""
 
 
-def diverged(cfg: RunConfig, what: str, value: float, step: int, last_ckpt: Optional[Path]) -> TrainingDiverged:
+def diverged(cfg: RunConfig, what: str, value: float, step: int, last_ckpt: Path | None) -> TrainingDiverged:
     kept = (
         f"the last finite checkpoint {last_ckpt.name} is kept" if last_ckpt is not None else "no checkpoint was saved"
     )
@@ -225,12 +225,12 @@ class Unit:
     run_dir: Path
     group: object = None
     index: int = 0
-    teacher_step: Optional[int] = None
-    last_ckpt: Optional[Path] = None
-    prev_ckpt: Optional[Path] = None
+    teacher_step: int | None = None
+    last_ckpt: Path | None = None
+    prev_ckpt: Path | None = None
     last_row: dict = field(default_factory=dict)
-    stopped_at: Optional[int] = None
-    resumed_from: Optional[int] = None
+    stopped_at: int | None = None
+    resumed_from: int | None = None
 
 
 def group_key(cfg: RunConfig) -> str:
@@ -247,7 +247,7 @@ def _extracting(cfg: RunConfig, step: int) -> bool:
     return d is not None and d.method == C.METHOD_CURRICULUM_EXTRACTION and step < d.extract_steps
 
 
-def _resume_point(units: Sequence[Unit]) -> Optional[int]:
+def _resume_point(units: Sequence[Unit]) -> int | None:
     """The latest step every unit can resume from (None: start afresh)."""
     common = None
     for u in units:
@@ -256,7 +256,7 @@ def _resume_point(units: Sequence[Unit]) -> Optional[int]:
     return max(common) if common else None
 
 
-def _build_groups(units: list[Unit], start: Optional[int], device) -> list:
+def _build_groups(units: list[Unit], start: int | None, device) -> list:
     """Every run built as it would be alone (seeded init, resumed weights and optimizer state),
     then stacked by ``group_key``: two or more MLPs of one key in a StackedMLPGroup, every other
     run in a SingleGroup."""
@@ -295,11 +295,11 @@ def train_units(
     task: Task,
     device: torch.device,
     *,
-    teacher_dir: Optional[Path] = None,
-    t0: Optional[float] = None,
+    teacher_dir: Path | None = None,
+    t0: float | None = None,
     progress: bool = False,
     desc: str = "",
-    done_extra: Optional[dict] = None,
+    done_extra: dict | None = None,
 ) -> dict[str, RunResult]:
     """Train ``units`` (validated, locked, their directories prepared and not finished) together;
     returns ``{name: RunResult}``. They must share the task, data stream, steps, batch size,
@@ -339,7 +339,7 @@ def train_units(
     n_running = 0
     last_eval = start or 0
 
-    def pick(u: Unit, step: int) -> Optional[int]:
+    def pick(u: Unit, step: int) -> int | None:
         if teacher is None or not _distils(u.cfg):
             return None
         return teacher_step_of(u.cfg.distill, step, teacher.steps, teacher.save_every)

@@ -21,14 +21,13 @@ import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional
 
-from curriculens.version import __version__
 from curriculens import constants as C
 from curriculens.config import canonical_json, check_name, dataclass_default, to_dict
 from curriculens.curves import Transition, first_crossing, teacher_transition, transition_rule, two_shot_step
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json, read_jsonl, write_json
+from curriculens.version import __version__
 from training.config import DistillConfig, RunConfig
 from training.tasks.configs import TaskConfig, same_task
 
@@ -55,7 +54,7 @@ def student_run_name(
     tags: str = "",
     *,
     two_shot_T: int = 0,
-    exp_dir: Optional[Path | str] = None,
+    exp_dir: Path | str | None = None,
 ) -> str:
     """A student's run directory name: ``<method><tags>-s<seed>``, and for two-shot
     ``two-shot-ckpt<teacher checkpoint step>-T<student steps on it><tags>-s<seed>`` (T as in
@@ -96,7 +95,7 @@ def student_distill(
     method: str,
     seed: int,
     teacher_dir: Path | str,
-    base: Optional[DistillConfig] = None,
+    base: DistillConfig | None = None,
     name: str = "",
     tags: str = "",
     **changes,
@@ -131,8 +130,8 @@ def student_config(
     *,
     name: str = "",
     tags: str = "",
-    distill: Optional[DistillConfig] = None,
-    run_fields: Optional[dict] = None,
+    distill: DistillConfig | None = None,
+    run_fields: dict | None = None,
     **changes,
 ) -> RunConfig:
     """A student RunConfig: ``base`` (the teacher's config, or a config file) with
@@ -255,12 +254,12 @@ def read_metrics(run_dir: Path | str) -> list[dict]:
     return sorted(read_jsonl(Path(run_dir) / C.METRICS_FILE), key=lambda r: r["step"])
 
 
-def steps_to_acc(rows: list[dict], target: float) -> Optional[int]:
+def steps_to_acc(rows: list[dict], target: float) -> int | None:
     """The first evaluated step whose held-out accuracy reaches ``target`` (None if never)."""
     return first_crossing([r["step"] for r in rows], [r.get("eval_acc", math.nan) for r in rows], target)
 
 
-def teacher_transition_of(teacher_dir: Path | str, task_name: Optional[str]) -> Optional[Transition]:
+def teacher_transition_of(teacher_dir: Path | str, task_name: str | None) -> Transition | None:
     """The transition of a teacher run's held-out curves under its task's rule
     (``curriculens.curves.teacher_transition``; None: no transition or too few evaluations)."""
     rows = read_metrics(teacher_dir)
@@ -272,7 +271,7 @@ def teacher_transition_of(teacher_dir: Path | str, task_name: Optional[str]) -> 
     )
 
 
-def two_shot_checkpoint(teacher_dir: Path | str, task_name: Optional[str], fallback_frac: float = 0.5) -> int:
+def two_shot_checkpoint(teacher_dir: Path | str, task_name: str | None, fallback_frac: float = 0.5) -> int:
     """The teacher checkpoint a two-shot student starts from: the saved step nearest the middle
     of the teacher's transition (``curriculens.curves.two_shot_step``); without a transition,
     the one nearest ``fallback_frac`` of the teacher's steps."""
@@ -287,7 +286,7 @@ def two_shot_checkpoint(teacher_dir: Path | str, task_name: Optional[str], fallb
     return two_shot_step(found, steps, fallback_frac)
 
 
-def teacher_run(exp_dir: Path | str) -> Optional[RunInfo]:
+def teacher_run(exp_dir: Path | str) -> RunInfo | None:
     for run in list_runs(exp_dir):
         if run.role == C.ROLE_TEACHER:
             return run

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Optional, Union
 
 from curriculens import constants as C
 from curriculens.config import dataclass_default, from_dict, to_dict
@@ -55,7 +54,7 @@ class GridSpec:
     taus: tuple = (dataclass_default(DistillConfig, "tau"),)
     alphas: tuple = (dataclass_default(DistillConfig, "alpha"),)
     speeds: tuple = (dataclass_default(DistillConfig, "speed"),)
-    two_shot_steps: Union[tuple, str] = ()
+    two_shot_steps: tuple | str = ()
     two_shot_T: int = 0
     extract_steps: int = 0
     extract_seed: int = 0
@@ -63,7 +62,7 @@ class GridSpec:
     batch_size: int = 0
     save_every: int = 0
     eval_every: int = 0
-    stream_seed: Optional[int] = None
+    stream_seed: int | None = None
     stop_at_acc: float = 0.0
     optim: dict = field(default_factory=dict)
     teacher: str = "teacher"
@@ -97,7 +96,7 @@ class GridSpec:
             raise CurriculensError(f"unknown device {self.device!r}")
 
     @classmethod
-    def from_dict(cls, data: dict) -> "GridSpec":
+    def from_dict(cls, data: dict) -> GridSpec:
         data = dict(data)
         for key in ("methods", "seeds", "widths", "taus", "alphas", "speeds"):
             if key in data and not isinstance(data[key], (list, tuple)):

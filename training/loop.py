@@ -15,7 +15,6 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Optional
 
 from curriculens import constants as C
 from curriculens.config import canonical_json, config_diff
@@ -44,10 +43,10 @@ from training.engine import (  # noqa: F401  (re-exported: the names callers imp
     write_done,
 )
 from training.experiment import check_experiment, init_experiment
-from training.rundir import check_replaceable, run_lock, sweep_run_dir
 from training.extraction import check_models as check_extraction_models
-from training.tasks import Task, build_task
+from training.rundir import check_replaceable, run_lock, sweep_run_dir
 from training.schedule import check_progressive
+from training.tasks import Task, build_task
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,7 @@ def resolve_teacher_dir(teacher_dir: str, run_dir: Path) -> Path:
     return p if p.is_absolute() else (run_dir / p).resolve()
 
 
-def check_teacher(cfg: RunConfig, run_dir: Path) -> Optional[Path]:
+def check_teacher(cfg: RunConfig, run_dir: Path) -> Path | None:
     """The teacher directory of a distilling student, after checking (reading only) that it is
     a finished run on the same task, distinct from ``run_dir``, whose checkpoints are intact,
     and that a two-shot checkpoint lies in its range. None for teachers and ``ce`` students."""
@@ -136,7 +135,7 @@ def prepare_run_dir(cfg: RunConfig, run_dir: Path, force: bool, wait: bool = Fal
         log.info("removed unfinished checkpoint directories of a killed writer in %s", run_dir)
 
 
-def finished_result(cfg: RunConfig, run_dir: Path) -> Optional[RunResult]:
+def finished_result(cfg: RunConfig, run_dir: Path) -> RunResult | None:
     """The RunResult of a finished run, else None. A run whose last checkpoint ends it (its
     final step, or where ``stop_at_acc`` was reached) but that was killed before done.json is
     marked done here, not retrained. Call it inside the run's lock."""
@@ -172,7 +171,7 @@ def train_run(
     force: bool = False,
     progress: bool = False,
     wait: bool = False,
-    task: Optional[Task] = None,
+    task: Task | None = None,
 ) -> RunResult:
     """Train one run (teacher or student) into ``run_dir``; resume if it was interrupted.
 

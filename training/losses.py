@@ -7,8 +7,6 @@ code) and ``H(p, q) = -sum p log q``. ``tau <= HARD_TAU`` uses the teacher's one
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 import torch.nn.functional as F
 
@@ -28,7 +26,7 @@ def teacher_targets(teacher_logits: torch.Tensor, tau: float) -> torch.Tensor:
 def distillation_loss(
     student_logits: torch.Tensor,
     targets: torch.Tensor,
-    teacher_logits: Optional[torch.Tensor] = None,
+    teacher_logits: torch.Tensor | None = None,
     *,
     alpha: float = DistillConfig.alpha,
     tau: float = DistillConfig.tau,
@@ -51,7 +49,7 @@ def distillation_loss(
 
 
 def target_distribution(
-    targets: torch.Tensor, n_classes: int, teacher_logits: Optional[torch.Tensor], alpha: float, tau: float
+    targets: torch.Tensor, n_classes: int, teacher_logits: torch.Tensor | None, alpha: float, tau: float
 ) -> torch.Tensor:
     """The distribution ``[N, C]`` whose cross-entropy with the student is the loss above:
     ``alpha * onehot(y) + (1 - alpha) * p_t`` (``onehot(y)`` without a teacher). Used by grids,

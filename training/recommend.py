@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Optional
 
 from curriculens import constants as C
 from curriculens.curves import describe_rule, transition_rule
@@ -83,7 +82,7 @@ def sweep_speeds(exp_dir: Path | str, target: float = C.TARGET_ACC) -> dict[int,
     return out
 
 
-def score_sweep(exp_dir: Path | str, pick: int, target: float = C.TARGET_ACC) -> Optional[dict]:
+def score_sweep(exp_dir: Path | str, pick: int, target: float = C.TARGET_ACC) -> dict | None:
     """How the pick did in the experiment's two-shot sweep (module docstring), per student seed;
     None without a sweep that includes the pick."""
     per_seed = []

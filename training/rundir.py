@@ -17,12 +17,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
-from curriculens.layout import run_lock_path
 from curriculens.io import is_temp_name, read_json, restore_dir, sweep_temps
+from curriculens.layout import run_lock_path
 from curriculens.lock import exclusive_lock
 from training.config import RunConfig
 
@@ -49,7 +48,7 @@ def stored_config(run_dir: Path) -> RunConfig:
         raise CurriculensError(f"{path} is not a valid run config ({exc}); move it aside") from None
 
 
-def check_replaceable(run_dir: Path | str, role: str) -> Optional[RunConfig]:
+def check_replaceable(run_dir: Path | str, role: str) -> RunConfig | None:
     """The stored config of the run in ``run_dir`` (None when there is nothing there yet), after
     checking that a writer of a ``role`` run may take the directory: raises a one-line
     CurriculensError for a file, a directory that is not a curriculens run, an unreadable

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from curriculens import constants as C
 
@@ -68,7 +68,7 @@ def teacher_step_for(
     two_shot_step: int = -1,
     two_shot_T: int = 0,
     rule: str = "parity",
-) -> Optional[int]:
+) -> int | None:
     """The teacher checkpoint step a student uses at ``student_step`` (updates done so far).
 
     - ``ce``: None (no teacher).
@@ -130,7 +130,7 @@ def check_progressive(dist, teacher_steps: Sequence[int], teacher_save_every: in
         )
 
 
-def teacher_step_of(dist, student_step: int, teacher_steps: Sequence[int], teacher_save_every: int) -> Optional[int]:
+def teacher_step_of(dist, student_step: int, teacher_steps: Sequence[int], teacher_save_every: int) -> int | None:
     """``teacher_step_for`` with the fields of a ``DistillConfig`` (its ``progressive_rule``);
     progressive's default interval (``dist.interval == 0``) is ``progressive_interval``'s."""
     rule = dist.progressive_rule

@@ -18,7 +18,7 @@ gives logits ``[E, N, C]`` and the last hidden pre-activation ``[E, N, W]``, a s
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
 
 from curriculens import constants as C
 from curriculens.cli._common import add_device, add_executor_args, executor_from_args
 from curriculens.errors import CurriculensError
-
 
 PER_RUN = 6
 NAME_WIDTH = 30  # run-name column: fits the demo's longest (two-shot-ckpt26000-T10000-s0)
@@ -162,7 +160,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _plan(args, out: Path, teacher_seed: Optional[int] = None):
+def _plan(args, out: Path, teacher_seed: int | None = None):
     """(teacher config, students_for(exp_dir, teacher) -> configs): ``training.plans.demo_plan``;
     ``teacher_seed`` replaces the teacher's seed (a replicate of the whole experiment)."""
     from dataclasses import replace
@@ -205,7 +203,7 @@ def _run(args, executor) -> int:
     return 1 if failed else 0
 
 
-def _run_one(args, executor, out: Path, teacher_seed: Optional[int]) -> int:
+def _run_one(args, executor, out: Path, teacher_seed: int | None) -> int:
     """Train, probe and summarise one experiment; the number of failed probe units."""
     from training.plans import DEMO_GRID_TASKS, run_plan
 

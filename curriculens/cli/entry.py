@@ -16,8 +16,8 @@ import sys
 import warnings
 
 from curriculens.cli.progress import plain_progress_when_piped
-from curriculens.version import __version__
 from curriculens.errors import CurriculensError
+from curriculens.version import __version__
 
 # (module, subcommand) in the order --help lists them
 SUBCOMMANDS = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
 

@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
 
 from curriculens.errors import CurriculensError
 from curriculens.io import atomic_dir, write_json
@@ -75,7 +75,7 @@ def check_out(out: Path) -> None:
 
 
 def export_to_tracker(
-    exp_dir: Path | str, tracker: str, out: Path | str, probes: Optional[Iterable[str]] = None
+    exp_dir: Path | str, tracker: str, out: Path | str, probes: Iterable[str] | None = None
 ) -> tuple[Path, list[RunSeries]]:
     """Write experiment ``exp_dir`` for ``tracker`` into ``out``; returns (out, the series written).
 

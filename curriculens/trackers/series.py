@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
 
 from curriculens import constants as C
+from curriculens.analysis import AXIS_COLUMNS as AXES
+from curriculens.analysis import step_axes
 from curriculens.errors import CurriculensError
-from curriculens.analysis import AXIS_COLUMNS as AXES, step_axes
 from curriculens.io import read_json
 
 # metrics.jsonl columns that are not curves: bookkeeping, or the axes written under axes/
@@ -60,7 +61,7 @@ class RunSeries:
         return {"role": self.role, "method": self.method, "seed": str(self.seed)}
 
 
-def collect(exp, probes: Optional[Iterable[str]] = None) -> list[RunSeries]:
+def collect(exp, probes: Iterable[str] | None = None) -> list[RunSeries]:
     """The ``RunSeries`` of every run of ``exp`` (a ``curriculens.analysis.Experiment``):
     its metrics, and its probe rows (of ``probes`` only, when given) if the experiment has any."""
     import pandas as pd  # noqa: PLC0415 - only when exporting

@@ -8,8 +8,8 @@ Written with tensorboard's own ``EventFileWriter`` and protos (no TensorFlow, no
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from curriculens.trackers.series import RunSeries
 

@@ -9,8 +9,8 @@ later. System metrics, console capture, code and git state are off.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from curriculens.trackers.series import RunSeries
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Annotated, Optional, Union
+from typing import Annotated
 
 import pytest
 
@@ -29,7 +29,7 @@ class Square:
             raise CurriculensError(f"side must be > 0, got {self.side}")
 
 
-Shape = Union[Circle, Square]
+Shape = Circle | Square
 SHAPE = Tag("shape", "shape")
 
 
@@ -37,7 +37,7 @@ SHAPE = Tag("shape", "shape")
 class Drawing:
     title: str
     shape: Annotated[Shape, SHAPE]
-    frame: Optional[Annotated[Shape, SHAPE]] = None
+    frame: Annotated[Shape, SHAPE] | None = None
 
     def __post_init__(self) -> None:
         coerce_field(self, "shape")

@@ -141,12 +141,12 @@ def _linear_rows(step: int, appear_of: dict):
 
 def build_experiment(root: Path, *, with_results: bool = True) -> Fixture:
     """Train the tiny experiment under ``root/parity-small`` and plant its probe rows."""
+    import torch
+
     from probes.registry import metric_specs
     from probes.store import ResultRow, ResultsStore, UnitKey
     from training.experiment import list_runs, read_metrics
     from training.plans import PARITY_SIZES, parity_students_for, parity_teacher_config, run_plan
-
-    import torch
 
     exp = root / "parity-small"
     size = replace(

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from curriculens import constants as C
+from curriculens.curves import window as detect_window
 from dashboard import figures as F
 from dashboard.data import DataSource
-from curriculens.curves import window as detect_window
 
 from .conftest import PLANT
 

@@ -5,9 +5,9 @@ import pytest
 
 from curriculens.errors import CurriculensError
 from probes import registry
+from probes.sweep import SweepConfig, run_sweep
 from probes.tasks.parity.common import ParityProbeOptions
 from probes.tasks.pcfg.common import PCFGProbeOptions
-from probes.sweep import SweepConfig, run_sweep
 
 
 def test_a_sweep_parses_its_options_once_not_per_checkpoint(exp_copy, small_options, monkeypatch):

@@ -498,8 +498,8 @@ def test_planted_rises_of_a_few_standard_errors_are_found():
 def test_fourier_rows_record_their_sampling_noise_and_the_paper_default_size():
     import torch
 
-    from probes.tasks.parity.maths import correlation_rows, in_support_monomials, sampling_noise
     from probes.tasks.parity.common import ParityProbeOptions
+    from probes.tasks.parity.maths import correlation_rows, in_support_monomials, sampling_noise
 
     assert ParityProbeOptions().n_probe == 100_000  # the paper's N
     p = torch.full((40_000,), 0.5)

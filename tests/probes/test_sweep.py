@@ -14,10 +14,10 @@ from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json, read_jsonl, write_json
 from models.checkpoint import list_checkpoints, read_meta
-from probes.tasks.parity.fourier import FourierProbe, expected_rows
-from probes.tasks.parity.linear import LinearProbe
 from probes.store import COLUMNS, ResultsStore
 from probes.sweep import SweepConfig, plan_sweep, probe_checkpoint, resolve_target, run_sweep
+from probes.tasks.parity.fourier import FourierProbe, expected_rows
+from probes.tasks.parity.linear import LinearProbe
 from training.experiment import list_runs, read_run
 
 

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.bench_probe_sweep import PREVIOUS, PREVIOUS_SHIM
 from curriculens import constants as C
 from models import checkpoint as ckpt_mod
-from probes.tasks.parity import common as parity_common
-from probes.tasks.parity import fourier as parity_fourier
-from probes.tasks.parity import linear as parity_linear
 from probes.memo import SweepMemo
 from probes.store import ResultsStore
 from probes.sweep import SweepConfig, probe_checkpoint, run_sweep
+from probes.tasks.parity import common as parity_common
+from probes.tasks.parity import fourier as parity_fourier
+from probes.tasks.parity import linear as parity_linear
 from training.experiment import list_runs
-from benchmarks.bench_probe_sweep import PREVIOUS, PREVIOUS_SHIM
 
 REPO = Path(__file__).resolve().parents[2]
 # PREVIOUS: the last commit with the previous sweep (joint L-BFGS, per-checkpoint probe data,

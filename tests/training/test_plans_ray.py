@@ -3,7 +3,6 @@ clear error when a worker cannot see the experiment directory."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from curriculens import constants as C

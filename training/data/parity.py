@@ -6,7 +6,7 @@ Transformer tokens are (1 - x) / 2 (so +1 -> 0, -1 -> 1) and y = XOR of the supp
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -27,8 +27,8 @@ logits are always ``logits[labels != -100]``; no shifting happens downstream.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -49,7 +49,7 @@ class SpecialIds:
     terminals: tuple
 
     @classmethod
-    def from_grammar(cls, grammar) -> "SpecialIds":
+    def from_grammar(cls, grammar) -> SpecialIds:
         return cls(
             bos=int(grammar.bos_id),
             eos=int(grammar.eos_id),
@@ -147,7 +147,7 @@ def next_token_batch(
     special: SpecialIds,
     eos: bool = True,
     max_len: int = 0,
-    targets: Optional[Sequence[np.ndarray]] = None,
+    targets: Sequence[np.ndarray] | None = None,
 ) -> dict[str, torch.Tensor]:
     """A next-token batch: ``labels[t] = input_ids[t + 1]`` on real positions (all [B, T]).
 

@@ -21,8 +21,8 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
 
 import torch
 from torch import nn
@@ -138,7 +138,7 @@ def _trainer_state(step: int, steps: Sequence[int]) -> dict:
 
 
 def save_checkpoint_dir(
-    d: Path, model: nn.Module, tokenizer=None, fmt: str = "safetensors", trainer_state: Optional[dict] = None
+    d: Path, model: nn.Module, tokenizer=None, fmt: str = "safetensors", trainer_state: dict | None = None
 ) -> Path:
     """``model.save_pretrained`` (+ tokenizer, trainer_state.json) into ``d``; ``fmt='bin'``
     writes ``pytorch_model.bin`` with ``torch.save`` (as older Trainers did)."""
@@ -164,7 +164,7 @@ def write_trainer_dir(
     fmt: str = "safetensors",
     seed: int = 0,
     tokenizer: bool = True,
-    models: Optional[Mapping[int, nn.Module]] = None,
+    models: Mapping[int, nn.Module] | None = None,
     **model_kw,
 ) -> Path:
     """A Trainer output directory ``out/checkpoint-N/`` for each step (see the module docstring)."""
@@ -182,7 +182,7 @@ def write_hub_cache(
     steps: Sequence[int] = (0, 10, 20),
     repo: str = "fake/tiny-lm",
     seed: int = 0,
-    same_as: Optional[Mapping[int, int]] = None,
+    same_as: Mapping[int, int] | None = None,
     revision: str = "step{}",
 ) -> Path:
     """A local hub cache ``root/models--org--name`` with a ``refs/<revision>`` per step.

@@ -36,7 +36,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
-from typing import Optional
 
 from curriculens import constants as C
 from curriculens.config import coerce_field, to_dict
@@ -55,8 +54,8 @@ from models.foreign import (
 from probes.store import forget_run
 from training.config import CheckpointConfig, RunConfig
 from training.experiment import init_experiment, read_experiment, student_distill, student_run_name
-from training.rundir import check_replaceable, run_lock, sweep_run_dir
 from training.foreign.sources import ForeignCheckpoint, discover
+from training.rundir import check_replaceable, run_lock, sweep_run_dir
 from training.tasks.configs import TaskConfig, TaskField, same_task
 
 log = logging.getLogger(__name__)
@@ -148,7 +147,7 @@ class _Planned:
     ckpt: ForeignCheckpoint
     fmt: str
     sha256: str
-    duplicate_of: Optional[int]
+    duplicate_of: int | None
 
 
 def _model_config(ckpts: list[ForeignCheckpoint]) -> tuple[ModelConfig, str]:
@@ -254,7 +253,7 @@ def select_checkpoints(ckpts: list[ForeignCheckpoint], cfg: ImportConfig) -> lis
     return ckpts
 
 
-def checkpoint_tokens(c: ForeignCheckpoint) -> Optional[int]:
+def checkpoint_tokens(c: ForeignCheckpoint) -> int | None:
     """Training tokens seen at checkpoint ``c`` where its source states them: the OLMo-style
     name (``step1000-tokens4B``), else its ``trainer_state.json`` log entry at its step
     (``num_input_tokens_seen``, Trainer's ``include_num_input_tokens_seen``); None otherwise."""

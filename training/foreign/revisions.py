@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Optional
 
 from curriculens.errors import CurriculensError
 from training.foreign.sources import parse_step
@@ -47,7 +46,7 @@ def resolve_revisions(spec: str, branches: list[str]) -> list[str]:
     return select(spec, {b: parse_step(b) for b in branches})
 
 
-def select(spec: str, named: dict[str, Optional[int]]) -> list[str]:
+def select(spec: str, named: dict[str, int | None]) -> list[str]:
     """The names SPEC picks from ``named`` (name -> its step, None if it has none), ordered by step.
 
     SPEC is one of:

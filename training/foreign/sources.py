@@ -25,7 +25,6 @@ import re
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import Optional
 
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
@@ -43,7 +42,7 @@ _TOKEN_UNITS = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
 _FILE_STEP = re.compile(r"(?:^|[-_.])(?:checkpoint|step|ckpt|iter)[-_]?(\d+)$")
 
 
-def parse_step(name: str, file: bool = False) -> Optional[int]:
+def parse_step(name: str, file: bool = False) -> int | None:
     """The step in a directory / revision name (``checkpoint-500``, ``step1000``,
     ``step1000-tokens4M``, ``stage1-step1000-tokens4B``, ``step_000001000``) or, with ``file``, a weights file's stem."""
     m = _DIR_STEP.match(name)
@@ -65,7 +64,7 @@ def _checked_step(step: int, where: str) -> int:
     return step
 
 
-def parse_tokens(name: str) -> Optional[int]:
+def parse_tokens(name: str) -> int | None:
     """Training tokens stated in an OLMo-style revision / directory name (``step1000-tokens4B``
     -> 4_000_000_000, ``stage1-step500-tokens3M`` -> 3_000_000), else None."""
     m = _TOKENS.search(name)
@@ -91,13 +90,13 @@ class ForeignCheckpoint:
     step: int
     dir: Path
     weights: Path
-    config: Optional[Path]
+    config: Path | None
     revision: str
     commit: str = ""
-    trainer_state: Optional[Path] = None
+    trainer_state: Path | None = None
 
 
-def _weights_in(d: Path) -> Optional[Path]:
+def _weights_in(d: Path) -> Path | None:
     if any(p.name.endswith(".index.json") for p in d.iterdir()):
         raise CurriculensError(f"{d}: sharded weights (*.index.json) are not supported; merge them into one file")
     for name in PREFERRED_WEIGHTS:
@@ -109,11 +108,11 @@ def _weights_in(d: Path) -> Optional[Path]:
     return found[0] if found else None
 
 
-def _optional(path: Path) -> Optional[Path]:
+def _optional(path: Path) -> Path | None:
     return path if path.is_file() else None
 
 
-def _trainer_step(d: Path) -> Optional[int]:
+def _trainer_step(d: Path) -> int | None:
     state = d / TRAINER_STATE
     if not state.is_file():
         return None
@@ -131,7 +130,7 @@ def _dir_checkpoint(d: Path, step: int, revision: str, commit: str = "") -> Fore
     return ForeignCheckpoint(step, d, weights, _optional(d / HF_CONFIG), revision, commit, _optional(d / TRAINER_STATE))
 
 
-def hub_repo_dir(src: Path) -> Optional[Path]:
+def hub_repo_dir(src: Path) -> Path | None:
     """``src`` if it is one model of a hub cache, its single ``models--*`` child if it is a cache root."""
     if (src / "refs").is_dir() and (src / "snapshots").is_dir():
         return src

@@ -11,9 +11,9 @@ A plan is data (RunConfigs); ``run_plan`` executes it with the shared work unit 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
@@ -34,7 +34,7 @@ def demo_plan(
     out: Path | str = "demo_out",
     seeds: Sequence[int] = (0,),
     device: str = C.DEVICE_AUTO,
-    grammar: Optional[str] = None,
+    grammar: str | None = None,
 ) -> tuple[RunConfig, Callable[[Path, RunConfig], list[RunConfig]]]:
     """The demo's plan for ``task`` at ``size``: (teacher config, students_for(exp_dir, teacher)).
 

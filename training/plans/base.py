@@ -7,8 +7,8 @@ A plan is data (a list of RunConfigs); ``run_plan`` executes it with the shared 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 from curriculens import constants as C
 from curriculens.executor import LOCAL, ExecutorConfig, executor_session, map_tasks
@@ -38,9 +38,9 @@ def student_configs(
     two_shot_step: int = -1,
     two_shot_T: int = 0,
     tau: float = DistillConfig.tau,  # the one default, DistillConfig's
-    optim: Optional[OptimConfig] = None,
+    optim: OptimConfig | None = None,
     extract_steps: int = 0,
-    exp_dir: Optional[Path] = None,
+    exp_dir: Path | None = None,
 ) -> list[RunConfig]:
     """Student configs for every (method, seed), following the teacher named ``teacher.name``
     (two-shot only with ``two_shot_step >= 0``, curriculum-extraction only with ``extract_steps > 0``)."""
@@ -81,7 +81,7 @@ def train_runs(
     executor: ExecutorConfig = LOCAL,
     progress: bool = False,
     wait: bool = False,
-    on_run: Optional[Callable[[RunConfig, object], None]] = None,
+    on_run: Callable[[RunConfig, object], None] | None = None,
 ) -> list:
     """Train ``configs`` into ``exp_dir/runs/<name>``; return their ``RunResult``s in order.
 
@@ -113,7 +113,7 @@ def run_plan(
     *,
     progress: bool = False,
     wait: bool = False,
-    on_run: Optional[Callable[[RunConfig, object], None]] = None,
+    on_run: Callable[[RunConfig, object], None] | None = None,
     executor: ExecutorConfig = LOCAL,
     grid: bool = False,
 ) -> list:

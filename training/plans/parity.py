@@ -3,9 +3,9 @@ its students."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 from curriculens import constants as C
 from curriculens.config import dataclass_default

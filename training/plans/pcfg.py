@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Optional
 
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
@@ -171,7 +170,7 @@ PRESETS: dict[str, PCFGPreset] = {
 _NEEDS_GRAMMAR = ("paper-bert", "paper-gpt2")
 
 
-def get_preset(name: str, grammar: Optional[str] = None, **task_overrides) -> PCFGPreset:
+def get_preset(name: str, grammar: str | None = None, **task_overrides) -> PCFGPreset:
     """The preset ``name``, with its task's grammar path and any task fields replaced.
 
     ``grammar``: a bundled grammar's name (``cfg3b``; kept as the name) or a grammar JSON path
@@ -233,7 +232,7 @@ def student_configs_for(
     teacher: RunConfig,
     seeds=(0,),
     methods=STUDENT_METHODS,
-    two_shot_step: Optional[int] = None,
+    two_shot_step: int | None = None,
     task=None,
 ) -> list[RunConfig]:
     """Students of a trained teacher (``exp_dir/runs/<teacher.name>``): one per (seed, method),
@@ -286,7 +285,7 @@ DEMO_PRESETS = {"demo": "cpu-demo", "tiny": "cpu-tiny"}
 
 def pcfg_demo_plan(
     out: Path | str = "",
-    grammar_path: Optional[str] = None,
+    grammar_path: str | None = None,
     size: str = "demo",
     seeds=(0,),
     device: str = C.DEVICE_AUTO,

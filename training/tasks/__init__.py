@@ -6,7 +6,7 @@ task modules only on first use, so reading a run's config never imports torch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from training.tasks.configs import TaskConfig, task_config_from_dict
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from training.tasks.base import Task
 
 
-def build_task(cfg: Union[TaskConfig, dict]) -> "Task":
+def build_task(cfg: TaskConfig | dict) -> Task:
     """The task of a typed task config (a ``RunConfig.task``), used as it is; a dict
     (``{"name": "parity", ...}``, from a preset or a test) is parsed first.
 

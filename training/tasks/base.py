@@ -10,8 +10,9 @@ declared here with their defaults (callers call them, never probe for them with 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,13 +27,13 @@ class Task(ABC):
 
     name: str = ""
     # the input coordinates the label depends on (sparse parity; the parity probes read it)
-    support: Optional[tuple[int, ...]] = None
+    support: tuple[int, ...] | None = None
 
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg
 
     @property
-    def objective(self) -> Optional[str]:
+    def objective(self) -> str | None:
         """``mlm`` (masked LM) | ``next`` (causal LM) for a language task; None otherwise."""
         return None
 

@@ -10,7 +10,7 @@ grammar or the corpus (I/O) run when the task is built (``training.tasks.build_t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Optional, Union
+from typing import Annotated
 
 from curriculens.config import Tag, canonical_json, from_tagged
 from curriculens.errors import CurriculensError
@@ -97,7 +97,7 @@ class PCFGConfig:
     mask_rate: float = 0.3
     include_bos: bool = True
     hide_masked_keys: bool = True
-    eos: Optional[bool] = None
+    eos: bool | None = None
     n_eval: int = 512
     max_len: int = 0
     data_seed: int = 0
@@ -166,7 +166,7 @@ class TextConfig:
             raise CurriculensError("text task: n_eval must be positive")
 
 
-TaskConfig = Union[ParityConfig, PCFGConfig, TextConfig]
+TaskConfig = ParityConfig | PCFGConfig | TextConfig
 TASK_TAG = Tag("name", "task")
 TaskField = Annotated[TaskConfig, TASK_TAG]  # a config field holding any task config
 
@@ -176,7 +176,7 @@ def task_config_from_dict(data: dict) -> TaskConfig:
     return from_tagged(TaskConfig, TASK_TAG, data)
 
 
-def same_task(a: "TaskConfig | dict | None", b: "TaskConfig | dict | None", where: str = "") -> bool:
+def same_task(a: TaskConfig | dict | None, b: TaskConfig | dict | None, where: str = "") -> bool:
     """Whether two task configs (parsed, or dicts as stored in ``experiment.json`` and
     ``config.json``, with or without their defaults) are equal by value, defaults filled in.
     A stored dict that is not a task config is a one-line error naming ``where``."""

@@ -18,7 +18,7 @@ Data (see ``training.data.pcfg_mlm`` for the exact batch conventions):
 from __future__ import annotations
 
 import logging
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -61,7 +61,7 @@ SIZES = {
 OFFICIAL_BERT_PAD_ID = 0  # bert-base-uncased's pad_token_id, which the official masked-LM models keep
 
 
-def model_dict(objective: str, size: str, vocab_size: int, seq_len: int, pad_id: Optional[int] = None) -> dict:
+def model_dict(objective: str, size: str, vocab_size: int, seq_len: int, pad_id: int | None = None) -> dict:
     """A model config dict for ``size`` (a key of ``SIZES``): BERT for ``mlm``, GPT-2 for ``next``.
 
     Positions: 1024 for the paper sizes (as in the paper), else ``seq_len`` rounded up to 64.
@@ -142,8 +142,8 @@ class PCFGTask(Task):
         if not np.isfinite(longest) and not cfg.max_len:
             raise CurriculensError(f"grammar {self.grammar.name!r} has unbounded sentences; set max_len")
         self.max_terminals = int(min(longest, cfg.max_len) if cfg.max_len else longest)
-        self._eval: Optional[Batch] = None
-        self._eval_len: Optional[np.ndarray] = None
+        self._eval: Batch | None = None
+        self._eval_len: np.ndarray | None = None
 
     # --- sizes ---------------------------------------------------------------------------
     @property
@@ -162,7 +162,7 @@ class PCFGTask(Task):
 
         return sample(self.grammar, n, seed=seed, start_level=self.cfg.start_level, offset=offset)
 
-    def _build(self, seqs, generator: Optional[torch.Generator], ends=None) -> Batch:
+    def _build(self, seqs, generator: torch.Generator | None, ends=None) -> Batch:
         """A batch of ``seqs``; ``ends`` (per sentence [L, levels] bool) picks next-token targets."""
         c = self.cfg
         if c.objective == "mlm":
@@ -284,7 +284,7 @@ class PCFGTask(Task):
         return bool(accepts(self.grammar, tokens, start_level=self.cfg.start_level))
 
     @torch.no_grad()
-    def generate(self, model: nn.Module, n: int, device: torch.device, seed: int = 0) -> list[Optional[np.ndarray]]:
+    def generate(self, model: nn.Module, n: int, device: torch.device, seed: int = 0) -> list[np.ndarray | None]:
         """Sample ``n`` sentences from BOS at temperature 1 (next-token models).
 
         Returns the terminal ids before the first EOS, or None for a sentence that produced a
@@ -305,7 +305,7 @@ class PCFGTask(Task):
                 break
         model.train(was)
         terms = set(self.special.terminals)
-        out: list[Optional[np.ndarray]] = []
+        out: list[np.ndarray | None] = []
         for row in ids[:, 1:].numpy():
             hits = np.nonzero(row == self.special.eos)[0]
             body = row[: hits[0]] if hits.size else None

@@ -30,9 +30,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -140,7 +140,7 @@ class BoundText:
     read (``probe_corpus``, ``plain_batch``, ``special``, ``max_terminals``, ``cfg``,
     ``expected_length``)."""
 
-    def __init__(self, task: "TextTask", tokenizer, objective: str, max_positions: int = 0) -> None:
+    def __init__(self, task: TextTask, tokenizer, objective: str, max_positions: int = 0) -> None:
         self.task, self.tokenizer = task, tokenizer
         lead = next(
             (t for t in (tokenizer.cls_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id) if t is not None),
@@ -148,7 +148,7 @@ class BoundText:
         )
         if lead is None:
             raise CurriculensError("the tokenizer has no CLS, BOS or EOS token to start each sequence with")
-        pad = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id, lead) if t is not None))
+        pad = next(t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id, lead) if t is not None)
         mask = tokenizer.mask_token_id
         if objective == "mlm" and mask is None:
             raise CurriculensError("the tokenizer of this masked LM has no mask token")

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 
 import torch
 
-from curriculens.constants import DEFAULT_PROBE_BATCH
 from curriculens import seeding
 from curriculens.config import from_dict
+from curriculens.constants import DEFAULT_PROBE_BATCH
 from curriculens.errors import CurriculensError
 from probes.base import ProbeContext
 from probes.linear import BACKENDS, LinearProbeConfig

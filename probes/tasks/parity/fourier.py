@@ -14,14 +14,7 @@ from types import MappingProxyType
 import torch
 
 from probes.base import MetricSpec, Probe, ProbeContext
-from probes.tasks.parity.maths import (
-    class1_probability,
-    coefficients,
-    correlation_rows,
-    monomial_set,
-    parity_matrix,
-    sampling_noise,
-)
+from probes.store import ResultRow
 from probes.tasks.parity.common import (
     _FOURIER_STREAM,
     _data_key,
@@ -31,9 +24,15 @@ from probes.tasks.parity.common import (
     options_of,
     parse_options,
 )
-from probes.store import ResultRow
+from probes.tasks.parity.maths import (
+    class1_probability,
+    coefficients,
+    correlation_rows,
+    monomial_set,
+    parity_matrix,
+    sampling_noise,
+)
 from training.data.parity import parity_labels
-
 
 # the parity matrix is kept as float64 (no conversion per checkpoint) up to this size, else int8
 CHI_FLOAT64_BYTES = 512 * 2**20

@@ -19,9 +19,9 @@ import torch
 from curriculens.seeding import PARITY_LINEAR_MONOMIALS, torch_generator
 from probes.activations import default_sites, site_width
 from probes.base import MetricSpec, Probe, ProbeContext
-from probes.tasks.parity.maths import monomial_set, monomial_values
 from probes.linear import LinearProbeConfig, ProbeTargets, fit_linear_probes, prepare_targets
 from probes.memo import key_of
+from probes.store import ResultRow
 from probes.tasks.parity.common import (
     _LINEAR_STREAM,
     ParityProbeOptions,
@@ -31,7 +31,7 @@ from probes.tasks.parity.common import (
     _support,
     options_of,
 )
-from probes.store import ResultRow
+from probes.tasks.parity.maths import monomial_set, monomial_values
 from training.data.parity import parity_labels
 
 

@@ -16,9 +16,10 @@ one is before the final LayerNorm).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from types import MappingProxyType
-from typing import Any, Callable, ClassVar, Optional, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -72,7 +73,7 @@ class PCFGProbeOptions:
     ALIASES: ClassVar[MappingProxyType] = MappingProxyType({"n_probe": "n_sentences"})
 
     @classmethod
-    def from_options(cls, options: Optional[dict]) -> "PCFGProbeOptions":
+    def from_options(cls, options: dict | None) -> PCFGProbeOptions:
         """Parse sweep options (the registry's ``parse_options`` hook, called once per sweep):
         an unknown key or a bad value is a CurriculensError; ``ALIASES`` map other names."""
         known = {f.name for f in fields(cls)}
@@ -93,7 +94,7 @@ class PCFGProbeOptions:
             raise CurriculensError(f"bad PCFG probe options: {exc}") from None
 
     @classmethod
-    def of(cls, ctx) -> "PCFGProbeOptions":
+    def of(cls, ctx) -> PCFGProbeOptions:
         """A ``ProbeContext``'s typed options (parsed once by the sweep), else parsed from its dict."""
         return ctx.opts if isinstance(ctx.opts, cls) else cls.from_options(ctx.options)
 
@@ -119,7 +120,7 @@ def expected_length(task) -> float:
     return float(task.expected_length())
 
 
-def pcfg_sites(model_cfg: ModelConfig, opts: Optional[PCFGProbeOptions] = None) -> list[str]:
+def pcfg_sites(model_cfg: ModelConfig, opts: PCFGProbeOptions | None = None) -> list[str]:
     """The probed hook names of a BERT / GPT-2 model."""
     if opts is not None and opts.sites:
         return list(opts.sites)
@@ -222,10 +223,10 @@ def grouped_probe_rows(
     acts: dict[str, torch.Tensor],
     columns: Sequence[tuple[str, int, np.ndarray]],
     groups: np.ndarray,
-    opts: "PCFGProbeOptions",
+    opts: PCFGProbeOptions,
     seed: int,
     device: str = "cpu",
-    warm: Optional[Callable[[str], Any]] = None,
+    warm: Callable[[str], Any] | None = None,
 ) -> list[ResultRow]:
     """Fit every label column ``(feature, degree, labels [N])`` on every site's activations
     [N, d] with a by-sentence split (``fit_by_group``); one row per (site, feature, metric).

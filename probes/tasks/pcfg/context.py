@@ -22,18 +22,18 @@ import numpy as np
 import torch
 
 from probes.base import Probe, ProbeContext
+from probes.store import ResultRow
 from probes.tasks.pcfg.common import (
     LINEAR_PRIMARY,
     PCFGProbeOptions,
     expected_length,
     grouped_probe_rows,
     pcfg_sites,
+    probe_corpus,
     select_tokens,
     token_activations,
-    probe_corpus,
     warm_slots,
 )
-from probes.store import ResultRow
 
 log = logging.getLogger(__name__)
 

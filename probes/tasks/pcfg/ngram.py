@@ -32,18 +32,18 @@ Rows: probe ``ngram``, feature ``robust_n{n}`` / ``close_n{n}``, site ``output``
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from types import MappingProxyType
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from models.registry import logits_of
 from probes.base import MetricSpec, Probe, ProbeContext
+from probes.store import ResultRow
 from probes.tasks.pcfg import bert_ngram
 from probes.tasks.pcfg.common import PCFGProbeOptions, expected_length, probe_corpus
 from probes.tasks.pcfg.ngram_windows import KINDS, probe_positions, variants, window  # noqa: F401 - the definition
-from probes.store import ResultRow
 from training.data.pcfg_mlm import position_ids
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ positions. Positions count ``[BOS] + tokens``, so ``seq_len`` includes BOS."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 KINDS = ("robust", "close")
 

@@ -25,11 +25,11 @@ import torch
 
 from models.registry import logits_of
 from probes.base import Probe, ProbeContext
+from probes.store import ResultRow
+from probes.tasks.pcfg import parse_options as parse_options  # noqa: F401 - the registry's options hook
+from probes.tasks.pcfg.common import PCFGProbeOptions
 from probes.tasks.pcfg.context import ContextProbe
 from probes.tasks.pcfg.ngram import NgramProbe, auto_stride, causal_close_distances, ngram_rows
-from probes.tasks.pcfg.common import PCFGProbeOptions
-from probes.tasks.pcfg import parse_options as parse_options  # noqa: F401 - the registry's options hook
-from probes.store import ResultRow
 
 
 def _bind(ctx: ProbeContext) -> ProbeContext:

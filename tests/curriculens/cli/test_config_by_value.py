@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from curriculens import constants as C
 from curriculens.io import read_json, write_json
 

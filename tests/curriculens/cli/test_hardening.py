@@ -416,6 +416,7 @@ def test_two_probe_sweeps_with_different_seeds_do_not_mix(exp, tmp_path):
 # --- divergence -----------------------------------------------------------------------------
 def test_a_diverging_run_stops_keeps_finite_checkpoints_and_is_not_done(tmp_path, capsys):
     import torch
+
     from models.checkpoint import list_checkpoints, load_checkpoint
 
     exp = tmp_path / "exp"

@@ -14,8 +14,8 @@ from curriculens import constants as C
 from curriculens.cli import build_parser, main
 from curriculens.io import read_json, write_json
 from models.checkpoint import list_checkpoints
-from probes.tasks.parity.fourier import FourierProbe
 from probes.store import ResultsStore
+from probes.tasks.parity.fourier import FourierProbe
 
 SMALL = [
     "--n-probe",

@@ -318,8 +318,8 @@ def test_cfg3b_ships_as_package_data_and_loads_by_name(tmp_path, monkeypatch):
     """The paper's grammar works on a fresh clone: by name from any directory, through the task
     config, the presets and the CLI's --task-set; other grammar files keep working by path."""
     from training.data.pcfg import BUNDLED_GRAMMARS, grammar_path
-    from training.tasks import build_task
     from training.plans.pcfg import get_preset
+    from training.tasks import build_task
 
     monkeypatch.chdir(tmp_path)
     assert "cfg3b" in BUNDLED_GRAMMARS

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from curriculens.errors import CurriculensError
-
 from training.data.pcfg import (
     accepts,
     count_parses,

@@ -134,8 +134,8 @@ def test_foreign_student_beside_native_teacher(tiny_parity_experiment, tmp_path)
         ImportConfig(src=str(src), out=str(exp), task=task, role="student", method="progressive", seed=7)
     )
     assert res.run_dir.name == "progressive-s7"
-    from probes.sweep import SweepConfig, run_sweep
     from probes.summary import summarize
+    from probes.sweep import SweepConfig, run_sweep
     from training.experiment import list_runs
 
     runs = {r.name: r for r in list_runs(exp)}

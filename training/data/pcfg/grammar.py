@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import math
 from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -223,7 +224,7 @@ class Grammar:
         return float(np.linalg.solve(a, b)[idx[sym or self.start]])
 
     @cached_property
-    def _tables(self) -> "LayeredTables":
+    def _tables(self) -> LayeredTables:
         return _compile(self)
 
     # ------------------------------------------------------------------------ conversion

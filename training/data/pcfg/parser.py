@@ -18,7 +18,7 @@ smallest split points, that lead to a complete derivation. ``count_parses`` tell
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -28,9 +28,9 @@ are the official flags AND-ed from the bottom: ``ends[:, d] == official[:, d:].a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Sequence
 
 import numpy as np
 

@@ -9,6 +9,7 @@ import torch
 
 from models.configs import MLPConfig
 from models.registry import build_model
+from probes.tasks.parity.fourier import expected_rows
 from probes.tasks.parity.maths import (
     class1_probability,
     fourier_coefficients,
@@ -19,7 +20,6 @@ from probes.tasks.parity.maths import (
     monomial_values,
     off_support_monomials,
 )
-from probes.tasks.parity.fourier import expected_rows
 from training.tasks.parity import ParityConfig, ParityTask
 
 

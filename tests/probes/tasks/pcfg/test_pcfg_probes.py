@@ -8,9 +8,9 @@ from torch import nn
 from models.configs import model_config_from_dict
 from models.registry import build_model
 from probes.base import ProbeContext
-from probes.tasks.pcfg.context import context_rows, offsets_for
 from probes.linear import LinearProbeConfig, fit_linear_probes
-from probes.tasks.pcfg.ngram import NgramProbe, ngram_distances, variants, window
+from probes.registry import check_options, probes_for_task
+from probes.store import ResultsStore, UnitKey
 from probes.tasks.pcfg.common import (
     PCFGProbeOptions,
     fit_by_group,
@@ -19,12 +19,12 @@ from probes.tasks.pcfg.common import (
     select_tokens,
     token_activations,
 )
+from probes.tasks.pcfg.context import context_rows, offsets_for
+from probes.tasks.pcfg.ngram import NgramProbe, ngram_distances, variants, window
 from probes.tasks.pcfg.spans import PROBE as SPAN_PROBE
 from probes.tasks.pcfg.spans import informative_columns
-from probes.registry import check_options, probes_for_task
-from probes.store import ResultsStore, UnitKey
-from training.tasks import build_task
 from training.plans.pcfg import model_dict
+from training.tasks import build_task
 
 TINY = {"name": "pcfg", "gen_levels": 4, "gen_seed": 1, "n_eval": 16}
 OPTS = PCFGProbeOptions(n_sentences=24, max_tokens=600, offsets=2, ngram_sentences=6, ngram_stride=4)
@@ -296,8 +296,8 @@ def test_pcfg_probes_and_training_run_on_cuda(tmp_path):
 
 def test_ngram_positions_are_capped_and_the_default_sample_is_the_papers():
     """Paper: 1024 probe sentences, p in {30, 60, ..., 420} (14 positions) below the length."""
-    from probes.tasks.pcfg.ngram import probe_positions
     from probes.tasks.pcfg.common import PCFGProbeOptions
+    from probes.tasks.pcfg.ngram import probe_positions
 
     opts = PCFGProbeOptions()
     assert opts.ngram_sentences >= 1024 and opts.ngram_max_positions == 14

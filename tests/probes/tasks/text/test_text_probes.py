@@ -29,8 +29,8 @@ def corpus(tmp_path_factory) -> Path:
 
 
 def _sweep(exp: Path):
-    from probes.sweep import SweepConfig, run_sweep
     from probes.store import ResultsStore
+    from probes.sweep import SweepConfig, run_sweep
 
     res = run_sweep(exp, SweepConfig(device="cpu", options=SMALL))
     assert res.n_failed == 0, res.failures
