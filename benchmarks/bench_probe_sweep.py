@@ -46,7 +46,7 @@ DEFAULT_EXP = REPO / "benchmarks" / "runs" / "sweep_demo"
 # Run before the previous (``PREVIOUS``) ``probes`` package is imported: what it expects of the
 # current packages (shared with tests/probes/test_sweep_reuse.py); not for other ``--previous``.
 PREVIOUS_SHIM = """
-import dataclasses, sys
+import dataclasses, json, sys
 import curriculens.device
 sys.modules.setdefault("training.device", curriculens.device)  # moved there after the previous sweep
 import training.experiment as _exp
@@ -59,7 +59,8 @@ class _DictConfig:  # it reads a run config's task and model as dicts (typed con
 
     def __getattr__(self, name):
         value = getattr(self._cfg, name)
-        return _to_dict(value) if name in ("task", "model") else value
+        # as JSON holds them (lists, not tuples): it compares them with experiment.json's dict
+        return json.loads(json.dumps(_to_dict(value))) if name in ("task", "model") else value
 
 
 def _dict_run(run):
