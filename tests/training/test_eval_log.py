@@ -19,7 +19,7 @@ from training.config import CheckpointConfig, OptimConfig, RunConfig
 from training.experiment import read_metrics
 from training.loop import train_run
 from training.plans.parity import PARITY_SIZES, parity_teacher_config
-from training.plans.pcfg import PRESETS
+from training.plans.pcfg import PRESETS, teacher_config
 from training.schedule import eval_steps, log_steps
 
 
@@ -60,6 +60,9 @@ def test_presets_keep_their_defaults_and_carry_the_option():
     assert all(s.eval_log == 0 for s in PARITY_SIZES.values())
     cfg = parity_teacher_config(replace(PARITY_SIZES["tiny"], eval_log=7))
     assert cfg.checkpoints.eval_log == 7 and cfg.checkpoints.eval_every == PARITY_SIZES["tiny"].eval_every
+    pcfg = teacher_config(replace(PRESETS["cpu-tiny"], eval_log=5), device="cpu")
+    assert pcfg.checkpoints.eval_log == 5 and pcfg.checkpoints.eval_every == PRESETS["cpu-tiny"].eval_every
+    assert teacher_config(PRESETS["cpu-tiny"], device="cpu").checkpoints.eval_log == 0
 
 
 def _teacher(eval_log: int) -> RunConfig:
