@@ -106,18 +106,23 @@ class CheckpointConfig:
         log_early: also save this many log-spaced checkpoints in (0, save_every), for dense
             coverage of early training.
         eval_every: evaluate (without saving) every this many steps; 0 = only at checkpoints.
+        eval_log: also evaluate at this many log-spaced steps in [1, steps] (deduplicated,
+            merged with ``eval_every``'s grid; ``training.schedule.eval_steps``), so a short early
+            plateau gets several evaluations; 0 = off.
         keep_optimizer: keep optimizer state in every checkpoint, not only the latest.
     """
 
     save_every: int = 1000
     log_early: int = 0
     eval_every: int = 0
+    eval_log: int = 0
     keep_optimizer: bool = False
 
     def __post_init__(self) -> None:
         check(self.save_every > 0, f"save every must be > 0 steps, got {self.save_every}")
         check(self.log_early >= 0, f"log early must be >= 0 checkpoints, got {self.log_early}")
         check(self.eval_every >= 0, f"eval every must be >= 0 steps (0 = only at checkpoints), got {self.eval_every}")
+        check(self.eval_log >= 0, f"eval log must be >= 0 evaluations (0 = off), got {self.eval_log}")
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ from training.config import RunConfig
 from training.extraction import extraction_loss, mlp_forward_hidden, projection
 from training.losses import distillation_loss, stacked_cross_entropy, target_distribution
 from training.optim import set_lr
-from training.schedule import save_steps, teacher_step_of
+from training.schedule import eval_steps, save_steps, teacher_step_of
 from training.stacked import SingleGroup, StackedMLPGroup
 from training.tasks import Task, to_device
 
@@ -333,7 +333,8 @@ def train_units(
     results: dict[str, RunResult] = {}
     active = list(units)
     saves = set(save_steps(base.steps, base.checkpoints.save_every, base.checkpoints.log_early))
-    eval_every = base.checkpoints.eval_every
+    ck = base.checkpoints
+    evals = set(eval_steps(base.steps, ck.eval_every, ck.eval_log))
     # the training loss summed since the last evaluation, in float64 (read only at evaluations)
     running = {id(g): torch.zeros(g.size, dtype=torch.float64, device=device) for g in groups}
     n_running = 0
@@ -467,7 +468,7 @@ def train_units(
                 g.optimizer.step()
             n_running += 1
             done_steps = step + 1
-            if done_steps in saves or (eval_every and done_steps % eval_every == 0):
+            if done_steps in saves or done_steps in evals:
                 drop(evaluate_all(done_steps, save=done_steps in saves))
                 if len(units) == 1 and units[0].last_row:
                     row = units[0].last_row

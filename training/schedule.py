@@ -44,6 +44,34 @@ def save_steps(total: int, save_every: int, log_early: int = 0) -> list[int]:
     return sorted(steps)
 
 
+def log_steps(total: int, n: int) -> list[int]:
+    """``n`` log-spaced steps in [1, ``total``] (round(total ** (i / (n - 1))), i = 0..n-1),
+    deduplicated, so early ones that round together count once; ``n`` 0 = none, 1 = ``total``.
+
+    >>> log_steps(1000, 4)
+    [1, 10, 100, 1000]
+    >>> log_steps(10, 6)
+    [1, 2, 3, 4, 6, 10]
+    """
+    if n <= 0 or total <= 0:
+        return []
+    if n == 1:
+        return [total]
+    return sorted({min(total, max(1, int(round(total ** (i / (n - 1)))))) for i in range(n)})
+
+
+def eval_steps(total: int, eval_every: int = 0, eval_log: int = 0) -> list[int]:
+    """Sorted steps at which a run evaluates besides its saves: every multiple of ``eval_every``
+    (0 = none) merged with ``log_steps(total, eval_log)``.
+
+    >>> eval_steps(1000, 400, eval_log=4)
+    [1, 10, 100, 400, 800, 1000]
+    """
+    steps = set(range(eval_every, total + 1, eval_every)) if eval_every > 0 else set()
+    steps.update(log_steps(total, eval_log))
+    return sorted(steps)
+
+
 PROGRESSIVE_RULES = ("parity", "pcfg")
 
 

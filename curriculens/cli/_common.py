@@ -109,6 +109,11 @@ def add_optim_args(p: argparse.ArgumentParser) -> None:
     c.add_argument(
         "--eval-every", type=int, help="evaluate every N steps between checkpoints (default: only at checkpoints)"
     )
+    c.add_argument(
+        "--eval-log",
+        type=int,
+        help=default_help(CheckpointConfig, "eval_log", "also evaluate at N log-spaced steps in [1, steps], 0 = off"),
+    )
 
 
 def load_json_arg(value: str | None, what: str) -> dict | None:
@@ -169,7 +174,12 @@ def checkpoints_from_args(args: argparse.Namespace, base: CheckpointConfig | Non
     cfg = base or CheckpointConfig()
     changes = {
         k: v
-        for k, v in {"save_every": args.save_every, "log_early": args.log_early, "eval_every": args.eval_every}.items()
+        for k, v in {
+            "save_every": args.save_every,
+            "log_early": args.log_early,
+            "eval_every": args.eval_every,
+            "eval_log": args.eval_log,
+        }.items()
         if v is not None
     }
     return replace(cfg, **changes)

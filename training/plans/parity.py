@@ -22,7 +22,8 @@ class ParityDemoSize:
     earlier (50, 4) demo, where the methods hardly differ; ``tiny``: seconds (tests);
     ``bench``: the calibrated (60, 5) setting of the benchmark (longer runs, no early stop).
     ``extract_steps`` > 0 adds a curriculum-extraction student; ``stop_at_acc`` ends each
-    student at that held-out accuracy. Students save at least as often as the teacher
+    student at that held-out accuracy; ``eval_log`` > 0: the teacher also evaluates at that many
+    log-spaced steps (``CheckpointConfig``). Students save at least as often as the teacher
     (``student_save_every <= save_every``), so their appear steps are no coarser than its."""
 
     n: int
@@ -40,6 +41,7 @@ class ParityDemoSize:
     n_eval: int = dataclass_default(ParityConfig, "n_eval")
     extract_steps: int = 0
     stop_at_acc: float = 0.0
+    eval_log: int = 0
 
 
 PARITY_SIZES = {
@@ -60,7 +62,7 @@ def parity_teacher_config(size: ParityDemoSize, seed: int = 0, device: str = C.D
         task=task,
         model={"kind": "mlp", "d_in": size.n, "width": size.teacher_width, "depth": 1, "n_classes": 2},
         optim=OptimConfig(name=C.OPTIM_SGD, lr=size.lr),
-        checkpoints=CheckpointConfig(save_every=size.save_every, eval_every=size.eval_every),
+        checkpoints=CheckpointConfig(save_every=size.save_every, eval_every=size.eval_every, eval_log=size.eval_log),
         steps=size.teacher_steps,
         batch_size=size.batch_size,
         seed=seed,

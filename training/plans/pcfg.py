@@ -45,6 +45,7 @@ class PCFGPreset:
     """One named setup. ``task`` is a PCFG task dict; ``teacher``/``student`` are model sizes
     (keys of ``SIZES``) turned into model dicts by ``models_for``.
 
+    ``eval_log``: the teacher also evaluates at that many log-spaced steps (``CheckpointConfig``).
     ``refresh``: progressive's R (student steps between teacher re-selections; 0 = ``save_every``).
     ``two_shot_frac``: the two-shot first stage uses the teacher checkpoint nearest this fraction
     of the teacher's steps (a placeholder until the teacher's drop is known; see
@@ -63,6 +64,7 @@ class PCFGPreset:
     save_every: int
     eval_every: int = 0
     log_early: int = 0
+    eval_log: int = 0
     two_shot_frac: float = 0.5
     two_shot_T_frac: float = 0.5
     refresh: int = 0
@@ -208,7 +210,10 @@ def teacher_config(preset: PCFGPreset, seed: int = 0, device: str = C.DEVICE_AUT
         model=teacher_model,
         optim=preset.optim,
         checkpoints=CheckpointConfig(
-            save_every=preset.save_every, eval_every=preset.eval_every, log_early=preset.log_early
+            save_every=preset.save_every,
+            eval_every=preset.eval_every,
+            log_early=preset.log_early,
+            eval_log=preset.eval_log,
         ),
         steps=preset.steps,
         batch_size=preset.batch_size,

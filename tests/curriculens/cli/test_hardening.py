@@ -84,6 +84,7 @@ BAD_INPUTS = [
     (["train-teacher", "--out", NEW, *TEACHER, "--warmup-frac", 1.5], "warmup fraction must be in [0, 1]"),
     (["train-teacher", "--out", NEW, *TEACHER, "--warmup-frac", -0.1], "warmup fraction must be in [0, 1]"),
     (["train-teacher", "--out", NEW, *TEACHER, "--log-early", -1], "log early must be >= 0"),
+    (["train-teacher", "--out", NEW, *TEACHER, "--eval-log", -1], "eval log must be >= 0"),
     (["train-teacher", "--out", NEW, *TEACHER, "--lr", 0], "lr must be a positive number"),
     (["train-teacher", "--out", NEW, *TEACHER, "--lr", -0.1], "lr must be a positive number"),
     (["train-teacher", "--out", NEW, *TEACHER, "--weight-decay", -1], "weight decay must be >= 0"),
