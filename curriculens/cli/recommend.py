@@ -49,6 +49,11 @@ def run(args) -> int:
     if tr:
         print(f"teacher transition ({tr['metric']}): {tr['start']:,} -> {tr['end']:,}, middle {tr['mid_step']:,.0f}")
     print(f"recommended checkpoint: {rec['pick']:,}")
+    print(
+        "cannot tell apart: "
+        + ", ".join(str(s) for s in rec["indistinguishable"])
+        + f" (middle {rec['target_step']:,.0f} +/- {rec['uncertainty']:,.0f})"
+    )
     print("  rank  step        teacher acc  teacher loss")
     for r in rec["ranking"][: args.top]:
         acc = "-" if r["teacher_acc"] is None else f"{r['teacher_acc']:.3f}"
