@@ -14,7 +14,8 @@ def register(sub) -> None:
         "recommend",
         help="rank the teacher's checkpoints to distil from (teacher-only rule), scored against a two-shot sweep if present",
         description="Rank the teacher's checkpoints by their distance to the middle of its transition (the rule of "
-        "curriculens.curves), nearest first. If EXP holds a two-shot sweep (curriculens grid EXP --two-shot-steps all), "
+        "curriculens.curves), nearest first, and print the checkpoints within the middle's uncertainty, which the rule cannot "
+        "tell apart from its pick (training.recommend). If EXP holds a two-shot sweep (curriculens grid EXP --two-shot-steps all), "
         "also say how the pick ranked among the measured student speeds. Example: curriculens recommend exp/parity",
     )
     p.add_argument("exp", metavar="EXP", help="the experiment directory")
@@ -49,6 +50,11 @@ def run(args) -> int:
     if tr:
         print(f"teacher transition ({tr['metric']}): {tr['start']:,} -> {tr['end']:,}, middle {tr['mid_step']:,.0f}")
     print(f"recommended checkpoint: {rec['pick']:,}")
+    print(
+        "cannot tell apart: "
+        + ", ".join(str(s) for s in rec["indistinguishable"])
+        + f" (middle {rec['target_step']:,.0f} +/- {rec['uncertainty']:,.0f})"
+    )
     print("  rank  step        teacher acc  teacher loss")
     for r in rec["ranking"][: args.top]:
         acc = "-" if r["teacher_acc"] is None else f"{r['teacher_acc']:.3f}"

@@ -10,7 +10,7 @@ from curriculens.cli import main
 from curriculens.io import write_json
 from training.config import CheckpointConfig, DistillConfig, RunConfig
 from training.experiment import init_experiment, two_shot_checkpoint
-from training.recommend import recommend, score_sweep
+from training.recommend import indistinguishable, middle_uncertainty, recommend, score_sweep
 
 TASK = {"name": "parity", "n": 10, "k": 3, "n_eval": 64}
 
@@ -87,3 +87,53 @@ def test_recommend_command(planted, capsys):
     out = capsys.readouterr().out
     assert "recommended checkpoint: 500" in out and "ranks 1 of 5" in out
     assert main(["recommend", str(planted / "nope")]) == 2
+
+
+def test_sharp_transition_with_dense_evaluations_leaves_one_candidate(planted):
+    rec = recommend(planted)  # middle exactly at the evaluation 500, evaluations every 100
+    assert (rec["uncertainty"], rec["indistinguishable"]) == (50, [500])
+
+
+def build_coarse(tmp_path):
+    """A teacher evaluated every 200 steps with a checkpoint every 100: accuracy crosses 0.75
+    at 1000 + 0.05 / 0.25 * 200 = 1040, between the evaluations 1000 and 1200."""
+    exp = tmp_path / "coarse"
+    init_experiment(exp, TASK)
+    acc = {s: 0.5 for s in range(0, 601, 200)} | {800: 0.55, 1000: 0.7, 1200: 0.95}
+    acc |= {s: 1.0 for s in range(1400, 2001, 200)}
+    rows = [{"step": s, "eval_acc": a, "eval_loss": 1 - a} for s, a in acc.items()]
+    _run(exp, "teacher", C.ROLE_TEACHER, rows, steps=range(0, 2001, 100))
+    return exp
+
+
+def test_coarse_evaluations_leave_several_candidates(tmp_path):
+    rec = recommend(build_coarse(tmp_path))
+    assert rec["target_step"] == pytest.approx(1040)
+    assert rec["pick"] == 1000
+    assert rec["uncertainty"] == pytest.approx(100)  # half the gap 1000 -> 1200
+    assert rec["indistinguishable"] == [1000, 1100]  # 1200 is 160 away
+
+
+def test_uncertainty_is_the_larger_of_half_the_spacing_and_the_rules_spread():
+    evals = range(0, 2001, 100)
+    assert middle_uncertainty(evals, 1030.0) == 50  # half the gap 1000 -> 1100
+    assert middle_uncertainty(evals, 1000.0) == 50  # on an evaluation: the larger adjacent gap
+    assert middle_uncertainty([0, 100, 400, 500], 100.0) == 150
+    assert middle_uncertainty(evals, 1030.0, 1030.0 + 20) == 50  # the rules agree closely
+    assert middle_uncertainty(evals, 1030.0, 1030.0 - 230) == pytest.approx(230)  # they disagree
+    assert middle_uncertainty(evals, 1030.0, float("nan")) == 50  # one fit
+    ckpts = list(range(100, 2001, 100))
+    assert indistinguishable(ckpts, 1030.0, 50) == [1000]
+    assert indistinguishable(ckpts, 1030.0, 230) == [800, 900, 1000, 1100, 1200]  # 800: exactly 230 away
+    assert indistinguishable([100, 2000], 1030.0, 50) == [100]  # the pick, however far
+
+
+def test_recommend_command_prints_what_it_cannot_tell_apart(planted, tmp_path, capsys):
+    assert main(["recommend", str(planted)]) == 0
+    assert "cannot tell apart: 500 (middle 500 +/- 50)" in capsys.readouterr().out
+    exp = build_coarse(tmp_path)
+    assert main(["recommend", str(exp)]) == 0
+    assert "cannot tell apart: 1000, 1100 (middle 1,040 +/- 100)" in capsys.readouterr().out
+    assert main(["recommend", str(exp), "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["indistinguishable"] == [1000, 1100] and rec["uncertainty"] == pytest.approx(100)
