@@ -31,7 +31,7 @@ def save_steps(total: int, save_every: int, log_early: int = 0) -> list[int]:
     >>> save_steps(10, 4)
     [0, 4, 8, 10]
     >>> save_steps(100, 50, log_early=3)
-    [0, 1, 5, 18, 50, 100]
+    [0, 1, 4, 14, 50, 100]
     """
     steps = {0, total}
     steps.update(range(save_every, total + 1, save_every))
