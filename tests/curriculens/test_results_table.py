@@ -35,3 +35,30 @@ def test_pcfg_rows_state_corrected_intervals_and_label_the_post_hoc_variant(tmp_
     assert "| not established |" in rows["PCFG: one-shot beats ce"]
     c1 = next(v for k, v in rows.items() if k.startswith("PCFG: progressive-c1"))
     assert "post hoc" in c1 and "yes, but post hoc: exploratory" in c1
+
+
+def _planted_parity_exp(root: Path, seed: int, reach: dict) -> Path:
+    """An experiment whose students reach 95% at the planted steps (None: never, 600 steps)."""
+    exp = root / f"seed{seed}"
+    for method, step in reach.items():
+        run = exp / "runs" / f"{method}-s0"
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps({"role": "student", "seed": 0, "distill": {"method": method}}))
+        rows = [{"step": s, "eval_acc": 1.0 if step is not None and s >= step else 0.5} for s in range(0, 601, 50)]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return exp
+
+
+def test_parity_rows_pair_teacher_seeds_with_corrected_intervals(tmp_path):
+    dirs = [
+        _planted_parity_exp(tmp_path, 0, {"progressive": 200, "one-shot": 450, "ce": 500}),
+        _planted_parity_exp(tmp_path, 1, {"progressive": 250, "one-shot": 500, "ce": None}),
+        _planted_parity_exp(tmp_path, 2, {"progressive": 200, "one-shot": 500, "ce": 550}),
+    ]
+    rows = {r.split("|")[1].strip(): r for r in _load().parity_rows([str(d) for d in dirs])}
+    prog = rows["parity: progressive reaches 95% before one-shot"]
+    # differences -250, -250, -300: mean -267, all below 0 -> held
+    assert "| yes |" in prog and "progressive - one-shot: -267 [" in prog and "Bonferroni over 3" in prog
+    assert "not in 600" in rows["parity: one-shot reaches 95% before ce"]  # the censored ce run is named
+    one = _load().parity_rows([str(dirs[0])])
+    assert "not established (n = 1 teacher seed)" in one[0] and "no interval at n = 1" in one[0]
