@@ -59,24 +59,22 @@ def to_dict(cfg: Any) -> Any:
     return copy.deepcopy(cfg)
 
 
+def flat_dict(data: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"optim.lr": 0.05, ...}``: nested dicts flattened, keys joined by ``.``, leaves as they are."""
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        out.update(flat_dict(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
 def config_diff(old: Any, new: Any, most: int = 3) -> str:
     """The fields where two configs differ, ``"a.b: 1 -> 2, ..."`` (at most ``most``, then a
     count), compared on ``to_dict`` (every field, defaults filled): for refusal messages."""
-    flat: list[dict] = []
-    for cfg in (old, new):
-        out: dict = {}
-
-        def walk(v: Any, key: str, out: dict = out) -> None:
-            if isinstance(v, dict):
-                for k, x in v.items():
-                    walk(x, f"{key}.{k}" if key else str(k))
-            else:
-                out[key] = v
-
-        walk(to_dict(cfg), "")
-        flat.append(out)
-    keys = [k for k in sorted(set(flat[0]) | set(flat[1])) if flat[0].get(k) != flat[1].get(k)]
-    shown = ", ".join(f"{k}: {flat[0].get(k)!r} -> {flat[1].get(k)!r}" for k in keys[:most])
+    a, b = flat_dict(to_dict(old)), flat_dict(to_dict(new))
+    keys = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    shown = ", ".join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in keys[:most])
     return shown + (f" and {len(keys) - most} more" if len(keys) > most else "")
 
 

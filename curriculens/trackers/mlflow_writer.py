@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from curriculens.config import flat_dict
 from curriculens.trackers.series import RunSeries
 
 ALLOW_FILE_STORE = "MLFLOW_ALLOW_FILE_STORE"
@@ -39,15 +40,9 @@ def file_store_allowed() -> Iterator[None]:
             os.environ[ALLOW_FILE_STORE] = old
 
 
-def flatten(cfg, prefix: str = "") -> dict[str, str]:
+def flatten(cfg) -> dict[str, str]:
     """``{"optim.lr": "0.05", ...}``: nested dicts joined by ``.``, leaves as JSON text."""
-    out: dict[str, str] = {}
-    if isinstance(cfg, dict):
-        for k, v in cfg.items():
-            out.update(flatten(v, f"{prefix}{k}."))
-        return out
-    out[prefix[:-1]] = (cfg if isinstance(cfg, str) else json.dumps(cfg))[:MAX_PARAM_VALUE]
-    return out
+    return {k: (v if isinstance(v, str) else json.dumps(v))[:MAX_PARAM_VALUE] for k, v in flat_dict(cfg).items()}
 
 
 def write(series: Sequence[RunSeries], out: Path, experiment: str, final: Path) -> None:
