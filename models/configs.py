@@ -1,12 +1,15 @@
 """Frozen model configs. Each has a ``kind`` that selects its builder in ``models.registry``
 and tags it in the ``ModelConfig`` union (``curriculens.config`` tagged unions). Every kind
-has the properties ``n_layers`` (blocks; the MLP's hidden layers) and ``d_model`` (residual
-width; the MLP's hidden width), so callers need not tell the kinds apart for them."""
+declares what callers need (``ModelKind``: ``n_layers``, ``d_model``, ``n_outputs``,
+``takes_tokens``, ``objective``, ``max_positions``, ``foreign``, ``label``), so callers ask
+the config instead of telling the kinds apart with ``isinstance``; ``isinstance`` on a kind is
+left to building and serialising a model (``models.registry``, ``models.hf``,
+``models.checkpoint``) and to checks of one kind's own fields."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Protocol, runtime_checkable
 
 from curriculens.config import Tag, from_tagged
 from curriculens.errors import CurriculensError
@@ -24,8 +27,52 @@ def _dropout(cfg) -> None:
         raise CurriculensError(f"{cfg.kind} model: dropout must be in [0, 1), got {cfg.dropout!r}")
 
 
+@runtime_checkable
+class ModelKind(Protocol):
+    """What every model config declares (``tests/models/test_model_kinds.py`` checks each kind).
+
+    ``n_layers``: blocks (the MLP's hidden layers). ``d_model``: residual width (the MLP's
+    hidden width). ``n_outputs``: the last dim of the logits (MLP classes, an LM's vocabulary;
+    0 = unknown). ``takes_tokens``: inputs are token ids ``[batch, pos]`` (Transformers), not
+    feature vectors ``[batch, d_in]`` (the MLP). ``objective``: ``mlm`` (masked LM), ``next``
+    (causal LM) or None (a classifier, or another head). ``max_positions``: longest input in
+    tokens (0 = no limit known, or no sequence). ``foreign``: built from a checkpoint's own
+    ``config.json`` (``curriculens import``), whose positions and heads are its own. ``label``:
+    the kind, or the architecture of a foreign model, for messages.
+    """
+
+    kind: str
+
+    @property
+    def n_layers(self) -> int: ...
+    @property
+    def d_model(self) -> int: ...
+    @property
+    def n_outputs(self) -> int: ...
+    @property
+    def takes_tokens(self) -> bool: ...
+    @property
+    def objective(self) -> str | None: ...
+    @property
+    def max_positions(self) -> int: ...
+    @property
+    def foreign(self) -> bool: ...
+    @property
+    def label(self) -> str: ...
+
+
+class _Native:
+    """Shared declarations of the kinds curriculens builds itself (not ``HFConfig``)."""
+
+    foreign = False
+
+    @property
+    def label(self) -> str:
+        return self.kind
+
+
 @dataclass(frozen=True)
-class MLPConfig:
+class MLPConfig(_Native):
     """ReLU MLP: Linear(d_in->width) -> ReLU -> (depth-1) x [Linear(width->width) -> ReLU] -> Linear(width->n_classes).
 
     Args:
@@ -54,9 +101,17 @@ class MLPConfig:
         """Hidden width."""
         return self.width
 
+    takes_tokens = False
+    objective = None
+    max_positions = 0
+
+    @property
+    def n_outputs(self) -> int:
+        return self.n_classes
+
 
 @dataclass(frozen=True)
-class GPT2Config:
+class GPT2Config(_Native):
     """A GPT-2 (causal) Transformer, built as Hugging Face ``GPT2LMHeadModel`` from this config.
 
     Args:
@@ -92,9 +147,20 @@ class GPT2Config:
     def d_model(self) -> int:
         return self.n_embd
 
+    takes_tokens = True
+    objective = "next"
+
+    @property
+    def n_outputs(self) -> int:
+        return self.vocab_size
+
+    @property
+    def max_positions(self) -> int:
+        return self.n_positions
+
 
 @dataclass(frozen=True)
-class BertConfig:
+class BertConfig(_Native):
     """A BERT masked LM, built as Hugging Face ``BertForMaskedLM`` from this config.
 
     Args:
@@ -141,6 +207,17 @@ class BertConfig:
     @property
     def d_model(self) -> int:
         return self.hidden_size
+
+    takes_tokens = True
+    objective = "mlm"
+
+    @property
+    def n_outputs(self) -> int:
+        return self.vocab_size
+
+    @property
+    def max_positions(self) -> int:
+        return self.max_position_embeddings
 
 
 @dataclass(frozen=True)
@@ -195,6 +272,18 @@ class HFConfig:
     def max_positions(self) -> int:
         """Longest input (0 = unknown, e.g. rotary models without a limit in their config)."""
         return int(self._get("max_position_embeddings", "n_positions", "n_ctx", default=0) or 0)
+
+    @property
+    def n_outputs(self) -> int:
+        """The LM head's vocabulary (``vocab_size``; 0 = not in the config)."""
+        return self.vocab_size
+
+    takes_tokens = True
+    foreign = True
+
+    @property
+    def label(self) -> str:
+        return self.architecture
 
 
 def lm_objective(architecture: str) -> str | None:

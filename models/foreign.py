@@ -190,8 +190,7 @@ def describe_model(cfg: ModelConfig) -> str:
     """A short label: the architecture (or kind) and its size."""
     from models.configs import d_model, n_layers
 
-    name = cfg.architecture if isinstance(cfg, HFConfig) else cfg.kind
-    return f"{name} ({n_layers(cfg)} layers, width {d_model(cfg)})"
+    return f"{cfg.label} ({n_layers(cfg)} layers, width {d_model(cfg)})"
 
 
 TOKENIZER_FILES = (

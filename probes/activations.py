@@ -54,7 +54,7 @@ from torch import nn
 
 from curriculens import constants as C
 from curriculens.errors import CurriculensError
-from models.configs import BertConfig, GPT2Config, HFConfig, MLPConfig, ModelConfig
+from models.configs import GPT2Config, ModelConfig
 from models.registry import hookable
 
 POSITIONS = ("last", "all", "mean")
@@ -68,19 +68,16 @@ def default_sites(model_cfg: ModelConfig) -> list[str]:
     MLP: ``blocks.{d}.hook_post`` for every hidden layer. GPT-2/BERT: ``blocks.{l}.hook_out``
     (residual stream after block l) for every block.
     """
-    if isinstance(model_cfg, MLPConfig):
-        return [f"blocks.{d}.hook_post" for d in range(model_cfg.depth)]
-    if isinstance(model_cfg, (GPT2Config, BertConfig, HFConfig)):
-        return [f"blocks.{layer}.hook_out" for layer in range(model_cfg.n_layers)]
-    raise TypeError(f"not a model config: {model_cfg!r}")
+    hook = "hook_out" if model_cfg.takes_tokens else "hook_post"
+    return [f"blocks.{layer}.{hook}" for layer in range(model_cfg.n_layers)]
 
 
 def site_width(model_cfg: ModelConfig, site: str) -> int | None:
     """The last-dim width of a site's activations, where the config tells it (else None)."""
-    if isinstance(model_cfg, MLPConfig):
+    if not model_cfg.takes_tokens:
         if site == "hook_logits":
-            return model_cfg.n_classes
-        return model_cfg.width if re.match(r"^blocks\.\d+\.hook_(pre|post)$", site) else None
+            return model_cfg.n_outputs
+        return model_cfg.d_model if re.match(r"^blocks\.\d+\.hook_(pre|post)$", site) else None
     if _RESIDUAL.match(site):
         return model_cfg.d_model
     return None
@@ -122,7 +119,7 @@ class ActivationExtractor:
     def __init__(self, model: nn.Module, model_cfg: ModelConfig) -> None:
         self.model = model
         self.model_cfg = model_cfg
-        self.is_hf = isinstance(model_cfg, (GPT2Config, BertConfig))
+        self.is_hf = model_cfg.takes_tokens and not model_cfg.foreign  # GPT-2 / BERT built here: hidden_states
         self._bridge = None
         self._n_layers = model_cfg.n_layers if self.is_hf else 0
 

@@ -43,7 +43,7 @@ class ParityTask(Task):
             yield {"x": self._eval_x[i : i + batch_size], "y": self._eval_y[i : i + batch_size]}
 
     def model_input(self, batch: Batch, model_cfg: ModelConfig) -> tuple[torch.Tensor, dict]:
-        if isinstance(model_cfg, MLPConfig):
+        if not model_cfg.takes_tokens:
             return batch["x"], {}
         return to_tokens(batch["x"]), {}
 

@@ -35,7 +35,7 @@ from curriculens.seeding import (
     keyed_seed,
     torch_generator,
 )
-from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig
+from models.configs import ModelConfig
 from models.registry import logits_of
 from training.data.pcfg_mlm import IGNORE, SpecialIds, mlm_batch, next_token_batch, position_ids
 from training.tasks.base import Batch, Task
@@ -228,15 +228,18 @@ class PCFGTask(Task):
         return float(sum(self.grammar.expected_length(s) for s in syms) / len(syms))
 
     def check_model(self, model_cfg: ModelConfig) -> None:
-        if isinstance(model_cfg, HFConfig):  # an imported model (e.g. the paper's own Trainer checkpoints)
-            if model_cfg.objective != self.cfg.objective:
+        if model_cfg.objective != self.cfg.objective:
+            if model_cfg.foreign:  # an imported model (e.g. the paper's own Trainer checkpoints)
                 raise CurriculensError(
                     f"objective {self.cfg.objective!r} needs a {'masked' if self.cfg.objective == 'mlm' else 'causal'} LM, "
                     f"got {model_cfg.architecture}"
                 )
-            vocab, pos = model_cfg.vocab_size, model_cfg.max_positions
-        else:
-            vocab, pos = self._check_native(model_cfg)
+            raise CurriculensError(
+                f"objective {self.cfg.objective!r} needs a {'BERT' if self.cfg.objective == 'mlm' else 'GPT2'} model, "
+                f"got kind {model_cfg.kind!r}"
+            )
+        self._check_pad(model_cfg)
+        vocab, pos = model_cfg.n_outputs, model_cfg.max_positions
         if vocab < self.vocab_size:
             raise CurriculensError(f"model vocab_size {vocab} < the grammar's {self.vocab_size} token ids")
         if pos and pos < self.seq_len:
@@ -252,20 +255,13 @@ class PCFGTask(Task):
         ``official_pad`` (the official models' ``bert-base-uncased`` value)."""
         return OFFICIAL_BERT_PAD_ID if self.cfg.official_pad else self.special.pad
 
-    def _check_native(self, model_cfg: ModelConfig) -> tuple[int, int]:
-        want = BertConfig if self.cfg.objective == "mlm" else GPT2Config
-        if not isinstance(model_cfg, want):
-            raise CurriculensError(
-                f"objective {self.cfg.objective!r} needs a {want.__name__[:-6].upper()} model, got kind {model_cfg.kind!r}"
-            )
-        pad = getattr(model_cfg, "pad_token_id", None)
+    def _check_pad(self, model_cfg: ModelConfig) -> None:
+        pad = getattr(model_cfg, "pad_token_id", None)  # a field of BertConfig only
         if pad is not None and pad != self.model_pad_id:
             raise CurriculensError(
                 f"model pad_token_id {pad} is not the task's pad id {self.model_pad_id} (the grammar's PAD id, or 0 "
                 "with official_pad): that token's input embedding would stay zero; set pad_token_id to it (or null)"
             )
-        pos = model_cfg.max_position_embeddings if isinstance(model_cfg, BertConfig) else model_cfg.n_positions
-        return model_cfg.vocab_size, pos
 
     def default_model(self, size: str) -> ModelConfig:
         """``teacher`` / ``student``: the paper's sizes (4 layers; 32 x 8 = 256 / 8 x 8 = 64 wide,

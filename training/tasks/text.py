@@ -47,7 +47,7 @@ from curriculens.seeding import (
     numpy_rng,
     torch_generator,
 )
-from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig
+from models.configs import ModelConfig
 from training.data.pcfg_mlm import IGNORE, SpecialIds, mlm_batch, next_token_batch, pad_sequences, position_ids
 from training.tasks.base import Batch, Task
 from training.tasks.configs import TextConfig
@@ -235,15 +235,9 @@ class TextTask(Task):
 
     @staticmethod
     def objective_of(model_cfg: ModelConfig) -> str:
-        if isinstance(model_cfg, BertConfig):
-            return "mlm"
-        if isinstance(model_cfg, GPT2Config):
-            return "next"
-        objective = model_cfg.objective if isinstance(model_cfg, HFConfig) else None
-        if objective is None:
-            name = model_cfg.architecture if isinstance(model_cfg, HFConfig) else model_cfg.kind
-            raise CurriculensError(f"the text task needs a masked or causal LM, got {name}")
-        return objective
+        if model_cfg.objective is None:
+            raise CurriculensError(f"the text task needs a masked or causal LM, got {model_cfg.label}")
+        return model_cfg.objective
 
     def check_model(self, model_cfg: ModelConfig) -> None:
         """The model is a masked or causal LM; when the task trains, of its objective, with a
@@ -257,8 +251,8 @@ class TextTask(Task):
                 f"{'masked' if objective == 'mlm' else 'causal'} LM (set --task-set objective={objective})"
             )
         bound = self.trainer()
-        vocab = model_cfg.vocab_size
-        positions = usable_positions(model_cfg) if isinstance(model_cfg, HFConfig) else _native_positions(model_cfg)
+        vocab = model_cfg.n_outputs
+        positions = usable_positions(model_cfg) if model_cfg.foreign else model_cfg.max_positions
         if vocab < len(bound.tokenizer):
             raise CurriculensError(f"model vocab_size {vocab} < the tokenizer's {len(bound.tokenizer)} ids")
         if positions and positions < bound.max_terminals + 1:
@@ -345,7 +339,7 @@ class TextTask(Task):
         """``input_ids`` with ``attention_mask`` and explicit ``position_ids`` (the mask may hide
         masked keys; see ``training.data.pcfg_mlm.position_ids``)."""
         mask = batch["attention_mask"]
-        if isinstance(model_cfg, HFConfig) and not self.cfg.hide_masked_keys:
+        if model_cfg.foreign and not self.cfg.hide_masked_keys:
             return batch["input_ids"], {"attention_mask": mask}  # rotary and other models: their own positions
         return batch["input_ids"], {"attention_mask": mask, "position_ids": position_ids(mask)}
 
@@ -355,18 +349,11 @@ class TextTask(Task):
         return logits[keep], batch["labels"][keep]
 
 
-def _native_positions(model_cfg: ModelConfig) -> int:
-    if isinstance(model_cfg, BertConfig):
-        return model_cfg.max_position_embeddings
-    if isinstance(model_cfg, GPT2Config):
-        return model_cfg.n_positions
-    return 0
-
-
 def usable_positions(model_cfg: ModelConfig) -> int:
     """The longest input the model takes (0 = no limit in its config). RoBERTa-style models
-    reserve ``pad_token_id + 1`` position ids, so they take that many fewer."""
-    if not isinstance(model_cfg, HFConfig):
+    reserve ``pad_token_id + 1`` position ids, so they take that many fewer. 0 for the models
+    curriculens builds (the task sizes them to its chunks)."""
+    if not model_cfg.foreign:
         return 0
     n = model_cfg.max_positions
     model_type = str(model_cfg.config.get("model_type", ""))

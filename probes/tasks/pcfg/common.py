@@ -26,7 +26,7 @@ import torch
 
 from curriculens.errors import CurriculensError
 from curriculens.seeding import PCFG_PROBE_SPLIT, PCFG_PROBE_TOKENS, numpy_rng
-from models.configs import BertConfig, GPT2Config, HFConfig, ModelConfig, d_model, n_layers
+from models.configs import ModelConfig, d_model, n_layers
 from probes.base import MetricSpec
 from probes.store import ResultRow
 from training.data.pcfg_mlm import position_ids
@@ -124,7 +124,7 @@ def pcfg_sites(model_cfg: ModelConfig, opts: PCFGProbeOptions | None = None) -> 
     """The probed hook names of a BERT / GPT-2 model."""
     if opts is not None and opts.sites:
         return list(opts.sites)
-    if not isinstance(model_cfg, (BertConfig, GPT2Config, HFConfig)):
+    if not model_cfg.takes_tokens:
         raise CurriculensError(f"PCFG probes need a BERT or GPT-2 model, got kind {model_cfg.kind!r}")
     n = n_layers(model_cfg)
     return [EMBED_SITE] + [f"blocks.{layer}.hook_out" for layer in range(n)]
