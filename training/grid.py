@@ -28,12 +28,13 @@ from curriculens import constants as C
 from curriculens.config import canonical_json
 from curriculens.device import resolve_device
 from curriculens.errors import CurriculensError
+from curriculens.io import read_json
 from models.checkpoint import list_checkpoints, read_model_config
 from training.config import RunConfig
 from training.engine import RunResult, Unit, group_key, train_units
 from training.experiment import check_experiment, init_experiment
 from training.extraction import check_models as check_extraction_models
-from training.loop import check_run_dir, check_teacher, finished_result, prepare_run_dir, run_lock
+from training.loop import check_outputs, check_run_dir, check_teacher, finished_result, prepare_run_dir, run_lock
 from training.tasks import build_task
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,11 @@ def train_grid(
     first = next((c for c in cfgs if c.distill.method != C.METHOD_CE), None)
     if first is not None:
         teacher_dir = check_teacher(first, runs_dir / first.name)
+    t_model = RunConfig.from_dict(read_json(teacher_dir / C.RUN_CONFIG_FILE)).model if teacher_dir else None
     for c in cfgs:
         task.check_model(c.model)
+        if t_model is not None and c.distill.method != C.METHOD_CE:
+            check_outputs(c.model, t_model, teacher_dir)
         if c.distill.method == C.METHOD_CURRICULUM_EXTRACTION:
             check_extraction_models(c.model, read_model_config(list_checkpoints(teacher_dir)[-1][1]))
     exp_dir = runs_dir.parent if runs_dir.name == C.RUNS_DIR else None

@@ -29,6 +29,7 @@ from models.checkpoint import (
     strip_optimizer_state,
     verify_checkpoint,
 )
+from models.configs import ModelConfig
 from training.config import RunConfig
 from training.engine import (  # noqa: F401  (re-exported: the names callers import from here)
     EVAL_BATCH,
@@ -58,10 +59,24 @@ def resolve_teacher_dir(teacher_dir: str, run_dir: Path) -> Path:
     return p if p.is_absolute() else (run_dir / p).resolve()
 
 
+def check_outputs(student: ModelConfig, teacher: ModelConfig, teacher_dir: Path) -> None:
+    """A student learns its teacher's output distribution, so both must score the same classes
+    or vocabulary (``n_outputs`` of ``models.configs.ModelKind``; 0 = unknown, not checked).
+    Raises a one-line CurriculensError instead of a shape error at the first distilled step."""
+    s, t = student.n_outputs, teacher.n_outputs
+    if s and t and s != t:
+        raise CurriculensError(
+            f"the student's {student.label} model has {s} outputs but the teacher {teacher_dir} has {t} "
+            f"({teacher.label}): a student distils its teacher's vocabulary/classes, so set the student's "
+            f"{'vocab_size' if student.takes_tokens else 'n_classes'} to {t}"
+        )
+
+
 def check_teacher(cfg: RunConfig, run_dir: Path) -> Path | None:
     """The teacher directory of a distilling student, after checking (reading only) that it is
     a finished run on the same task, distinct from ``run_dir``, whose checkpoints are intact,
-    and that a two-shot checkpoint lies in its range. None for teachers and ``ce`` students."""
+    whose outputs match the student's (``check_outputs``), and that a two-shot checkpoint lies
+    in its range. None for teachers and ``ce`` students."""
     dist = cfg.distill
     if cfg.role != C.ROLE_STUDENT or dist.method == C.METHOD_CE:
         return None
@@ -75,6 +90,7 @@ def check_teacher(cfg: RunConfig, run_dir: Path) -> Path | None:
         raise CurriculensError(f"teacher run {tdir} has not finished (no {C.DONE_FILE}); train it first")
     if canonical_json(tcfg.task) != canonical_json(cfg.task):
         raise CurriculensError(f"teacher run {tdir} was trained on another task than this student's")
+    check_outputs(cfg.model, tcfg.model, tdir)
     ckpts = list_checkpoints(tdir)
     if not ckpts:
         raise CurriculensError(f"teacher run {tdir} has no checkpoints")
