@@ -1,7 +1,8 @@
 """Benchmark: the paper's PCFG claims (section 5, figure 3) in a CPU regime, over seeds.
 
 For each seed, on cfg3b sentences started at level 2 (~56 tokens; the regime is documented in
-docs/pcfg.md with the calibration runs that led to it):
+docs/pcfg.md, "Benchmark settings"; the calibration runs that led to it and every round are in
+benchmarks/results/pcfg_notebook.md):
 
 1. train a BERT teacher (masked LM) with checkpoints dense through its loss drop; find its loss
    phases (``curriculens.curves.detect_phases``: plateau, sharp drop, slow phase) and its
@@ -109,15 +110,15 @@ _CPU_LONG = Setting(
 )
 
 SETTINGS = {
-    # round 2 (docs/pcfg.md, "The CPU regime"): batch 64, lr 6e-3, an 800-step teacher, 500-step students
+    # round 2 (benchmarks/results/pcfg_notebook.md, "the CPU regime"): batch 64, lr 6e-3, an 800-step teacher, 500-step students
     "cpu": Setting("cfg3b", 2, 64, 6e-3, 800, 500, 25, 25, 256, 32, 2, refresh=50, two_shot_T=125),
-    # round 3 (docs/pcfg.md, "A longer, wider teacher"): a hidden-128 teacher for 5000 steps, 1000-step
+    # round 3 (benchmarks/results/pcfg_notebook.md, setting cpu-long): a hidden-128 teacher for 5000 steps, 1000-step
     # students; its plateau (~100-200) is two evaluations long at this resolution, too short for
     # the phase rule's three, so the mid-drop checkpoint comes from the steepest later segment
     "cpu-long": _CPU_LONG,
     # round 4: cpu-long with held-out evaluations every 25 steps (teacher and students): the
     # plateau (~50-175) is then six evaluations, yet the phase rule still reports the curve
-    # unclear (its fit of all 5000 steps puts no breakpoint before 350; docs/pcfg.md); checkpoints,
+    # unclear (its fit of all 5000 steps puts no breakpoint before 350; benchmarks/results/pcfg_notebook.md); checkpoints,
     # data and training are cpu-long's (evaluations draw no training randomness: bit for bit)
     "cpu-long-dense": replace(_CPU_LONG, eval_every=25),
     # round 1: its teacher stopped at accuracy 0.65-0.70 and 300-step students stayed on the plateau

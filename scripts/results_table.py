@@ -131,7 +131,7 @@ def main() -> int:
     for line in degree_rows(args.demo_db) if args.demo_db else []:
         print(line + parity_link)
     for line in pcfg_rows(args.pcfg) if args.pcfg else []:
-        print(line + " [pcfg.md](docs/pcfg.md#what-the-benchmark-measured) |")
+        print(line + " [pcfg notebook](benchmarks/results/pcfg_notebook.md) |")
     return 0
 
 
