@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 from curriculens import constants as C
@@ -48,13 +48,18 @@ def _per_family(name: str) -> str:
 
 
 def add_optim_args(p: argparse.ArgumentParser, command: str) -> None:
-    """The optimiser, run-size and checkpoint flags of a training command."""
+    """The optimiser, run-size and checkpoint flags of a training command; a student
+    (``distill``) takes the teacher's values for those the flags and ``--config`` leave out."""
     g = p.add_argument_group("optimisation")
     family = f"{default_optimizer('mlp')} for the MLP, {default_optimizer('gpt2')} for Transformers"
-    per = {k: _per_family(k) for k in ("lr", "schedule", "warmup_frac")}
-    add_config_args(g, OptimConfig, command=command, defaults={"name": family, **per})
-    add_config_args(g, RunConfig, command=command)
-    add_config_args(p.add_argument_group("checkpoints"), CheckpointConfig, command=command)
+    defaults = {"name": family, **{k: _per_family(k) for k in ("lr", "schedule", "warmup_frac")}}
+    if command == "distill":
+        teacher = ("name", "lr", "weight_decay", "schedule", "warmup_frac", "grad_clip", "steps", "batch_size")
+        teacher += tuple(f.name for f in fields(CheckpointConfig))
+        defaults = dict.fromkeys(teacher, "the teacher's")
+    add_config_args(g, OptimConfig, command=command, defaults=defaults)
+    add_config_args(g, RunConfig, command=command, defaults=defaults)
+    add_config_args(p.add_argument_group("checkpoints"), CheckpointConfig, command=command, defaults=defaults)
 
 
 def load_json_arg(value: str | None, what: str) -> dict | None:

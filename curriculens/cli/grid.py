@@ -25,7 +25,9 @@ def register(sub) -> None:
     )
     p.add_argument("exp", metavar="EXP", help="the experiment directory (holding runs/teacher)")
     p.add_argument("--spec", help="a grid.json (fields of training.gridspec.GridSpec)")
-    add_config_args(p, GridSpec, command="grid")
+    add_config_args(
+        p, GridSpec, command="grid", defaults={"methods": "ce,one-shot,progressive; two-shot with --two-shot-steps"}
+    )
     p.add_argument("--lr", type=float, help="student learning rate (default: the teacher's)")
     p.add_argument(
         "--force", action="store_true", help="delete and retrain the grid's runs that exist (default: resume)"

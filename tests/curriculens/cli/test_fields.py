@@ -173,6 +173,24 @@ def test_distill_flags_give_the_config_built_directly(tiny_teacher, method, plan
     assert cfg.distill.teacher_dir and (cfg.model.width, cfg.steps, cfg.seed, cfg.optim.lr) == (5, 12, 2, 0.3)
 
 
+def test_a_student_takes_the_teachers_training_settings_as_distill_help_says(tiny_teacher):
+    from curriculens.cli.train import student_config_from_args
+    from training.experiment import read_run
+
+    teacher = read_run(tiny_teacher / "runs" / "teacher").config
+    cfg = student_config_from_args(
+        _args("distill", "--teacher", tiny_teacher, "--method", "ce"), tiny_teacher / "runs" / "teacher"
+    )
+    assert (cfg.optim, cfg.checkpoints, cfg.steps, cfg.batch_size) == (
+        teacher.optim,
+        teacher.checkpoints,
+        teacher.steps,
+        teacher.batch_size,
+    )
+    help_text = _subparsers()["distill"].format_help()
+    assert "optimizer steps (default the teacher's)" in " ".join(help_text.split())
+
+
 def test_grid_flags_give_the_spec_built_directly():
     from curriculens.cli.grid import spec_from_args
 
