@@ -1,16 +1,20 @@
-"""``ImportConfig``: what ``curriculens import`` (``training.foreign.importer``) imports and as
-which run; torch-free, so the CLI builds its flags from it without loading the importer."""
+"""``ImportConfig`` (what ``curriculens import``, ``training.foreign.importer``, imports and as which
+run) and ``FetchConfig`` (what ``curriculens fetch``, ``training.foreign.fetch``, downloads);
+torch-free, so the CLI builds its flags from them without loading the importer."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from curriculens import constants as C
 from curriculens.config import cli, coerce_field, csv_of
 from curriculens.errors import CurriculensError
 from training.experiment import student_run_name
+from training.foreign.revisions import parse_spec
 from training.tasks.configs import TaskField
 
+_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _WHICH = "which checkpoints (default all; applied in this order)"  # the flags' group in `curriculens import --help`
 
 
@@ -78,8 +82,6 @@ class ImportConfig:
         if not all(isinstance(s, int) and s >= 0 for s in self.steps):
             raise CurriculensError("--steps must be non-negative integers")
         if self.revisions:
-            from training.foreign.revisions import parse_spec
-
             parse_spec(self.revisions)
         if self.role not in (C.ROLE_TEACHER, C.ROLE_STUDENT):
             raise CurriculensError(f"unknown role {self.role!r} (teacher or student)")
@@ -100,3 +102,31 @@ class ImportConfig:
         if self.role == C.ROLE_TEACHER:
             return C.ROLE_TEACHER
         return student_run_name(self.method, self.seed, self.two_shot_step)
+
+
+@dataclass(frozen=True)
+class FetchConfig:
+    """What to fetch.
+
+    Args:
+        repo: ``org/name`` of a model repository.
+        revisions: the SPEC (``resolve_revisions``).
+        out: the hub-cache directory to fill (``import`` reads it).
+        endpoint: the hub's URL; "" = ``HF_ENDPOINT`` or huggingface.co.
+        timeout_s: per-request timeout.
+    """
+
+    repo: str
+    revisions: str
+    out: str
+    endpoint: str = field(default="", metadata=cli("hub URL", default="HF_ENDPOINT, else huggingface.co"))
+    timeout_s: float = field(default=30.0, metadata=cli("per-request timeout in seconds", flag="--timeout"))
+
+    def __post_init__(self) -> None:
+        if not _REPO.match(self.repo):
+            raise CurriculensError(f"bad repository id {self.repo!r} (expected org/name)")
+        parse_spec(self.revisions)  # raises on a bad SPEC
+        if self.endpoint and not re.match(r"^https?://", self.endpoint):
+            raise CurriculensError(f"bad --endpoint {self.endpoint!r} (expected http(s)://...)")
+        if self.timeout_s <= 0:
+            raise CurriculensError("timeout must be positive")

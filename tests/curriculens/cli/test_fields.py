@@ -15,7 +15,7 @@ from curriculens.errors import CurriculensError
 from models.configs import BertConfig, GPT2Config, MLPConfig
 from probes.sweep_config import SweepConfig
 from training.config import CheckpointConfig, DistillConfig, OptimConfig, RunConfig, default_optim
-from training.foreign.config import ImportConfig
+from training.foreign.config import FetchConfig, ImportConfig
 from training.gridspec import GridSpec
 from training.tasks.configs import ParityConfig
 
@@ -67,6 +67,7 @@ CONFIG_CLASSES = {
     "grid": (GridSpec,),
     "probe": (SweepConfig,),
     "import": (ImportConfig,),
+    "fetch": (FetchConfig,),
 }
 
 
@@ -97,7 +98,7 @@ def test_every_config_flag_has_its_help_from_the_field(command):
             action = actions[flag_of(f, meta)]
             assert action.help.startswith(meta.help), (cls.__name__, f.name, action.help)
             n += 1
-    assert n >= {"train-teacher": 29, "distill": 33, "grid": 17, "probe": 5, "import": 11}[command]
+    assert n >= {"train-teacher": 29, "distill": 33, "grid": 17, "probe": 5, "import": 11, "fetch": 2}[command]
 
 
 def _args(*argv):
@@ -238,6 +239,14 @@ def test_import_flags_give_the_import_config_built_directly(tmp_path):
     assert apply_args(ImportConfig, args, "import", src="SRC", out=str(tmp_path), task={"name": "parity"}) == want
 
 
+def test_fetch_flags_give_the_fetch_config_built_directly():
+    args = _args(
+        "fetch", "org/m", "--revisions", "log:3", "--out", "hub", "--endpoint", "http://127.0.0.1:9", "--timeout", 5
+    )
+    want = FetchConfig("org/m", "log:3", "hub", endpoint="http://127.0.0.1:9", timeout_s=5.0)
+    assert apply_args(FetchConfig, args, "fetch", repo="org/m", revisions="log:3", out="hub") == want
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -248,6 +257,7 @@ def test_import_flags_give_the_import_config_built_directly(tmp_path):
         (["grid", "{exp}", "--widths", "0"], "widths must be positive"),
         (["import", "{tmp}", "--out", "{tmp}/x", "--task", "parity", "--steps", "1,b"], "--steps must be comma"),
         (["probe", "{exp}", "--every", 0], "--every must be >= 1"),
+        (["fetch", "org/m", "--revisions", "all", "--out", "{tmp}/x", "--timeout", 0], "timeout must be positive"),
     ],
 )
 def test_bad_values_are_one_line_and_write_nothing(teacher_copy, tmp_path, cli, argv, message):
