@@ -43,14 +43,14 @@ def config_flags(cls: type, command: str) -> list[tuple[dataclasses.Field, CliFl
     return out
 
 
-def _arg_type(cls: type, f: dataclasses.Field, meta: CliFlag) -> Any:
+def _arg_type(hints: dict, f: dataclasses.Field, meta: CliFlag) -> Any:
     """argparse's type: ``meta.type``, str where ``meta.parse`` parses later, else the
-    annotation's (``int | None`` -> int); ``bool`` means a switch."""
+    annotation's in ``hints`` (``int | None`` -> int); ``bool`` means a switch."""
     if meta.type is not None:
         return meta.type
     if meta.parse is not None:
         return str
-    tp = typing.get_type_hints(cls)[f.name]
+    tp = hints[f.name]
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         tp = next(a for a in typing.get_args(tp) if a is not type(None))
     return tp if tp in (int, float, str, bool) else str
@@ -75,12 +75,14 @@ def add_config_args(
     ``defaults``: field name -> the default as help quotes it, where the CLI knows it better
     (a default that depends on another flag)."""
     for cls in classes:
-        for f, meta in config_flags(cls, command):
+        flags = config_flags(cls, command)
+        hints = typing.get_type_hints(cls) if flags else {}  # once per class: it evaluates every annotation
+        for f, meta in flags:
             flag = flag_of(f, meta)
             if flag in parser._option_string_actions:
                 continue
             where = _group(parser, meta.group) if meta.group else parser
-            kind = _arg_type(cls, f, meta)
+            kind = _arg_type(hints, f, meta)
             kw: dict[str, Any] = {"dest": dest_of(f, meta), "default": None}
             if kind is bool:
                 kw["action"] = "store_true"
