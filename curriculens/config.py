@@ -187,6 +187,57 @@ def dataclass_default(cls: type, name: str) -> Any:
     raise KeyError(f"{cls.__name__} has no field {name!r} with a default")
 
 
+CLI_KEY = "curriculens.cli"  # the field-metadata key of ``cli`` (read by ``curriculens.cli.fields``)
+
+
+@dataclasses.dataclass(frozen=True)
+class CliFlag:
+    """How a config field appears on the command line; ``cli(...)`` puts one in a field's metadata
+    and ``curriculens.cli.fields`` turns it into a flag and back into the field.
+
+    Args:
+        help: the flag's help (the default is appended, see ``default``).
+        flag: the flag; "" = ``--`` + the field name with ``-`` for ``_``.
+        aliases: more flags for the same field (``--width`` beside ``--widths``).
+        choices: the values allowed (argparse checks them).
+        type: argparse's type; None = from the annotation (int, float, str; bool = a switch).
+        parse: applied to the flag's string when the config is built (``csv_of``), so a bad value
+            is a one-line ``CurriculensError`` naming the flag; argparse then takes a plain string.
+        commands: the subcommands that show the flag; () = every command adding the class.
+        default: the default as help quotes it; None = the field's own; "" = none quoted.
+        metavar: argparse's metavar.
+        group: the title of the help's argument group holding the flag; "" = the command's own.
+    """
+
+    help: str
+    flag: str = ""
+    aliases: tuple = ()
+    choices: tuple | None = None
+    type: Any = None
+    parse: Any = None
+    commands: tuple = ()
+    default: str | None = None
+    metavar: str | None = None
+    group: str = ""
+
+
+def cli(help: str, **kw: Any) -> dict:
+    """Field metadata that exposes a config field as a flag: ``field(default=1, metadata=cli("..."))``."""
+    return {CLI_KEY: CliFlag(help, **kw)}
+
+
+def csv_of(kind: type) -> Any:
+    """A ``CliFlag.parse``: ``"1,2"`` -> ``(1, 2)`` of ``kind``; a bad item raises ValueError."""
+
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(kind(v.strip()) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise ValueError(f"must be comma-separated {kind.__name__} values, got {text!r}") from None
+
+    return parse
+
+
 def json_default(obj: Any) -> Any:
     """``json.dumps(default=...)`` for configs (``to_dict``), paths, numpy/torch scalars and sets."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):

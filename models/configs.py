@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Protocol, runtime_checkable
 
-from curriculens.config import Tag, from_tagged
+from curriculens.config import Tag, cli, from_tagged
 from curriculens.errors import CurriculensError
 
 
@@ -84,8 +84,8 @@ class MLPConfig(_Native):
 
     kind: str = "mlp"
     d_in: int = 100
-    width: int = 1000
-    depth: int = 1
+    width: int = field(default=1000, metadata=cli("MLP hidden width", default=""))
+    depth: int = field(default=1, metadata=cli("MLP hidden layers", default=""))
     n_classes: int = 2
 
     def __post_init__(self) -> None:
@@ -124,11 +124,11 @@ class GPT2Config(_Native):
 
     kind: str = "gpt2"
     vocab_size: int = 2
-    n_positions: int = 128
-    n_layer: int = 2
-    n_head: int = 4
-    head_dim: int = 8
-    dropout: float = 0.0
+    n_positions: int = field(default=128, metadata=cli("GPT-2 learned positions", default=""))
+    n_layer: int = field(default=2, metadata=cli("GPT-2 layers", default=""))
+    n_head: int = field(default=4, metadata=cli("GPT-2 attention heads", default=""))
+    head_dim: int = field(default=8, metadata=cli("GPT-2 width per head (width = heads x head_dim)", default=""))
+    dropout: float = field(default=0.0, metadata=cli("Transformer dropout"))
     tie_word_embeddings: bool = False
 
     def __post_init__(self) -> None:
@@ -176,12 +176,12 @@ class BertConfig(_Native):
 
     kind: str = "bert"
     vocab_size: int = 8
-    hidden_size: int = 64
-    num_hidden_layers: int = 4
-    num_attention_heads: int = 4
-    intermediate_size: int = 256
+    hidden_size: int = field(default=64, metadata=cli("BERT hidden size", flag="--hidden", default=""))
+    num_hidden_layers: int = field(default=4, metadata=cli("BERT layers", flag="--layers", default=""))
+    num_attention_heads: int = field(default=4, metadata=cli("BERT attention heads", flag="--heads", default=""))
+    intermediate_size: int = field(default=256, metadata=cli("BERT MLP size", flag="--intermediate", default=""))
     max_position_embeddings: int = 512
-    dropout: float = 0.0
+    dropout: float = field(default=0.0, metadata=cli("Transformer dropout"))
     pad_token_id: int | None = None
 
     def __post_init__(self) -> None:

@@ -51,7 +51,7 @@ import torch
 from tqdm.auto import tqdm
 
 from curriculens import constants as C
-from curriculens.config import canonical_json, from_dict, to_dict
+from curriculens.config import canonical_json
 from curriculens.device import resolve_device
 from curriculens.errors import CurriculensError
 from curriculens.executor import LOCAL, ExecutorConfig, executor_session
@@ -65,57 +65,12 @@ from probes.dispatch import dispatch_blocks
 from probes.freshness import checkpoint_ids, runs_of, stale_units
 from probes.memo import SweepMemo, decode_solution
 from probes.store import DoneUnit, ResultRow, ResultsStore, UnitKey
+from probes.sweep_config import SweepConfig
 from training.experiment import RunInfo, is_experiment, is_run, list_runs, read_experiment, read_run
 from training.tasks import Task, build_task
 from training.tasks.configs import same_task
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SweepConfig:
-    """What to probe and how. Saved as ``probe_config.json`` beside the database.
-
-    Args:
-        probes: probe names; empty = all of the task's probes (``probes.registry``).
-        seed: seeds probe data and splits; the same for every checkpoint and run.
-        device: ``auto`` | ``cpu`` | ``cuda``.
-        force: recompute units that are already in the database.
-        runs: run names to probe; empty = all runs.
-        every: probe every k-th checkpoint of each run (by index), always with the first
-            and the last.
-        options: probe options (sizes, sites, ...; each task documents its keys).
-    """
-
-    probes: tuple = ()
-    seed: int = 0
-    device: str = C.DEVICE_AUTO
-    force: bool = False
-    runs: tuple = ()
-    every: int = 1
-    options: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.every < 1:
-            raise CurriculensError("--every must be >= 1")
-        if self.device not in C.DEVICES:
-            raise CurriculensError(f"unknown device {self.device!r} (one of {', '.join(C.DEVICES)})")
-        if not isinstance(self.options, dict):
-            raise CurriculensError("probe options must be a JSON object")
-        for name in (*self.probes, *self.runs):
-            if not isinstance(name, str) or not name:
-                raise CurriculensError(f"probe and run names must be non-empty strings, got {name!r}")
-
-    def to_dict(self) -> dict:
-        return to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> SweepConfig:
-        return from_dict(cls, data, where="sweep config")
-
-    def settings(self) -> dict:
-        """The part of the config that changes probe values (seed and options)."""
-        return {"seed": self.seed, "options": self.options}
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@
 PCFG (setting ``cpu``): per method, the paired difference of final held-out masked-token
 accuracy against ce of the same seed (the same teacher), Student-t interval at 95% corrected
 (Bonferroni) for the number of methods compared with ce. Parity: steps to 95% held-out accuracy
-per method over the given experiment directories (one per teacher seed), progressive - one-shot.
+per method over the given experiment directories (one per teacher seed: `curriculens demo --seeds N`'s
+OUT/seed<k>), progressive - one-shot.
 """
 
 from __future__ import annotations
@@ -120,7 +121,12 @@ def degree_rows(db: str) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pcfg", nargs="*", default=[])
-    ap.add_argument("--parity-runs", nargs="*", default=[])
+    ap.add_argument(
+        "--parity-runs",
+        nargs="*",
+        default=[],
+        help="parity experiments, one per teacher seed (demo --seeds N: OUT/seed*)",
+    )
     ap.add_argument("--demo-db", default=None, help="a parity demo's results.sqlite: the degree rows")
     args = ap.parse_args()
     print("| claim | setting | held? | effect with interval | seeds | link |")

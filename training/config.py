@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from curriculens import constants as C
-from curriculens.config import check_name, coerce_field, from_dict, to_dict
+from curriculens.config import check_name, cli, coerce_field, from_dict, to_dict
 from curriculens.errors import CurriculensError
 from models.configs import ModelField
 from training.schedule import PROGRESSIVE_RULES
@@ -41,16 +41,16 @@ class OptimConfig:
         grad_clip: max global grad norm; 0 disables clipping.
     """
 
-    name: str = C.OPTIM_SGD
-    lr: float = 0.05
-    weight_decay: float = 0.0
+    name: str = field(default=C.OPTIM_SGD, metadata=cli("optimizer", flag="--optimizer", choices=C.OPTIMIZERS))
+    lr: float = field(default=0.05, metadata=cli("peak learning rate"))
+    weight_decay: float = field(default=0.0, metadata=cli("weight decay"))
     betas: tuple = (0.9, 0.999)
     eps: float = 1e-8
     momentum: float = 0.0
-    schedule: str = C.SCHEDULE_CONSTANT
-    warmup_frac: float = 0.0
+    schedule: str = field(default=C.SCHEDULE_CONSTANT, metadata=cli("lr schedule", choices=C.LR_SCHEDULES))
+    warmup_frac: float = field(default=0.0, metadata=cli("linear warmup as a fraction of the run (cosine only)"))
     min_lr_frac: float = 0.0
-    grad_clip: float = 0.0
+    grad_clip: float = field(default=0.0, metadata=cli("max grad norm, 0 = off"))
 
     def __post_init__(self) -> None:
         check(self.name in C.OPTIMIZERS, f"unknown optimizer {self.name!r} (one of {', '.join(C.OPTIMIZERS)})")
@@ -112,10 +112,12 @@ class CheckpointConfig:
         keep_optimizer: keep optimizer state in every checkpoint, not only the latest.
     """
 
-    save_every: int = 1000
-    log_early: int = 0
-    eval_every: int = 0
-    eval_log: int = 0
+    save_every: int = field(default=1000, metadata=cli("save a checkpoint every N steps"))
+    log_early: int = field(default=0, metadata=cli("extra log-spaced checkpoints before the first save"))
+    eval_every: int = field(
+        default=0, metadata=cli("evaluate every N steps between checkpoints", default="only at checkpoints")
+    )
+    eval_log: int = field(default=0, metadata=cli("also evaluate at N log-spaced steps in [1, steps], 0 = off"))
     keep_optimizer: bool = False
 
     def __post_init__(self) -> None:
@@ -153,15 +155,41 @@ class DistillConfig:
 
     method: str = C.METHOD_CE
     teacher_dir: str = ""
-    alpha: float = 0.0
-    tau: float = 1.0
-    speed: float = 1.0
-    interval: int = 0
-    progressive_rule: str = "parity"
-    two_shot_step: int = -1
-    two_shot_T: int = 0
-    extract_steps: int = 0
-    extract_seed: int = 0
+    alpha: float = field(default=0.0, metadata=cli("weight of the label CE term, in [0, 1]; 0 = pure distillation"))
+    tau: float = field(default=1.0, metadata=cli("teacher temperature, >= 0; <= 1e-6 means hard teacher labels"))
+    speed: float = field(default=1.0, metadata=cli("progressive: student step t uses teacher step t x speed"))
+    interval: int = field(
+        default=0,
+        metadata=cli("progressive: reselect the teacher every N >= 1 steps", default="teacher save_every / speed"),
+    )
+    progressive_rule: str = field(
+        default="parity",
+        metadata=cli(
+            "progressive: parity = first checkpoint at or after t x speed (the parity scripts); pcfg = largest "
+            "checkpoint at or below speed x (1 + floor(t / interval)) x interval (the official masked-LM trainer, "
+            "one interval ahead)",
+            choices=PROGRESSIVE_RULES,
+        ),
+    )
+    two_shot_step: int = field(
+        default=-1,
+        metadata=cli(
+            "two-shot: the intermediate teacher checkpoint step (within the teacher's checkpoints)", default=""
+        ),
+    )
+    two_shot_T: int = field(
+        default=0,
+        metadata=cli("two-shot: student steps on that checkpoint before switching to the final one", default=""),
+    )
+    extract_steps: int = field(
+        default=0,
+        metadata=cli(
+            "curriculum-extraction: student steps fitting a random projection of the final teacher's hidden "
+            "layer before distilling its outputs (> 0; MLP teacher and student)",
+            default="",
+        ),
+    )
+    extract_seed: int = field(default=0, metadata=cli("curriculum-extraction: seed of that random projection"))
 
     def __post_init__(self) -> None:
         check(self.method in C.METHODS, f"unknown method {self.method!r} (one of {', '.join(C.METHODS)})")
@@ -213,11 +241,11 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     checkpoints: CheckpointConfig = field(default_factory=CheckpointConfig)
     distill: DistillConfig | None = None
-    steps: int = 10000
-    batch_size: int = 32
-    seed: int = 0
+    steps: int = field(default=10000, metadata=cli("optimizer steps"))
+    batch_size: int = field(default=32, metadata=cli("examples per step"))
+    seed: int = field(default=0, metadata=cli("seed of the model init and the training stream"))
     device: str = C.DEVICE_AUTO
-    amp: bool = False
+    amp: bool = field(default=False, metadata=cli("bf16 autocast on CUDA", default=""))
     stop_at_acc: float = 0.0
     stream_seed: int | None = None
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from curriculens import constants as C
-from curriculens.config import dataclass_default, from_dict, to_dict
+from curriculens.config import cli, csv_of, dataclass_default, from_dict, to_dict
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json
 from training.config import CheckpointConfig, DistillConfig, RunConfig
@@ -47,25 +47,58 @@ class GridSpec:
         device: ``auto`` | ``cpu`` | ``cuda``.
     """
 
-    methods: tuple = (C.METHOD_CE, C.METHOD_ONE_SHOT, C.METHOD_PROGRESSIVE)
-    seeds: tuple = (0,)
-    widths: tuple = ()
+    methods: tuple = field(
+        default=(C.METHOD_CE, C.METHOD_ONE_SHOT, C.METHOD_PROGRESSIVE),
+        metadata=cli(f"comma-separated: {','.join(C.METHODS)}", parse=csv_of(str)),
+    )
+    seeds: tuple = field(default=(0,), metadata=cli("comma-separated initialisation seeds", parse=csv_of(int)))
+    widths: tuple = field(
+        default=(),
+        metadata=cli(
+            "comma-separated MLP student widths", aliases=("--width",), parse=csv_of(int), default="the task's student"
+        ),
+    )
     model: dict = field(default_factory=dict)
-    taus: tuple = (dataclass_default(DistillConfig, "tau"),)
-    alphas: tuple = (dataclass_default(DistillConfig, "alpha"),)
-    speeds: tuple = (dataclass_default(DistillConfig, "speed"),)
-    two_shot_steps: tuple | str = ()
-    two_shot_T: int = 0
-    extract_steps: int = 0
-    extract_seed: int = 0
-    steps: int = 0
-    batch_size: int = 0
-    save_every: int = 0
-    eval_every: int = 0
-    stream_seed: int | None = None
-    stop_at_acc: float = 0.0
+    taus: tuple = field(
+        default=(dataclass_default(DistillConfig, "tau"),),
+        metadata=cli("comma-separated teacher temperatures", aliases=("--tau",), parse=csv_of(float)),
+    )
+    alphas: tuple = field(
+        default=(dataclass_default(DistillConfig, "alpha"),),
+        metadata=cli("comma-separated label-CE weights", aliases=("--alpha",), parse=csv_of(float)),
+    )
+    speeds: tuple = field(
+        default=(dataclass_default(DistillConfig, "speed"),),
+        metadata=cli("comma-separated progressive speed factors", aliases=("--speed",), parse=csv_of(float)),
+    )
+    two_shot_steps: tuple | str = field(
+        default=(),
+        metadata=cli(
+            "two-shot teacher checkpoints: comma-separated steps, 'all' (the (2, T) sweep) or 'mid'",
+            parse=lambda text: text.strip() if text.strip() in ("all", "mid") else csv_of(int)(text),
+            default="",
+        ),
+    )
+    two_shot_T: int = field(
+        default=0, metadata=cli("two-shot: student steps on the intermediate checkpoint", default="")
+    )
+    extract_steps: int = field(
+        default=0,
+        metadata=cli("curriculum-extraction: steps fitting the teacher's hidden-layer projection", default=""),
+    )
+    extract_seed: int = field(default=0, metadata=cli("curriculum-extraction: seed of the random projection"))
+    steps: int = field(default=0, metadata=cli("student steps", default="the teacher's"))
+    batch_size: int = field(default=0, metadata=cli("examples per step", default="the teacher's"))
+    save_every: int = field(default=0, metadata=cli("checkpoint interval", default="the teacher's"))
+    eval_every: int = field(default=0, metadata=cli("evaluation interval", default="the teacher's"))
+    stream_seed: int | None = field(
+        default=None, metadata=cli("seed of the shared training data stream", default="the first seed")
+    )
+    stop_at_acc: float = field(
+        default=0.0, metadata=cli("end each student at its first evaluation at or above this accuracy", default="")
+    )
     optim: dict = field(default_factory=dict)
-    teacher: str = "teacher"
+    teacher: str = field(default="teacher", metadata=cli("the teacher run's name in EXP/runs/"))
     device: str = C.DEVICE_AUTO
 
     def __post_init__(self) -> None:

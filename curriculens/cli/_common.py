@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 from curriculens import constants as C
+from curriculens.cli.fields import add_config_args, apply_args, config_changes, given_flags
 from curriculens.config import dataclass_default
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json
@@ -15,26 +16,6 @@ from models.configs import BertConfig, GPT2Config, MLPConfig, ModelConfig, model
 from training.config import ADAM_DEFAULTS, CheckpointConfig, OptimConfig, RunConfig, default_optim, default_optimizer
 
 _MODEL_CLASSES = {"mlp": MLPConfig, "gpt2": GPT2Config, "bert": BertConfig}
-
-# flag -> (model kinds it applies to, config field)
-_MODEL_FLAGS = {
-    "width": (("mlp",), "width"),
-    "depth": (("mlp",), "depth"),
-    "n_layer": (("gpt2",), "n_layer"),
-    "n_head": (("gpt2",), "n_head"),
-    "head_dim": (("gpt2",), "head_dim"),
-    "n_positions": (("gpt2",), "n_positions"),
-    "num_hidden_layers": (("bert",), "num_hidden_layers"),
-    "num_attention_heads": (("bert",), "num_attention_heads"),
-    "hidden_size": (("bert",), "hidden_size"),
-    "intermediate_size": (("bert",), "intermediate_size"),
-    "dropout": (("gpt2", "bert"), "dropout"),
-}
-
-
-def default_help(cls, name: str, text: str) -> str:
-    """Flag help quoting the default of field ``name`` of dataclass ``cls`` (one default per setting)."""
-    return f"{text} (default {dataclass_default(cls, name)})"
 
 
 def add_device(p: argparse.ArgumentParser, default: str | None = C.DEVICE_AUTO) -> None:
@@ -48,7 +29,8 @@ def add_device(p: argparse.ArgumentParser, default: str | None = C.DEVICE_AUTO) 
     )
 
 
-def add_model_args(p: argparse.ArgumentParser) -> None:
+def add_model_args(p: argparse.ArgumentParser, command: str) -> None:
+    """``--model``, ``--model-json`` and every model config's size flags (``curriculens.cli.fields``)."""
     g = p.add_argument_group("model (defaults: the task's default for this role)")
     g.add_argument(
         "--model", choices=tuple(_MODEL_CLASSES), default=None, help="model family: mlp (parity), gpt2, bert"
@@ -56,17 +38,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--model-json", default=None, help="full model config as JSON (string or file); other model flags override it"
     )
-    g.add_argument("--width", type=int, help="MLP hidden width")
-    g.add_argument("--depth", type=int, help="MLP hidden layers")
-    g.add_argument("--n-layer", dest="n_layer", type=int, help="GPT-2 layers")
-    g.add_argument("--n-head", dest="n_head", type=int, help="GPT-2 attention heads")
-    g.add_argument("--head-dim", dest="head_dim", type=int, help="GPT-2 width per head (width = heads x head_dim)")
-    g.add_argument("--n-positions", dest="n_positions", type=int, help="GPT-2 learned positions")
-    g.add_argument("--layers", dest="num_hidden_layers", type=int, help="BERT layers")
-    g.add_argument("--heads", dest="num_attention_heads", type=int, help="BERT attention heads")
-    g.add_argument("--hidden", dest="hidden_size", type=int, help="BERT hidden size")
-    g.add_argument("--intermediate", dest="intermediate_size", type=int, help="BERT MLP size")
-    g.add_argument("--dropout", type=float, help=default_help(GPT2Config, "dropout", "Transformer dropout"))
+    add_config_args(g, *_MODEL_CLASSES.values(), command=command)
 
 
 def _per_family(name: str) -> str:
@@ -75,45 +47,19 @@ def _per_family(name: str) -> str:
     return f"{sgd} sgd, {ADAM_DEFAULTS.get(name, sgd)} adam/adamw"
 
 
-def add_optim_args(p: argparse.ArgumentParser) -> None:
+def add_optim_args(p: argparse.ArgumentParser, command: str) -> None:
+    """The optimiser, run-size and checkpoint flags of a training command; a student
+    (``distill``) takes the teacher's values for those the flags and ``--config`` leave out."""
     g = p.add_argument_group("optimisation")
-    g.add_argument(
-        "--optimizer",
-        choices=C.OPTIMIZERS,
-        help=f"default: {default_optimizer('mlp')} for the MLP, {default_optimizer('gpt2')} for Transformers",
-    )
-    g.add_argument("--lr", type=float, help=f"peak learning rate (default: {_per_family('lr')})")
-    g.add_argument("--weight-decay", type=float, help=default_help(OptimConfig, "weight_decay", "weight decay"))
-    g.add_argument("--schedule", choices=C.LR_SCHEDULES, help=f"lr schedule (default: {_per_family('schedule')})")
-    g.add_argument(
-        "--warmup-frac",
-        type=float,
-        help=f"linear warmup as a fraction of the run (cosine only; default: {_per_family('warmup_frac')})",
-    )
-    g.add_argument("--grad-clip", type=float, help=default_help(OptimConfig, "grad_clip", "max grad norm, 0 = off"))
-    g.add_argument("--batch-size", type=int, help=default_help(RunConfig, "batch_size", "examples per step"))
-    g.add_argument("--steps", type=int, help=default_help(RunConfig, "steps", "optimizer steps"))
-    g.add_argument(
-        "--seed", type=int, help=default_help(RunConfig, "seed", "seed of the model init and the training stream")
-    )
-    g.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA")
-    c = p.add_argument_group("checkpoints")
-    c.add_argument(
-        "--save-every", type=int, help=default_help(CheckpointConfig, "save_every", "save a checkpoint every N steps")
-    )
-    c.add_argument(
-        "--log-early",
-        type=int,
-        help=default_help(CheckpointConfig, "log_early", "extra log-spaced checkpoints before the first save"),
-    )
-    c.add_argument(
-        "--eval-every", type=int, help="evaluate every N steps between checkpoints (default: only at checkpoints)"
-    )
-    c.add_argument(
-        "--eval-log",
-        type=int,
-        help=default_help(CheckpointConfig, "eval_log", "also evaluate at N log-spaced steps in [1, steps], 0 = off"),
-    )
+    family = f"{default_optimizer('mlp')} for the MLP, {default_optimizer('gpt2')} for Transformers"
+    defaults = {"name": family, **{k: _per_family(k) for k in ("lr", "schedule", "warmup_frac")}}
+    if command == "distill":
+        teacher = ("name", "lr", "weight_decay", "schedule", "warmup_frac", "grad_clip", "steps", "batch_size")
+        teacher += tuple(f.name for f in fields(CheckpointConfig))
+        defaults = dict.fromkeys(teacher, "the teacher's")
+    add_config_args(g, OptimConfig, command=command, defaults=defaults)
+    add_config_args(g, RunConfig, command=command, defaults=defaults)
+    add_config_args(p.add_argument_group("checkpoints"), CheckpointConfig, command=command, defaults=defaults)
 
 
 def load_json_arg(value: str | None, what: str) -> dict | None:
@@ -132,61 +78,30 @@ def load_json_arg(value: str | None, what: str) -> dict | None:
     return data
 
 
-def model_from_args(args: argparse.Namespace, default: ModelConfig) -> ModelConfig:
-    """Start from ``--model-json`` or ``default`` (or the kind's defaults), then apply size flags."""
+def model_from_args(args: argparse.Namespace, default: ModelConfig, command: str) -> ModelConfig:
+    """Start from ``--model-json`` or ``default`` (or the kind's defaults), then apply size flags;
+    a size flag of another model family is refused."""
     base = load_json_arg(args.model_json, "--model-json")
     cfg = model_config_from_dict(base) if base else default
     if args.model and args.model != cfg.kind:
         cfg = _MODEL_CLASSES[args.model]()
         if isinstance(default, MLPConfig) and isinstance(cfg, MLPConfig):
             cfg = replace(cfg, d_in=default.d_in)
-    changes = {}
-    for flag, (kinds, field) in _MODEL_FLAGS.items():
-        value = getattr(args, flag, None)
-        if value is None:
-            continue
-        if cfg.kind not in kinds:
-            raise CurriculensError(f"--{flag.replace('_', '-')} does not apply to a {cfg.kind} model")
-        changes[field] = value
-    return replace(cfg, **changes) if changes else cfg
+    own = given_flags(type(cfg), args, command)
+    for cls in _MODEL_CLASSES.values():
+        stray = set(given_flags(cls, args, command).values()) - set(own.values())
+        if stray:
+            raise CurriculensError(f"{min(stray)} does not apply to a {cfg.kind} model")
+    return apply_args(cfg, args, command)
 
 
-def optim_from_args(args: argparse.Namespace, kind: str, base: OptimConfig | None = None) -> OptimConfig:
+def optim_from_args(args: argparse.Namespace, kind: str, base: OptimConfig | None, command: str) -> OptimConfig:
     """``base`` (or the model kind's default optimizer, ``training.config.default_optim``) with
     the optimisation flags on top; a new ``--optimizer`` starts from its own defaults."""
-    name = args.optimizer or (base.name if base else default_optimizer(kind))
+    changes = config_changes(OptimConfig, args, command)
+    name = changes.pop("name", None) or (base.name if base else default_optimizer(kind))
     cfg = base if base is not None and base.name == name else default_optim(name)
-    changes = {
-        k: v
-        for k, v in {
-            "lr": args.lr,
-            "weight_decay": args.weight_decay,
-            "schedule": args.schedule,
-            "warmup_frac": args.warmup_frac,
-            "grad_clip": args.grad_clip,
-        }.items()
-        if v is not None
-    }
     return replace(cfg, **changes)
-
-
-def checkpoints_from_args(args: argparse.Namespace, base: CheckpointConfig | None = None) -> CheckpointConfig:
-    cfg = base or CheckpointConfig()
-    changes = {
-        k: v
-        for k, v in {
-            "save_every": args.save_every,
-            "log_early": args.log_early,
-            "eval_every": args.eval_every,
-            "eval_log": args.eval_log,
-        }.items()
-        if v is not None
-    }
-    return replace(cfg, **changes)
-
-
-def describe(obj) -> str:
-    return json.dumps(asdict(obj) if hasattr(obj, "__dataclass_fields__") else obj, sort_keys=True)
 
 
 def add_executor_args(p: argparse.ArgumentParser, block: str = "") -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -138,14 +140,20 @@ def register(sub) -> None:
     p.add_argument(
         "--size", default="demo", help="parity: tiny | small | demo | bench; pcfg: tiny | demo (default demo)"
     )
-    p.add_argument("--seeds", type=int, default=1, help="student seeds per method (default 1)")
     p.add_argument(
-        "--teacher-seeds",
+        "--seeds",
+        type=int,
+        default=None,
+        help="replicates of the whole experiment (default 1): replicate k is teacher seed k and its students "
+        "(student seed k) in OUT/seed<k>; 1 = OUT itself; the closing lines pool them",
+    )
+    p.add_argument(
+        "--student-seeds",
         type=int,
         default=1,
-        help="replicate the whole experiment with this many teacher seeds (OUT/seed<k>: teacher seed k and its "
-        "students; the closing lines pool them; default 1 = OUT itself)",
+        help="student seeds per method inside each replicate (default 1; replicate k's are k*M .. k*M+M-1)",
     )
+    p.add_argument("--teacher-seeds", type=int, default=None, help=argparse.SUPPRESS)  # deprecated alias of --seeds
     p.add_argument(
         "--grammar", help="pcfg: a grammar JSON file or a bundled grammar's name (cfg3b) instead of a generated grammar"
     )
@@ -160,24 +168,39 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _plan(args, out: Path, teacher_seed: int | None = None):
-    """(teacher config, students_for(exp_dir, teacher) -> configs): ``training.plans.demo_plan``;
-    ``teacher_seed`` replaces the teacher's seed (a replicate of the whole experiment)."""
+def _plan(args, out: Path, replicate: int | None = None):
+    """(teacher config, students_for(exp_dir, teacher) -> configs): ``training.plans.demo_plan``.
+    ``replicate`` k (of several): teacher seed k, student seeds k*M .. k*M+M-1 (M = --student-seeds);
+    None: the plan's own teacher seed and student seeds 0 .. M-1."""
     from dataclasses import replace
 
     from training.plans import demo_plan
 
+    m = args.student_seeds
+    first = 0 if replicate is None else replicate * m
     teacher, students_for = demo_plan(
-        args.task, args.size, out=str(out), seeds=range(args.seeds), device=args.device, grammar=args.grammar
+        args.task, args.size, out=str(out), seeds=range(first, first + m), device=args.device, grammar=args.grammar
     )
-    return (teacher if teacher_seed is None else replace(teacher, seed=teacher_seed)), students_for
+    return (teacher if replicate is None else replace(teacher, seed=replicate)), students_for
+
+
+def n_replicates(args) -> int:
+    """--seeds, or its deprecated alias --teacher-seeds (one warning line on stderr)."""
+    old = args.teacher_seeds
+    if old is not None and args.seeds is not None and args.seeds != old:
+        raise CurriculensError("--teacher-seeds is an old name of --seeds; give one of them")
+    n = args.seeds if args.seeds is not None else old if old is not None else 1
+    if n < 1 or args.student_seeds < 1:
+        raise CurriculensError("--seeds and --student-seeds must be at least 1")
+    if old is not None:
+        print("curriculens: warning: --teacher-seeds is deprecated; use --seeds", file=sys.stderr)
+    return n
 
 
 def run(args) -> int:
     from curriculens.executor import executor_session
 
-    if args.seeds < 1 or args.teacher_seeds < 1:
-        raise CurriculensError("--seeds and --teacher-seeds must be at least 1")
+    args.seeds = n_replicates(args)
     executor = executor_from_args(args)
     with executor_session(executor):  # one Ray session for training and probing
         return _run(args, executor)
@@ -186,10 +209,10 @@ def run(args) -> int:
 def _run(args, executor) -> int:
     t0 = time.time()
     out = Path(args.out)
-    exps = [out] if args.teacher_seeds == 1 else [out / f"seed{k}" for k in range(args.teacher_seeds)]
+    exps = [out] if args.seeds == 1 else [out / f"seed{k}" for k in range(args.seeds)]
     failed = 0
     for k, exp in enumerate(exps):
-        failed += _run_one(args, executor, exp, None if args.teacher_seeds == 1 else k)
+        failed += _run_one(args, executor, exp, None if args.seeds == 1 else k)
     if args.no_probe:
         print(f"done in {time.time() - t0:.0f}s (probes skipped)")
         return 0
@@ -203,11 +226,11 @@ def _run(args, executor) -> int:
     return 1 if failed else 0
 
 
-def _run_one(args, executor, out: Path, teacher_seed: int | None) -> int:
+def _run_one(args, executor, out: Path, replicate: int | None) -> int:
     """Train, probe and summarise one experiment; the number of failed probe units."""
     from training.plans import DEMO_GRID_TASKS, run_plan
 
-    teacher, students_for = _plan(args, out, teacher_seed)
+    teacher, students_for = _plan(args, out, replicate)
 
     def on_run(cfg, res):
         acc = res.final_eval.get("eval_acc")

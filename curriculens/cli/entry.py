@@ -1,7 +1,8 @@
 """The ``curriculens`` command line: parse, then run.
 
 Each subcommand lives in ``curriculens/cli/<name>.py`` and exposes
-``register(subparsers)``, which adds its parser and sets ``func(args) -> int``.
+``register(subparsers)``, which adds its parser and sets ``func(args) -> int``. Flags that set a
+config field are generated from the field's metadata (``curriculens.cli.fields``).
 Errors the user can fix (``CurriculensError``) print one line and exit 2; an unexpected
 error prints one line too (``--debug`` shows the traceback) and exits 1.
 """

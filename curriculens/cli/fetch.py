@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from curriculens.cli.fields import add_config_args, apply_args
+from training.foreign.config import FetchConfig
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -23,15 +26,14 @@ def register(sub) -> None:
         help="step1000,step2000 (names or step numbers) | START:STOP[:STRIDE] (steps) | log:N | all",
     )
     p.add_argument("--out", required=True, help="hub-cache directory to fill (created if needed)")
-    p.add_argument("--endpoint", default="", help="hub URL (default: HF_ENDPOINT, else huggingface.co)")
-    p.add_argument("--timeout", type=float, default=30.0, help="per-request timeout in seconds (default 30)")
+    add_config_args(p, FetchConfig, command="fetch")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from training.foreign.fetch import FetchConfig, fetch
+    from training.foreign.fetch import fetch
 
-    cfg = FetchConfig(args.repo, args.revisions, args.out, args.endpoint, args.timeout)
+    cfg = apply_args(FetchConfig, args, "fetch", repo=args.repo, revisions=args.revisions, out=args.out)
     res = fetch(cfg)
     print(
         f"{args.repo}: {len(res.revisions)} revision(s) -> {res.repo_dir} "

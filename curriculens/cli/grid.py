@@ -7,40 +7,13 @@ from pathlib import Path
 
 from curriculens import constants as C
 from curriculens.cli._common import add_device, add_executor_args, executor_from_args
+from curriculens.cli.fields import add_config_args, config_changes
 from curriculens.errors import CurriculensError
 
 
-def _list(kind):
-    def parse(text: str):
-        try:
-            return [kind(v) for v in text.split(",") if v.strip()]
-        except ValueError:
-            raise CurriculensError(f"expected comma-separated {kind.__name__} values, got {text!r}") from None
-
-    return parse
-
-
-# flag dest -> (GridSpec field, parser)
-_FLAGS = {
-    "methods": ("methods", _list(str)),
-    "seeds": ("seeds", _list(int)),
-    "widths": ("widths", _list(int)),
-    "taus": ("taus", _list(float)),
-    "alphas": ("alphas", _list(float)),
-    "speeds": ("speeds", _list(float)),
-}
-
-
-def _default(name: str) -> str:
-    """A GridSpec field's default as flag help quotes it (``1.0``, ``0,1``)."""
-    from curriculens.config import dataclass_default
+def register(sub) -> None:
     from training.gridspec import GridSpec
 
-    value = dataclass_default(GridSpec, name)
-    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-
-
-def register(sub) -> None:
     p = sub.add_parser(
         "grid",
         help="train many students of one teacher together (methods x seeds x widths x tau/alpha x two-shot checkpoints x speeds)",
@@ -52,46 +25,10 @@ def register(sub) -> None:
     )
     p.add_argument("exp", metavar="EXP", help="the experiment directory (holding runs/teacher)")
     p.add_argument("--spec", help="a grid.json (fields of training.gridspec.GridSpec)")
-    p.add_argument("--methods", help="comma-separated: ce,one-shot,progressive,two-shot,curriculum-extraction")
-    p.add_argument("--seeds", help=f"comma-separated initialisation seeds (default {_default('seeds')})")
-    p.add_argument(
-        "--widths", "--width", dest="widths", help="comma-separated MLP student widths (default: the task's student)"
-    )
-    p.add_argument(
-        "--taus", "--tau", dest="taus", help=f"comma-separated teacher temperatures (default {_default('taus')})"
-    )
-    p.add_argument(
-        "--alphas", "--alpha", dest="alphas", help=f"comma-separated label-CE weights (default {_default('alphas')})"
-    )
-    p.add_argument(
-        "--speeds",
-        "--speed",
-        dest="speeds",
-        help=f"comma-separated progressive speed factors (default {_default('speeds')})",
-    )
-    p.add_argument(
-        "--two-shot-steps",
-        help="two-shot teacher checkpoints: comma-separated steps, 'all' (the (2, T) sweep) or 'mid'",
-    )
-    p.add_argument("--two-shot-T", type=int, help="two-shot: student steps on the intermediate checkpoint")
-    p.add_argument(
-        "--extract-steps", type=int, help="curriculum-extraction: steps fitting the teacher's hidden-layer projection"
-    )
-    p.add_argument(
-        "--extract-seed",
-        type=int,
-        help=f"curriculum-extraction: seed of the random projection (default {_default('extract_seed')})",
-    )
-    p.add_argument("--steps", type=int, help="student steps (default: the teacher's)")
-    p.add_argument("--batch-size", type=int, help="default: the teacher's")
-    p.add_argument("--save-every", type=int, help="checkpoint interval (default: the teacher's)")
-    p.add_argument("--eval-every", type=int, help="evaluation interval (default: the teacher's)")
-    p.add_argument("--stream-seed", type=int, help="seed of the shared training data stream (default: the first seed)")
-    p.add_argument(
-        "--stop-at-acc", type=float, help="end each student at its first evaluation at or above this accuracy"
+    add_config_args(
+        p, GridSpec, command="grid", defaults={"methods": "ce,one-shot,progressive; two-shot with --two-shot-steps"}
     )
     p.add_argument("--lr", type=float, help="student learning rate (default: the teacher's)")
-    p.add_argument("--teacher", help=f"the teacher run's name in EXP/runs/ (default {_default('teacher')})")
     p.add_argument(
         "--force", action="store_true", help="delete and retrain the grid's runs that exist (default: resume)"
     )
@@ -111,36 +48,15 @@ def register(sub) -> None:
 
 def spec_from_args(args):
     """The GridSpec of ``--spec`` with the flags given on top."""
+    from dataclasses import asdict
+
     from training.gridspec import GridSpec, read_spec
 
-    data = {}
-    if args.spec:
-        spec = read_spec(args.spec)
-        from dataclasses import asdict
-
-        data = asdict(spec)
-    for dest, (key, parse) in _FLAGS.items():
-        if getattr(args, dest) is not None:
-            data[key] = parse(getattr(args, dest))
-    if args.two_shot_steps is not None:
-        v = args.two_shot_steps.strip()
-        data["two_shot_steps"] = v if v in ("all", "mid") else _list(int)(v)
-        if "methods" not in data and not args.spec:
-            data["methods"] = ["two-shot"]
-    for dest in (
-        "two_shot_T",
-        "extract_steps",
-        "extract_seed",
-        "steps",
-        "batch_size",
-        "save_every",
-        "eval_every",
-        "stream_seed",
-        "stop_at_acc",
-        "teacher",
-    ):
-        if getattr(args, dest) is not None:
-            data[dest] = getattr(args, dest)
+    data = asdict(read_spec(args.spec)) if args.spec else {}
+    flags = config_changes(GridSpec, args, "grid")
+    if "two_shot_steps" in flags and "methods" not in flags and not args.spec:
+        flags["methods"] = ["two-shot"]
+    data.update(flags)
     if args.lr is not None:
         data["optim"] = {**data.get("optim", {}), "lr": args.lr}
     if args.device != C.DEVICE_AUTO or "device" not in data:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from curriculens import constants as C
+from curriculens.cli.fields import add_config_args, apply_args
 from curriculens.errors import CurriculensError
+from training.foreign.config import ImportConfig
 
 
 def register(sub) -> None:
@@ -28,40 +29,11 @@ def register(sub) -> None:
     p.add_argument(
         "--task-set", action="append", metavar="KEY=VALUE", help="set one task config field (JSON value), repeatable"
     )
-    p.add_argument("--role", choices=(C.ROLE_TEACHER, C.ROLE_STUDENT), default=C.ROLE_TEACHER, help="default teacher")
-    p.add_argument("--method", default="", help="a student's method: " + " | ".join(C.METHODS))
-    p.add_argument("--name", default="", help="run name (default: teacher, or <method>-s<seed>)")
-    p.add_argument("--seed", type=int, default=0, help="the run's seed label (default 0)")
-    p.add_argument("--two-shot-step", type=int, default=-1, help="two-shot students: the teacher checkpoint used first")
-    p.add_argument("--two-shot-T", type=int, default=0, help="two-shot students: the step where they switched")
-    p.add_argument(
-        "--copy", action="store_true", help="copy the weights into the run as safetensors (default: reference in place)"
-    )
-    p.add_argument("--force", action="store_true", help="replace a run of the same name")
     p.add_argument(
         "--wait", action="store_true", help="if another process is writing this run, wait for it instead of refusing"
     )
-    sel = p.add_argument_group("which checkpoints (default all; applied in this order)")
-    sel.add_argument(
-        "--revisions",
-        default="",
-        metavar="SPEC",
-        help="names or steps (step1000,2000) | START:STOP[:STRIDE] (steps) | log:N | all",
-    )
-    sel.add_argument(
-        "--steps", default="", metavar="LIST", help="exactly these steps, comma-separated (each must exist)"
-    )
-    sel.add_argument("--every", type=int, default=1, metavar="K", help="every K-th checkpoint, first and last kept")
+    add_config_args(p, ImportConfig, command="import")
     p.set_defaults(func=run)
-
-
-def _steps(raw: str) -> tuple:
-    if not raw.strip():
-        return ()
-    try:
-        return tuple(int(s) for s in raw.split(","))
-    except ValueError:
-        raise CurriculensError(f"--steps must be comma-separated integers, got {raw!r}") from None
 
 
 def task_config(args) -> dict:
@@ -78,24 +50,9 @@ def task_config(args) -> dict:
 
 
 def run(args) -> int:
-    from training.foreign.importer import ImportConfig, import_trajectory
+    from training.foreign.importer import import_trajectory
 
-    cfg = ImportConfig(
-        src=args.src,
-        out=args.out,
-        task=task_config(args),
-        role=args.role,
-        method=args.method,
-        name=args.name,
-        seed=args.seed,
-        copy=args.copy,
-        force=args.force,
-        two_shot_step=args.two_shot_step,
-        two_shot_T=args.two_shot_T,
-        revisions=args.revisions,
-        steps=_steps(args.steps),
-        every=args.every,
-    )
+    cfg = apply_args(ImportConfig, args, "import", src=args.src, out=args.out, task=task_config(args))
     res = import_trajectory(cfg, wait=args.wait)
     print(
         f"imported {len(res.steps)} checkpoints ({res.layout}, {res.model}), steps {res.steps[0]}..{res.steps[-1]} -> {res.run_dir}"

@@ -8,8 +8,10 @@ import logging
 import sys
 
 from curriculens import constants as C
-from curriculens.cli._common import add_executor_args, executor_from_args, load_json_arg
+from curriculens.cli._common import add_device, add_executor_args, executor_from_args, load_json_arg
+from curriculens.cli.fields import add_config_args, config_changes
 from curriculens.errors import CurriculensError
+from probes.sweep_config import SweepConfig
 
 log = logging.getLogger(__name__)
 
@@ -28,28 +30,8 @@ def register(sub) -> None:
     p.add_argument(
         "path", metavar="PATH", help="experiment directory, one run directory, or a run's checkpoints/ directory"
     )
-    p.add_argument(
-        "--probes",
-        default=None,
-        help="comma-separated probe names (default: all probes of the task, e.g. model,fourier,linear)",
-    )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        help="seed of the probe data and splits, the same for every checkpoint (default 0)",
-    )
-    p.add_argument(
-        "--every",
-        type=int,
-        default=None,
-        help="probe every K-th checkpoint of each run, always the first and last (default 1)",
-    )
-    p.add_argument("--runs", default=None, help="comma-separated run names to probe (default: all runs)")
-    p.add_argument("--force", action="store_true", default=None, help="recompute units already in the database")
-    p.add_argument(
-        "--device", choices=C.DEVICES, default=None, help="where to compute (default: auto = cuda if available)"
-    )
+    add_config_args(p, SweepConfig, command="probe")
+    add_device(p, default=None)
     p.add_argument(
         "--n-probe",
         dest="n_probe",
@@ -83,12 +65,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _csv(value: str | None) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    return tuple(v.strip() for v in value.split(",") if v.strip())
-
-
 def _parse_option(item: str) -> tuple[str, object]:
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
@@ -102,18 +78,10 @@ def _parse_option(item: str) -> tuple[str, object]:
 
 def config_from_args(args: argparse.Namespace):
     """The SweepConfig: ``--config`` first, then every flag given explicitly."""
-    from probes.sweep import SweepConfig
-
     data = load_json_arg(args.config, "--config") or {}
-    overrides = {
-        "probes": _csv(args.probes),
-        "seed": args.seed,
-        "every": args.every,
-        "runs": _csv(args.runs),
-        "force": args.force,
-        "device": args.device,
-    }
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    data.update(config_changes(SweepConfig, args, "probe"))
+    if args.device is not None:
+        data["device"] = args.device
     options = dict(data.get("options") or {})
     for item in args.option:
         key, value = _parse_option(item)

@@ -13,13 +13,12 @@ from curriculens.cli._common import (
     add_device,
     add_model_args,
     add_optim_args,
-    checkpoints_from_args,
-    default_help,
     load_json_arg,
     model_from_args,
     optim_from_args,
 )
-from curriculens.config import dataclass_default, to_dict
+from curriculens.cli.fields import add_config_args, apply_args, config_changes
+from curriculens.config import to_dict
 from curriculens.errors import CurriculensError
 from curriculens.io import read_json
 from training.experiment import is_experiment, read_run
@@ -41,9 +40,6 @@ def _parse_set(items: list[str] | None) -> dict:
     return out
 
 
-_PARITY_FLAGS = ("n", "k", "n_eval", "data_seed", "support")
-
-
 def merge_task(base: dict | None, args: argparse.Namespace) -> dict:
     """The task config dict: ``--task-json``, else the base config's task (when ``--task``
     names the same task or is not given), else ``{"name": --task}``; then the explicit task
@@ -57,16 +53,13 @@ def merge_task(base: dict | None, args: argparse.Namespace) -> dict:
         task = dict(base)
     else:
         task = {"name": name}
-    parity = {f: getattr(args, f) for f in _PARITY_FLAGS if getattr(args, f) is not None}
+    from training.tasks.configs import ParityConfig
+
+    parity = config_changes(ParityConfig, args, args.command)
     if parity and task["name"] != "parity":
         raise CurriculensError(
             f"--{next(iter(parity)).replace('_', '-')} applies to the parity task only, not {task['name']}"
         )
-    if "support" in parity:
-        try:
-            parity["support"] = [int(s) for s in parity["support"].split(",")]
-        except ValueError:
-            raise CurriculensError(f"--support must be comma-separated integers, got {args.support!r}") from None
     if "k" in parity and "support" not in parity:
         task.pop("support", None)  # a new k with the base's support of another size: the first k again
     task.update(parity)
@@ -83,7 +76,7 @@ def absolute_paths(task: dict) -> dict:
     return task
 
 
-def _common_flags(p: argparse.ArgumentParser) -> None:
+def _common_flags(p: argparse.ArgumentParser, command: str) -> None:
     p.add_argument("--config", help="a run config.json to start from (flags given here override it)")
     p.add_argument("--name", help="run name inside EXP/runs/: one path component of letters, digits, '.', '_', '-'")
     p.add_argument(
@@ -95,13 +88,12 @@ def _common_flags(p: argparse.ArgumentParser) -> None:
         "--wait", action="store_true", help="if another process is writing this run, wait for it instead of refusing"
     )
     add_device(p, default=None)
-    add_model_args(p)
-    add_optim_args(p)
+    add_model_args(p, command)
+    add_optim_args(p, command)
 
 
 def register(sub) -> None:
     from training.config import DistillConfig
-    from training.schedule import PROGRESSIVE_RULES
     from training.tasks.configs import ParityConfig
 
     p = sub.add_parser(
@@ -117,18 +109,8 @@ def register(sub) -> None:
     p.add_argument(
         "--task-set", action="append", metavar="KEY=VALUE", help="set one task config field (JSON value), repeatable"
     )
-    t = p.add_argument_group("sparse parity")
-    t.add_argument("--n", type=int, help=default_help(ParityConfig, "n", "input length n"))
-    t.add_argument("--k", type=int, help=default_help(ParityConfig, "k", "support size k"))
-    t.add_argument("--support", help="support coordinates, comma-separated (default: the first k)")
-    t.add_argument("--n-eval", dest="n_eval", type=int, help=default_help(ParityConfig, "n_eval", "held-out examples"))
-    t.add_argument(
-        "--data-seed",
-        dest="data_seed",
-        type=int,
-        help=default_help(ParityConfig, "data_seed", "seed of the held-out set"),
-    )
-    _common_flags(p)
+    add_config_args(p.add_argument_group("sparse parity"), ParityConfig, command="train-teacher")
+    _common_flags(p, "train-teacher")
     p.set_defaults(func=run_teacher)
 
     d = sub.add_parser(
@@ -140,53 +122,8 @@ def register(sub) -> None:
     )
     d.add_argument("--teacher", required=True, help="the teacher run directory, or the experiment directory holding it")
     d.add_argument("--method", required=True, help=" | ".join(C.METHODS))
-    d.add_argument(
-        "--alpha",
-        type=float,
-        help=default_help(DistillConfig, "alpha", "weight of the label CE term, in [0, 1]; 0 = pure distillation"),
-    )
-    d.add_argument(
-        "--tau",
-        type=float,
-        help=default_help(DistillConfig, "tau", "teacher temperature, >= 0; <= 1e-6 means hard teacher labels"),
-    )
-    d.add_argument(
-        "--speed",
-        type=float,
-        help=default_help(DistillConfig, "speed", "progressive: student step t uses teacher step t x speed"),
-    )
-    d.add_argument(
-        "--interval",
-        type=int,
-        help="progressive: reselect the teacher every N >= 1 steps (default: teacher save_every / speed)",
-    )
-    d.add_argument(
-        "--two-shot-step",
-        type=int,
-        help="two-shot: the intermediate teacher checkpoint step (within the teacher's checkpoints)",
-    )
-    d.add_argument(
-        "--two-shot-T", type=int, help="two-shot: student steps on that checkpoint before switching to the final one"
-    )
-    d.add_argument(
-        "--extract-steps",
-        type=int,
-        help="curriculum-extraction: student steps fitting a random projection of the final teacher's hidden "
-        "layer before distilling its outputs (> 0; MLP teacher and student)",
-    )
-    d.add_argument(
-        "--extract-seed",
-        type=int,
-        help=default_help(DistillConfig, "extract_seed", "curriculum-extraction: seed of that random projection"),
-    )
-    d.add_argument(
-        "--progressive-rule",
-        choices=PROGRESSIVE_RULES,
-        help="progressive: parity = first checkpoint at or after t x speed (the parity scripts); pcfg = largest checkpoint "
-        "at or below speed x (1 + floor(t / interval)) x interval (the official masked-LM trainer, one interval ahead) "
-        f"(default {dataclass_default(DistillConfig, 'progressive_rule')})",
-    )
-    _common_flags(d)
+    add_config_args(d, DistillConfig, command="distill")
+    _common_flags(d, "distill")
     d.set_defaults(func=run_distill)
 
 
@@ -198,15 +135,14 @@ def _base_config(args) -> RunConfig | None:
 
 def _training_fields(args, base: RunConfig, model, kind_changed: bool) -> dict:
     """The fields every run takes from (base, flags): model, optim, checkpoints, sizes, device."""
+    from training.config import RunConfig
+
     return dict(
         model=model,
-        optim=optim_from_args(args, model.kind, None if kind_changed else base.optim),
-        checkpoints=checkpoints_from_args(args, base.checkpoints),
-        steps=args.steps if args.steps is not None else base.steps,
-        batch_size=args.batch_size if args.batch_size is not None else base.batch_size,
-        seed=args.seed if args.seed is not None else base.seed,
+        optim=optim_from_args(args, model.kind, None if kind_changed else base.optim, args.command),
+        checkpoints=apply_args(base.checkpoints, args, args.command),
         device=args.device or base.device,
-        amp=args.amp or base.amp,
+        **config_changes(RunConfig, args, args.command),
     )
 
 
@@ -238,7 +174,7 @@ def _teacher_config_and_task(args: argparse.Namespace):
         default_model = _follow_task(base.model, built)
     else:
         default_model = built.default_model("teacher")
-    model = model_from_args(args, default_model)
+    model = model_from_args(args, default_model, args.command)
     if base is None:
         base = RunConfig(name="teacher", role=C.ROLE_TEACHER, task=task, model=model)
     kind_changed = model.kind != base.model.kind
@@ -299,22 +235,10 @@ def _student_config_and_task(args: argparse.Namespace, teacher_dir: Path):
     base = _base_config(args)
     built = build_task(teacher.task)
     default_model = base.model if base is not None else default_student_model(built, teacher.model)
-    model = model_from_args(args, default_model)
-    given = {
-        k: v
-        for k, v in {
-            "alpha": args.alpha,
-            "tau": args.tau,
-            "speed": args.speed,
-            "interval": args.interval,
-            "progressive_rule": args.progressive_rule,
-            "two_shot_step": args.two_shot_step,
-            "two_shot_T": args.two_shot_T,
-            "extract_steps": args.extract_steps,
-            "extract_seed": args.extract_seed,
-        }.items()
-        if v is not None
-    }
+    model = model_from_args(args, default_model, args.command)
+    from training.config import DistillConfig
+
+    given = config_changes(DistillConfig, args, args.command)
     seed = args.seed if args.seed is not None else (base.seed if base else 0)
     name, dist = student_distill(
         args.method, seed, teacher_dir, base.distill if base is not None else None, args.name or "", **given

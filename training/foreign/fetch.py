@@ -23,48 +23,19 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from curriculens.errors import CurriculensError
 from curriculens.lock import exclusive_lock
 from models.foreign import TOKENIZER_FILES
-from training.foreign.revisions import parse_spec, resolve_revisions
+from training.foreign.config import FetchConfig
+from training.foreign.revisions import resolve_revisions
 from training.foreign.sources import HF_CONFIG, PREFERRED_WEIGHTS, TRAINER_STATE
 
 log = logging.getLogger(__name__)
 
 FETCH_LOCK = ".fetch.lock"
-_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-@dataclass(frozen=True)
-class FetchConfig:
-    """What to fetch.
-
-    Args:
-        repo: ``org/name`` of a model repository.
-        revisions: the SPEC (``resolve_revisions``).
-        out: the hub-cache directory to fill (``import`` reads it).
-        endpoint: the hub's URL; "" = ``HF_ENDPOINT`` or huggingface.co.
-        timeout_s: per-request timeout.
-    """
-
-    repo: str
-    revisions: str
-    out: str
-    endpoint: str = ""
-    timeout_s: float = 30.0
-
-    def __post_init__(self) -> None:
-        if not _REPO.match(self.repo):
-            raise CurriculensError(f"bad repository id {self.repo!r} (expected org/name)")
-        parse_spec(self.revisions)  # raises on a bad SPEC
-        if self.endpoint and not re.match(r"^https?://", self.endpoint):
-            raise CurriculensError(f"bad --endpoint {self.endpoint!r} (expected http(s)://...)")
-        if self.timeout_s <= 0:
-            raise CurriculensError("timeout must be positive")
 
 
 @dataclass

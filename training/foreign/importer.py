@@ -33,12 +33,12 @@ from __future__ import annotations
 import logging
 import shutil
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
 from curriculens import constants as C
-from curriculens.config import coerce_field, to_dict
+from curriculens.config import to_dict
 from curriculens.errors import CurriculensError
 from curriculens.io import atomic_dir, read_json, sha256_file, write_json, write_jsonl
 from models.checkpoint import ckpt_dirname, load_weights_into, write_model_config
@@ -53,10 +53,11 @@ from models.foreign import (
 )
 from probes.store import forget_run
 from training.config import CheckpointConfig, RunConfig
-from training.experiment import init_experiment, read_experiment, student_distill, student_run_name
+from training.experiment import init_experiment, read_experiment, student_distill
+from training.foreign.config import ImportConfig
 from training.foreign.sources import ForeignCheckpoint, discover
 from training.rundir import check_replaceable, run_lock, sweep_run_dir
-from training.tasks.configs import TaskConfig, TaskField, same_task
+from training.tasks.configs import TaskConfig, same_task
 
 log = logging.getLogger(__name__)
 
@@ -64,73 +65,6 @@ IMPORT_FILE = "import.json"
 # trainer_state.json log_history key -> metrics.jsonl key
 TRAINER_METRICS = {"eval_loss": "eval_loss", "eval_accuracy": "eval_acc", "loss": "train_loss", "learning_rate": "lr"}
 TOKENS_SEEN = "num_input_tokens_seen"  # trainer_state.json log_history key -> metrics.jsonl "tokens"
-
-
-@dataclass(frozen=True)
-class ImportConfig:
-    """What to import and as which run.
-
-    Args:
-        src: the foreign trajectory (see ``training.foreign.sources``).
-        out: the experiment directory (created if needed).
-        task: the task config (``training.tasks.configs``; a dict such as ``{"name": "text",
-            "corpus": ...}`` is parsed on construction).
-        role: ``teacher`` | ``student``.
-        method: a student's method (``ce``, ``one-shot``, ``progressive``, ``two-shot``).
-        name: run name; "" = ``teacher`` or ``<method>-s<seed>``.
-        seed: the run's seed label (students of several seeds sit side by side).
-        copy: rewrite the weights into the run as safetensors instead of referencing them.
-        force: replace a run of the same name.
-        two_shot_step, two_shot_T: a two-shot student's teacher checkpoint and switch step.
-        revisions: a revision SPEC over the checkpoints found (``training.foreign.revisions.select``:
-            names or steps, ``START:STOP[:STRIDE]``, ``log:N``, ``all``); "" = all.
-        steps: exactly these steps (each must exist); () = all.
-        every: then keep every k-th checkpoint (by index), always with the first and the last.
-    """
-
-    src: str
-    out: str
-    task: TaskField = field(default_factory=dict)
-    role: str = C.ROLE_TEACHER
-    method: str = ""
-    name: str = ""
-    seed: int = 0
-    copy: bool = False
-    force: bool = False
-    two_shot_step: int = -1
-    two_shot_T: int = 0
-    revisions: str = ""
-    steps: tuple = ()
-    every: int = 1
-
-    def __post_init__(self) -> None:
-        if self.every < 1:
-            raise CurriculensError(f"--every must be >= 1, got {self.every}")
-        if not all(isinstance(s, int) and s >= 0 for s in self.steps):
-            raise CurriculensError("--steps must be non-negative integers")
-        if self.revisions:
-            from training.foreign.revisions import parse_spec
-
-            parse_spec(self.revisions)
-        if self.role not in (C.ROLE_TEACHER, C.ROLE_STUDENT):
-            raise CurriculensError(f"unknown role {self.role!r} (teacher or student)")
-        if self.role == C.ROLE_TEACHER and self.method not in ("", C.METHOD_TEACHER):
-            raise CurriculensError("--method applies to students only (add --role student)")
-        if self.role == C.ROLE_STUDENT and self.method not in C.METHODS:
-            raise CurriculensError(f"a student needs --method, one of {', '.join(C.METHODS)}")
-        if isinstance(self.task, dict) and not self.task.get("name"):
-            raise CurriculensError("the task config needs a name (--task)")
-        coerce_field(self, "task")
-        if self.name and (self.name.startswith(".") or "/" in self.name or self.name != self.name.strip()):
-            raise CurriculensError(f"bad run name {self.name!r}")
-
-    @property
-    def run_name(self) -> str:
-        if self.name:
-            return self.name
-        if self.role == C.ROLE_TEACHER:
-            return C.ROLE_TEACHER
-        return student_run_name(self.method, self.seed, self.two_shot_step)
 
 
 @dataclass

@@ -9,10 +9,10 @@ grammar or the corpus (I/O) run when the task is built (``training.tasks.build_t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
-from curriculens.config import Tag, canonical_json, from_tagged
+from curriculens.config import Tag, canonical_json, cli, csv_of, from_tagged
 from curriculens.errors import CurriculensError
 
 OBJECTIVES = ("mlm", "next")
@@ -32,11 +32,13 @@ class ParityConfig:
     """
 
     name: str = "parity"
-    n: int = 100
-    k: int = 6
-    support: tuple = ()
-    n_eval: int = 4096
-    data_seed: int = 0
+    n: int = field(default=100, metadata=cli("input length n"))
+    k: int = field(default=6, metadata=cli("support size k"))
+    support: tuple = field(
+        default=(), metadata=cli("support coordinates, comma-separated", parse=csv_of(int), default="the first k")
+    )
+    n_eval: int = field(default=4096, metadata=cli("held-out examples"))
+    data_seed: int = field(default=0, metadata=cli("seed of the held-out set"))
 
     def __post_init__(self) -> None:
         if not isinstance(self.n, int) or self.n <= 0:

@@ -65,14 +65,78 @@ def test_demo_students_save_at_least_as_often_as_the_teacher():
         assert size.student_save_every <= size.save_every, name
 
 
-@pytest.mark.slow
-def test_teacher_seeds_replicate_the_whole_experiment_and_the_closing_lines_pool_them(tmp_path, capsys):
+def _demo_args(*flags):
+    from curriculens.cli.entry import build_parser
+
+    return build_parser().parse_args(["demo", "--size", "tiny", *flags])
+
+
+@pytest.mark.parametrize(
+    ("flags", "replicates", "plans"),
+    [  # (teacher seed or None = the plan's own, student seeds) per replicate
+        ((), 1, [(None, [0])]),
+        (("--student-seeds", "3"), 1, [(None, [0, 1, 2])]),
+        (("--seeds", "3"), 3, [(0, [0]), (1, [1]), (2, [2])]),
+        (("--seeds", "2", "--student-seeds", "2"), 2, [(0, [0, 1]), (1, [2, 3])]),
+    ],
+)
+def test_seeds_replicate_teacher_and_students(monkeypatch, flags, replicates, plans):
+    """Issue 24.2: --seeds N = N replicates, replicate k = teacher seed k and student seed k;
+    --student-seeds M adds student seeds inside each (distinct across replicates)."""
+    import training.plans as P
+    from curriculens.cli import demo
+
+    got, real = [], P.demo_plan
+
+    def fake_plan(task, size, *, out, seeds, device, grammar):
+        got.append(list(seeds))
+        return real(task, size, out=out, seeds=seeds, device=device, grammar=grammar)
+
+    monkeypatch.setattr(P, "demo_plan", fake_plan)
+    args = _demo_args(*flags)
+    n = demo.n_replicates(args)
+    assert n == replicates
+    seen = []
+    for k in range(n):
+        teacher, _ = demo._plan(args, "unused", None if n == 1 else k)
+        seen.append((None if n == 1 else teacher.seed, got[-1]))
+    assert seen == plans
+    if n == 1:
+        assert teacher.seed == real("parity", "tiny")[0].seed  # unchanged: the plan's own seed
+
+
+def test_teacher_seeds_is_a_deprecated_alias_of_seeds(capsys):
+    from curriculens.cli import demo
+    from curriculens.cli.entry import build_parser
+
+    assert demo.n_replicates(_demo_args("--teacher-seeds", "3")) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["curriculens: warning: --teacher-seeds is deprecated; use --seeds"]
+    assert "--teacher-seeds" not in build_parser()._subparsers._group_actions[0].choices["demo"].format_help()
+    assert demo.n_replicates(_demo_args("--teacher-seeds", "2", "--seeds", "2")) == 2
+
+
+@pytest.mark.parametrize(
+    "flags", [("--seeds", "0"), ("--student-seeds", "0"), ("--teacher-seeds", "2", "--seeds", "3")]
+)
+def test_bad_seed_counts_are_one_line_and_write_nothing(tmp_path, capsys, flags):
     out = tmp_path / "demo"
-    argv = ["-q", "demo", "--size", "tiny", "--out", str(out), "--device", "cpu", "--teacher-seeds", "2"]
+    assert main(["-q", "demo", "--size", "tiny", "--out", str(out), "--device", "cpu", *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("curriculens: error:")
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_seeds_replicate_the_whole_experiment_and_the_closing_lines_pool_them(tmp_path, capsys):
+    out = tmp_path / "demo"
+    argv = ["-q", "demo", "--size", "tiny", "--out", str(out), "--device", "cpu", "--seeds", "2"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert (out / "seed0" / "runs" / "teacher").is_dir() and (out / "seed1" / "runs" / "teacher").is_dir()
     seeds = [json.loads((out / f"seed{k}" / "runs" / "teacher" / "config.json").read_text())["seed"] for k in (0, 1)]
     assert seeds == [0, 1]
+    assert (out / "seed0" / "runs" / "ce-s0").is_dir() and (out / "seed1" / "runs" / "ce-s1").is_dir()
+    assert not (out / "seed1" / "runs" / "ce-s0").exists()
     assert "2 run(s) per method, 2 teacher(s)" in printed and "(seed 1)" in printed
     assert f"curriculens compare {out} progressive one-shot" in printed
