@@ -214,6 +214,36 @@ def _tag(probe: str, d, degrees) -> str:
 
 
 # --- writing ------------------------------------------------------------------------------
+RELOAD_EVERY = 64  # figures rendered in one tab between page reloads (a bound on what a page accumulates)
+
+
+def _reusing_kaleido(kaleido):
+    """A ``kaleido.Kaleido`` whose tab is handed back without a page reload after each figure.
+
+    Kaleido reloads its page (and so re-parses the 4.6 MB plotly.js) after every figure: about
+    half of each PNG's time. Its renderer (``Plotly.toImage``) plots into a detached element and
+    keeps no state between figures, so the same tab is reused and reloaded only every
+    ``RELOAD_EVERY`` figures; PNG bytes are identical to a reload per figure
+    (tests/dashboard/test_export.py). A kaleido without the private hook falls back to its own
+    behaviour (slower, same files)."""
+    base = kaleido.Kaleido
+    if not callable(getattr(base, "_return_kaleido_tab", None)):
+        return base
+
+    class ReusingKaleido(base):
+        _since_reload = 0
+
+        async def _return_kaleido_tab(self, tab) -> None:
+            self._since_reload += 1
+            if self._since_reload >= RELOAD_EVERY or not isinstance(getattr(self, "tabs_ready", None), asyncio.Queue):
+                self._since_reload = 0
+                await super()._return_kaleido_tab(tab)
+            else:
+                await self.tabs_ready.put(tab)
+
+    return ReusingKaleido
+
+
 def _render_images(figs: list[tuple[str, go.Figure]], fmt: str, browser: str) -> list[bytes]:
     """Render with one kaleido browser (MathJax off: no CDN request)."""
     try:
@@ -227,7 +257,7 @@ def _render_images(figs: list[tuple[str, go.Figure]], fmt: str, browser: str) ->
 
     async def render() -> list[bytes]:
         out = []
-        async with kaleido.Kaleido(n=1, path=browser, mathjax=False, timeout=120) as k:
+        async with _reusing_kaleido(kaleido)(n=1, path=browser, mathjax=False, timeout=120) as k:
             for _, fig in figs:
                 h = int(fig.layout.height or height)
                 out.append(
