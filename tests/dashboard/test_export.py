@@ -135,7 +135,9 @@ def test_reused_tab_renders_what_a_fresh_page_renders(dash_fixture, monkeypatch,
     monkeypatch.setattr(X, "RELOAD_EVERY", 2)
     a, b = _figs(dash_fixture)
     figs = [a, b, a, b]
-    ours = X._render_images(figs, fmt, X.find_browser())
+    rendered = X._render_images(figs, fmt, X.find_browser())
+    assert [stem for stem, _ in rendered] == [stem for stem, _ in figs]
+    ours = [data for _, data in rendered]
     ref = _plain_kaleido_render(figs, fmt)
     if fmt == "svg":
         ours, ref = [_svg_without_uid(x) for x in ours], [_svg_without_uid(x) for x in ref]
@@ -144,6 +146,22 @@ def test_reused_tab_renders_what_a_fresh_page_renders(dash_fixture, monkeypatch,
         assert [png_size(x) for x in ours] == sizes  # the requested size at scale 2
     assert ours == ref
     assert ours[0] == ours[2] and ours[1] == ours[3] and ours[0] != ours[1]
+
+
+@needs_browser
+def test_a_figure_that_fails_to_build_fails_the_export_as_itself(dash_fixture, tmp_path, monkeypatch):
+    """Figures are built in a worker thread while the browser renders: an error there is the
+    data's, raised as it was (not as a browser failure), and no file is written."""
+    good = _figs(dash_fixture)[0]
+
+    def figures(*_a, **_k):
+        yield good
+        raise ValueError("planted: this figure cannot be drawn")
+
+    monkeypatch.setattr(X, "iter_experiment_figures", figures)
+    with pytest.raises(ValueError, match="planted"):
+        X.export_experiment(dash_fixture.exp, tmp_path / "out", "png")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
 def test_blank_png_is_caught(tmp_path):
