@@ -87,7 +87,7 @@ def measure(exp: Path, n_figures: int, formats: list[str]) -> dict:
     if warm_up is not None:
         warm = DataSource(root, prefetch=False)  # prefetch off: only the findings part of the warm-up is timed
         t0 = time.perf_counter()
-        warm_up(warm).join()
+        warm_up(warm, key).join()
         res["warm-up"] = [time.perf_counter() - t0]
         t0 = time.perf_counter()
         cb.findings_view(warm, key)

@@ -64,17 +64,17 @@ def make_app(
     return app
 
 
-def warm_up(source: DataSource) -> threading.Thread:
-    """Compute, in a daemon thread, the findings panel of the experiment the page opens on (its
-    emergence pieces land in ``source``'s cache), then prefetch that experiment's whole emergence
-    table. Errors are left for the page, which says them when it asks."""
+def warm_up(source: DataSource, key: str | None = None) -> threading.Thread:
+    """Compute, in a daemon thread, the findings panel of experiment ``key`` (default: the one the
+    page opens on; its emergence pieces land in ``source``'s cache), then prefetch that
+    experiment's whole emergence table. Errors are left for the page, which says them when it asks."""
 
     def work() -> None:
         try:
-            _, key, _ = cb.list_experiments(source, None, None)
-            if key:
-                cb.findings_view(source, key)
-                source.prefetch_emergence(key)
+            shown = key if key is not None else cb.list_experiments(source, None, None)[1]
+            if shown:
+                cb.findings_view(source, shown)
+                source.prefetch_emergence(shown)
         except Exception:  # noqa: BLE001 - the views report it
             log.debug("dashboard warm-up failed", exc_info=True)
 

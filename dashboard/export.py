@@ -22,9 +22,11 @@ file stem                               panel
 Plus ``emergence.csv`` (the emergence table) when the experiment has probe results.
 
 Images come from kaleido 1.x driving a local Chromium (``/usr/bin/chromium`` or
-``BROWSER_PATH``) with MathJax off, so nothing is fetched from the network. HTML needs no
-browser; the pages share one ``plotly.min.js`` written beside them. Every file is written
-through a temp file and a rename.
+``BROWSER_PATH``) with MathJax off, so nothing is fetched from the network: one browser, one
+tab reused for every figure (reloaded every ``RELOAD_EVERY``; kaleido's own reload after each
+figure re-parses plotly.js), the figures built in a worker thread while the browser renders.
+HTML needs no browser; the pages share one ``plotly.min.js`` written beside them. Every file is
+written through a temp file and a rename, after every image is rendered.
 """
 
 from __future__ import annotations

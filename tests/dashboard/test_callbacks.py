@@ -640,7 +640,7 @@ def test_warm_up_leaves_the_findings_computed(dash_fixture, monkeypatch):
         cb.findings_view(DataSource(dash_fixture.root), dash_fixture.key).to_plotly_json(), default=str
     )
     warm = DataSource(dash_fixture.root, prefetch=True)
-    warm_up(warm).join(timeout=120)
+    warm_up(warm).join(timeout=120)  # the experiment the page opens on: the fixture's
 
     def no_reads(*_a, **_k):
         raise AssertionError("probe rows read after the warm-up")
