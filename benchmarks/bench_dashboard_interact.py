@@ -3,7 +3,7 @@
 ::
 
     python -m benchmarks.bench_dashboard_interact [--exp DIR] [--baseline /path/to/other/checkout]
-        [--repeats 3] [--figures 12] [--formats png svg] [--json FILE]
+        [--repeats 3] [--figures 24] [--formats png svg] [--json FILE]
 
 Server side, called as the app calls them (``dashboard.callbacks``, figures encoded to JSON as
 Dash sends them; the browser's drawing is not included):
@@ -11,11 +11,17 @@ Dash sends them; the browser's drawing is not included):
 - **first paint (teacher)**: a fresh ``DataSource`` (cold cache): the overview and the Teacher
   tab; then **findings + controls**: the findings panel where the code has one and the probe
   controls (with their default degree), which the browser requests alongside;
+- **findings after warm-up** (code with ``dashboard.app.warm_up``, which ``make_app`` starts at
+  server start): another fresh ``DataSource``, the warm-up run to its end (**warm-up**, in a
+  background thread on a server), then the findings panel as a browser arriving after it gets it;
 - **run change**: on the features tab, switching the Run picker to each other run in turn
   (``family_controls`` + ``features_view``; that run's rows are not cached yet);
-- **degree change**: switching the Degree picker through each degree of the teacher;
+- **degree change**: switching the Degree picker through each degree of the teacher (where the
+  app leaves the per-site overview alone on such a change, ``draw_sites=False``, so does this);
 - **export**: ``write_figures`` of the first ``--figures`` figures of ``export``'s list, per
-  format, seconds per figure (the browser start-up included, spread over the figures).
+  format: seconds per figure with the browser start-up spread over them (**per figure**), and
+  split into the start-up (``write_figures`` of the first figure alone) and the **marginal**
+  figure, ``(t(N) - t(1)) / (N - 1)``: what each further figure of a long export costs.
 
 ``--baseline DIR`` runs the same measurements on the code at DIR (another checkout, e.g. main)
 in a child process with ``PYTHONPATH=DIR``; ours run the same way (a child with this
@@ -74,6 +80,18 @@ def measure(exp: Path, n_figures: int, formats: list[str]) -> dict:
         cb.findings_view(src, key)
     site_opts, site, deg_opts, degree, _ = cb.family_controls(src, key, family, teacher)
     res["findings + controls"] = [time.perf_counter() - t0]
+    try:
+        from dashboard.app import warm_up
+    except ImportError:  # older code: no warm-up
+        warm_up = None
+    if warm_up is not None:
+        warm = DataSource(root, prefetch=False)  # prefetch off: only the findings part of the warm-up is timed
+        t0 = time.perf_counter()
+        warm_up(warm, key).join()
+        res["warm-up"] = [time.perf_counter() - t0]
+        t0 = time.perf_counter()
+        cb.findings_view(warm, key)
+        res["findings after warm-up"] = [time.perf_counter() - t0]
     encode(cb.features_view(src, key, teacher, family, site, degree, "linear", [], L.TAB_FEATURES))
 
     runs = [r.name for r in src.experiment(key).runs if r.name != teacher]
@@ -87,18 +105,29 @@ def measure(exp: Path, n_figures: int, formats: list[str]) -> dict:
             _, site_r, _, deg_r, _ = cb.family_controls(src, key, family, run)
         encode(cb.features_view(src, key, run, family, site_r, deg_r, "linear", [], L.TAB_FEATURES))
         res["run change"].append(time.perf_counter() - t0)
+    degree_kw = {"draw_sites": False} if "draw_sites" in inspect.signature(cb.features_view).parameters else {}
     res["degree change"] = []
     for opt in deg_opts:
         t0 = time.perf_counter()
-        encode(cb.features_view(src, key, teacher, family, site, opt["value"], "linear", [], L.TAB_FEATURES))
+        encode(
+            cb.features_view(src, key, teacher, family, site, opt["value"], "linear", [], L.TAB_FEATURES, **degree_kw)
+        )
         res["degree change"].append(time.perf_counter() - t0)
 
     figs = experiment_figures(DataSource(exp), ".")[:n_figures]
     for fmt in formats:
         with tempfile.TemporaryDirectory() as out:
             t0 = time.perf_counter()
+            write_figures(figs[:1], out, fmt)
+            one = time.perf_counter() - t0
+        with tempfile.TemporaryDirectory() as out:
+            t0 = time.perf_counter()
             write_figures(figs, out, fmt)
-            res[f"export {fmt} per figure"] = [(time.perf_counter() - t0) / max(1, len(figs))]
+            every = time.perf_counter() - t0
+        res[f"export {fmt} per figure"] = [every / max(1, len(figs))]
+        res[f"export {fmt} start-up"] = [one]
+        if len(figs) > 1:
+            res[f"export {fmt} marginal"] = [(every - one) / (len(figs) - 1)]
     res["n_figures"] = len(figs)
     return res
 
@@ -118,7 +147,7 @@ def main(argv=None) -> int:
     p.add_argument("--exp", type=Path, help="an experiment directory (default: a synthetic one)")
     p.add_argument("--baseline", type=Path, help="another checkout to compare against (e.g. /work/main)")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--figures", type=int, default=12)
+    p.add_argument("--figures", type=int, default=24)
     p.add_argument("--formats", nargs="+", default=["png", "svg"])
     p.add_argument("--json", type=Path)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

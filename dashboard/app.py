@@ -3,11 +3,15 @@
 ::
 
     from dashboard.app import make_app
-    app = make_app("runs/")          # nothing is read until a page asks
+    app = make_app("runs/")          # reads in the background what the first page leads with
     app.run(host="127.0.0.1", port=8050, debug=False)
 
 Each app owns one ``DataSource`` (its cache); callbacks are the pure functions of
 ``dashboard.callbacks`` bound to it, wrapped so an error becomes a sentence on the page.
+With ``prefetch`` (the default) the app starts ``warm_up``: a daemon thread that computes the
+findings panel's inputs for the experiment the page opens on, so a browser arriving a few
+seconds after the server starts finds them cached (``prefetch=False``: nothing is read until a
+page asks).
 The database is opened read-only (SQLite ``mode=ro``); the app never writes results (SQLite
 may create the empty ``-wal``/``-shm`` companions that every reader of a WAL database needs).
 """
@@ -16,9 +20,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from pathlib import Path
 
-from dash import Dash, Input, Output, State, no_update
+from dash import Dash, Input, Output, State, ctx, no_update
 
 from dashboard import callbacks as cb
 from dashboard import figures as F
@@ -46,14 +51,36 @@ def make_app(
         db_timeout_s: how long a query waits on a locked results database before the page
             says it is locked.
         cache_size: query results kept in this app's cache (keyed on file mtimes and sizes).
-        prefetch: compute the emergence table in the background once an experiment is shown.
+        prefetch: compute the emergence table in the background once an experiment is shown,
+            and warm the first page's findings at start-up (``warm_up``).
         source: serve this ``DataSource`` instead (the other data arguments are then unused).
     """
     source = source or DataSource(runs_dir, cache_size=cache_size, db_timeout_s=db_timeout_s, prefetch=prefetch)
     app = Dash(__name__, title=title, update_title=None, serve_locally=True, assets_ignore=".*")
     app.layout = L.build_layout(title)
     _register(app, source)
+    if source.prefetch:
+        warm_up(source)
     return app
+
+
+def warm_up(source: DataSource, key: str | None = None) -> threading.Thread:
+    """Compute, in a daemon thread, the findings panel of experiment ``key`` (default: the one the
+    page opens on; its emergence pieces land in ``source``'s cache), then prefetch that
+    experiment's whole emergence table. Errors are left for the page, which says them when it asks."""
+
+    def work() -> None:
+        try:
+            shown = key if key is not None else cb.list_experiments(source, None, None)[1]
+            if shown:
+                cb.findings_view(source, shown)
+                source.prefetch_emergence(shown)
+        except Exception:  # noqa: BLE001 - the views report it
+            log.debug("dashboard warm-up failed", exc_info=True)
+
+    thread = threading.Thread(target=work, name="dashboard-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _bind(fn, source: DataSource, fallback):
@@ -151,7 +178,13 @@ def _register(app: Dash, source: DataSource) -> None:
         Input(L.X_UNIT, "value"),
         Input(L.IMAGE_FORMAT, "value"),
         Input(L.RELOAD, "n_clicks"),
-    )(_bind(_view(cb.features_view, features), source, lambda msg: (ef(msg), ef(""), ef(""), msg, *_no(features))))
+    )(
+        _bind(
+            _view(_sites_when_needed(cb.features_view), features),
+            source,
+            lambda msg: (ef(msg), ef(""), ef(""), msg, *_no(features)),
+        )
+    )
 
     # Students tab
     students = (L.STUDENTS_GRAPH, L.SIDE_GRAPH, L.TWOSHOT_GRAPH)
@@ -213,13 +246,42 @@ def _no(gids):
 def _view(fn, gids):
     """Register view ``fn`` with two extra trailing inputs, the image format and the Reload
     clicks, and its graphs' configs appended to its outputs (a config reaches the browser only
-    with a new figure, see ``layout.graph_config``)."""
+    with a new figure, see ``layout.graph_config``; a figure left as ``no_update`` keeps its config)."""
 
     @functools.wraps(fn)
     def wrapper(source, key, *args):
         *view_args, image_format, _reload = args
         out = fn(source, key, *view_args)
-        return (*out, *(L.graph_config(g, image_format, key) for g in gids))
+        configs = (
+            no_update if fig is no_update else L.graph_config(g, image_format, key)
+            for fig, g in zip(out[: len(gids)], gids, strict=True)
+        )
+        return (*out, *configs)
+
+    return wrapper
+
+
+SITES_KEEP = (L.SITE, L.DEGREE, L.YLOG)  # pickers the per-site overview does not depend on
+
+
+def draw_sites(triggered: list[str] | tuple[str, ...]) -> bool:
+    """Whether a features-tab request must redraw the per-site overview: not when only the
+    ``SITES_KEEP`` pickers changed (``triggered``: Dash's ``"id.prop"`` of the changed inputs;
+    empty on the first call, which draws everything)."""
+    ids = {t.split(".")[0] for t in triggered if t and t != "."}
+    return not ids or not ids <= set(SITES_KEEP)
+
+
+def _sites_when_needed(fn):
+    """``features_view`` told by the request's triggers whether to draw the per-site overview."""
+
+    @functools.wraps(fn)
+    def wrapper(source, *args):
+        try:
+            triggered = list(ctx.triggered_prop_ids)
+        except Exception:  # noqa: BLE001 - outside a Dash request: draw everything
+            triggered = []
+        return fn(source, *args, draw_sites=draw_sites(triggered))
 
     return wrapper
 

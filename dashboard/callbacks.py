@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
-from dash import dcc, html
+from dash import dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from curriculens import constants as C
@@ -322,7 +322,13 @@ def features_view(
     ylog: Sequence[str],
     tab: str,
     x_unit: str = L.X_STEP,
+    *,
+    draw_sites: bool = True,
 ) -> tuple:
+    """(timeline, per-site overview, heatmap, note) of one run's probe family at one site and
+    degree. The overview shows every site and degree, so it depends on neither picker:
+    ``draw_sites=False`` (the app's choice when only they changed) returns ``no_update`` for it
+    instead of drawing it again."""
     if tab != L.TAB_FEATURES:
         raise PreventUpdate
     probe, metric = split_family(family)
@@ -360,15 +366,19 @@ def features_view(
         y_title=metric,
         uirevision=rev,
     )
-    sites = F.site_timeline(
-        all_sites,
-        title=f"{run}: {probe} · {metric} per site",
-        window=window,
-        log_x=log_x,
-        ckpt_prefix=prefix,
-        y_title=metric,
-        uirevision=rev,
-        degree_word=degree_name(probe),
+    sites = (
+        F.site_timeline(
+            all_sites,
+            title=f"{run}: {probe} · {metric} per site",
+            window=window,
+            log_x=log_x,
+            ckpt_prefix=prefix,
+            y_title=metric,
+            uirevision=rev,
+            degree_word=degree_name(probe),
+        )
+        if draw_sites
+        else no_update
     )
     heat = F.feature_heatmap(
         rows, title=f"{run}: {sel}, feature x step", log_x=log_x, ckpt_prefix=prefix, uirevision=rev, window=window
@@ -378,7 +388,8 @@ def features_view(
         text = " ".join(t for t in (_window_note(window, teacher_window, is_student), metric_note(probe, metric)) if t)
     source.prefetch_emergence(key)
     if tokens:
-        return _x_title(timeline), _x_title(sites), _x_title(heat), f"{TOKENS_NOTE} {text}".strip()
+        sites = _x_title(sites) if draw_sites else sites
+        return _x_title(timeline), sites, _x_title(heat), f"{TOKENS_NOTE} {text}".strip()
     return timeline, sites, heat, text
 
 

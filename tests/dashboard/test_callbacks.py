@@ -14,7 +14,7 @@ from curriculens import constants as C
 from curriculens.errors import CurriculensError
 from dashboard import callbacks as cb
 from dashboard import layout as L
-from dashboard.app import make_app
+from dashboard.app import draw_sites, make_app
 from dashboard.data import DataSource
 from probes.store import ResultsStore
 
@@ -221,15 +221,55 @@ def test_guarded_turns_errors_into_plain_messages():
         cb.guarded(skip, lambda m: m)()
 
 
-def _post(client, output, outputs, inputs):
+def _post(client, output, outputs, inputs, changed=None):
     payload = {
         "output": output,
         "outputs": [{"id": i, "property": p} for i, p in outputs],
         "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
-        "changedPropIds": [f"{inputs[0][0]}.{inputs[0][1]}"],
+        "changedPropIds": changed if changed is not None else [f"{inputs[0][0]}.{inputs[0][1]}"],
         "state": [],
     }
     return client.post("/_dash-update-component", json=payload)
+
+
+def test_draw_sites_only_when_what_it_shows_changed():
+    assert draw_sites([]) and draw_sites(["."])  # the first call draws everything
+    assert not draw_sites([f"{L.DEGREE}.value"]) and not draw_sites([f"{L.SITE}.value", f"{L.YLOG}.value"])
+    for other in (L.RUN, L.FAMILY, L.AXIS, L.TABS, L.EXPERIMENT, L.X_UNIT, L.IMAGE_FORMAT, L.RELOAD):
+        assert draw_sites([f"{other}.value"]) and draw_sites([f"{L.DEGREE}.value", f"{other}.value"])
+
+
+def test_degree_change_does_not_redraw_the_site_overview(dash_fixture, src):
+    """Issue 25.10: a Degree or Site change answers the timeline and heatmap only (the per-site
+    overview shows every site and degree); a Run change answers all three."""
+    app = make_app(dash_fixture.root, prefetch=False)
+    client = app.server.test_client()
+    graphs = (L.TIMELINE_GRAPH, L.SITES_GRAPH, L.HEATMAP_GRAPH)
+    outs = [(g, "figure") for g in graphs] + [(L.FEATURES_NOTE, "children")] + [(g, "config") for g in graphs]
+    out = ".." + "...".join(f"{i}.{p}" for i, p in outs) + ".."
+    assert out in app.callback_map
+    ins = [
+        (L.EXPERIMENT, "value", dash_fixture.key),
+        (L.RUN, "value", "teacher"),
+        (L.FAMILY, "value", "fourier::corr"),
+        (L.SITE, "value", "output"),
+        (L.DEGREE, "value", "2"),
+        (L.AXIS, "value", "linear"),
+        (L.YLOG, "value", []),
+        (L.TABS, "value", L.TAB_FEATURES),
+        (L.X_UNIT, "value", L.X_STEP),
+        (L.IMAGE_FORMAT, "value", "png"),
+        (L.RELOAD, "n_clicks", 0),
+    ]
+    deg = _post(client, out, outs, ins, changed=[f"{L.DEGREE}.value"]).get_json()["response"]
+    run = _post(client, out, outs, ins, changed=[f"{L.RUN}.value"]).get_json()["response"]
+    assert L.SITES_GRAPH not in deg and {L.TIMELINE_GRAPH, L.HEATMAP_GRAPH} <= set(deg)
+    assert set(graphs) <= set(run) and "figure" in run[L.SITES_GRAPH] and "config" in run[L.SITES_GRAPH]
+    assert deg[L.TIMELINE_GRAPH]["figure"] == run[L.TIMELINE_GRAPH]["figure"]  # the same view otherwise
+    direct = cb.features_view(
+        src, dash_fixture.key, "teacher", "fourier::corr", "output", "2", "linear", [], L.TAB_FEATURES
+    )
+    assert names(direct[0]) == [t["name"] for t in deg[L.TIMELINE_GRAPH]["figure"]["data"]]
 
 
 def test_http_callbacks_answer_without_tracebacks(dash_fixture):
@@ -588,3 +628,25 @@ def test_x_axis_plots_against_planted_tokens(dash_fixture, fresh_copy):
     assert student_tokens <= xs <= student_tokens | teacher_tokens and max(xs) == max(teacher_tokens)
     side_xs = {int(x) for t in side.data if t.x is not None for x in t.x}
     assert side_xs and side_xs <= student_tokens and "tokens" in note
+
+
+def test_warm_up_leaves_the_findings_computed(dash_fixture, monkeypatch):
+    """Issue 25.10: with prefetch, the app computes the first page's findings at start-up, so
+    the request that asks for them reads no probe rows (and gets the same panel)."""
+    from dashboard import data as D
+    from dashboard.app import warm_up
+
+    reference = json.dumps(
+        cb.findings_view(DataSource(dash_fixture.root), dash_fixture.key).to_plotly_json(), default=str
+    )
+    warm = DataSource(dash_fixture.root, prefetch=True)
+    warm_up(warm).join(timeout=120)  # the experiment the page opens on: the fixture's
+
+    def no_reads(*_a, **_k):
+        raise AssertionError("probe rows read after the warm-up")
+
+    monkeypatch.setattr(D.ResultsReader, "unit_rows", no_reads)
+    got = json.dumps(cb.findings_view(warm, dash_fixture.key).to_plotly_json(), default=str)
+    assert got == reference and "Teacher's in-support" in got
+    with pytest.raises(AssertionError, match="probe rows read"):  # a cold source does read them
+        cb.findings_view(DataSource(dash_fixture.root), dash_fixture.key)

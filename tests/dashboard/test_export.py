@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import struct
+import xml.etree.ElementTree as ET
 import zlib
 
 import pandas as pd
@@ -14,7 +16,7 @@ from curriculens.errors import CurriculensError
 from dashboard import export as X
 from dashboard.data import DataSource
 
-from .imagecheck import PNG_SIGNATURE, assert_html, assert_pdf, assert_png_not_blank, assert_svg
+from .imagecheck import PNG_SIGNATURE, assert_html, assert_pdf, assert_png_not_blank, assert_svg, png_size
 
 needs_browser = pytest.mark.skipif(X.find_browser() is None, reason="needs a Chromium (apt-get install chromium)")
 
@@ -94,6 +96,72 @@ def test_image_exports_are_valid(dash_fixture, tmp_path, fmt):
         else:
             assert_pdf(p)
     assert not list(tmp_path.glob(".*.tmp"))  # written through temp files, none left
+
+
+def _plain_kaleido_render(figs, fmt):
+    """The reference: kaleido as shipped, which reloads its page after every figure."""
+    import asyncio
+
+    import kaleido
+
+    async def render():
+        async with kaleido.Kaleido(n=1, path=X.find_browser(), mathjax=False, timeout=120) as k:
+            out = []
+            for _, f in figs:
+                h = int(f.layout.height or X.IMAGE_SIZE[1])
+                opts = {"format": fmt, "width": X.IMAGE_SIZE[0], "height": h, "scale": 2 if fmt == "png" else 1}
+                out.append(await k.calc_fig(f, opts=opts))
+            return out
+
+    return asyncio.run(render())
+
+
+def _svg_without_uid(data: bytes) -> str:
+    """Canonical XML (attributes sorted: plotly sets some in another order once its text-size
+    cache is warm) with the random 6-hex uids plotly.js gives each plot (its clip paths) and
+    each trace replaced: what is left is the drawing."""
+    uid = re.search(rb'<defs id="defs-([0-9a-f]+)"', data).group(1)
+    data = re.sub(rb'(class="trace \w+ trace)[0-9a-f]{6}"', rb'\1UID"', data.replace(uid, b"UID"))
+    return ET.canonicalize(data.decode())
+
+
+@needs_browser
+@pytest.mark.parametrize("fmt", ["png", "svg"])
+def test_reused_tab_renders_what_a_fresh_page_renders(dash_fixture, monkeypatch, fmt):
+    """Export reuses one page for many figures (issue 25.10); nothing may carry over from one
+    figure to the next: the files equal kaleido's reload-per-figure ones (PNG bytes; SVG up to
+    plotly's random uid), a figure drawn after another equals itself drawn first, and the
+    periodic reload (every 2 figures here) changes nothing."""
+    monkeypatch.setattr(X, "RELOAD_EVERY", 2)
+    a, b = _figs(dash_fixture)
+    figs = [a, b, a, b]
+    rendered = X._render_images(figs, fmt, X.find_browser())
+    assert [stem for stem, _ in rendered] == [stem for stem, _ in figs]
+    ours = [data for _, data in rendered]
+    ref = _plain_kaleido_render(figs, fmt)
+    if fmt == "svg":
+        ours, ref = [_svg_without_uid(x) for x in ours], [_svg_without_uid(x) for x in ref]
+    else:
+        sizes = [(2 * X.IMAGE_SIZE[0], 2 * int(f.layout.height or X.IMAGE_SIZE[1])) for _, f in figs]
+        assert [png_size(x) for x in ours] == sizes  # the requested size at scale 2
+    assert ours == ref
+    assert ours[0] == ours[2] and ours[1] == ours[3] and ours[0] != ours[1]
+
+
+@needs_browser
+def test_a_figure_that_fails_to_build_fails_the_export_as_itself(dash_fixture, tmp_path, monkeypatch):
+    """Figures are built in a worker thread while the browser renders: an error there is the
+    data's, raised as it was (not as a browser failure), and no file is written."""
+    good = _figs(dash_fixture)[0]
+
+    def figures(*_a, **_k):
+        yield good
+        raise ValueError("planted: this figure cannot be drawn")
+
+    monkeypatch.setattr(X, "iter_experiment_figures", figures)
+    with pytest.raises(ValueError, match="planted"):
+        X.export_experiment(dash_fixture.exp, tmp_path / "out", "png")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
 def test_blank_png_is_caught(tmp_path):
