@@ -461,8 +461,12 @@ def train_units(
                 members = members_of[id(g)]
                 set_lr(g.optimizer, step, base.steps, members[0].cfg.optim)
                 if isinstance(g, StackedMLPGroup):
-                    losses = _stacked_losses(g, members, task, batch, t_out, projections, step, ext_index, device)
-                    loss = losses.sum()
+                    losses = _stacked_ce_grads(g, members, task, batch, t_out, step, device)
+                    if losses is None:
+                        losses = _stacked_losses(g, members, task, batch, t_out, projections, step, ext_index, device)
+                        loss = losses.sum()
+                    else:
+                        loss = None
                 else:  # one run: its scalar loss, backpropagated as it is, or its gradients set directly
                     loss = _single_ce_grads(g, members[0], task, batch, step, device, ce_work)
                     if loss is None:
@@ -533,14 +537,9 @@ def _single_loss(g: SingleGroup, u: Unit, task: Task, batch, t_out, projections,
     return distillation_loss(logits, targets, t_logits, alpha=d.alpha, tau=d.tau)
 
 
-def _stacked_losses(g: StackedMLPGroup, members, task, batch, t_out, projections, step, ext_index, device):
-    """The losses ``[E]`` of a stack of MLP runs (one batched forward)."""
-    mcfg = g.model_cfg
-    inp, _ = task.model_input(batch, mcfg)
-    with autocast(device, members[0].cfg.amp):
-        logits, pre = g.forward(inp)
-    targets = batch["y"] if "y" in batch else task.scored(logits[0], batch, mcfg)[1]
-    n_classes = logits.shape[-1]
+def _target_dists(members, targets: torch.Tensor, n_classes: int, t_out) -> torch.Tensor:
+    """Every member's target distribution, stacked ``[E, N, C]`` (one per distinct teacher
+    checkpoint, alpha and tau)."""
     memo: dict[tuple, torch.Tensor] = {}
     dists = []
     for u in members:
@@ -550,7 +549,32 @@ def _stacked_losses(g: StackedMLPGroup, members, task, batch, t_out, projections
             t_logits = t_out[u.teacher_step][0] if u.teacher_step is not None else None
             memo[key] = target_distribution(targets, n_classes, t_logits, d.alpha, d.tau)
         dists.append(memo[key])
-    losses = stacked_cross_entropy(logits, torch.stack(dists))
+    return torch.stack(dists)
+
+
+def _stacked_ce_grads(g: StackedMLPGroup, members, task: Task, batch, t_out, step, device):
+    """The losses ``[E]`` of a stack whose members all train on a cross-entropy (no curriculum
+    extraction this step), with the gradients set by ``StackedMLPGroup.ce_grads`` (autograd's
+    numbers, bit for bit); None where that does not apply (extraction, amp on CUDA, a task
+    whose batch has no labels ``y``)."""
+    if "y" not in batch or any(_extracting(u.cfg, step) for u in members):
+        return None
+    if members[0].cfg.amp and device.type == "cuda":
+        return None
+    x, kw = task.model_input(batch, g.model_cfg)
+    if kw or x.dim() != 2:
+        return None
+    return g.ce_grads(x, _target_dists(members, batch["y"], g.model_cfg.n_classes, t_out))
+
+
+def _stacked_losses(g: StackedMLPGroup, members, task, batch, t_out, projections, step, ext_index, device):
+    """The losses ``[E]`` of a stack of MLP runs (one batched forward)."""
+    mcfg = g.model_cfg
+    inp, _ = task.model_input(batch, mcfg)
+    with autocast(device, members[0].cfg.amp):
+        logits, pre = g.forward(inp)
+    targets = batch["y"] if "y" in batch else task.scored(logits[0], batch, mcfg)[1]
+    losses = stacked_cross_entropy(logits, _target_dists(members, targets, logits.shape[-1], t_out))
     ext = [u for u in members if _extracting(u.cfg, step)]
     if ext:
         key = (g.size, tuple(u.index for u in ext))

@@ -97,6 +97,44 @@ class StackedMLPGroup:
         logits = torch.baddbmm(p[-1].unsqueeze(1), h, p[-2].transpose(1, 2))
         return logits, pre
 
+    def ce_grads(self, x: torch.Tensor, target_dist: torch.Tensor) -> torch.Tensor:
+        """``losses = training.losses.stacked_cross_entropy(self.forward(x)[0], target_dist)``
+        ``[E]`` and the backward of ``losses.sum()``, hand-written: returns the losses (no
+        graph) and sets every stacked parameter's ``.grad`` to what autograd leaves after
+        ``zero_grad(set_to_none=True)``, bit for bit (the same ATen ops in the same layouts:
+        ``addmm``/``baddbmm`` forward, ``log_softmax`` and its backward, ``bmm``/``mm`` for the
+        weight and input gradients, ``threshold_backward``, batch sums for the biases; tested).
+        It skips the autograd graph's per-node bookkeeping, which dominates at student sizes.
+
+        ``x [B, d_in]`` (shared), ``target_dist [E, B, C]``."""
+        e, p = self.size, self.params
+        with torch.no_grad():
+            w0, b0 = p[0], p[1]
+            x = x.to(w0.dtype)
+            n = x.shape[0]
+            pre = torch.addmm(b0.reshape(-1), x, w0.reshape(-1, w0.shape[-1]).t())
+            h = torch.relu(pre.view(n, e, -1).transpose(0, 1))
+            hs = [h]  # every hidden layer's output [E, B, W]
+            for i in range(2, len(p) - 2, 2):
+                h = torch.relu(torch.baddbmm(p[i + 1].unsqueeze(1), h, p[i].transpose(1, 2)))
+                hs.append(h)
+            logits = torch.baddbmm(p[-1].unsqueeze(1), h, p[-2].transpose(1, 2)).float()
+            lsm = torch.log_softmax(logits, dim=-1)
+            losses = -(target_dist * lsm).sum(-1).mean(-1)
+            # backward of losses.sum(): neg, mean(-1), sum(-1), mul by the targets, log_softmax
+            grad = torch.ones_like(losses).neg().unsqueeze(-1).expand(e, n) / n
+            grad = grad.unsqueeze(-1).expand(lsm.shape) * target_dist
+            grad = torch.ops.aten._log_softmax_backward_data(grad, lsm, -1, logits.dtype)
+            for i in range(len(p) - 2, 0, -2):  # weight p[i], bias p[i + 1], input hs[i // 2 - 1]
+                w, inp = p[i], hs[i // 2 - 1]
+                p[i + 1].grad = grad.sum(1, keepdim=True).squeeze(1)
+                p[i].grad = torch.bmm(inp.transpose(1, 2), grad).transpose(1, 2).contiguous()
+                grad = torch.ops.aten.threshold_backward(torch.bmm(grad, w), inp, 0)
+            grad = grad.transpose(0, 1).reshape(n, -1)  # [B, E*W], the first layer's pre-activation
+            p[0].grad = torch.mm(grad.t(), x).view(w0.shape)
+            p[1].grad = grad.sum(0, keepdim=True).view(b0.shape)
+        return losses
+
     def module(self, e: int) -> nn.Module:
         """A ``ParityMLP`` holding student e's current weights (cached; eval/checkpoint only)."""
         m = self._modules.get(e)
