@@ -50,7 +50,7 @@ class ParityMLP(HookedRootModule):
             h = block(h)
         return self.hook_logits(self.unembed(h))
 
-    def output_logits(self, x: torch.Tensor, work: list | None = None) -> torch.Tensor:
+    def output_logits(self, x: torch.Tensor, work: list | None = None, hidden: bool = False):
         """``forward(x)``'s logits [batch, n_classes] for callers that need only the output
         (the Fourier probe's 100,000 inputs): the same ``F.linear`` arithmetic (``addmm``, as
         ``F.linear`` runs it for a 2-D input) without the hook points and with the ReLU in
@@ -60,7 +60,10 @@ class ParityMLP(HookedRootModule):
         ``work``: a list the caller keeps across batches; the hidden layers are written into
         its two [rows, width] buffers (grown when a batch is larger), so a stream of batches
         allocates (and page-faults) them once instead of once per batch per layer. The
-        returned logits are a fresh tensor."""
+        returned logits are a fresh tensor.
+
+        ``hidden``: return ``(logits, last hidden post-ReLU [batch, width])`` instead; that
+        hidden tensor is a view of ``work`` (valid until its next use) when ``work`` is given."""
         h = x.to(self.unembed.weight.dtype)
         for d, block in enumerate(self.blocks):
             w, b = block.fc.weight, block.fc.bias
@@ -73,7 +76,8 @@ class ParityMLP(HookedRootModule):
             if buf.shape[0] < h.shape[0] or buf.shape[1:] != (w.shape[0],):
                 buf = work[d % 2] = torch.empty(h.shape[0], w.shape[0], device=w.device, dtype=w.dtype)
             h = torch.addmm(b, h, w.t(), out=buf[: h.shape[0]]).relu_()
-        return nn.functional.linear(h, self.unembed.weight, self.unembed.bias)
+        logits = nn.functional.linear(h, self.unembed.weight, self.unembed.bias)
+        return (logits, h) if hidden else logits
 
     def ce_grads(self, x: torch.Tensor, targets: torch.Tensor, work: dict) -> torch.Tensor:
         """``F.cross_entropy(self(x), targets)`` (mean over the batch) and its backward,

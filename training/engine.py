@@ -139,10 +139,13 @@ def teacher_outputs(
 ):
     """``(scored teacher logits [N, C], last hidden post-ReLU [N, W] or None)`` for one batch;
     ``hidden`` needs an MLP teacher (curriculum extraction). ``work``: reused forward buffers
-    (``output_logits``; the logits returned are fresh)."""
+    (``output_logits``; the logits returned are fresh, the hidden layer is a view of ``work``,
+    so a hidden forward needs a list of its own)."""
     t_inp, t_kw = task.model_input(batch, t_cfg)
     with autocast(device, amp):
-        if hidden:
+        if hidden and work is not None and not t_kw and hasattr(t_model, "output_logits"):
+            raw, h = t_model.output_logits(t_inp, work=work, hidden=True)  # h: a view of work
+        elif hidden:
             raw, _, h = mlp_forward_hidden(t_model, t_inp)
         else:
             raw, h = output_logits(t_model, t_inp, t_kw, work=work), None
@@ -346,7 +349,7 @@ def train_units(
     n_running = 0
     last_eval = start or 0
     eval_work: dict[int, list] = {}  # unit id -> its evaluation forward buffers
-    t_work: list = []  # the teacher forwards' buffers (outputs are fresh tensors)
+    t_work: dict = {}  # the teacher forwards' buffers: one list for logits only, one per hidden forward
     ce_work: dict[int, dict] = {}  # group id -> ParityMLP.ce_grads buffers
 
     def pick(u: Unit, step: int) -> int | None:
@@ -453,7 +456,8 @@ def train_units(
             t_out = {}
             for ts, hidden in need.items():
                 t_model, t_cfg = teacher.get(ts)
-                t_out[ts] = teacher_outputs(t_model, t_cfg, task, batch, device, base.amp, hidden=hidden, work=t_work)
+                work = t_work.setdefault(ts if hidden else None, [])
+                t_out[ts] = teacher_outputs(t_model, t_cfg, task, batch, device, base.amp, hidden=hidden, work=work)
             for g in groups:  # before any gradient is written (ce_grads writes them in its forward)
                 g.optimizer.zero_grad(set_to_none=True)
             total = None

@@ -42,3 +42,20 @@ def test_ce_grads_reallocate_for_a_new_batch_size(one_thread):
         model.zero_grad(set_to_none=True)
         F.cross_entropy(model(x), y).backward()
         assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), got, strict=True))
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_output_logits_with_hidden_equal_the_forward(depth, one_thread):
+    """The teacher forward of curriculum extraction: logits and last hidden layer, in reused buffers."""
+    from training.extraction import mlp_forward_hidden
+
+    torch.manual_seed(depth)
+    model = ParityMLP(MLPConfig(d_in=12, width=64, depth=depth, n_classes=2))
+    work = []
+    with torch.no_grad():
+        for n in (32, 32, 9):
+            x = torch.randint(0, 2, (n, 12)).float() * 2 - 1
+            logits, _, h = mlp_forward_hidden(model, x)
+            got_logits, got_h = model.output_logits(x, work=work, hidden=True)
+            assert torch.equal(got_logits, logits) and torch.equal(got_h, h)
+            assert torch.equal(model.output_logits(x, hidden=True)[1], h)
