@@ -59,6 +59,48 @@ def measure_peak(repeats: int = 5) -> float:
     return 2 * PEAK_N**3 / best
 
 
+def gemm_rates(size_name: str, peak: float) -> list[dict]:
+    """Achieved speed of the demo's main matrix products at their own shapes (one thread,
+    median of interleaved repeats after a warm-up): where the floor's "at peak" assumption
+    does not hold. Shapes ``(m, k, n)`` of ``[m, k] @ [k, n]`` as the engine runs them."""
+    import statistics
+
+    from training.plans import PARITY_SIZES
+
+    s = PARITY_SIZES[size_name]
+    b, n, wt, ws = s.batch_size, s.n, s.teacher_width, s.student_width
+    cases = {
+        "teacher layer 1 forward  x @ W1.T (+b1)": (lambda: torch.randn(b, n), lambda: torch.randn(wt, n).t(), True),
+        "teacher layer 1 grad     dpre.T @ x": (lambda: torch.randn(b, wt).t(), lambda: torch.randn(b, n), False),
+        "teacher output forward   h @ W2.T (+b2)": (lambda: torch.randn(b, wt), lambda: torch.randn(2, wt).t(), True),
+        "extraction target        h_t @ P": (lambda: torch.randn(b, wt), lambda: torch.randn(wt, ws), False),
+        "teacher eval forward     x @ W1.T (1024 rows)": (
+            lambda: torch.randn(1024, n),
+            lambda: torch.randn(wt, n).t(),
+            True,
+        ),
+    }
+    out = []
+    for name, (fa, fb, bias) in cases.items():
+        a, bm = fa(), fb()
+        c = torch.randn(bm.shape[1])
+        res = torch.empty(a.shape[0], bm.shape[1])
+        fn = (
+            (lambda a=a, bm=bm, c=c, res=res: torch.addmm(c, a, bm, out=res))
+            if bias
+            else (lambda a=a, bm=bm, res=res: torch.mm(a, bm, out=res))
+        )
+        reps = max(20, int(2e9 / (2 * a.shape[0] * a.shape[1] * bm.shape[1])))
+        fn()
+        times = [timed(lambda fn=fn, reps=reps: [fn() for _ in range(reps)]).cpu / reps for _ in range(5)]
+        t = statistics.median(times)
+        flops = 2 * a.shape[0] * a.shape[1] * bm.shape[1]
+        out.append(
+            {"name": name, "shape": list((a.shape[0], a.shape[1], bm.shape[1])), "s": t, "flops_per_s": flops / t}
+        )
+    return out
+
+
 def layer_dims(model: dict) -> list[tuple[int, int]]:
     """``[(a, b)]`` of an MLP config dict's linear layers, input to output."""
     dims = [model["d_in"]] + [model["width"]] * model["depth"] + [model["n_classes"]]
@@ -219,6 +261,15 @@ def main(argv=None) -> int:
             report["load_start"] = load()
             say(f"parity demo floor, size {args.size}; one torch thread; CPU time of this process")
             say(f"machine: {load()}; float32 matmul peak {peak / 1e9:.1f} GFLOP/s (2048^3 torch.mm, best of 5)")
+            rates = gemm_rates(args.size, peak)
+            report["gemm_rates"] = rates
+            say("matrix products at the demo's shapes (m, k, n), one thread, median of 5:")
+            for r in rates:
+                m, k, n = r["shape"]
+                say(
+                    f"  {r['name']:<46} ({m}, {k}, {n}) {r['s'] * 1e3:7.3f} ms  {r['flops_per_s'] / 1e9:5.1f} GFLOP/s "
+                    f"= {r['flops_per_s'] / peak:4.0%} of peak"
+                )
             counters = {"teacher": teacher_flops, "grid": grid_flops, "sweep": sweep_flops}
             for stage in stages:
                 cpu, wall = run_stage(stage, exp, args.size)
