@@ -465,7 +465,7 @@ def train_units(
                 members = members_of[id(g)]
                 set_lr(g.optimizer, step, base.steps, members[0].cfg.optim)
                 if isinstance(g, StackedMLPGroup):
-                    losses = _stacked_ce_grads(g, members, task, batch, t_out, step, device)
+                    losses = _stacked_ce_grads(g, members, task, batch, t_out, projections, step, ext_index, device)
                     if losses is None:
                         losses = _stacked_losses(g, members, task, batch, t_out, projections, step, ext_index, device)
                         loss = losses.sum()
@@ -556,19 +556,39 @@ def _target_dists(members, targets: torch.Tensor, n_classes: int, t_out) -> torc
     return torch.stack(dists)
 
 
-def _stacked_ce_grads(g: StackedMLPGroup, members, task: Task, batch, t_out, step, device):
-    """The losses ``[E]`` of a stack whose members all train on a cross-entropy (no curriculum
-    extraction this step), with the gradients set by ``StackedMLPGroup.ce_grads`` (autograd's
-    numbers, bit for bit); None where that does not apply (extraction, amp on CUDA, a task
-    whose batch has no labels ``y``)."""
-    if "y" not in batch or any(_extracting(u.cfg, step) for u in members):
-        return None
-    if members[0].cfg.amp and device.type == "cuda":
+def _stacked_ce_grads(g: StackedMLPGroup, members, task: Task, batch, t_out, projections, step, ext_index, device):
+    """The losses ``[E]`` of a stack (``_stacked_losses``' numbers) with the gradients set by
+    ``StackedMLPGroup.ce_grads`` (autograd's numbers, bit for bit, without the graph); None
+    where that does not apply (amp on CUDA, keyword inputs, a batch without labels ``y``)."""
+    if "y" not in batch or (members[0].cfg.amp and device.type == "cuda"):
         return None
     x, kw = task.model_input(batch, g.model_cfg)
     if kw or x.dim() != 2:
         return None
-    return g.ce_grads(x, _target_dists(members, batch["y"], g.model_cfg.n_classes, t_out))
+    dists = _target_dists(members, batch["y"], g.model_cfg.n_classes, t_out)
+    ext = [u for u in members if _extracting(u.cfg, step)]
+    if not ext:
+        return g.ce_grads(x, dists)
+    idx, mask = _extraction_index(g, ext, ext_index, device)
+    return g.ce_grads(x, dists, (idx, mask, _extraction_targets(g, ext, t_out, projections)))
+
+
+def _extraction_index(g: StackedMLPGroup, ext, ext_index: dict, device) -> tuple:
+    """``(idx [X], mask [E])`` of the extracting members, built once per membership (no
+    host-to-device copy per step)."""
+    key = (g.size, tuple(u.index for u in ext))
+    if key not in ext_index:
+        idx = torch.tensor(key[1], device=device)
+        mask = torch.zeros(g.size, dtype=torch.bool, device=device)
+        mask[idx] = True
+        ext_index[key] = (idx, mask)
+    return ext_index[key]
+
+
+def _extraction_targets(g: StackedMLPGroup, ext, t_out, projections) -> torch.Tensor:
+    """``[X, B, W]``: each extracting member's projected teacher hidden layer."""
+    w = g.model_cfg.width
+    return torch.stack([t_out[u.teacher_step][1] @ projections[(u.cfg.distill.extract_seed, w)] for u in ext])
 
 
 def _stacked_losses(g: StackedMLPGroup, members, task, batch, t_out, projections, step, ext_index, device):
@@ -581,16 +601,8 @@ def _stacked_losses(g: StackedMLPGroup, members, task, batch, t_out, projections
     losses = stacked_cross_entropy(logits, _target_dists(members, targets, logits.shape[-1], t_out))
     ext = [u for u in members if _extracting(u.cfg, step)]
     if ext:
-        key = (g.size, tuple(u.index for u in ext))
-        if key not in ext_index:  # built once per membership, not per step (no host-to-device copy per step)
-            idx = torch.tensor(key[1], device=device)
-            mask = torch.zeros(g.size, dtype=torch.bool, device=device)
-            mask[idx] = True
-            ext_index[key] = (idx, mask)
-        idx, mask = ext_index[key]
-        tgt = torch.stack(
-            [t_out[u.teacher_step][1] @ projections[(u.cfg.distill.extract_seed, mcfg.width)] for u in ext]
-        )
+        idx, mask = _extraction_index(g, ext, ext_index, device)
+        tgt = _extraction_targets(g, ext, t_out, projections)
         full = torch.zeros(g.size, device=device).index_put((idx,), extraction_loss(pre[idx], tgt))
         losses = torch.where(mask, full, losses)
     return losses
