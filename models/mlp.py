@@ -50,7 +50,7 @@ class ParityMLP(HookedRootModule):
             h = block(h)
         return self.hook_logits(self.unembed(h))
 
-    def output_logits(self, x: torch.Tensor, work: list | None = None) -> torch.Tensor:
+    def output_logits(self, x: torch.Tensor, work: list | None = None, hidden: bool = False):
         """``forward(x)``'s logits [batch, n_classes] for callers that need only the output
         (the Fourier probe's 100,000 inputs): the same ``F.linear`` arithmetic (``addmm``, as
         ``F.linear`` runs it for a 2-D input) without the hook points and with the ReLU in
@@ -60,7 +60,10 @@ class ParityMLP(HookedRootModule):
         ``work``: a list the caller keeps across batches; the hidden layers are written into
         its two [rows, width] buffers (grown when a batch is larger), so a stream of batches
         allocates (and page-faults) them once instead of once per batch per layer. The
-        returned logits are a fresh tensor."""
+        returned logits are a fresh tensor.
+
+        ``hidden``: return ``(logits, last hidden post-ReLU [batch, width])`` instead; that
+        hidden tensor is a view of ``work`` (valid until its next use) when ``work`` is given."""
         h = x.to(self.unembed.weight.dtype)
         for d, block in enumerate(self.blocks):
             w, b = block.fc.weight, block.fc.bias
@@ -73,7 +76,57 @@ class ParityMLP(HookedRootModule):
             if buf.shape[0] < h.shape[0] or buf.shape[1:] != (w.shape[0],):
                 buf = work[d % 2] = torch.empty(h.shape[0], w.shape[0], device=w.device, dtype=w.dtype)
             h = torch.addmm(b, h, w.t(), out=buf[: h.shape[0]]).relu_()
-        return nn.functional.linear(h, self.unembed.weight, self.unembed.bias)
+        logits = nn.functional.linear(h, self.unembed.weight, self.unembed.bias)
+        return (logits, h) if hidden else logits
+
+    def ce_grads(self, x: torch.Tensor, targets: torch.Tensor, work: dict) -> torch.Tensor:
+        """``F.cross_entropy(self(x), targets)`` (mean over the batch) and its backward,
+        hand-written: returns the loss (a 0-d tensor, no graph) and sets every parameter's
+        ``.grad`` to what ``loss.backward()`` would leave after ``zero_grad(set_to_none=True)``,
+        bit for bit (the same ATen ops autograd runs: ``addmm``, ``relu``, ``log_softmax``,
+        ``nll_loss`` forward and backward, ``mm`` for the weight and input gradients,
+        ``threshold_backward``, ``sum`` over the batch for the biases; tested). Hooks do not
+        fire (callers use it only for plain training, where none are attached).
+
+        ``x [B, d_in]``, ``targets [B]`` int64. ``work``: a dict the caller keeps across steps;
+        the hidden activations, their gradients and the ``.grad`` tensors live in it and are
+        reused (written with ``out=``), so a step allocates only its few small outputs. The
+        grads are therefore overwritten by the next call: step the optimizer before it."""
+        if self.unembed.bias is None or any(b.fc.bias is None for b in self.blocks):
+            raise ValueError("ce_grads needs biases on every layer")
+        layers = [(b.fc.weight, b.fc.bias) for b in self.blocks] + [(self.unembed.weight, self.unembed.bias)]
+        h = x.to(layers[0][0].dtype)
+        n = h.shape[0]
+        key = (n, h.dtype, h.device)
+        if work.get("key") != key:
+            work.clear()
+            work["key"] = key
+            work["h"] = [torch.empty(n, w.shape[0], dtype=w.dtype, device=w.device) for w, _ in layers[:-1]]
+            work["dh"] = [torch.empty(n, w.shape[0], dtype=w.dtype, device=w.device) for w, _ in layers[:-1]]
+            work["grad"] = [(torch.empty_like(w), torch.empty_like(b)) for w, b in layers]
+        hs = [h]
+        with torch.no_grad():
+            for (w, b), buf in zip(layers[:-1], work["h"], strict=True):
+                h = torch.addmm(b, h, w.t(), out=buf).relu_()
+                hs.append(h)
+            w, b = layers[-1]
+            logits = torch.addmm(b, h, w.t())
+            logp = torch.log_softmax(logits, 1)
+            loss, total_weight = torch.ops.aten.nll_loss_forward(logp, targets, None, 1, -100)
+            one = torch.ones((), dtype=loss.dtype, device=loss.device)
+            grad = torch.ops.aten.nll_loss_backward(one, logp, targets, None, 1, -100, total_weight)
+            grad = torch.ops.aten._log_softmax_backward_data(grad, logp, 1, logits.dtype)
+            for i in range(len(layers) - 1, -1, -1):
+                (w, b), (gw, gb) = layers[i], work["grad"][i]
+                torch.mm(grad.t(), hs[i], out=gw)
+                torch.sum(grad, 0, keepdim=True, out=gb.view(1, -1))
+                w.grad, b.grad = gw, gb
+                if i == 0:
+                    break
+                dh = work["dh"][i - 1]
+                torch.mm(grad, w, out=dh)
+                grad = torch.ops.aten.threshold_backward.grad_input(dh, hs[i], 0, grad_input=dh)
+        return loss
 
     def site_names(self) -> list[str]:
         """Every hook name, in forward order."""

@@ -82,8 +82,11 @@ def autocast(device: torch.device, amp: bool):
 
 
 @torch.no_grad()
-def evaluate(model, model_cfg: ModelConfig, task: Task, device: torch.device, amp: bool = False) -> dict:
-    """Held-out loss (nats, mean over scored positions) and top-1 accuracy."""
+def evaluate(
+    model, model_cfg: ModelConfig, task: Task, device: torch.device, amp: bool = False, work: list | None = None
+) -> dict:
+    """Held-out loss (nats, mean over scored positions) and top-1 accuracy. ``work``: a list
+    kept across evaluations of one model for its reused forward buffers (``output_logits``)."""
     was_training = model.training
     model.eval()
     total_loss, correct, count = 0.0, 0, 0
@@ -91,7 +94,7 @@ def evaluate(model, model_cfg: ModelConfig, task: Task, device: torch.device, am
         batch = to_device(batch, device)
         inp, kw = task.model_input(batch, model_cfg)
         with autocast(device, amp):
-            logits = output_logits(model, inp, kw)
+            logits = output_logits(model, inp, kw, work=work)
         logits, targets = task.scored(logits, batch, model_cfg)
         total_loss += torch.nn.functional.cross_entropy(logits.float(), targets, reduction="sum").item()
         correct += (logits.argmax(-1) == targets).sum().item()
@@ -131,15 +134,21 @@ class TeacherProvider:
 
 
 @torch.no_grad()
-def teacher_outputs(t_model, t_cfg: ModelConfig, task: Task, batch, device, amp: bool = False, hidden: bool = False):
+def teacher_outputs(
+    t_model, t_cfg: ModelConfig, task: Task, batch, device, amp: bool = False, hidden: bool = False, work=None
+):
     """``(scored teacher logits [N, C], last hidden post-ReLU [N, W] or None)`` for one batch;
-    ``hidden`` needs an MLP teacher (curriculum extraction)."""
+    ``hidden`` needs an MLP teacher (curriculum extraction). ``work``: reused forward buffers
+    (``output_logits``; the logits returned are fresh, the hidden layer is a view of ``work``,
+    so a hidden forward needs a list of its own)."""
     t_inp, t_kw = task.model_input(batch, t_cfg)
     with autocast(device, amp):
-        if hidden:
+        if hidden and work is not None and not t_kw and hasattr(t_model, "output_logits"):
+            raw, h = t_model.output_logits(t_inp, work=work, hidden=True)  # h: a view of work
+        elif hidden:
             raw, _, h = mlp_forward_hidden(t_model, t_inp)
         else:
-            raw, h = output_logits(t_model, t_inp, t_kw), None
+            raw, h = output_logits(t_model, t_inp, t_kw, work=work), None
     logits, _ = task.scored(raw, batch, t_cfg)
     return logits, h
 
@@ -339,6 +348,9 @@ def train_units(
     running = {id(g): torch.zeros(g.size, dtype=torch.float64, device=device) for g in groups}
     n_running = 0
     last_eval = start or 0
+    eval_work: dict[int, list] = {}  # unit id -> its evaluation forward buffers
+    t_work: dict = {}  # the teacher forwards' buffers: one list for logits only, one per hidden forward
+    ce_work: dict[int, dict] = {}  # group id -> ParityMLP.ce_grads buffers
 
     def pick(u: Unit, step: int) -> int | None:
         if teacher is None or not _distils(u.cfg):
@@ -356,7 +368,8 @@ def train_units(
                 raise diverged(u.cfg, what, gl[u.index], step, u.last_ckpt)
         evals = {}
         for u in active:
-            evals[id(u)] = ev = evaluate(u.group.module(u.index), u.cfg.model, task, device, u.cfg.amp)
+            work = eval_work.setdefault(id(u), [])
+            evals[id(u)] = ev = evaluate(u.group.module(u.index), u.cfg.model, task, device, u.cfg.amp, work=work)
             if not math.isfinite(ev["eval_loss"]):
                 raise diverged(u.cfg, "held-out loss", ev["eval_loss"], step, u.last_ckpt)
         stopped = []
@@ -443,21 +456,32 @@ def train_units(
             t_out = {}
             for ts, hidden in need.items():
                 t_model, t_cfg = teacher.get(ts)
-                t_out[ts] = teacher_outputs(t_model, t_cfg, task, batch, device, base.amp, hidden=hidden)
+                work = t_work.setdefault(ts if hidden else None, [])
+                t_out[ts] = teacher_outputs(t_model, t_cfg, task, batch, device, base.amp, hidden=hidden, work=work)
+            for g in groups:  # before any gradient is written (ce_grads writes them in its forward)
+                g.optimizer.zero_grad(set_to_none=True)
             total = None
             for g in groups:
                 members = members_of[id(g)]
                 set_lr(g.optimizer, step, base.steps, members[0].cfg.optim)
                 if isinstance(g, StackedMLPGroup):
-                    losses = _stacked_losses(g, members, task, batch, t_out, projections, step, ext_index, device)
-                    loss = losses.sum()
-                else:  # one run: its scalar loss, backpropagated as it is
-                    losses = loss = _single_loss(g, members[0], task, batch, t_out, projections, step, device)
+                    losses = _stacked_ce_grads(g, members, task, batch, t_out, projections, step, ext_index, device)
+                    if losses is None:
+                        losses = _stacked_losses(g, members, task, batch, t_out, projections, step, ext_index, device)
+                        loss = losses.sum()
+                    else:
+                        loss = None
+                else:  # one run: its scalar loss, backpropagated as it is, or its gradients set directly
+                    loss = _single_ce_grads(g, members[0], task, batch, step, device, ce_work)
+                    if loss is None:
+                        losses = loss = _single_loss(g, members[0], task, batch, t_out, projections, step, device)
+                    else:
+                        losses, loss = loss, None
                 running[id(g)].add_(losses.detach())  # [E] (or a scalar) into float64 [E]
-                total = loss if total is None else total + loss
-            for g in groups:
-                g.optimizer.zero_grad(set_to_none=True)
-            total.backward()
+                if loss is not None:
+                    total = loss if total is None else total + loss
+            if total is not None:
+                total.backward()
             for g in groups:
                 members = members_of[id(g)]
                 if isinstance(g, SingleGroup) and _extracting(members[0].cfg, step):
@@ -483,6 +507,24 @@ def train_units(
     return results
 
 
+def _single_ce_grads(g: SingleGroup, u: Unit, task: Task, batch, step: int, device, work: dict):
+    """The plain cross-entropy step of a lone model that has a hand-written backward
+    (``ParityMLP.ce_grads``: the same numbers as autograd, bit for bit, in reused buffers):
+    sets the gradients and returns the scalar loss; None where it does not apply (distilling,
+    extracting, amp on CUDA, keyword inputs, or a task whose ``scored`` changes 2-D logits)."""
+    fast = getattr(g.model, "ce_grads", None)
+    if fast is None or u.teacher_step is not None or _extracting(u.cfg, step) or (u.cfg.amp and device.type == "cuda"):
+        return None
+    inp, kw = task.model_input(batch, u.cfg.model)
+    if kw or inp.dim() != 2:
+        return None
+    probe = inp.new_empty(inp.shape[0], u.cfg.model.n_classes, dtype=torch.float32)
+    scored, targets = task.scored(probe, batch, u.cfg.model)
+    if scored is not probe:
+        return None
+    return fast(inp, targets, work.setdefault(id(g), {}))
+
+
 def _single_loss(g: SingleGroup, u: Unit, task: Task, batch, t_out, projections, step, device) -> torch.Tensor:
     """The (scalar) loss of the one run of a SingleGroup."""
     mcfg, d = u.cfg.model, u.cfg.distill
@@ -499,14 +541,9 @@ def _single_loss(g: SingleGroup, u: Unit, task: Task, batch, t_out, projections,
     return distillation_loss(logits, targets, t_logits, alpha=d.alpha, tau=d.tau)
 
 
-def _stacked_losses(g: StackedMLPGroup, members, task, batch, t_out, projections, step, ext_index, device):
-    """The losses ``[E]`` of a stack of MLP runs (one batched forward)."""
-    mcfg = g.model_cfg
-    inp, _ = task.model_input(batch, mcfg)
-    with autocast(device, members[0].cfg.amp):
-        logits, pre = g.forward(inp)
-    targets = batch["y"] if "y" in batch else task.scored(logits[0], batch, mcfg)[1]
-    n_classes = logits.shape[-1]
+def _target_dists(members, targets: torch.Tensor, n_classes: int, t_out) -> torch.Tensor:
+    """Every member's target distribution, stacked ``[E, N, C]`` (one per distinct teacher
+    checkpoint, alpha and tau)."""
     memo: dict[tuple, torch.Tensor] = {}
     dists = []
     for u in members:
@@ -516,19 +553,56 @@ def _stacked_losses(g: StackedMLPGroup, members, task, batch, t_out, projections
             t_logits = t_out[u.teacher_step][0] if u.teacher_step is not None else None
             memo[key] = target_distribution(targets, n_classes, t_logits, d.alpha, d.tau)
         dists.append(memo[key])
-    losses = stacked_cross_entropy(logits, torch.stack(dists))
+    return torch.stack(dists)
+
+
+def _stacked_ce_grads(g: StackedMLPGroup, members, task: Task, batch, t_out, projections, step, ext_index, device):
+    """The losses ``[E]`` of a stack (``_stacked_losses``' numbers) with the gradients set by
+    ``StackedMLPGroup.ce_grads`` (autograd's numbers, bit for bit, without the graph); None
+    where that does not apply (amp on CUDA, keyword inputs, a batch without labels ``y``)."""
+    if "y" not in batch or (members[0].cfg.amp and device.type == "cuda"):
+        return None
+    x, kw = task.model_input(batch, g.model_cfg)
+    if kw or x.dim() != 2:
+        return None
+    dists = _target_dists(members, batch["y"], g.model_cfg.n_classes, t_out)
+    ext = [u for u in members if _extracting(u.cfg, step)]
+    if not ext:
+        return g.ce_grads(x, dists)
+    idx, mask = _extraction_index(g, ext, ext_index, device)
+    return g.ce_grads(x, dists, (idx, mask, _extraction_targets(g, ext, t_out, projections)))
+
+
+def _extraction_index(g: StackedMLPGroup, ext, ext_index: dict, device) -> tuple:
+    """``(idx [X], mask [E])`` of the extracting members, built once per membership (no
+    host-to-device copy per step)."""
+    key = (g.size, tuple(u.index for u in ext))
+    if key not in ext_index:
+        idx = torch.tensor(key[1], device=device)
+        mask = torch.zeros(g.size, dtype=torch.bool, device=device)
+        mask[idx] = True
+        ext_index[key] = (idx, mask)
+    return ext_index[key]
+
+
+def _extraction_targets(g: StackedMLPGroup, ext, t_out, projections) -> torch.Tensor:
+    """``[X, B, W]``: each extracting member's projected teacher hidden layer."""
+    w = g.model_cfg.width
+    return torch.stack([t_out[u.teacher_step][1] @ projections[(u.cfg.distill.extract_seed, w)] for u in ext])
+
+
+def _stacked_losses(g: StackedMLPGroup, members, task, batch, t_out, projections, step, ext_index, device):
+    """The losses ``[E]`` of a stack of MLP runs (one batched forward)."""
+    mcfg = g.model_cfg
+    inp, _ = task.model_input(batch, mcfg)
+    with autocast(device, members[0].cfg.amp):
+        logits, pre = g.forward(inp)
+    targets = batch["y"] if "y" in batch else task.scored(logits[0], batch, mcfg)[1]
+    losses = stacked_cross_entropy(logits, _target_dists(members, targets, logits.shape[-1], t_out))
     ext = [u for u in members if _extracting(u.cfg, step)]
     if ext:
-        key = (g.size, tuple(u.index for u in ext))
-        if key not in ext_index:  # built once per membership, not per step (no host-to-device copy per step)
-            idx = torch.tensor(key[1], device=device)
-            mask = torch.zeros(g.size, dtype=torch.bool, device=device)
-            mask[idx] = True
-            ext_index[key] = (idx, mask)
-        idx, mask = ext_index[key]
-        tgt = torch.stack(
-            [t_out[u.teacher_step][1] @ projections[(u.cfg.distill.extract_seed, mcfg.width)] for u in ext]
-        )
+        idx, mask = _extraction_index(g, ext, ext_index, device)
+        tgt = _extraction_targets(g, ext, t_out, projections)
         full = torch.zeros(g.size, device=device).index_put((idx,), extraction_loss(pre[idx], tgt))
         losses = torch.where(mask, full, losses)
     return losses

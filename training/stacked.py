@@ -97,6 +97,64 @@ class StackedMLPGroup:
         logits = torch.baddbmm(p[-1].unsqueeze(1), h, p[-2].transpose(1, 2))
         return logits, pre
 
+    def ce_grads(self, x: torch.Tensor, target_dist: torch.Tensor, extract=None) -> torch.Tensor:
+        """``losses = training.losses.stacked_cross_entropy(self.forward(x)[0], target_dist)``
+        ``[E]`` and the backward of ``losses.sum()``, hand-written: returns the losses (no
+        graph) and sets every stacked parameter's ``.grad`` to what autograd leaves after
+        ``zero_grad(set_to_none=True)``, bit for bit (the same ATen ops in the same layouts:
+        ``addmm``/``baddbmm`` forward, ``log_softmax`` and its backward, ``bmm``/``mm`` for the
+        weight and input gradients, ``threshold_backward``, batch sums for the biases; tested).
+        It skips the autograd graph's per-node bookkeeping, which dominates at student sizes.
+
+        ``x [B, d_in]`` (shared), ``target_dist [E, B, C]``. ``extract``: ``(idx [X] int64,
+        mask [E] bool, target [X, B, W])`` where students ``idx`` fit their last hidden
+        pre-activation to ``target`` instead (curriculum extraction: their loss is
+        ``training.extraction.extraction_loss`` and the cross-entropy's gradient is masked out,
+        as ``torch.where(mask, extraction losses, cross-entropies)`` backpropagates)."""
+        e, p = self.size, self.params
+        with torch.no_grad():
+            w0, b0 = p[0], p[1]
+            x = x.to(w0.dtype)
+            n = x.shape[0]
+            pre = torch.addmm(b0.reshape(-1), x, w0.reshape(-1, w0.shape[-1]).t())
+            pre = pre.view(n, e, -1).transpose(0, 1)
+            h = torch.relu(pre)
+            hs = [h]  # every hidden layer's output [E, B, W]
+            for i in range(2, len(p) - 2, 2):
+                pre = torch.baddbmm(p[i + 1].unsqueeze(1), h, p[i].transpose(1, 2))
+                h = torch.relu(pre)
+                hs.append(h)
+            logits = torch.baddbmm(p[-1].unsqueeze(1), h, p[-2].transpose(1, 2)).float()
+            lsm = torch.log_softmax(logits, dim=-1)
+            losses = -(target_dist * lsm).sum(-1).mean(-1)
+            g_ce = torch.ones_like(losses)
+            d_pre = None
+            if extract is not None:  # where(mask, full, losses) and its backward
+                idx, mask, target = extract
+                diff = pre[idx].float() - target.float()
+                full = torch.zeros_like(losses).index_put((idx,), diff.pow(2).mean(dim=(-2, -1)))
+                losses = torch.where(mask, full, losses)
+                g_ce = torch.where(mask, 0, g_ce)
+                g_ext = torch.ones_like(losses)[idx].view(-1, 1, 1).expand(diff.shape) / (
+                    diff.shape[-2] * diff.shape[-1]
+                )
+                d_pre = torch.zeros_like(pre).index_put_((idx,), g_ext * (2.0 * diff.pow(1)), accumulate=True)
+            # backward of the cross-entropies' sum: neg, mean(-1), sum(-1), mul by the targets, log_softmax
+            grad = g_ce.neg().unsqueeze(-1).expand(e, n) / n
+            grad = grad.unsqueeze(-1).expand(lsm.shape) * target_dist
+            grad = torch.ops.aten._log_softmax_backward_data(grad, lsm, -1, logits.dtype)
+            for i in range(len(p) - 2, 0, -2):  # weight p[i], bias p[i + 1], input hs[i // 2 - 1]
+                w, inp = p[i], hs[i // 2 - 1]
+                p[i + 1].grad = grad.sum(1, keepdim=True).squeeze(1)
+                p[i].grad = torch.bmm(inp.transpose(1, 2), grad).transpose(1, 2).contiguous()
+                grad = torch.ops.aten.threshold_backward(torch.bmm(grad, w), inp, 0)
+                if d_pre is not None:  # the last hidden layer's pre-activation: both paths meet
+                    grad, d_pre = grad + d_pre, None
+            grad = grad.transpose(0, 1).reshape(n, -1)  # [B, E*W], the first layer's pre-activation
+            p[0].grad = torch.mm(grad.t(), x).view(w0.shape)
+            p[1].grad = grad.sum(0, keepdim=True).view(b0.shape)
+        return losses
+
     def module(self, e: int) -> nn.Module:
         """A ``ParityMLP`` holding student e's current weights (cached; eval/checkpoint only)."""
         m = self._modules.get(e)

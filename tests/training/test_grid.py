@@ -314,3 +314,25 @@ def test_transformer_students_run_side_by_side_and_equal_alone(tmp_path, one_thr
         train_run(c.replace(distill=d), tmp_path / "alone" / c.name)
         a, b = weights(exp / C.RUNS_DIR / c.name), weights(tmp_path / "alone" / c.name)
         assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a), c.name
+
+
+def test_grid_stacks_step_through_the_hand_written_backward(teacher_exp, tmp_path, monkeypatch, one_thread):
+    """Every step of a stack of MLP students, extraction included, runs StackedMLPGroup.ce_grads
+    (no autograd graph); the engine falls back to autograd only where that does not apply."""
+    from training.stacked import StackedMLPGroup
+
+    calls = {"plain": 0, "extract": 0}
+    real = StackedMLPGroup.ce_grads
+
+    def counted(self, x, target_dist, extract=None):
+        calls["extract" if extract is not None else "plain"] += 1
+        return real(self, x, target_dist, extract)
+
+    monkeypatch.setattr(StackedMLPGroup, "ce_grads", counted)
+    exp = tmp_path / "exp"
+    init_experiment(exp, parity_teacher_config(PARITY_SIZES["tiny"], device="cpu").task)
+    (exp / C.RUNS_DIR).mkdir(parents=True, exist_ok=True)
+    (exp / C.RUNS_DIR / "teacher").symlink_to(teacher_exp / C.RUNS_DIR / "teacher")
+    cfgs = grid_configs(exp, spec(methods=("ce", "one-shot", "curriculum-extraction"), seeds=(0,), steps=150))
+    train_grid(cfgs, exp / C.RUNS_DIR)
+    assert calls == {"plain": 50, "extract": 100}

@@ -1,0 +1,61 @@
+"""ParityMLP.ce_grads: the hand-written cross-entropy backward equals autograd bit for bit."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from models.configs import MLPConfig
+from models.mlp import ParityMLP
+
+
+@pytest.mark.parametrize(("depth", "width", "batch"), [(1, 512, 32), (1, 50, 32), (2, 64, 17), (3, 16, 5)])
+def test_ce_grads_equal_autograd_bit_for_bit(depth, width, batch, one_thread):
+    torch.manual_seed(depth * 100 + width)
+    model = ParityMLP(MLPConfig(d_in=12, width=width, depth=depth, n_classes=2))
+    work = {}
+    for _ in range(3):  # the buffers are reused across calls
+        x = torch.randint(0, 2, (batch, 12)).float() * 2 - 1
+        y = torch.randint(0, 2, (batch,))
+        model.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x).float(), y)
+        loss.backward()
+        ref = [p.grad.clone() for p in model.parameters()]
+        model.zero_grad(set_to_none=True)
+        got = model.ce_grads(x, y, work)
+        assert torch.equal(got, loss.detach())
+        assert all(torch.equal(p.grad, r) for p, r in zip(model.parameters(), ref, strict=True))
+        with torch.no_grad():  # move the weights, as a step would
+            for p in model.parameters():
+                p.sub_(0.05 * p.grad)
+
+
+def test_ce_grads_reallocate_for_a_new_batch_size(one_thread):
+    torch.manual_seed(0)
+    model = ParityMLP(MLPConfig(d_in=8, width=32, depth=1, n_classes=2))
+    work = {}
+    for n in (16, 7):
+        x = torch.randint(0, 2, (n, 8)).float() * 2 - 1
+        y = torch.randint(0, 2, (n,))
+        model.ce_grads(x, y, work)
+        assert work["h"][0].shape == (n, 32)
+        got = [p.grad.clone() for p in model.parameters()]
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), got, strict=True))
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_output_logits_with_hidden_equal_the_forward(depth, one_thread):
+    """The teacher forward of curriculum extraction: logits and last hidden layer, in reused buffers."""
+    from training.extraction import mlp_forward_hidden
+
+    torch.manual_seed(depth)
+    model = ParityMLP(MLPConfig(d_in=12, width=64, depth=depth, n_classes=2))
+    work = []
+    with torch.no_grad():
+        for n in (32, 32, 9):
+            x = torch.randint(0, 2, (n, 12)).float() * 2 - 1
+            logits, _, h = mlp_forward_hidden(model, x)
+            got_logits, got_h = model.output_logits(x, work=work, hidden=True)
+            assert torch.equal(got_logits, logits) and torch.equal(got_h, h)
+            assert torch.equal(model.output_logits(x, hidden=True)[1], h)
