@@ -254,14 +254,14 @@ def results_name(task: str, size: str) -> str:
     return "two_shot_sweep" if (task, size) == ("parity", "small") else f"two_shot_sweep_{task}_{size}"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--task", choices=("parity", "pcfg"), default="parity")
     ap.add_argument("--size", default="small", help="parity: a PARITY size or mid; pcfg: a setting or cpu-sweep")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "runs" / "sweep"))
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     from benchmarks.bench_pcfg_phenomenon import SETTINGS
 
     known = PARITY if args.task == "parity" else {**SETTINGS, **PCFG_EXTRA}
