@@ -409,7 +409,10 @@ def _drop_of(x: np.ndarray, y: np.ndarray, k: int, flat_ratio: float, min_drop: 
     mid = crossing(x, y, 0.5 * (drop_hi + drop_lo), increasing=False, after=drop_start)
     if mid is None:
         mid = 0.5 * (drop_start + drop_end)
-    after = y[x >= edges[1]]
+    # the loss range left after the transient: the segments before the first flat one (at least
+    # the first segment; a dense log grid samples the transient with two or three segments)
+    first_flat = min((j for j in range(d) if flat(j, slopes[d])), default=1) if cands else 1
+    after = y[x >= edges[max(first_flat, 1)]]
     span = float(after.max() - y.min()) if after.size else 0.0
     # found: a plateau, then a drop that ends before the run does (else its middle is unknown)
     found = bool(cands) and hi + 1 < k and drop_slope < 0 and span > 0 and (drop_hi - drop_lo) >= min_drop * span
@@ -453,7 +456,8 @@ def detect_phases(
     - the *slow phase* runs from the end of the drop to the end (its slope: the average).
     - a fit *finds* a plateau and a drop when such a drop exists, ends before the last segment
       (a curve still falling at its end has no known middle) and removes at least
-      ``min_drop`` of the loss range left after the first segment.
+      ``min_drop`` of the loss range left after the transient (the segments before the first
+      flat one, at least the first: a dense log-spaced grid samples the initial fall with two).
 
     Two rules: the ``N_SEGMENTS``-segment fit (the fields come from it) and a fit with one
     segment fewer. ``clear`` (``confidence == "two rules agree"``) when both find a plateau

@@ -1,6 +1,7 @@
 """The loss-phase rule (``curriculens.curves.detect_phases``) on synthetic curves with a known
 drop middle: run lengths 800-20,000 steps, evaluation grids (every 25, every 100, log-spaced),
-drop widths and noise; and plateau-free power laws, which must rarely be called clear."""
+drop widths and noise; a plateau 3% of the run long on the ``--eval-log`` grid, where both fits
+must agree; and plateau-free power laws, which must rarely be called clear."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from curriculens.curves import CONFIDENCE_AGREE, detect_phases
+from training.schedule import eval_steps
 
 
 def _grid(T: int, kind) -> np.ndarray:
@@ -65,15 +67,64 @@ def test_the_middle_of_a_planted_drop_is_found_over_run_lengths_grids_widths_and
     assert n >= 50 and ok >= 0.9 * n, misses  # measured: 115 of 118
 
 
-def test_plateau_free_power_laws_are_rarely_clear():
+def _eval_log_grid(T: int) -> np.ndarray:
+    """The ``--eval-log 40`` grid of a teacher evaluating every 100 steps (step 0 included)."""
+    return np.array([0, *eval_steps(T, 100, 40)], dtype=float)
+
+
+def _three_percent_plateau(lengths, widths, noises, seeds) -> tuple[int, int, list]:
+    """Drops whose plateau (steps 50 to the drop's start, mid * exp(-2.2 w)) is 3% of the run,
+    on the eval-log grid: how many both fits find, agreeing, with the middle within 25%."""
+    ok = n = 0
+    misses = []
+    for T, w, noise, seed in itertools.product(lengths, widths, noises, seeds):
+        mid = (50 + 0.03 * T) * math.exp(2.2 * w)
+        x = _eval_log_grid(T)
+        ph = detect_phases(x, _curve(x, T, mid, w, noise, seed))
+        n += 1
+        good = ph is not None and ph.confidence == CONFIDENCE_AGREE and abs(ph.mid_step - mid) <= 0.25 * mid
+        ok += good
+        if not good:
+            misses.append((T, w, noise, seed, mid, ph and ph.mid_step, ph and ph.mid_step_alt, ph and ph.confidence))
+    return ok, n, misses
+
+
+def test_a_three_percent_plateau_on_the_eval_log_grid_is_agreed():
+    """The dense log grid samples the initial fall with two segments; the found check measures
+    the drop against the range left after the transient, not after the first segment (before:
+    the 5-segment fit failed it and these curves were "unclear")."""
+    ok, n, misses = _three_percent_plateau((5000, 20000), (0.15, 0.3), (0.006,), (0, 1))
+    assert ok == n, misses
+
+
+@pytest.mark.slow
+def test_a_three_percent_plateau_on_the_eval_log_grid_study():
+    ok, n, misses = _three_percent_plateau((2000, 5000, 20000), (0.15, 0.3), (0.003, 0.006, 0.01), range(3))
+    # measured: 45 of 54 agree (all 54 middles within 25%); the 9 others are the 2,000-step runs
+    # with the wide drop (plateau steps 50-110), whose 4-segment fit spends its segments on the
+    # initial fall and puts its middle at step ~8: the fits disagree, so "unclear" is right
+    assert n == 54 and ok >= 0.8 * n, misses
+
+
+def _power_laws_clear(grids) -> tuple[int, int]:
+    """(called clear, tried) over plateau-free power laws a t^-b on each grid of ``grids``."""
     clear = n = 0
-    for T, g, b, noise in itertools.product((800, 2000), (25, 100, "log"), (0.1, 0.3, 0.6), (0.003, 0.01)):
-        x = _grid(T, g)
+    for x, b, noise in itertools.product(grids, (0.1, 0.3, 0.6), (0.003, 0.01)):
         y = 0.5 + 1.5 * (np.maximum(x, 1) / 10) ** (-b)
         y[x == 0] = 2.3
         ph = detect_phases(x, y + np.random.default_rng(n).normal(0, noise, x.size))
         n += 1
         clear += bool(ph and ph.clear)
+    return clear, n
+
+
+def test_plateau_free_power_laws_are_rarely_clear_on_the_eval_log_grid():
+    clear, n = _power_laws_clear([_eval_log_grid(T) for T in (800, 2000)])
+    assert clear <= 0.1 * n, (clear, n)  # measured: 0 of 12 (0 of 24 with 5,000 and 20,000 steps)
+
+
+def test_plateau_free_power_laws_are_rarely_clear():
+    clear, n = _power_laws_clear([_grid(T, g) for T in (800, 2000) for g in (25, 100, "log")])
     assert clear <= 0.1 * n, (clear, n)  # measured: 0 of 36 (0 of 72 with 5,000 and 20,000 steps)
 
 

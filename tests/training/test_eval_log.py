@@ -132,4 +132,5 @@ def test_a_short_plateau_gets_three_evaluations_on_the_log_grid(seed):
     assert on_plateau(linear) < 3 and on_plateau(logged) >= 3
     ph = detect_phases(logged, _planted(logged, T, mid, w, seed))
     assert ph is not None and abs(ph.mid_step - mid) <= 0.25 * mid
+    assert ph.clear and abs(ph.mid_step_alt - mid) <= 0.25 * mid  # both fits find it and agree
     assert ph.plateau_end <= ph.mid_step <= ph.drop_end
