@@ -103,7 +103,7 @@ def save_checkpoint(
     with atomic_dir(final) as tmp:
         weights = tmp / C.WEIGHTS_FILE
         model_cpu_state = model.training
-        save_model(model, str(weights), metadata={"format": "pt"})
+        save_model(model, str(weights), metadata={"format": "pt"}, force_contiguous=True)
         os.chmod(weights, 0o644)  # like every other artifact (the writer may create it 0600)
         model.train(model_cpu_state)
         write_model_config(tmp, cfg)

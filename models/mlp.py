@@ -7,6 +7,13 @@ Hook names (``d`` = layer index, 0-based):
 - ``hook_logits``           [batch, n_classes]
 
 Footgun: the input is float in {-1, +1}, not the {0, 1} token ids the Transformer takes.
+
+Layout: the first layer's weight ``blocks.0.fc.weight`` [width, d_in] is stored input-major
+(its transpose is contiguous: strides ``(1, width)``). Its forward ``x @ W.T`` and gradient
+``x.T @ dpre`` then run as plain GEMMs with a long output row; at the parity demo's (60, 8000)
+the gradient product takes 0.37 ms instead of 0.49 ms, with the same bits (tested). Values,
+shapes and saved files are unchanged (checkpoints are written contiguous); code that needs a
+contiguous tensor calls ``.contiguous()`` (``.view`` on it raises).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from torch import nn
 from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
+from curriculens.constants import FORWARD_HIDDEN_FLOATS
 from models.configs import MLPConfig
 
 
@@ -40,6 +48,9 @@ class ParityMLP(HookedRootModule):
         self.cfg = cfg
         dims = [cfg.d_in] + [cfg.width] * cfg.depth
         self.blocks = nn.ModuleList(MLPBlock(a, b) for a, b in pairwise(dims))
+        first = self.blocks[0].fc
+        # input-major storage of the first layer (module docstring): same values, same shape
+        first.weight = nn.Parameter(first.weight.detach().t().contiguous().t())
         self.unembed = nn.Linear(dims[-1], cfg.n_classes)
         self.hook_logits = HookPoint()  # [batch, n_classes]
         self.setup()
@@ -63,7 +74,17 @@ class ParityMLP(HookedRootModule):
         returned logits are a fresh tensor.
 
         ``hidden``: return ``(logits, last hidden post-ReLU [batch, width])`` instead; that
-        hidden tensor is a view of ``work`` (valid until its next use) when ``work`` is given."""
+        hidden tensor is a view of ``work`` (valid until its next use) when ``work`` is given.
+
+        With ``work`` and without ``hidden``, a batch whose widest hidden layer would hold more
+        than ``constants.FORWARD_HIDDEN_FLOATS`` runs in row chunks that fit it (a GEMM's output
+        rows do not depend on the rows beside them, so the logits are the same; at the parity
+        teacher's (60, 8000) 256-row chunks take about 3/4 of the time of one 1024-row GEMM)."""
+        n = x.shape[0]
+        if work is not None and not hidden:
+            rows = self._chunk_rows()
+            if n > rows:
+                return torch.cat([self.output_logits(x[i : i + rows], work) for i in range(0, n, rows)])
         h = x.to(self.unembed.weight.dtype)
         for d, block in enumerate(self.blocks):
             w, b = block.fc.weight, block.fc.bias
@@ -78,6 +99,10 @@ class ParityMLP(HookedRootModule):
             h = torch.addmm(b, h, w.t(), out=buf[: h.shape[0]]).relu_()
         logits = nn.functional.linear(h, self.unembed.weight, self.unembed.bias)
         return (logits, h) if hidden else logits
+
+    def _chunk_rows(self) -> int:
+        """Rows per streaming forward chunk (``output_logits``): a multiple of 32, at least 32."""
+        return max(32, FORWARD_HIDDEN_FLOATS // max(self.cfg.width, 1) // 32 * 32)
 
     def ce_grads(self, x: torch.Tensor, targets: torch.Tensor, work: dict) -> torch.Tensor:
         """``F.cross_entropy(self(x), targets)`` (mean over the batch) and its backward,
@@ -118,7 +143,10 @@ class ParityMLP(HookedRootModule):
             grad = torch.ops.aten._log_softmax_backward_data(grad, logp, 1, logits.dtype)
             for i in range(len(layers) - 1, -1, -1):
                 (w, b), (gw, gb) = layers[i], work["grad"][i]
-                torch.mm(grad.t(), hs[i], out=gw)
+                if gw.t().is_contiguous():  # the input-major first layer: [d_in, width] out
+                    torch.mm(hs[i].t(), grad, out=gw.t())
+                else:
+                    torch.mm(grad.t(), hs[i], out=gw)
                 torch.sum(grad, 0, keepdim=True, out=gb.view(1, -1))
                 w.grad, b.grad = gw, gb
                 if i == 0:

@@ -25,7 +25,6 @@ has saved the next one.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
@@ -39,12 +38,11 @@ from tqdm.auto import tqdm
 from curriculens import constants as C
 from curriculens.config import canonical_json
 from curriculens.errors import CurriculensError
-from curriculens.io import append_jsonl, read_json, read_jsonl, write_json, write_jsonl
+from curriculens.io import append_jsonl, read_jsonl, write_json, write_jsonl
 from curriculens.seeding import seed_init
 from models.checkpoint import (
     list_checkpoints,
     load_checkpoint,
-    read_model_config,
     read_optimizer_state,
     save_checkpoint,
     strip_optimizer_state,
@@ -53,11 +51,13 @@ from models.configs import MLPConfig, ModelConfig
 from models.registry import build_model, logits_of, output_logits
 from training.config import RunConfig
 from training.extraction import extraction_loss, mlp_forward_hidden, projection
-from training.losses import distillation_loss, stacked_cross_entropy, target_distribution
+from training.losses import distillation_loss, mix_targets, stacked_cross_entropy, target_distribution
 from training.optim import set_lr
+from training.precision import autocast
 from training.schedule import eval_steps, save_steps, teacher_step_of
 from training.stacked import SingleGroup, StackedMLPGroup
 from training.tasks import Task, to_device
+from training.teachers import TeacherOutputs, TeacherProvider, teacher_outputs  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +73,6 @@ class RunResult:
     wall_s: float
     resumed_from: int | None = None
     skipped: bool = False
-
-
-def autocast(device: torch.device, amp: bool):
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 @torch.no_grad()
@@ -103,54 +97,6 @@ def evaluate(
     out = {"eval_loss": total_loss / max(count, 1), "eval_acc": correct / max(count, 1)}
     out.update(task.extra_eval(model, model_cfg, device))
     return out
-
-
-class TeacherProvider:
-    """Loads teacher checkpoints on demand and keeps the last ``keep`` used ones in memory."""
-
-    def __init__(self, teacher_dir: Path | str, device: torch.device, keep: int = 1) -> None:
-        self.dir = Path(teacher_dir)  # checked by check_teacher before anything was written
-        self.ckpts = dict(list_checkpoints(self.dir))
-        self.steps = sorted(self.ckpts)
-        self.save_every = read_json(self.dir / C.RUN_CONFIG_FILE)["checkpoints"]["save_every"]
-        self.device = device
-        self.keep = max(1, keep)
-        self._cache: dict[int, tuple] = {}  # step -> (model, cfg), least recently used first
-
-    def get(self, step: int):
-        """``(model, model config)`` of the checkpoint at ``step`` (frozen, eval mode)."""
-        hit = self._cache.pop(step, None)
-        if hit is None:
-            model, cfg, _ = load_checkpoint(self.ckpts[step], device=self.device)
-            model.requires_grad_(False)
-            hit = (model, cfg)
-            while len(self._cache) >= self.keep:
-                self._cache.pop(next(iter(self._cache)))
-        self._cache[step] = hit
-        return hit
-
-    def model_config(self) -> ModelConfig:
-        return read_model_config(self.ckpts[self.steps[-1]])
-
-
-@torch.no_grad()
-def teacher_outputs(
-    t_model, t_cfg: ModelConfig, task: Task, batch, device, amp: bool = False, hidden: bool = False, work=None
-):
-    """``(scored teacher logits [N, C], last hidden post-ReLU [N, W] or None)`` for one batch;
-    ``hidden`` needs an MLP teacher (curriculum extraction). ``work``: reused forward buffers
-    (``output_logits``; the logits returned are fresh, the hidden layer is a view of ``work``,
-    so a hidden forward needs a list of its own)."""
-    t_inp, t_kw = task.model_input(batch, t_cfg)
-    with autocast(device, amp):
-        if hidden and work is not None and not t_kw and hasattr(t_model, "output_logits"):
-            raw, h = t_model.output_logits(t_inp, work=work, hidden=True)  # h: a view of work
-        elif hidden:
-            raw, _, h = mlp_forward_hidden(t_model, t_inp)
-        else:
-            raw, h = output_logits(t_model, t_inp, t_kw, work=work), None
-    logits, _ = task.scored(raw, batch, t_cfg)
-    return logits, h
 
 
 # --- run directory files ----------------------------------------------------------------------
@@ -349,7 +295,6 @@ def train_units(
     n_running = 0
     last_eval = start or 0
     eval_work: dict[int, list] = {}  # unit id -> its evaluation forward buffers
-    t_work: dict = {}  # the teacher forwards' buffers: one list for logits only, one per hidden forward
     ce_work: dict[int, dict] = {}  # group id -> ParityMLP.ce_grads buffers
 
     def pick(u: Unit, step: int) -> int | None:
@@ -440,6 +385,9 @@ def train_units(
 
     ext_index: dict[tuple, tuple] = {}
     first = start or 0
+    t_outs = None
+    if teacher is not None:
+        t_outs = TeacherOutputs(teacher, task, device, base.amp, base.batch_size, base.data_seed, first, base.steps)
     bar = tqdm(
         total=base.steps, initial=first, disable=not progress, desc=desc, unit="step", dynamic_ncols=True, leave=False
     )
@@ -453,11 +401,12 @@ def train_units(
                 u.teacher_step = pick(u, step)
                 if u.teacher_step is not None:
                     need[u.teacher_step] = need.get(u.teacher_step, False) or _extracting(u.cfg, step)
-            t_out = {}
-            for ts, hidden in need.items():
-                t_model, t_cfg = teacher.get(ts)
-                work = t_work.setdefault(ts if hidden else None, [])
-                t_out[ts] = teacher_outputs(t_model, t_cfg, task, batch, device, base.amp, hidden=hidden, work=work)
+            t_out = {ts: t_outs.get(ts, step, batch, hidden) for ts, hidden in need.items()}
+            soft = (
+                None
+                if t_outs is None
+                else (lambda ts, tau, step=step, batch=batch: t_outs.soft_targets(ts, step, batch, tau))
+            )
             for g in groups:  # before any gradient is written (ce_grads writes them in its forward)
                 g.optimizer.zero_grad(set_to_none=True)
             total = None
@@ -465,7 +414,9 @@ def train_units(
                 members = members_of[id(g)]
                 set_lr(g.optimizer, step, base.steps, members[0].cfg.optim)
                 if isinstance(g, StackedMLPGroup):
-                    losses = _stacked_ce_grads(g, members, task, batch, t_out, projections, step, ext_index, device)
+                    losses = _stacked_ce_grads(
+                        g, members, task, batch, t_out, projections, step, ext_index, device, soft=soft
+                    )
                     if losses is None:
                         losses = _stacked_losses(g, members, task, batch, t_out, projections, step, ext_index, device)
                         loss = losses.sum()
@@ -541,22 +492,28 @@ def _single_loss(g: SingleGroup, u: Unit, task: Task, batch, t_out, projections,
     return distillation_loss(logits, targets, t_logits, alpha=d.alpha, tau=d.tau)
 
 
-def _target_dists(members, targets: torch.Tensor, n_classes: int, t_out) -> torch.Tensor:
+def _target_dists(members, targets: torch.Tensor, n_classes: int, t_out, soft=None) -> torch.Tensor:
     """Every member's target distribution, stacked ``[E, N, C]`` (one per distinct teacher
-    checkpoint, alpha and tau)."""
+    checkpoint, alpha and tau). ``soft(ts, tau)``: the teacher's targets of this step
+    (``TeacherOutputs.soft_targets``), else computed here from ``t_out``'s logits."""
     memo: dict[tuple, torch.Tensor] = {}
     dists = []
     for u in members:
         d = u.cfg.distill
         key = (u.teacher_step, d.alpha, d.tau)
         if key not in memo:
-            t_logits = t_out[u.teacher_step][0] if u.teacher_step is not None else None
-            memo[key] = target_distribution(targets, n_classes, t_logits, d.alpha, d.tau)
+            if u.teacher_step is None or soft is None:
+                t_logits = t_out[u.teacher_step][0] if u.teacher_step is not None else None
+                memo[key] = target_distribution(targets, n_classes, t_logits, d.alpha, d.tau)
+            else:
+                memo[key] = mix_targets(targets, n_classes, soft(u.teacher_step, d.tau), d.alpha)
         dists.append(memo[key])
     return torch.stack(dists)
 
 
-def _stacked_ce_grads(g: StackedMLPGroup, members, task: Task, batch, t_out, projections, step, ext_index, device):
+def _stacked_ce_grads(
+    g: StackedMLPGroup, members, task: Task, batch, t_out, projections, step, ext_index, device, soft=None
+):
     """The losses ``[E]`` of a stack (``_stacked_losses``' numbers) with the gradients set by
     ``StackedMLPGroup.ce_grads`` (autograd's numbers, bit for bit, without the graph); None
     where that does not apply (amp on CUDA, keyword inputs, a batch without labels ``y``)."""
@@ -565,7 +522,7 @@ def _stacked_ce_grads(g: StackedMLPGroup, members, task: Task, batch, t_out, pro
     x, kw = task.model_input(batch, g.model_cfg)
     if kw or x.dim() != 2:
         return None
-    dists = _target_dists(members, batch["y"], g.model_cfg.n_classes, t_out)
+    dists = _target_dists(members, batch["y"], g.model_cfg.n_classes, t_out, soft)
     ext = [u for u in members if _extracting(u.cfg, step)]
     if not ext:
         return g.ce_grads(x, dists)

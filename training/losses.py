@@ -20,7 +20,8 @@ def teacher_targets(teacher_logits: torch.Tensor, tau: float) -> torch.Tensor:
     if tau <= HARD_TAU:
         idx = teacher_logits.argmax(dim=-1)
         return F.one_hot(idx, teacher_logits.shape[-1]).to(teacher_logits.dtype)
-    return torch.softmax(teacher_logits.float() / tau, dim=-1)
+    z = teacher_logits.float()
+    return torch.softmax(z if tau == 1.0 else z / tau, dim=-1)  # z / 1.0 == z exactly
 
 
 def distillation_loss(
@@ -54,13 +55,19 @@ def target_distribution(
     """The distribution ``[N, C]`` whose cross-entropy with the student is the loss above:
     ``alpha * onehot(y) + (1 - alpha) * p_t`` (``onehot(y)`` without a teacher). Used by grids,
     where every student's target is stacked into one ``[E, N, C]`` tensor."""
-    onehot = F.one_hot(targets, n_classes).float()
-    if teacher_logits is None:
-        return onehot
-    p_t = teacher_targets(teacher_logits.detach(), tau).float()
+    p_t = None if teacher_logits is None else teacher_targets(teacher_logits.detach(), tau)
+    return mix_targets(targets, n_classes, p_t, alpha)
+
+
+def mix_targets(targets: torch.Tensor, n_classes: int, p_t: torch.Tensor | None, alpha: float) -> torch.Tensor:
+    """``target_distribution`` from the teacher's targets ``p_t [N, C]`` (``teacher_targets``;
+    None: no teacher) already computed."""
+    if p_t is None:
+        return F.one_hot(targets, n_classes).float()
+    p_t = p_t.float()
     if alpha == 0.0:
         return p_t
-    return alpha * onehot + (1.0 - alpha) * p_t
+    return alpha * F.one_hot(targets, n_classes).float() + (1.0 - alpha) * p_t
 
 
 def stacked_cross_entropy(student_logits: torch.Tensor, target_dist: torch.Tensor) -> torch.Tensor:

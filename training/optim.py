@@ -118,6 +118,20 @@ class SGD(_Optimizer):
             ),
         )
 
+    def step(self) -> None:
+        """Plain SGD (no momentum, no weight decay): one ``_foreach_add_`` over the parameters,
+        the same ``add_(grad, alpha=-lr)`` per tensor (CPU runs it tensor by tensor) without a
+        Python call per parameter; otherwise the general path."""
+        plain = [g for g in self.param_groups if g["momentum"] == 0 and g["weight_decay"] == 0]
+        if len(plain) != len(self.param_groups):
+            return super().step()
+        with torch.no_grad():
+            for group in plain:
+                ps = [p for p in group["params"] if p.grad is not None]
+                if ps:
+                    torch._foreach_add_(ps, [p.grad for p in ps], alpha=-group["lr"])
+        return None
+
     def _update(self, p, grad, state, group) -> None:
         if group["weight_decay"] != 0:
             grad = grad.add(p, alpha=group["weight_decay"])

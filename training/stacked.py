@@ -63,6 +63,7 @@ class StackedMLPGroup:
         ]
         self.optimizer = make_optimizer(self.params, optim_cfg)
         self._modules: dict[int, nn.Module] = {}
+        self._inv: dict[int, float] = {}  # batch size -> -1/n in float32 (``_minus_inv``)
 
     @property
     def size(self) -> int:
@@ -124,12 +125,16 @@ class StackedMLPGroup:
                 pre = torch.baddbmm(p[i + 1].unsqueeze(1), h, p[i].transpose(1, 2))
                 h = torch.relu(pre)
                 hs.append(h)
-            logits = torch.baddbmm(p[-1].unsqueeze(1), h, p[-2].transpose(1, 2)).float()
+            logits = torch.baddbmm(p[-1].unsqueeze(1), h, p[-2].transpose(1, 2))
+            if logits.dtype != torch.float32:
+                logits = logits.float()
             lsm = torch.log_softmax(logits, dim=-1)
             losses = -(target_dist * lsm).sum(-1).mean(-1)
-            g_ce = torch.ones_like(losses)
             d_pre = None
-            if extract is not None:  # where(mask, full, losses) and its backward
+            if extract is None:  # every student's cross-entropy: d(sum of means)/d(lsm) = -target / n
+                grad = target_dist * self._minus_inv(n)
+            else:  # where(mask, full, losses) and its backward
+                g_ce = torch.ones_like(losses)
                 idx, mask, target = extract
                 diff = pre[idx].float() - target.float()
                 full = torch.zeros_like(losses).index_put((idx,), diff.pow(2).mean(dim=(-2, -1)))
@@ -139,21 +144,29 @@ class StackedMLPGroup:
                     diff.shape[-2] * diff.shape[-1]
                 )
                 d_pre = torch.zeros_like(pre).index_put_((idx,), g_ext * (2.0 * diff.pow(1)), accumulate=True)
-            # backward of the cross-entropies' sum: neg, mean(-1), sum(-1), mul by the targets, log_softmax
-            grad = g_ce.neg().unsqueeze(-1).expand(e, n) / n
-            grad = grad.unsqueeze(-1).expand(lsm.shape) * target_dist
+                # backward of the cross-entropies' sum: neg, mean(-1), sum(-1), mul by the targets
+                grad = g_ce.neg().unsqueeze(-1).expand(e, n) / n
+                grad = grad.unsqueeze(-1).expand(lsm.shape) * target_dist
             grad = torch.ops.aten._log_softmax_backward_data(grad, lsm, -1, logits.dtype)
             for i in range(len(p) - 2, 0, -2):  # weight p[i], bias p[i + 1], input hs[i // 2 - 1]
                 w, inp = p[i], hs[i // 2 - 1]
-                p[i + 1].grad = grad.sum(1, keepdim=True).squeeze(1)
+                p[i + 1].grad = grad.sum(1)
                 p[i].grad = torch.bmm(inp.transpose(1, 2), grad).transpose(1, 2).contiguous()
                 grad = torch.ops.aten.threshold_backward(torch.bmm(grad, w), inp, 0)
                 if d_pre is not None:  # the last hidden layer's pre-activation: both paths meet
                     grad, d_pre = grad + d_pre, None
             grad = grad.transpose(0, 1).reshape(n, -1)  # [B, E*W], the first layer's pre-activation
             p[0].grad = torch.mm(grad.t(), x).view(w0.shape)
-            p[1].grad = grad.sum(0, keepdim=True).view(b0.shape)
+            p[1].grad = grad.sum(0).view(b0.shape)
         return losses
+
+    def _minus_inv(self, n: int) -> float:
+        """``-1 / n`` rounded to float32 as autograd's ``ones.neg() / n`` is (a Python float
+        holding that float32 value, so multiplying by it rounds once, the same way)."""
+        c = self._inv.get(n)
+        if c is None:
+            c = self._inv[n] = float(torch.ones((), dtype=torch.float32).neg() / n)
+        return c
 
     def module(self, e: int) -> nn.Module:
         """A ``ParityMLP`` holding student e's current weights (cached; eval/checkpoint only)."""

@@ -59,3 +59,36 @@ def test_output_logits_with_hidden_equal_the_forward(depth, one_thread):
             got_logits, got_h = model.output_logits(x, work=work, hidden=True)
             assert torch.equal(got_logits, logits) and torch.equal(got_h, h)
             assert torch.equal(model.output_logits(x, hidden=True)[1], h)
+
+
+def test_first_layer_is_input_major_with_the_same_numbers(tmp_path, one_thread):
+    """The first layer's weight is stored transposed (its forward and gradient are then plain
+    GEMMs); values, the forward, ce_grads and the saved file equal a contiguous copy's."""
+    from models.checkpoint import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(3)
+    cfg = MLPConfig(d_in=60, width=800, depth=1, n_classes=2)
+    model = ParityMLP(cfg)
+    w = model.blocks[0].fc.weight
+    assert w.shape == (800, 60) and w.t().is_contiguous() and not w.is_contiguous()
+    plain = ParityMLP(cfg)
+    with torch.no_grad():
+        plain.blocks[0].fc.weight = torch.nn.Parameter(w.detach().contiguous())
+        for (_, p), (_, q) in zip(model.named_parameters(), plain.named_parameters(), strict=True):
+            q.copy_(p)
+    assert plain.blocks[0].fc.weight.is_contiguous()
+    x = torch.randint(0, 2, (32, 60)).float() * 2 - 1
+    y = torch.randint(0, 2, (32,))
+    with torch.no_grad():
+        assert torch.equal(model(x), plain(x))
+    model.ce_grads(x, y, {})
+    plain.ce_grads(x, y, {})
+    assert model.blocks[0].fc.weight.grad.t().is_contiguous()  # the gradient shares the layout
+    for p, q in zip(model.parameters(), plain.parameters(), strict=True):
+        assert torch.equal(p.grad, q.grad)
+    a = save_checkpoint(tmp_path / "a", 0, model, cfg, {})
+    b = save_checkpoint(tmp_path / "b", 0, plain, cfg, {})
+    assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+    loaded, _, _ = load_checkpoint(a)
+    assert loaded.blocks[0].fc.weight.t().is_contiguous()
+    assert torch.equal(loaded.blocks[0].fc.weight, w)

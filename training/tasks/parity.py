@@ -26,17 +26,17 @@ class ParityTask(Task):
         g = torch_generator(PARITY_EVAL, cfg.data_seed)
         self._eval_x = sample_pm1(cfg.n_eval, cfg.n, g)
         self._eval_y = parity_labels(self._eval_x, s)
-        self._chunk: tuple[int, int, int, torch.Tensor] | None = None
+        self._chunk: tuple[int, int, int, torch.Tensor, torch.Tensor] | None = None  # key, x, labels
 
     def train_batch(self, step: int, batch_size: int, seed: int) -> Batch:
         chunk = step // _CHUNK
         key = (seed, chunk, batch_size)
         if self._chunk is None or self._chunk[:3] != key:
             g = torch_generator(PARITY_TRAIN, seed, chunk)
-            self._chunk = (*key, sample_pm1(_CHUNK * batch_size, self.cfg.n, g))
+            x = sample_pm1(_CHUNK * batch_size, self.cfg.n, g)
+            self._chunk = (*key, x, parity_labels(x, self.support))
         i = (step % _CHUNK) * batch_size
-        x = self._chunk[3][i : i + batch_size]
-        return {"x": x, "y": parity_labels(x, self.support)}
+        return {"x": self._chunk[3][i : i + batch_size], "y": self._chunk[4][i : i + batch_size]}
 
     def eval_batches(self, batch_size: int) -> Iterator[Batch]:
         for i in range(0, self.cfg.n_eval, batch_size):

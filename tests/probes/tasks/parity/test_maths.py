@@ -12,6 +12,7 @@ from models.registry import build_model
 from probes.tasks.parity.fourier import expected_rows
 from probes.tasks.parity.maths import (
     class1_probability,
+    forward_rows,
     fourier_coefficients,
     fourier_rows_for,
     hypercube,
@@ -100,3 +101,23 @@ def test_class1_probability_matches_manual_softmax():
     with torch.no_grad():
         ref = torch.softmax(model(x), -1)[:, 1].double()
     assert torch.allclose(p, ref, atol=1e-6)
+
+
+def test_narrow_mlps_take_more_rows_per_forward_with_the_same_numbers(one_thread):
+    """forward_rows raises the forward's rows only for a narrow MLP (up to the memory of a
+    256-row batch of an 8,192-wide layer); the probabilities are the 256-row ones bit for bit."""
+    from curriculens.constants import FORWARD_HIDDEN_FLOATS
+    from models.configs import GPT2Config
+
+    assert forward_rows(MLPConfig(d_in=60, width=8000), 256) == 256
+    assert forward_rows(MLPConfig(d_in=60, width=50), 256) == 256 * (FORWARD_HIDDEN_FLOATS // (256 * 50))
+    assert forward_rows(GPT2Config(), 256) == 256
+    task = ParityTask(ParityConfig(n=60, k=5, n_eval=64))
+    cfg = MLPConfig(d_in=60, width=50)
+    torch.manual_seed(1)
+    model = build_model(cfg).eval()
+    x = (torch.randint(0, 2, (50_000, 60)) * 2 - 1).float()
+    p = class1_probability(model, cfg, task, x, task.support, batch_size=256)
+    with torch.no_grad():  # 256 rows per forward, as before
+        ref = torch.cat([torch.softmax(model.output_logits(x[i : i + 256]), -1)[:, 1] for i in range(0, 50_000, 256)])
+    assert torch.equal(p, ref.double())

@@ -1,0 +1,158 @@
+"""The teacher side of distillation: checkpoints loaded on demand and their outputs per step.
+
+- ``TeacherProvider``: the teacher run's checkpoints, loaded when first used, the last few kept.
+- ``teacher_outputs``: one batch's scored teacher logits (and, for curriculum extraction, the
+  last hidden layer).
+- ``TeacherOutputs``: what the engine asks for, ``(checkpoint, step) -> outputs``. On CPU, for
+  an MLP teacher on 2-D inputs whose scored logits are its raw logits (parity), it runs one
+  forward for ``TEACHER_BLOCK`` consecutive steps' batches ([block * B, d_in]) and hands out
+  each step's rows: the GEMM runs nearer the machine's peak on more rows and the per-forward
+  overhead is paid once per block. Every row is the same number as in a forward of its own
+  step's batch (each output row of a GEMM is computed on its own; tested bit for bit against
+  the one-step forward); elsewhere (CUDA, Transformers, masked positions) one step at a time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from curriculens import constants as C
+from curriculens.io import read_json
+from models.checkpoint import list_checkpoints, load_checkpoint, read_model_config
+from models.configs import ModelConfig
+from models.registry import output_logits
+from training.extraction import mlp_forward_hidden
+from training.losses import teacher_targets
+from training.precision import autocast
+from training.tasks import Task, to_device
+
+TEACHER_BLOCK = 8  # steps per blocked teacher forward (divides the parity task's 64-step data chunk)
+
+
+class TeacherProvider:
+    """Loads teacher checkpoints on demand and keeps the last ``keep`` used ones in memory."""
+
+    def __init__(self, teacher_dir: Path | str, device: torch.device, keep: int = 1) -> None:
+        self.dir = Path(teacher_dir)  # checked by check_teacher before anything was written
+        self.ckpts = dict(list_checkpoints(self.dir))
+        self.steps = sorted(self.ckpts)
+        self.save_every = read_json(self.dir / C.RUN_CONFIG_FILE)["checkpoints"]["save_every"]
+        self.device = device
+        self.keep = max(1, keep)
+        self._cache: dict[int, tuple] = {}  # step -> (model, cfg), least recently used first
+
+    def get(self, step: int):
+        """``(model, model config)`` of the checkpoint at ``step`` (frozen, eval mode)."""
+        hit = self._cache.pop(step, None)
+        if hit is None:
+            model, cfg, _ = load_checkpoint(self.ckpts[step], device=self.device)
+            model.requires_grad_(False)
+            hit = (model, cfg)
+            while len(self._cache) >= self.keep:
+                self._cache.pop(next(iter(self._cache)))
+        self._cache[step] = hit
+        return hit
+
+    def model_config(self) -> ModelConfig:
+        return read_model_config(self.ckpts[self.steps[-1]])
+
+
+@torch.no_grad()
+def teacher_outputs(
+    t_model, t_cfg: ModelConfig, task: Task, batch, device, amp: bool = False, hidden: bool = False, work=None
+):
+    """``(scored teacher logits [N, C], last hidden post-ReLU [N, W] or None)`` for one batch;
+    ``hidden`` needs an MLP teacher (curriculum extraction). ``work``: reused forward buffers
+    (``output_logits``; the logits returned are fresh, the hidden layer is a view of ``work``,
+    so a hidden forward needs a list of its own)."""
+    t_inp, t_kw = task.model_input(batch, t_cfg)
+    with autocast(device, amp):
+        if hidden and work is not None and not t_kw and hasattr(t_model, "output_logits"):
+            raw, h = t_model.output_logits(t_inp, work=work, hidden=True)  # h: a view of work
+        elif hidden:
+            raw, _, h = mlp_forward_hidden(t_model, t_inp)
+        else:
+            raw, h = output_logits(t_model, t_inp, t_kw, work=work), None
+    logits, _ = task.scored(raw, batch, t_cfg)
+    return logits, h
+
+
+class TeacherOutputs:
+    """``get(ts, step, batch, hidden)`` -> ``teacher_outputs`` of checkpoint ``ts`` on the
+    engine's batch of ``step`` (``batch``), blocked as the module docstring says. The engine's
+    steps run in order; ``first``/``last``: the steps this engine will run, ``[first, last)``.
+    Returned tensors are views valid until the next block of the same checkpoint is computed."""
+
+    def __init__(
+        self,
+        provider: TeacherProvider,
+        task: Task,
+        device,
+        amp: bool,
+        batch_size: int,
+        data_seed: int,
+        first: int,
+        last: int,
+    ) -> None:
+        self.provider, self.task, self.device, self.amp = provider, task, device, amp
+        self.batch_size, self.data_seed, self.first, self.last = batch_size, data_seed, first, last
+        self._blocks: dict[tuple, tuple] = {}  # (ts, hidden) -> (start, stop, logits, hidden or None)
+        self._work: dict = {}  # forward buffers: one list for logits-only forwards, one per hidden checkpoint
+        self._blockable: bool | None = None
+        self._x: tuple | None = None  # (start, stop, the block's inputs [rows, d_in])
+        self._soft: dict[tuple, tuple] = {}  # (ts, tau) -> (start, stop, teacher_targets of the block, None)
+
+    def get(self, ts: int, step: int, batch, hidden: bool):
+        t_model, t_cfg = self.provider.get(ts)
+        if not self._can_block(t_model, t_cfg, batch):
+            work = self._work.setdefault(ts if hidden else None, [])
+            return teacher_outputs(t_model, t_cfg, self.task, batch, self.device, self.amp, hidden=hidden, work=work)
+        for key in ((ts, True), (ts, False)) if not hidden else ((ts, True),):
+            hit = self._blocks.get(key)
+            if hit is not None and hit[0] <= step < hit[1]:
+                logits, h = self._rows(hit, step)
+                return logits, (h if hidden else None)
+        start = max(self.first, step - step % TEACHER_BLOCK)
+        stop = min(self.last, step - step % TEACHER_BLOCK + TEACHER_BLOCK)
+        if self._x is None or self._x[:2] != (start, stop):  # one block's inputs serve every checkpoint
+            parts = [self.task.train_batch(s, self.batch_size, self.data_seed)["x"] for s in range(start, stop)]
+            self._x = (start, stop, to_device({"x": torch.cat(parts)}, self.device)["x"])
+        x = self._x[2]
+        work = self._work.setdefault(ts if hidden else None, [])
+        with torch.no_grad():
+            logits, h = t_model.output_logits(x, work=work, hidden=True)
+        self._blocks = {k: v for k, v in self._blocks.items() if v[1] > step}  # drop finished blocks
+        hit = self._blocks[(ts, hidden)] = (start, stop, logits, h if hidden else None)
+        return self._rows(hit, step)
+
+    def soft_targets(self, ts: int, step: int, batch, tau: float) -> torch.Tensor:
+        """``losses.teacher_targets(logits, tau)`` [B, C] of ``get(ts, step, batch, ...)``'s
+        logits, computed once per block where the forward is blocked (a softmax is row by row,
+        so the rows are the same numbers)."""
+        logits, _ = self.get(ts, step, batch, False)
+        if not self._blockable:
+            return teacher_targets(logits, tau)
+        start, stop, block_logits, _ = next(v for k, v in self._blocks.items() if k[0] == ts and v[0] <= step < v[1])
+        hit = self._soft.get((ts, tau))
+        if hit is None or hit[:2] != (start, stop):
+            self._soft = {k: v for k, v in self._soft.items() if v[1] > step}
+            hit = self._soft[(ts, tau)] = (start, stop, teacher_targets(block_logits, tau), None)
+        return self._rows(hit, step)[0]
+
+    def _rows(self, hit: tuple, step: int):
+        start, _, logits, h = hit
+        i = (step - start) * self.batch_size
+        return logits[i : i + self.batch_size], (None if h is None else h[i : i + self.batch_size])
+
+    def _can_block(self, t_model, t_cfg: ModelConfig, batch) -> bool:
+        """CPU, float32, an ``output_logits`` with hidden rows, 2-D inputs, scored logits = raw."""
+        if self._blockable is None:
+            ok = self.device.type == "cpu" and not self.amp and hasattr(t_model, "output_logits")
+            if ok:
+                inp, kw = self.task.model_input(batch, t_cfg)
+                probe = inp.new_empty(inp.shape[0], t_cfg.n_outputs, dtype=torch.float32)
+                ok = not kw and inp.dim() == 2 and self.task.scored(probe, batch, t_cfg)[0] is probe
+            self._blockable = ok
+        return self._blockable
