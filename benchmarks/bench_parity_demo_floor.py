@@ -25,6 +25,7 @@ optimizer, data, I/O are not counted, so the floor is a lower bound):
 
     nice -n 10 python -m benchmarks.bench_parity_demo_floor                 # demo size, ~6 min CPU
     python -m benchmarks.bench_parity_demo_floor --size small --stages teacher,grid   # quicker
+    python -m benchmarks.bench_parity_demo_floor --repeats 3   # the median of 3 runs (this machine's speed drifts)
 
 Results: ``benchmarks/results/parity_demo_floor.{txt,json}`` (``--tag`` appends a suffix).
 """
@@ -239,6 +240,7 @@ def main(argv=None) -> int:
     ap.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset of teacher,grid,sweep")
     ap.add_argument("--out", help="experiment directory (default: a temporary one, removed)")
     ap.add_argument("--tag", default="", help="suffix of the result files (e.g. the code measured)")
+    ap.add_argument("--repeats", type=int, default=1, help="run the stages this many times, each in a fresh directory")
     ap.add_argument("--no-save", action="store_true", help="print only")
     args = ap.parse_args(argv)
     stages = [s for s in args.stages.split(",") if s]
@@ -266,13 +268,23 @@ def main(argv=None) -> int:
             rates = gemm_rates(args.size, peak)
             report["gemm_rates"] = rates
             counters = {"teacher": teacher_flops, "grid": grid_flops, "sweep": sweep_flops}
+            for stage in STAGES:  # warm-up, untimed: the tiny size imports and first-calls everything
+                run_stage(stage, exp.with_name("warm"), "tiny")
             peaks = [peak]
-            for stage in stages:
-                cpu, wall = run_stage(stage, exp, args.size)
-                flops = counters[stage](exp)
-                report["stages"][stage] = {"cpu_s": cpu, "wall_s": wall, "flops": flops, "load_after": load()}
-                print(f"  ({stage}: CPU {cpu:.1f} s, wall {wall:.1f} s; {load()})", flush=True)
-                peaks.append(measure_peak())
+            for r in range(args.repeats):
+                exp_r = exp if r == 0 else exp.with_name(f"exp{r}")
+                for stage in stages:
+                    cpu, wall = run_stage(stage, exp_r, args.size)
+                    flops = counters[stage](exp_r)
+                    st = report["stages"].setdefault(stage, {"runs": []})
+                    st["runs"].append({"cpu_s": cpu, "wall_s": wall, "load_after": load()})
+                    st["flops"] = flops
+                    print(f"  (run {r + 1}, {stage}: CPU {cpu:.1f} s, wall {wall:.1f} s; {load()})", flush=True)
+                    peaks.append(measure_peak())
+            for st in report["stages"].values():  # the median run (the lower middle of an even count)
+                runs = sorted(st["runs"], key=lambda x: x["cpu_s"])
+                mid = runs[(len(runs) - 1) // 2]
+                st.update(cpu_s=mid["cpu_s"], wall_s=mid["wall_s"], load_after=mid["load_after"])
             peak = max(peaks)
             report["peaks_flops"], report["peak_flops"] = peaks, peak
             say(
@@ -295,6 +307,12 @@ def main(argv=None) -> int:
                     f"  {stage:<8} CPU {cpu:7.1f} s (wall {wall:6.1f} s)  floor {floor:6.1f} s "
                     f"({flops['total'] / 1e12:.2f} TFLOP)  ratio {cpu / floor:5.2f}x   [after it: {st['load_after']}]"
                 )
+                if len(st["runs"]) > 1:
+                    say(
+                        "           median of "
+                        + f"{len(st['runs'])} runs; every run: "
+                        + ", ".join(f"{x['cpu_s']:.1f} s ({x['cpu_s'] / floor:.2f}x)" for x in st["runs"])
+                    )
                 detail = {k: v for k, v in flops.items() if k not in ("total", "runs")}
                 say(
                     "           "
