@@ -402,11 +402,7 @@ def train_units(
                 if u.teacher_step is not None:
                     need[u.teacher_step] = need.get(u.teacher_step, False) or _extracting(u.cfg, step)
             t_out = {ts: t_outs.get(ts, step, batch, hidden) for ts, hidden in need.items()}
-            soft = (
-                None
-                if t_outs is None
-                else (lambda ts, tau, step=step, batch=batch: t_outs.soft_targets(ts, step, batch, tau))
-            )
+            teach = None if t_outs is None else t_outs.at(step, batch)
             for g in groups:  # before any gradient is written (ce_grads writes them in its forward)
                 g.optimizer.zero_grad(set_to_none=True)
             total = None
@@ -415,7 +411,7 @@ def train_units(
                 set_lr(g.optimizer, step, base.steps, members[0].cfg.optim)
                 if isinstance(g, StackedMLPGroup):
                     losses = _stacked_ce_grads(
-                        g, members, task, batch, t_out, projections, step, ext_index, device, soft=soft
+                        g, members, task, batch, t_out, projections, step, ext_index, device, teach=teach
                     )
                     if losses is None:
                         losses = _stacked_losses(g, members, task, batch, t_out, projections, step, ext_index, device)
@@ -492,27 +488,27 @@ def _single_loss(g: SingleGroup, u: Unit, task: Task, batch, t_out, projections,
     return distillation_loss(logits, targets, t_logits, alpha=d.alpha, tau=d.tau)
 
 
-def _target_dists(members, targets: torch.Tensor, n_classes: int, t_out, soft=None) -> torch.Tensor:
+def _target_dists(members, targets: torch.Tensor, n_classes: int, t_out, teach=None) -> torch.Tensor:
     """Every member's target distribution, stacked ``[E, N, C]`` (one per distinct teacher
-    checkpoint, alpha and tau). ``soft(ts, tau)``: the teacher's targets of this step
-    (``TeacherOutputs.soft_targets``), else computed here from ``t_out``'s logits."""
+    checkpoint, alpha and tau). ``teach``: this step's ``training.teachers.StepTeacher`` (its
+    soft targets come computed per block), else they are computed here from ``t_out``'s logits."""
     memo: dict[tuple, torch.Tensor] = {}
     dists = []
     for u in members:
         d = u.cfg.distill
         key = (u.teacher_step, d.alpha, d.tau)
         if key not in memo:
-            if u.teacher_step is None or soft is None:
+            if u.teacher_step is None or teach is None:
                 t_logits = t_out[u.teacher_step][0] if u.teacher_step is not None else None
                 memo[key] = target_distribution(targets, n_classes, t_logits, d.alpha, d.tau)
             else:
-                memo[key] = mix_targets(targets, n_classes, soft(u.teacher_step, d.tau), d.alpha)
+                memo[key] = mix_targets(targets, n_classes, teach.soft(u.teacher_step, d.tau), d.alpha)
         dists.append(memo[key])
     return torch.stack(dists)
 
 
 def _stacked_ce_grads(
-    g: StackedMLPGroup, members, task: Task, batch, t_out, projections, step, ext_index, device, soft=None
+    g: StackedMLPGroup, members, task: Task, batch, t_out, projections, step, ext_index, device, teach=None
 ):
     """The losses ``[E]`` of a stack (``_stacked_losses``' numbers) with the gradients set by
     ``StackedMLPGroup.ce_grads`` (autograd's numbers, bit for bit, without the graph); None
@@ -522,12 +518,12 @@ def _stacked_ce_grads(
     x, kw = task.model_input(batch, g.model_cfg)
     if kw or x.dim() != 2:
         return None
-    dists = _target_dists(members, batch["y"], g.model_cfg.n_classes, t_out, soft)
+    dists = _target_dists(members, batch["y"], g.model_cfg.n_classes, t_out, teach)
     ext = [u for u in members if _extracting(u.cfg, step)]
     if not ext:
         return g.ce_grads(x, dists)
     idx, mask = _extraction_index(g, ext, ext_index, device)
-    return g.ce_grads(x, dists, (idx, mask, _extraction_targets(g, ext, t_out, projections)))
+    return g.ce_grads(x, dists, (idx, mask, _extraction_targets(g, ext, t_out, projections, teach)))
 
 
 def _extraction_index(g: StackedMLPGroup, ext, ext_index: dict, device) -> tuple:
@@ -542,10 +538,18 @@ def _extraction_index(g: StackedMLPGroup, ext, ext_index: dict, device) -> tuple
     return ext_index[key]
 
 
-def _extraction_targets(g: StackedMLPGroup, ext, t_out, projections) -> torch.Tensor:
-    """``[X, B, W]``: each extracting member's projected teacher hidden layer."""
+def _extraction_targets(g: StackedMLPGroup, ext, t_out, projections, teach=None) -> torch.Tensor:
+    """``[X, B, W]``: each extracting member's projected teacher hidden layer (per block through
+    ``teach``, a ``StepTeacher``, when given)."""
     w = g.model_cfg.width
-    return torch.stack([t_out[u.teacher_step][1] @ projections[(u.cfg.distill.extract_seed, w)] for u in ext])
+    out = []
+    for u in ext:
+        key = (u.cfg.distill.extract_seed, w)
+        if teach is None:
+            out.append(t_out[u.teacher_step][1] @ projections[key])
+        else:
+            out.append(teach.projected(u.teacher_step, projections[key], key))
+    return torch.stack(out)
 
 
 def _stacked_losses(g: StackedMLPGroup, members, task, batch, t_out, projections, step, ext_index, device):

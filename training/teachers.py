@@ -103,6 +103,7 @@ class TeacherOutputs:
         self._blockable: bool | None = None
         self._x: tuple | None = None  # (start, stop, the block's inputs [rows, d_in])
         self._soft: dict[tuple, tuple] = {}  # (ts, tau) -> (start, stop, teacher_targets of the block, None)
+        self._proj: dict[tuple, tuple] = {}  # (ts, projection key) -> (start, stop, hidden @ P of the block, None)
 
     def get(self, ts: int, step: int, batch, hidden: bool):
         t_model, t_cfg = self.provider.get(ts)
@@ -131,15 +132,35 @@ class TeacherOutputs:
         """``losses.teacher_targets(logits, tau)`` [B, C] of ``get(ts, step, batch, ...)``'s
         logits, computed once per block where the forward is blocked (a softmax is row by row,
         so the rows are the same numbers)."""
+        hit = self._soft.get((ts, tau))
+        if hit is not None and hit[0] <= step < hit[1]:
+            return self._rows(hit, step)[0]
         logits, _ = self.get(ts, step, batch, False)
         if not self._blockable:
             return teacher_targets(logits, tau)
         start, stop, block_logits, _ = next(v for k, v in self._blocks.items() if k[0] == ts and v[0] <= step < v[1])
-        hit = self._soft.get((ts, tau))
-        if hit is None or hit[:2] != (start, stop):
-            self._soft = {k: v for k, v in self._soft.items() if v[1] > step}
-            hit = self._soft[(ts, tau)] = (start, stop, teacher_targets(block_logits, tau), None)
+        self._soft = {k: v for k, v in self._soft.items() if v[1] > step}
+        hit = self._soft[(ts, tau)] = (start, stop, teacher_targets(block_logits, tau), None)
         return self._rows(hit, step)[0]
+
+    def projected(self, ts: int, step: int, batch, proj: torch.Tensor, key) -> torch.Tensor:
+        """``hidden @ proj`` [B, W_s] of ``get(ts, step, batch, True)`` (curriculum extraction's
+        target), one product per block where the forward is blocked (row by row the same
+        numbers); ``key`` names ``proj`` (its seed and width)."""
+        hit = self._proj.get((ts, key))
+        if hit is not None and hit[0] <= step < hit[1]:
+            return self._rows(hit, step)[0]
+        _, h = self.get(ts, step, batch, True)
+        if not self._blockable:
+            return h @ proj
+        start, stop, _, block_h = self._blocks[(ts, True)]
+        self._proj = {k: v for k, v in self._proj.items() if v[1] > step}
+        hit = self._proj[(ts, key)] = (start, stop, block_h @ proj, None)
+        return self._rows(hit, step)[0]
+
+    def at(self, step: int, batch) -> StepTeacher:
+        """This step's view: what the engine's loss helpers ask of the teacher."""
+        return StepTeacher(self, step, batch)
 
     def _rows(self, hit: tuple, step: int):
         start, _, logits, h = hit
@@ -156,3 +177,19 @@ class TeacherOutputs:
                 ok = not kw and inp.dim() == 2 and self.task.scored(probe, batch, t_cfg)[0] is probe
             self._blockable = ok
         return self._blockable
+
+
+class StepTeacher:
+    """``TeacherOutputs`` at one step: ``soft(ts, tau)`` (``soft_targets``) and
+    ``projected(ts, proj, key)`` (``projected``)."""
+
+    __slots__ = ("batch", "outs", "step")
+
+    def __init__(self, outs: TeacherOutputs, step: int, batch) -> None:
+        self.outs, self.step, self.batch = outs, step, batch
+
+    def soft(self, ts: int, tau: float) -> torch.Tensor:
+        return self.outs.soft_targets(ts, self.step, self.batch, tau)
+
+    def projected(self, ts: int, proj: torch.Tensor, key) -> torch.Tensor:
+        return self.outs.projected(ts, self.step, self.batch, proj, key)

@@ -24,6 +24,7 @@ def test_blocked_outputs_equal_one_step_forwards_bit_for_bit(n, width, one_threa
     task = build_task({"name": "parity", "n": n, "k": 3, "n_eval": 16})
     cfg = MLPConfig(d_in=n, width=width, depth=1, n_classes=2)
     models = {ts: (ParityMLP(cfg).requires_grad_(False), cfg) for ts in (0, 100)}
+    proj = torch.randn(width, 50) / width**0.5
     first, last, batch_size = 3, 3 + 2 * TEACHER_BLOCK + 5, 32  # blocks cut at both ends
     outs = TeacherOutputs(_Provider(models), task, torch.device("cpu"), False, batch_size, 7, first, last)
     calls = []  # rows of every output_logits call: the blocks', and the one-step references'
@@ -36,6 +37,8 @@ def test_blocked_outputs_equal_one_step_forwards_bit_for_bit(n, width, one_threa
             ref_logits, ref_h = teacher_outputs(*models[ts], task, batch, torch.device("cpu"), hidden=hidden)
             assert got_logits.shape == (batch_size, 2) and torch.equal(got_logits, ref_logits)
             assert torch.equal(got_h, ref_h) if hidden else got_h is None
+            if hidden:  # curriculum extraction's target, one product per block
+                assert torch.equal(outs.projected(ts, step, batch, proj, "p"), ref_h @ proj)
             for tau in (1.0, 2.5, 0.0):  # the block's soft targets, row by row
                 assert torch.equal(outs.soft_targets(ts, step, batch, tau), teacher_targets(ref_logits, tau))
     # blocks [3, 8), [8, 16), [16, 24): one forward per block and checkpoint (steps 12-15 of
