@@ -492,6 +492,11 @@ def _target_dists(members, targets: torch.Tensor, n_classes: int, t_out, teach=N
     """Every member's target distribution, stacked ``[E, N, C]`` (one per distinct teacher
     checkpoint, alpha and tau). ``teach``: this step's ``training.teachers.StepTeacher`` (its
     soft targets come computed per block), else they are computed here from ``t_out``'s logits."""
+    if teach is not None:  # per block, when the teacher's forward is blocked
+        spec = tuple((u.teacher_step, u.cfg.distill.alpha, u.cfg.distill.tau) for u in members)
+        block = teach.stacked_targets(spec, n_classes)
+        if block is not None:
+            return block
     memo: dict[tuple, torch.Tensor] = {}
     dists = []
     for u in members:

@@ -24,7 +24,7 @@ from models.checkpoint import list_checkpoints, load_checkpoint, read_model_conf
 from models.configs import ModelConfig
 from models.registry import output_logits
 from training.extraction import mlp_forward_hidden
-from training.losses import teacher_targets
+from training.losses import mix_targets, teacher_targets
 from training.precision import autocast
 from training.tasks import Task, to_device
 
@@ -101,8 +101,9 @@ class TeacherOutputs:
         self._blocks: dict[tuple, tuple] = {}  # (ts, hidden) -> (start, stop, logits, hidden or None)
         self._work: dict = {}  # forward buffers: one list for logits-only forwards, one per hidden checkpoint
         self._blockable: bool | None = None
-        self._x: tuple | None = None  # (start, stop, the block's inputs [rows, d_in])
+        self._x: tuple | None = None  # (start, stop, the block's batch {"x": [rows, d_in], "y": [rows]})
         self._soft: dict[tuple, tuple] = {}  # (ts, tau) -> (start, stop, teacher_targets of the block, None)
+        self._targets: dict[tuple, tuple] = {}  # members' spec -> (start, stop, [E, rows, C] targets)
         self._proj: dict[tuple, tuple] = {}  # (ts, projection key) -> (start, stop, hidden @ P of the block, None)
 
     def get(self, ts: int, step: int, batch, hidden: bool):
@@ -117,10 +118,7 @@ class TeacherOutputs:
                 return logits, (h if hidden else None)
         start = max(self.first, step - step % TEACHER_BLOCK)
         stop = min(self.last, step - step % TEACHER_BLOCK + TEACHER_BLOCK)
-        if self._x is None or self._x[:2] != (start, stop):  # one block's inputs serve every checkpoint
-            parts = [self.task.train_batch(s, self.batch_size, self.data_seed)["x"] for s in range(start, stop)]
-            self._x = (start, stop, to_device({"x": torch.cat(parts)}, self.device)["x"])
-        x = self._x[2]
+        x = self._block_batch(start, stop)["x"]
         work = self._work.setdefault(ts if hidden else None, [])
         with torch.no_grad():
             logits, h = t_model.output_logits(x, work=work, hidden=True)
@@ -158,6 +156,46 @@ class TeacherOutputs:
         hit = self._proj[(ts, key)] = (start, stop, block_h @ proj, None)
         return self._rows(hit, step)[0]
 
+    def _block_batch(self, start: int, stop: int) -> dict:
+        """The batches of steps ``[start, stop)`` concatenated (``x``, and ``y`` when the task's
+        batches have it), built once per block: one block's inputs serve every checkpoint."""
+        if self._x is None or self._x[:2] != (start, stop):
+            parts = [self.task.train_batch(s, self.batch_size, self.data_seed) for s in range(start, stop)]
+            cat = {k: torch.cat([b[k] for b in parts]) for k in ("x", "y") if k in parts[0]}
+            self._x = (start, stop, to_device(cat, self.device))
+        return self._x[2]
+
+    def stacked_targets(self, step: int, batch, spec: tuple, n_classes: int) -> torch.Tensor | None:
+        """``[E, B, C]``: the target distributions of a grid stack whose members want
+        ``spec = ((teacher step or None, alpha, tau), ...)`` (``losses.target_distribution``),
+        built once per block and membership and sliced per step (every op is row by row, so
+        the rows are the same numbers); None where the forward is not blocked or the batches
+        carry no labels ``y`` (the caller builds them per step)."""
+        hit = self._targets.get(spec)
+        if hit is not None and hit[0] <= step < hit[1]:
+            i = (step - hit[0]) * self.batch_size
+            return hit[2][:, i : i + self.batch_size]
+        if self._blockable is False or "y" not in batch:
+            return None
+        for ts, _, tau in spec:  # each teacher's block first (computes _blockable on first use)
+            if ts is not None:
+                self.soft_targets(ts, step, batch, tau)
+        if not self._blockable:
+            return None
+        start = max(self.first, step - step % TEACHER_BLOCK)
+        stop = min(self.last, step - step % TEACHER_BLOCK + TEACHER_BLOCK)
+        y = self._block_batch(start, stop)["y"]
+        memo: dict[tuple, torch.Tensor] = {}
+        for ts, alpha, tau in spec:
+            if (ts, alpha, tau) not in memo:
+                p_t = None if ts is None else self._soft[(ts, tau)][2]
+                memo[(ts, alpha, tau)] = mix_targets(y, n_classes, p_t, alpha)
+        block = torch.stack([memo[k] for k in spec])
+        self._targets = {k: v for k, v in self._targets.items() if v[1] > step}
+        self._targets[spec] = (start, stop, block)
+        i = (step - start) * self.batch_size
+        return block[:, i : i + self.batch_size]
+
     def at(self, step: int, batch) -> StepTeacher:
         """This step's view: what the engine's loss helpers ask of the teacher."""
         return StepTeacher(self, step, batch)
@@ -180,8 +218,8 @@ class TeacherOutputs:
 
 
 class StepTeacher:
-    """``TeacherOutputs`` at one step: ``soft(ts, tau)`` (``soft_targets``) and
-    ``projected(ts, proj, key)`` (``projected``)."""
+    """``TeacherOutputs`` at one step: ``soft(ts, tau)`` (``soft_targets``),
+    ``projected(ts, proj, key)`` (``projected``) and ``stacked_targets(spec, n_classes)``."""
 
     __slots__ = ("batch", "outs", "step")
 
@@ -193,3 +231,6 @@ class StepTeacher:
 
     def projected(self, ts: int, proj: torch.Tensor, key) -> torch.Tensor:
         return self.outs.projected(ts, self.step, self.batch, proj, key)
+
+    def stacked_targets(self, spec: tuple, n_classes: int) -> torch.Tensor | None:
+        return self.outs.stacked_targets(self.step, self.batch, spec, n_classes)

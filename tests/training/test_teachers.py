@@ -5,7 +5,7 @@ import torch
 
 from models.configs import MLPConfig
 from models.mlp import ParityMLP
-from training.losses import teacher_targets
+from training.losses import target_distribution, teacher_targets
 from training.tasks import build_task
 from training.teachers import TEACHER_BLOCK, TeacherOutputs, teacher_outputs
 
@@ -39,6 +39,16 @@ def test_blocked_outputs_equal_one_step_forwards_bit_for_bit(n, width, one_threa
             assert torch.equal(got_h, ref_h) if hidden else got_h is None
             if hidden:  # curriculum extraction's target, one product per block
                 assert torch.equal(outs.projected(ts, step, batch, proj, "p"), ref_h @ proj)
+            spec = ((None, 0.0, 1.0), (ts, 0.0, 1.0), (ts, 0.3, 2.0), (0, 0.0, 1.0))
+            ref = torch.stack(
+                [
+                    target_distribution(
+                        batch["y"], 2, None if t is None else outs.get(t, step, batch, False)[0], a, tau
+                    )
+                    for t, a, tau in spec
+                ]
+            )
+            assert torch.equal(outs.stacked_targets(step, batch, spec, 2), ref)  # a grid stack's targets
             for tau in (1.0, 2.5, 0.0):  # the block's soft targets, row by row
                 assert torch.equal(outs.soft_targets(ts, step, batch, tau), teacher_targets(ref_logits, tau))
     # blocks [3, 8), [8, 16), [16, 24): one forward per block and checkpoint (steps 12-15 of

@@ -22,7 +22,7 @@ C                   1.0       inverse L2 strength of the linear probes
 max_iter            100       linear probe optimiser iterations
 max_features        256       wider sites use a seeded subset of this many neurons; 0 = all
 backend             "torch"   linear probe backend: torch (batched Newton-CG) | sklearn
-batch_size          256       examples per forward pass (constants.DEFAULT_PROBE_BATCH)
+batch_size          256       examples per forward pass (DEFAULT_PROBE_BATCH; narrow MLPs: a multiple)
 =================== ========= ==========================================================
 """
 
