@@ -281,6 +281,7 @@ def main(argv=None) -> int:
                     st["flops"] = flops
                     print(f"  (run {r + 1}, {stage}: CPU {cpu:.1f} s, wall {wall:.1f} s; {load()})", flush=True)
                     peaks.append(measure_peak())
+                    st["runs"][-1]["peak_around"] = (peaks[-2] + peaks[-1]) / 2  # the machine's speed then
             for st in report["stages"].values():  # the median run (the lower middle of an even count)
                 runs = sorted(st["runs"], key=lambda x: x["cpu_s"])
                 mid = runs[(len(runs) - 1) // 2]
@@ -313,6 +314,12 @@ def main(argv=None) -> int:
                         + f"{len(st['runs'])} runs; every run: "
                         + ", ".join(f"{x['cpu_s']:.1f} s ({x['cpu_s'] / floor:.2f}x)" for x in st["runs"])
                     )
+                around = [x["cpu_s"] * x["peak_around"] / flops["total"] for x in st["runs"]]
+                st["ratio_at_peak_around"] = sorted(around)[(len(around) - 1) // 2]
+                say(
+                    "           against the peak measured just before and after each run (the machine's speed "
+                    f"then): {', '.join(f'{r:.2f}x' for r in around)}"
+                )
                 detail = {k: v for k, v in flops.items() if k not in ("total", "runs")}
                 say(
                     "           "
