@@ -29,6 +29,12 @@ from curriculens.constants import FORWARD_HIDDEN_FLOATS
 from models.configs import MLPConfig
 
 
+def rows_that_fit(width: int, multiple: int) -> int:
+    """Rows of a streaming forward: the largest multiple of ``multiple`` (one at least) whose
+    [rows, width] hidden layer holds at most ``constants.FORWARD_HIDDEN_FLOATS`` floats."""
+    return multiple * max(1, FORWARD_HIDDEN_FLOATS // (multiple * max(width, 1)))
+
+
 class MLPBlock(nn.Module):
     def __init__(self, d_in: int, d_out: int) -> None:
         super().__init__()
@@ -102,7 +108,7 @@ class ParityMLP(HookedRootModule):
 
     def _chunk_rows(self) -> int:
         """Rows per streaming forward chunk (``output_logits``): a multiple of 32, at least 32."""
-        return max(32, FORWARD_HIDDEN_FLOATS // max(self.cfg.width, 1) // 32 * 32)
+        return rows_that_fit(self.cfg.width, 32)
 
     def ce_grads(self, x: torch.Tensor, targets: torch.Tensor, work: dict) -> torch.Tensor:
         """``F.cross_entropy(self(x), targets)`` (mean over the batch) and its backward,

@@ -51,7 +51,7 @@ from models.configs import MLPConfig, ModelConfig
 from models.registry import build_model, logits_of, output_logits
 from training.config import RunConfig
 from training.extraction import extraction_loss, mlp_forward_hidden, projection
-from training.losses import distillation_loss, mix_targets, stacked_cross_entropy, target_distribution
+from training.losses import distillation_loss, stacked_cross_entropy, target_distribution
 from training.optim import set_lr
 from training.precision import autocast
 from training.schedule import eval_steps, save_steps, teacher_step_of
@@ -490,8 +490,9 @@ def _single_loss(g: SingleGroup, u: Unit, task: Task, batch, t_out, projections,
 
 def _target_dists(members, targets: torch.Tensor, n_classes: int, t_out, teach=None) -> torch.Tensor:
     """Every member's target distribution, stacked ``[E, N, C]`` (one per distinct teacher
-    checkpoint, alpha and tau). ``teach``: this step's ``training.teachers.StepTeacher`` (its
-    soft targets come computed per block), else they are computed here from ``t_out``'s logits."""
+    checkpoint, alpha and tau). ``teach``: this step's ``training.teachers.StepTeacher``, which
+    gives them computed once per block where the teacher's forward is blocked; else they are
+    computed here from ``t_out``'s logits."""
     if teach is not None:  # per block, when the teacher's forward is blocked
         spec = tuple((u.teacher_step, u.cfg.distill.alpha, u.cfg.distill.tau) for u in members)
         block = teach.stacked_targets(spec, n_classes)
@@ -503,11 +504,8 @@ def _target_dists(members, targets: torch.Tensor, n_classes: int, t_out, teach=N
         d = u.cfg.distill
         key = (u.teacher_step, d.alpha, d.tau)
         if key not in memo:
-            if u.teacher_step is None or teach is None:
-                t_logits = t_out[u.teacher_step][0] if u.teacher_step is not None else None
-                memo[key] = target_distribution(targets, n_classes, t_logits, d.alpha, d.tau)
-            else:
-                memo[key] = mix_targets(targets, n_classes, teach.soft(u.teacher_step, d.tau), d.alpha)
+            t_logits = t_out[u.teacher_step][0] if u.teacher_step is not None else None
+            memo[key] = target_distribution(targets, n_classes, t_logits, d.alpha, d.tau)
         dists.append(memo[key])
     return torch.stack(dists)
 

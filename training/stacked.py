@@ -85,6 +85,12 @@ class StackedMLPGroup:
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x [B, d_in]`` (shared) -> ``(logits [E, B, C], last hidden pre-activation [E, B, W])``."""
+        logits, pre, _ = self._layers(x)
+        return logits, pre
+
+    def _layers(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """The forward: ``(logits [E, B, C], last pre-activation [E, B, W], every hidden
+        layer's output [E, B, W])`` (``ce_grads`` keeps the outputs for its backward)."""
         e = self.size
         p = self.params
         w0, b0 = p[0], p[1]  # [E, W, d], [E, W]
@@ -92,11 +98,13 @@ class StackedMLPGroup:
         pre = torch.addmm(b0.reshape(-1), x, w0.reshape(-1, w0.shape[-1]).t())  # [B, E*W]
         pre = pre.view(x.shape[0], e, -1).transpose(0, 1)  # [E, B, W]
         h = torch.relu(pre)
+        hs = [h]
         for i in range(2, len(p) - 2, 2):
             pre = torch.baddbmm(p[i + 1].unsqueeze(1), h, p[i].transpose(1, 2))
             h = torch.relu(pre)
+            hs.append(h)
         logits = torch.baddbmm(p[-1].unsqueeze(1), h, p[-2].transpose(1, 2))
-        return logits, pre
+        return logits, pre, hs
 
     def ce_grads(self, x: torch.Tensor, target_dist: torch.Tensor, extract=None) -> torch.Tensor:
         """``losses = training.losses.stacked_cross_entropy(self.forward(x)[0], target_dist)``
@@ -117,15 +125,7 @@ class StackedMLPGroup:
             w0, b0 = p[0], p[1]
             x = x.to(w0.dtype)
             n = x.shape[0]
-            pre = torch.addmm(b0.reshape(-1), x, w0.reshape(-1, w0.shape[-1]).t())
-            pre = pre.view(n, e, -1).transpose(0, 1)
-            h = torch.relu(pre)
-            hs = [h]  # every hidden layer's output [E, B, W]
-            for i in range(2, len(p) - 2, 2):
-                pre = torch.baddbmm(p[i + 1].unsqueeze(1), h, p[i].transpose(1, 2))
-                h = torch.relu(pre)
-                hs.append(h)
-            logits = torch.baddbmm(p[-1].unsqueeze(1), h, p[-2].transpose(1, 2))
+            logits, pre, hs = self._layers(x)
             if logits.dtype != torch.float32:
                 logits = logits.float()
             lsm = torch.log_softmax(logits, dim=-1)

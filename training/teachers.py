@@ -83,7 +83,10 @@ class TeacherOutputs:
     """``get(ts, step, batch, hidden)`` -> ``teacher_outputs`` of checkpoint ``ts`` on the
     engine's batch of ``step`` (``batch``), blocked as the module docstring says. The engine's
     steps run in order; ``first``/``last``: the steps this engine will run, ``[first, last)``.
-    Returned tensors are views valid until the next block of the same checkpoint is computed."""
+    Everything computed for a block (its batch, each checkpoint's forward, soft targets, a
+    stack's targets, extraction's ``h @ P``) lives in one cache that is emptied when the steps
+    leave the block. Returned tensors are views valid until then (a hidden layer: until its
+    checkpoint's next hidden forward)."""
 
     def __init__(
         self,
@@ -98,72 +101,53 @@ class TeacherOutputs:
     ) -> None:
         self.provider, self.task, self.device, self.amp = provider, task, device, amp
         self.batch_size, self.data_seed, self.first, self.last = batch_size, data_seed, first, last
-        self._blocks: dict[tuple, tuple] = {}  # (ts, hidden) -> (start, stop, logits, hidden or None)
         self._work: dict = {}  # forward buffers: one list for logits-only forwards, one per hidden checkpoint
         self._blockable: bool | None = None
-        self._x: tuple | None = None  # (start, stop, the block's batch {"x": [rows, d_in], "y": [rows]})
-        self._soft: dict[tuple, tuple] = {}  # (ts, tau) -> (start, stop, teacher_targets of the block, None)
-        self._targets: dict[tuple, tuple] = {}  # members' spec -> (start, stop, [E, rows, C] targets)
-        self._proj: dict[tuple, tuple] = {}  # (ts, projection key) -> (start, stop, hidden @ P of the block, None)
+        self._span = (0, 0)  # [start, stop) of the block whose results ``_cache`` holds
+        # "batch": {"x", "y"}; ("fwd", ts, hidden): (logits, hidden or None); ("soft", ts, tau);
+        # ("proj", ts, key); ("targets", spec): each over the block's rows
+        self._cache: dict = {}
 
     def get(self, ts: int, step: int, batch, hidden: bool):
         t_model, t_cfg = self.provider.get(ts)
         if not self._can_block(t_model, t_cfg, batch):
             work = self._work.setdefault(ts if hidden else None, [])
             return teacher_outputs(t_model, t_cfg, self.task, batch, self.device, self.amp, hidden=hidden, work=work)
-        for key in ((ts, True), (ts, False)) if not hidden else ((ts, True),):
-            hit = self._blocks.get(key)
-            if hit is not None and hit[0] <= step < hit[1]:
-                logits, h = self._rows(hit, step)
-                return logits, (h if hidden else None)
-        start = max(self.first, step - step % TEACHER_BLOCK)
-        stop = min(self.last, step - step % TEACHER_BLOCK + TEACHER_BLOCK)
-        x = self._block_batch(start, stop)["x"]
-        work = self._work.setdefault(ts if hidden else None, [])
-        with torch.no_grad():
-            logits, h = t_model.output_logits(x, work=work, hidden=True)
-        self._blocks = {k: v for k, v in self._blocks.items() if v[1] > step}  # drop finished blocks
-        hit = self._blocks[(ts, hidden)] = (start, stop, logits, h if hidden else None)
-        return self._rows(hit, step)
+        cache = self._block(step)
+        hit = cache.get(("fwd", ts, True))  # a hidden forward serves a logits-only request too
+        if hit is None and not hidden:
+            hit = cache.get(("fwd", ts, False))
+        if hit is None:
+            work = self._work.setdefault(ts if hidden else None, [])
+            with torch.no_grad():
+                logits, h = t_model.output_logits(self._block_batch(step)["x"], work=work, hidden=True)
+            hit = cache[("fwd", ts, hidden)] = (logits, h if hidden else None)
+        return self._rows(hit[0], step), (self._rows(hit[1], step) if hidden else None)
 
     def soft_targets(self, ts: int, step: int, batch, tau: float) -> torch.Tensor:
         """``losses.teacher_targets(logits, tau)`` [B, C] of ``get(ts, step, batch, ...)``'s
         logits, computed once per block where the forward is blocked (a softmax is row by row,
         so the rows are the same numbers)."""
-        hit = self._soft.get((ts, tau))
-        if hit is not None and hit[0] <= step < hit[1]:
-            return self._rows(hit, step)[0]
-        logits, _ = self.get(ts, step, batch, False)
-        if not self._blockable:
-            return teacher_targets(logits, tau)
-        start, stop, block_logits, _ = next(v for k, v in self._blocks.items() if k[0] == ts and v[0] <= step < v[1])
-        self._soft = {k: v for k, v in self._soft.items() if v[1] > step}
-        hit = self._soft[(ts, tau)] = (start, stop, teacher_targets(block_logits, tau), None)
-        return self._rows(hit, step)[0]
+        cache, key = self._block(step), ("soft", ts, tau)
+        if key not in cache:
+            logits, _ = self.get(ts, step, batch, False)
+            if not self._blockable:
+                return teacher_targets(logits, tau)
+            fwd = cache.get(("fwd", ts, True)) or cache[("fwd", ts, False)]
+            cache[key] = teacher_targets(fwd[0], tau)
+        return self._rows(cache[key], step)
 
     def projected(self, ts: int, step: int, batch, proj: torch.Tensor, key) -> torch.Tensor:
         """``hidden @ proj`` [B, W_s] of ``get(ts, step, batch, True)`` (curriculum extraction's
         target), one product per block where the forward is blocked (row by row the same
         numbers); ``key`` names ``proj`` (its seed and width)."""
-        hit = self._proj.get((ts, key))
-        if hit is not None and hit[0] <= step < hit[1]:
-            return self._rows(hit, step)[0]
-        _, h = self.get(ts, step, batch, True)
-        if not self._blockable:
-            return h @ proj
-        start, stop, _, block_h = self._blocks[(ts, True)]
-        self._proj = {k: v for k, v in self._proj.items() if v[1] > step}
-        hit = self._proj[(ts, key)] = (start, stop, block_h @ proj, None)
-        return self._rows(hit, step)[0]
-
-    def _block_batch(self, start: int, stop: int) -> dict:
-        """The batches of steps ``[start, stop)`` concatenated (``x``, and ``y`` when the task's
-        batches have it), built once per block: one block's inputs serve every checkpoint."""
-        if self._x is None or self._x[:2] != (start, stop):
-            parts = [self.task.train_batch(s, self.batch_size, self.data_seed) for s in range(start, stop)]
-            cat = {k: torch.cat([b[k] for b in parts]) for k in ("x", "y") if k in parts[0]}
-            self._x = (start, stop, to_device(cat, self.device))
-        return self._x[2]
+        cache, ckey = self._block(step), ("proj", ts, key)
+        if ckey not in cache:
+            _, h = self.get(ts, step, batch, True)
+            if not self._blockable:
+                return h @ proj
+            cache[ckey] = cache[("fwd", ts, True)][1] @ proj
+        return self._rows(cache[ckey], step)
 
     def stacked_targets(self, step: int, batch, spec: tuple, n_classes: int) -> torch.Tensor | None:
         """``[E, B, C]``: the target distributions of a grid stack whose members want
@@ -171,39 +155,50 @@ class TeacherOutputs:
         built once per block and membership and sliced per step (every op is row by row, so
         the rows are the same numbers); None where the forward is not blocked or the batches
         carry no labels ``y`` (the caller builds them per step)."""
-        hit = self._targets.get(spec)
-        if hit is not None and hit[0] <= step < hit[1]:
-            i = (step - hit[0]) * self.batch_size
-            return hit[2][:, i : i + self.batch_size]
-        if self._blockable is False or "y" not in batch:
-            return None
-        for ts, _, tau in spec:  # each teacher's block first (computes _blockable on first use)
-            if ts is not None:
-                self.soft_targets(ts, step, batch, tau)
-        if not self._blockable:
-            return None
-        start = max(self.first, step - step % TEACHER_BLOCK)
-        stop = min(self.last, step - step % TEACHER_BLOCK + TEACHER_BLOCK)
-        y = self._block_batch(start, stop)["y"]
-        memo: dict[tuple, torch.Tensor] = {}
-        for ts, alpha, tau in spec:
-            if (ts, alpha, tau) not in memo:
-                p_t = None if ts is None else self._soft[(ts, tau)][2]
-                memo[(ts, alpha, tau)] = mix_targets(y, n_classes, p_t, alpha)
-        block = torch.stack([memo[k] for k in spec])
-        self._targets = {k: v for k, v in self._targets.items() if v[1] > step}
-        self._targets[spec] = (start, stop, block)
-        i = (step - start) * self.batch_size
-        return block[:, i : i + self.batch_size]
+        cache, key = self._block(step), ("targets", spec)
+        if key not in cache:
+            if self._blockable is False or "y" not in batch:
+                return None
+            for ts, _, tau in spec:  # each teacher's soft targets first (decides _blockable on first use)
+                if ts is not None:
+                    self.soft_targets(ts, step, batch, tau)
+            if not self._blockable:
+                return None
+            y = self._block_batch(step)["y"]
+            memo: dict[tuple, torch.Tensor] = {}
+            for ts, alpha, tau in spec:
+                if (ts, alpha, tau) not in memo:
+                    p_t = None if ts is None else cache[("soft", ts, tau)]
+                    memo[(ts, alpha, tau)] = mix_targets(y, n_classes, p_t, alpha)
+            cache[key] = torch.stack([memo[k] for k in spec])
+        return self._rows(cache[key], step, dim=1)
 
     def at(self, step: int, batch) -> StepTeacher:
         """This step's view: what the engine's loss helpers ask of the teacher."""
         return StepTeacher(self, step, batch)
 
-    def _rows(self, hit: tuple, step: int):
-        start, _, logits, h = hit
-        i = (step - start) * self.batch_size
-        return logits[i : i + self.batch_size], (None if h is None else h[i : i + self.batch_size])
+    def _block(self, step: int) -> dict:
+        """The cache of ``step``'s block, ``[first, last)`` clipped to ``TEACHER_BLOCK``-aligned
+        steps (a new block empties it)."""
+        if not self._span[0] <= step < self._span[1]:
+            start = step - step % TEACHER_BLOCK
+            self._span = (max(self.first, start), min(self.last, start + TEACHER_BLOCK))
+            self._cache = {}
+        return self._cache
+
+    def _block_batch(self, step: int) -> dict:
+        """The batches of the block's steps concatenated (``x``, and ``y`` when the task's
+        batches have it), built once per block: one block's inputs serve every checkpoint."""
+        cache = self._block(step)
+        if "batch" not in cache:
+            parts = [self.task.train_batch(s, self.batch_size, self.data_seed) for s in range(*self._span)]
+            cat = {k: torch.cat([b[k] for b in parts]) for k in ("x", "y") if k in parts[0]}
+            cache["batch"] = to_device(cat, self.device)
+        return cache["batch"]
+
+    def _rows(self, block: torch.Tensor, step: int, dim: int = 0) -> torch.Tensor:
+        """``step``'s rows of a block result (rows along ``dim``)."""
+        return block.narrow(dim, (step - self._span[0]) * self.batch_size, self.batch_size)
 
     def _can_block(self, t_model, t_cfg: ModelConfig, batch) -> bool:
         """CPU, float32, an ``output_logits`` with hidden rows, 2-D inputs, scored logits = raw."""
@@ -218,16 +213,13 @@ class TeacherOutputs:
 
 
 class StepTeacher:
-    """``TeacherOutputs`` at one step: ``soft(ts, tau)`` (``soft_targets``),
-    ``projected(ts, proj, key)`` (``projected``) and ``stacked_targets(spec, n_classes)``."""
+    """``TeacherOutputs`` at one step: ``projected(ts, proj, key)`` (``projected``) and
+    ``stacked_targets(spec, n_classes)``."""
 
     __slots__ = ("batch", "outs", "step")
 
     def __init__(self, outs: TeacherOutputs, step: int, batch) -> None:
         self.outs, self.step, self.batch = outs, step, batch
-
-    def soft(self, ts: int, tau: float) -> torch.Tensor:
-        return self.outs.soft_targets(ts, self.step, self.batch, tau)
 
     def projected(self, ts: int, proj: torch.Tensor, key) -> torch.Tensor:
         return self.outs.projected(ts, self.step, self.batch, proj, key)

@@ -69,4 +69,4 @@ def test_a_transformer_teacher_is_not_blocked(one_thread):
     batch = task.train_batch(0, 4, 0)
     logits, h = outs.get(0, 0, batch, False)
     ref, _ = teacher_outputs(model, cfg, task, batch, torch.device("cpu"))
-    assert torch.equal(logits, ref) and h is None and not outs._blocks
+    assert torch.equal(logits, ref) and h is None and not outs._cache

@@ -37,6 +37,7 @@ import torch
 from curriculens import constants as C
 from curriculens.seeding import FOURIER_MONOMIALS, torch_generator
 from models.configs import ModelConfig
+from models.mlp import rows_that_fit
 from models.registry import output_logits
 from probes.store import ResultRow
 from training.data.parity import parity_labels
@@ -200,14 +201,15 @@ def hypercube(n: int) -> torch.Tensor:
 
 def forward_rows(model_cfg: ModelConfig, batch_size: int) -> int:
     """Rows per forward for ``class1_probability``: ``batch_size``, or for an MLP narrower
-    than ``FORWARD_HIDDEN_FLOATS / batch_size`` the multiple of it that fits ``FORWARD_HIDDEN_FLOATS`` (a (60, 50)
+    than ``FORWARD_HIDDEN_FLOATS / batch_size`` the multiple of it that fits
+    (``models.mlp.rows_that_fit``; a (60, 50)
     student's 100,000 inputs then take 3 forwards instead of 391: the per-forward overhead, not
     its arithmetic, was its cost). Each output row is the same number whatever the rows around
     it (tested), so this changes no result."""
     width = getattr(model_cfg, "width", None)
     if model_cfg.takes_tokens or not width:
         return batch_size
-    return batch_size * max(1, C.FORWARD_HIDDEN_FLOATS // (batch_size * width))
+    return rows_that_fit(width, batch_size)
 
 
 @torch.no_grad()
