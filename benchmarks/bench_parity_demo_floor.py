@@ -19,7 +19,8 @@ optimizer, data, I/O are not counted, so the floor is a lower bound):
 - an evaluation: a forward of the ``n_eval`` held-out inputs (every metrics row is one);
 - the grid's teacher forwards: one forward of the step's batch per distinct teacher checkpoint
   the active students use at that step (``teacher_step_of``; outputs are shared);
-- the sweep, per checkpoint: the Fourier probe's forward of ``n_probe`` inputs and its
+- the sweep, per checkpoint: the Fourier probe's forward of ``n_probe`` inputs (hidden layers
+  and the two-class margin, ``class1_margin``) and its
   coefficient product (``n_probe`` x monomials), the linear probe's hidden-layer forward of
   ``n_linear`` inputs; the linear fits (256 features) are not counted.
 
@@ -191,6 +192,15 @@ def grid_flops(exp: Path) -> dict:
     }
 
 
+def fourier_flops(model: dict) -> int:
+    """Matmul FLOPs of one input's Fourier-probe forward: the hidden layers, then for two
+    classes the margin's matrix-vector product (``ParityMLP.class1_margin``, 2·W), else the
+    output layer."""
+    if model["n_classes"] == 2:
+        return fwd_flops(model, hidden_only=True) + 2 * model["width"]
+    return fwd_flops(model)
+
+
 def sweep_flops(exp: Path) -> dict:
     from models.checkpoint import list_checkpoints
     from probes.tasks.parity.common import ParityProbeOptions
@@ -206,7 +216,7 @@ def sweep_flops(exp: Path) -> dict:
         n_monomials = sum(expected_rows(cfg.task.n, cfg.task.k).values())
         for _ in list_checkpoints(r.path):
             n_ckpt += 1
-            fourier += opts.n_probe * fwd_flops(m)
+            fourier += opts.n_probe * fourier_flops(m)
             coeff += 2 * opts.n_probe * n_monomials
             linear += opts.n_linear * fwd_flops(m, hidden_only=True)
     return {

@@ -61,6 +61,51 @@ def test_output_logits_with_hidden_equal_the_forward(depth, one_thread):
             assert torch.equal(model.output_logits(x, hidden=True)[1], h)
 
 
+@pytest.mark.parametrize("depth", [1, 2])
+def test_output_logits_in_row_chunks_equal_the_forward(depth, one_thread, monkeypatch):
+    """A batch wider than ``FORWARD_HIDDEN_FLOATS`` runs the chain in row chunks (here 64
+    rows, the last one shorter) in chunk-sized buffers: the logits are the one-shot forward's,
+    bit for bit; a ``hidden`` forward runs whole."""
+    import models.mlp as mlp
+
+    monkeypatch.setattr(mlp, "FORWARD_HIDDEN_FLOATS", 64 * 300)
+    torch.manual_seed(depth)
+    model = ParityMLP(MLPConfig(d_in=20, width=300, depth=depth, n_classes=2))
+    assert model._chunk_rows() == 64
+    x = torch.randint(0, 2, (777, 20), generator=torch.Generator().manual_seed(1)).float() * 2 - 1
+    with torch.no_grad():
+        ref = model(x)
+        work: list = []
+        assert torch.equal(model.output_logits(x, work=work), ref)
+        assert work[0].shape == (64, 300)  # chunk-sized buffers, not batch-sized
+        logits, h = model.output_logits(x, work=[], hidden=True)
+        assert torch.equal(logits, ref) and h.shape == (777, 300)
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_class1_margin_is_the_logit_difference(depth, one_thread, monkeypatch):
+    """``class1_margin`` = logit_1 - logit_0 of the forward up to float32 rounding, in row
+    chunks or whole, the same numbers on every call; three classes are refused."""
+    import models.mlp as mlp
+
+    torch.manual_seed(depth)
+    model = ParityMLP(MLPConfig(d_in=20, width=300, depth=depth, n_classes=2))
+    x = torch.randint(0, 2, (777, 20), generator=torch.Generator().manual_seed(2)).float() * 2 - 1
+    with torch.no_grad():
+        logits = model(x)
+        ref = logits[:, 1] - logits[:, 0]
+        whole = model.class1_margin(x)
+        assert whole.shape == (777,)
+        assert torch.allclose(whole, ref, rtol=1e-5, atol=1e-6)
+        monkeypatch.setattr(mlp, "FORWARD_HIDDEN_FLOATS", 64 * 300)
+        work: list = []
+        chunked = model.class1_margin(x, work)
+        assert work[0].shape == (64, 300) and torch.allclose(chunked, ref, rtol=1e-5, atol=1e-6)
+        assert torch.equal(model.class1_margin(x, work), chunked)
+    with pytest.raises(ValueError, match="two classes"):
+        ParityMLP(MLPConfig(d_in=20, width=30, n_classes=3)).class1_margin(x)
+
+
 def test_first_layer_is_input_major_with_the_same_numbers(tmp_path, one_thread):
     """The first layer's weight is stored transposed (its forward and gradient are then plain
     GEMMs); values, the forward, ce_grads and the saved file equal a contiguous copy's."""

@@ -34,14 +34,11 @@ from probes.tasks.parity.maths import (
 )
 from training.data.parity import parity_labels
 
-# the parity matrix is kept as float64 (no conversion per checkpoint) up to this size, else int8
-CHI_FLOAT64_BYTES = 512 * 2**20
-
 
 @dataclass(frozen=True)
 class FourierData:
     """The Fourier probe's inputs x [N, n] (±1), their labels chi_S(x) [N], monomials and
-    parity matrix chi [N, M] (float64 up to ``CHI_FLOAT64_BYTES``, else int8)."""
+    parity matrix chi [N, M] int8 (``coefficients`` converts it a cache-sized chunk at a time)."""
 
     x: torch.Tensor
     monomials: list
@@ -58,8 +55,7 @@ def fourier_data(ctx: ProbeContext) -> FourierData:
         n = ctx.task.cfg.n
         monomials = monomial_set(n, support, _degrees(opts, len(support)), opts.n_off, ctx.seed)
         x = _probe_x(ctx.seed, _FOURIER_STREAM, opts.n_probe, n)
-        dtype = torch.float64 if x.shape[0] * len(monomials) * 8 <= CHI_FLOAT64_BYTES else torch.int8
-        chi = parity_matrix(x, monomials, dtype=dtype) if monomials else None
+        chi = parity_matrix(x, monomials) if monomials else None
         return FourierData(x, monomials, chi, parity_labels(x, support))
 
     return ctx.memo.get(_data_key(ctx, "parity.fourier"), make)

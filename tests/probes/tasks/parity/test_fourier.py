@@ -54,9 +54,10 @@ def test_fourier_probe_recovers_planted_coefficients():
     assert [r.value for r in FourierProbe().run(ctx)] == [r.value for r in rows]
 
 
-def test_class1_probability_output_only_path_equals_the_module_forward():
-    """The Fourier probe's p(x) through ``output_logits`` (with labels passed in) equals the
-    hooked module forward's exactly."""
+def test_class1_probability_margin_path_matches_the_module_forward():
+    """The Fourier probe's p(x) of a parity MLP is sigmoid(``class1_margin``) (labels passed
+    in): the hooked module forward's softmax up to float32 rounding, and exactly the margin's
+    sigmoid; a model without the margin path gets the forward's softmax exactly."""
     from probes.tasks.parity.maths import class1_probability
     from training.data.parity import parity_labels, sample_pm1
 
@@ -78,4 +79,9 @@ def test_class1_probability_output_only_path_equals_the_module_forward():
             return self.m(inp)
 
     slow = class1_probability(Plain(model), cfg, task, x, task.support, 512)
-    assert torch.equal(fast, slow)
+    assert torch.allclose(fast, slow, rtol=0, atol=1e-6)
+    with torch.no_grad():
+        logits = model(x)
+        assert torch.equal(slow, torch.softmax(logits, dim=-1)[:, 1].double())
+        assert torch.equal(fast, torch.sigmoid(model.class1_margin(x, [])).double())
+        assert torch.allclose(model.class1_margin(x), logits[:, 1] - logits[:, 0], rtol=1e-5, atol=1e-6)
