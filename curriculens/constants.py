@@ -64,3 +64,7 @@ DEFAULT_PROBE_BATCH = 256
 # 1024-row evaluation batch run as 64-row chunks: its hidden layer is still in cache when the
 # ReLU and the output layer read it (docs/grids.md, "The parity demo against its floor").
 FORWARD_HIDDEN_FLOATS = 64 * 8192
+# hidden units per block of a two-class MLP's margin (``ParityMLP.class1_margin``): a 256-row
+# block of 2000 float32 units (2 MB) stays in cache between its GEMM, ReLU and matrix-vector
+# product. Changing it changes the margin's rounding (the sums are grouped by block).
+MARGIN_HIDDEN_UNITS = 2000

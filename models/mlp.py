@@ -25,7 +25,7 @@ from torch import nn
 from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
-from curriculens.constants import FORWARD_HIDDEN_FLOATS
+from curriculens.constants import FORWARD_HIDDEN_FLOATS, MARGIN_HIDDEN_UNITS
 from models.configs import MLPConfig
 
 
@@ -98,24 +98,55 @@ class ParityMLP(HookedRootModule):
         logits = nn.functional.linear(h, self.unembed.weight, self.unembed.bias)
         return (logits, h) if hidden else logits
 
-    def class1_margin(self, x: torch.Tensor, work: list | None = None) -> torch.Tensor:
-        """``logit_1 - logit_0`` [batch] of a two-class MLP (the Fourier probe's
-        p(x) = sigmoid(margin) = softmax(logits)[:, 1]): the last hidden layer times
-        ``w_1 - w_0`` plus ``b_1 - b_0``, one matrix-vector product instead of the output
-        layer's [rows, 2] GEMM (at the parity teacher's width 8000 that GEMM runs at about a
-        fifth of the first layer's speed and took 14% of the probe sweep). Not the forward's
-        bits: the difference of two rounded logits and this rounded margin differ by float32
-        rounding (about 1e-7 of the logits' size). Deterministic for a given batch; streamed in
-        row chunks like ``output_logits``. No hooks fire; needs no-grad / inference mode."""
+    def class1_margin(
+        self, x: torch.Tensor, work: list | None = None, hidden_out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``logit_1 - logit_0`` [batch] of a two-class MLP: p(class 1) = sigmoid(margin) =
+        softmax(logits)[:, 1], and softmax([0, margin] / tau) = softmax(logits / tau). The
+        Fourier probe's p(x) and, on CPU, a two-class MLP teacher's soft targets
+        (``training.teachers``) come from it.
+
+        The last hidden layer is computed ``constants.MARGIN_HIDDEN_UNITS`` units at a time
+        ([batch, 2000] blocks that stay in cache) and each block's ReLU output is multiplied by
+        its slice of ``w_1 - w_0`` and accumulated, plus ``b_1 - b_0``: no [batch, width]
+        hidden layer is written and the output layer's [rows, 2] GEMM (a fifth of the first
+        layer's speed at width 8000) is skipped; about 0.67x the time of ``output_logits`` on
+        the parity teachers (``benchmarks/bench_teacher_forward.py``). Not the forward's bits:
+        the margin differs from the difference of the two logits by float32 rounding (about
+        1e-7 of the logits' size). Deterministic for the same rows; a row's value can depend
+        on the rows around it (a matrix-vector product computes a call's last rows apart when
+        their count is not a multiple of 8), so callers that compare runs call it on the same
+        row blocks. No hooks fire; needs no-grad / inference mode.
+
+        ``work``: a list kept across calls for the block buffer. ``hidden_out`` [batch, width]:
+        the last hidden layer post-ReLU is also copied there (curriculum extraction's teacher),
+        the margin's numbers unchanged."""
         if self.cfg.n_classes != 2:
             raise ValueError(f"class1_margin needs two classes, not {self.cfg.n_classes}")
-        if work is not None and x.shape[0] > self._chunk_rows():
-            rows = self._chunk_rows()
-            return torch.cat([self.class1_margin(x[i : i + rows], work) for i in range(0, x.shape[0], rows)])
-        w, b = self.unembed.weight, self.unembed.bias
-        h = self._last_hidden(x, work)
-        margin = torch.mv(h, w[1] - w[0])
-        return margin if b is None else margin.add_(b[1] - b[0])
+        w2, b2 = self.unembed.weight, self.unembed.bias
+        h = x.to(w2.dtype)
+        for block in self.blocks[:-1]:  # earlier hidden layers whole (depth > 1)
+            h = nn.functional.linear(h, block.fc.weight, block.fc.bias).relu_()
+        w, b = self.blocks[-1].fc.weight, self.blocks[-1].fc.bias
+        n, width = h.shape[0], w.shape[0]
+        units = min(MARGIN_HIDDEN_UNITS, width)
+        if work is None:
+            work = []
+        if not work or work[0].dim() != 1 or work[0].numel() < n * units or work[0].dtype != h.dtype:
+            work[:] = [torch.empty(n * units, dtype=h.dtype, device=h.device)]
+        v = w2[1] - w2[0]
+        margin = torch.zeros(n, dtype=h.dtype, device=h.device)
+        for j in range(0, width, units):
+            k = min(units, width - j)
+            hb = work[0][: n * k].view(n, k)  # contiguous whatever k
+            if b is None:
+                torch.mm(h, w[j : j + k].t(), out=hb)
+            else:
+                torch.addmm(b[j : j + k], h, w[j : j + k].t(), out=hb)
+            margin.addmv_(hb.relu_(), v[j : j + k])
+            if hidden_out is not None:
+                hidden_out[:, j : j + k].copy_(hb)
+        return margin if b2 is None else margin.add_(b2[1] - b2[0])
 
     def _last_hidden(self, x: torch.Tensor, work: list | None) -> torch.Tensor:
         """The last hidden layer post-ReLU [batch, width] (``output_logits``' arithmetic), in
