@@ -1,25 +1,24 @@
-"""The grid's teacher forwards (about 60% of the parity demo grid's CPU) in four arithmetics:
-what a faster teacher forward would buy, and what it would change.
+"""The grid's teacher forwards (about 60% of the parity demo grid's CPU before the margin) in
+four arithmetics: what ``ParityMLP.class1_margin`` buys, and what it changes.
 
     python -m benchmarks.bench_teacher_forward [--blocks 300] [--repeats 5] [--hidden-chunk 2000]
 
 As the grid runs them (``training.teachers.TeacherOutputs``): three width-8000 parity teachers
 (d_in 60, two classes, seeded default init) in turn on each 256-row block (8 steps of 32), so
-their weights and hidden buffers alternate through the cache. Sides, one torch thread, warmed
-up, interleaved repeats, CPU time (``benchmarks.timing``), µs per row and teacher:
+their weights and buffers alternate through the cache. Sides, one torch thread, warmed up,
+interleaved repeats, CPU time (``benchmarks.timing``), µs per row and teacher:
 
-- ``now``: ``ParityMLP.output_logits(x, work, hidden=True)`` with one ``work`` shared by the
-  teachers, as the grid's logits-only requests share it: one [256, 8000] GEMM, ReLU, the
-  output layer's [256, 2] GEMM. The grid's arithmetic.
+- ``logits``: ``ParityMLP.output_logits(x, work, hidden=True)`` with one ``work`` shared by the
+  teachers: one [256, 8000] GEMM, ReLU, the output layer's [256, 2] GEMM. The grid's
+  arithmetic before 2026-12-06 (and still that of teachers with more than two classes).
 - ``64-row chunks``: the same logits in 64-row chunks (``output_logits`` without ``hidden``;
-  the same bits). Faster on one checkpoint (the probe sweep), slower in the grid itself.
-- ``margin``: the [256, 8000] GEMM and ReLU, then ``logit_1 - logit_0`` as one matrix-vector
-  product (``class1_margin``). Changes rounding: soft targets from the margin.
-- ``hidden-blocked margin``: the hidden layer ``--hidden-chunk`` units at a time (each block
-  stays in L2), its margin accumulated: no [256, 8000] buffer is written. Changes rounding.
+  the same bits).
+- ``margin, whole hidden``: the [256, 8000] GEMM and ReLU, then ``logit_1 - logit_0`` as one
+  matrix-vector product.
+- ``class1_margin``: ``ParityMLP.class1_margin`` (the hidden layer ``--hidden-chunk`` units at a
+  time, default ``constants.MARGIN_HIDDEN_UNITS``, its margin accumulated): what the grid runs.
 
-Results: ``benchmarks/results/teacher_forward.{txt,json}``. The two margin sides are not what
-the grid runs: they are the measured size of the next step (docs/grids.md).
+Results: ``benchmarks/results/teacher_forward.{txt,json}``.
 """
 
 from __future__ import annotations
@@ -49,6 +48,9 @@ def _teachers(n: int = 3) -> list:
 
 def sides(teachers: list, xs: torch.Tensor, hidden_chunk: int) -> dict:
     """``name -> fn()`` each running every block through every teacher; returns the last outputs."""
+    from models import mlp
+
+    units = mlp.MARGIN_HIDDEN_UNITS
     grid_work: list = []  # the grid's logits-only forwards share one buffer list (TeacherOutputs)
     shared: list = []
     parts = []
@@ -56,10 +58,10 @@ def sides(teachers: list, xs: torch.Tensor, hidden_chunk: int) -> dict:
         w1, b1 = m.blocks[0].fc.weight, m.blocks[0].fc.bias
         w2, b2 = m.unembed.weight, m.unembed.bias
         parts.append((w1, b1, (w2[1] - w2[0]).contiguous(), b2[1] - b2[0]))
-    hb = torch.empty(ROWS, hidden_chunk)
     buf = torch.empty(ROWS, WIDTH)
+    margin_work: list = []
 
-    def now():
+    def logits():
         for x in xs:
             out = [m.output_logits(x, work=grid_work, hidden=True)[0] for m in teachers]
         return out
@@ -78,27 +80,29 @@ def sides(teachers: list, xs: torch.Tensor, hidden_chunk: int) -> dict:
         return out
 
     def blocked():
-        for x in xs:
-            out = []
-            for w1, b1, v, c in parts:
-                acc = torch.zeros(ROWS)
-                for j in range(0, WIDTH, hidden_chunk):
-                    k = min(hidden_chunk, WIDTH - j)
-                    h = torch.addmm(b1[j : j + k], x, w1[j : j + k].t(), out=hb[:, :k]).relu_()
-                    acc.addmv_(h, v[j : j + k])
-                out.append(acc.add_(c))
+        mlp.MARGIN_HIDDEN_UNITS = hidden_chunk
+        try:
+            for x in xs:
+                out = [m.class1_margin(x, work=margin_work) for m in teachers]
+        finally:
+            mlp.MARGIN_HIDDEN_UNITS = units
         return out
 
-    return {"now": now, "64-row chunks": chunks, "margin": margin, "hidden-blocked margin": blocked}
+    return {"logits": logits, "64-row chunks": chunks, "margin, whole hidden": margin, "class1_margin": blocked}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--blocks", type=int, default=300, help="256-row blocks per repeat (each through 3 teachers)")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--hidden-chunk", type=int, default=2000, help="hidden units per block of the last side")
+    ap.add_argument(
+        "--hidden-chunk", type=int, default=None, help="hidden units per block of class1_margin (default: the constant)"
+    )
     ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args(argv)
+    from curriculens.constants import MARGIN_HIDDEN_UNITS
+
+    args.hidden_chunk = args.hidden_chunk or MARGIN_HIDDEN_UNITS
     if args.blocks < 1 or args.repeats < 1 or not 0 < args.hidden_chunk <= WIDTH:
         ap.error("--blocks and --repeats take positive counts, --hidden-chunk 1..8000")
     with threads(1), torch.no_grad():
@@ -107,14 +111,14 @@ def main(argv=None) -> int:
         xs = (torch.randint(0, 2, (args.blocks, ROWS, D_IN), generator=g) * 2 - 1).float()
         fns = sides(teachers, xs, args.hidden_chunk)
         res = interleaved(fns, repeats=args.repeats)
-    ref = res.values["now"]
+    ref = res.values["logits"]
     same = all(torch.equal(a, b) for a, b in zip(res.values["64-row chunks"], ref, strict=True))
     margin_err = max(
-        float(((r[:, 1] - r[:, 0]) - m).abs().max()) for r, m in zip(ref, res.values["margin"], strict=True)
+        float(((r[:, 1] - r[:, 0]) - m).abs().max())
+        for r, m in zip(ref, res.values["margin, whole hidden"], strict=True)
     )
     blocked_err = max(
-        float(((r[:, 1] - r[:, 0]) - m).abs().max())
-        for r, m in zip(ref, res.values["hidden-blocked margin"], strict=True)
+        float(((r[:, 1] - r[:, 0]) - m).abs().max()) for r, m in zip(ref, res.values["class1_margin"], strict=True)
     )
     rows = args.blocks * ROWS * len(teachers)
     lines = [
@@ -126,12 +130,12 @@ def main(argv=None) -> int:
         per_row = [c / rows * 1e6 for c in res.cpu[name]]
         lines.append(
             f"  {name:<22} median {res.median(name) / rows * 1e6:6.2f} µs/row  "
-            f"({', '.join(f'{t:.2f}' for t in per_row)})  {res.median(name) / res.median('now'):.2f}x now"
+            f"({', '.join(f'{t:.2f}' for t in per_row)})  {res.median(name) / res.median('logits'):.2f}x logits"
         )
     lines += [
-        f"64-row chunks: logits equal to now's bit for bit: {same}",
-        f"margin vs now's logit_1 - logit_0: max |difference| {margin_err:.2e}; "
-        f"hidden-blocked margin ({args.hidden_chunk} units a block): {blocked_err:.2e}",
+        f"64-row chunks: logits equal to the 256-row ones bit for bit: {same}",
+        f"margin vs the logits' logit_1 - logit_0: max |difference| {margin_err:.2e}; "
+        f"class1_margin ({args.hidden_chunk} units a block): {blocked_err:.2e}",
     ]
     print("\n".join(lines))
     if not args.no_save:

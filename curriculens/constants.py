@@ -58,12 +58,12 @@ LR_SCHEDULES = (SCHEDULE_CONSTANT, SCHEDULE_COSINE)
 # examples per probe forward: a width-8000 layer's [256, 8000] float32 block (8 MiB) stays in cache;
 # at 1024 the same forwards took about 2x as long (docs/probe-sweep.md). Results do not depend on it.
 DEFAULT_PROBE_BATCH = 256
-# one streaming MLP forward's hidden layer holds at most this many floats (64 rows x 8192 wide,
-# 2 MiB): wider batches run the whole chain in row chunks, narrower models take more rows (each
-# row's numbers are the same either way). The parity teacher's 256-row probe batches and its
-# 1024-row evaluation batch run as 64-row chunks: its hidden layer is still in cache when the
-# ReLU and the output layer read it (docs/grids.md, "The parity demo against its floor").
-FORWARD_HIDDEN_FLOATS = 64 * 8192
+# one streaming MLP forward's hidden layer holds at most this many floats (256 rows x 8192 wide):
+# wider batches are cut into row chunks, narrower models take more rows (each row's numbers are
+# the same either way). The parity teacher's 1024-row evaluation batch runs as 4 x 256 rows.
+# (64-row chunks were faster on one checkpoint in isolation but slower inside the grid, where
+# each chunk's GEMM packs the first layer again: docs/grids.md, "Second round".)
+FORWARD_HIDDEN_FLOATS = DEFAULT_PROBE_BATCH * 8192
 # hidden units per block of a two-class MLP's margin (``ParityMLP.class1_margin``): a 256-row
 # block of 2000 float32 units (2 MB) stays in cache between its GEMM, ReLU and matrix-vector
 # product. Changing it changes the margin's rounding (the sums are grouped by block).

@@ -83,18 +83,26 @@ class ParityMLP(HookedRootModule):
         hidden tensor is a view of ``work`` (valid until its next use) when ``work`` is given.
 
         With ``work`` and without ``hidden``, a batch whose widest hidden layer would hold more
-        than ``constants.FORWARD_HIDDEN_FLOATS`` runs the whole chain in row chunks that fit it
-        (a GEMM's output rows do not depend on the rows beside them, so the logits are the same).
-        At the parity teacher's (60, 8000) the Fourier probe's 256-row batches then run as 64-row
-        chunks, whose hidden layer is still in cache when the ReLU and the output layer read it
-        (about 0.87x the time). A ``hidden`` forward is not chunked: the grid's blocked teacher
-        forwards (256 rows, three checkpoints in turn) were slower in 64-row chunks."""
+        than ``constants.FORWARD_HIDDEN_FLOATS`` runs in row chunks that fit it (a GEMM's output
+        rows do not depend on the rows beside them, so the logits are the same; at the parity
+        teacher's (60, 8000) 256-row chunks take about 3/4 of the time of one 1024-row GEMM)."""
         n = x.shape[0]
         if work is not None and not hidden:
             rows = self._chunk_rows()
             if n > rows:
                 return torch.cat([self.output_logits(x[i : i + rows], work) for i in range(0, n, rows)])
-        h = self._last_hidden(x, work)
+        h = x.to(self.unembed.weight.dtype)
+        for d, block in enumerate(self.blocks):
+            w, b = block.fc.weight, block.fc.bias
+            if work is None or b is None:
+                h = nn.functional.linear(h, w, b).relu_()
+                continue
+            while len(work) < 2:
+                work.append(torch.empty(0, device=w.device, dtype=w.dtype))
+            buf = work[d % 2]
+            if buf.shape[0] < h.shape[0] or buf.shape[1:] != (w.shape[0],):
+                buf = work[d % 2] = torch.empty(h.shape[0], w.shape[0], device=w.device, dtype=w.dtype)
+            h = torch.addmm(b, h, w.t(), out=buf[: h.shape[0]]).relu_()
         logits = nn.functional.linear(h, self.unembed.weight, self.unembed.bias)
         return (logits, h) if hidden else logits
 
@@ -102,15 +110,13 @@ class ParityMLP(HookedRootModule):
         self, x: torch.Tensor, work: list | None = None, hidden_out: torch.Tensor | None = None
     ) -> torch.Tensor:
         """``logit_1 - logit_0`` [batch] of a two-class MLP: p(class 1) = sigmoid(margin) =
-        softmax(logits)[:, 1], and softmax([0, margin] / tau) = softmax(logits / tau). The
-        Fourier probe's p(x) and, on CPU, a two-class MLP teacher's soft targets
-        (``training.teachers``) come from it.
+        softmax(logits)[:, 1]: the Fourier probe's p(x) (``probes.tasks.parity.maths``).
 
         The last hidden layer is computed ``constants.MARGIN_HIDDEN_UNITS`` units at a time
         ([batch, 2000] blocks that stay in cache) and each block's ReLU output is multiplied by
         its slice of ``w_1 - w_0`` and accumulated, plus ``b_1 - b_0``: no [batch, width]
         hidden layer is written and the output layer's [rows, 2] GEMM (a fifth of the first
-        layer's speed at width 8000) is skipped; about 0.67x the time of ``output_logits`` on
+        layer's speed at width 8000) is skipped; 0.67-0.80x the time of ``output_logits`` on
         the parity teachers (``benchmarks/bench_teacher_forward.py``). Not the forward's bits:
         the margin differs from the difference of the two logits by float32 rounding (about
         1e-7 of the logits' size). Deterministic for the same rows; a row's value can depend
@@ -119,8 +125,7 @@ class ParityMLP(HookedRootModule):
         row blocks. No hooks fire; needs no-grad / inference mode.
 
         ``work``: a list kept across calls for the block buffer. ``hidden_out`` [batch, width]:
-        the last hidden layer post-ReLU is also copied there (curriculum extraction's teacher),
-        the margin's numbers unchanged."""
+        the last hidden layer post-ReLU is also copied there, the margin's numbers unchanged."""
         if self.cfg.n_classes != 2:
             raise ValueError(f"class1_margin needs two classes, not {self.cfg.n_classes}")
         w2, b2 = self.unembed.weight, self.unembed.bias
@@ -147,23 +152,6 @@ class ParityMLP(HookedRootModule):
             if hidden_out is not None:
                 hidden_out[:, j : j + k].copy_(hb)
         return margin if b2 is None else margin.add_(b2[1] - b2[0])
-
-    def _last_hidden(self, x: torch.Tensor, work: list | None) -> torch.Tensor:
-        """The last hidden layer post-ReLU [batch, width] (``output_logits``' arithmetic), in
-        ``work``'s two buffers when given."""
-        h = x.to(self.unembed.weight.dtype)
-        for d, block in enumerate(self.blocks):
-            w, b = block.fc.weight, block.fc.bias
-            if work is None or b is None:
-                h = nn.functional.linear(h, w, b).relu_()
-                continue
-            while len(work) < 2:
-                work.append(torch.empty(0, device=w.device, dtype=w.dtype))
-            buf = work[d % 2]
-            if buf.shape[0] < h.shape[0] or buf.shape[1:] != (w.shape[0],):
-                buf = work[d % 2] = torch.empty(h.shape[0], w.shape[0], device=w.device, dtype=w.dtype)
-            h = torch.addmm(b, h, w.t(), out=buf[: h.shape[0]]).relu_()
-        return h
 
     def _chunk_rows(self) -> int:
         """Rows per streaming forward chunk (``output_logits``): a multiple of 32, at least 32."""
