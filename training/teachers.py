@@ -204,11 +204,7 @@ class TeacherOutputs:
         """CPU, float32, an ``output_logits`` with hidden rows, 2-D inputs, scored logits = raw."""
         if self._blockable is None:
             ok = self.device.type == "cpu" and not self.amp and hasattr(t_model, "output_logits")
-            if ok:
-                inp, kw = self.task.model_input(batch, t_cfg)
-                probe = inp.new_empty(inp.shape[0], t_cfg.n_outputs, dtype=torch.float32)
-                ok = not kw and inp.dim() == 2 and self.task.scored(probe, batch, t_cfg)[0] is probe
-            self._blockable = ok
+            self._blockable = ok and self.task.scores_raw_rows(batch, t_cfg)
         return self._blockable
 
 

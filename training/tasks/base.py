@@ -54,6 +54,17 @@ class Task(ABC):
     def scored(self, logits: torch.Tensor, batch: Batch, model_cfg: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
         """From the model's raw logits, ``(logits [N, C], targets [N])`` at the scored positions."""
 
+    def scores_raw_rows(self, batch: Batch, model_cfg: ModelConfig) -> bool:
+        """Whether ``model_input`` is one 2-D tensor without keywords and ``scored`` hands back
+        the model's raw logits [rows, C] as they are (parity's MLPs): then a forward's rows can
+        be computed in any row blocks (``training.teachers``) and reduced row by row (the
+        Fourier probe's margin)."""
+        inp, kw = self.model_input(batch, model_cfg)
+        if kw or inp.dim() != 2:
+            return False
+        probe = inp.new_empty(inp.shape[0], model_cfg.n_outputs, dtype=torch.float32)
+        return self.scored(probe, batch, model_cfg)[0] is probe
+
     def default_model(self, size: str) -> ModelConfig:
         """A model config for this task: ``size`` is ``teacher`` or ``student``."""
         raise NotImplementedError

@@ -253,7 +253,7 @@ def class1_probability(
         batch = {"x": xb.to(device), "y": yb.to(device)}
         inp, kw = task.model_input(batch, model_cfg)
         if margin is None:
-            margin = _margin_applies(model, model_cfg, task, inp, kw, batch)
+            margin = _margin_applies(model, model_cfg, task, batch)
         if margin:
             out.append(torch.sigmoid(model.class1_margin(inp, work)).double().cpu())
             continue
@@ -262,15 +262,12 @@ def class1_probability(
     return torch.cat(out)
 
 
-def _margin_applies(model, model_cfg: ModelConfig, task: Task, inp, kw, batch) -> bool:
-    """``class1_margin`` serves ``class1_probability``: two classes, float32 weights, 2-D
-    inputs without keywords, and the task scores the raw logits as they are."""
-    if kw or not hasattr(model, "class1_margin") or inp.dim() != 2 or model_cfg.n_outputs != 2:
+def _margin_applies(model, model_cfg: ModelConfig, task: Task, batch) -> bool:
+    """``class1_margin`` serves ``class1_probability``: two classes, float32 weights, and the
+    task scores a 2-D input's raw logits as they are (``Task.scores_raw_rows``)."""
+    if not hasattr(model, "class1_margin") or model_cfg.n_outputs != 2:
         return False
-    if next(model.parameters()).dtype != torch.float32:
-        return False
-    probe = inp.new_empty(inp.shape[0], 2, dtype=torch.float32)
-    return task.scored(probe, batch, model_cfg)[0] is probe
+    return next(model.parameters()).dtype == torch.float32 and task.scores_raw_rows(batch, model_cfg)
 
 
 def correlation_rows(
