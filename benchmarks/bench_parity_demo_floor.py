@@ -18,7 +18,8 @@ optimizer, data, I/O are not counted, so the floor is a lower bound):
   plus the target ``h_teacher @ P`` (2·B·W_t·W_s);
 - an evaluation: a forward of the ``n_eval`` held-out inputs (every metrics row is one);
 - the grid's teacher forwards: one forward of the step's batch per distinct teacher checkpoint
-  the active students use at that step (``teacher_step_of``; outputs are shared);
+  the active students use at that step (``teacher_step_of``; outputs are shared), to the margin
+  for a two-class teacher (``training.teachers``);
 - the sweep, per checkpoint: the Fourier probe's forward of ``n_probe`` inputs (hidden layers
   and the two-class margin, ``class1_margin``) and its
   coefficient product (``n_probe`` x monomials), the linear probe's hidden-layer forward of
@@ -179,7 +180,7 @@ def grid_flops(exp: Path) -> dict:
             if step < ends[r.name] and _distils(r.config):
                 used.add(teacher_step_of(r.config.distill, step, t_steps, t_save))
         n_fwd += len(used)
-    teach = n_fwd * b * fwd_flops(t_model)
+    teach = n_fwd * b * margin_fwd_flops(t_model)  # two classes: the margin (training.teachers)
     total = train + evals + teach
     return {
         "runs": per_run,
@@ -193,9 +194,9 @@ def grid_flops(exp: Path) -> dict:
 
 
 def margin_fwd_flops(model: dict) -> int:
-    """Matmul FLOPs of one input's Fourier-probe forward: the hidden layers, then for two
-    classes the margin's matrix-vector product (``ParityMLP.class1_margin``, 2·W), else the
-    output layer."""
+    """Matmul FLOPs of one input's forward where only the margin is needed (the Fourier probe,
+    a two-class teacher's targets in the grid): the hidden layers, then for two classes the
+    margin's matrix-vector product (``ParityMLP.class1_margin``, 2·W), else the output layer."""
     if model["n_classes"] == 2:
         return fwd_flops(model, hidden_only=True) + 2 * model["width"]
     return fwd_flops(model)

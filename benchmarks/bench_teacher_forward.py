@@ -1,5 +1,6 @@
 """The grid's teacher forwards (about 60% of the parity demo grid's CPU) in four arithmetics:
-what ``ParityMLP.class1_margin`` (the Fourier probe's p(x)) would buy there, and what it changes.
+what ``ParityMLP.class1_margin`` (the Fourier probe's p(x), and since 2026-12-06 a two-class
+teacher's targets in the grid on CPU) buys there against the logits, and what it changes.
 
     python -m benchmarks.bench_teacher_forward [--blocks 300] [--repeats 5] [--hidden-chunk 2000]
 
@@ -10,14 +11,14 @@ interleaved repeats, CPU time (``benchmarks.timing``), µs per row and teacher:
 
 - ``logits``: ``ParityMLP.output_logits(x, work, hidden=True)`` with one ``work`` shared by the
   teachers: one [256, 8000] GEMM, ReLU, the output layer's [256, 2] GEMM. The grid's
-  arithmetic (students' targets from the margin were tried and not landed: docs/grids.md).
+  arithmetic until the margin replaced it (docs/grids.md, "Third round").
 - ``64-row chunks``: the same logits in 64-row chunks (``output_logits`` without ``hidden``;
   the same bits).
 - ``margin, whole hidden``: the [256, 8000] GEMM and ReLU, then ``logit_1 - logit_0`` as one
   matrix-vector product.
 - ``class1_margin``: ``ParityMLP.class1_margin`` (the hidden layer ``--hidden-chunk`` units at a
   time, default ``constants.MARGIN_HIDDEN_UNITS``, its margin accumulated): what the Fourier
-  probe runs. Changes rounding.
+  probe and the grid's two-class teachers run. Changes rounding.
 
 Results: ``benchmarks/results/teacher_forward.{txt,json}``.
 """

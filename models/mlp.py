@@ -106,9 +106,13 @@ class ParityMLP(HookedRootModule):
         logits = nn.functional.linear(h, self.unembed.weight, self.unembed.bias)
         return (logits, h) if hidden else logits
 
-    def class1_margin(self, x: torch.Tensor, work: list | None = None) -> torch.Tensor:
+    def class1_margin(
+        self, x: torch.Tensor, work: list | None = None, hidden_out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``logit_1 - logit_0`` [batch] of a two-class MLP: p(class 1) = sigmoid(margin) =
-        softmax(logits)[:, 1]: the Fourier probe's p(x) (``probes.tasks.parity.maths``).
+        softmax(logits)[:, 1], and softmax([0, margin] / tau) = softmax(logits / tau): the
+        Fourier probe's p(x) (``probes.tasks.parity.maths``) and, on CPU, a two-class MLP
+        teacher's soft targets (``training.teachers``).
 
         The last hidden layer is computed ``constants.MARGIN_HIDDEN_UNITS`` units at a time
         ([batch, 2000] blocks that stay in cache) and each block's ReLU output is multiplied by
@@ -122,7 +126,9 @@ class ParityMLP(HookedRootModule):
         their count is not a multiple of 8), so callers that compare runs call it on the same
         row blocks. No hooks fire; needs no-grad / inference mode.
 
-        ``work``: a list kept across calls for the block buffer."""
+        ``work``: a list kept across calls for the block buffer. ``hidden_out`` [batch, width]:
+        the last hidden layer post-ReLU is also copied there (curriculum extraction's teacher),
+        the margin's numbers unchanged."""
         if self.cfg.n_classes != 2:
             raise ValueError(f"class1_margin needs two classes, not {self.cfg.n_classes}")
         w2, b2 = self.unembed.weight, self.unembed.bias
@@ -146,6 +152,8 @@ class ParityMLP(HookedRootModule):
             else:
                 torch.addmm(b[j : j + k], h, w[j : j + k].t(), out=hb)
             margin.addmv_(hb.relu_(), v[j : j + k])
+            if hidden_out is not None:
+                hidden_out[:, j : j + k].copy_(hb)
         return margin if b2 is None else margin.add_(b2[1] - b2[0])
 
     def _chunk_rows(self) -> int:

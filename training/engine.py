@@ -401,11 +401,9 @@ def train_units(
                 u.teacher_step = pick(u, step)
                 if u.teacher_step is not None:
                     need[u.teacher_step] = need.get(u.teacher_step, False) or _extracting(u.cfg, step)
-            t_out = {ts: t_outs.get(ts, step, batch, hidden) for ts, hidden in need.items()}
+            t_out = _StepOutputs(t_outs, step, batch, need)
             teach = None if t_outs is None else t_outs.at(step, batch)
-            for g in groups:  # before any gradient is written (ce_grads writes them in its forward)
-                g.optimizer.zero_grad(set_to_none=True)
-            total = None
+            total = None  # gradients: set whole by the hand-written steps; autograd's start from none
             for g in groups:
                 members = members_of[id(g)]
                 set_lr(g.optimizer, step, base.steps, members[0].cfg.optim)
@@ -414,6 +412,7 @@ def train_units(
                         g, members, task, batch, t_out, projections, step, ext_index, device, teach=teach
                     )
                     if losses is None:
+                        g.optimizer.zero_grad(set_to_none=True)
                         losses = _stacked_losses(g, members, task, batch, t_out, projections, step, ext_index, device)
                         loss = losses.sum()
                     else:
@@ -421,10 +420,12 @@ def train_units(
                 else:  # one run: its scalar loss, backpropagated as it is, or its gradients set directly
                     loss = _single_ce_grads(g, members[0], task, batch, step, device, ce_work)
                     if loss is None:
+                        g.optimizer.zero_grad(set_to_none=True)
                         losses = loss = _single_loss(g, members[0], task, batch, t_out, projections, step, device)
                     else:
                         losses, loss = loss, None
-                running[id(g)].add_(losses.detach())  # [E] (or a scalar) into float64 [E]
+                losses = losses.detach() if losses.requires_grad else losses
+                running[id(g)].add_(losses)  # [E] (or a scalar) into float64 [E]
                 if loss is not None:
                     total = loss if total is None else total + loss
             if total is not None:
@@ -452,6 +453,25 @@ def train_units(
     for u in list(active):
         finish(u, base.steps)
     return results
+
+
+class _StepOutputs(dict):
+    """``{teacher checkpoint: TeacherOutputs.get(...)}`` of one step, each fetched when first
+    read: where the teacher's forward is blocked, a stack's targets come per block
+    (``StepTeacher``) and never read it. ``need``: checkpoint -> whether a hidden layer is
+    needed; those are fetched at once, so a block's first forward of a checkpoint is the
+    hidden one that also serves its logits."""
+
+    def __init__(self, outs, step: int, batch, need: dict[int, bool]) -> None:
+        super().__init__()
+        self._outs, self._step, self._batch, self._need = outs, step, batch, need
+        for ts, hidden in need.items():
+            if hidden:
+                self[ts] = outs.get(ts, step, batch, True)
+
+    def __missing__(self, ts: int):
+        out = self[ts] = self._outs.get(ts, self._step, self._batch, self._need[ts])
+        return out
 
 
 def _single_ce_grads(g: SingleGroup, u: Unit, task: Task, batch, step: int, device, work: dict):

@@ -94,7 +94,8 @@ class StackedMLPGroup:
         e = self.size
         p = self.params
         w0, b0 = p[0], p[1]  # [E, W, d], [E, W]
-        x = x.to(w0.dtype)
+        if x.dtype != w0.dtype:
+            x = x.to(w0.dtype)
         pre = torch.addmm(b0.reshape(-1), x, w0.reshape(-1, w0.shape[-1]).t())  # [B, E*W]
         pre = pre.view(x.shape[0], e, -1).transpose(0, 1)  # [E, B, W]
         h = torch.relu(pre)
@@ -123,7 +124,8 @@ class StackedMLPGroup:
         e, p = self.size, self.params
         with torch.no_grad():
             w0, b0 = p[0], p[1]
-            x = x.to(w0.dtype)
+            if x.dtype != w0.dtype:
+                x = x.to(w0.dtype)
             n = x.shape[0]
             logits, pre, hs = self._layers(x)
             if logits.dtype != torch.float32:

@@ -7,9 +7,15 @@
   an MLP teacher on 2-D inputs whose scored logits are its raw logits (parity), it runs one
   forward for ``TEACHER_BLOCK`` consecutive steps' batches ([block * B, d_in]) and hands out
   each step's rows: the GEMM runs nearer the machine's peak on more rows and the per-forward
-  overhead is paid once per block. Every row is the same number as in a forward of its own
-  step's batch (each output row of a GEMM is computed on its own; tested bit for bit against
-  the one-step forward); elsewhere (CUDA, Transformers, masked positions) one step at a time.
+  overhead is paid once per block. Blocks are aligned to multiples of ``TEACHER_BLOCK`` steps
+  whatever steps a run covers (a resumed or shorter run computes the same block calls), so a
+  row's numbers never depend on where a run starts or stops.
+  A two-class MLP teacher there gives its margin (``ParityMLP.class1_margin``: the hidden
+  layer 2000 units at a time, no output layer) as the logits ``[0, margin]``: the same soft
+  targets as its logits up to float32 rounding (softmax is shift-invariant; the argmax of
+  ``[0, m]`` is class 1 iff m > 0), at 0.67-0.80x the forward's time. Since 2026-12-06 the
+  students of such teachers train on these targets (docs/grids.md). Elsewhere (CUDA,
+  Transformers, masked positions) one step at a time from the logits.
 """
 
 from __future__ import annotations
@@ -28,7 +34,10 @@ from training.losses import mix_targets, teacher_targets
 from training.precision import autocast
 from training.tasks import Task, to_device
 
-TEACHER_BLOCK = 8  # steps per blocked teacher forward (divides the parity task's 64-step data chunk)
+# steps per blocked teacher forward (divides the parity task's 64-step data chunk). 16 rather
+# than 8: each block's forwards empty the caches the students' small steps run from, so half as
+# many blocks cost them less (the same numbers; docs/grids.md, "Third round").
+TEACHER_BLOCK = 16
 
 
 class TeacherProvider:
@@ -103,6 +112,8 @@ class TeacherOutputs:
         self.batch_size, self.data_seed, self.first, self.last = batch_size, data_seed, first, last
         self._work: dict = {}  # forward buffers: one list for logits-only forwards, one per hidden checkpoint
         self._blockable: bool | None = None
+        self._margin = False  # two-class MLP teacher, blocked: logits [0, class1_margin]
+        self._hidden: dict = {}  # checkpoint -> hidden-layer buffer of margin forwards
         self._span = (0, 0)  # [start, stop) of the block whose results ``_cache`` holds
         # "batch": {"x", "y"}; ("fwd", ts, hidden): (logits, hidden or None); ("soft", ts, tau);
         # ("proj", ts, key); ("targets", spec): each over the block's rows
@@ -118,10 +129,17 @@ class TeacherOutputs:
         if hit is None and not hidden:
             hit = cache.get(("fwd", ts, False))
         if hit is None:
-            work = self._work.setdefault(ts if hidden else None, [])
+            x = self._block_batch(step)["x"]
             with torch.no_grad():
-                logits, h = t_model.output_logits(self._block_batch(step)["x"], work=work, hidden=True)
-            hit = cache[("fwd", ts, hidden)] = (logits, h if hidden else None)
+                if self._margin:  # logits [0, margin]: the same soft targets, no output layer
+                    h = self._hidden_buffer(ts, x.shape[0], t_cfg) if hidden else None
+                    margin = t_model.class1_margin(x, work=self._work.setdefault("margin", []), hidden_out=h)
+                    hit = (torch.stack([torch.zeros_like(margin), margin], dim=1), h)
+                else:
+                    work = self._work.setdefault(ts if hidden else None, [])
+                    logits, h = t_model.output_logits(x, work=work, hidden=True)
+                    hit = (logits, h if hidden else None)
+            cache[("fwd", ts, hidden)] = hit
         return self._rows(hit[0], step), (self._rows(hit[1], step) if hidden else None)
 
     def soft_targets(self, ts: int, step: int, batch, tau: float) -> torch.Tensor:
@@ -178,13 +196,21 @@ class TeacherOutputs:
         return StepTeacher(self, step, batch)
 
     def _block(self, step: int) -> dict:
-        """The cache of ``step``'s block, ``[first, last)`` clipped to ``TEACHER_BLOCK``-aligned
-        steps (a new block empties it)."""
+        """The cache of ``step``'s block: the ``TEACHER_BLOCK`` steps from the multiple of it
+        at or below ``step``, whatever ``[first, last)`` is (a new block empties it)."""
         if not self._span[0] <= step < self._span[1]:
             start = step - step % TEACHER_BLOCK
-            self._span = (max(self.first, start), min(self.last, start + TEACHER_BLOCK))
+            self._span = (start, start + TEACHER_BLOCK)
             self._cache = {}
         return self._cache
+
+    def _hidden_buffer(self, ts: int, rows: int, t_cfg: ModelConfig) -> torch.Tensor:
+        """Checkpoint ``ts``'s [rows, width] hidden-layer buffer for margin forwards (one per
+        checkpoint, reused block after block; a view of it is valid until its next use)."""
+        buf = self._hidden.get(ts)
+        if buf is None or buf.shape[0] < rows:
+            buf = self._hidden[ts] = torch.empty(rows, t_cfg.width, device=self.device)
+        return buf[:rows]
 
     def _block_batch(self, step: int) -> dict:
         """The batches of the block's steps concatenated (``x``, and ``y`` when the task's
@@ -205,6 +231,8 @@ class TeacherOutputs:
         if self._blockable is None:
             ok = self.device.type == "cpu" and not self.amp and hasattr(t_model, "output_logits")
             self._blockable = ok and self.task.scores_raw_rows(batch, t_cfg)
+            margin = self._blockable and hasattr(t_model, "class1_margin") and t_cfg.n_outputs == 2
+            self._margin = margin and next(t_model.parameters()).dtype == torch.float32
         return self._blockable
 
 

@@ -86,14 +86,16 @@ def test_output_logits_in_row_chunks_equal_the_forward(depth, one_thread, monkey
 def test_class1_margin_is_the_logit_difference(depth, one_thread, monkeypatch):
     """``class1_margin`` = logit_1 - logit_0 of the forward up to float32 rounding, with the
     hidden layer in blocks of ``MARGIN_HIDDEN_UNITS`` (here 64: the last block 44 wide) or
-    whole; the same numbers on every call; three classes are refused."""
+    whole; the same numbers on every call; ``hidden_out`` receives the forward's last hidden
+    layer and leaves the margin as it was; three classes are refused."""
     import models.mlp as mlp
+    from training.extraction import mlp_forward_hidden
 
     torch.manual_seed(depth)
     model = ParityMLP(MLPConfig(d_in=20, width=300, depth=depth, n_classes=2))
     x = torch.randint(0, 2, (777, 20), generator=torch.Generator().manual_seed(2)).float() * 2 - 1
     with torch.no_grad():
-        logits = model(x)
+        logits, _, h = mlp_forward_hidden(model, x)
         ref = logits[:, 1] - logits[:, 0]
         whole = model.class1_margin(x)
         assert whole.shape == (777,)
@@ -103,6 +105,9 @@ def test_class1_margin_is_the_logit_difference(depth, one_thread, monkeypatch):
         blocked = model.class1_margin(x, work)
         assert work[0].shape == (777 * 64,) and torch.allclose(blocked, ref, rtol=1e-5, atol=1e-5)
         assert torch.equal(model.class1_margin(x, work), blocked)
+        out = torch.full((777, 300), float("nan"))
+        assert torch.equal(model.class1_margin(x, work, hidden_out=out), blocked)
+        assert torch.allclose(out, h, rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match="two classes"):
         ParityMLP(MLPConfig(d_in=20, width=30, n_classes=3)).class1_margin(x)
 
