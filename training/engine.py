@@ -387,7 +387,7 @@ def train_units(
     first = start or 0
     t_outs = None
     if teacher is not None:
-        t_outs = TeacherOutputs(teacher, task, device, base.amp, base.batch_size, base.data_seed, first, base.steps)
+        t_outs = TeacherOutputs(teacher, task, device, base.amp, base.batch_size, base.data_seed)
     bar = tqdm(
         total=base.steps, initial=first, disable=not progress, desc=desc, unit="step", dynamic_ncols=True, leave=False
     )

@@ -90,8 +90,8 @@ def teacher_outputs(
 
 class TeacherOutputs:
     """``get(ts, step, batch, hidden)`` -> ``teacher_outputs`` of checkpoint ``ts`` on the
-    engine's batch of ``step`` (``batch``), blocked as the module docstring says. The engine's
-    steps run in order; ``first``/``last``: the steps this engine will run, ``[first, last)``.
+    engine's batch of ``step`` (``batch``), blocked as the module docstring says; the engine's
+    steps run in order, from any step.
     Everything computed for a block (its batch, each checkpoint's forward, soft targets, a
     stack's targets, extraction's ``h @ P``) lives in one cache that is emptied when the steps
     leave the block. Returned tensors are views valid until then (a hidden layer: until its
@@ -105,11 +105,9 @@ class TeacherOutputs:
         amp: bool,
         batch_size: int,
         data_seed: int,
-        first: int,
-        last: int,
     ) -> None:
         self.provider, self.task, self.device, self.amp = provider, task, device, amp
-        self.batch_size, self.data_seed, self.first, self.last = batch_size, data_seed, first, last
+        self.batch_size, self.data_seed = batch_size, data_seed
         self._work: dict = {}  # forward buffers: one list for logits-only forwards, one per hidden checkpoint
         self._blockable: bool | None = None
         self._margin = False  # two-class MLP teacher, blocked: logits [0, class1_margin]
@@ -197,7 +195,7 @@ class TeacherOutputs:
 
     def _block(self, step: int) -> dict:
         """The cache of ``step``'s block: the ``TEACHER_BLOCK`` steps from the multiple of it
-        at or below ``step``, whatever ``[first, last)`` is (a new block empties it)."""
+        at or below ``step``, whatever steps the run covers (a new block empties it)."""
         if not self._span[0] <= step < self._span[1]:
             start = step - step % TEACHER_BLOCK
             self._span = (start, start + TEACHER_BLOCK)
@@ -231,8 +229,7 @@ class TeacherOutputs:
         if self._blockable is None:
             ok = self.device.type == "cpu" and not self.amp and hasattr(t_model, "output_logits")
             self._blockable = ok and self.task.scores_raw_rows(batch, t_cfg)
-            margin = self._blockable and hasattr(t_model, "class1_margin") and t_cfg.n_outputs == 2
-            self._margin = margin and next(t_model.parameters()).dtype == torch.float32
+            self._margin = self._blockable and self.task.scores_by_margin(t_model, batch, t_cfg)
         return self._blockable
 
 

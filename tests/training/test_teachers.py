@@ -43,7 +43,7 @@ def test_blocked_outputs(n, width, n_classes, one_thread):
     models = {ts: (ParityMLP(cfg).requires_grad_(False), cfg) for ts in (0, 100)}
     proj = torch.randn(width, 50) / width**0.5
     first, last, batch_size = 3, 3 + 2 * TEACHER_BLOCK + 5, 32  # blocks cut at both ends
-    outs = TeacherOutputs(_Provider(models), task, torch.device("cpu"), False, batch_size, 7, first, last)
+    outs = TeacherOutputs(_Provider(models), task, torch.device("cpu"), False, batch_size, 7)
     calls = []  # rows of every block forward
     name = "class1_margin" if n_classes == 2 else "output_logits"
 
@@ -98,8 +98,8 @@ def test_blocks_do_not_depend_on_where_a_run_starts(one_thread):
     task = build_task({"name": "parity", "n": 12, "k": 3, "n_eval": 16})
     cfg = MLPConfig(d_in=12, width=300, depth=1, n_classes=2)
     models = {0: (ParityMLP(cfg).requires_grad_(False), cfg)}
-    whole = TeacherOutputs(_Provider(models), task, torch.device("cpu"), False, 20, 1, 0, 40)
-    resumed = TeacherOutputs(_Provider(models), task, torch.device("cpu"), False, 20, 1, 13, 37)
+    whole = TeacherOutputs(_Provider(models), task, torch.device("cpu"), False, 20, 1)
+    resumed = TeacherOutputs(_Provider(models), task, torch.device("cpu"), False, 20, 1)  # asked from step 13
     for step in range(40):
         batch = task.train_batch(step, 20, 1)
         a, ha = whole.get(0, step, batch, True)
@@ -117,7 +117,7 @@ def test_a_transformer_teacher_is_not_blocked(one_thread):
     task = build_task({"name": "parity", "n": 6, "k": 2, "n_eval": 8})
     cfg = GPT2Config(n_positions=6, n_layer=1, n_head=2, head_dim=8)
     model = build_model(cfg).eval().requires_grad_(False)
-    outs = TeacherOutputs(_Provider({0: (model, cfg)}), task, torch.device("cpu"), False, 4, 0, 0, 16)
+    outs = TeacherOutputs(_Provider({0: (model, cfg)}), task, torch.device("cpu"), False, 4, 0)
     batch = task.train_batch(0, 4, 0)
     logits, h = outs.get(0, 0, batch, False)
     ref, _ = teacher_outputs(model, cfg, task, batch, torch.device("cpu"))

@@ -65,6 +65,15 @@ class Task(ABC):
         probe = inp.new_empty(inp.shape[0], model_cfg.n_outputs, dtype=torch.float32)
         return self.scored(probe, batch, model_cfg)[0] is probe
 
+    def scores_by_margin(self, model: nn.Module, batch: Batch, model_cfg: ModelConfig) -> bool:
+        """Whether ``model.class1_margin`` (``ParityMLP``) can stand for its scored output: a
+        two-class model with float32 weights on rows this task scores raw
+        (``scores_raw_rows``). The Fourier probe's p(x) and a blocked teacher's targets
+        (``training.teachers``) then come from the margin."""
+        if not hasattr(model, "class1_margin") or model_cfg.n_outputs != 2:
+            return False
+        return next(model.parameters()).dtype == torch.float32 and self.scores_raw_rows(batch, model_cfg)
+
     def default_model(self, size: str) -> ModelConfig:
         """A model config for this task: ``size`` is ``teacher`` or ``student``."""
         raise NotImplementedError

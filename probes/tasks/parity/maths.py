@@ -253,21 +253,13 @@ def class1_probability(
         batch = {"x": xb.to(device), "y": yb.to(device)}
         inp, kw = task.model_input(batch, model_cfg)
         if margin is None:
-            margin = _margin_applies(model, model_cfg, task, batch)
+            margin = task.scores_by_margin(model, batch, model_cfg)
         if margin:
             out.append(torch.sigmoid(model.class1_margin(inp, work)).double().cpu())
             continue
         logits, _ = task.scored(output_logits(model, inp, kw, work), batch, model_cfg)
         out.append(torch.softmax(logits.float(), dim=-1)[:, 1].double().cpu())
     return torch.cat(out)
-
-
-def _margin_applies(model, model_cfg: ModelConfig, task: Task, batch) -> bool:
-    """``class1_margin`` serves ``class1_probability``: two classes, float32 weights, and the
-    task scores a 2-D input's raw logits as they are (``Task.scores_raw_rows``)."""
-    if not hasattr(model, "class1_margin") or model_cfg.n_outputs != 2:
-        return False
-    return next(model.parameters()).dtype == torch.float32 and task.scores_raw_rows(batch, model_cfg)
 
 
 def correlation_rows(
