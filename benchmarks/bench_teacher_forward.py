@@ -26,14 +26,11 @@ Results: ``benchmarks/results/teacher_forward.{txt,json}``.
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import torch
 
-from benchmarks.timing import interleaved, threads
+from benchmarks.timing import interleaved, threads, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
 ROWS, D_IN, WIDTH = 256, 60, 8000
 
 
@@ -141,8 +138,6 @@ def main(argv=None) -> int:
     ]
     print("\n".join(lines))
     if not args.no_save:
-        out = ROOT / "benchmarks" / "results"
-        (out / "teacher_forward.txt").write_text("\n".join(lines) + "\n")
         report = {
             "config": {"blocks": args.blocks, "repeats": args.repeats, "hidden_chunk": args.hidden_chunk},
             "rows_per_repeat": rows,
@@ -151,7 +146,7 @@ def main(argv=None) -> int:
             "blocked_max_abs_diff": blocked_err,
             **res.to_dict(),
         }
-        (out / "teacher_forward.json").write_text(json.dumps(report, indent=1) + "\n")
+        write_results("teacher_forward", lines, report)
     return 0 if same else 1
 
 

@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -35,6 +37,15 @@ def threads(n: int = 1) -> Iterator[None]:
 def load() -> str:
     """The machine's size and 1-minute load average, for the report."""
     return f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def write_results(stem: str, lines: list[str], report: dict) -> None:
+    """``benchmarks/results/<stem>.txt`` (the printed report) and ``<stem>.json`` (its numbers)."""
+    (RESULTS / f"{stem}.txt").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
 
 
 @dataclass

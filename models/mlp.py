@@ -160,7 +160,7 @@ class ParityMLP(HookedRootModule):
         """Rows per streaming forward chunk (``output_logits``): a multiple of 32, at least 32."""
         return rows_that_fit(self.cfg.width, 32)
 
-    def ce_grads(self, x: torch.Tensor, targets: torch.Tensor, work: dict) -> torch.Tensor:
+    def ce_grads(self, x: torch.Tensor, targets: torch.Tensor, work: dict, sgd_lr: float | None = None) -> torch.Tensor:
         """``F.cross_entropy(self(x), targets)`` (mean over the batch) and its backward,
         hand-written: returns the loss (a 0-d tensor, no graph) and sets every parameter's
         ``.grad`` to what ``loss.backward()`` would leave after ``zero_grad(set_to_none=True)``,
@@ -172,7 +172,15 @@ class ParityMLP(HookedRootModule):
         ``x [B, d_in]``, ``targets [B]`` int64. ``work``: a dict the caller keeps across steps;
         the hidden activations, their gradients and the ``.grad`` tensors live in it and are
         reused (written with ``out=``), so a step allocates only its few small outputs. The
-        grads are therefore overwritten by the next call: step the optimizer before it."""
+        grads are therefore overwritten by the next call: step the optimizer before it.
+
+        ``sgd_lr``: apply plain SGD (``p -= sgd_lr * grad``) here instead of writing the grads:
+        each weight's update is one ``addmm_`` (``alpha = -sgd_lr``) into the weight, each
+        bias's an ``add_`` of its batch sum, every ``.grad`` is left None (an optimizer step
+        that follows skips them). It saves writing and re-reading the first layer's gradient,
+        about 0.13 ms of the parity teacher's 1.1 ms step. Not ``torch.optim``'s bits: the
+        fused GEMM rounds the update once where gradient-then-``add_`` rounds twice (last-bit
+        differences that a long run carries into different weights)."""
         if self.unembed.bias is None or any(b.fc.bias is None for b in self.blocks):
             raise ValueError("ce_grads needs biases on every layer")
         layers = [(b.fc.weight, b.fc.bias) for b in self.blocks] + [(self.unembed.weight, self.unembed.bias)]
@@ -199,17 +207,25 @@ class ParityMLP(HookedRootModule):
             grad = torch.ops.aten._log_softmax_backward_data(grad, logp, 1, logits.dtype)
             for i in range(len(layers) - 1, -1, -1):
                 (w, b), (gw, gb) = layers[i], work["grad"][i]
-                if gw.t().is_contiguous():  # the input-major first layer: [d_in, width] out
-                    torch.mm(hs[i].t(), grad, out=gw.t())
-                else:
-                    torch.mm(grad.t(), hs[i], out=gw)
                 torch.sum(grad, 0, keepdim=True, out=gb.view(1, -1))
-                w.grad, b.grad = gw, gb
-                if i == 0:
-                    break
-                dh = work["dh"][i - 1]
-                torch.mm(grad, w, out=dh)
-                grad = torch.ops.aten.threshold_backward.grad_input(dh, hs[i], 0, grad_input=dh)
+                dh = None
+                if i > 0:  # the input's gradient, from the weight before its update
+                    dh = torch.mm(grad, w, out=work["dh"][i - 1])
+                if sgd_lr is None:
+                    if gw.t().is_contiguous():  # the input-major first layer: [d_in, width] out
+                        torch.mm(hs[i].t(), grad, out=gw.t())
+                    else:
+                        torch.mm(grad.t(), hs[i], out=gw)
+                    w.grad, b.grad = gw, gb
+                else:
+                    if w.t().is_contiguous():
+                        w.t().addmm_(hs[i].t(), grad, alpha=-sgd_lr)
+                    else:
+                        w.addmm_(grad.t(), hs[i], alpha=-sgd_lr)
+                    b.add_(gb, alpha=-sgd_lr)
+                    w.grad = b.grad = None
+                if dh is not None:
+                    grad = torch.ops.aten.threshold_backward.grad_input(dh, hs[i], 0, grad_input=dh)
         return loss
 
     def site_names(self) -> list[str]:

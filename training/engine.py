@@ -489,7 +489,18 @@ def _single_ce_grads(g: SingleGroup, u: Unit, task: Task, batch, step: int, devi
     scored, targets = task.scored(probe, batch, u.cfg.model)
     if scored is not probe:
         return None
-    return fast(inp, targets, work.setdefault(id(g), {}))
+    return fast(inp, targets, work.setdefault(id(g), {}), sgd_lr=_fused_sgd_lr(g, u))
+
+
+def _fused_sgd_lr(g: SingleGroup, u: Unit) -> float | None:
+    """The lr with which a teacher's plain-SGD step is applied inside its hand-written backward
+    (``ParityMLP.ce_grads(sgd_lr=...)``); None: gradients, then the optimizer. Teachers only:
+    a student alone must round as the same student in a stack does (grid == alone, bit for
+    bit), and a stack's optimizer steps after its gradients."""
+    if u.cfg.role != C.ROLE_TEACHER or u.cfg.optim.grad_clip > 0:
+        return None
+    plain_lr = getattr(g.optimizer, "plain_lr", None)
+    return plain_lr() if plain_lr is not None else None
 
 
 def _single_loss(g: SingleGroup, u: Unit, task: Task, batch, t_out, projections, step, device) -> torch.Tensor:

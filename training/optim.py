@@ -132,6 +132,15 @@ class SGD(_Optimizer):
                     torch._foreach_add_(ps, [p.grad for p in ps], alpha=-group["lr"])
         return None
 
+    def plain_lr(self) -> float | None:
+        """The lr of this step where the update is plain ``p -= lr * grad`` (one group, no
+        momentum, no weight decay), which a hand-written backward may apply itself
+        (``ParityMLP.ce_grads(sgd_lr=...)``); None otherwise."""
+        if len(self.param_groups) != 1:
+            return None
+        group = self.param_groups[0]
+        return group["lr"] if group["momentum"] == 0 and group["weight_decay"] == 0 else None
+
     def _update(self, p, grad, state, group) -> None:
         if group["weight_decay"] != 0:
             grad = grad.add(p, alpha=group["weight_decay"])

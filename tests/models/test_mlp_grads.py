@@ -29,6 +29,37 @@ def test_ce_grads_equal_autograd_bit_for_bit(depth, width, batch, one_thread):
                 p.sub_(0.05 * p.grad)
 
 
+@pytest.mark.parametrize(("depth", "width", "batch"), [(1, 512, 32), (2, 64, 17)])
+def test_ce_grads_with_sgd_lr_apply_the_sgd_step(depth, width, batch, one_thread):
+    """``sgd_lr``: the plain-SGD update applied inside the backward (one ``addmm_`` per weight):
+    from the same weights, the same loss bits and weights within float32 rounding of
+    gradients-then-``add_``, no grads left; the same bits again from the same start."""
+    torch.manual_seed(depth * 7 + width)
+    lr = 0.05
+    fused = ParityMLP(MLPConfig(d_in=12, width=width, depth=depth, n_classes=2))
+    twice, again = ParityMLP(fused.cfg), ParityMLP(fused.cfg)
+    again.load_state_dict(fused.state_dict())
+    works = {}, {}, {}
+    moved = False
+    for _ in range(5):
+        x = torch.randint(0, 2, (batch, 12)).float() * 2 - 1
+        y = torch.randint(0, 2, (batch,))
+        twice.load_state_dict(fused.state_dict())
+        ref = twice.ce_grads(x, y, works[0])
+        with torch.no_grad():
+            for p in twice.parameters():
+                p.add_(p.grad, alpha=-lr)
+        got = fused.ce_grads(x, y, works[1], sgd_lr=lr)
+        assert torch.equal(got, ref)  # the loss, before any update
+        assert all(p.grad is None for p in fused.parameters())
+        for (name, a), b in zip(fused.named_parameters(), twice.parameters(), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=name)
+            moved |= not torch.equal(a, b)
+        again.ce_grads(x, y, works[2], sgd_lr=lr)
+    assert all(torch.equal(a, c) for a, c in zip(fused.parameters(), again.parameters(), strict=True))
+    assert moved  # the fused update rounds differently somewhere: not the two-step path by accident
+
+
 def test_ce_grads_reallocate_for_a_new_batch_size(one_thread):
     torch.manual_seed(0)
     model = ParityMLP(MLPConfig(d_in=8, width=32, depth=1, n_classes=2))

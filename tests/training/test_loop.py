@@ -77,8 +77,42 @@ def test_the_hand_written_ce_step_trains_the_weights_autograd_does(tmp_path, mon
     assert rows[0] == rows[1]
 
 
-def test_resume_is_bit_exact(tmp_path, monkeypatch):
-    cfg = teacher_cfg(optim=OptimConfig(name="adam", lr=3e-3, schedule="cosine", warmup_frac=0.1))
+def test_a_plain_sgd_teacher_applies_its_step_inside_the_backward(tmp_path, monkeypatch):
+    """A teacher with plain SGD (no momentum, weight decay or clipping) steps inside
+    ParityMLP.ce_grads (``sgd_lr``); with momentum it does not, nor does a student alone (whose
+    bits must equal a stack's: tests/training/test_grid.py)."""
+    from models.mlp import ParityMLP
+
+    seen = []
+    real = ParityMLP.ce_grads
+
+    def spy(self, *a, sgd_lr=None, **k):
+        seen.append(sgd_lr)
+        return real(self, *a, sgd_lr=sgd_lr, **k)
+
+    monkeypatch.setattr(ParityMLP, "ce_grads", spy)
+    train_run(teacher_cfg(steps=20, optim=OptimConfig(name="sgd", lr=0.1)), tmp_path / "plain")
+    assert seen == [0.1] * 20
+    seen.clear()
+    train_run(teacher_cfg(steps=20, optim=OptimConfig(name="sgd", lr=0.1, momentum=0.9)), tmp_path / "momentum")
+    train_run(teacher_cfg(steps=20, optim=OptimConfig(name="sgd", lr=0.1, grad_clip=1.0)), tmp_path / "clip")
+    assert seen == [None] * 40
+    seen.clear()
+    student = teacher_cfg(name="ce-s0", role="student", steps=20, distill=DistillConfig(method="ce"))
+    train_run(student, tmp_path / "student")
+    assert seen == [None] * 20
+
+
+@pytest.mark.parametrize(
+    "optim",
+    [
+        OptimConfig(name="adam", lr=3e-3, schedule="cosine", warmup_frac=0.1),
+        OptimConfig(name="sgd", lr=0.1, schedule="cosine", warmup_frac=0.1),  # the fused SGD step
+    ],
+    ids=["adam", "plain-sgd"],
+)
+def test_resume_is_bit_exact(tmp_path, monkeypatch, optim):
+    cfg = teacher_cfg(optim=optim)
     train_run(cfg, tmp_path / "full")
 
     import training.engine as loop

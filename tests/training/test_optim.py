@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -128,3 +129,16 @@ def test_cuda_steps_equal_torch_optim_single_tensor(cfg):
             torch.nn.functional.cross_entropy(model(x), y).backward()
             opt.step()
     assert _same(ours_m, ref_m)
+
+
+@pytest.mark.parametrize("cfg", CASES, ids=lambda c: f"{c.name}-m{c.momentum}-wd{c.weight_decay}-{c.schedule}")
+def test_plain_lr_names_only_plain_sgd_and_follows_the_schedule(cfg):
+    """``SGD.plain_lr()``: this step's lr where the update is ``p -= lr * grad`` (what a
+    hand-written backward may apply itself), None for momentum, weight decay or Adam."""
+    sched = dataclasses.replace(cfg, schedule="cosine", warmup_frac=0.5)
+    opt = make_optimizer(_model().parameters(), sched)
+    plain = cfg.name == "sgd" and cfg.momentum == 0 and cfg.weight_decay == 0
+    got = getattr(opt, "plain_lr", lambda: None)()
+    assert got == (cfg.lr if plain else None)
+    lr = set_lr(opt, 0, 10, sched)
+    assert lr < cfg.lr and getattr(opt, "plain_lr", lambda: None)() == (lr if plain else None)
