@@ -140,3 +140,23 @@ def test_seeds_replicate_the_whole_experiment_and_the_closing_lines_pool_them(tm
     assert not (out / "seed1" / "runs" / "ce-s0").exists()
     assert "2 run(s) per method, 2 teacher(s)" in printed and "(seed 1)" in printed
     assert f"curriculens compare {out} progressive one-shot" in printed
+
+
+@pytest.mark.parametrize(("last_acc", "warned"), [(0.94, True), (0.99, False)])
+def test_the_closing_lines_say_when_a_teacher_ends_below_the_target(tmp_path, last_acc, warned):
+    """A teacher whose last held-out accuracy is below the students' target (the demo's late
+    teacher seed 2 ended at 0.94) is named as such under its transition line."""
+    from curriculens import constants as C
+    from curriculens.cli.demo import _closing
+    from training.plans.parity import PARITY_SIZES, parity_teacher_config
+
+    cfg = parity_teacher_config(PARITY_SIZES["tiny"], seed=2, device="cpu")
+    run = tmp_path / C.RUNS_DIR / "teacher"
+    (run / C.CHECKPOINTS_DIR).mkdir(parents=True)
+    (run / C.RUN_CONFIG_FILE).write_text(json.dumps(cfg.to_dict()))
+    accs = [0.5] * 6 + [0.6, 0.8, 0.9, last_acc]
+    rows = [{"step": 50 * i, "eval_acc": a, "eval_loss": 1.0 - a} for i, a in enumerate(accs)]
+    (run / C.METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = "\n".join(_closing(tmp_path))
+    assert ("It ended at 0.94 held-out accuracy, below the 95% target" in text) == warned
+    assert "teacher" in text
