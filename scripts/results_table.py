@@ -68,6 +68,7 @@ def parity_rows(dirs: list[str]) -> list[str]:
     ]
     pairs = [(a, b) for a, b in pairs if a in per and b in per]
     level = 1 - 0.05 / max(1, len(pairs))
+    setting = "(60, 5), MLP 8000 -> 50, demo size" + _teachers_end(dirs)
     out = []
     for a, b in pairs:
         diffs = [ra.steps - rb.steps for ra, rb in _paired(records, a, b)]
@@ -81,10 +82,25 @@ def parity_rows(dirs: list[str]) -> list[str]:
             held = "yes" if iv.hi < 0 else ("no: later" if iv.lo > 0 else "not established")
             effect = f"{a} - {b}: {iv.estimate:+,.0f} [{iv.lo:+,.0f}, {iv.hi:+,.0f}] steps (t, {level:.1%} = 95% Bonferroni over {len(pairs)})"
         out.append(
-            f"| parity: {a} reaches 95% before {b} | (60, 5), MLP 8000 -> 50, demo size | {held} | "
+            f"| parity: {a} reaches 95% before {b} | {setting} | {held} | "
             f"{effect}; {a} {steps(per[a])} ({reached(per[a])} reached), {b} {steps(per[b])} ({reached(per[b])}) | {n} |"
         )
     return out
+
+
+def _teachers_end(dirs: list[str]) -> str:
+    """``"; teachers end at 1.00, 1.00, 0.94"``: each experiment's teacher's last held-out
+    accuracy (a teacher below 95% bounds what its students can be taught); empty when no
+    experiment has a teacher with metrics."""
+    ends = []
+    for d in dirs:
+        path = Path(d) / "runs" / "teacher" / "metrics.jsonl"
+        if path.is_file():
+            rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            ends.append(f"{rows[-1]['eval_acc']:.2f}" if rows else "?")
+        else:
+            ends.append("?")
+    return "" if all(e == "?" for e in ends) else f"; teachers end at {', '.join(ends)} held-out acc"
 
 
 def _paired(records: list, a: str, b: str) -> list[tuple]:

@@ -62,3 +62,16 @@ def test_parity_rows_pair_teacher_seeds_with_corrected_intervals(tmp_path):
     assert "not in 600" in rows["parity: one-shot reaches 95% before ce"]  # the censored ce run is named
     one = _load().parity_rows([str(dirs[0])])
     assert "not established (n = 1 teacher seed)" in one[0] and "no interval at n = 1" in one[0]
+    assert "teachers end at" not in prog  # no teacher runs planted
+
+
+def test_parity_rows_state_where_each_teacher_ended(tmp_path):
+    """Each teacher seed's last held-out accuracy is in the setting: a teacher below 95% bounds
+    what its students are taught (the demo's teacher seed 2 ended at 0.94)."""
+    dirs = [_planted_parity_exp(tmp_path, s, {"progressive": 200, "ce": None}) for s in range(2)]
+    for d, last in zip(dirs, (1.0, 0.94), strict=True):
+        (d / "runs" / "teacher").mkdir()
+        rows = [{"step": 0, "eval_acc": 0.5}, {"step": 600, "eval_acc": last}]
+        (d / "runs" / "teacher" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (row,) = _load().parity_rows([str(d) for d in dirs])
+    assert "| (60, 5), MLP 8000 -> 50, demo size; teachers end at 1.00, 0.94 held-out acc |" in row
