@@ -84,25 +84,53 @@ def _method(cfg: dict) -> str | None:
     return d.get("method") if isinstance(d, dict) else None
 
 
+def _metrics_rows(run: Path) -> list[dict]:
+    """A run's ``metrics.jsonl`` rows by step (unreadable lines skipped; none without the file)."""
+    metrics = run / C.METRICS_FILE
+    rows = []
+    if metrics.is_file():
+        for line in metrics.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return sorted(rows, key=lambda r: r.get("step", 0))
+
+
+def last_eval_acc(run: Path | str) -> float | None:
+    """A run's last logged held-out accuracy (None: no rows). A teacher that ends below the
+    students' target bounds what they are taught: its students' last teacher misses it."""
+    rows = _metrics_rows(Path(run))
+    return rows[-1].get("eval_acc") if rows else None
+
+
+def teachers_below(exps: list[Path], target: float) -> list[dict]:
+    """``[{"experiment", "final_acc"}]`` for each experiment whose teacher ended below ``target``."""
+    out = []
+    for e in exps:
+        for run in sorted((Path(e) / C.RUNS_DIR).glob(f"*/{C.RUN_CONFIG_FILE}")):
+            try:
+                role = json.loads(run.read_text()).get("role")
+            except (json.JSONDecodeError, AttributeError):
+                continue
+            last = last_eval_acc(run.parent) if role == C.ROLE_TEACHER else None
+            if last is not None and last < target:
+                out.append({"experiment": str(e), "final_acc": float(last)})
+    return out
+
+
 def student_runs(exp: Path, target: float) -> list[RunRecord]:
     """Every run of ``exp`` with its method, seed and steps to ``target`` accuracy."""
     out = []
     for run in sorted((exp / C.RUNS_DIR).iterdir()):
-        cfg_path, metrics = run / C.RUN_CONFIG_FILE, run / C.METRICS_FILE
+        cfg_path = run / C.RUN_CONFIG_FILE
         if not cfg_path.is_file():
             continue
         try:
             cfg = json.loads(cfg_path.read_text())
         except json.JSONDecodeError:
             continue
-        rows = []
-        if metrics.is_file():
-            for line in metrics.read_text().splitlines():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-        rows.sort(key=lambda r: r.get("step", 0))
+        rows = _metrics_rows(run)
         hit = first_crossing([r["step"] for r in rows], [r.get("eval_acc", math.nan) for r in rows], target)
         last = int(rows[-1]["step"]) if rows else None
         out.append(
@@ -160,12 +188,13 @@ def records_from_metrics(metrics, target: float = C.TARGET_ACC, exp: str = "") -
 def compare(root: Path | str, a: str, b: str, target: float = C.TARGET_ACC, features: bool = True) -> dict:
     """Method ``a`` against method ``b`` over the experiments of ``root`` (module docstring).
 
-    Returns {"a", "b", "target", "experiments", "steps": Comparison dict, "features": [...]}.
+    Returns {"a", "b", "target", "experiments", "steps": Comparison dict, "features": [...],
+    "teachers_below_target": ``teachers_below``}.
     CurriculensError when a method has no run or no pair exists.
     """
     exps = experiments(root)
     records = [r for e in exps for r in student_runs(e, target)]
-    return compare_records(
+    out = compare_records(
         records,
         a,
         b,
@@ -174,6 +203,8 @@ def compare(root: Path | str, a: str, b: str, target: float = C.TARGET_ACC, feat
         exps=[str(e) for e in exps],
         where=str(root),
     )
+    out["teachers_below_target"] = teachers_below(exps, target)
+    return out
 
 
 def compare_records(
@@ -310,6 +341,12 @@ def format_comparison(res: dict) -> str:
         return f"  {c['what']}: {body} -> {c['verdict']}" + (f" ({'; '.join(extra)})" if extra else "")
 
     lines.append(line(res["steps"]))
+    below = res.get("teachers_below_target") or []
+    if below:
+        lines.append(
+            "  teacher(s) that ended below the target, so their students' last teacher misses it: "
+            + ", ".join(f"{t['experiment']} ({t['final_acc']:.2f})" for t in below)
+        )
     feats = res["features"]
     if feats:
         lines.append(f"features that pass the summary's null ({len(feats)}; intervals not corrected for their number):")

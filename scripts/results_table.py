@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from curriculens import findings as F  # noqa: E402
-from curriculens.compare import student_runs  # noqa: E402
+from curriculens.compare import last_eval_acc, student_runs  # noqa: E402
 
 POST_HOC = {"progressive-c1": "R = the mid-drop checkpoint; post hoc, defined after progressive-x1 failed"}
 
@@ -89,18 +89,13 @@ def parity_rows(dirs: list[str]) -> list[str]:
 
 
 def _teachers_end(dirs: list[str]) -> str:
-    """``"; teachers end at 1.00, 1.00, 0.94"``: each experiment's teacher's last held-out
-    accuracy (a teacher below 95% bounds what its students can be taught); empty when no
+    """``"; teachers end at 1.00, 1.00, 0.94 held-out acc"``: each experiment's teacher's last
+    held-out accuracy (a teacher below 95% bounds what its students are taught); empty when no
     experiment has a teacher with metrics."""
-    ends = []
-    for d in dirs:
-        path = Path(d) / "runs" / "teacher" / "metrics.jsonl"
-        if path.is_file():
-            rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-            ends.append(f"{rows[-1]['eval_acc']:.2f}" if rows else "?")
-        else:
-            ends.append("?")
-    return "" if all(e == "?" for e in ends) else f"; teachers end at {', '.join(ends)} held-out acc"
+    ends = [last_eval_acc(Path(d) / "runs" / "teacher") for d in dirs]
+    if all(e is None for e in ends):
+        return ""
+    return "; teachers end at " + ", ".join("?" if e is None else f"{e:.2f}" for e in ends) + " held-out acc"
 
 
 def _paired(records: list, a: str, b: str) -> list[tuple]:

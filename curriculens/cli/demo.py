@@ -51,21 +51,12 @@ TASK_CLAIMS = {
 }
 
 
-def _below_target(run_dir: Path, target: float | None) -> float | None:
-    """A run's last held-out accuracy where it is below ``target`` (None: no target, no rows,
-    or at or above it)."""
-    from training.experiment import read_metrics
-
-    rows = read_metrics(run_dir)
-    last = rows[-1].get("eval_acc") if rows else None
-    return last if target is not None and last is not None and last < target else None
-
-
 def _closing(out: Path | list[Path]) -> list[str]:
     """What the user is looking at, from the runs' own metrics (nothing assumed): the teacher's
     transition, then per method over its seeds (n, Student-t 95% intervals) the steps to the
     task's target, or the final held-out accuracy where the task has no target."""
     from curriculens import findings as F
+    from curriculens.compare import last_eval_acc
     from training.experiment import list_runs, read_metrics, steps_to_acc, teacher_transition_of
 
     exps = [out] if isinstance(out, Path) else list(out)
@@ -87,10 +78,10 @@ def _closing(out: Path | list[Path]) -> list[str]:
             )
         else:
             lines.append(f"- {what}: its held-out curves show no transition by the task's rule.")
-        below = _below_target(t.path, TASK_TARGETS.get(task))
-        if below is not None:
+        target, last = TASK_TARGETS.get(task), last_eval_acc(t.path)
+        if target is not None and last is not None and last < target:
             lines.append(
-                f"  It ended at {below:.2f} held-out accuracy, below the {TASK_TARGETS[task]:.0%} target: its "
+                f"  It ended at {last:.2f} held-out accuracy, below the {target:.0%} target: its "
                 "students' last teacher (one-shot's only one; progressive's and two-shot's last phase) misses the "
                 "target, so their steps to it measure this teacher as much as their method."
             )

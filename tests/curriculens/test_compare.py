@@ -96,3 +96,17 @@ def test_cli_prints_the_comparison_and_refuses_bad_input(planted, capsys, tmp_pa
         assert main(["-q", "compare", *argv]) == 2
         err = capsys.readouterr().err
         assert msg in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_teacher_that_ends_below_the_target_is_named(planted, tmp_path):
+    """A teacher whose last held-out accuracy is under the target is listed (its students' last
+    teacher misses it); the planted teachers end at 0.99 and are not."""
+    assert compare(planted, "progressive", "ce", features=False)["teachers_below_target"] == []
+    exp = tmp_path / "late"
+    _run(exp, "teacher", C.METHOD_TEACHER, 0, None)  # ends at 0.5
+    for s in range(2):
+        _run(exp, f"progressive-s{s}", "progressive", s, 1000)
+        _run(exp, f"ce-s{s}", "ce", s, None)
+    res = compare(exp, "progressive", "ce", features=False)
+    assert res["teachers_below_target"] == [{"experiment": str(exp), "final_acc": 0.5}]
+    assert f"ended below the target, so their students' last teacher misses it: {exp} (0.50)" in format_comparison(res)
