@@ -56,10 +56,7 @@ def main(argv=None) -> int:
         works = {k: {} for k in models}
         names = list(models)
 
-        def run(name: str, first: int, last: int, m=None, opt=None, work=None) -> None:
-            m, opt = m or models[name], opt or opts[name]
-            work = works[name] if work is None else work
-            fused = name == names[1]
+        def run(m, opt, work: dict, fused: bool, first: int, last: int) -> None:
             for step in range(first, last):
                 b = task.train_batch(step, cfg.batch_size, cfg.data_seed)
                 set_lr(opt, step, cfg.steps, cfg.optim)
@@ -70,16 +67,17 @@ def main(argv=None) -> int:
                     m.ce_grads(b["x"], b["y"], work)
                 opt.step()
 
+        fused = {names[0]: False, names[1]: True}
         for name in names:  # warm-up on a throwaway model: the timed ones start from the same init
             warm = build_model(cfg.model)
-            run(name, 0, 50, warm, make_optimizer(warm.parameters(), cfg.optim), {})
+            run(warm, make_optimizer(warm.parameters(), cfg.optim), {}, fused[name], 0, 50)
         load_start = load()
         cpu = {k: [] for k in names}
         for i, first in enumerate(range(0, steps, args.block)):
             last = min(first + args.block, steps)
             for name in names if i % 2 == 0 else names[::-1]:
                 t = time.process_time()
-                run(name, first, last)
+                run(models[name], opts[name], works[name], fused[name], first, last)
                 cpu[name].append(time.process_time() - t)
         load_end = load()
         accs = {k: evaluate(m, cfg.model, task, torch.device("cpu"))["eval_acc"] for k, m in models.items()}

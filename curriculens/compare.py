@@ -104,18 +104,14 @@ def last_eval_acc(run: Path | str) -> float | None:
     return rows[-1].get("eval_acc") if rows else None
 
 
-def teachers_below(exps: list[Path], target: float) -> list[dict]:
-    """``[{"experiment", "final_acc"}]`` for each experiment whose teacher ended below ``target``."""
+def teachers_below(records: list[RunRecord], target: float) -> list[dict]:
+    """``[{"experiment", "final_acc"}]`` for each teacher among ``records`` (``student_runs``,
+    which lists teachers too) whose last held-out accuracy is below ``target``."""
     out = []
-    for e in exps:
-        for run in sorted((Path(e) / C.RUNS_DIR).glob(f"*/{C.RUN_CONFIG_FILE}")):
-            try:
-                role = json.loads(run.read_text()).get("role")
-            except (json.JSONDecodeError, AttributeError):
-                continue
-            last = last_eval_acc(run.parent) if role == C.ROLE_TEACHER else None
-            if last is not None and last < target:
-                out.append({"experiment": str(e), "final_acc": float(last)})
+    for r in records:
+        last = last_eval_acc(Path(r.exp) / C.RUNS_DIR / r.name) if r.method == C.METHOD_TEACHER else None
+        if last is not None and last < target:
+            out.append({"experiment": r.exp, "final_acc": float(last)})
     return out
 
 
@@ -203,7 +199,7 @@ def compare(root: Path | str, a: str, b: str, target: float = C.TARGET_ACC, feat
         exps=[str(e) for e in exps],
         where=str(root),
     )
-    out["teachers_below_target"] = teachers_below(exps, target)
+    out["teachers_below_target"] = teachers_below(records, target)
     return out
 
 

@@ -499,8 +499,7 @@ def _fused_sgd_lr(g: SingleGroup, u: Unit) -> float | None:
     bit), and a stack's optimizer steps after its gradients."""
     if u.cfg.role != C.ROLE_TEACHER or u.cfg.optim.grad_clip > 0:
         return None
-    plain_lr = getattr(g.optimizer, "plain_lr", None)
-    return plain_lr() if plain_lr is not None else None
+    return g.optimizer.plain_lr()
 
 
 def _single_loss(g: SingleGroup, u: Unit, task: Task, batch, t_out, projections, step, device) -> torch.Tensor:

@@ -60,6 +60,12 @@ class _Optimizer:
     def _update(self, p: torch.Tensor, grad: torch.Tensor, state: dict, group: dict) -> None:
         raise NotImplementedError
 
+    def plain_lr(self) -> float | None:
+        """The lr of this step where the update is plain ``p -= lr * grad``, which a
+        hand-written backward may apply itself (``ParityMLP.ce_grads(sgd_lr=...)``); None here
+        (SGD without momentum or weight decay says otherwise)."""
+        return None
+
     def state_dict(self) -> dict:
         index, groups, start = {}, [], 0
         for group in self.param_groups:
@@ -133,9 +139,7 @@ class SGD(_Optimizer):
         return None
 
     def plain_lr(self) -> float | None:
-        """The lr of this step where the update is plain ``p -= lr * grad`` (one group, no
-        momentum, no weight decay), which a hand-written backward may apply itself
-        (``ParityMLP.ce_grads(sgd_lr=...)``); None otherwise."""
+        """One group, no momentum, no weight decay: its lr (``_Optimizer.plain_lr``)."""
         if len(self.param_groups) != 1:
             return None
         group = self.param_groups[0]

@@ -65,6 +65,7 @@ def _closing(out: Path | list[Path]) -> list[str]:
     if not teachers:
         return []
     task = teachers[0].config.task.name
+    target = TASK_TARGETS.get(task)
     lines = ["What you are looking at:"]
     for t in teachers:
         tr = teacher_transition_of(t.path, task)
@@ -78,14 +79,13 @@ def _closing(out: Path | list[Path]) -> list[str]:
             )
         else:
             lines.append(f"- {what}: its held-out curves show no transition by the task's rule.")
-        target, last = TASK_TARGETS.get(task), last_eval_acc(t.path)
+        last = last_eval_acc(t.path)
         if target is not None and last is not None and last < target:
             lines.append(
                 f"  It ended at {last:.2f} held-out accuracy, below the {target:.0%} target: its "
                 "students' last teacher (one-shot's only one; progressive's and two-shot's last phase) misses the "
                 "target, so their steps to it measure this teacher as much as their method."
             )
-    target = TASK_TARGETS.get(task)
     steps: dict[str, list] = {}
     final: dict[str, list] = {}
     for run in runs:
