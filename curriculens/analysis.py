@@ -187,11 +187,25 @@ class Experiment:
         in-support feature that passes the summary's null in some run (``features``); columns
         ``curriculens.compare.COMPARISON_FRAME_COLUMNS`` (what, n pairs, estimate = mean paired
         difference A - B in steps, lo / hi its Student-t 95% interval (NaN for one pair),
-        verdict, a_only, b_only, censored). ``CurriculensError`` when a method has no run or
-        no pair shares teacher and seed."""
+        verdict, a_only, b_only, censored). ``frame.attrs["teachers_below_target"]``: the
+        teachers that ended below ``target`` (``[{"experiment", "run", "final_acc"}]``; their
+        students' last teacher misses it, logged as a warning too). ``CurriculensError`` when a
+        method has no run or no pair shares teacher and seed."""
         from curriculens.compare import compare, comparison_frame  # noqa: PLC0415 - torch-free
 
-        return comparison_frame(compare(self.path, a, b, target=target, features=features and self.has_results))
+        res = compare(self.path, a, b, target=target, features=features and self.has_results)
+        frame = comparison_frame(res)
+        frame.attrs["teachers_below_target"] = res["teachers_below_target"]
+        for t in res["teachers_below_target"]:
+            log.warning(
+                "teacher %s of %s ended at %.3f held-out accuracy, below the target %g: its students' last "
+                "teacher misses it",
+                t["run"],
+                t["experiment"],
+                t["final_acc"],
+                target,
+            )
+        return frame
 
     def status(self) -> str:
         """One line: how many probe values are stored, and whether a sweep seems to be writing."""

@@ -34,8 +34,9 @@ FEATURE_KEYS = ["probe", "metric", "site", "degree", "feature"]
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One student run: its experiment (replicate), method, seed, steps to target (or the last
-    evaluated step when ``reached`` is False)."""
+    """One run (students and the teacher): its experiment (replicate), method, seed, steps to
+    target (or the last evaluated step when ``reached`` is False) and ``final_acc``, its last
+    held-out accuracy (None: never evaluated)."""
 
     exp: str
     name: str
@@ -43,6 +44,7 @@ class RunRecord:
     seed: int
     steps: int | None
     reached: bool
+    final_acc: float | None = None
 
 
 @dataclass(frozen=True)
@@ -97,26 +99,32 @@ def _metrics_rows(run: Path) -> list[dict]:
     return sorted(rows, key=lambda r: r.get("step", 0))
 
 
+def _last_acc(accs) -> float | None:
+    """The last finite value of a run's ``eval_acc`` series by step (None: none)."""
+    finite = [float(a) for a in accs if a is not None and not (isinstance(a, float) and math.isnan(a))]
+    return finite[-1] if finite else None
+
+
 def last_eval_acc(run: Path | str) -> float | None:
-    """A run's last logged held-out accuracy (None: no rows). A teacher that ends below the
-    students' target bounds what they are taught: its students' last teacher misses it."""
-    rows = _metrics_rows(Path(run))
-    return rows[-1].get("eval_acc") if rows else None
+    """A run's last logged held-out accuracy (None: never evaluated). A teacher that ends below
+    the students' target bounds what they are taught: its students' last teacher misses it."""
+    return _last_acc(r.get("eval_acc") for r in _metrics_rows(Path(run)))
 
 
 def teachers_below(records: list[RunRecord], target: float) -> list[dict]:
-    """``[{"experiment", "final_acc"}]`` for each teacher among ``records`` (``student_runs``,
-    which lists teachers too) whose last held-out accuracy is below ``target``."""
-    out = []
-    for r in records:
-        last = last_eval_acc(Path(r.exp) / C.RUNS_DIR / r.name) if r.method == C.METHOD_TEACHER else None
-        if last is not None and last < target:
-            out.append({"experiment": r.exp, "final_acc": float(last)})
-    return out
+    """``[{"experiment", "run", "final_acc"}]`` for each teacher among ``records``
+    (``student_runs`` and ``records_from_metrics`` list teachers too) whose last held-out
+    accuracy is below ``target``."""
+    return [
+        {"experiment": r.exp, "run": r.name, "final_acc": float(r.final_acc)}
+        for r in records
+        if r.method == C.METHOD_TEACHER and r.final_acc is not None and r.final_acc < target
+    ]
 
 
 def student_runs(exp: Path, target: float) -> list[RunRecord]:
-    """Every run of ``exp`` with its method, seed and steps to ``target`` accuracy."""
+    """Every run of ``exp`` (the teacher too) with its method, seed, steps to ``target``
+    accuracy and last held-out accuracy."""
     out = []
     for run in sorted((exp / C.RUNS_DIR).iterdir()):
         cfg_path = run / C.RUN_CONFIG_FILE
@@ -127,7 +135,8 @@ def student_runs(exp: Path, target: float) -> list[RunRecord]:
         except json.JSONDecodeError:
             continue
         rows = _metrics_rows(run)
-        hit = first_crossing([r["step"] for r in rows], [r.get("eval_acc", math.nan) for r in rows], target)
+        accs = [r.get("eval_acc", math.nan) for r in rows]
+        hit = first_crossing([r["step"] for r in rows], accs, target)
         last = int(rows[-1]["step"]) if rows else None
         out.append(
             RunRecord(
@@ -137,6 +146,7 @@ def student_runs(exp: Path, target: float) -> list[RunRecord]:
                 int(cfg.get("seed", 0)),
                 hit if hit is not None else last,
                 hit is not None,
+                _last_acc(accs),
             )
         )
     return out
@@ -176,6 +186,7 @@ def records_from_metrics(metrics, target: float = C.TARGET_ACC, exp: str = "") -
                 int(seed) if seed is not None and not (isinstance(seed, float) and math.isnan(seed)) else 0,
                 hit if hit is not None else int(g["step"].iloc[-1]),
                 hit is not None,
+                _last_acc(acc),
             )
         )
     return out
@@ -190,7 +201,7 @@ def compare(root: Path | str, a: str, b: str, target: float = C.TARGET_ACC, feat
     """
     exps = experiments(root)
     records = [r for e in exps for r in student_runs(e, target)]
-    out = compare_records(
+    return compare_records(
         records,
         a,
         b,
@@ -199,8 +210,6 @@ def compare(root: Path | str, a: str, b: str, target: float = C.TARGET_ACC, feat
         exps=[str(e) for e in exps],
         where=str(root),
     )
-    out["teachers_below_target"] = teachers_below(records, target)
-    return out
 
 
 def compare_records(
@@ -215,7 +224,8 @@ def compare_records(
     """``compare`` of given run records (``student_runs`` / ``records_from_metrics``) and, for
     the per-feature comparisons, a summary table (``probes.summary``'s columns plus ``exp``, the
     records' experiment; None: no feature comparisons). The one body behind ``compare``, the
-    dashboard's findings panel and ``Experiment.compare``."""
+    dashboard's findings panel and ``Experiment.compare``; its ``teachers_below_target`` is
+    ``teachers_below`` of the records."""
     methods = sorted({r.method for r in records})
     for m in (a, b):
         if m not in methods:
@@ -238,6 +248,7 @@ def compare_records(
         "pairs": [[ra.name, rb.name, ra.exp] for ra, rb in pairs],
         "steps": steps.to_dict(),
         "features": [],
+        "teachers_below_target": teachers_below(records, target),
     }
     if table is not None and len(table):
         out["features"] = [c.to_dict() for c in _feature_comparisons(table, pairs)]
@@ -341,7 +352,7 @@ def format_comparison(res: dict) -> str:
     if below:
         lines.append(
             "  teacher(s) that ended below the target, so their students' last teacher misses it: "
-            + ", ".join(f"{t['experiment']} ({t['final_acc']:.2f})" for t in below)
+            + ", ".join(f"{t['experiment'] or t['run']} ({t['final_acc']:.2f})" for t in below)
         )
     feats = res["features"]
     if feats:

@@ -82,6 +82,19 @@ def _table(head: tuple, rows: list[tuple]) -> html.Table:
     )
 
 
+def teachers_below_lines(metrics: pd.DataFrame, target: float = C.TARGET_ACC) -> list[str]:
+    """One line per teacher run whose last held-out accuracy is below ``target`` (the
+    students' target: their last teacher misses it), by ``curriculens.compare.teachers_below``,
+    as ``curriculens compare`` reports it; [] when none."""
+    from curriculens.compare import records_from_metrics, teachers_below  # noqa: PLC0415 - torch-free
+
+    return [
+        f"Teacher {t['run']} ended at {t['final_acc']:.3f} held-out accuracy, below the {target:g} target: its "
+        "students' last teacher misses it, so their steps to the target measure this teacher as much as their method."
+        for t in teachers_below(records_from_metrics(metrics, target), target)
+    ]
+
+
 def findings_block(
     summary: pd.DataFrame | None,
     metrics: pd.DataFrame,
@@ -99,6 +112,7 @@ def findings_block(
     else:
         saved = checkpoint_steps(metrics, teacher) if teacher else []
         parts.append(html.Div(f"Teacher's transition: {describe_window(window, saved)}."))
+    parts += [html.Div(line, style={"color": "#a33"}) for line in teachers_below_lines(metrics)]
     probe, metric = split_family(family)
     if summary is None or probe is None:
         parts.append(html.Div("No probe results yet: no feature findings."))

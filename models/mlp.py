@@ -193,7 +193,9 @@ class ParityMLP(HookedRootModule):
             work["key"] = key
             work["h"] = [torch.empty(n, w.shape[0], dtype=w.dtype, device=w.device) for w, _ in layers[:-1]]
             work["dh"] = [torch.empty(n, w.shape[0], dtype=w.dtype, device=w.device) for w, _ in layers[:-1]]
-            work["grad"] = [(torch.empty_like(w), torch.empty_like(b)) for w, b in layers]
+            work["gb"] = [torch.empty_like(b) for _, b in layers]
+        if sgd_lr is None and "gw" not in work:  # the fused update writes no weight gradient
+            work["gw"] = [torch.empty_like(w) for w, _ in layers]
         hs = [h]
         with torch.no_grad():
             for (w, b), buf in zip(layers[:-1], work["h"], strict=True):
@@ -207,12 +209,13 @@ class ParityMLP(HookedRootModule):
             grad = torch.ops.aten.nll_loss_backward(one, logp, targets, None, 1, -100, total_weight)
             grad = torch.ops.aten._log_softmax_backward_data(grad, logp, 1, logits.dtype)
             for i in range(len(layers) - 1, -1, -1):
-                (w, b), (gw, gb) = layers[i], work["grad"][i]
+                (w, b), gb = layers[i], work["gb"][i]
                 torch.sum(grad, 0, keepdim=True, out=gb.view(1, -1))
                 dh = None
                 if i > 0:  # the input's gradient, from the weight before its update
                     dh = torch.mm(grad, w, out=work["dh"][i - 1])
                 if sgd_lr is None:
+                    gw = work["gw"][i]
                     if gw.t().is_contiguous():  # the input-major first layer: [d_in, width] out
                         torch.mm(hs[i].t(), grad, out=gw.t())
                     else:

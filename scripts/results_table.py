@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from curriculens import findings as F  # noqa: E402
-from curriculens.compare import last_eval_acc, student_runs  # noqa: E402
+from curriculens.compare import student_runs  # noqa: E402
+from curriculens.constants import METHOD_TEACHER  # noqa: E402
 
 POST_HOC = {"progressive-c1": "R = the mid-drop checkpoint; post hoc, defined after progressive-x1 failed"}
 
@@ -68,7 +69,7 @@ def parity_rows(dirs: list[str]) -> list[str]:
     ]
     pairs = [(a, b) for a, b in pairs if a in per and b in per]
     level = 1 - 0.05 / max(1, len(pairs))
-    setting = "(60, 5), MLP 8000 -> 50, demo size" + _teachers_end(dirs)
+    setting = "(60, 5), MLP 8000 -> 50, demo size" + _teachers_end(records, dirs)
     out = []
     for a, b in pairs:
         diffs = [ra.steps - rb.steps for ra, rb in _paired(records, a, b)]
@@ -88,14 +89,16 @@ def parity_rows(dirs: list[str]) -> list[str]:
     return out
 
 
-def _teachers_end(dirs: list[str]) -> str:
+def _teachers_end(records: list, dirs: list[str]) -> str:
     """``"; teachers end at 1.00, 1.00, 0.94 held-out acc"``: each experiment's teacher's last
-    held-out accuracy (a teacher below 95% bounds what its students are taught); empty when no
-    experiment has a teacher with metrics."""
-    ends = [last_eval_acc(Path(d) / "runs" / "teacher") for d in dirs]
-    if all(e is None for e in ends):
+    held-out accuracy (a teacher below 95% bounds what its students are taught), found among
+    ``records`` by its method, in the order of ``dirs``; empty when no experiment has a
+    teacher with metrics."""
+    ends = {r.exp: r.final_acc for r in records if r.method == METHOD_TEACHER}
+    vals = [ends.get(str(Path(d))) for d in dirs]
+    if all(e is None for e in vals):
         return ""
-    return "; teachers end at " + ", ".join("?" if e is None else f"{e:.2f}" for e in ends) + " held-out acc"
+    return "; teachers end at " + ", ".join("?" if e is None else f"{e:.2f}" for e in vals) + " held-out acc"
 
 
 def _paired(records: list, a: str, b: str) -> list[tuple]:

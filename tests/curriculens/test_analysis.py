@@ -223,3 +223,26 @@ def test_compare_is_the_compare_commands_frame(planted):
         assert f"  {r.what}: " in printed and f"-> {r.verdict}" in printed
     with pytest.raises(CurriculensError, match="no run of method 'nope'"):
         exp.compare("nope", "ce")
+    # the teachers that ended below the target ride along (computed here from the metrics)
+    t = m[m["role"] == C.ROLE_TEACHER].sort_values("step").dropna(subset=["eval_acc"]).groupby("run")["eval_acc"].last()
+    want = [{"experiment": str(planted.exp), "run": r, "final_acc": float(a)} for r, a in t.items() if a < C.TARGET_ACC]
+    assert df.attrs["teachers_below_target"] == res["teachers_below_target"] == want
+
+
+def test_compare_names_a_teacher_that_ended_below_the_target(planted, tmp_path, caplog):
+    """A copy of the planted experiment whose teacher's last evaluation is set to 0.5: the frame
+    carries it in ``attrs`` and a warning names it."""
+    import json
+    import logging
+    import shutil
+
+    root = tmp_path / planted.exp.name
+    shutil.copytree(planted.exp, root)
+    path = root / C.RUNS_DIR / "teacher" / C.METRICS_FILE
+    rows = read_jsonl(path)
+    [r for r in rows if r.get("eval_acc") is not None][-1]["eval_acc"] = 0.5
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with caplog.at_level(logging.WARNING, logger="curriculens.analysis"):
+        df = curriculens.open(root).compare("progressive", "ce", features=False)
+    assert df.attrs["teachers_below_target"] == [{"experiment": str(root), "run": "teacher", "final_acc": 0.5}]
+    assert "teacher teacher of" in caplog.text and "ended at 0.500" in caplog.text

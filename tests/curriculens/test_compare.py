@@ -108,5 +108,31 @@ def test_a_teacher_that_ends_below_the_target_is_named(planted, tmp_path):
         _run(exp, f"progressive-s{s}", "progressive", s, 1000)
         _run(exp, f"ce-s{s}", "ce", s, None)
     res = compare(exp, "progressive", "ce", features=False)
-    assert res["teachers_below_target"] == [{"experiment": str(exp), "final_acc": 0.5}]
+    assert res["teachers_below_target"] == [{"experiment": str(exp), "run": "teacher", "final_acc": 0.5}]
     assert f"ended below the target, so their students' last teacher misses it: {exp} (0.50)" in format_comparison(res)
+
+
+def test_the_dashboards_records_name_the_same_teachers(tmp_path):
+    """``records_from_metrics`` (the dashboard's frame) finds the teacher below the target that
+    ``student_runs`` (the files) finds, so both paths of ``compare_records`` name it."""
+    import pandas as pd
+
+    from curriculens.compare import compare_records, records_from_metrics, student_runs
+
+    exp = tmp_path / "late"
+    _run(exp, "teacher", C.METHOD_TEACHER, 0, None)  # ends at 0.5
+    for s in range(2):
+        _run(exp, f"progressive-s{s}", "progressive", s, 1000)
+        _run(exp, f"ce-s{s}", "ce", s, None)
+    rows = []
+    for run in sorted((exp / C.RUNS_DIR).iterdir()):
+        cfg = json.loads((run / C.RUN_CONFIG_FILE).read_text())
+        method = C.METHOD_TEACHER if cfg["role"] == C.ROLE_TEACHER else cfg["distill"]["method"]
+        for line in (run / C.METRICS_FILE).read_text().splitlines():
+            rows.append({"run": run.name, "method": method, "seed": cfg["seed"], **json.loads(line)})
+    rows.append({"run": "teacher", "method": C.METHOD_TEACHER, "seed": 0, "step": 7000})  # no eval_acc
+    frame = records_from_metrics(pd.DataFrame(rows), exp=str(exp))
+    files = student_runs(exp, C.TARGET_ACC)
+    want = [{"experiment": str(exp), "run": "teacher", "final_acc": 0.5}]
+    assert compare_records(frame, "progressive", "ce")["teachers_below_target"] == want
+    assert compare_records(files, "progressive", "ce")["teachers_below_target"] == want

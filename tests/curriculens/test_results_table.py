@@ -69,9 +69,12 @@ def test_parity_rows_state_where_each_teacher_ended(tmp_path):
     """Each teacher seed's last held-out accuracy is in the setting: a teacher below 95% bounds
     what its students are taught (the demo's teacher seed 2 ended at 0.94)."""
     dirs = [_planted_parity_exp(tmp_path, s, {"progressive": 200, "ce": None}) for s in range(2)]
-    for d, last in zip(dirs, (1.0, 0.94), strict=True):
-        (d / "runs" / "teacher").mkdir()
-        rows = [{"step": 0, "eval_acc": 0.5}, {"step": 600, "eval_acc": last}]
-        (d / "runs" / "teacher" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # found by its config's role, whatever its directory is called; a row without eval_acc is skipped
+    for d, name, last in zip(dirs, ("teacher", "my-teacher"), (1.0, 0.94), strict=True):
+        run = d / "runs" / name
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps({"role": "teacher", "seed": 0}))
+        rows = [{"step": 0, "eval_acc": 0.5}, {"step": 600, "eval_acc": last}, {"step": 601, "loss": 0.1}]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (row,) = _load().parity_rows([str(d) for d in dirs])
     assert "| (60, 5), MLP 8000 -> 50, demo size; teachers end at 1.00, 0.94 held-out acc |" in row

@@ -650,3 +650,22 @@ def test_warm_up_leaves_the_findings_computed(dash_fixture, monkeypatch):
     assert got == reference and "Teacher's in-support" in got
     with pytest.raises(AssertionError, match="probe rows read"):  # a cold source does read them
         cb.findings_view(DataSource(dash_fixture.root), dash_fixture.key)
+
+
+def test_findings_name_a_teacher_that_ended_below_the_target(src, dash_fixture, fresh_copy):
+    """The panel names a teacher whose last held-out accuracy is under the steps' target (its
+    students' last teacher misses it), as `curriculens compare` does; the planted end decides."""
+    from curriculens.io import read_jsonl
+
+    key = dash_fixture.key
+    last = src.metrics(key).query("run == 'teacher'").sort_values("step")["eval_acc"].dropna().iloc[-1]
+    assert ("ended at" in str(cb.findings_view(src, key))) == (last < C.TARGET_ACC)
+    root = fresh_copy()
+    path = root / key / C.RUNS_DIR / "teacher" / C.METRICS_FILE
+    rows = read_jsonl(path)
+    evaluated = [r for r in rows if r.get("eval_acc") is not None]
+    for r, acc in ((evaluated[-2], 0.99), (evaluated[-1], 0.625)):
+        r["eval_acc"] = acc
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = str(cb.findings_view(DataSource(root), key))
+    assert f"Teacher teacher ended at 0.625 held-out accuracy, below the {C.TARGET_ACC:g} target" in text
