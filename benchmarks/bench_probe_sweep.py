@@ -4,6 +4,7 @@ vs a bare forward, all measured in the same run.
     python -m benchmarks.bench_probe_sweep [--exp DIR] [--runs teacher,ce-s0] [--skip-sweep] [--n-probe 100000,20000]
     python -m benchmarks.bench_probe_sweep --render benchmarks/results/probe_sweep.json   # reprint a saved run
     python -m benchmarks.bench_probe_sweep --skip-sweep --fit-device cuda --out benchmarks/results/probe_fit_gpu.json  # on a GPU
+    (``benchmarks/gpu_checks.sh`` runs it with ``--skip-extraction`` on a carried teacher checkpoint)
 
 1. Sweep: units/s of the demo experiment's sweep (``curriculens demo --no-probe`` is run into
    ``benchmarks/runs/sweep_demo`` when ``--exp`` is absent), the previous implementation (the
@@ -15,7 +16,7 @@ vs a bare forward, all measured in the same run.
    no exact sweep can skip, so old / floor is the best speedup any probe code could reach.
 2. Fitting: ``fit_linear_probes`` (torch backend) vs scikit-learn one probe at a time (one
    BLAS thread), on 2048 x 256 Gaussian features with 60 planted targets and their shuffled
-   controls, and on real activations of the demo teacher's last checkpoint; held-out accuracy
+   controls, and on real activations of the demo teacher's middle checkpoint; held-out accuracy
    of both. ``--fit-device cuda`` fits the torch side on the GPU (the issue's 100x goal there;
    scikit-learn stays on one CPU thread), timed with the device synchronised.
 3. Extraction: ``ActivationExtractor`` vs a bare forward that keeps the same hidden states
@@ -448,6 +449,7 @@ def main() -> None:
     )
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "probe_sweep.json")
     ap.add_argument("--render", type=Path, help="only print the report of a saved result .json")
+    ap.add_argument("--skip-extraction", action="store_true", help="leave out the extraction comparison (CPU only)")
     ap.add_argument(
         "--fit-device",
         choices=("cpu", "cuda"),
@@ -481,8 +483,9 @@ def main() -> None:
             print(_sweep_text(result["sweeps"][-1]), flush=True)
     result["fit"] = bench_fit(args.exp, args.fit_device)
     print("\n".join(_fit_text(k, r) for k, r in result["fit"].items()), flush=True)
-    result["extraction"] = bench_extraction(args.exp)
-    print("\n".join(_extraction_text(k, r) for k, r in result["extraction"].items()), flush=True)
+    if not args.skip_extraction:
+        result["extraction"] = bench_extraction(args.exp)
+        print("\n".join(_extraction_text(k, r) for k, r in result["extraction"].items()), flush=True)
     result["load_end"] = os.getloadavg()
     print(_end_text(result))
     args.out.parent.mkdir(parents=True, exist_ok=True)
