@@ -226,7 +226,8 @@ def findings_view(source: DataSource, key: str | None) -> html.Div:
         except ResultsUnavailable:
             family = None
         summary = _summary_or_none(source, key, split_family(family)[0]) if family else None
-    return findings_block(summary, metrics, window, family, exp.teacher.name if exp.teacher else None)
+    teacher = exp.teacher.name if exp.teacher else None
+    return findings_block(summary, metrics, window, family, teacher, C.TASK_TARGETS.get(exp.task_name))
 
 
 def graph_configs(image_format: str, key: str | None) -> tuple:

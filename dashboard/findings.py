@@ -101,18 +101,22 @@ def findings_block(
     window: Transition | None,
     family: str | None,
     teacher: str | None,
+    target: float | None = C.TARGET_ACC,
 ) -> html.Div:
     """The findings panel: transition, the teacher's features in order, the method comparison.
 
     ``summary``: the emergence table (None when the experiment has no probe results);
-    ``family``: the probe family compared (``probe::metric``); ``teacher``: the teacher run."""
+    ``family``: the probe family compared (``probe::metric``); ``teacher``: the teacher run;
+    ``target``: the task's target accuracy (``C.TASK_TARGETS``; None: the task has none, and
+    no teacher is named as ending below it)."""
     parts: list = [html.B("Findings")]
     if window is None:
         parts.append(html.Div("Teacher: no phase transition detected in its curves."))
     else:
         saved = checkpoint_steps(metrics, teacher) if teacher else []
         parts.append(html.Div(f"Teacher's transition: {describe_window(window, saved)}."))
-    parts += [html.Div(line, style={"color": "#a33"}) for line in teachers_below_lines(metrics)]
+    if target is not None:
+        parts += [html.Div(line, style={"color": "#a33"}) for line in teachers_below_lines(metrics, target)]
     probe, metric = split_family(family)
     if summary is None or probe is None:
         parts.append(html.Div("No probe results yet: no feature findings."))

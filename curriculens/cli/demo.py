@@ -24,7 +24,7 @@ def _print_students(out: Path) -> None:
     runs = list_runs(out)
     width = max([NAME_WIDTH] + [len(r.name) for r in runs])  # long two-shot names keep the columns aligned
     task = next((r.config.task.name for r in runs if r.role == C.ROLE_TEACHER), None)
-    target = TASK_TARGETS.get(task or "")
+    target = C.TASK_TARGETS.get(task or "")
     print(
         f"steps to {target:.0%} held-out accuracy (per run):" if target is not None else "held-out accuracy (per run):"
     )
@@ -40,7 +40,6 @@ def _print_students(out: Path) -> None:
 
 
 # each task's own target and its own reading of the result (what the paper claims there)
-TASK_TARGETS = {"parity": TARGET_ACC}  # held-out accuracy; a task not listed is read by final accuracy
 TASK_CLAIMS = {
     "parity": "the paper's claim (parity): intermediate teacher checkpoints carry an implicit curriculum (low-degree "
     "in-support features spike during the teacher's transition), so progressive and two-shot students reach "
@@ -65,7 +64,7 @@ def _closing(out: Path | list[Path]) -> list[str]:
     if not teachers:
         return []
     task = teachers[0].config.task.name
-    target = TASK_TARGETS.get(task)
+    target = C.TASK_TARGETS.get(task)
     lines = ["What you are looking at:"]
     for t in teachers:
         tr = teacher_transition_of(t.path, task)

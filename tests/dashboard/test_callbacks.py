@@ -669,3 +669,9 @@ def test_findings_name_a_teacher_that_ended_below_the_target(src, dash_fixture, 
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     text = str(cb.findings_view(DataSource(root), key))
     assert f"Teacher teacher ended at 0.625 held-out accuracy, below the {C.TARGET_ACC:g} target" in text
+    # a task without a target (C.TASK_TARGETS: PCFG, text) names no teacher as below one
+    from dashboard.findings import findings_block
+
+    metrics = DataSource(root).metrics(key)
+    assert "ended at" not in str(findings_block(None, metrics, None, None, "teacher", None))
+    assert "ended at 0.625" in str(findings_block(None, metrics, None, None, "teacher", C.TARGET_ACC))
