@@ -40,7 +40,7 @@ run_step() {  # name limit_s command...
 FAILED=0
 
 : > "$LOG"
-say "gpu_checks $(date -u +%FT%TZ) on $(hostname); steps: ${steps[*]}; cpu mode: $CPU"
+say "gpu_checks $(date -u +%FT%TZ) on ${HOSTNAME:-?}; steps: ${steps[*]}; cpu mode: $CPU"
 DEVICE_DIR="${DEVICE_DIR:-.device}"  # what scripts/device_prepare.sh made (carried to the device)
 if [ -d "$DEVICE_DIR/whl" ] && ls "$DEVICE_DIR"/whl/*.whl > /dev/null 2>&1; then
     # only the packages missing here: a carried wheel never replaces one the image has
