@@ -262,6 +262,15 @@ def _fit_pair(x: torch.Tensor, y: torch.Tensor, max_features: int = 0, device: s
     }
 
 
+def fit_checkpoint(teacher: Path) -> tuple[int, Path]:
+    """(step, directory) of the teacher checkpoint whose activations the fit is measured on: the
+    middle one of the run's (mid-training); ``scripts/device_prepare.sh`` carries this one."""
+    from models.checkpoint import list_checkpoints
+
+    ckpts = list_checkpoints(teacher)
+    return ckpts[len(ckpts) // 2]
+
+
 def bench_fit(exp: Path, device: str = "cpu") -> dict:
     g = torch.Generator().manual_seed(0)
     n, d, m = 2048, 256, 60
@@ -271,7 +280,7 @@ def bench_fit(exp: Path, device: str = "cpu") -> dict:
     out = {"gaussian": _fit_pair(x, y, device=device)}
     teacher = exp / "runs" / "teacher"
     if teacher.is_dir():
-        from models.checkpoint import list_checkpoints, load_checkpoint
+        from models.checkpoint import load_checkpoint
         from probes.activations import extract_activations
         from probes.tasks.parity.maths import monomial_set, monomial_values
         from training.data.parity import sample_pm1
@@ -280,8 +289,7 @@ def bench_fit(exp: Path, device: str = "cpu") -> dict:
 
         run = read_run(teacher)
         task = build_task(run.config.task)
-        ckpts = list_checkpoints(teacher)
-        step, ckpt = ckpts[len(ckpts) // 2]  # mid-training
+        step, ckpt = fit_checkpoint(teacher)
         model, cfg, _ = load_checkpoint(ckpt)
         xs = sample_pm1(2048, cfg.d_in, torch.Generator().manual_seed(1))
         acts = extract_activations(model, cfg, xs, ["blocks.0.hook_post"])["blocks.0.hook_post"]

@@ -34,14 +34,11 @@ if [ -z "$teacher" ]; then
 import sys
 from pathlib import Path
 
-from training.experiment import init_experiment
-from training.loop import train_run
-from training.plans import demo_plan
+from training.plans import demo_plan, run_plan
 
 out = Path(sys.argv[1])
 teacher, _ = demo_plan("parity", "demo", out=str(out), seeds=range(1), device="cpu")
-init_experiment(out, teacher.task)
-train_run(teacher, out / "runs" / "teacher")
+run_plan(out, teacher, lambda e, t: [])  # the teacher alone
 EOF
     teacher="$tmp/train/runs/teacher"
 fi
@@ -50,13 +47,13 @@ import shutil
 import sys
 from pathlib import Path
 
+from benchmarks.bench_probe_sweep import fit_checkpoint
 from models.checkpoint import list_checkpoints
 
 src, dst = Path(sys.argv[1]), Path(sys.argv[2])
-ckpts = list_checkpoints(src)
-if not ckpts:
+if not list_checkpoints(src):
     sys.exit(f"error: {src} has no checkpoint")
-step, ckpt = ckpts[len(ckpts) // 2]  # the checkpoint bench_probe_sweep.bench_fit reads
+step, ckpt = fit_checkpoint(src)  # the one bench_fit reads
 (dst / ckpt.parent.name).mkdir(parents=True)
 for name in ("config.json", "metrics.jsonl", "done.json"):
     if (src / name).is_file():

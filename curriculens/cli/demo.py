@@ -13,7 +13,6 @@ from curriculens.errors import CurriculensError
 
 PER_RUN = 6
 NAME_WIDTH = 30  # run-name column: fits the demo's longest (two-shot-ckpt26000-T10000-s0)
-TARGET_ACC = C.TARGET_ACC
 
 
 def _print_students(out: Path) -> None:
